@@ -1,0 +1,6 @@
+[
+  (graph_body)
+  (contract_body)
+  (list)
+  (arguments)
+] @fold
