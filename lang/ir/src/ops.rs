@@ -1,0 +1,528 @@
+//! The operator table: one entry per op, the single source of truth for names, inputs, attributes,
+//! families, dtype rules and documentation. Shape rules live in `shape_rules.rs`, keyed by [`Op`].
+
+use crate::attrs::{AttrKind, AttrSpec};
+
+/// Every operator tl knows.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    // activations
+    Relu,
+    LeakyRelu,
+    Sigmoid,
+    Tanh,
+    Gelu,
+    Softplus,
+    Silu,
+    // constants
+    Constant,
+    // elementwise
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Pow,
+    Abs,
+    Clamp,
+    // linear algebra
+    Linear,
+    Matmul,
+    Conv1d,
+    Conv2d,
+    // normalization
+    LayerNorm,
+    BatchNorm,
+    RmsNorm,
+    // pooling
+    MaxPool2d,
+    AvgPool2d,
+    GlobalAvgPool,
+    // permutation
+    Transpose,
+    Permute,
+    // random (identity in eval)
+    Dropout,
+    Identity,
+    // reductions
+    Sum,
+    Mean,
+    Max,
+    Argmax,
+    Softmax,
+    LogSoftmax,
+    // structural
+    Reshape,
+    Flatten,
+    Concat,
+    Slice,
+    Unsqueeze,
+    Squeeze,
+    Embedding,
+    Gather,
+    // attention
+    AttentionWeights,
+    ScaledDotProductAttention,
+    // losses
+    MseLoss,
+    CrossEntropy,
+}
+
+/// Op families, as in the seed's IR (`Correctness/Ops/*`): coverage and catalog entries are
+/// often stated per family.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    Activation,
+    Constant,
+    Elementwise,
+    LinearAlgebra,
+    Normalization,
+    Pooling,
+    Permutation,
+    Random,
+    Reduction,
+    Structural,
+    Attention,
+    Loss,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Activation => "activation",
+            Family::Constant => "constant",
+            Family::Elementwise => "elementwise",
+            Family::LinearAlgebra => "linear algebra",
+            Family::Normalization => "normalization",
+            Family::Pooling => "pooling",
+            Family::Permutation => "permutation",
+            Family::Random => "random",
+            Family::Reduction => "reduction",
+            Family::Structural => "structural",
+            Family::Attention => "attention",
+            Family::Loss => "loss",
+        }
+    }
+}
+
+/// How the output dtype follows from the inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DTypeRule {
+    /// Float inputs of one dtype; the output has it.
+    SameFloat,
+    /// Like `SameFloat`, but integer inputs are allowed too (structural ops move any data).
+    SameAny,
+    /// The output is `i64` (indices).
+    Index,
+    /// Input 0 holds integer indices; the output has the dtype of input 1 (the table).
+    IndexedBy,
+    /// Input 0 holds the data (any dtype), input 1 integer indices; output has input 0's dtype.
+    GatherLike,
+    /// Input 0 is float logits, input 1 integer class labels; the output has input 0's dtype.
+    LogitsLabels,
+    /// The dtype given by the `dtype` attribute (default `f32`).
+    FromAttr,
+}
+
+/// One tensor input of an op.
+#[derive(Clone, Copy, Debug)]
+pub struct InputSpec {
+    pub name: &'static str,
+    pub optional: bool,
+    /// Takes any number (at least one) of tensors; only the last input may be variadic.
+    pub variadic: bool,
+}
+
+const fn req(name: &'static str) -> InputSpec {
+    InputSpec {
+        name,
+        optional: false,
+        variadic: false,
+    }
+}
+const fn opt(name: &'static str) -> InputSpec {
+    InputSpec {
+        name,
+        optional: true,
+        variadic: false,
+    }
+}
+const fn many(name: &'static str) -> InputSpec {
+    InputSpec {
+        name,
+        optional: false,
+        variadic: true,
+    }
+}
+const fn attr(
+    name: &'static str,
+    kind: AttrKind,
+    default: Option<&'static str>,
+    doc: &'static str,
+) -> AttrSpec {
+    AttrSpec {
+        name,
+        kind,
+        default,
+        doc,
+    }
+}
+
+/// One row of the operator table.
+#[derive(Clone, Copy, Debug)]
+pub struct OpInfo {
+    pub op: Op,
+    /// The spelling in `.tl` files.
+    pub name: &'static str,
+    pub family: Family,
+    pub inputs: &'static [InputSpec],
+    pub attrs: &'static [AttrSpec],
+    pub dtype_rule: DTypeRule,
+    /// The shape rule in words (the code is in `shape_rules.rs`).
+    pub shape_rule: &'static str,
+    /// The reference semantics in one or two sentences (hover text, docs/language.md).
+    pub semantics: &'static str,
+    /// ONNX ops that import to this op.
+    pub onnx: &'static [&'static str],
+}
+
+impl OpInfo {
+    pub fn attr(&self, name: &str) -> Option<&'static AttrSpec> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+    /// Minimum and maximum number of tensor inputs (`None` = unbounded).
+    pub fn arity(&self) -> (usize, Option<usize>) {
+        let min = self.inputs.iter().filter(|i| !i.optional).count();
+        let max = if self.inputs.iter().any(|i| i.variadic) {
+            None
+        } else {
+            Some(self.inputs.len())
+        };
+        (min, max)
+    }
+    /// `linear(x, weight, bias?, ...)`-style signature for hovers and signature help.
+    pub fn signature(&self) -> String {
+        let mut parts: Vec<String> = self
+            .inputs
+            .iter()
+            .map(|i| {
+                if i.variadic {
+                    format!("{}...", i.name)
+                } else if i.optional {
+                    format!("{}?", i.name)
+                } else {
+                    i.name.to_string()
+                }
+            })
+            .collect();
+        for a in self.attrs {
+            parts.push(match a.default {
+                Some(d) => format!("{} = {}", a.name, d),
+                None => format!("{}: {}", a.name, a.kind),
+            });
+        }
+        format!("{}({})", self.name, parts.join(", "))
+    }
+}
+
+/// Finds an op by its `.tl` spelling.
+pub fn lookup(name: &str) -> Option<&'static OpInfo> {
+    OPS.iter().find(|o| o.name == name)
+}
+
+impl Op {
+    pub fn info(self) -> &'static OpInfo {
+        OPS.iter()
+            .find(|o| o.op == self)
+            .expect("every Op has a table row (tested)")
+    }
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+}
+
+const X: &[InputSpec] = &[req("x")];
+const AB: &[InputSpec] = &[req("a"), req("b")];
+const REDUCE_ATTRS: &[AttrSpec] = &[
+    attr(
+        "axes",
+        AttrKind::Ints,
+        Some("all"),
+        "axes to reduce; negative counts from the end",
+    ),
+    attr(
+        "keepdim",
+        AttrKind::Bool,
+        Some("false"),
+        "keep reduced axes with extent 1",
+    ),
+];
+const CONV_ATTRS: &[AttrSpec] = &[
+    attr(
+        "stride",
+        AttrKind::Ints,
+        Some("1"),
+        "step between windows, per spatial axis",
+    ),
+    attr(
+        "padding",
+        AttrKind::Ints,
+        Some("0"),
+        "zero padding on both sides, per spatial axis",
+    ),
+    attr(
+        "dilation",
+        AttrKind::Ints,
+        Some("1"),
+        "spacing between kernel taps, per spatial axis",
+    ),
+    attr(
+        "groups",
+        AttrKind::Int,
+        Some("1"),
+        "input and output channels are split into this many groups",
+    ),
+];
+const REDUCTION_CHOICE: AttrKind = AttrKind::Choice(&["mean", "sum", "none"]);
+
+/// The table. Adding an op: add a variant, a row here, a shape rule, a kernel, and the test that
+/// checks every variant has a row fails until you do.
+pub static OPS: &[OpInfo] = &[
+    // ---- activations
+    OpInfo { op: Op::Relu, name: "relu", family: Family::Activation, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "same as x", semantics: "max(x, 0) elementwise", onnx: &["Relu"] },
+    OpInfo { op: Op::LeakyRelu, name: "leaky_relu", family: Family::Activation, inputs: X,
+        attrs: &[attr("alpha", AttrKind::Float, Some("0.01"), "slope for x < 0")], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "same as x", semantics: "x if x >= 0 else alpha * x", onnx: &["LeakyRelu"] },
+    OpInfo { op: Op::Sigmoid, name: "sigmoid", family: Family::Activation, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "same as x", semantics: "1 / (1 + exp(-x))", onnx: &["Sigmoid"] },
+    OpInfo { op: Op::Tanh, name: "tanh", family: Family::Activation, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "same as x", semantics: "hyperbolic tangent", onnx: &["Tanh"] },
+    OpInfo { op: Op::Gelu, name: "gelu", family: Family::Activation, inputs: X,
+        attrs: &[attr("approximate", AttrKind::Choice(&["none", "tanh"]), Some("\"none\""), "exact erf form or the tanh approximation")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x",
+        semantics: "x * Phi(x) with Phi the standard normal CDF (erf form), or the tanh approximation", onnx: &["Gelu"] },
+    OpInfo { op: Op::Softplus, name: "softplus", family: Family::Activation, inputs: X,
+        attrs: &[attr("beta", AttrKind::Float, Some("1.0"), "sharpness"),
+                 attr("threshold", AttrKind::Float, Some("20.0"), "above beta * x > threshold the op is linear")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x", semantics: "log(1 + exp(beta * x)) / beta", onnx: &["Softplus"] },
+    OpInfo { op: Op::Silu, name: "silu", family: Family::Activation, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "same as x", semantics: "x * sigmoid(x)", onnx: &[] },
+    // ---- constants
+    OpInfo { op: Op::Constant, name: "constant", family: Family::Constant, inputs: &[],
+        attrs: &[attr("value", AttrKind::Tensor, None, "the literal: a number or nested list"),
+                 attr("dtype", AttrKind::Choice(&["f32", "f64", "i64", "i32", "bool"]), Some("\"f32\""), "element type")],
+        dtype_rule: DTypeRule::FromAttr, shape_rule: "the nesting of value", semantics: "a literal tensor", onnx: &["Constant"] },
+    // ---- elementwise
+    OpInfo { op: Op::Add, name: "add", family: Family::Elementwise, inputs: AB, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "numpy broadcast of a and b", semantics: "a + b", onnx: &["Add"] },
+    OpInfo { op: Op::Sub, name: "sub", family: Family::Elementwise, inputs: AB, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "numpy broadcast of a and b", semantics: "a - b", onnx: &["Sub"] },
+    OpInfo { op: Op::Mul, name: "mul", family: Family::Elementwise, inputs: AB, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "numpy broadcast of a and b", semantics: "a * b elementwise", onnx: &["Mul"] },
+    OpInfo { op: Op::Div, name: "div", family: Family::Elementwise, inputs: AB, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "numpy broadcast of a and b", semantics: "a / b elementwise (IEEE: x/0 is inf or nan)", onnx: &["Div"] },
+    OpInfo { op: Op::Neg, name: "neg", family: Family::Elementwise, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "same as x", semantics: "-x", onnx: &["Neg"] },
+    OpInfo { op: Op::Exp, name: "exp", family: Family::Elementwise, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "same as x", semantics: "e^x", onnx: &["Exp"] },
+    OpInfo { op: Op::Log, name: "log", family: Family::Elementwise, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "same as x", semantics: "natural logarithm (domain x > 0)", onnx: &["Log"] },
+    OpInfo { op: Op::Sqrt, name: "sqrt", family: Family::Elementwise, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "same as x", semantics: "square root (domain x >= 0)", onnx: &["Sqrt"] },
+    OpInfo { op: Op::Pow, name: "pow", family: Family::Elementwise, inputs: &[req("x"), req("exponent")], attrs: &[],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "numpy broadcast of x and exponent", semantics: "x ^ exponent", onnx: &["Pow"] },
+    OpInfo { op: Op::Abs, name: "abs", family: Family::Elementwise, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "same as x", semantics: "|x|", onnx: &["Abs"] },
+    OpInfo { op: Op::Clamp, name: "clamp", family: Family::Elementwise, inputs: X,
+        attrs: &[attr("min", AttrKind::Float, Some("-inf"), "lower bound"), attr("max", AttrKind::Float, Some("inf"), "upper bound")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x", semantics: "min(max(x, min), max)", onnx: &["Clip"] },
+    // ---- linear algebra
+    OpInfo { op: Op::Linear, name: "linear", family: Family::LinearAlgebra, inputs: &[req("x"), req("weight"), opt("bias")], attrs: &[],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "x[..., in], weight[out, in], bias[out] -> [..., out]",
+        semantics: "x @ weight^T + bias (PyTorch nn.Linear)", onnx: &["Gemm"] },
+    OpInfo { op: Op::Matmul, name: "matmul", family: Family::LinearAlgebra, inputs: AB, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "numpy matmul: a[..., n, k] @ b[..., k, m] -> [broadcast(...), n, m]; 1-D operands are promoted and the added axis removed",
+        semantics: "matrix product with batch broadcasting", onnx: &["MatMul"] },
+    OpInfo { op: Op::Conv1d, name: "conv1d", family: Family::LinearAlgebra, inputs: &[req("x"), req("weight"), opt("bias")], attrs: CONV_ATTRS,
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "x[N, C, L], weight[O, C/groups, K] -> [N, O, floor((L + 2p - d(K-1) - 1)/s) + 1]",
+        semantics: "1-D cross-correlation (PyTorch Conv1d)", onnx: &["Conv"] },
+    OpInfo { op: Op::Conv2d, name: "conv2d", family: Family::LinearAlgebra, inputs: &[req("x"), req("weight"), opt("bias")], attrs: CONV_ATTRS,
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "x[N, C, H, W], weight[O, C/groups, KH, KW] -> [N, O, H', W'] with H' = floor((H + 2p - d(KH-1) - 1)/s) + 1",
+        semantics: "2-D cross-correlation, NCHW (PyTorch Conv2d)", onnx: &["Conv"] },
+    // ---- normalization
+    OpInfo { op: Op::LayerNorm, name: "layer_norm", family: Family::Normalization, inputs: &[req("x"), opt("weight"), opt("bias")],
+        attrs: &[attr("normalized_shape", AttrKind::Ints, Some("weight's shape, else the last axis"), "trailing axes normalised together"),
+                 attr("eps", AttrKind::Float, Some("1e-5"), "added to the variance inside the square root")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x; weight and bias have normalized_shape",
+        semantics: "(x - mean) / sqrt(var + eps) * weight + bias over the trailing axes (biased variance)", onnx: &["LayerNormalization"] },
+    OpInfo { op: Op::BatchNorm, name: "batch_norm", family: Family::Normalization,
+        inputs: &[req("x"), req("weight"), req("bias"), req("running_mean"), req("running_var")],
+        attrs: &[attr("eps", AttrKind::Float, Some("1e-5"), "added to running_var inside the square root")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x[N, C, ...]; the four vectors have shape [C]",
+        semantics: "eval mode: (x - running_mean) / sqrt(running_var + eps) * weight + bias per channel", onnx: &["BatchNormalization"] },
+    OpInfo { op: Op::RmsNorm, name: "rms_norm", family: Family::Normalization, inputs: &[req("x"), opt("weight")],
+        attrs: &[attr("eps", AttrKind::Float, Some("1e-6"), "added to the mean square inside the square root")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x; weight has the last axis' extent",
+        semantics: "x / sqrt(mean(x^2, last axis) + eps) * weight", onnx: &[] },
+    // ---- pooling
+    OpInfo { op: Op::MaxPool2d, name: "max_pool2d", family: Family::Pooling, inputs: X,
+        attrs: &[attr("kernel_size", AttrKind::Ints, None, "window extent per spatial axis"),
+                 attr("stride", AttrKind::Ints, Some("kernel_size"), "step between windows"),
+                 attr("padding", AttrKind::Ints, Some("0"), "implicit -inf padding"),
+                 attr("dilation", AttrKind::Ints, Some("1"), "spacing between window taps"),
+                 attr("ceil_mode", AttrKind::Bool, Some("false"), "round the output extent up")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "x[N, C, H, W] -> [N, C, H', W'] (as conv2d, rounding per ceil_mode)",
+        semantics: "maximum over each window", onnx: &["MaxPool"] },
+    OpInfo { op: Op::AvgPool2d, name: "avg_pool2d", family: Family::Pooling, inputs: X,
+        attrs: &[attr("kernel_size", AttrKind::Ints, None, "window extent per spatial axis"),
+                 attr("stride", AttrKind::Ints, Some("kernel_size"), "step between windows"),
+                 attr("padding", AttrKind::Ints, Some("0"), "implicit zero padding"),
+                 attr("ceil_mode", AttrKind::Bool, Some("false"), "round the output extent up"),
+                 attr("count_include_pad", AttrKind::Bool, Some("true"), "divide by the full window, padding included")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "x[N, C, H, W] -> [N, C, H', W']",
+        semantics: "mean over each window", onnx: &["AveragePool"] },
+    OpInfo { op: Op::GlobalAvgPool, name: "global_avg_pool", family: Family::Pooling, inputs: X, attrs: &[],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "x[N, C, ...] -> [N, C, 1, ...]", semantics: "mean over all spatial axes",
+        onnx: &["GlobalAveragePool"] },
+    // ---- permutation
+    OpInfo { op: Op::Transpose, name: "transpose", family: Family::Permutation, inputs: X,
+        attrs: &[attr("dim0", AttrKind::Int, Some("-2"), "first axis"), attr("dim1", AttrKind::Int, Some("-1"), "second axis")],
+        dtype_rule: DTypeRule::SameAny, shape_rule: "x with axes dim0 and dim1 swapped", semantics: "swaps two axes", onnx: &[] },
+    OpInfo { op: Op::Permute, name: "permute", family: Family::Permutation, inputs: X,
+        attrs: &[attr("dims", AttrKind::Ints, None, "a permutation of the axes")],
+        dtype_rule: DTypeRule::SameAny, shape_rule: "out[i] = x[dims[i]]", semantics: "reorders axes", onnx: &["Transpose"] },
+    // ---- random
+    OpInfo { op: Op::Dropout, name: "dropout", family: Family::Random, inputs: X,
+        attrs: &[attr("p", AttrKind::Float, Some("0.5"), "drop probability in training (unused in eval)")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x", semantics: "identity (eval mode)", onnx: &["Dropout"] },
+    OpInfo { op: Op::Identity, name: "identity", family: Family::Random, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameAny,
+        shape_rule: "same as x", semantics: "x", onnx: &["Identity"] },
+    // ---- reductions
+    OpInfo { op: Op::Sum, name: "sum", family: Family::Reduction, inputs: X, attrs: REDUCE_ATTRS, dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "x without the reduced axes (or with extent 1 when keepdim)", semantics: "sum over axes", onnx: &["ReduceSum"] },
+    OpInfo { op: Op::Mean, name: "mean", family: Family::Reduction, inputs: X, attrs: REDUCE_ATTRS, dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "x without the reduced axes (or with extent 1 when keepdim)", semantics: "arithmetic mean over axes", onnx: &["ReduceMean"] },
+    OpInfo { op: Op::Max, name: "max", family: Family::Reduction, inputs: X, attrs: REDUCE_ATTRS, dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "x without the reduced axes (or with extent 1 when keepdim)", semantics: "maximum over axes", onnx: &["ReduceMax"] },
+    OpInfo { op: Op::Argmax, name: "argmax", family: Family::Reduction, inputs: X,
+        attrs: &[attr("axis", AttrKind::Int, Some("-1"), "axis to search"), attr("keepdim", AttrKind::Bool, Some("false"), "keep the axis with extent 1")],
+        dtype_rule: DTypeRule::Index, shape_rule: "x without axis", semantics: "index of the first maximum along axis", onnx: &["ArgMax"] },
+    OpInfo { op: Op::Softmax, name: "softmax", family: Family::Reduction, inputs: X,
+        attrs: &[attr("axis", AttrKind::Int, Some("-1"), "normalised axis")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x", semantics: "exp(x - max) / sum(exp(x - max)) along axis", onnx: &["Softmax"] },
+    OpInfo { op: Op::LogSoftmax, name: "log_softmax", family: Family::Reduction, inputs: X,
+        attrs: &[attr("axis", AttrKind::Int, Some("-1"), "normalised axis")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x", semantics: "x - max - log(sum(exp(x - max))) along axis", onnx: &["LogSoftmax"] },
+    // ---- structural
+    OpInfo { op: Op::Reshape, name: "reshape", family: Family::Structural, inputs: X,
+        attrs: &[attr("shape", AttrKind::Ints, None, "target extents; one may be -1 (inferred), 0 copies the input extent")],
+        dtype_rule: DTypeRule::SameAny, shape_rule: "shape, with -1 inferred so the element count is kept",
+        semantics: "same elements in row-major order, new shape", onnx: &["Reshape"] },
+    OpInfo { op: Op::Flatten, name: "flatten", family: Family::Structural, inputs: X,
+        attrs: &[attr("start_dim", AttrKind::Int, Some("1"), "first axis merged"), attr("end_dim", AttrKind::Int, Some("-1"), "last axis merged")],
+        dtype_rule: DTypeRule::SameAny, shape_rule: "axes start_dim..=end_dim merged into one", semantics: "reshape that merges a run of axes", onnx: &["Flatten"] },
+    OpInfo { op: Op::Concat, name: "concat", family: Family::Structural, inputs: &[many("xs")],
+        attrs: &[attr("axis", AttrKind::Int, Some("0"), "axis to join along")],
+        dtype_rule: DTypeRule::SameAny, shape_rule: "inputs equal except along axis, whose extents add", semantics: "joins tensors along axis", onnx: &["Concat"] },
+    OpInfo { op: Op::Slice, name: "slice", family: Family::Structural, inputs: X,
+        attrs: &[attr("axis", AttrKind::Int, Some("0"), "axis to slice"), attr("start", AttrKind::Int, Some("0"), "first index (negative counts from the end)"),
+                 attr("end", AttrKind::Int, Some("the axis' extent"), "one past the last index (clamped)"), attr("step", AttrKind::Int, Some("1"), "stride, >= 1")],
+        dtype_rule: DTypeRule::SameAny, shape_rule: "axis gets ceil((end - start) / step) after clamping", semantics: "x[..., start:end:step, ...] along axis", onnx: &["Slice"] },
+    OpInfo { op: Op::Unsqueeze, name: "unsqueeze", family: Family::Structural, inputs: X,
+        attrs: &[attr("axes", AttrKind::Ints, None, "positions of the new axes in the output")],
+        dtype_rule: DTypeRule::SameAny, shape_rule: "x with extent-1 axes inserted", semantics: "adds axes of extent 1", onnx: &["Unsqueeze"] },
+    OpInfo { op: Op::Squeeze, name: "squeeze", family: Family::Structural, inputs: X,
+        attrs: &[attr("axes", AttrKind::Ints, Some("every extent-1 axis"), "axes to remove; each must have extent 1")],
+        dtype_rule: DTypeRule::SameAny, shape_rule: "x without the given extent-1 axes", semantics: "removes axes of extent 1", onnx: &["Squeeze"] },
+    OpInfo { op: Op::Embedding, name: "embedding", family: Family::Structural, inputs: &[req("indices"), req("weight")], attrs: &[],
+        dtype_rule: DTypeRule::IndexedBy, shape_rule: "indices[...], weight[V, D] -> [..., D]",
+        semantics: "rows of weight selected by integer indices in [0, V)", onnx: &[] },
+    OpInfo { op: Op::Gather, name: "gather", family: Family::Structural, inputs: &[req("x"), req("indices")],
+        attrs: &[attr("axis", AttrKind::Int, Some("0"), "axis indexed")],
+        dtype_rule: DTypeRule::GatherLike, shape_rule: "x.shape[:axis] + indices.shape + x.shape[axis+1:]",
+        semantics: "ONNX Gather: take along axis (negative indices count from the end)", onnx: &["Gather"] },
+    // ---- attention
+    OpInfo { op: Op::AttentionWeights, name: "attention_weights", family: Family::Attention, inputs: &[req("q"), req("k"), opt("mask")],
+        attrs: &[attr("causal", AttrKind::Bool, Some("false"), "mask future positions (j > i)"),
+                 attr("scale", AttrKind::Float, Some("1/sqrt(E)"), "multiplies q @ k^T")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "q[..., L, E], k[..., S, E] -> [..., L, S]; mask broadcasts to [..., L, S]",
+        semantics: "hard-masked softmax(scale * q @ k^T): masked positions are exactly 0 (mask: nonzero = keep)", onnx: &[] },
+    OpInfo { op: Op::ScaledDotProductAttention, name: "scaled_dot_product_attention", family: Family::Attention,
+        inputs: &[req("q"), req("k"), req("v"), opt("mask")],
+        attrs: &[attr("causal", AttrKind::Bool, Some("false"), "mask future positions (j > i)"),
+                 attr("scale", AttrKind::Float, Some("1/sqrt(E)"), "multiplies q @ k^T")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "q[..., L, E], k[..., S, E], v[..., S, Ev] -> [..., L, Ev]",
+        semantics: "attention_weights(q, k, mask) @ v", onnx: &[] },
+    // ---- losses
+    OpInfo { op: Op::MseLoss, name: "mse_loss", family: Family::Loss, inputs: &[req("input"), req("target")],
+        attrs: &[attr("reduction", REDUCTION_CHOICE, Some("\"mean\""), "how per-element losses combine")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "input and target equal; scalar unless reduction = \"none\"",
+        semantics: "(input - target)^2, reduced", onnx: &[] },
+    OpInfo { op: Op::CrossEntropy, name: "cross_entropy", family: Family::Loss, inputs: &[req("logits"), req("labels")],
+        attrs: &[attr("ignore_index", AttrKind::Int, Some("-100"), "labels equal to it contribute exactly zero"),
+                 attr("reduction", REDUCTION_CHOICE, Some("\"mean\""), "mean over non-ignored labels, sum, or per-sample")],
+        dtype_rule: DTypeRule::LogitsLabels, shape_rule: "logits[N, C], labels[N] -> scalar (or [N] when reduction = \"none\")",
+        semantics: "-log_softmax(logits)[label], ignored labels contribute 0; mean over non-ignored labels (0 when all are ignored)",
+        onnx: &[] },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_and_lookup_round_trips() {
+        let mut seen = HashSet::new();
+        for row in OPS {
+            assert!(seen.insert(row.name), "duplicate op name {}", row.name);
+            assert_eq!(lookup(row.name).unwrap().op, row.op);
+            assert_eq!(row.op.info().name, row.name);
+        }
+    }
+
+    #[test]
+    fn every_op_variant_has_exactly_one_row() {
+        // The enum has 51 variants (count them when adding one); each appears once in the table.
+        let ops: HashSet<Op> = OPS.iter().map(|o| o.op).collect();
+        assert_eq!(ops.len(), OPS.len());
+        assert_eq!(OPS.len(), 51);
+    }
+
+    #[test]
+    fn only_the_last_input_is_variadic_and_optional_inputs_trail() {
+        for row in OPS {
+            let n = row.inputs.len();
+            for (i, input) in row.inputs.iter().enumerate() {
+                assert!(
+                    !input.variadic || i + 1 == n,
+                    "{}: variadic input must be last",
+                    row.name
+                );
+                if input.optional {
+                    assert!(
+                        row.inputs[i..].iter().all(|j| j.optional),
+                        "{}: optional inputs must trail",
+                        row.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_family_of_the_seed_ir_is_covered() {
+        let families: HashSet<Family> = OPS.iter().map(|o| o.family).collect();
+        assert_eq!(families.len(), 12);
+    }
+}

@@ -1,0 +1,105 @@
+use std::fmt;
+
+/// One extent of a shape: fixed, or a symbol such as the batch size `B`.
+///
+/// Symbols are universally quantified over a signature: `B` equals only `B`. A rule that needs two
+/// extents equal accepts `B` and `B`, or `3` and `3`, but not `B` and `3` (that would only hold for
+/// some batch sizes); broadcasting accepts `1` against anything.
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(untagged)]
+pub enum Dim {
+    Known(u64),
+    Sym(String),
+}
+
+impl Dim {
+    pub fn known(self: &Dim) -> Option<u64> {
+        match self {
+            Dim::Known(n) => Some(*n),
+            Dim::Sym(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dim::Known(n) => write!(f, "{n}"),
+            Dim::Sym(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<u64> for Dim {
+    fn from(n: u64) -> Self {
+        Dim::Known(n)
+    }
+}
+
+/// A tensor shape; the empty shape is a scalar.
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct Shape(pub Vec<Dim>);
+
+impl Shape {
+    pub fn scalar() -> Shape {
+        Shape(Vec::new())
+    }
+    pub fn known(dims: &[u64]) -> Shape {
+        Shape(dims.iter().map(|&d| Dim::Known(d)).collect())
+    }
+    pub fn rank(&self) -> usize {
+        self.0.len()
+    }
+    pub fn dims(&self) -> &[Dim] {
+        &self.0
+    }
+    /// All extents when none is symbolic.
+    pub fn as_known(&self) -> Option<Vec<u64>> {
+        self.0.iter().map(Dim::known).collect()
+    }
+    /// Number of elements when known and representable.
+    pub fn numel(&self) -> Option<u64> {
+        self.0
+            .iter()
+            .try_fold(1u64, |acc, d| acc.checked_mul(d.known()?))
+    }
+    /// Replaces symbols by the extents `bind` gives them (others stay symbolic).
+    pub fn instantiate(&self, bind: &dyn Fn(&str) -> Option<u64>) -> Shape {
+        Shape(
+            self.0
+                .iter()
+                .map(|d| match d {
+                    Dim::Sym(s) => bind(s).map(Dim::Known).unwrap_or_else(|| d.clone()),
+                    k => k.clone(),
+                })
+                .collect(),
+        )
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        f.write_str("]")
+    }
+}
