@@ -1,0 +1,1 @@
+//! The proof catalog (being written).
