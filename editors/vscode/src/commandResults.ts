@@ -1,0 +1,65 @@
+// Interprets what `tlc lsp` returns for workspace/executeCommand, whether the command came from
+// our palette commands or from a code lens. Pure: no `vscode` import.
+
+import { SERVER_COMMANDS } from './protocol';
+
+export type CommandOutcome =
+  | { kind: 'markdown'; markdown: string }
+  | { kind: 'graph'; format: string; text: string }
+  | { kind: 'nothing' }
+  | { kind: 'invalid'; message: string };
+
+export function interpretResult(command: string, result: unknown): CommandOutcome {
+  switch (command) {
+    case SERVER_COMMANDS.showTrust:
+      return typeof result === 'string'
+        ? { kind: 'markdown', markdown: result }
+        : { kind: 'invalid', message: `${command} returned ${describe(result)}, expected a markdown string` };
+    case SERVER_COMMANDS.showGraph: {
+      const r = result as { format?: unknown; text?: unknown };
+      if (typeof r === 'object' && r !== null && typeof r.format === 'string' && typeof r.text === 'string') {
+        return { kind: 'graph', format: r.format, text: r.text };
+      }
+      return { kind: 'invalid', message: `${command} returned ${describe(result)}, expected { format, text }` };
+    }
+    default:
+      return { kind: 'nothing' };
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (ch) => HTML_ESCAPES[ch]);
+}
+
+/**
+ * The graph webview: the mermaid source as text (the extension ships no script and loads nothing
+ * from the network; paste it into any mermaid renderer). A strict CSP forbids scripts.
+ */
+export function graphHtml(graphName: string, format: string, text: string): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline';">
+<title>${escapeHtml(graphName)}</title>
+<style>
+  body { font-family: var(--vscode-font-family); color: var(--vscode-foreground); }
+  pre { font-family: var(--vscode-editor-font-family); background: var(--vscode-textCodeBlock-background); padding: 1em; overflow: auto; }
+</style>
+</head>
+<body>
+<h2>Graph <code>${escapeHtml(graphName)}</code></h2>
+<p>${escapeHtml(format)} source from <code>tlc lsp</code>:</p>
+<pre>${escapeHtml(text)}</pre>
+</body>
+</html>
+`;
+}

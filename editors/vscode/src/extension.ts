@@ -1,0 +1,257 @@
+// The VS Code side: starts `tlc lsp`, shows `tl/status` in the status bar and the gutter, and wires
+// the palette commands. The logic lives in the pure modules next to this file (tested under node);
+// this file is the thin seam to the `vscode` API.
+
+import * as fs from 'fs';
+import * as vscode from 'vscode';
+import { ExecuteCommandRequest, LanguageClient, LanguageClientOptions, ServerOptions } from 'vscode-languageclient/node';
+import { CommandOutcome, graphHtml, interpretResult } from './commandResults';
+import { DECORATION_STYLE, planGutter } from './decorationMapping';
+import { contractAt, graphAt, graphNames } from './locate';
+import { CONTRACT_STATUSES, ContractReport, ContractStatus, SERVER_COMMANDS, STATUS_NOTIFICATION, parseStatusParams } from './protocol';
+import { resolveServerPath } from './serverPath';
+import { summarize } from './statusSummary';
+
+let client: LanguageClient | undefined;
+let output: vscode.OutputChannel;
+const statusByUri = new Map<string, ContractReport[]>();
+let statusBar: vscode.StatusBarItem;
+let gutterTypes: Record<ContractStatus, vscode.TextEditorDecorationType> | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  output = vscode.window.createOutputChannel('tl');
+  statusBar = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
+  statusBar.command = 'tl.editor.showTrust';
+  gutterTypes = createGutterTypes(context);
+  context.subscriptions.push(output, statusBar, ...Object.values(gutterTypes));
+
+  const register = (id: string, run: () => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, run));
+  register('tl.editor.verifyFile', () => runOnActiveFile(SERVER_COMMANDS.verifyFile, (doc) => [doc.uri.toString()]));
+  register('tl.editor.verifyContract', () =>
+    runOnActiveFile(SERVER_COMMANDS.verifyContract, (doc, editor) => {
+      const name = contractAt(doc.getText(), editor.selection.active.line, statusByUri.get(doc.uri.toString()));
+      if (!name) {
+        void vscode.window.showWarningMessage('tl: the cursor is not inside a contract.');
+        return undefined;
+      }
+      return [doc.uri.toString(), name];
+    }),
+  );
+  register('tl.editor.showTrust', () => runOnActiveFile(SERVER_COMMANDS.showTrust, (doc) => [doc.uri.toString()]));
+  register('tl.editor.showGraph', async () => {
+    const editor = activeTlEditor();
+    if (!editor) return;
+    const text = editor.document.getText();
+    const name = graphAt(text, editor.selection.active.line) ?? (await pickGraph(text));
+    if (name) await runOnActiveFile(SERVER_COMMANDS.showGraph, (doc) => [doc.uri.toString(), name]);
+  });
+  register('tl.editor.restartServer', async () => {
+    await stopClient();
+    await startClient(context);
+  });
+
+  context.subscriptions.push(
+    vscode.window.onDidChangeActiveTextEditor(refreshStatusBar),
+    vscode.window.onDidChangeVisibleTextEditors(refreshGutters),
+    vscode.workspace.onDidCloseTextDocument((doc) => statusByUri.delete(doc.uri.toString())),
+    vscode.workspace.onDidChangeConfiguration(async (e) => {
+      if (e.affectsConfiguration('tl.server')) {
+        const choice = await vscode.window.showInformationMessage('tl: server settings changed.', 'Restart Server');
+        if (choice) await vscode.commands.executeCommand('tl.editor.restartServer');
+      }
+      if (e.affectsConfiguration('tl.gutterIcons')) refreshGutters();
+    }),
+  );
+  refreshStatusBar();
+  await startClient(context);
+}
+
+export async function deactivate(): Promise<void> {
+  await stopClient();
+}
+
+async function startClient(context: vscode.ExtensionContext): Promise<void> {
+  const config = vscode.workspace.getConfiguration('tl');
+  const resolved = resolveServerPath({
+    configured: config.get<string>('server.path'),
+    workspaceFolder: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+    env: process.env,
+    platform: process.platform,
+    isExecutable,
+  });
+  if (!resolved.ok) {
+    output.appendLine(resolved.message);
+    const choice = await vscode.window.showErrorMessage(resolved.message, 'Open Settings');
+    if (choice) await vscode.commands.executeCommand('workbench.action.openSettings', 'tl.server.path');
+    return;
+  }
+  const args = config.get<string[]>('server.args') ?? ['lsp'];
+  const serverOptions: ServerOptions = { command: resolved.path, args };
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: [{ language: 'tl' }],
+    synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher('**/{tl.toml,*.tl}') },
+    outputChannel: output,
+    middleware: {
+      // Code lenses run server commands directly; show what trust/graph commands return.
+      executeCommand: async (command, commandArgs, next) => {
+        const result = await next(command, commandArgs);
+        await present(command, commandArgs, result);
+        return result;
+      },
+    },
+  };
+  client = new LanguageClient('tl', 'tl language server', serverOptions, clientOptions);
+  client.onNotification(STATUS_NOTIFICATION, onStatus);
+  output.appendLine(`starting ${resolved.path} ${args.join(' ')}`);
+  try {
+    await client.start();
+  } catch (err) {
+    void vscode.window.showErrorMessage(`tl: could not start ${resolved.path}: ${String(err)}`);
+  }
+  context.subscriptions.push({ dispose: () => void stopClient() });
+}
+
+async function stopClient(): Promise<void> {
+  const running = client;
+  client = undefined;
+  statusByUri.clear();
+  refreshStatusBar();
+  refreshGutters();
+  if (running) await running.stop();
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function onStatus(raw: unknown): void {
+  const { params, problems } = parseStatusParams(raw);
+  for (const p of problems) output.appendLine(`tl/status: ${p}`);
+  if (!params) return;
+  statusByUri.set(params.uri, params.contracts);
+  refreshStatusBar();
+  refreshGutters();
+}
+
+function activeTlEditor(): vscode.TextEditor | undefined {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || editor.document.languageId !== 'tl') {
+    void vscode.window.showWarningMessage('tl: open a .tl file first.');
+    return undefined;
+  }
+  return editor;
+}
+
+async function runOnActiveFile(
+  command: string,
+  argsFor: (doc: vscode.TextDocument, editor: vscode.TextEditor) => unknown[] | undefined,
+): Promise<void> {
+  const editor = activeTlEditor();
+  if (!editor) return;
+  if (!client) {
+    void vscode.window.showErrorMessage('tl: the language server is not running (see the "tl" output).');
+    return;
+  }
+  const args = argsFor(editor.document, editor);
+  if (!args) return;
+  try {
+    const result = await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
+    await present(command, args, result);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`tl: ${command} failed: ${String(err)}`);
+  }
+}
+
+async function present(command: string, args: unknown[], result: unknown): Promise<void> {
+  const outcome: CommandOutcome = interpretResult(command, result);
+  switch (outcome.kind) {
+    case 'markdown': {
+      const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: outcome.markdown });
+      await vscode.commands.executeCommand('markdown.showPreviewToSide', doc.uri);
+      break;
+    }
+    case 'graph': {
+      const name = typeof args[1] === 'string' ? args[1] : 'graph';
+      const panel = vscode.window.createWebviewPanel('tl.graph', `tl graph: ${name}`, vscode.ViewColumn.Beside, {});
+      panel.webview.html = graphHtml(name, outcome.format, outcome.text);
+      break;
+    }
+    case 'invalid':
+      output.appendLine(outcome.message);
+      void vscode.window.showErrorMessage(`tl: ${outcome.message}`);
+      break;
+    case 'nothing':
+      break;
+  }
+}
+
+async function pickGraph(text: string): Promise<string | undefined> {
+  const names = graphNames(text);
+  if (names.length === 0) {
+    void vscode.window.showWarningMessage('tl: this file declares no graph.');
+    return undefined;
+  }
+  return names.length === 1 ? names[0] : vscode.window.showQuickPick(names, { placeHolder: 'Graph to show' });
+}
+
+function refreshStatusBar(): void {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || editor.document.languageId !== 'tl') {
+    statusBar.hide();
+    return;
+  }
+  const contracts = statusByUri.get(editor.document.uri.toString());
+  if (!contracts) {
+    statusBar.text = client ? 'tl $(circle-outline) no status yet' : 'tl $(debug-disconnect) server stopped';
+    statusBar.tooltip = client ? 'Waiting for tlc lsp to report contract status.' : 'Run "tl: Restart Language Server".';
+    statusBar.backgroundColor = undefined;
+    statusBar.show();
+    return;
+  }
+  const summary = summarize(contracts);
+  statusBar.text = summary.text;
+  statusBar.tooltip = new vscode.MarkdownString(summary.tooltip, true);
+  statusBar.backgroundColor =
+    summary.severity === 'error'
+      ? new vscode.ThemeColor('statusBarItem.errorBackground')
+      : summary.severity === 'warning'
+        ? new vscode.ThemeColor('statusBarItem.warningBackground')
+        : undefined;
+  statusBar.show();
+}
+
+function createGutterTypes(context: vscode.ExtensionContext): Record<ContractStatus, vscode.TextEditorDecorationType> {
+  const entries = CONTRACT_STATUSES.map((status) => {
+    const style = DECORATION_STYLE[status];
+    const type = vscode.window.createTextEditorDecorationType({
+      gutterIconPath: vscode.Uri.joinPath(context.extensionUri, 'media', style.icon),
+      gutterIconSize: 'contain',
+      overviewRulerColor: new vscode.ThemeColor(style.rulerColor),
+      overviewRulerLane: vscode.OverviewRulerLane.Left,
+    });
+    return [status, type] as const;
+  });
+  return Object.fromEntries(entries) as Record<ContractStatus, vscode.TextEditorDecorationType>;
+}
+
+function refreshGutters(): void {
+  if (!gutterTypes) return;
+  const enabled = vscode.workspace.getConfiguration('tl').get<boolean>('gutterIcons', true);
+  for (const editor of vscode.window.visibleTextEditors) {
+    if (editor.document.languageId !== 'tl') continue;
+    const contracts = enabled ? statusByUri.get(editor.document.uri.toString()) ?? [] : [];
+    const plan = planGutter(contracts);
+    for (const status of CONTRACT_STATUSES) {
+      const options = plan[status].map((mark) => ({
+        range: new vscode.Range(mark.line, 0, mark.line, 0),
+        hoverMessage: new vscode.MarkdownString(mark.hover),
+      }));
+      editor.setDecorations(gutterTypes[status], options);
+    }
+  }
+}
