@@ -1,1 +1,22 @@
-//! placeholder, replaced in the next commit
+//! tl-kernels: the numeric core of tl.
+//!
+//! - [`Tensor`] and [`DType`]: owned n-d arrays (f32, f64, i64) and element types.
+//! - [`cpu`]: kernels over ndarray, generic over f32/f64, each validating its shapes.
+//! - [`Backend`]: the device-agnostic interface evaluators call, with [`CpuBackend`].
+//! - [`payload`]: weight loaders (`.npy`, `.safetensors`) and header-only inspection.
+//! - [`onnx`]: ONNX model loading.
+//!
+//! Errors carry stable codes: TL03xx for payload files, TL05xx for execution.
+
+pub mod backend;
+pub mod cpu;
+pub mod dtype;
+pub mod error;
+pub mod real;
+pub mod tensor;
+
+pub use backend::{Backend, CpuBackend, KernelOp, MaskKind};
+pub use dtype::DType;
+pub use error::{KernelError, KernelResult, PayloadError, PayloadResult};
+pub use real::Real;
+pub use tensor::Tensor;
