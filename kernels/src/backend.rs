@@ -3,7 +3,10 @@
 //! (`Backend::Tensor`) and moves data in and out with `upload`/`download`. The CPU backend runs
 //! the ndarray kernels in [`crate::cpu`]; a CUDA backend implements the same trait.
 
-use crate::cpu::{self, AttentionMask, BinaryOp, Conv1dParams, Conv2dParams, Pool2dParams, ReduceOp, Reduction, UnaryOp};
+use crate::cpu::{
+    self, AttentionMask, BinaryOp, Conv1dParams, Conv2dParams, Pool2dParams, ReduceOp, Reduction,
+    UnaryOp,
+};
 use crate::dtype::DType;
 use crate::error::{KernelError, KernelResult};
 use crate::tensor::Tensor;
@@ -26,42 +29,105 @@ pub enum KernelOp {
     Unary(UnaryOp),
     Binary(BinaryOp),
     /// x, W, [b]
-    Linear { bias: bool },
+    Linear {
+        bias: bool,
+    },
     MatMul,
     /// x, w, [b]
-    Conv1d { params: Conv1dParams, bias: bool },
-    Conv2d { params: Conv2dParams, bias: bool },
+    Conv1d {
+        params: Conv1dParams,
+        bias: bool,
+    },
+    Conv2d {
+        params: Conv2dParams,
+        bias: bool,
+    },
     /// x, [weight], [bias]
-    LayerNorm { normalized_shape: Vec<usize>, eps: f64, weight: bool, bias: bool },
+    LayerNorm {
+        normalized_shape: Vec<usize>,
+        eps: f64,
+        weight: bool,
+        bias: bool,
+    },
     /// x, running_mean, running_var, [weight], [bias]
-    BatchNorm { eps: f64, weight: bool, bias: bool },
+    BatchNorm {
+        eps: f64,
+        weight: bool,
+        bias: bool,
+    },
     /// x, [weight]
-    RmsNorm { normalized_shape: Vec<usize>, eps: f64, weight: bool },
+    RmsNorm {
+        normalized_shape: Vec<usize>,
+        eps: f64,
+        weight: bool,
+    },
     MaxPool2d(Pool2dParams),
     AvgPool2d(Pool2dParams),
     GlobalAvgPool,
-    Reduce { op: ReduceOp, axes: Option<Vec<isize>>, keepdim: bool },
-    ArgMax { axis: Option<isize>, keepdim: bool },
-    Softmax { axis: isize },
-    LogSoftmax { axis: isize },
-    Transpose { dim0: isize, dim1: isize },
-    Permute { dims: Vec<isize> },
-    Reshape { shape: Vec<i64> },
-    Flatten { start_dim: isize, end_dim: isize },
+    Reduce {
+        op: ReduceOp,
+        axes: Option<Vec<isize>>,
+        keepdim: bool,
+    },
+    ArgMax {
+        axis: Option<isize>,
+        keepdim: bool,
+    },
+    Softmax {
+        axis: isize,
+    },
+    LogSoftmax {
+        axis: isize,
+    },
+    Transpose {
+        dim0: isize,
+        dim1: isize,
+    },
+    Permute {
+        dims: Vec<isize>,
+    },
+    Reshape {
+        shape: Vec<i64>,
+    },
+    Flatten {
+        start_dim: isize,
+        end_dim: isize,
+    },
     /// any number >= 1 of operands
-    Concat { axis: isize },
-    Slice { axis: isize, start: i64, end: i64, step: i64 },
+    Concat {
+        axis: isize,
+    },
+    Slice {
+        axis: isize,
+        start: i64,
+        end: i64,
+        step: i64,
+    },
     /// x, indices (i64)
-    Gather { axis: isize },
+    Gather {
+        axis: isize,
+    },
     /// weight, ids (i64)
     Embedding,
     /// q, k, v, [mask]; outputs the result and, with `return_weights`, the weights.
-    Attention { causal: bool, scale: Option<f64>, mask: MaskKind, return_weights: bool },
+    Attention {
+        causal: bool,
+        scale: Option<f64>,
+        mask: MaskKind,
+        return_weights: bool,
+    },
     /// prediction, target
-    MseLoss { reduction: Reduction },
+    MseLoss {
+        reduction: Reduction,
+    },
     /// logits, labels (i64)
-    CrossEntropy { ignore_index: Option<i64>, reduction: Reduction },
-    Cast { dtype: DType },
+    CrossEntropy {
+        ignore_index: Option<i64>,
+        reduction: Reduction,
+    },
+    Cast {
+        dtype: DType,
+    },
 }
 
 impl KernelOp {
@@ -160,10 +226,30 @@ enum Floats<'a> {
 /// Views of the float operands, all of one float dtype.
 fn floats<'a>(op: &'static str, ts: &[&'a Tensor]) -> KernelResult<Floats<'a>> {
     let first = ts.first().map(|t| t.dtype()).unwrap_or(DType::F32);
-    let mismatch = |found| KernelError::DType { op, expected: "f32 or f64 operands of one dtype", found };
+    let mismatch = |found| KernelError::DType {
+        op,
+        expected: "f32 or f64 operands of one dtype",
+        found,
+    };
     match first {
-        DType::F32 => ts.iter().map(|t| t.as_f32().map(|a| a.view()).map_err(|_| mismatch(t.dtype()))).collect::<KernelResult<_>>().map(Floats::F32),
-        DType::F64 => ts.iter().map(|t| t.as_f64().map(|a| a.view()).map_err(|_| mismatch(t.dtype()))).collect::<KernelResult<_>>().map(Floats::F64),
+        DType::F32 => ts
+            .iter()
+            .map(|t| {
+                t.as_f32()
+                    .map(|a| a.view())
+                    .map_err(|_| mismatch(t.dtype()))
+            })
+            .collect::<KernelResult<_>>()
+            .map(Floats::F32),
+        DType::F64 => ts
+            .iter()
+            .map(|t| {
+                t.as_f64()
+                    .map(|a| a.view())
+                    .map_err(|_| mismatch(t.dtype()))
+            })
+            .collect::<KernelResult<_>>()
+            .map(Floats::F64),
         other => Err(mismatch(other)),
     }
 }
@@ -221,58 +307,141 @@ impl Backend for CpuBackend {
         let name = op.name();
         match op.arity() {
             Some(n) if n != inputs.len() => {
-                return Err(KernelError::Arity { op: name, expected: arity_text(n), found: inputs.len() })
+                return Err(KernelError::Arity {
+                    op: name,
+                    expected: arity_text(n),
+                    found: inputs.len(),
+                })
             }
             None if inputs.is_empty() => {
-                return Err(KernelError::Arity { op: name, expected: "at least 1", found: 0 })
+                return Err(KernelError::Arity {
+                    op: name,
+                    expected: "at least 1",
+                    found: 0,
+                })
             }
             _ => {}
         }
         match op {
             KernelOp::Unary(u) => per_float!(name, inputs, |v| cpu::unary(u, v[0].clone())),
-            KernelOp::Binary(b) => per_float!(name, inputs, |v| cpu::binary(*b, v[0].clone(), v[1].clone())),
+            KernelOp::Binary(b) => per_float!(name, inputs, |v| cpu::binary(
+                *b,
+                v[0].clone(),
+                v[1].clone()
+            )),
             KernelOp::Linear { bias } => {
-                per_float!(name, inputs, |v| cpu::linear(v[0].clone(), v[1].clone(), opt(&v, 2, *bias)))
+                per_float!(name, inputs, |v| cpu::linear(
+                    v[0].clone(),
+                    v[1].clone(),
+                    opt(&v, 2, *bias)
+                ))
             }
-            KernelOp::MatMul => per_float!(name, inputs, |v| cpu::matmul(v[0].clone(), v[1].clone())),
+            KernelOp::MatMul => {
+                per_float!(name, inputs, |v| cpu::matmul(v[0].clone(), v[1].clone()))
+            }
             KernelOp::Conv1d { params, bias } => {
-                per_float!(name, inputs, |v| cpu::conv1d(v[0].clone(), v[1].clone(), opt(&v, 2, *bias), params))
+                per_float!(name, inputs, |v| cpu::conv1d(
+                    v[0].clone(),
+                    v[1].clone(),
+                    opt(&v, 2, *bias),
+                    params
+                ))
             }
             KernelOp::Conv2d { params, bias } => {
-                per_float!(name, inputs, |v| cpu::conv2d(v[0].clone(), v[1].clone(), opt(&v, 2, *bias), params))
+                per_float!(name, inputs, |v| cpu::conv2d(
+                    v[0].clone(),
+                    v[1].clone(),
+                    opt(&v, 2, *bias),
+                    params
+                ))
             }
-            KernelOp::LayerNorm { normalized_shape, eps, weight, bias } => per_float!(name, inputs, |v| {
+            KernelOp::LayerNorm {
+                normalized_shape,
+                eps,
+                weight,
+                bias,
+            } => per_float!(name, inputs, |v| {
                 let b_at = 1 + usize::from(*weight);
-                cpu::layer_norm(v[0].clone(), normalized_shape, opt(&v, 1, *weight), opt(&v, b_at, *bias), *eps)
+                cpu::layer_norm(
+                    v[0].clone(),
+                    normalized_shape,
+                    opt(&v, 1, *weight),
+                    opt(&v, b_at, *bias),
+                    *eps,
+                )
             }),
             KernelOp::BatchNorm { eps, weight, bias } => per_float!(name, inputs, |v| {
                 let b_at = 3 + usize::from(*weight);
-                cpu::batch_norm(v[0].clone(), v[1].clone(), v[2].clone(), opt(&v, 3, *weight), opt(&v, b_at, *bias), *eps)
+                cpu::batch_norm(
+                    v[0].clone(),
+                    v[1].clone(),
+                    v[2].clone(),
+                    opt(&v, 3, *weight),
+                    opt(&v, b_at, *bias),
+                    *eps,
+                )
             }),
-            KernelOp::RmsNorm { normalized_shape, eps, weight } => {
-                per_float!(name, inputs, |v| cpu::rms_norm(v[0].clone(), normalized_shape, opt(&v, 1, *weight), *eps))
+            KernelOp::RmsNorm {
+                normalized_shape,
+                eps,
+                weight,
+            } => {
+                per_float!(name, inputs, |v| cpu::rms_norm(
+                    v[0].clone(),
+                    normalized_shape,
+                    opt(&v, 1, *weight),
+                    *eps
+                ))
             }
-            KernelOp::MaxPool2d(p) => per_float!(name, inputs, |v| cpu::max_pool2d(v[0].clone(), p)),
-            KernelOp::AvgPool2d(p) => per_float!(name, inputs, |v| cpu::avg_pool2d(v[0].clone(), p)),
-            KernelOp::GlobalAvgPool => per_float!(name, inputs, |v| cpu::global_avg_pool(v[0].clone())),
+            KernelOp::MaxPool2d(p) => {
+                per_float!(name, inputs, |v| cpu::max_pool2d(v[0].clone(), p))
+            }
+            KernelOp::AvgPool2d(p) => {
+                per_float!(name, inputs, |v| cpu::avg_pool2d(v[0].clone(), p))
+            }
+            KernelOp::GlobalAvgPool => {
+                per_float!(name, inputs, |v| cpu::global_avg_pool(v[0].clone()))
+            }
             KernelOp::Reduce { op, axes, keepdim } => {
-                per_float!(name, inputs, |v| cpu::reduce(*op, v[0].clone(), axes.as_deref(), *keepdim))
+                per_float!(name, inputs, |v| cpu::reduce(
+                    *op,
+                    v[0].clone(),
+                    axes.as_deref(),
+                    *keepdim
+                ))
             }
             KernelOp::ArgMax { axis, keepdim } => match inputs[0] {
                 Tensor::I64(a) => {
                     let f = a.mapv(|x| x as f64);
                     cpu::argmax(f.view(), *axis, *keepdim).map(|r| vec![Tensor::I64(r)])
                 }
-                Tensor::F32(a) => cpu::argmax(a.view(), *axis, *keepdim).map(|r| vec![Tensor::I64(r)]),
-                Tensor::F64(a) => cpu::argmax(a.view(), *axis, *keepdim).map(|r| vec![Tensor::I64(r)]),
+                Tensor::F32(a) => {
+                    cpu::argmax(a.view(), *axis, *keepdim).map(|r| vec![Tensor::I64(r)])
+                }
+                Tensor::F64(a) => {
+                    cpu::argmax(a.view(), *axis, *keepdim).map(|r| vec![Tensor::I64(r)])
+                }
             },
-            KernelOp::Softmax { axis } => per_float!(name, inputs, |v| cpu::softmax(v[0].clone(), *axis)),
-            KernelOp::LogSoftmax { axis } => per_float!(name, inputs, |v| cpu::log_softmax(v[0].clone(), *axis)),
-            KernelOp::Transpose { dim0, dim1 } => per_any!(inputs[0], |x| cpu::transpose(x, *dim0, *dim1)),
+            KernelOp::Softmax { axis } => {
+                per_float!(name, inputs, |v| cpu::softmax(v[0].clone(), *axis))
+            }
+            KernelOp::LogSoftmax { axis } => {
+                per_float!(name, inputs, |v| cpu::log_softmax(v[0].clone(), *axis))
+            }
+            KernelOp::Transpose { dim0, dim1 } => {
+                per_any!(inputs[0], |x| cpu::transpose(x, *dim0, *dim1))
+            }
             KernelOp::Permute { dims } => per_any!(inputs[0], |x| cpu::permute(x, dims)),
             KernelOp::Reshape { shape } => per_any!(inputs[0], |x| cpu::reshape(x, shape)),
-            KernelOp::Flatten { start_dim, end_dim } => per_any!(inputs[0], |x| cpu::flatten(x, *start_dim, *end_dim)),
-            KernelOp::Slice { axis, start, end, step } => {
+            KernelOp::Flatten { start_dim, end_dim } => {
+                per_any!(inputs[0], |x| cpu::flatten(x, *start_dim, *end_dim))
+            }
+            KernelOp::Slice {
+                axis,
+                start,
+                end,
+                step,
+            } => {
                 per_any!(inputs[0], |x| cpu::slice(x, *axis, *start, *end, *step))
             }
             KernelOp::Concat { axis } => concat_any(inputs, *axis),
@@ -284,15 +453,30 @@ impl Backend for CpuBackend {
                 let idx = index_operand(name, inputs[1])?;
                 per_any!(inputs[0], |x| cpu::embedding(x, idx.view()))
             }
-            KernelOp::Attention { causal, scale, mask, return_weights } => {
-                attention(inputs, *causal, *scale, *mask, *return_weights)
-            }
+            KernelOp::Attention {
+                causal,
+                scale,
+                mask,
+                return_weights,
+            } => attention(inputs, *causal, *scale, *mask, *return_weights),
             KernelOp::MseLoss { reduction } => {
-                per_float!(name, inputs, |v| cpu::mse_loss(v[0].clone(), v[1].clone(), *reduction))
+                per_float!(name, inputs, |v| cpu::mse_loss(
+                    v[0].clone(),
+                    v[1].clone(),
+                    *reduction
+                ))
             }
-            KernelOp::CrossEntropy { ignore_index, reduction } => {
+            KernelOp::CrossEntropy {
+                ignore_index,
+                reduction,
+            } => {
                 let labels = index_operand(name, inputs[1])?;
-                per_float!(name, &inputs[..1], |v| cpu::cross_entropy(v[0].clone(), labels.view(), *ignore_index, *reduction))
+                per_float!(name, &inputs[..1], |v| cpu::cross_entropy(
+                    v[0].clone(),
+                    labels.view(),
+                    *ignore_index,
+                    *reduction
+                ))
             }
             KernelOp::Cast { dtype } => inputs[0].cast(*dtype).map(|t| vec![t]),
         }
@@ -300,11 +484,18 @@ impl Backend for CpuBackend {
 }
 
 fn arity_text(n: usize) -> &'static str {
-    ["0", "1", "2", "3", "4", "5"].get(n).copied().unwrap_or("many")
+    ["0", "1", "2", "3", "4", "5"]
+        .get(n)
+        .copied()
+        .unwrap_or("many")
 }
 
 fn index_operand<'a>(op: &'static str, t: &'a Tensor) -> KernelResult<&'a ndarray::ArrayD<i64>> {
-    t.as_i64().map_err(|_| KernelError::DType { op, expected: "i64 indices", found: t.dtype() })
+    t.as_i64().map_err(|_| KernelError::DType {
+        op,
+        expected: "i64 indices",
+        found: t.dtype(),
+    })
 }
 
 fn concat_any(inputs: &[&Tensor], axis: isize) -> KernelResult<Vec<Tensor>> {
@@ -333,7 +524,11 @@ fn attention(
         MaskKind::Keep => Some(index_operand(OP, inputs[3])?.mapv(|m| m != 0)),
         _ => None,
     };
-    let qkv_and_add = if mask == MaskKind::Additive { inputs } else { &inputs[..3] };
+    let qkv_and_add = if mask == MaskKind::Additive {
+        inputs
+    } else {
+        &inputs[..3]
+    };
     macro_rules! go {
         ($v:ident, $wrap:path) => {{
             let m = match (&keep, mask) {
@@ -341,7 +536,15 @@ fn attention(
                 (None, MaskKind::Additive) => Some(AttentionMask::Additive($v[3].clone())),
                 _ => None,
             };
-            let r = cpu::scaled_dot_product_attention($v[0].clone(), $v[1].clone(), $v[2].clone(), m, causal, scale, return_weights)?;
+            let r = cpu::scaled_dot_product_attention(
+                $v[0].clone(),
+                $v[1].clone(),
+                $v[2].clone(),
+                m,
+                causal,
+                scale,
+                return_weights,
+            )?;
             let mut out = vec![$wrap(r.output)];
             out.extend(r.weights.map($wrap));
             Ok(out)
@@ -366,10 +569,17 @@ mod tests {
         let err = be.run(&KernelOp::Binary(BinaryOp::Add), &[&x]).unwrap_err();
         assert_eq!(err.code(), "TL0507");
         let x64 = x.cast(DType::F64).unwrap();
-        let err = be.run(&KernelOp::Binary(BinaryOp::Add), &[&x, &x64]).unwrap_err();
+        let err = be
+            .run(&KernelOp::Binary(BinaryOp::Add), &[&x, &x64])
+            .unwrap_err();
         assert_eq!(err.code(), "TL0504");
         let i = Tensor::from_i64(&[2], vec![1, 0]).unwrap();
-        assert_eq!(be.run(&KernelOp::Unary(UnaryOp::Exp), &[&i]).unwrap_err().code(), "TL0504");
+        assert_eq!(
+            be.run(&KernelOp::Unary(UnaryOp::Exp), &[&i])
+                .unwrap_err()
+                .code(),
+            "TL0504"
+        );
         let g = be.run(&KernelOp::Gather { axis: 0 }, &[&x64, &i]).unwrap();
         assert_eq!(g[0], Tensor::from_f64(&[2], vec![2.0, -1.0]).unwrap());
     }
@@ -379,17 +589,30 @@ mod tests {
         let be = CpuBackend;
         let x = Tensor::from_f64(&[1, 2], vec![1.0, 3.0]).unwrap();
         let bias = Tensor::from_f64(&[2], vec![10.0, 20.0]).unwrap();
-        let op = KernelOp::LayerNorm { normalized_shape: vec![2], eps: 0.0, weight: false, bias: true };
+        let op = KernelOp::LayerNorm {
+            normalized_shape: vec![2],
+            eps: 0.0,
+            weight: false,
+            bias: true,
+        };
         let y = be.run(&op, &[&x, &bias]).unwrap();
         assert_eq!(y[0], Tensor::from_f64(&[1, 2], vec![9.0, 21.0]).unwrap());
         let q = Tensor::from_f64(&[1, 1], vec![1.0]).unwrap();
         let keep = Tensor::from_i64(&[1, 1], vec![1]).unwrap();
-        let op = KernelOp::Attention { causal: false, scale: None, mask: MaskKind::Keep, return_weights: true };
+        let op = KernelOp::Attention {
+            causal: false,
+            scale: None,
+            mask: MaskKind::Keep,
+            return_weights: true,
+        };
         let out = be.run(&op, &[&q, &q, &q, &keep]).unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(out[1], Tensor::from_f64(&[1, 1], vec![1.0]).unwrap());
         let labels = Tensor::from_i64(&[1], vec![1]).unwrap();
-        let op = KernelOp::CrossEntropy { ignore_index: None, reduction: Reduction::Sum };
+        let op = KernelOp::CrossEntropy {
+            ignore_index: None,
+            reduction: Reduction::Sum,
+        };
         let l = be.run(&op, &[&x, &labels]).unwrap();
         let want = (1f64.exp() + 3f64.exp()).ln() - 3.0;
         assert!((l[0].as_f64().unwrap()[[]] - want).abs() < 1e-12);

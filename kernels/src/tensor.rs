@@ -143,7 +143,11 @@ pub(crate) fn dtype_error(op: &'static str, expected: &'static str, found: DType
 }
 
 /// Builds an array from row-major data, checking the element count.
-pub fn from_shape_vec<T>(op: &'static str, shape: &[usize], data: Vec<T>) -> KernelResult<ArrayD<T>> {
+pub fn from_shape_vec<T>(
+    op: &'static str,
+    shape: &[usize],
+    data: Vec<T>,
+) -> KernelResult<ArrayD<T>> {
     let n = checked_numel(op, shape)?;
     if n != data.len() {
         return Err(KernelError::shape(
@@ -169,7 +173,11 @@ pub fn checked_numel(op: &'static str, shape: &[usize]) -> KernelResult<usize> {
 }
 
 /// The numpy broadcast of two shapes: align trailing dims; each pair must be equal or contain 1.
-pub fn broadcast_shapes(op: &'static str, lhs: &[usize], rhs: &[usize]) -> KernelResult<Vec<usize>> {
+pub fn broadcast_shapes(
+    op: &'static str,
+    lhs: &[usize],
+    rhs: &[usize],
+) -> KernelResult<Vec<usize>> {
     let rank = lhs.len().max(rhs.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
@@ -220,7 +228,10 @@ pub fn normalize_axes(op: &'static str, axes: &[isize], rank: usize) -> KernelRe
         .collect::<KernelResult<Vec<_>>>()?;
     out.sort_unstable();
     if out.windows(2).any(|w| w[0] == w[1]) {
-        return Err(KernelError::argument(op, format!("repeated axis in {axes:?}")));
+        return Err(KernelError::argument(
+            op,
+            format!("repeated axis in {axes:?}"),
+        ));
     }
     Ok(out)
 }
@@ -231,7 +242,10 @@ mod tests {
 
     #[test]
     fn broadcast_follows_numpy() {
-        assert_eq!(broadcast_shapes("t", &[2, 1, 4], &[3, 1]).unwrap(), vec![2, 3, 4]);
+        assert_eq!(
+            broadcast_shapes("t", &[2, 1, 4], &[3, 1]).unwrap(),
+            vec![2, 3, 4]
+        );
         assert_eq!(broadcast_shapes("t", &[], &[5]).unwrap(), vec![5]);
         assert_eq!(broadcast_shapes("t", &[0, 3], &[1, 3]).unwrap(), vec![0, 3]);
         let err = broadcast_shapes("t", &[2, 3], &[4, 3]).unwrap_err();
@@ -252,14 +266,23 @@ mod tests {
         assert!(normalize_axis("t", 3, 3).is_err());
         assert!(normalize_axis("t", -4, 3).is_err());
         assert_eq!(normalize_axes("t", &[-1, 0], 3).unwrap(), vec![0, 2]);
-        assert_eq!(normalize_axes("t", &[1, -2], 3).unwrap_err().code(), "TL0503");
+        assert_eq!(
+            normalize_axes("t", &[1, -2], 3).unwrap_err().code(),
+            "TL0503"
+        );
     }
 
     #[test]
     fn from_vec_checks_length_and_cast_round_trips() {
-        assert_eq!(Tensor::from_f32(&[2, 2], vec![1.0; 3]).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            Tensor::from_f32(&[2, 2], vec![1.0; 3]).unwrap_err().code(),
+            "TL0501"
+        );
         let t = Tensor::from_f64(&[2], vec![1.5, -2.5]).unwrap();
-        assert_eq!(t.cast(DType::I64).unwrap(), Tensor::from_i64(&[2], vec![1, -2]).unwrap());
+        assert_eq!(
+            t.cast(DType::I64).unwrap(),
+            Tensor::from_i64(&[2], vec![1, -2]).unwrap()
+        );
         assert_eq!(t.cast(DType::F32).unwrap().dtype(), DType::F32);
         assert_eq!(t.as_i64().unwrap_err().code(), "TL0504");
     }

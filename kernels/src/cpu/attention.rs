@@ -47,12 +47,22 @@ pub fn scaled_dot_product_attention<T: Real>(
     if e != ek || s != sv {
         return Err(KernelError::shape(
             OP,
-            format!("q {:?}, k {:?}, v {:?}: need q[-1] = k[-1] and k[-2] = v[-2]", q.shape(), k.shape(), v.shape()),
+            format!(
+                "q {:?}, k {:?}, v {:?}: need q[-1] = k[-1] and k[-2] = v[-2]",
+                q.shape(),
+                k.shape(),
+                v.shape()
+            ),
         ));
     }
     let scale = match scale {
         Some(sc) if sc.is_finite() => sc,
-        Some(sc) => return Err(KernelError::argument(OP, format!("scale must be finite, got {sc}"))),
+        Some(sc) => {
+            return Err(KernelError::argument(
+                OP,
+                format!("scale must be finite, got {sc}"),
+            ))
+        }
         None if e == 0 => 1.0,
         None => 1.0 / (e as f64).sqrt(),
     };
@@ -61,7 +71,11 @@ pub fn scaled_dot_product_attention<T: Real>(
     let full = |tail: [usize; 2]| -> Vec<usize> { batch.iter().copied().chain(tail).collect() };
     checked_numel(OP, &full([l, ev]))?;
     checked_numel(OP, &full([l, s]))?;
-    let (qb, kb, vb) = (bcast(&q, &full([l, e]))?, bcast(&k, &full([s, e]))?, bcast(&v, &full([s, ev]))?);
+    let (qb, kb, vb) = (
+        bcast(&q, &full([l, e]))?,
+        bcast(&k, &full([s, e]))?,
+        bcast(&v, &full([s, ev]))?,
+    );
     let keep_b = match &mask {
         Some(AttentionMask::Keep(m)) => Some(bcast(m, &full([l, s]))?),
         _ => None,
@@ -84,7 +98,8 @@ pub fn scaled_dot_product_attention<T: Real>(
         let keep = keep_b.as_ref().map(|m| at(m.view(), idx)).transpose()?;
         let add = add_b.as_ref().map(|m| at(m.view(), idx)).transpose()?;
         for (li, mut row) in scores.outer_iter_mut().enumerate() {
-            let kept = |si: usize| !(causal && si > li) && keep.as_ref().is_none_or(|m| m[[li, si]]);
+            let kept =
+                |si: usize| !(causal && si > li) && keep.as_ref().is_none_or(|m| m[[li, si]]);
             if let Some(add) = &add {
                 for (si, x) in row.iter_mut().enumerate() {
                     *x = *x + add[[li, si]];
@@ -100,7 +115,11 @@ pub fn scaled_dot_product_attention<T: Real>(
             }
             let mut total = T::zero();
             for si in 0..s {
-                row[si] = if kept(si) { (row[si] - max).exp() } else { T::zero() };
+                row[si] = if kept(si) {
+                    (row[si] - max).exp()
+                } else {
+                    T::zero()
+                };
                 total = total + row[si];
             }
             row.mapv_inplace(|w| w / total);
@@ -111,15 +130,19 @@ pub fn scaled_dot_product_attention<T: Real>(
             at_mut(w, idx)?.assign(&scores);
         }
     }
-    Ok(AttentionOutput { output, weights: weights_all })
+    Ok(AttentionOutput {
+        output,
+        weights: weights_all,
+    })
 }
 
 fn bcast<'a, T>(x: &'a ArrayViewD<'_, T>, full: &[usize]) -> KernelResult<ArrayViewD<'a, T>> {
-    x.broadcast(IxDyn(full)).ok_or_else(|| KernelError::Broadcast {
-        op: "scaled_dot_product_attention",
-        lhs: x.shape().to_vec(),
-        rhs: full.to_vec(),
-    })
+    x.broadcast(IxDyn(full))
+        .ok_or_else(|| KernelError::Broadcast {
+            op: "scaled_dot_product_attention",
+            lhs: x.shape().to_vec(),
+            rhs: full.to_vec(),
+        })
 }
 
 fn last2<T>(x: &ArrayViewD<T>) -> (usize, usize) {
@@ -135,7 +158,10 @@ fn at<'a, T>(x: ArrayViewD<'a, T>, idx: &[usize]) -> KernelResult<ndarray::Array
         .map_err(|e| KernelError::shape("scaled_dot_product_attention", e.to_string()))
 }
 
-fn at_mut<'a, T>(x: &'a mut ArrayD<T>, idx: &[usize]) -> KernelResult<ndarray::ArrayViewMut2<'a, T>> {
+fn at_mut<'a, T>(
+    x: &'a mut ArrayD<T>,
+    idx: &[usize],
+) -> KernelResult<ndarray::ArrayViewMut2<'a, T>> {
     let mut v = x.view_mut();
     for &i in idx {
         v = v.index_axis_move(Axis(0), i);
@@ -154,8 +180,14 @@ mod tests {
         let q = ArrayD::<f64>::zeros(IxDyn(&[1, 2, 3]));
         let k = ArrayD::<f64>::ones(IxDyn(&[1, 4, 3]));
         let v = Array::from_shape_fn((1, 4, 2), |(_, s, j)| (s * 2 + j) as f64).into_dyn();
-        let r = scaled_dot_product_attention(q.view(), k.view(), v.view(), None, false, None, true).unwrap();
-        assert_eq!(r.output, arr2(&[[3.0, 4.0], [3.0, 4.0]]).into_dyn().insert_axis(Axis(0)));
+        let r = scaled_dot_product_attention(q.view(), k.view(), v.view(), None, false, None, true)
+            .unwrap();
+        assert_eq!(
+            r.output,
+            arr2(&[[3.0, 4.0], [3.0, 4.0]])
+                .into_dyn()
+                .insert_axis(Axis(0))
+        );
         assert!(r.weights.unwrap().iter().all(|&w| w == 0.25));
     }
 
@@ -164,7 +196,8 @@ mod tests {
         let q = Array::from_shape_fn((3, 2), |(i, j)| (i + j) as f32 * 0.3).into_dyn();
         let k = Array::from_shape_fn((3, 2), |(i, j)| (i * 2 + j) as f32 * 0.1).into_dyn();
         let v = Array::from_shape_fn((3, 1), |(i, _)| i as f32).into_dyn();
-        let r = scaled_dot_product_attention(q.view(), k.view(), v.view(), None, true, None, true).unwrap();
+        let r = scaled_dot_product_attention(q.view(), k.view(), v.view(), None, true, None, true)
+            .unwrap();
         let w = r.weights.unwrap();
         for li in 0..3 {
             for si in 0..3 {
@@ -185,7 +218,16 @@ mod tests {
         let q = arr2(&[[1.0]]).into_dyn();
         let k = arr2(&[[0.0], [3f64.ln()]]).into_dyn();
         let v = arr2(&[[4.0], [8.0]]).into_dyn();
-        let r = scaled_dot_product_attention(q.view(), k.view(), v.view(), None, false, Some(1.0), true).unwrap();
+        let r = scaled_dot_product_attention(
+            q.view(),
+            k.view(),
+            v.view(),
+            None,
+            false,
+            Some(1.0),
+            true,
+        )
+        .unwrap();
         let w = r.weights.unwrap();
         assert!((w[[0, 0]] - 0.25).abs() < 1e-12 && (w[[0, 1]] - 0.75).abs() < 1e-12);
         assert!((r.output[[0, 0]] - 7.0).abs() < 1e-12);
@@ -197,17 +239,60 @@ mod tests {
         let k = ArrayD::<f64>::ones(IxDyn(&[2, 2]));
         let v = arr2(&[[1.0], [5.0]]).into_dyn();
         let keep = arr2(&[[true, false], [false, false]]).into_dyn();
-        let r = scaled_dot_product_attention(q.view(), k.view(), v.view(), Some(AttentionMask::Keep(keep.view())), false, None, true).unwrap();
-        assert_eq!(r.weights.unwrap(), arr2(&[[1.0, 0.0], [0.0, 0.0]]).into_dyn());
+        let r = scaled_dot_product_attention(
+            q.view(),
+            k.view(),
+            v.view(),
+            Some(AttentionMask::Keep(keep.view())),
+            false,
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            r.weights.unwrap(),
+            arr2(&[[1.0, 0.0], [0.0, 0.0]]).into_dyn()
+        );
         assert_eq!(r.output, arr2(&[[1.0], [0.0]]).into_dyn());
         let add = arr2(&[[0.0, f64::NEG_INFINITY]]).into_dyn();
-        let r = scaled_dot_product_attention(q.view(), k.view(), v.view(), Some(AttentionMask::Additive(add.view())), false, None, false).unwrap();
+        let r = scaled_dot_product_attention(
+            q.view(),
+            k.view(),
+            v.view(),
+            Some(AttentionMask::Additive(add.view())),
+            false,
+            None,
+            false,
+        )
+        .unwrap();
         assert!(r.weights.is_none());
         assert_eq!(r.output, arr2(&[[1.0], [1.0]]).into_dyn());
         let bad = ArrayD::<bool>::from_elem(IxDyn(&[3, 2]), true);
-        let err = scaled_dot_product_attention(q.view(), k.view(), v.view(), Some(AttentionMask::Keep(bad.view())), false, None, false).unwrap_err();
+        let err = scaled_dot_product_attention(
+            q.view(),
+            k.view(),
+            v.view(),
+            Some(AttentionMask::Keep(bad.view())),
+            false,
+            None,
+            false,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "TL0502");
         let v_bad = ArrayD::<f64>::ones(IxDyn(&[3, 1]));
-        assert_eq!(scaled_dot_product_attention(q.view(), k.view(), v_bad.view(), None, false, None, false).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            scaled_dot_product_attention(
+                q.view(),
+                k.view(),
+                v_bad.view(),
+                None,
+                false,
+                None,
+                false
+            )
+            .unwrap_err()
+            .code(),
+            "TL0501"
+        );
     }
 }

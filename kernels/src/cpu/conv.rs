@@ -29,7 +29,12 @@ impl Default for Conv2dParams {
 
 impl Conv2dParams {
     /// PyTorch-style symmetric padding.
-    pub fn symmetric(stride: [usize; 2], padding: [usize; 2], dilation: [usize; 2], groups: usize) -> Self {
+    pub fn symmetric(
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        groups: usize,
+    ) -> Self {
         Conv2dParams {
             stride,
             padding: [[padding[0], padding[0]], [padding[1], padding[1]]],
@@ -96,14 +101,20 @@ fn conv2d_named<T: Real>(
     b: Option<ArrayViewD<T>>,
     p: &Conv2dParams,
 ) -> KernelResult<ArrayD<T>> {
-    let x = x
-        .into_dimensionality::<Ix4>()
-        .map_err(|_| KernelError::shape(op, "input must be [N, C, H, W] (or [N, C, L] for conv1d)"))?;
-    let w = w
-        .into_dimensionality::<Ix4>()
-        .map_err(|_| KernelError::shape(op, "weight must be [O, C/groups, kh, kw] (or [O, C/groups, k])"))?;
+    let x = x.into_dimensionality::<Ix4>().map_err(|_| {
+        KernelError::shape(op, "input must be [N, C, H, W] (or [N, C, L] for conv1d)")
+    })?;
+    let w = w.into_dimensionality::<Ix4>().map_err(|_| {
+        KernelError::shape(
+            op,
+            "weight must be [O, C/groups, kh, kw] (or [O, C/groups, k])",
+        )
+    })?;
     if p.groups == 0 || p.stride.contains(&0) || p.dilation.contains(&0) {
-        return Err(KernelError::argument(op, "stride, dilation and groups must be >= 1"));
+        return Err(KernelError::argument(
+            op,
+            "stride, dilation and groups must be >= 1",
+        ));
     }
     let (n, c, h, wd) = x.dim();
     let (o, cg, kh, kw) = w.dim();
@@ -182,9 +193,11 @@ fn fill_columns<T: Real>(
                 let row = (c * k[0] + ki) * k[1] + kj;
                 let mut dst = cols.index_axis_mut(Axis(0), row);
                 for oh in 0..out_hw[0] {
-                    let ih = (oh * p.stride[0] + ki * p.dilation[0]) as isize - p.padding[0][0] as isize;
+                    let ih =
+                        (oh * p.stride[0] + ki * p.dilation[0]) as isize - p.padding[0][0] as isize;
                     for ow in 0..out_hw[1] {
-                        let iw = (ow * p.stride[1] + kj * p.dilation[1]) as isize - p.padding[1][0] as isize;
+                        let iw = (ow * p.stride[1] + kj * p.dilation[1]) as isize
+                            - p.padding[1][0] as isize;
                         dst[oh * out_hw[1] + ow] = if ih >= 0 && ih < h && iw >= 0 && iw < w {
                             x[[img, c0 + c, ih as usize, iw as usize]]
                         } else {
@@ -206,7 +219,10 @@ pub fn conv1d<T: Real>(
 ) -> KernelResult<ArrayD<T>> {
     const OP: &str = "conv1d";
     if x.ndim() != 3 || w.ndim() != 3 {
-        return Err(KernelError::shape(OP, "input must be [N, C, L] and weight [O, C/groups, k]"));
+        return Err(KernelError::shape(
+            OP,
+            "input must be [N, C, L] and weight [O, C/groups, k]",
+        ));
     }
     let p2 = Conv2dParams {
         stride: [1, p.stride],
@@ -224,7 +240,12 @@ mod tests {
     use ndarray::{Array, ArrayD, IxDyn};
 
     /// Direct definition of convolution, for comparison.
-    fn naive_conv2d(x: &ArrayD<f64>, w: &ArrayD<f64>, b: Option<&ArrayD<f64>>, p: &Conv2dParams) -> ArrayD<f64> {
+    fn naive_conv2d(
+        x: &ArrayD<f64>,
+        w: &ArrayD<f64>,
+        b: Option<&ArrayD<f64>>,
+        p: &Conv2dParams,
+    ) -> ArrayD<f64> {
         let (n, c, h, wd) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
         let (o, cg, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
         let ho = conv_out_size("t", h, kh, p.stride[0], p.padding[0], p.dilation[0]).unwrap();
@@ -241,10 +262,14 @@ mod tests {
                         for ic in 0..cg {
                             for ki in 0..kh {
                                 for kj in 0..kw {
-                                    let ih = (oh * p.stride[0] + ki * p.dilation[0]) as isize - p.padding[0][0] as isize;
-                                    let iw = (ow * p.stride[1] + kj * p.dilation[1]) as isize - p.padding[1][0] as isize;
-                                    if ih >= 0 && (ih as usize) < h && iw >= 0 && (iw as usize) < wd {
-                                        acc += x[[i, g * cg + ic, ih as usize, iw as usize]] * w[[oc, ic, ki, kj]];
+                                    let ih = (oh * p.stride[0] + ki * p.dilation[0]) as isize
+                                        - p.padding[0][0] as isize;
+                                    let iw = (ow * p.stride[1] + kj * p.dilation[1]) as isize
+                                        - p.padding[1][0] as isize;
+                                    if ih >= 0 && (ih as usize) < h && iw >= 0 && (iw as usize) < wd
+                                    {
+                                        acc += x[[i, g * cg + ic, ih as usize, iw as usize]]
+                                            * w[[oc, ic, ki, kj]];
                                     }
                                 }
                             }
@@ -260,42 +285,94 @@ mod tests {
     #[test]
     fn hand_computed_3x3() {
         // 1x1x3x3 input 1..9, 2x2 kernel of ones: each output is a window sum.
-        let x = Array::from_shape_vec((1, 1, 3, 3), (1..=9).map(f64::from).collect()).unwrap().into_dyn();
+        let x = Array::from_shape_vec((1, 1, 3, 3), (1..=9).map(f64::from).collect())
+            .unwrap()
+            .into_dyn();
         let w = ArrayD::<f64>::ones(IxDyn(&[1, 1, 2, 2]));
         let y = conv2d(x.view(), w.view(), None, &Conv2dParams::default()).unwrap();
-        assert_eq!(y.iter().copied().collect::<Vec<_>>(), vec![12.0, 16.0, 24.0, 28.0]);
+        assert_eq!(
+            y.iter().copied().collect::<Vec<_>>(),
+            vec![12.0, 16.0, 24.0, 28.0]
+        );
     }
 
     #[test]
     fn matches_naive_with_stride_padding_dilation_groups() {
-        let x = Array::from_shape_fn((2, 4, 7, 6), |(a, b, c, d)| ((a * 31 + b * 7 + c * 3 + d) % 11) as f64 - 5.0).into_dyn();
-        let w = Array::from_shape_fn((6, 2, 3, 2), |(a, b, c, d)| ((a * 5 + b * 3 + c + d * 2) % 7) as f64 - 3.0).into_dyn();
+        let x = Array::from_shape_fn((2, 4, 7, 6), |(a, b, c, d)| {
+            ((a * 31 + b * 7 + c * 3 + d) % 11) as f64 - 5.0
+        })
+        .into_dyn();
+        let w = Array::from_shape_fn((6, 2, 3, 2), |(a, b, c, d)| {
+            ((a * 5 + b * 3 + c + d * 2) % 7) as f64 - 3.0
+        })
+        .into_dyn();
         let b = Array::from_shape_fn(6, |i| i as f64 * 0.5).into_dyn();
-        let p = Conv2dParams { stride: [2, 1], padding: [[1, 2], [0, 1]], dilation: [1, 2], groups: 2 };
+        let p = Conv2dParams {
+            stride: [2, 1],
+            padding: [[1, 2], [0, 1]],
+            dilation: [1, 2],
+            groups: 2,
+        };
         let y = conv2d(x.view(), w.view(), Some(b.view()), &p).unwrap();
         assert_eq!(y, naive_conv2d(&x, &w, Some(&b), &p));
     }
 
     #[test]
     fn conv1d_matches_hand_values() {
-        let x = Array::from_shape_vec((1, 1, 5), vec![1.0, 2.0, 3.0, 4.0, 5.0]).unwrap().into_dyn();
-        let w = Array::from_shape_vec((1, 1, 3), vec![1.0, 0.0, -1.0]).unwrap().into_dyn();
-        let p = Conv1dParams { padding: [1, 1], ..Default::default() };
+        let x = Array::from_shape_vec((1, 1, 5), vec![1.0, 2.0, 3.0, 4.0, 5.0])
+            .unwrap()
+            .into_dyn();
+        let w = Array::from_shape_vec((1, 1, 3), vec![1.0, 0.0, -1.0])
+            .unwrap()
+            .into_dyn();
+        let p = Conv1dParams {
+            padding: [1, 1],
+            ..Default::default()
+        };
         let y = conv1d(x.view(), w.view(), None, &p).unwrap();
         assert_eq!(y.shape(), &[1, 1, 5]);
-        assert_eq!(y.iter().copied().collect::<Vec<_>>(), vec![-2.0, -2.0, -2.0, -2.0, 4.0]);
+        assert_eq!(
+            y.iter().copied().collect::<Vec<_>>(),
+            vec![-2.0, -2.0, -2.0, -2.0, 4.0]
+        );
     }
 
     #[test]
     fn bad_shapes_are_coded() {
         let x = ArrayD::<f32>::zeros(IxDyn(&[1, 3, 4, 4]));
         let w = ArrayD::<f32>::zeros(IxDyn(&[2, 2, 3, 3]));
-        assert_eq!(conv2d(x.view(), w.view(), None, &Conv2dParams::default()).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            conv2d(x.view(), w.view(), None, &Conv2dParams::default())
+                .unwrap_err()
+                .code(),
+            "TL0501"
+        );
         let w = ArrayD::<f32>::zeros(IxDyn(&[2, 3, 5, 5]));
-        assert_eq!(conv2d(x.view(), w.view(), None, &Conv2dParams::default()).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            conv2d(x.view(), w.view(), None, &Conv2dParams::default())
+                .unwrap_err()
+                .code(),
+            "TL0501"
+        );
         let w = ArrayD::<f32>::zeros(IxDyn(&[2, 3, 3, 3]));
-        let p = Conv2dParams { stride: [0, 1], ..Default::default() };
-        assert_eq!(conv2d(x.view(), w.view(), None, &p).unwrap_err().code(), "TL0503");
-        assert_eq!(conv2d(w.view().remove_axis(Axis(0)), w.view(), None, &Conv2dParams::default()).unwrap_err().code(), "TL0501");
+        let p = Conv2dParams {
+            stride: [0, 1],
+            ..Default::default()
+        };
+        assert_eq!(
+            conv2d(x.view(), w.view(), None, &p).unwrap_err().code(),
+            "TL0503"
+        );
+        assert_eq!(
+            conv2d(
+                w.view().remove_axis(Axis(0)),
+                w.view(),
+                None,
+                &Conv2dParams::default()
+            )
+            .unwrap_err()
+            .code(),
+            "TL0501"
+        );
     }
 }

@@ -10,13 +10,20 @@ use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum UnaryOp {
     Relu,
-    LeakyRelu { alpha: f64 },
+    LeakyRelu {
+        alpha: f64,
+    },
     Sigmoid,
     Tanh,
     /// GELU; `tanh_approx` selects PyTorch's `approximate="tanh"` form instead of the erf form.
-    Gelu { tanh_approx: bool },
+    Gelu {
+        tanh_approx: bool,
+    },
     /// `1/beta * log(1 + exp(beta x))`, linear (`x`) where `beta x > threshold` (PyTorch).
-    Softplus { beta: f64, threshold: f64 },
+    Softplus {
+        beta: f64,
+        threshold: f64,
+    },
     Silu,
     Neg,
     Exp,
@@ -24,12 +31,21 @@ pub enum UnaryOp {
     Sqrt,
     Abs,
     /// Clamp to `[min, max]`; a missing bound is unbounded. NaN stays NaN.
-    Clamp { min: Option<f64>, max: Option<f64> },
+    Clamp {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
     /// `x ^ exponent` for a constant exponent.
-    PowScalar { exponent: f64 },
+    PowScalar {
+        exponent: f64,
+    },
     /// `x * factor`, and `x + offset`: the affine pieces a fused chain needs for constant operands.
-    Scale { factor: f64 },
-    Offset { offset: f64 },
+    Scale {
+        factor: f64,
+    },
+    Offset {
+        offset: f64,
+    },
     /// Dropout in evaluation mode: the identity.
     Identity,
 }
@@ -64,7 +80,10 @@ impl UnaryOp {
             if v.is_finite() {
                 Ok(())
             } else {
-                Err(KernelError::argument(op, format!("{name} must be finite, got {v}")))
+                Err(KernelError::argument(
+                    op,
+                    format!("{name} must be finite, got {v}"),
+                ))
             }
         };
         match *self {
@@ -73,7 +92,10 @@ impl UnaryOp {
                 finite("beta", beta)?;
                 finite("threshold", threshold)?;
                 if beta <= 0.0 {
-                    return Err(KernelError::argument(op, format!("beta must be > 0, got {beta}")));
+                    return Err(KernelError::argument(
+                        op,
+                        format!("beta must be > 0, got {beta}"),
+                    ));
                 }
                 Ok(())
             }
@@ -194,15 +216,25 @@ pub fn unary<T: Real>(op: &UnaryOp, x: ArrayViewD<T>) -> KernelResult<ArrayD<T>>
 }
 
 /// `op` applied to every element of `x`, written into `out` (same shape).
-pub fn unary_into<T: Real>(op: &UnaryOp, x: ArrayViewD<T>, mut out: ArrayViewMutD<T>) -> KernelResult<()> {
+pub fn unary_into<T: Real>(
+    op: &UnaryOp,
+    x: ArrayViewD<T>,
+    mut out: ArrayViewMutD<T>,
+) -> KernelResult<()> {
     op.validate()?;
     if x.shape() != out.shape() {
         return Err(KernelError::shape(
             op.name(),
-            format!("output shape {:?} differs from input shape {:?}", out.shape(), x.shape()),
+            format!(
+                "output shape {:?} differs from input shape {:?}",
+                out.shape(),
+                x.shape()
+            ),
         ));
     }
-    Zip::from(&mut out).and(&x).for_each(|o, &v| *o = op.apply(v));
+    Zip::from(&mut out)
+        .and(&x)
+        .for_each(|o, &v| *o = op.apply(v));
     Ok(())
 }
 
@@ -261,7 +293,11 @@ impl BinaryOp {
 }
 
 /// `a op b` with numpy broadcasting.
-pub fn binary<T: Real>(op: BinaryOp, a: ArrayViewD<T>, b: ArrayViewD<T>) -> KernelResult<ArrayD<T>> {
+pub fn binary<T: Real>(
+    op: BinaryOp,
+    a: ArrayViewD<T>,
+    b: ArrayViewD<T>,
+) -> KernelResult<ArrayD<T>> {
     let shape = broadcast_shapes(op.name(), a.shape(), b.shape())?;
     crate::tensor::checked_numel(op.name(), &shape)?;
     let mut out = ArrayD::<T>::zeros(IxDyn(&shape));
@@ -280,7 +316,10 @@ pub fn binary_into<T: Real>(
     if out.shape() != shape.as_slice() {
         return Err(KernelError::shape(
             op.name(),
-            format!("output shape {:?} differs from broadcast shape {shape:?}", out.shape()),
+            format!(
+                "output shape {:?} differs from broadcast shape {shape:?}",
+                out.shape()
+            ),
         ));
     }
     let bcast_err = || KernelError::Broadcast {
@@ -303,7 +342,10 @@ mod tests {
     use ndarray::{arr1, arr2, ArrayD};
 
     fn un(op: UnaryOp, xs: &[f64]) -> Vec<f64> {
-        unary(&op, arr1(xs).into_dyn().view()).unwrap().into_iter().collect()
+        unary(&op, arr1(xs).into_dyn().view())
+            .unwrap()
+            .into_iter()
+            .collect()
     }
 
     fn close(a: &[f64], b: &[f64], tol: f64) {
@@ -316,15 +358,37 @@ mod tests {
     #[test]
     fn activations_match_hand_values() {
         assert_eq!(un(UnaryOp::Relu, &[-1.0, 0.0, 2.0]), vec![0.0, 0.0, 2.0]);
-        assert_eq!(un(UnaryOp::LeakyRelu { alpha: 0.1 }, &[-2.0, 3.0]), vec![-0.2, 3.0]);
-        close(&un(UnaryOp::Sigmoid, &[0.0, 2.0, -800.0]), &[0.5, 0.8807970779778823, 0.0], 1e-15);
+        assert_eq!(
+            un(UnaryOp::LeakyRelu { alpha: 0.1 }, &[-2.0, 3.0]),
+            vec![-0.2, 3.0]
+        );
+        close(
+            &un(UnaryOp::Sigmoid, &[0.0, 2.0, -800.0]),
+            &[0.5, 0.8807970779778823, 0.0],
+            1e-15,
+        );
         close(&un(UnaryOp::Tanh, &[0.5]), &[0.46211715726000974], 1e-15);
         // gelu(1) = 0.5 * (1 + erf(1/sqrt 2)) = 0.8413447460685429
-        close(&un(UnaryOp::Gelu { tanh_approx: false }, &[1.0, 0.0]), &[0.8413447460685429, 0.0], 1e-12);
-        close(&un(UnaryOp::Gelu { tanh_approx: true }, &[1.0]), &[0.8411919906082768], 1e-12);
+        close(
+            &un(UnaryOp::Gelu { tanh_approx: false }, &[1.0, 0.0]),
+            &[0.8413447460685429, 0.0],
+            1e-12,
+        );
+        close(
+            &un(UnaryOp::Gelu { tanh_approx: true }, &[1.0]),
+            &[0.8411919906082768],
+            1e-12,
+        );
         // softplus(0) = ln 2; above the threshold it is the identity.
-        let sp = UnaryOp::Softplus { beta: 1.0, threshold: 20.0 };
-        close(&un(sp, &[0.0, 30.0, -50.0]), &[std::f64::consts::LN_2, 30.0, 1.9287498479639178e-22], 1e-15);
+        let sp = UnaryOp::Softplus {
+            beta: 1.0,
+            threshold: 20.0,
+        };
+        close(
+            &un(sp, &[0.0, 30.0, -50.0]),
+            &[std::f64::consts::LN_2, 30.0, 1.9287498479639178e-22],
+            1e-15,
+        );
         close(&un(UnaryOp::Silu, &[1.0]), &[0.7310585786300049], 1e-15);
     }
 
@@ -336,11 +400,25 @@ mod tests {
         close(&un(UnaryOp::Exp, &[1.0]), &[std::f64::consts::E], 1e-15);
         assert_eq!(un(UnaryOp::Log, &[1.0]), vec![0.0]);
         assert_eq!(un(UnaryOp::PowScalar { exponent: 2.0 }, &[3.0]), vec![9.0]);
-        let c = UnaryOp::Clamp { min: Some(-1.0), max: Some(1.0) };
+        let c = UnaryOp::Clamp {
+            min: Some(-1.0),
+            max: Some(1.0),
+        };
         assert_eq!(un(c, &[-5.0, 0.5, 5.0]), vec![-1.0, 0.5, 1.0]);
-        let bad = UnaryOp::Clamp { min: Some(2.0), max: Some(1.0) };
-        assert_eq!(unary(&bad, arr1(&[0.0f64]).into_dyn().view()).unwrap_err().code(), "TL0503");
-        let bad = UnaryOp::Softplus { beta: 0.0, threshold: 20.0 };
+        let bad = UnaryOp::Clamp {
+            min: Some(2.0),
+            max: Some(1.0),
+        };
+        assert_eq!(
+            unary(&bad, arr1(&[0.0f64]).into_dyn().view())
+                .unwrap_err()
+                .code(),
+            "TL0503"
+        );
+        let bad = UnaryOp::Softplus {
+            beta: 0.0,
+            threshold: 20.0,
+        };
         assert!(bad.validate().is_err());
     }
 
@@ -360,29 +438,58 @@ mod tests {
         let a = arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).into_dyn();
         let b = arr1(&[10.0, 20.0, 30.0]).into_dyn();
         let y = binary(BinaryOp::Add, a.view(), b.view()).unwrap();
-        assert_eq!(y, arr2(&[[11.0, 22.0, 33.0], [14.0, 25.0, 36.0]]).into_dyn());
+        assert_eq!(
+            y,
+            arr2(&[[11.0, 22.0, 33.0], [14.0, 25.0, 36.0]]).into_dyn()
+        );
         let col = arr2(&[[2.0], [4.0]]).into_dyn();
         let y = binary(BinaryOp::Div, a.view(), col.view()).unwrap();
         assert_eq!(y, arr2(&[[0.5, 1.0, 1.5], [1.0, 1.25, 1.5]]).into_dyn());
-        let y = binary(BinaryOp::Pow, col.view(), b.view().slice_move(ndarray::s![..1]).into_dyn()).unwrap();
+        let y = binary(
+            BinaryOp::Pow,
+            col.view(),
+            b.view().slice_move(ndarray::s![..1]).into_dyn(),
+        )
+        .unwrap();
         assert_eq!(y, arr2(&[[1024.0], [1048576.0]]).into_dyn());
-        assert_eq!(binary(BinaryOp::Sub, a.view(), col.view()).unwrap()[[1, 2]], 2.0);
-        assert_eq!(binary(BinaryOp::Mul, a.view(), col.view()).unwrap()[[1, 0]], 16.0);
+        assert_eq!(
+            binary(BinaryOp::Sub, a.view(), col.view()).unwrap()[[1, 2]],
+            2.0
+        );
+        assert_eq!(
+            binary(BinaryOp::Mul, a.view(), col.view()).unwrap()[[1, 0]],
+            16.0
+        );
         let bad = arr1(&[1.0, 2.0]).into_dyn();
-        assert_eq!(binary(BinaryOp::Add, a.view(), bad.view()).unwrap_err().code(), "TL0502");
+        assert_eq!(
+            binary(BinaryOp::Add, a.view(), bad.view())
+                .unwrap_err()
+                .code(),
+            "TL0502"
+        );
     }
 
     #[test]
     fn binary_into_checks_output_shape() {
         let a = ArrayD::<f32>::ones(IxDyn(&[2, 2]));
         let mut out = ArrayD::<f32>::zeros(IxDyn(&[2, 3]));
-        assert_eq!(binary_into(BinaryOp::Add, a.view(), a.view(), out.view_mut()).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            binary_into(BinaryOp::Add, a.view(), a.view(), out.view_mut())
+                .unwrap_err()
+                .code(),
+            "TL0501"
+        );
     }
 
     #[test]
     fn chain_equals_sequential_application() {
         let x = arr1(&[-2.0f64, -0.5, 0.0, 0.7, 3.0]).into_dyn();
-        let ops = [UnaryOp::Scale { factor: 2.0 }, UnaryOp::Offset { offset: 0.5 }, UnaryOp::Relu, UnaryOp::Tanh];
+        let ops = [
+            UnaryOp::Scale { factor: 2.0 },
+            UnaryOp::Offset { offset: 0.5 },
+            UnaryOp::Relu,
+            UnaryOp::Tanh,
+        ];
         let mut fused = x.clone();
         unary_chain_in_place(&ops, fused.view_mut()).unwrap();
         let mut step = x.clone();

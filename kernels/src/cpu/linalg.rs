@@ -28,7 +28,11 @@ pub fn matmul<T: Real>(a: ArrayViewD<T>, b: ArrayViewD<T>) -> KernelResult<Array
             format!("inner dims differ: {:?} @ {:?}", a2.shape(), b2.shape()),
         ));
     }
-    let batch = broadcast_shapes(OP, &a2.shape()[..a2.ndim() - 2], &b2.shape()[..b2.ndim() - 2])?;
+    let batch = broadcast_shapes(
+        OP,
+        &a2.shape()[..a2.ndim() - 2],
+        &b2.shape()[..b2.ndim() - 2],
+    )?;
     let mut out_shape = batch.clone();
     out_shape.extend([m, n]);
     checked_numel(OP, &out_shape)?;
@@ -116,13 +120,22 @@ pub fn linear_into<T: Real>(
     if x.ncols() != w.ncols() {
         return Err(KernelError::shape(
             OP,
-            format!("input has {} features but weight is {:?}", x.ncols(), w.shape()),
+            format!(
+                "input has {} features but weight is {:?}",
+                x.ncols(),
+                w.shape()
+            ),
         ));
     }
     if out.dim() != (x.nrows(), w.nrows()) {
         return Err(KernelError::shape(
             OP,
-            format!("output is {:?}, expected [{}, {}]", out.shape(), x.nrows(), w.nrows()),
+            format!(
+                "output is {:?}, expected [{}, {}]",
+                out.shape(),
+                x.nrows(),
+                w.nrows()
+            ),
         ));
     }
     match b {
@@ -130,7 +143,11 @@ pub fn linear_into<T: Real>(
             if b.len() != w.nrows() {
                 return Err(KernelError::shape(
                     OP,
-                    format!("bias has {} entries, weight has {} rows", b.len(), w.nrows()),
+                    format!(
+                        "bias has {} entries, weight has {} rows",
+                        b.len(),
+                        w.nrows()
+                    ),
                 ));
             }
             let dim = out.dim();
@@ -151,17 +168,30 @@ mod tests {
     fn matmul_2d_and_vectors() {
         let a = arr2(&[[1.0, 2.0], [3.0, 4.0]]).into_dyn();
         let b = arr2(&[[5.0, 6.0], [7.0, 8.0]]).into_dyn();
-        assert_eq!(matmul(a.view(), b.view()).unwrap(), arr2(&[[19.0, 22.0], [43.0, 50.0]]).into_dyn());
+        assert_eq!(
+            matmul(a.view(), b.view()).unwrap(),
+            arr2(&[[19.0, 22.0], [43.0, 50.0]]).into_dyn()
+        );
         let v = arr1(&[1.0, 1.0]).into_dyn();
-        assert_eq!(matmul(a.view(), v.view()).unwrap(), arr1(&[3.0, 7.0]).into_dyn());
-        assert_eq!(matmul(v.view(), a.view()).unwrap(), arr1(&[4.0, 6.0]).into_dyn());
+        assert_eq!(
+            matmul(a.view(), v.view()).unwrap(),
+            arr1(&[3.0, 7.0]).into_dyn()
+        );
+        assert_eq!(
+            matmul(v.view(), a.view()).unwrap(),
+            arr1(&[4.0, 6.0]).into_dyn()
+        );
         assert_eq!(matmul(v.view(), v.view()).unwrap().shape(), &[] as &[usize]);
-        assert_eq!(matmul(v.view(), v.view()).unwrap().into_iter().next(), Some(2.0));
+        assert_eq!(
+            matmul(v.view(), v.view()).unwrap().into_iter().next(),
+            Some(2.0)
+        );
     }
 
     #[test]
     fn matmul_broadcasts_batches() {
-        let a = Array::from_shape_fn((2, 1, 2, 3), |(i, _, r, c)| (i * 6 + r * 3 + c) as f64).into_dyn();
+        let a = Array::from_shape_fn((2, 1, 2, 3), |(i, _, r, c)| (i * 6 + r * 3 + c) as f64)
+            .into_dyn();
         let b = Array::from_shape_fn((3, 3, 1), |(j, r, _)| (j + r) as f64).into_dyn();
         let y = matmul(a.view(), b.view()).unwrap();
         assert_eq!(y.shape(), &[2, 3, 2, 1]);
@@ -179,11 +209,25 @@ mod tests {
         let y = linear(x.view(), w.view(), Some(b.view())).unwrap();
         assert_eq!(y, arr2(&[[1.0, 4.0, 0.5], [0.0, 0.0, 3.0]]).into_dyn());
         let x3 = arr3(&[[[1.0f32, 2.0]], [[0.0, -1.0]]]).into_dyn();
-        assert_eq!(linear(x3.view(), w.view(), None).unwrap().shape(), &[2, 1, 3]);
+        assert_eq!(
+            linear(x3.view(), w.view(), None).unwrap().shape(),
+            &[2, 1, 3]
+        );
         let short_b = arr1(&[0.0f32]).into_dyn();
-        assert_eq!(linear(x.view(), w.view(), Some(short_b.view())).unwrap_err().code(), "TL0501");
-        assert_eq!(linear(x.view(), b.view(), None).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            linear(x.view(), w.view(), Some(short_b.view()))
+                .unwrap_err()
+                .code(),
+            "TL0501"
+        );
+        assert_eq!(
+            linear(x.view(), b.view(), None).unwrap_err().code(),
+            "TL0501"
+        );
         let wide = arr2(&[[1.0f32, 2.0, 3.0]]).into_dyn();
-        assert_eq!(linear(x.view(), wide.view(), None).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            linear(x.view(), wide.view(), None).unwrap_err().code(),
+            "TL0501"
+        );
     }
 }

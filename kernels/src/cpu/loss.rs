@@ -19,7 +19,11 @@ fn reduce_losses<T: Real>(losses: ArrayD<T>, reduction: Reduction, count: usize)
         Reduction::None => losses,
         Reduction::Sum => ArrayD::from_elem(IxDyn(&[]), losses.sum()),
         Reduction::Mean => {
-            let mean = if count == 0 { T::zero() } else { losses.sum() / T::from_usize(count) };
+            let mean = if count == 0 {
+                T::zero()
+            } else {
+                losses.sum() / T::from_usize(count)
+            };
             ArrayD::from_elem(IxDyn(&[]), mean)
         }
     }
@@ -27,14 +31,24 @@ fn reduce_losses<T: Real>(losses: ArrayD<T>, reduction: Reduction, count: usize)
 
 /// `(pred - target)^2`, reduced. The shapes must be equal (PyTorch only warns when they broadcast,
 /// which is almost always a bug). The mean of an empty tensor is 0.
-pub fn mse_loss<T: Real>(pred: ArrayViewD<T>, target: ArrayViewD<T>, reduction: Reduction) -> KernelResult<ArrayD<T>> {
+pub fn mse_loss<T: Real>(
+    pred: ArrayViewD<T>,
+    target: ArrayViewD<T>,
+    reduction: Reduction,
+) -> KernelResult<ArrayD<T>> {
     if pred.shape() != target.shape() {
         return Err(KernelError::shape(
             "mse_loss",
-            format!("prediction {:?} and target {:?} differ", pred.shape(), target.shape()),
+            format!(
+                "prediction {:?} and target {:?} differ",
+                pred.shape(),
+                target.shape()
+            ),
         ));
     }
-    let sq = ndarray::Zip::from(&pred).and(&target).map_collect(|&p, &t| (p - t) * (p - t));
+    let sq = ndarray::Zip::from(&pred)
+        .and(&target)
+        .map_collect(|&p, &t| (p - t) * (p - t));
     let n = sq.len();
     Ok(reduce_losses(sq, reduction, n))
 }
@@ -63,7 +77,11 @@ pub fn cross_entropy<T: Real>(
     if labels.shape() != expected.as_slice() {
         return Err(KernelError::shape(
             OP,
-            format!("logits {:?} need labels of shape {expected:?}, got {:?}", logits.shape(), labels.shape()),
+            format!(
+                "logits {:?} need labels of shape {expected:?}, got {:?}",
+                logits.shape(),
+                labels.shape()
+            ),
         ));
     }
     let logp = log_softmax(logits, class_axis as isize)?;
@@ -85,7 +103,11 @@ pub fn cross_entropy<T: Real>(
             continue;
         }
         if label < 0 || label >= classes as i64 {
-            return Err(KernelError::Index { op: OP, index: label, size: classes });
+            return Err(KernelError::Index {
+                op: OP,
+                index: label,
+                size: classes,
+            });
         }
         losses.push(-row[label as usize]);
         counted += 1;
@@ -104,11 +126,25 @@ mod tests {
     fn mse_reductions() {
         let p = arr1(&[1.0, 2.0, 4.0]).into_dyn();
         let t = arr1(&[1.0, 0.0, 1.0]).into_dyn();
-        assert_eq!(mse_loss(p.view(), t.view(), Reduction::None).unwrap(), arr1(&[0.0, 4.0, 9.0]).into_dyn());
-        assert_eq!(mse_loss(p.view(), t.view(), Reduction::Sum).unwrap(), arr0(13.0).into_dyn());
-        assert_eq!(mse_loss(p.view(), t.view(), Reduction::Mean).unwrap(), arr0(13.0 / 3.0).into_dyn());
+        assert_eq!(
+            mse_loss(p.view(), t.view(), Reduction::None).unwrap(),
+            arr1(&[0.0, 4.0, 9.0]).into_dyn()
+        );
+        assert_eq!(
+            mse_loss(p.view(), t.view(), Reduction::Sum).unwrap(),
+            arr0(13.0).into_dyn()
+        );
+        assert_eq!(
+            mse_loss(p.view(), t.view(), Reduction::Mean).unwrap(),
+            arr0(13.0 / 3.0).into_dyn()
+        );
         let t2 = arr1(&[1.0]).into_dyn();
-        assert_eq!(mse_loss(p.view(), t2.view(), Reduction::Mean).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            mse_loss(p.view(), t2.view(), Reduction::Mean)
+                .unwrap_err()
+                .code(),
+            "TL0501"
+        );
     }
 
     #[test]
@@ -119,7 +155,13 @@ mod tests {
         let l = cross_entropy(logits.view(), labels.view(), None, Reduction::Mean).unwrap();
         assert!((l[[]] - 4f64.ln()).abs() < 1e-12);
         let logits = arr2(&[[0.0, 3f64.ln()]]).into_dyn();
-        let l = cross_entropy(logits.view(), arr1(&[1i64]).into_dyn().view(), None, Reduction::Sum).unwrap();
+        let l = cross_entropy(
+            logits.view(),
+            arr1(&[1i64]).into_dyn().view(),
+            None,
+            Reduction::Sum,
+        )
+        .unwrap();
         assert!((l[[]] - (4.0f64 / 3.0).ln()).abs() < 1e-12);
     }
 
@@ -129,16 +171,28 @@ mod tests {
         let labels = arr1(&[-100i64, 0]).into_dyn();
         let per = cross_entropy(logits.view(), labels.view(), Some(-100), Reduction::None).unwrap();
         assert_eq!(per[[0]], 0.0);
-        let mean = cross_entropy(logits.view(), labels.view(), Some(-100), Reduction::Mean).unwrap();
+        let mean =
+            cross_entropy(logits.view(), labels.view(), Some(-100), Reduction::Mean).unwrap();
         assert_eq!(mean[[]], per[[1]]);
         let all = arr1(&[-100i64, -100]).into_dyn();
-        assert_eq!(cross_entropy(logits.view(), all.view(), Some(-100), Reduction::Mean).unwrap()[[]], 0.0);
-        assert_eq!(cross_entropy(logits.view(), labels.view(), None, Reduction::Mean).unwrap_err().code(), "TL0505");
+        assert_eq!(
+            cross_entropy(logits.view(), all.view(), Some(-100), Reduction::Mean).unwrap()[[]],
+            0.0
+        );
+        assert_eq!(
+            cross_entropy(logits.view(), labels.view(), None, Reduction::Mean)
+                .unwrap_err()
+                .code(),
+            "TL0505"
+        );
     }
 
     #[test]
     fn spatial_cross_entropy_matches_per_pixel() {
-        let logits = Array::from_shape_fn((2, 3, 2), |(n, c, d)| (n * 7 + c * 3 + d) as f64 * 0.37 % 1.3).into_dyn();
+        let logits = Array::from_shape_fn((2, 3, 2), |(n, c, d)| {
+            (n * 7 + c * 3 + d) as f64 * 0.37 % 1.3
+        })
+        .into_dyn();
         let labels = arr2(&[[0i64, 2], [1, 1]]).into_dyn();
         let per = cross_entropy(logits.view(), labels.view(), None, Reduction::None).unwrap();
         for n in 0..2 {

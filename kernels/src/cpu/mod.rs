@@ -14,10 +14,15 @@ pub mod shape_ops;
 
 pub use attention::{scaled_dot_product_attention, AttentionMask, AttentionOutput};
 pub use conv::{conv1d, conv2d, Conv1dParams, Conv2dParams};
-pub use elementwise::{binary, binary_into, unary, unary_chain_in_place, unary_into, BinaryOp, UnaryOp};
+pub use elementwise::{
+    binary, binary_into, unary, unary_chain_in_place, unary_into, BinaryOp, UnaryOp,
+};
 pub use linalg::{linear, linear_into, matmul};
 pub use loss::{cross_entropy, mse_loss, Reduction};
 pub use norm::{batch_norm, layer_norm, rms_norm};
 pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2dParams};
 pub use reduce::{argmax, log_softmax, reduce, softmax, ReduceOp};
-pub use shape_ops::{concat, embedding, flatten, gather, permute, reshape, resolve_shape, slice, slice_indices, transpose};
+pub use shape_ops::{
+    concat, embedding, flatten, gather, permute, reshape, resolve_shape, slice, slice_indices,
+    transpose,
+};

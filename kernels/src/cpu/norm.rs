@@ -9,7 +9,10 @@ fn check_eps(op: &'static str, eps: f64) -> KernelResult<()> {
     if eps.is_finite() && eps >= 0.0 {
         Ok(())
     } else {
-        Err(KernelError::argument(op, format!("eps must be finite and >= 0, got {eps}")))
+        Err(KernelError::argument(
+            op,
+            format!("eps must be finite and >= 0, got {eps}"),
+        ))
     }
 }
 
@@ -25,7 +28,10 @@ fn trailing_group<T>(
     if k == 0 || k > x.ndim() || &x.shape()[x.ndim() - k..] != normalized_shape {
         return Err(KernelError::shape(
             op,
-            format!("input {:?} does not end with normalized_shape {normalized_shape:?}", x.shape()),
+            format!(
+                "input {:?} does not end with normalized_shape {normalized_shape:?}",
+                x.shape()
+            ),
         ));
     }
     for (name, p) in params {
@@ -40,7 +46,10 @@ fn trailing_group<T>(
     }
     let inner: usize = normalized_shape.iter().product();
     if inner == 0 {
-        return Err(KernelError::shape(op, "normalized_shape must not contain 0"));
+        return Err(KernelError::shape(
+            op,
+            "normalized_shape must not contain 0",
+        ));
     }
     Ok(inner)
 }
@@ -82,14 +91,22 @@ pub fn layer_norm<T: Real>(
 ) -> KernelResult<ArrayD<T>> {
     const OP: &str = "layer_norm";
     check_eps(OP, eps)?;
-    let inner = trailing_group(OP, &x, normalized_shape, &[("weight", weight.as_ref()), ("bias", bias.as_ref())])?;
+    let inner = trailing_group(
+        OP,
+        &x,
+        normalized_shape,
+        &[("weight", weight.as_ref()), ("bias", bias.as_ref())],
+    )?;
     let w = weight.map(|w| w.iter().copied().collect::<Vec<_>>());
     let b = bias.map(|b| b.iter().copied().collect::<Vec<_>>());
     let n = T::from_usize(inner);
     let eps = T::from_f64(eps);
     map_rows(OP, &x, inner, |row, mut out| {
         let mean = row.iter().fold(T::zero(), |a, &v| a + v) / n;
-        let var = row.iter().fold(T::zero(), |a, &v| a + (v - mean) * (v - mean)) / n;
+        let var = row
+            .iter()
+            .fold(T::zero(), |a, &v| a + (v - mean) * (v - mean))
+            / n;
         let inv = T::one() / (var + eps).sqrt();
         for (j, (o, &v)) in out.iter_mut().zip(row.iter()).enumerate() {
             let mut y = (v - mean) * inv;
@@ -184,19 +201,39 @@ mod tests {
         let x = arr2(&[[1.0, 2.0, 3.0], [2.0, 2.0, 2.0]]).into_dyn();
         let y = layer_norm(x.view(), &[3], None, None, 0.0).unwrap();
         let s = (1.5f64).sqrt();
-        assert!((y[[0, 0]] + s).abs() < 1e-12 && y[[0, 1]].abs() < 1e-12 && (y[[0, 2]] - s).abs() < 1e-12);
+        assert!(
+            (y[[0, 0]] + s).abs() < 1e-12
+                && y[[0, 1]].abs() < 1e-12
+                && (y[[0, 2]] - s).abs() < 1e-12
+        );
         // A constant row with eps > 0 normalises to exactly 0, then the bias.
         let w = arr1(&[2.0, 2.0, 2.0]).into_dyn();
         let b = arr1(&[1.0, 0.0, -1.0]).into_dyn();
         let y = layer_norm(x.view(), &[3], Some(w.view()), Some(b.view()), 1e-5).unwrap();
-        assert_eq!(y.index_axis(Axis(0), 1).iter().copied().collect::<Vec<_>>(), vec![1.0, 0.0, -1.0]);
-        assert_eq!(layer_norm(x.view(), &[2], None, None, 1e-5).unwrap_err().code(), "TL0501");
-        assert_eq!(layer_norm(x.view(), &[3], None, None, -1.0).unwrap_err().code(), "TL0503");
+        assert_eq!(
+            y.index_axis(Axis(0), 1).iter().copied().collect::<Vec<_>>(),
+            vec![1.0, 0.0, -1.0]
+        );
+        assert_eq!(
+            layer_norm(x.view(), &[2], None, None, 1e-5)
+                .unwrap_err()
+                .code(),
+            "TL0501"
+        );
+        assert_eq!(
+            layer_norm(x.view(), &[3], None, None, -1.0)
+                .unwrap_err()
+                .code(),
+            "TL0503"
+        );
     }
 
     #[test]
     fn layer_norm_rows_have_zero_mean_unit_variance() {
-        let x = ndarray::Array::from_shape_fn((2, 3, 4), |(a, b, c)| ((a * 13 + b * 5 + c * 7) % 9) as f64).into_dyn();
+        let x = ndarray::Array::from_shape_fn((2, 3, 4), |(a, b, c)| {
+            ((a * 13 + b * 5 + c * 7) % 9) as f64
+        })
+        .into_dyn();
         let y = layer_norm(x.view(), &[3, 4], None, None, 0.0).unwrap();
         for row in y.outer_iter() {
             let m = row.mean().unwrap();
@@ -211,9 +248,17 @@ mod tests {
         // mean square = 12.5
         let y = rms_norm(x.view(), &[2], None, 0.0).unwrap();
         let r = 12.5f32.sqrt();
-        assert_eq!(y.iter().copied().collect::<Vec<_>>(), vec![3.0 / r, 4.0 / r]);
+        assert_eq!(
+            y.iter().copied().collect::<Vec<_>>(),
+            vec![3.0 / r, 4.0 / r]
+        );
         let bad_w = arr1(&[1.0f32]).into_dyn();
-        assert_eq!(rms_norm(x.view(), &[2], Some(bad_w.view()), 0.0).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            rms_norm(x.view(), &[2], Some(bad_w.view()), 0.0)
+                .unwrap_err()
+                .code(),
+            "TL0501"
+        );
     }
 
     #[test]
@@ -223,9 +268,25 @@ mod tests {
         let var = arr1(&[4.0, 100.0]).into_dyn();
         let w = arr1(&[1.0, 2.0]).into_dyn();
         let b = arr1(&[0.0, 1.0]).into_dyn();
-        let y = batch_norm(x.view(), mean.view(), var.view(), Some(w.view()), Some(b.view()), 0.0).unwrap();
-        assert_eq!(y.iter().copied().collect::<Vec<_>>(), vec![0.0, 1.0, 1.0, 3.0]);
+        let y = batch_norm(
+            x.view(),
+            mean.view(),
+            var.view(),
+            Some(w.view()),
+            Some(b.view()),
+            0.0,
+        )
+        .unwrap();
+        assert_eq!(
+            y.iter().copied().collect::<Vec<_>>(),
+            vec![0.0, 1.0, 1.0, 3.0]
+        );
         let short = arr1(&[1.0]).into_dyn();
-        assert_eq!(batch_norm(x.view(), short.view(), var.view(), None, None, 0.0).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            batch_norm(x.view(), short.view(), var.view(), None, None, 0.0)
+                .unwrap_err()
+                .code(),
+            "TL0501"
+        );
     }
 }

@@ -33,10 +33,20 @@ impl Pool2dParams {
 
 /// PyTorch's pooling output size; with ceil_mode the last window must start inside the input or
 /// the left padding.
-fn pool_out_size(op: &'static str, input: usize, k: usize, s: usize, pad: [usize; 2], ceil: bool) -> KernelResult<usize> {
+fn pool_out_size(
+    op: &'static str,
+    input: usize,
+    k: usize,
+    s: usize,
+    pad: [usize; 2],
+    ceil: bool,
+) -> KernelResult<usize> {
     let span = input + pad[0] + pad[1];
     if span < k {
-        return Err(KernelError::shape(op, format!("padded input size {span} is smaller than the window {k}")));
+        return Err(KernelError::shape(
+            op,
+            format!("padded input size {span} is smaller than the window {k}"),
+        ));
     }
     let num = span - k;
     let mut out = if ceil { num.div_ceil(s) } else { num / s } + 1;
@@ -55,7 +65,11 @@ struct Geometry {
     wo: usize,
 }
 
-fn geometry<T>(op: &'static str, x: &ndarray::ArrayView4<T>, p: &Pool2dParams) -> KernelResult<Geometry> {
+fn geometry<T>(
+    op: &'static str,
+    x: &ndarray::ArrayView4<T>,
+    p: &Pool2dParams,
+) -> KernelResult<Geometry> {
     if p.kernel.contains(&0) || p.stride.contains(&0) {
         return Err(KernelError::argument(op, "kernel and stride must be >= 1"));
     }
@@ -63,7 +77,10 @@ fn geometry<T>(op: &'static str, x: &ndarray::ArrayView4<T>, p: &Pool2dParams) -
         if p.padding[d].iter().any(|&pd| pd >= p.kernel[d]) {
             return Err(KernelError::argument(
                 op,
-                format!("padding {:?} must be smaller than the window {}", p.padding[d], p.kernel[d]),
+                format!(
+                    "padding {:?} must be smaller than the window {}",
+                    p.padding[d], p.kernel[d]
+                ),
             ));
         }
     }
@@ -74,7 +91,10 @@ fn geometry<T>(op: &'static str, x: &ndarray::ArrayView4<T>, p: &Pool2dParams) -
     Ok(Geometry { n, c, h, w, ho, wo })
 }
 
-fn as_nchw<'a, T>(op: &'static str, x: ArrayViewD<'a, T>) -> KernelResult<ndarray::ArrayView4<'a, T>> {
+fn as_nchw<'a, T>(
+    op: &'static str,
+    x: ArrayViewD<'a, T>,
+) -> KernelResult<ndarray::ArrayView4<'a, T>> {
     x.into_dimensionality::<Ix4>()
         .map_err(|_| KernelError::shape(op, "input must be [N, C, H, W]"))
 }
@@ -166,7 +186,9 @@ mod tests {
     use ndarray::Array;
 
     fn grid4() -> ArrayD<f64> {
-        Array::from_shape_vec((1, 1, 4, 4), (1..=16).map(f64::from).collect()).unwrap().into_dyn()
+        Array::from_shape_vec((1, 1, 4, 4), (1..=16).map(f64::from).collect())
+            .unwrap()
+            .into_dyn()
     }
 
     #[test]
@@ -174,9 +196,15 @@ mod tests {
         let x = grid4();
         let p = Pool2dParams::new([2, 2]);
         let m = max_pool2d(x.view(), &p).unwrap();
-        assert_eq!(m.iter().copied().collect::<Vec<_>>(), vec![6.0, 8.0, 14.0, 16.0]);
+        assert_eq!(
+            m.iter().copied().collect::<Vec<_>>(),
+            vec![6.0, 8.0, 14.0, 16.0]
+        );
         let a = avg_pool2d(x.view(), &p).unwrap();
-        assert_eq!(a.iter().copied().collect::<Vec<_>>(), vec![3.5, 5.5, 11.5, 13.5]);
+        assert_eq!(
+            a.iter().copied().collect::<Vec<_>>(),
+            vec![3.5, 5.5, 11.5, 13.5]
+        );
     }
 
     #[test]
@@ -193,12 +221,17 @@ mod tests {
         let a = avg_pool2d(x.view(), &p).unwrap();
         assert_eq!(a[[0, 0, 0, 0]], 14.0 / 4.0);
         let m = max_pool2d(x.view(), &p).unwrap();
-        assert_eq!(m.iter().copied().collect::<Vec<_>>(), vec![6.0, 8.0, 14.0, 16.0]);
+        assert_eq!(
+            m.iter().copied().collect::<Vec<_>>(),
+            vec![6.0, 8.0, 14.0, 16.0]
+        );
     }
 
     #[test]
     fn ceil_mode_adds_partial_window() {
-        let x = Array::from_shape_vec((1, 1, 1, 5), vec![1.0, 2.0, 3.0, 4.0, 5.0]).unwrap().into_dyn();
+        let x = Array::from_shape_vec((1, 1, 1, 5), vec![1.0, 2.0, 3.0, 4.0, 5.0])
+            .unwrap()
+            .into_dyn();
         let mut p = Pool2dParams::new([1, 2]);
         assert_eq!(max_pool2d(x.view(), &p).unwrap().shape(), &[1, 1, 1, 2]);
         p.ceil_mode = true;
@@ -214,10 +247,18 @@ mod tests {
         let g = global_avg_pool(grid4().view()).unwrap();
         assert_eq!(g.shape(), &[1, 1, 1, 1]);
         assert_eq!(g[[0, 0, 0, 0]], 8.5);
-        let p = Pool2dParams { padding: [[2, 2], [0, 0]], ..Pool2dParams::new([2, 2]) };
+        let p = Pool2dParams {
+            padding: [[2, 2], [0, 0]],
+            ..Pool2dParams::new([2, 2])
+        };
         assert_eq!(max_pool2d(grid4().view(), &p).unwrap_err().code(), "TL0503");
         let flat = ArrayD::<f64>::zeros(IxDyn(&[4, 4]));
-        assert_eq!(max_pool2d(flat.view(), &Pool2dParams::new([2, 2])).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            max_pool2d(flat.view(), &Pool2dParams::new([2, 2]))
+                .unwrap_err()
+                .code(),
+            "TL0501"
+        );
         assert_eq!(global_avg_pool(flat.view()).unwrap_err().code(), "TL0501");
     }
 }

@@ -46,7 +46,10 @@ pub fn reduce<T: Real>(
             ReduceOp::Sum | ReduceOp::Mean => out.sum_axis(Axis(a)),
             ReduceOp::Max => {
                 if len == 0 {
-                    return Err(KernelError::shape(name, format!("cannot take the max of empty axis {a}")));
+                    return Err(KernelError::shape(
+                        name,
+                        format!("cannot take the max of empty axis {a}"),
+                    ));
                 }
                 out.fold_axis(Axis(a), T::NEG_INFINITY, |&acc, &v| acc.max_nan(v))
             }
@@ -66,10 +69,17 @@ pub fn reduce<T: Real>(
 
 /// Index of the largest value along `axis` (`None` = of the flattened tensor). Ties give the
 /// first index; NaN counts as larger than everything (numpy and PyTorch agree).
-pub fn argmax<T: Real>(x: ArrayViewD<T>, axis: Option<isize>, keepdim: bool) -> KernelResult<ArrayD<i64>> {
+pub fn argmax<T: Real>(
+    x: ArrayViewD<T>,
+    axis: Option<isize>,
+    keepdim: bool,
+) -> KernelResult<ArrayD<i64>> {
     const OP: &str = "argmax";
     if x.is_empty() {
-        return Err(KernelError::shape(OP, "cannot take the argmax of an empty tensor"));
+        return Err(KernelError::shape(
+            OP,
+            "cannot take the argmax of an empty tensor",
+        ));
     }
     let better = |cand: T, best: T| !best.is_nan() && (cand.is_nan() || cand > best);
     let lane_argmax = |lane: ndarray::ArrayView1<T>| -> i64 {
@@ -140,24 +150,55 @@ mod tests {
     #[test]
     fn sum_mean_max_with_keepdim() {
         let x = arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).into_dyn();
-        assert_eq!(reduce(ReduceOp::Sum, x.view(), Some(&[0]), false).unwrap(), arr1(&[5.0, 7.0, 9.0]).into_dyn());
-        assert_eq!(reduce(ReduceOp::Mean, x.view(), Some(&[-1]), true).unwrap(), arr2(&[[2.0], [5.0]]).into_dyn());
-        assert_eq!(reduce(ReduceOp::Max, x.view(), None, false).unwrap().sum(), 6.0);
-        assert_eq!(reduce(ReduceOp::Sum, x.view(), None, true).unwrap().shape(), &[1, 1]);
-        assert_eq!(reduce(ReduceOp::Sum, x.view(), Some(&[]), false).unwrap(), x);
-        assert_eq!(reduce(ReduceOp::Sum, x.view(), Some(&[2]), false).unwrap_err().code(), "TL0503");
+        assert_eq!(
+            reduce(ReduceOp::Sum, x.view(), Some(&[0]), false).unwrap(),
+            arr1(&[5.0, 7.0, 9.0]).into_dyn()
+        );
+        assert_eq!(
+            reduce(ReduceOp::Mean, x.view(), Some(&[-1]), true).unwrap(),
+            arr2(&[[2.0], [5.0]]).into_dyn()
+        );
+        assert_eq!(
+            reduce(ReduceOp::Max, x.view(), None, false).unwrap().sum(),
+            6.0
+        );
+        assert_eq!(
+            reduce(ReduceOp::Sum, x.view(), None, true).unwrap().shape(),
+            &[1, 1]
+        );
+        assert_eq!(
+            reduce(ReduceOp::Sum, x.view(), Some(&[]), false).unwrap(),
+            x
+        );
+        assert_eq!(
+            reduce(ReduceOp::Sum, x.view(), Some(&[2]), false)
+                .unwrap_err()
+                .code(),
+            "TL0503"
+        );
         let empty = ArrayD::<f64>::zeros(IxDyn(&[2, 0]));
-        assert_eq!(reduce(ReduceOp::Max, empty.view(), Some(&[1]), false).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            reduce(ReduceOp::Max, empty.view(), Some(&[1]), false)
+                .unwrap_err()
+                .code(),
+            "TL0501"
+        );
         assert!(reduce(ReduceOp::Mean, empty.view(), Some(&[1]), false).unwrap()[[0]].is_nan());
     }
 
     #[test]
     fn argmax_first_tie_and_nan() {
         let x = arr2(&[[1.0, 3.0, 3.0], [f64::NAN, 9.0, 0.0]]).into_dyn();
-        assert_eq!(argmax(x.view(), Some(1), false).unwrap(), arr1(&[1i64, 0]).into_dyn());
+        assert_eq!(
+            argmax(x.view(), Some(1), false).unwrap(),
+            arr1(&[1i64, 0]).into_dyn()
+        );
         assert_eq!(argmax(x.view(), Some(0), true).unwrap().shape(), &[1, 3]);
         let y = arr1(&[0.5f32, 2.0, -1.0]).into_dyn();
-        assert_eq!(argmax(y.view(), None, false).unwrap().into_iter().next(), Some(1));
+        assert_eq!(
+            argmax(y.view(), None, false).unwrap().into_iter().next(),
+            Some(1)
+        );
     }
 
     #[test]

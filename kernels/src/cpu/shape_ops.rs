@@ -18,7 +18,10 @@ pub fn transpose<T: Clone>(x: ArrayViewD<T>, dim0: isize, dim1: isize) -> Kernel
 pub fn permute<T: Clone>(x: ArrayViewD<T>, dims: &[isize]) -> KernelResult<ArrayD<T>> {
     const OP: &str = "permute";
     if dims.len() != x.ndim() {
-        return Err(KernelError::argument(OP, format!("{} dims given for rank {}", dims.len(), x.ndim())));
+        return Err(KernelError::argument(
+            OP,
+            format!("{} dims given for rank {}", dims.len(), x.ndim()),
+        ));
     }
     let resolved = dims
         .iter()
@@ -27,10 +30,15 @@ pub fn permute<T: Clone>(x: ArrayViewD<T>, dims: &[isize]) -> KernelResult<Array
     let mut seen = vec![false; x.ndim()];
     for &d in &resolved {
         if std::mem::replace(&mut seen[d], true) {
-            return Err(KernelError::argument(OP, format!("{dims:?} is not a permutation")));
+            return Err(KernelError::argument(
+                OP,
+                format!("{dims:?} is not a permutation"),
+            ));
         }
     }
-    Ok(x.permuted_axes(IxDyn(&resolved)).as_standard_layout().into_owned())
+    Ok(x.permuted_axes(IxDyn(&resolved))
+        .as_standard_layout()
+        .into_owned())
 }
 
 /// Resolves a target shape with at most one -1 against `numel` elements.
@@ -44,10 +52,21 @@ pub fn resolve_shape(op: &'static str, numel: usize, shape: &[i64]) -> KernelRes
                 infer = Some(i);
                 out.push(1);
             }
-            -1 => return Err(KernelError::argument(op, format!("more than one -1 in {shape:?}"))),
-            d if d < 0 => return Err(KernelError::argument(op, format!("negative dim {d} in {shape:?}"))),
+            -1 => {
+                return Err(KernelError::argument(
+                    op,
+                    format!("more than one -1 in {shape:?}"),
+                ))
+            }
+            d if d < 0 => {
+                return Err(KernelError::argument(
+                    op,
+                    format!("negative dim {d} in {shape:?}"),
+                ))
+            }
             d => {
-                let d = usize::try_from(d).map_err(|_| KernelError::argument(op, "dim too large"))?;
+                let d =
+                    usize::try_from(d).map_err(|_| KernelError::argument(op, "dim too large"))?;
                 known = known.checked_mul(d).ok_or_else(|| KernelError::Overflow {
                     op,
                     shape: shape.iter().map(|&d| d.max(0) as usize).collect(),
@@ -58,11 +77,17 @@ pub fn resolve_shape(op: &'static str, numel: usize, shape: &[i64]) -> KernelRes
     }
     if let Some(i) = infer {
         if known == 0 || numel % known != 0 {
-            return Err(KernelError::shape(op, format!("cannot infer -1 in {shape:?} for {numel} elements")));
+            return Err(KernelError::shape(
+                op,
+                format!("cannot infer -1 in {shape:?} for {numel} elements"),
+            ));
         }
         out[i] = numel / known;
     } else if known != numel {
-        return Err(KernelError::shape(op, format!("shape {shape:?} does not hold {numel} elements")));
+        return Err(KernelError::shape(
+            op,
+            format!("shape {shape:?} does not hold {numel} elements"),
+        ));
     }
     Ok(out)
 }
@@ -77,7 +102,11 @@ pub fn reshape<T: Clone>(x: ArrayViewD<T>, shape: &[i64]) -> KernelResult<ArrayD
 }
 
 /// Merges dims `start_dim..=end_dim` into one (a scalar flattens to `[1]`, as in PyTorch).
-pub fn flatten<T: Clone>(x: ArrayViewD<T>, start_dim: isize, end_dim: isize) -> KernelResult<ArrayD<T>> {
+pub fn flatten<T: Clone>(
+    x: ArrayViewD<T>,
+    start_dim: isize,
+    end_dim: isize,
+) -> KernelResult<ArrayD<T>> {
     const OP: &str = "flatten";
     if x.ndim() == 0 {
         return reshape(x, &[1]);
@@ -85,7 +114,10 @@ pub fn flatten<T: Clone>(x: ArrayViewD<T>, start_dim: isize, end_dim: isize) -> 
     let s = normalize_axis(OP, start_dim, x.ndim())?;
     let e = normalize_axis(OP, end_dim, x.ndim())?;
     if s > e {
-        return Err(KernelError::argument(OP, format!("start_dim {start_dim} is after end_dim {end_dim}")));
+        return Err(KernelError::argument(
+            OP,
+            format!("start_dim {start_dim} is after end_dim {end_dim}"),
+        ));
     }
     let mut shape: Vec<i64> = x.shape()[..s].iter().map(|&d| d as i64).collect();
     shape.push(x.shape()[s..=e].iter().product::<usize>() as i64);
@@ -96,14 +128,20 @@ pub fn flatten<T: Clone>(x: ArrayViewD<T>, start_dim: isize, end_dim: isize) -> 
 /// Joins tensors along `axis`; all other dims must agree.
 pub fn concat<T: Clone>(xs: &[ArrayViewD<T>], axis: isize) -> KernelResult<ArrayD<T>> {
     const OP: &str = "concat";
-    let first = xs.first().ok_or_else(|| KernelError::argument(OP, "no inputs"))?;
+    let first = xs
+        .first()
+        .ok_or_else(|| KernelError::argument(OP, "no inputs"))?;
     let a = normalize_axis(OP, axis, first.ndim())?;
     for x in xs {
         let same_rank = x.ndim() == first.ndim();
         if !same_rank || (0..first.ndim()).any(|d| d != a && x.shape()[d] != first.shape()[d]) {
             return Err(KernelError::shape(
                 OP,
-                format!("shapes {:?} and {:?} differ outside axis {a}", first.shape(), x.shape()),
+                format!(
+                    "shapes {:?} and {:?} differ outside axis {a}",
+                    first.shape(),
+                    x.shape()
+                ),
             ));
         }
     }
@@ -114,7 +152,13 @@ pub fn concat<T: Clone>(xs: &[ArrayViewD<T>], axis: isize) -> KernelResult<Array
 }
 
 /// The indices Python's `range(len)[start:end:step]` selects. Out-of-range bounds clamp.
-pub fn slice_indices(op: &'static str, len: usize, start: i64, end: i64, step: i64) -> KernelResult<Vec<usize>> {
+pub fn slice_indices(
+    op: &'static str,
+    len: usize,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> KernelResult<Vec<usize>> {
     if step == 0 {
         return Err(KernelError::argument(op, "step must not be 0"));
     }
@@ -150,7 +194,13 @@ pub fn slice_indices(op: &'static str, len: usize, start: i64, end: i64, step: i
 
 /// `x[..., start:end:step, ...]` on `axis`, with Python semantics (negative indices count from the
 /// end, bounds clamp, negative steps walk backwards).
-pub fn slice<T: Clone>(x: ArrayViewD<T>, axis: isize, start: i64, end: i64, step: i64) -> KernelResult<ArrayD<T>> {
+pub fn slice<T: Clone>(
+    x: ArrayViewD<T>,
+    axis: isize,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> KernelResult<ArrayD<T>> {
     const OP: &str = "slice";
     let a = normalize_axis(OP, axis, x.ndim())?;
     let idx = slice_indices(OP, x.shape()[a], start, end, step)?;
@@ -159,7 +209,11 @@ pub fn slice<T: Clone>(x: ArrayViewD<T>, axis: isize, start: i64, end: i64, step
 
 /// `numpy.take(x, indices, axis)`: the output is `x.shape[:axis] + indices.shape +
 /// x.shape[axis+1:]`. Negative indices count from the end (ONNX Gather).
-pub fn gather<T: Clone>(x: ArrayViewD<T>, axis: isize, indices: ArrayViewD<i64>) -> KernelResult<ArrayD<T>> {
+pub fn gather<T: Clone>(
+    x: ArrayViewD<T>,
+    axis: isize,
+    indices: ArrayViewD<i64>,
+) -> KernelResult<ArrayD<T>> {
     gather_named("gather", x, axis, indices, true)
 }
 
@@ -167,7 +221,10 @@ pub fn gather<T: Clone>(x: ArrayViewD<T>, axis: isize, indices: ArrayViewD<i64>)
 /// `0..V`.
 pub fn embedding<T: Clone>(weight: ArrayViewD<T>, ids: ArrayViewD<i64>) -> KernelResult<ArrayD<T>> {
     if weight.ndim() != 2 {
-        return Err(KernelError::shape("embedding", "weight must be [num_embeddings, dim]"));
+        return Err(KernelError::shape(
+            "embedding",
+            "weight must be [num_embeddings, dim]",
+        ));
     }
     gather_named("embedding", weight, 0, ids, false)
 }
@@ -184,7 +241,11 @@ fn gather_named<T: Clone>(
     let flat = indices
         .iter()
         .map(|&i| {
-            let j = if i < 0 && allow_negative { i + size as i64 } else { i };
+            let j = if i < 0 && allow_negative {
+                i + size as i64
+            } else {
+                i
+            };
             if j < 0 || j >= size as i64 {
                 Err(KernelError::Index { op, index: i, size })
             } else {
@@ -217,7 +278,10 @@ mod tests {
     #[test]
     fn transpose_and_permute() {
         let x = iota(&[2, 3]);
-        assert_eq!(transpose(x.view(), 0, -1).unwrap(), arr2(&[[0, 3], [1, 4], [2, 5]]).into_dyn());
+        assert_eq!(
+            transpose(x.view(), 0, -1).unwrap(),
+            arr2(&[[0, 3], [1, 4], [2, 5]]).into_dyn()
+        );
         let y = iota(&[2, 3, 4]);
         let p = permute(y.view(), &[2, 0, 1]).unwrap();
         assert_eq!(p.shape(), &[4, 2, 3]);
@@ -244,7 +308,10 @@ mod tests {
         let b = iota(&[2, 1]);
         let c = concat(&[a.view(), b.view()], 1).unwrap();
         assert_eq!(c, arr2(&[[0, 1, 0], [2, 3, 1]]).into_dyn());
-        assert_eq!(concat(&[a.view(), b.view()], 0).unwrap_err().code(), "TL0501");
+        assert_eq!(
+            concat(&[a.view(), b.view()], 0).unwrap_err().code(),
+            "TL0501"
+        );
     }
 
     #[test]
@@ -252,11 +319,17 @@ mod tests {
         assert_eq!(slice_indices("t", 5, 1, 4, 1).unwrap(), vec![1, 2, 3]);
         assert_eq!(slice_indices("t", 5, -2, 100, 1).unwrap(), vec![3, 4]);
         assert_eq!(slice_indices("t", 5, 0, 5, 2).unwrap(), vec![0, 2, 4]);
-        assert_eq!(slice_indices("t", 5, -1, i64::MIN, -1).unwrap(), vec![4, 3, 2, 1, 0]);
+        assert_eq!(
+            slice_indices("t", 5, -1, i64::MIN, -1).unwrap(),
+            vec![4, 3, 2, 1, 0]
+        );
         assert_eq!(slice_indices("t", 5, 3, 1, 1).unwrap(), Vec::<usize>::new());
         assert!(slice_indices("t", 5, 0, 1, 0).is_err());
         let x = iota(&[2, 5]);
-        assert_eq!(slice(x.view(), 1, 1, i64::MAX, 2).unwrap(), arr2(&[[1, 3], [6, 8]]).into_dyn());
+        assert_eq!(
+            slice(x.view(), 1, 1, i64::MAX, 2).unwrap(),
+            arr2(&[[1, 3], [6, 8]]).into_dyn()
+        );
     }
 
     #[test]
@@ -267,11 +340,17 @@ mod tests {
         assert_eq!(e.shape(), &[2, 2, 2]);
         assert_eq!(e[[0, 0, 1]], 31.0);
         let neg = arr1(&[-1i64]).into_dyn();
-        assert_eq!(embedding(w.view(), neg.view()).unwrap_err().code(), "TL0505");
+        assert_eq!(
+            embedding(w.view(), neg.view()).unwrap_err().code(),
+            "TL0505"
+        );
         assert_eq!(gather(w.view(), 0, neg.view()).unwrap()[[0, 0]], 30.0);
         let g = gather(w.view(), 1, arr1(&[1i64]).into_dyn().view()).unwrap();
         assert_eq!(g.shape(), &[4, 1]);
         let big = arr1(&[4i64]).into_dyn();
-        assert_eq!(gather(w.view(), 0, big.view()).unwrap_err().code(), "TL0505");
+        assert_eq!(
+            gather(w.view(), 0, big.view()).unwrap_err().code(),
+            "TL0505"
+        );
     }
 }
