@@ -156,7 +156,10 @@ pub enum Stmt {
     Param(ParamDecl),
     /// `params from "weights.safetensors"`: payload for every declared param without an initialiser,
     /// keyed by its dotted name.
-    ParamsFrom { source: Expr, span: TextRange },
+    ParamsFrom {
+        source: Expr,
+        span: TextRange,
+    },
     /// `h1 = linear(x, fc1.weight, fc1.bias)`, optionally `within TOL`.
     Node(NodeDef),
     Error(TextRange),
@@ -197,15 +200,32 @@ pub struct Contract {
 pub enum Clause {
     /// `given x in linf_ball(load("digit7.npy"), eps = 0.02)`; `given property vnnlib("p.vnnlib")`
     /// is written `given vnnlib("p.vnnlib")` with `var = None`.
-    Given { var: Option<Ident>, set: Expr, span: TextRange },
+    Given {
+        var: Option<Ident>,
+        set: Expr,
+        span: TextRange,
+    },
     /// `ensure argmax(logits) == 7`, `ensure compiled ~= reference within fp32`.
-    Ensure { claim: Expr, within: Option<Ident>, span: TextRange },
+    Ensure {
+        claim: Expr,
+        within: Option<Ident>,
+        span: TextRange,
+    },
     /// `check by crown then bab(timeout = 60s)`: methods tried in order.
-    CheckBy { methods: Vec<Method>, span: TextRange },
+    CheckBy {
+        methods: Vec<Method>,
+        span: TextRange,
+    },
     /// `rests on cublas_sgemm, cudnn_conv`.
-    RestsOn { assumptions: Vec<Ident>, span: TextRange },
+    RestsOn {
+        assumptions: Vec<Ident>,
+        span: TextRange,
+    },
     /// `execute on cuda` (or `cpu`).
-    ExecuteOn { target: Ident, span: TextRange },
+    ExecuteOn {
+        target: Ident,
+        span: TextRange,
+    },
     Error(TextRange),
 }
 
@@ -310,21 +330,47 @@ pub struct Arg {
 pub enum Expr {
     Number(Number),
     String(StringLit),
-    Bool { value: bool, span: TextRange },
+    Bool {
+        value: bool,
+        span: TextRange,
+    },
     Duration(Duration),
     /// A reference: a node, input, param, graph, tolerance or assumption.
     Name(Path),
     /// `[1, 2, 3]` or nested `[[1, 2], [3, 4]]`.
-    List { items: Vec<Expr>, span: TextRange },
+    List {
+        items: Vec<Expr>,
+        span: TextRange,
+    },
     /// `op(args)`, `block(args)`, `load("w.npy")`, `linf_ball(c, eps = 0.1)`.
-    Call { callee: Path, args: Vec<Arg>, span: TextRange },
+    Call {
+        callee: Path,
+        args: Vec<Arg>,
+        span: TextRange,
+    },
     /// `y[0]`, `y[0, 3]`.
-    Index { base: Box<Expr>, indices: Vec<Expr>, span: TextRange },
-    Unary { op: UnaryOp, operand: Box<Expr>, span: TextRange },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr>, span: TextRange },
+    Index {
+        base: Box<Expr>,
+        indices: Vec<Expr>,
+        span: TextRange,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+        span: TextRange,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        span: TextRange,
+    },
     /// `(a, b)` in a claim, or a parenthesised expression (`items.len() == 1` keeps the parentheses
     /// for the formatter).
-    Paren { items: Vec<Expr>, span: TextRange },
+    Paren {
+        items: Vec<Expr>,
+        span: TextRange,
+    },
     Error(TextRange),
 }
 

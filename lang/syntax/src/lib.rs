@@ -8,6 +8,21 @@
 //! cannot change another item's tree, and an unclosed brace cannot swallow the rest of the file.
 
 pub mod ast;
+pub mod error;
+pub mod lexer;
+mod nesting;
+mod parser;
+pub mod split;
+
+lalrpop_util::lalrpop_mod!(
+    #[allow(clippy::all, unused_parens, unused_imports, dead_code)]
+    grammar
+);
+
+pub use error::{codes, SyntaxError};
+pub use nesting::MAX_NESTING;
+pub use parser::{parse_file, parse_item, FileParse, ItemParse};
+pub use split::{split_items, ItemChunk, ItemKeyword};
 
 /// A half-open byte range `start..end`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,10 +43,16 @@ impl TextRange {
         self.start == self.end
     }
     pub fn shift(self, by: u32) -> Self {
-        TextRange { start: self.start + by, end: self.end + by }
+        TextRange {
+            start: self.start + by,
+            end: self.end + by,
+        }
     }
     pub fn cover(self, other: TextRange) -> Self {
-        TextRange { start: self.start.min(other.start), end: self.end.max(other.end) }
+        TextRange {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
     pub fn contains(self, offset: u32) -> bool {
         self.start <= offset && offset < self.end

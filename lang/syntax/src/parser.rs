@@ -1,0 +1,420 @@
+//! Parsing one item ([`parse_item`]) or a whole file ([`parse_file`]), and turning lalrpop's
+//! errors into human [`SyntaxError`]s.
+
+use std::convert::Infallible;
+
+use lalrpop_util::{ErrorRecovery, ParseError};
+
+use crate::ast::{BinaryOp, Expr, Item};
+use crate::error::{codes, SyntaxError};
+use crate::lexer::{duration_millis, tokenize, Spanned, Tok};
+use crate::nesting::{check_brackets, synthetic_closers, unclosed_error};
+use crate::split::{split_items, ItemChunk, ItemKeyword};
+use crate::TextRange;
+
+/// One parsed item: always a tree (possibly with `Error` nodes), plus every error found in it.
+/// Spans are relative to the start of the parsed text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemParse {
+    pub item: Item,
+    pub errors: Vec<SyntaxError>,
+}
+
+/// A parsed file: each chunk from [`split_items`] with its parse (spans relative to the chunk).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileParse {
+    pub items: Vec<(ItemChunk, ItemParse)>,
+}
+
+impl FileParse {
+    /// Every error of the file, with absolute spans, in file order.
+    pub fn errors(&self) -> Vec<SyntaxError> {
+        self.items
+            .iter()
+            .flat_map(|(chunk, parse)| {
+                parse
+                    .errors
+                    .iter()
+                    .map(|e| e.clone().shifted(chunk.range.start))
+            })
+            .collect()
+    }
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|(_, parse)| !parse.errors.is_empty())
+    }
+}
+
+/// Splits `text` into items and parses each one.
+pub fn parse_file(text: &str) -> FileParse {
+    if let Some(error) = too_large(text) {
+        let parse = ItemParse {
+            item: Item::Error(TextRange::default()),
+            errors: vec![error],
+        };
+        let chunk = ItemChunk {
+            keyword: ItemKeyword::Junk,
+            name: None,
+            range: TextRange::default(),
+        };
+        return FileParse {
+            items: vec![(chunk, parse)],
+        };
+    }
+    let items = split_items(text)
+        .into_iter()
+        .map(|chunk| {
+            let parse = match chunk.keyword {
+                ItemKeyword::Junk => junk_parse(chunk.range.len()),
+                _ => parse_item(chunk.text(text)),
+            };
+            (chunk, parse)
+        })
+        .collect();
+    FileParse { items }
+}
+
+fn junk_parse(len: u32) -> ItemParse {
+    let span = TextRange::new(0, len);
+    let error = SyntaxError::new(codes::TEXT_OUTSIDE_ITEM, "text outside any item", span).with_help(
+        "a file holds items that start with `import`, `graph`, `block`, `contract`, `tolerance` or \
+         `assume`; comments start with `//`",
+    );
+    ItemParse {
+        item: Item::Error(span),
+        errors: vec![error],
+    }
+}
+
+fn too_large(text: &str) -> Option<SyntaxError> {
+    (text.len() > u32::MAX as usize).then(|| {
+        SyntaxError::new(
+            codes::INPUT_TOO_LARGE,
+            "input larger than 4 GiB",
+            TextRange::default(),
+        )
+    })
+}
+
+/// Parses one item (the text of an [`ItemChunk`], or any text holding one item).
+pub fn parse_item(text: &str) -> ItemParse {
+    if let Some(error) = too_large(text) {
+        return ItemParse {
+            item: Item::Error(TextRange::default()),
+            errors: vec![error],
+        };
+    }
+    let lexed = tokenize(text);
+    let mut errors = lexed.errors;
+    let docs = DocMap::collect(&lexed.tokens);
+    let mut tokens: Vec<Spanned<'_>> = lexed
+        .tokens
+        .into_iter()
+        .filter(|t| !t.tok.is_trivia())
+        .collect();
+    let whole = match (tokens.first(), tokens.last()) {
+        (Some(first), Some(last)) => first.span.cover(last.span),
+        _ => TextRange::default(),
+    };
+    let brackets = match check_brackets(&tokens) {
+        Ok(brackets) => brackets,
+        Err(too_deep) => {
+            errors.push(too_deep);
+            sort(&mut errors);
+            return ItemParse {
+                item: Item::Error(whole),
+                errors,
+            };
+        }
+    };
+    let end = text.len() as u32;
+    errors.extend(brackets.unclosed.iter().map(unclosed_error));
+    tokens.extend(synthetic_closers(&brackets.unclosed, end));
+
+    let ctx = Ctx { docs };
+    let mut raw = Vec::new();
+    let result = crate::grammar::ItemParser::new().parse(
+        &ctx,
+        &mut raw,
+        tokens
+            .iter()
+            .map(|t| Ok::<_, Infallible>((t.span.start, t.tok, t.span.end))),
+    );
+    let item = match result {
+        Ok(item) => item,
+        Err(error) => {
+            errors.push(describe(error, &[], Recovery::Other));
+            Item::Error(whole)
+        }
+    };
+    for error in raw {
+        errors.push(match error {
+            RawError::Recovered(
+                kind,
+                ErrorRecovery {
+                    error,
+                    dropped_tokens,
+                },
+            ) => describe(error, &dropped_tokens, kind),
+            RawError::Syntax(error) => error,
+        });
+    }
+    sort(&mut errors);
+    ItemParse { item, errors }
+}
+
+fn sort(errors: &mut [SyntaxError]) {
+    errors.sort_by_key(|e| (e.span.start, e.span.end));
+}
+
+/// Where the parser recovered; decides how an error reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Recovery {
+    /// Tokens after a complete item.
+    AfterItem,
+    Other,
+}
+
+pub(crate) enum RawError<'a> {
+    Recovered(Recovery, ErrorRecovery<u32, Tok<'a>, Infallible>),
+    Syntax(SyntaxError),
+}
+
+/// What grammar actions may consult: doc comments by position.
+pub(crate) struct Ctx {
+    docs: DocMap,
+}
+
+impl Ctx {
+    pub(crate) fn doc_at(&self, offset: u32) -> Option<String> {
+        self.docs.at(offset)
+    }
+    pub(crate) fn duration_millis(&self, text: &str) -> u64 {
+        // An overflowing duration was already reported by the lexer (TL0006).
+        duration_millis(text).unwrap_or(u64::MAX)
+    }
+    pub(crate) fn dim_value(
+        &self,
+        text: &str,
+        span: TextRange,
+        errors: &mut Vec<RawError<'_>>,
+    ) -> u64 {
+        text.parse().unwrap_or_else(|_| {
+            errors.push(RawError::Syntax(SyntaxError::new(
+                codes::INVALID_NUMBER,
+                format!("dimension `{text}` does not fit in 64 bits"),
+                span,
+            )));
+            0
+        })
+    }
+}
+
+/// Doc comment text keyed by the start of the token it documents.
+struct DocMap {
+    entries: Vec<(u32, String)>,
+}
+
+impl DocMap {
+    fn collect(tokens: &[Spanned<'_>]) -> DocMap {
+        let mut entries = Vec::new();
+        let mut run: Vec<&str> = Vec::new();
+        for token in tokens {
+            match token.tok {
+                Tok::DocComment(text) => run.push(doc_line(text)),
+                Tok::Comment(_) => run.clear(),
+                _ => {
+                    if !run.is_empty() {
+                        entries.push((token.span.start, run.join("\n")));
+                        run.clear();
+                    }
+                }
+            }
+        }
+        DocMap { entries }
+    }
+    fn at(&self, offset: u32) -> Option<String> {
+        let index = self
+            .entries
+            .binary_search_by_key(&offset, |(at, _)| *at)
+            .ok()?;
+        Some(self.entries[index].1.clone())
+    }
+}
+
+/// `/// text` → `text` (one space after the slashes is part of the syntax, the rest is content).
+fn doc_line(comment: &str) -> &str {
+    let body = comment.strip_prefix("///").unwrap_or(comment);
+    body.strip_prefix(' ').unwrap_or(body).trim_end()
+}
+
+pub(crate) fn span(l: u32, r: u32) -> TextRange {
+    TextRange::new(l.min(r), r.max(l))
+}
+
+pub(crate) fn binary(op: BinaryOp, lhs: Expr, rhs: Expr, l: u32, r: u32) -> Expr {
+    Expr::Binary {
+        op,
+        lhs: Box::new(lhs),
+        rhs: Box::new(rhs),
+        span: span(l, r),
+    }
+}
+
+/// Turns a lalrpop error into a message a person can act on.
+fn describe(
+    error: ParseError<u32, Tok<'_>, Infallible>,
+    dropped: &[(u32, Tok<'_>, u32)],
+    kind: Recovery,
+) -> SyntaxError {
+    match error {
+        ParseError::UnrecognizedToken {
+            token: (l, tok, r),
+            expected,
+        } => {
+            let expected = summarize_expected(&expected);
+            let at_end = l == r; // synthetic closers are the only zero-width tokens
+            let found = if at_end {
+                "end of item".to_string()
+            } else {
+                tok.describe()
+            };
+            let end = dropped.last().map_or(r, |d| d.2).max(r);
+            if kind == Recovery::AfterItem && expected.is_empty() {
+                return SyntaxError::new(
+                    codes::TEXT_OUTSIDE_ITEM,
+                    format!("unexpected {found} after the end of the item"),
+                    TextRange::new(l, end),
+                )
+                .with_help(
+                    "an item ends at its last token; start a new item (`graph`, `contract`, \
+                     `tolerance`, ...) or delete this text",
+                );
+            }
+            let code = if at_end {
+                codes::UNEXPECTED_END
+            } else {
+                codes::UNEXPECTED_TOKEN
+            };
+            let message = if expected.is_empty() {
+                format!("unexpected {found}")
+            } else {
+                format!("expected {}, found {found}", join_or(&expected))
+            };
+            let mut err =
+                SyntaxError::new(code, message, TextRange::new(l, r)).with_expected(expected);
+            if is_item_keyword(tok) {
+                err = err.with_help(
+                    "item keywords start a new item only at the start of a line or outside braces",
+                );
+            }
+            err
+        }
+        ParseError::UnrecognizedEof { location, expected } => {
+            let expected = summarize_expected(&expected);
+            let message = if expected.is_empty() {
+                "unexpected end of item".to_string()
+            } else {
+                format!("expected {}, found end of item", join_or(&expected))
+            };
+            SyntaxError::new(
+                codes::UNEXPECTED_END,
+                message,
+                TextRange::new(location, location),
+            )
+            .with_expected(expected)
+        }
+        ParseError::ExtraToken { token: (l, tok, r) } => SyntaxError::new(
+            codes::TEXT_OUTSIDE_ITEM,
+            format!("unexpected {} after the end of the item", tok.describe()),
+            TextRange::new(l, r),
+        ),
+        ParseError::InvalidToken { location } => SyntaxError::new(
+            codes::INVALID_CHARACTER,
+            "invalid token",
+            TextRange::new(location, location),
+        ),
+        ParseError::User { error } => match error {},
+    }
+}
+
+fn is_item_keyword(tok: Tok<'_>) -> bool {
+    matches!(
+        tok,
+        Tok::KwImport
+            | Tok::KwGraph
+            | Tok::KwBlock
+            | Tok::KwContract
+            | Tok::KwTolerance
+            | Tok::KwAssume
+    )
+}
+
+const EXPRESSION_START: &[&str] = &[
+    "IDENT",
+    "INT",
+    "FLOAT",
+    "DURATION",
+    "STRING",
+    "\"(\"",
+    "\"[\"",
+    "\"-\"",
+    "\"!\"",
+    "\"true\"",
+    "\"false\"",
+];
+const OPERATORS: &[&str] = &[
+    "\"+\"", "\"-\"", "\"*\"", "\"/\"", "\"==\"", "\"!=\"", "\"<\"", "\"<=\"", "\">\"", "\">=\"",
+    "\"~=\"", "\"≈\"", "\"&&\"", "\"||\"",
+];
+const SEPARATORS: &[&str] = &["\")\"", "\"]\"", "\"}\"", "\",\""];
+
+/// lalrpop's terminal names → display names, with expression starts and operators grouped.
+fn summarize_expected(raw: &[String]) -> Vec<String> {
+    let has = |name: &str| raw.iter().any(|r| r == name);
+    let expression = ["IDENT", "INT", "STRING", "\"(\"", "\"[\""]
+        .iter()
+        .all(|n| has(n));
+    let operators = OPERATORS.iter().filter(|n| has(n)).count() >= 4;
+    let mut first = Vec::new();
+    let mut rest = Vec::new();
+    for name in raw {
+        if (expression && EXPRESSION_START.contains(&name.as_str()))
+            || (operators && OPERATORS.contains(&name.as_str()))
+        {
+            continue;
+        }
+        let shown = display_terminal(name);
+        if SEPARATORS.contains(&name.as_str()) {
+            first.push(shown);
+        } else {
+            rest.push(shown);
+        }
+    }
+    first.extend(rest);
+    if expression {
+        first.push("an expression".to_string());
+    }
+    if operators {
+        first.push("an operator".to_string());
+    }
+    first
+}
+
+fn display_terminal(name: &str) -> String {
+    match name {
+        "IDENT" => "identifier".to_string(),
+        "INT" => "integer".to_string(),
+        "FLOAT" => "number".to_string(),
+        "DURATION" => "duration".to_string(),
+        "STRING" => "string".to_string(),
+        quoted => format!("`{}`", quoted.trim_matches('"')),
+    }
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
