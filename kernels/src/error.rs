@@ -119,6 +119,13 @@ pub enum PayloadError {
     /// TL0307: a requested tensor name is not in the file.
     #[error("{path}: no tensor named {name}")]
     TensorNotFound { path: String, name: String },
+    /// TL0308: a stored value does not fit the tensor type tl holds it in (u64 above i64::MAX).
+    #[error("{path}: tensor {name}: {detail}")]
+    ValueRange {
+        path: String,
+        name: String,
+        detail: String,
+    },
     /// TL0310: the ONNX file is not a valid ModelProto.
     #[error("{path}: not a valid ONNX model: {detail}")]
     OnnxDecode { path: String, detail: String },
@@ -151,6 +158,7 @@ impl PayloadError {
             PayloadError::ShapeOverflow { .. } => "TL0305",
             PayloadError::Safetensors { .. } => "TL0306",
             PayloadError::TensorNotFound { .. } => "TL0307",
+            PayloadError::ValueRange { .. } => "TL0308",
             PayloadError::OnnxDecode { .. } => "TL0310",
             PayloadError::OnnxTensor { .. } => "TL0311",
             PayloadError::OnnxExternalData { .. } => "TL0312",
