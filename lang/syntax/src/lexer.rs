@@ -33,6 +33,9 @@ pub enum Tok<'a> {
     /// A string cut off by the end of the line; [`tokenize`] reports it and passes it on as `Str`.
     #[regex(r#""([^"\\\r\n]|\\[^\r\n])*\\?"#, |lex| lex.slice())]
     UnterminatedStr(&'a str),
+    /// Never lexed: the parser's token stream gets one, zero-width, before each statement of a
+    /// graph body, so that error recovery resumes exactly at the next statement.
+    StmtStart,
 
     #[token("import")]
     KwImport,
@@ -163,6 +166,7 @@ impl Tok<'_> {
             Tok::Duration(s) => format!("duration `{s}`"),
             Tok::Str(_) | Tok::UnterminatedStr(_) => "a string".to_string(),
             Tok::Comment(_) | Tok::DocComment(_) => "a comment".to_string(),
+            Tok::StmtStart => "the next statement".to_string(),
             other => format!("`{}`", other.spelling()),
         }
     }
@@ -178,6 +182,7 @@ impl Tok<'_> {
             | Tok::Duration(s)
             | Tok::Str(s)
             | Tok::UnterminatedStr(s) => s,
+            Tok::StmtStart => "",
             Tok::KwImport => "import",
             Tok::KwAs => "as",
             Tok::KwGraph => "graph",

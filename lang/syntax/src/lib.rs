@@ -9,6 +9,7 @@
 
 pub mod ast;
 pub mod error;
+pub mod format;
 pub mod lexer;
 mod nesting;
 mod parser;
@@ -20,6 +21,7 @@ lalrpop_util::lalrpop_mod!(
 );
 
 pub use error::{codes, SyntaxError};
+pub use format::format;
 pub use nesting::MAX_NESTING;
 pub use parser::{parse_file, parse_item, FileParse, ItemParse};
 pub use split::{split_items, ItemChunk, ItemKeyword};

@@ -12,8 +12,10 @@ use crate::TextRange;
 pub const MAX_NESTING: usize = 256;
 
 pub(crate) struct Brackets<'a> {
-    /// Openers never closed, outermost first.
+    /// Every opener without its closer (one per TL0002).
     pub unclosed: Vec<Spanned<'a>>,
+    /// Openers still open at the end of the item, outermost first: they get synthetic closers.
+    pub open_at_end: Vec<Spanned<'a>>,
 }
 
 fn closer_of(open: Tok<'_>) -> Tok<'static> {
@@ -37,6 +39,7 @@ pub(crate) fn check_brackets<'a>(tokens: &[Spanned<'a>]) -> Result<Brackets<'a>,
     let mut depth = 0usize; // sum over levels of (1 for the bracket + operators)
     let mut unary_run = 0usize;
     let mut prev: Option<Tok<'a>> = None;
+    let mut closed_implicitly = Vec::new();
     for token in tokens {
         let tok = token.tok;
         let after_operand = prev.is_some_and(|p| p.ends_operand());
@@ -59,13 +62,19 @@ pub(crate) fn check_brackets<'a>(tokens: &[Spanned<'a>]) -> Result<Brackets<'a>,
                 depth += 1;
             }
             Tok::RParen | Tok::RBracket | Tok::RBrace => {
-                let matches_top = levels
-                    .last()
-                    .and_then(|l| l.opener)
-                    .is_some_and(|open| closer_of(open.tok) == tok);
-                if matches_top {
-                    let level = levels.pop().expect("top level exists");
-                    depth -= 1 + level.operators;
+                // Close the nearest matching opener; openers above it were never closed. A closer
+                // that matches nothing is left for the parser to report.
+                let matching = levels
+                    .iter()
+                    .rposition(|l| l.opener.is_some_and(|o| closer_of(o.tok) == tok));
+                if let Some(index) = matching {
+                    while levels.len() > index {
+                        let level = levels.pop().expect("levels above index exist");
+                        depth -= 1 + level.operators;
+                        if levels.len() > index {
+                            closed_implicitly.extend(level.opener);
+                        }
+                    }
                 }
             }
             Tok::Comma | Tok::Eq => reset(levels.last_mut(), &mut depth),
@@ -100,8 +109,12 @@ pub(crate) fn check_brackets<'a>(tokens: &[Spanned<'a>]) -> Result<Brackets<'a>,
         }
         prev = Some(tok);
     }
+    let open_at_end: Vec<_> = levels.into_iter().filter_map(|l| l.opener).collect();
+    let mut unclosed = closed_implicitly;
+    unclosed.extend(open_at_end.iter().copied());
     Ok(Brackets {
-        unclosed: levels.into_iter().filter_map(|l| l.opener).collect(),
+        unclosed,
+        open_at_end,
     })
 }
 

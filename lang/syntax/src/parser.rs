@@ -128,7 +128,8 @@ pub fn parse_item(text: &str) -> ItemParse {
     };
     let end = text.len() as u32;
     errors.extend(brackets.unclosed.iter().map(unclosed_error));
-    tokens.extend(synthetic_closers(&brackets.unclosed, end));
+    tokens.extend(synthetic_closers(&brackets.open_at_end, end));
+    let tokens = mark_statements(&tokens);
 
     let ctx = Ctx { docs };
     let mut raw = Vec::new();
@@ -142,24 +143,73 @@ pub fn parse_item(text: &str) -> ItemParse {
     let item = match result {
         Ok(item) => item,
         Err(error) => {
-            errors.push(describe(error, &[], Recovery::Other));
+            errors.push(describe(error, &[], Recovery::Other, end));
             Item::Error(whole)
         }
     };
     for error in raw {
-        errors.push(match error {
+        let error = match error {
             RawError::Recovered(
                 kind,
                 ErrorRecovery {
                     error,
                     dropped_tokens,
                 },
-            ) => describe(error, &dropped_tokens, kind),
+            ) => describe(error, &dropped_tokens, kind, end),
             RawError::Syntax(error) => error,
-        });
+        };
+        if !repeats_unclosed_error(&error, end) {
+            errors.push(error);
+        }
     }
     sort(&mut errors);
     ItemParse { item, errors }
+}
+
+/// Inserts a zero-width [`Tok::StmtStart`] before each statement of a graph or block body: at
+/// `param`, `params`, and at `NAME =` unless `NAME` follows `(` or `,` (a named argument) or `:`
+/// (the dtype of a `param p: f32 = ...`). This is lexical on purpose, so it still finds statements
+/// after an unclosed parenthesis.
+fn mark_statements<'a>(tokens: &[Spanned<'a>]) -> Vec<Spanned<'a>> {
+    let is_graph = matches!(
+        tokens.first().map(|t| t.tok),
+        Some(Tok::KwGraph | Tok::KwBlock)
+    );
+    let mut out = Vec::with_capacity(tokens.len() + tokens.len() / 4);
+    let mut in_body = false;
+    for (i, token) in tokens.iter().enumerate() {
+        let starts_statement = in_body
+            && match token.tok {
+                Tok::KwParam | Tok::KwParams => true,
+                Tok::Ident(_) => {
+                    let next_is_eq = tokens.get(i + 1).is_some_and(|t| t.tok == Tok::Eq);
+                    let prev = i.checked_sub(1).map(|p| tokens[p].tok);
+                    next_is_eq && !matches!(prev, Some(Tok::LParen | Tok::Comma | Tok::Colon))
+                }
+                _ => false,
+            };
+        if starts_statement {
+            // It shares the span of the token it precedes, so errors "found the next statement"
+            // point at that statement's first token.
+            out.push(Spanned {
+                tok: Tok::StmtStart,
+                span: token.span,
+            });
+        }
+        in_body |= is_graph && token.tok == Tok::LBrace;
+        out.push(*token);
+    }
+    out
+}
+
+/// A synthetic closer that arrives where some closer was acceptable adds nothing to the TL0002
+/// already reported for the unclosed bracket.
+fn repeats_unclosed_error(error: &SyntaxError, item_end: u32) -> bool {
+    error.span == TextRange::new(item_end, item_end)
+        && error
+            .expected
+            .iter()
+            .any(|e| matches!(e.as_str(), "`)`" | "`]`" | "`}`"))
 }
 
 fn sort(errors: &mut [SyntaxError]) {
@@ -265,6 +315,7 @@ fn describe(
     error: ParseError<u32, Tok<'_>, Infallible>,
     dropped: &[(u32, Tok<'_>, u32)],
     kind: Recovery,
+    item_end: u32,
 ) -> SyntaxError {
     match error {
         ParseError::UnrecognizedToken {
@@ -272,7 +323,8 @@ fn describe(
             expected,
         } => {
             let expected = summarize_expected(&expected);
-            let at_end = l == r; // synthetic closers are the only zero-width tokens
+            // Synthetic closers sit, zero-width, at the end of the item.
+            let at_end = l == r && l == item_end && tok != Tok::StmtStart;
             let found = if at_end {
                 "end of item".to_string()
             } else {
@@ -300,9 +352,13 @@ fn describe(
             } else {
                 format!("expected {}, found {found}", join_or(&expected))
             };
+            let offers_operator = expected.iter().any(|e| e == "an operator");
             let mut err =
                 SyntaxError::new(code, message, TextRange::new(l, r)).with_expected(expected);
-            if is_item_keyword(tok) {
+            if tok == Tok::Eq && offers_operator {
+                err = err
+                    .with_help("use `==` to compare; `=` only names nodes, params and arguments");
+            } else if is_item_keyword(tok) {
                 err = err.with_help(
                     "item keywords start a new item only at the start of a line or outside braces",
                 );
@@ -383,6 +439,9 @@ fn summarize_expected(raw: &[String]) -> Vec<String> {
         {
             continue;
         }
+        if name == "STMT_START" {
+            continue;
+        }
         let shown = display_terminal(name);
         if SEPARATORS.contains(&name.as_str()) {
             first.push(shown);
@@ -396,6 +455,9 @@ fn summarize_expected(raw: &[String]) -> Vec<String> {
     }
     if operators {
         first.push("an operator".to_string());
+    }
+    if has("STMT_START") {
+        first.push("a statement".to_string());
     }
     first
 }
