@@ -1,1 +1,85 @@
-fn main() {}
+//! `tlc`: check, format, explain, run and verify `.tl` specs, and serve them to editors.
+
+mod check;
+mod explain;
+mod fmt;
+mod render;
+mod sources;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit statuses shared by every subcommand (documented in README.md).
+pub mod exit {
+    /// Clean: no errors (for `verify`: every contract meets the bar).
+    pub const OK: u8 = 0;
+    /// Findings: errors in the specs, unformatted files, contracts below the bar.
+    pub const FINDINGS: u8 = 1;
+    /// Usage or I/O error (for `verify`: the specs have errors).
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "tlc",
+    version,
+    about = "Check, verify and format tl specs: IR graphs, contracts, tolerances and assumptions",
+    after_help = "Examples:\n  tlc check spec-examples/\n  tlc fmt --check spec-examples/mnist_mlp.tl\n  tlc explain TL0201\n\nDocs: docs/language.md (the language), docs/diagnostics.md (every code)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and analyse specs; print every diagnostic. Exit 0 clean, 1 errors, 2 usage/I/O error.
+    #[command(
+        after_help = "Examples:\n  tlc check spec-examples/\n  tlc check model.tl --format short"
+    )]
+    Check {
+        /// Files or directories (searched recursively for *.tl).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// `human` (source snippets) or `short` (one line per diagnostic).
+        #[arg(long, default_value = "human", value_parser = ["human", "short"])]
+        format: String,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Format specs in place (or check that they are formatted). Keeps comments; idempotent.
+    #[command(
+        after_help = "Examples:\n  tlc fmt spec-examples/\n  tlc fmt --check model.tl\n  cat model.tl | tlc fmt -"
+    )]
+    Fmt {
+        /// Files or directories; `-` reads standard input and writes standard output.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Do not write; exit 1 if a file would change, and print which.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Print the documentation of a diagnostic code.
+    #[command(after_help = "Example:\n  tlc explain TL0201")]
+    Explain {
+        /// A code such as TL0201.
+        code: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check {
+            paths,
+            format,
+            deny_warnings,
+        } => check::run(&paths, &format, deny_warnings),
+        Command::Fmt { paths, check } => fmt::run(&paths, check),
+        Command::Explain { code } => explain::run(&code),
+    };
+    ExitCode::from(code)
+}

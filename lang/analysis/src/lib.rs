@@ -1,5 +1,23 @@
 //! tl semantic model: the salsa database, name and shape analysis, diagnostics, the proof catalog,
 //! the trust ledger and check orchestration, behind an `ide`-style facade that the CLI and the
 //! language server both call (so they cannot disagree).
+//!
+//! Query layers, each depending only on the ones above it:
+//! - `db`: inputs (source texts, external file stamps);
+//! - `items`: a file split into items, each parsed on its own (`parse_item`), top-level names;
+//! - `scope`: imports and name lookup across files;
+//! - `graphs`: graph signatures and bodies (names, ops, attributes, shapes, dtypes);
+//! - `contracts`: contracts, tolerances, assumptions;
+//! - `check`: file-level diagnostics in file positions.
 
 pub mod catalog;
+pub mod check;
+pub mod contracts;
+pub mod db;
+pub mod diagnostics;
+pub mod graphs;
+pub mod items;
+pub mod scope;
+
+pub use db::{Db, RootDatabase, SourceFile};
+pub use diagnostics::{ResolvedDiagnostic, Severity};

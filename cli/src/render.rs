@@ -1,0 +1,117 @@
+//! Rendering diagnostics for the terminal with codespan-reporting.
+
+use codespan_reporting::diagnostic::{Diagnostic, Label, Severity as CsSeverity};
+use codespan_reporting::files::SimpleFiles;
+use codespan_reporting::term::{self, Config};
+use std::collections::HashMap;
+
+use tl_analysis::db::{Db, SourceFile};
+use tl_analysis::{ResolvedDiagnostic, Severity};
+
+/// Renders diagnostics of any files, with source snippets (`human`) or one line each (`short`).
+pub struct Renderer<'a> {
+    db: &'a dyn Db,
+    files: SimpleFiles<String, String>,
+    ids: HashMap<SourceFile, usize>,
+    base: std::path::PathBuf,
+}
+
+impl<'a> Renderer<'a> {
+    pub fn new(db: &'a dyn Db) -> Self {
+        Renderer {
+            db,
+            files: SimpleFiles::new(),
+            ids: HashMap::new(),
+            base: std::env::current_dir().unwrap_or_default(),
+        }
+    }
+
+    fn id(&mut self, file: SourceFile) -> usize {
+        if let Some(&id) = self.ids.get(&file) {
+            return id;
+        }
+        let path = file.path(self.db);
+        let name = path
+            .strip_prefix(&self.base)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        let text = file.text(self.db).clone().unwrap_or_default();
+        let id = self.files.add(name, text);
+        self.ids.insert(file, id);
+        id
+    }
+
+    /// `path:line:col: severity[TL0123]: message`.
+    pub fn short(&mut self, d: &ResolvedDiagnostic) -> String {
+        let id = self.id(d.span.file);
+        let file = self.files.get(id).expect("added");
+        let (line, col) = line_col(file.source(), d.span.range.start as usize);
+        format!(
+            "{}:{line}:{col}: {}[{}]: {}",
+            file.name(),
+            severity_word(d.severity),
+            d.code_str(),
+            d.message
+        )
+    }
+
+    pub fn human(&mut self, d: &ResolvedDiagnostic) -> String {
+        let id = self.id(d.span.file);
+        let mut labels = vec![
+            Label::primary(id, range(d.span.range, self.len(id))).with_message(d.label.clone())
+        ];
+        for (span, message) in &d.related {
+            let rid = self.id(span.file);
+            let len = self.len(rid);
+            labels
+                .push(Label::secondary(rid, range(span.range, len)).with_message(message.clone()));
+        }
+        let mut notes = d.notes.clone();
+        if let Some(help) = &d.help {
+            notes.push(format!("help: {help}"));
+        }
+        let diag = Diagnostic::new(match d.severity {
+            Severity::Error => CsSeverity::Error,
+            Severity::Warning => CsSeverity::Warning,
+            Severity::Info => CsSeverity::Note,
+        })
+        .with_message(d.message.clone())
+        .with_code(d.code_str())
+        .with_labels(labels)
+        .with_notes(notes);
+        term::emit_into_string(&Config::default(), &self.files, &diag)
+            .unwrap_or_else(|e| format!("{}\n", e))
+    }
+
+    fn len(&self, id: usize) -> usize {
+        self.files.get(id).map(|f| f.source().len()).unwrap_or(0)
+    }
+}
+
+fn range(r: tl_syntax::TextRange, len: usize) -> std::ops::Range<usize> {
+    let start = (r.start as usize).min(len);
+    start..(r.end as usize).clamp(start, len)
+}
+
+fn severity_word(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, col)
+}

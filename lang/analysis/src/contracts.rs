@@ -1,0 +1,1147 @@
+//! Contracts, tolerances and assumptions: what each claims, about which graph, checked how, and
+//! resting on what.
+
+use tl_syntax::ast::{self, BinaryOp, Clause, Expr, Item};
+use tl_syntax::TextRange;
+
+use crate::db::Db;
+use crate::diagnostics::{Diagnostic, Span};
+use crate::graphs::{analyze_graph, attr_value, graph_signature, literal_tensor, Resolution, Use};
+use crate::items::{parse_item, DefKind, ItemSource};
+use crate::scope::{import_target, lookup, suggest, ImportTarget};
+
+/// What a contract's target is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub enum Target<'db> {
+    Graph(ItemSource<'db>),
+    /// An ONNX model imported `as` a name (its import item).
+    Onnx(ItemSource<'db>),
+}
+
+/// The set an input ranges over.
+#[derive(Clone, Debug, PartialEq, salsa::SalsaValue)]
+pub enum InputSet {
+    /// `linf_ball(center, eps = e)`: center is a literal or a `load("x.npy")`.
+    LinfBall { center: Values, eps: f64 },
+    /// `box(lower, upper)`: each a number (broadcast), a literal or a file.
+    Box { lower: Values, upper: Values },
+    /// `dataset("inputs.npy")`: the rows of a file, used as they are.
+    Dataset { path: String },
+}
+
+/// Concrete values written in a contract.
+#[derive(Clone, Debug, PartialEq, salsa::SalsaValue)]
+pub enum Values {
+    Scalar(f64),
+    Literal { shape: Vec<u64>, data: Vec<f64> },
+    File { path: String },
+}
+
+/// The comparison in a linear output claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub enum Cmp {
+    Le,
+    Lt,
+    Ge,
+    Gt,
+}
+
+/// A reference to one element of a graph value: `logits[0]`, or `y` when it is a scalar or
+/// a whole tensor (`index = None`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub struct ValueRef {
+    pub name: String,
+    pub index: Option<Vec<i64>>,
+}
+
+/// One side of a linear claim: sum of coef * value, plus a constant.
+#[derive(Clone, Debug, PartialEq, salsa::SalsaValue)]
+pub struct LinearExpr {
+    pub terms: Vec<(f64, ValueRef)>,
+    pub constant: f64,
+}
+
+/// What a contract claims, classified from its `ensure` clauses.
+#[derive(Clone, Debug, PartialEq, salsa::SalsaValue)]
+pub enum Claim {
+    /// `argmax(y) == k` for every input in the set.
+    Argmax { output: String, class: i64 },
+    /// `lhs CMP rhs` (linear in the outputs); `all(y >= 0)` is `Linear` with whole-tensor refs.
+    Linear {
+        lhs: LinearExpr,
+        cmp: Cmp,
+        rhs: LinearExpr,
+    },
+    /// Several claims that must all hold.
+    All(Vec<Claim>),
+    /// The property of a VNN-LIB file (`given vnnlib("p.vnnlib")`): its unsafe set is unreachable.
+    VnnLib { path: String },
+    /// `compiled ~= reference within T`: the compiled f32 executor agrees with the reference.
+    Equivalence,
+    /// `gradient ~= finite_difference within T`: autograd agrees with central differences.
+    Gradient,
+    /// `masked_weights_zero(node)`: every masked attention weight of the node is exactly 0.
+    MaskedWeightsZero { node: String },
+    /// `ignored_labels_zero(node)`: labels equal to ignore_index contribute exactly zero loss.
+    IgnoredLabelsZero { node: String },
+    /// `ensure other_contract within T`: the other contract's real-valued result, bridged to the
+    /// executor named by `execute on` through tolerance T.
+    Bridge { contract: String },
+}
+
+impl Claim {
+    /// The contract kind, as the catalog and `tlc verify` name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Claim::Argmax { .. } => "robustness",
+            Claim::Linear { .. } | Claim::All(_) => "output_range",
+            Claim::VnnLib { .. } => "vnnlib",
+            Claim::Equivalence => "equivalence",
+            Claim::Gradient => "gradient",
+            Claim::MaskedWeightsZero { .. } => "attention_mask",
+            Claim::IgnoredLabelsZero { .. } => "ignored_labels",
+            Claim::Bridge { .. } => "execution",
+        }
+    }
+}
+
+/// A check method with its options.
+#[derive(Clone, Debug, PartialEq, salsa::SalsaValue)]
+pub enum Method {
+    Ibp,
+    Crown,
+    AlphaCrown,
+    /// Branch and bound; `timeout_ms` and `max_nodes` bound the search.
+    Bab {
+        timeout_ms: Option<u64>,
+        max_nodes: Option<u64>,
+        split: Option<String>,
+    },
+    /// Sampled executions: evidence of status "tested", never "checked".
+    Sampling {
+        samples: u64,
+        seed: u64,
+    },
+    /// Discharged by a catalog entry whose side conditions tl checks.
+    Catalog,
+    /// An external certificate file, recomputed by `tlc certificate check`.
+    Certificate {
+        path: String,
+    },
+}
+
+impl Method {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Ibp => "ibp",
+            Method::Crown => "crown",
+            Method::AlphaCrown => "alpha_crown",
+            Method::Bab { .. } => "bab",
+            Method::Sampling { .. } => "sampling",
+            Method::Catalog => "catalog",
+            Method::Certificate { .. } => "certificate",
+        }
+    }
+}
+
+/// The method names and which claim kinds each can establish.
+pub const METHODS: &[(&str, &[&str], &str)] = &[
+    (
+        "ibp",
+        &["robustness", "output_range", "vnnlib"],
+        "interval bound propagation (sound, loose)",
+    ),
+    (
+        "crown",
+        &["robustness", "output_range", "vnnlib"],
+        "CROWN linear relaxation (sound)",
+    ),
+    (
+        "alpha_crown",
+        &["robustness", "output_range", "vnnlib"],
+        "CROWN with optimised relu slopes (sound)",
+    ),
+    (
+        "bab",
+        &["robustness", "output_range", "vnnlib"],
+        "branch and bound over CROWN (sound and complete up to its limits)",
+    ),
+    (
+        "sampling",
+        &[
+            "robustness",
+            "output_range",
+            "vnnlib",
+            "equivalence",
+            "gradient",
+            "attention_mask",
+            "ignored_labels",
+            "execution",
+        ],
+        "random executions: finds counterexamples, never proves (status tested)",
+    ),
+    (
+        "catalog",
+        &[
+            "attention_mask",
+            "ignored_labels",
+            "equivalence",
+            "execution",
+        ],
+        "a catalog theorem whose side conditions tl checks",
+    ),
+    (
+        "certificate",
+        &["robustness", "output_range", "vnnlib"],
+        "an external certificate, recomputed by tl",
+    ),
+];
+
+#[derive(Clone, Debug, PartialEq, salsa::SalsaValue)]
+pub struct ContractAnalysis<'db> {
+    pub target: Option<Target<'db>>,
+    /// `given` clauses: input name (None for a VNN-LIB property) and its set.
+    pub inputs: Vec<(Option<String>, InputSet)>,
+    pub claim: Option<Claim>,
+    /// The `within` tolerance of the claim or the contract.
+    pub tolerance: Option<ItemSource<'db>>,
+    pub methods: Vec<Method>,
+    pub rests_on: Vec<ItemSource<'db>>,
+    /// `execute on cuda|cpu`; `None` means the reference semantics (reals).
+    pub execute_on: Option<String>,
+    pub uses: Vec<Use<'db>>,
+    pub diagnostics: Vec<Diagnostic<'db>>,
+}
+
+struct ContractCx<'db> {
+    db: &'db dyn Db,
+    item: ItemSource<'db>,
+    out: ContractAnalysis<'db>,
+    /// Names visible in claims: the target's inputs, outputs and nodes.
+    names: Vec<String>,
+    /// Each accepted method's name and span, to check it fits the claim once that is known.
+    method_spans: Vec<(&'static str, TextRange)>,
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn analyze_contract<'db>(
+    db: &'db dyn Db,
+    item: ItemSource<'db>,
+) -> Option<ContractAnalysis<'db>> {
+    let Item::Contract(c) = &parse_item(db, item).item else {
+        return None;
+    };
+    let mut cx = ContractCx {
+        db,
+        item,
+        out: ContractAnalysis {
+            target: None,
+            inputs: vec![],
+            claim: None,
+            tolerance: None,
+            methods: vec![],
+            rests_on: vec![],
+            execute_on: None,
+            uses: vec![],
+            diagnostics: vec![],
+        },
+        names: vec![],
+        method_spans: vec![],
+    };
+    cx.run(c);
+    Some(cx.out)
+}
+
+impl<'db> ContractCx<'db> {
+    fn span(&self, r: TextRange) -> Span<'db> {
+        Span::Item(self.item, r)
+    }
+    fn error(&mut self, code: u16, r: TextRange, msg: impl Into<String>) -> &mut Diagnostic<'db> {
+        let d = Diagnostic::error(code, self.span(r), msg);
+        self.out.diagnostics.push(d);
+        self.out.diagnostics.last_mut().expect("pushed")
+    }
+
+    fn resolve_def(&mut self, id: &ast::Ident, want: DefKind) -> Option<ItemSource<'db>> {
+        let file = self.item.file(self.db);
+        match lookup(self.db, file, &[id.text.as_str()]) {
+            Some(def) if def.kind == want => {
+                self.out.uses.push(Use {
+                    range: id.span,
+                    resolution: Resolution::Def(def.item, def.kind),
+                });
+                Some(def.item)
+            }
+            Some(def) => {
+                let (w, k) = (want.describe(), def.kind.describe());
+                self.error(402, id.span, format!("`{}` is a {k}, not a {w}", id.text));
+                None
+            }
+            None => {
+                let code = if want == DefKind::Tolerance { 401 } else { 407 };
+                let d = self.error(
+                    code,
+                    id.span,
+                    format!("unknown {} `{}`", want.describe(), id.text),
+                );
+                d.help = Some(match want {
+                    DefKind::Tolerance => {
+                        format!("declare it: `tolerance {} = abs 1e-5, rel 1e-4`", id.text)
+                    }
+                    _ => format!("declare it: `assume kernel {}: \"why it holds\"`", id.text),
+                });
+                None
+            }
+        }
+    }
+
+    fn run(&mut self, c: &ast::Contract) {
+        self.target(&c.target);
+        if let Some(t) = &c.tolerance {
+            self.out.tolerance = self.resolve_def(t, DefKind::Tolerance);
+        }
+        let mut ensures = Vec::new();
+        let mut vnnlib = None;
+        let mut has_check = false;
+        for clause in &c.clauses {
+            match clause {
+                Clause::Given { var, set, span } => {
+                    if let Some(p) = self.given(var.as_ref(), set, *span) {
+                        vnnlib = Some(p);
+                    }
+                }
+                Clause::Ensure { claim, within, .. } => {
+                    if let Some(t) = within {
+                        self.out.tolerance = self.resolve_def(t, DefKind::Tolerance);
+                    }
+                    if let Some(cl) = self.claim(claim, within.is_some()) {
+                        ensures.push(cl);
+                    }
+                }
+                Clause::CheckBy { methods, .. } => {
+                    has_check = true;
+                    for m in methods {
+                        if let Some(method) = self.method(m) {
+                            self.method_spans.push((method.name(), m.name.span));
+                            self.out.methods.push(method);
+                        }
+                    }
+                }
+                Clause::RestsOn { assumptions, .. } => {
+                    for a in assumptions {
+                        if let Some(item) = self.resolve_def(a, DefKind::Assumption) {
+                            self.out.rests_on.push(item);
+                        }
+                    }
+                }
+                Clause::ExecuteOn { target, .. } => {
+                    if !matches!(target.text.as_str(), "cpu" | "cuda") {
+                        let d = self.error(
+                            408,
+                            target.span,
+                            format!("unknown execution target `{}`", target.text),
+                        );
+                        d.help = Some("targets: cpu, cuda".into());
+                    }
+                    self.out.execute_on = Some(target.text.clone());
+                }
+                Clause::Error(_) => {}
+            }
+        }
+        self.out.claim = match (vnnlib, ensures.len()) {
+            (Some(path), 0) => Some(Claim::VnnLib { path }),
+            (Some(_), _) => {
+                self.error(409, c.name.span, "a contract with a VNN-LIB property takes its claim from the file; remove the `ensure` clauses");
+                None
+            }
+            (None, 0) => {
+                let d = self.error(
+                    409,
+                    c.name.span,
+                    format!("contract `{}` claims nothing", c.name.text),
+                );
+                d.help = Some("add an `ensure` clause, e.g. `ensure argmax(logits) == 7`".into());
+                None
+            }
+            (None, 1) => ensures.pop(),
+            (None, _) => Some(Claim::All(ensures)),
+        };
+        if let Some(claim) = &self.out.claim {
+            let kind = claim.kind();
+            let needs_tol = matches!(
+                claim,
+                Claim::Equivalence | Claim::Gradient | Claim::Bridge { .. }
+            );
+            if needs_tol && self.out.tolerance.is_none() {
+                let d = self.error(
+                    410,
+                    c.name.span,
+                    format!("a {kind} contract needs a tolerance"),
+                );
+                d.help =
+                    Some("write `ensure ... within fp32_run` with a declared tolerance".into());
+            }
+            if !has_check {
+                let d = Diagnostic::warning(
+                    411,
+                    self.span(c.name.span),
+                    format!(
+                        "contract `{}` names no check method: it stays uncovered",
+                        c.name.text
+                    ),
+                )
+                .with_help(format!("add `check by {}`", methods_for(kind).join(" | ")));
+                self.out.diagnostics.push(d);
+            }
+            let is_cuda = self.out.execute_on.as_deref() == Some("cuda");
+            let rests_on_kernel = self
+                .out
+                .rests_on
+                .iter()
+                .any(|&a| assumption_kind(self.db, a).as_deref() == Some("kernel"));
+            if is_cuda && !rests_on_kernel {
+                let d = Diagnostic::warning(420, self.span(c.name.span), "execution on CUDA crosses a trust boundary that no assumption covers")
+                    .with_note("CUDA kernels are native code outside every proof: a result on them rests on an assumption about them")
+                    .with_help("declare `assume kernel cuda_kernels: \"...\"` and add `rests on cuda_kernels`");
+                self.out.diagnostics.push(d);
+            }
+        }
+        if let Some(kind) = self.out.claim.as_ref().map(Claim::kind) {
+            for (name, span) in std::mem::take(&mut self.method_spans) {
+                let can = METHODS
+                    .iter()
+                    .find(|(n, _, _)| *n == name)
+                    .is_some_and(|(_, kinds, _)| kinds.contains(&kind));
+                if !can {
+                    let d = self.error(
+                        406,
+                        span,
+                        format!("`{name}` cannot check a {kind} contract"),
+                    );
+                    d.help = Some(format!(
+                        "methods for {kind}: {}",
+                        methods_for(kind).join(", ")
+                    ));
+                }
+            }
+        }
+    }
+
+    fn target(&mut self, path: &ast::Path) {
+        let file = self.item.file(self.db);
+        let segs: Vec<&str> = path.segments.iter().map(|s| s.text.as_str()).collect();
+        match lookup(self.db, file, &segs) {
+            Some(def) if def.kind == DefKind::Graph => {
+                self.out.uses.push(Use {
+                    range: path.span,
+                    resolution: Resolution::Def(def.item, def.kind),
+                });
+                self.out.target = Some(Target::Graph(def.item));
+                if let Some(a) = analyze_graph(self.db, def.item) {
+                    self.names = a.nodes.iter().map(|n| n.name.clone()).collect();
+                }
+            }
+            Some(def)
+                if def.kind == DefKind::Import
+                    && matches!(
+                        import_target(self.db, def.item),
+                        Some(ImportTarget::Onnx(_))
+                    ) =>
+            {
+                self.out.uses.push(Use {
+                    range: path.span,
+                    resolution: Resolution::Def(def.item, def.kind),
+                });
+                self.out.target = Some(Target::Onnx(def.item));
+            }
+            Some(def) => {
+                let k = def.kind.describe();
+                let d = self.error(
+                    402,
+                    path.span,
+                    format!("`{}` is a {k}; a contract is about a graph", path.text()),
+                );
+                if def.kind == DefKind::Block {
+                    d.help =
+                        Some("blocks are checked through the graphs that instantiate them".into());
+                }
+            }
+            None => {
+                let graphs: Vec<String> = crate::scope::visible_names(self.db, file)
+                    .into_iter()
+                    .filter(|(_, d)| d.kind == DefKind::Graph)
+                    .map(|(n, _)| n)
+                    .collect();
+                let hint =
+                    suggest(&path.text(), graphs.iter().map(String::as_str)).map(str::to_string);
+                let d = self.error(402, path.span, format!("unknown graph `{}`", path.text()));
+                if let Some(h) = hint {
+                    d.help = Some(format!("did you mean `{h}`?"));
+                }
+            }
+        }
+    }
+
+    fn is_onnx(&self) -> bool {
+        matches!(self.out.target, Some(Target::Onnx(_)))
+    }
+
+    fn graph_inputs(&self) -> Option<Vec<String>> {
+        match self.out.target? {
+            Target::Graph(g) => graph_signature(self.db, g)
+                .as_ref()
+                .map(|s| s.inputs.iter().map(|p| p.name.clone()).collect()),
+            Target::Onnx(_) => None,
+        }
+    }
+
+    /// Returns the VNN-LIB path when the clause is a VNN-LIB property.
+    fn given(&mut self, var: Option<&ast::Ident>, set: &Expr, span: TextRange) -> Option<String> {
+        if let Some(v) = var {
+            if let Some(inputs) = self.graph_inputs() {
+                if !inputs.contains(&v.text) {
+                    let d = self.error(
+                        403,
+                        v.span,
+                        format!("`{}` is not an input of the graph", v.text),
+                    );
+                    d.help = Some(format!("inputs: {}", inputs.join(", ")));
+                }
+            }
+        }
+        let Expr::Call { callee, args, .. } = set else {
+            self.error(404, set.span(), "an input set is `linf_ball(...)`, `box(...)`, `dataset(\"file\")` or `vnnlib(\"file\")`");
+            return None;
+        };
+        let named = |n: &str| {
+            args.iter()
+                .find(|a| a.name.as_ref().is_some_and(|x| x.text == n))
+                .map(|a| &a.value)
+        };
+        let positional: Vec<&Expr> = args
+            .iter()
+            .filter(|a| a.name.is_none())
+            .map(|a| &a.value)
+            .collect();
+        let set = match callee.text().as_str() {
+            "vnnlib" => {
+                if var.is_some() {
+                    self.error(404, span, "a VNN-LIB property names its own inputs: write `given vnnlib(\"p.vnnlib\")`");
+                }
+                return match positional.first() {
+                    Some(Expr::String(s)) => Some(s.value.clone()),
+                    _ => {
+                        self.error(
+                            404,
+                            set.span(),
+                            "vnnlib takes a file path: `vnnlib(\"prop.vnnlib\")`",
+                        );
+                        None
+                    }
+                };
+            }
+            "linf_ball" => {
+                let center = positional
+                    .first()
+                    .or(named("center").as_ref())
+                    .and_then(|e| self.values(e));
+                let eps = named("eps")
+                    .or(positional.get(1).copied())
+                    .and_then(attr_value)
+                    .and_then(|v| v.as_f64());
+                match (center, eps) {
+                    (Some(center), Some(eps)) if eps >= 0.0 && eps.is_finite() => {
+                        InputSet::LinfBall { center, eps }
+                    }
+                    _ => {
+                        self.error(
+                            404,
+                            set.span(),
+                            "linf_ball takes a center and `eps = e` (finite, >= 0)",
+                        );
+                        return None;
+                    }
+                }
+            }
+            "box" => {
+                let lower = positional
+                    .first()
+                    .or(named("lower").as_ref())
+                    .and_then(|e| self.values(e));
+                let upper = positional
+                    .get(1)
+                    .or(named("upper").as_ref())
+                    .and_then(|e| self.values(e));
+                match (lower, upper) {
+                    (Some(lower), Some(upper)) => {
+                        if let (Values::Scalar(l), Values::Scalar(u)) = (&lower, &upper) {
+                            if l > u {
+                                self.error(
+                                    404,
+                                    set.span(),
+                                    format!("box lower {l} is above upper {u}"),
+                                );
+                            }
+                        }
+                        InputSet::Box { lower, upper }
+                    }
+                    _ => {
+                        self.error(
+                            404,
+                            set.span(),
+                            "box takes `lower` and `upper`: numbers, literals or `load(\"x.npy\")`",
+                        );
+                        return None;
+                    }
+                }
+            }
+            "dataset" => match positional.first() {
+                Some(Expr::String(s)) => InputSet::Dataset {
+                    path: s.value.clone(),
+                },
+                _ => {
+                    self.error(
+                        404,
+                        set.span(),
+                        "dataset takes a file path: `dataset(\"inputs.npy\")`",
+                    );
+                    return None;
+                }
+            },
+            other => {
+                let d = self.error(404, callee.span, format!("unknown input set `{other}`"));
+                d.help = Some("input sets: linf_ball, box, dataset, vnnlib".into());
+                return None;
+            }
+        };
+        if var.is_none() {
+            self.error(
+                403,
+                span,
+                "name the input this set is for: `given x in ...`",
+            );
+        }
+        self.out.inputs.push((var.map(|v| v.text.clone()), set));
+        None
+    }
+
+    fn values(&mut self, e: &Expr) -> Option<Values> {
+        match e {
+            Expr::Call { callee, args, .. } if callee.text() == "load" => {
+                match args.first().map(|a| &a.value) {
+                    Some(Expr::String(s)) => Some(Values::File {
+                        path: s.value.clone(),
+                    }),
+                    _ => None,
+                }
+            }
+            e => match literal_tensor(e) {
+                Ok((shape, data)) if shape.is_empty() => Some(Values::Scalar(data[0])),
+                Ok((shape, data)) => Some(Values::Literal { shape, data }),
+                Err((r, m)) => {
+                    self.error(404, r, m);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Resolves a name in a claim to a node of the target.
+    fn value_name(&mut self, path: &ast::Path) -> Option<String> {
+        let text = path.text();
+        if self.is_onnx() {
+            return Some(text);
+        }
+        if let Some(Target::Graph(g)) = self.out.target {
+            if let Some(idx) = analyze_graph(self.db, g)
+                .as_ref()
+                .and_then(|a| a.node(&text))
+            {
+                let _ = idx;
+                return Some(text);
+            }
+        } else {
+            return None;
+        }
+        let hint = suggest(&text, self.names.iter().map(String::as_str)).map(str::to_string);
+        let d = self.error(
+            405,
+            path.span,
+            format!("`{text}` is not a value of the graph"),
+        );
+        d.help = hint.map(|h| format!("did you mean `{h}`?"));
+        None
+    }
+
+    fn claim(&mut self, e: &Expr, has_within: bool) -> Option<Claim> {
+        match e {
+            Expr::Binary {
+                op: BinaryOp::And,
+                lhs,
+                rhs,
+                ..
+            } => {
+                let a = self.claim(lhs, has_within)?;
+                let b = self.claim(rhs, has_within)?;
+                let mut parts = Vec::new();
+                for c in [a, b] {
+                    match c {
+                        Claim::All(v) => parts.extend(v),
+                        c => parts.push(c),
+                    }
+                }
+                Some(Claim::All(parts))
+            }
+            Expr::Binary {
+                op: BinaryOp::Approx,
+                lhs,
+                rhs,
+                span,
+            } => {
+                let (l, r) = (name_of(lhs), name_of(rhs));
+                let claim = match (l.as_deref(), r.as_deref()) {
+                    (Some("compiled"), Some("reference"))
+                    | (Some("reference"), Some("compiled")) => Claim::Equivalence,
+                    (Some("gradient"), Some("finite_difference"))
+                    | (Some("finite_difference"), Some("gradient")) => Claim::Gradient,
+                    _ => {
+                        let d = self.error(405, *span, "`~=` compares `compiled ~= reference` or `gradient ~= finite_difference`");
+                        d.help = Some("for output bounds use <=, >=, < or >".into());
+                        return None;
+                    }
+                };
+                if !has_within && self.out.tolerance.is_none() {
+                    self.error(
+                        410,
+                        *span,
+                        "an approximate equality needs `within TOLERANCE`",
+                    );
+                }
+                Some(claim)
+            }
+            Expr::Binary {
+                op: BinaryOp::Eq,
+                lhs,
+                rhs,
+                span,
+            } => {
+                if let Expr::Call { callee, args, .. } = lhs.as_ref() {
+                    if callee.text() == "argmax" && args.len() == 1 {
+                        if let (Expr::Name(p), Some(k)) =
+                            (&args[0].value, attr_value(rhs).and_then(|v| v.as_i64()))
+                        {
+                            let output = self.value_name(p)?;
+                            if k < 0 {
+                                self.error(405, rhs.span(), "a class index is >= 0");
+                                return None;
+                            }
+                            return Some(Claim::Argmax { output, class: k });
+                        }
+                    }
+                }
+                let d = self.error(405, *span, "`==` claims are `argmax(y) == k`");
+                d.help = Some("bound outputs with <=, >=, < or >".into());
+                None
+            }
+            Expr::Binary {
+                op: op @ (BinaryOp::Le | BinaryOp::Lt | BinaryOp::Ge | BinaryOp::Gt),
+                lhs,
+                rhs,
+                ..
+            } => {
+                let cmp = match op {
+                    BinaryOp::Le => Cmp::Le,
+                    BinaryOp::Lt => Cmp::Lt,
+                    BinaryOp::Ge => Cmp::Ge,
+                    _ => Cmp::Gt,
+                };
+                let lhs = self.linear(lhs)?;
+                let rhs = self.linear(rhs)?;
+                Some(Claim::Linear { lhs, cmp, rhs })
+            }
+            Expr::Call { callee, args, span } => {
+                let name = callee.text();
+                match name.as_str() {
+                    "all" if args.len() == 1 => self.claim(&args[0].value, has_within),
+                    "masked_weights_zero" | "ignored_labels_zero" => {
+                        let Some(Expr::Name(p)) = args.first().map(|a| &a.value) else {
+                            self.error(405, *span, format!("{name} takes a node name"));
+                            return None;
+                        };
+                        let node = self.value_name(p)?;
+                        let want = if name == "masked_weights_zero" {
+                            ["attention_weights", "scaled_dot_product_attention"].as_slice()
+                        } else {
+                            ["cross_entropy"].as_slice()
+                        };
+                        if let Some(Target::Graph(g)) = self.out.target {
+                            let op = analyze_graph(self.db, g)
+                                .as_ref()
+                                .and_then(|a| a.node(&node).map(|i| a.nodes[i].origin.clone()));
+                            let ok = matches!(&op, Some(crate::graphs::NodeOrigin::Op(o)) if want.contains(&o.name()));
+                            if !ok {
+                                self.error(
+                                    405,
+                                    p.span,
+                                    format!("`{node}` is not a {} node", want.join(" or ")),
+                                );
+                                return None;
+                            }
+                        }
+                        Some(if name == "masked_weights_zero" {
+                            Claim::MaskedWeightsZero { node }
+                        } else {
+                            Claim::IgnoredLabelsZero { node }
+                        })
+                    }
+                    _ => {
+                        let d = self.error(405, callee.span, format!("unknown claim `{name}`"));
+                        d.help = Some("claims: argmax(y) == k, linear comparisons, all(...), masked_weights_zero(n), ignored_labels_zero(n), compiled ~= reference, gradient ~= finite_difference".into());
+                        None
+                    }
+                }
+            }
+            Expr::Name(p) if p.as_single().is_some() && has_within => {
+                let file = self.item.file(self.db);
+                let id = p.as_single().expect("checked");
+                match lookup(self.db, file, &[id.text.as_str()]) {
+                    Some(def) if def.kind == DefKind::Contract => {
+                        self.out.uses.push(Use {
+                            range: p.span,
+                            resolution: Resolution::Def(def.item, def.kind),
+                        });
+                        Some(Claim::Bridge {
+                            contract: id.text.clone(),
+                        })
+                    }
+                    _ => {
+                        self.error(405, p.span, format!("`{}` is not a contract", id.text));
+                        None
+                    }
+                }
+            }
+            Expr::Paren { items, .. } if items.len() == 1 => self.claim(&items[0], has_within),
+            Expr::Error(_) => None,
+            other => {
+                self.error(405, other.span(), "this is not a claim tl can check");
+                None
+            }
+        }
+    }
+
+    /// A linear combination of graph values and numbers.
+    fn linear(&mut self, e: &Expr) -> Option<LinearExpr> {
+        match e {
+            Expr::Binary {
+                op: op @ (BinaryOp::Add | BinaryOp::Sub),
+                lhs,
+                rhs,
+                ..
+            } => {
+                let mut a = self.linear(lhs)?;
+                let b = self.linear(rhs)?;
+                let sign = if *op == BinaryOp::Add { 1.0 } else { -1.0 };
+                a.terms
+                    .extend(b.terms.into_iter().map(|(c, v)| (sign * c, v)));
+                a.constant += sign * b.constant;
+                Some(a)
+            }
+            Expr::Binary {
+                op: BinaryOp::Mul,
+                lhs,
+                rhs,
+                span,
+            } => {
+                let (a, b) = (self.linear(lhs)?, self.linear(rhs)?);
+                let (k, mut v) = match (a.terms.is_empty(), b.terms.is_empty()) {
+                    (true, _) => (a.constant, b),
+                    (_, true) => (b.constant, a),
+                    _ => {
+                        self.error(405, *span, "claims must be linear in the graph's values");
+                        return None;
+                    }
+                };
+                v.terms.iter_mut().for_each(|t| t.0 *= k);
+                v.constant *= k;
+                Some(v)
+            }
+            Expr::Unary {
+                op: ast::UnaryOp::Neg,
+                operand,
+                ..
+            } => {
+                let mut v = self.linear(operand)?;
+                v.terms.iter_mut().for_each(|t| t.0 = -t.0);
+                v.constant = -v.constant;
+                Some(v)
+            }
+            Expr::Number(n) => Some(LinearExpr {
+                terms: vec![],
+                constant: n.as_f64()?,
+            }),
+            Expr::Name(p) => {
+                let name = self.value_name(p)?;
+                Some(LinearExpr {
+                    terms: vec![(1.0, ValueRef { name, index: None })],
+                    constant: 0.0,
+                })
+            }
+            Expr::Index {
+                base,
+                indices,
+                span,
+            } => {
+                let Expr::Name(p) = base.as_ref() else {
+                    self.error(405, *span, "index a graph value: `y[0]`");
+                    return None;
+                };
+                let name = self.value_name(p)?;
+                let idx: Option<Vec<i64>> = indices
+                    .iter()
+                    .map(|i| attr_value(i).and_then(|v| v.as_i64()))
+                    .collect();
+                match idx {
+                    Some(index) => Some(LinearExpr {
+                        terms: vec![(
+                            1.0,
+                            ValueRef {
+                                name,
+                                index: Some(index),
+                            },
+                        )],
+                        constant: 0.0,
+                    }),
+                    None => {
+                        self.error(405, *span, "indices are integer literals");
+                        None
+                    }
+                }
+            }
+            Expr::Paren { items, .. } if items.len() == 1 => self.linear(&items[0]),
+            other => {
+                self.error(
+                    405,
+                    other.span(),
+                    "claims must be linear in the graph's values",
+                );
+                None
+            }
+        }
+    }
+
+    fn method(&mut self, m: &ast::Method) -> Option<Method> {
+        let named = |n: &str| {
+            m.args
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|x| x.text == n))
+                .map(|a| &a.value)
+        };
+        let positional: Vec<&Expr> = m
+            .args
+            .iter()
+            .filter(|a| a.name.is_none())
+            .map(|a| &a.value)
+            .collect();
+        let int = |e: Option<&Expr>| {
+            e.and_then(attr_value)
+                .and_then(|v| v.as_i64())
+                .filter(|&n| n >= 0)
+                .map(|n| n as u64)
+        };
+        let duration = |e: Option<&Expr>| match e {
+            Some(Expr::Duration(d)) => Some(d.millis),
+            _ => None,
+        };
+        let known_args: &[&str] = match m.name.text.as_str() {
+            "bab" => &["timeout", "max_nodes", "split"],
+            "sampling" => &["samples", "seed"],
+            _ => &[],
+        };
+        for a in &m.args {
+            if let Some(n) = &a.name {
+                if !known_args.contains(&n.text.as_str()) {
+                    let d = self.error(
+                        412,
+                        n.span,
+                        format!("`{}` has no option `{}`", m.name.text, n.text),
+                    );
+                    d.help = Some(if known_args.is_empty() {
+                        "this method takes no options".into()
+                    } else {
+                        format!("options: {}", known_args.join(", "))
+                    });
+                }
+            }
+        }
+        Some(match m.name.text.as_str() {
+            "ibp" => Method::Ibp,
+            "crown" => Method::Crown,
+            "alpha_crown" => Method::AlphaCrown,
+            "bab" => {
+                let timeout = named("timeout");
+                if timeout.is_some() && duration(timeout).is_none() {
+                    self.error(412, m.span, "bab's timeout is a duration: `timeout = 60s`");
+                }
+                let split = match named("split") {
+                    Some(Expr::String(s)) if s.value == "input" || s.value == "relu" => {
+                        Some(s.value.clone())
+                    }
+                    Some(other) => {
+                        self.error(412, other.span(), "split is \"input\" or \"relu\"");
+                        None
+                    }
+                    None => None,
+                };
+                Method::Bab {
+                    timeout_ms: duration(timeout),
+                    max_nodes: int(named("max_nodes")),
+                    split,
+                }
+            }
+            "sampling" => {
+                let samples = int(positional.first().copied().or(named("samples"))).unwrap_or(1000);
+                if samples == 0 {
+                    self.error(412, m.span, "sampling needs at least one sample");
+                }
+                Method::Sampling {
+                    samples,
+                    seed: int(named("seed")).unwrap_or(0),
+                }
+            }
+            "catalog" => Method::Catalog,
+            "certificate" => match positional.first() {
+                Some(Expr::String(s)) => Method::Certificate {
+                    path: s.value.clone(),
+                },
+                _ => {
+                    self.error(
+                        412,
+                        m.span,
+                        "certificate takes a file path: `certificate(\"cert.json\")`",
+                    );
+                    return None;
+                }
+            },
+            other => {
+                let names: Vec<&str> = METHODS.iter().map(|m| m.0).collect();
+                let d = self.error(406, m.name.span, format!("unknown check method `{other}`"));
+                d.help = Some(match suggest(other, names.iter().copied()) {
+                    Some(h) => format!("did you mean `{h}`?"),
+                    None => format!("methods: {}", names.join(", ")),
+                });
+                return None;
+            }
+        })
+    }
+}
+
+fn name_of(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Name(p) => Some(p.text()),
+        _ => None,
+    }
+}
+
+/// Method names that can establish a claim kind.
+pub fn methods_for(kind: &str) -> Vec<&'static str> {
+    METHODS
+        .iter()
+        .filter(|(_, kinds, _)| kinds.contains(&kind))
+        .map(|m| m.0)
+        .collect()
+}
+
+/// The kind word of an assumption item (`kernel`, `solver`, ...).
+pub fn assumption_kind(db: &dyn Db, item: ItemSource<'_>) -> Option<String> {
+    match &parse_item(db, item).item {
+        Item::Assume(a) => Some(a.kind.text.clone()),
+        _ => None,
+    }
+}
+
+/// Assumption kinds tl knows.
+pub const ASSUMPTION_KINDS: &[(&str, &str)] = &[
+    (
+        "kernel",
+        "native code computes what its spec says (CUDA kernels, BLAS)",
+    ),
+    ("solver", "an external solver's answer is right"),
+    (
+        "environment",
+        "an external environment (simulator, Gymnasium) behaves as modelled",
+    ),
+    (
+        "float",
+        "a floating-point behaviour beyond IEEE-754 basics (fast-math, fused ops)",
+    ),
+    (
+        "certificate",
+        "an external certificate tl does not recompute is valid",
+    ),
+];
+
+/// Checks a tolerance or assumption item.
+#[salsa::tracked(returns(ref))]
+pub fn check_declaration<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Vec<Diagnostic<'db>> {
+    let mut out = Vec::new();
+    match &parse_item(db, item).item {
+        Item::Tolerance(t) => {
+            let mut seen = Vec::new();
+            for c in &t.components {
+                let kind = c.kind.text.as_str();
+                if !matches!(kind, "abs" | "rel" | "ulp") {
+                    out.push(
+                        Diagnostic::error(413, Span::Item(item, c.kind.span), format!("unknown tolerance bound `{kind}`"))
+                            .with_help("bounds: abs (absolute error), rel (relative error), ulp (units in the last place)"),
+                    );
+                    continue;
+                }
+                if seen.contains(&kind) {
+                    out.push(Diagnostic::error(
+                        413,
+                        Span::Item(item, c.kind.span),
+                        format!("`{kind}` is given twice"),
+                    ));
+                }
+                seen.push(kind);
+                match c.value.as_f64() {
+                    Some(v) if v.is_finite() && v >= 0.0 && (kind != "ulp" || v.fract() == 0.0) => {
+                    }
+                    _ => out.push(Diagnostic::error(
+                        413,
+                        Span::Item(item, c.value.span),
+                        format!(
+                            "`{kind}` needs a finite number >= 0{}",
+                            if kind == "ulp" { " (an integer)" } else { "" }
+                        ),
+                    )),
+                }
+            }
+        }
+        Item::Assume(a) => {
+            if !ASSUMPTION_KINDS.iter().any(|(k, _)| *k == a.kind.text) {
+                let kinds: Vec<&str> = ASSUMPTION_KINDS.iter().map(|k| k.0).collect();
+                out.push(
+                    Diagnostic::error(
+                        414,
+                        Span::Item(item, a.kind.span),
+                        format!("unknown assumption kind `{}`", a.kind.text),
+                    )
+                    .with_help(format!("kinds: {}", kinds.join(", "))),
+                );
+            }
+            if a.justification.value.trim().is_empty() {
+                out.push(
+                    Diagnostic::warning(
+                        415,
+                        Span::Item(item, a.justification.span),
+                        "an assumption needs a justification",
+                    )
+                    .with_help("say why it holds and who checked it: reviewers read this"),
+                );
+            }
+        }
+        _ => {}
+    }
+    out
+}

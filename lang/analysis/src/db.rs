@@ -1,0 +1,248 @@
+//! The salsa database: inputs (source texts, external file stamps) and the on-demand file registry.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use salsa::Setter;
+
+/// A `.tl` source file. `text` is `None` when the file could not be read (missing, not UTF-8): the
+/// error is reported where the file is imported.
+#[salsa::input(debug)]
+pub struct SourceFile {
+    #[returns(ref)]
+    pub path: PathBuf,
+    #[returns(ref)]
+    pub text: Result<String, LoadError>,
+}
+
+/// A file tl reads but does not parse as `.tl` (weights, ONNX models, VNN-LIB properties).
+/// `stamp` changes whenever the file on disk changes (length and modification time), so queries
+/// that read it re-run; the language server bumps it on watched-file events.
+#[salsa::input(debug)]
+pub struct ExternalFile {
+    #[returns(ref)]
+    pub path: PathBuf,
+    #[returns(copy)]
+    pub stamp: u64,
+}
+
+/// Why a source file has no text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LoadError {
+    NotFound,
+    NotUtf8 { valid_up_to: usize },
+    TooLarge { bytes: u64 },
+    Io(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::NotFound => f.write_str("file not found"),
+            LoadError::NotUtf8 { valid_up_to } => write!(
+                f,
+                "not valid UTF-8 (first bad byte at offset {valid_up_to})"
+            ),
+            LoadError::TooLarge { bytes } => write!(
+                f,
+                "file is {bytes} bytes, over the {} byte limit",
+                MAX_SOURCE_BYTES
+            ),
+            LoadError::Io(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Specs larger than this are refused (a generated 10,000-node spec is about 0.5 MB).
+pub const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads a spec from disk with the checks every front end needs.
+pub fn read_source(path: &Path) -> Result<String, LoadError> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => LoadError::NotFound,
+        _ => LoadError::Io(e.to_string()),
+    })?;
+    if meta.len() > MAX_SOURCE_BYTES {
+        return Err(LoadError::TooLarge { bytes: meta.len() });
+    }
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Io(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| LoadError::NotUtf8 {
+        valid_up_to: e.utf8_error().valid_up_to(),
+    })
+}
+
+/// Length and modification time of a file, folded into one number (0 when absent).
+pub fn file_stamp(path: &Path) -> u64 {
+    match std::fs::metadata(path) {
+        Ok(m) => {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            m.len().wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ mtime ^ 1
+        }
+        Err(_) => 0,
+    }
+}
+
+/// What every query can ask of the database beyond salsa itself.
+#[salsa::db]
+pub trait Db: salsa::Database {
+    /// The source file at `path` (normalised), read from disk on first use, or from an overlay
+    /// the front end set (an editor buffer).
+    fn source(&self, path: &Path) -> SourceFile;
+    /// The external file at `path`, stamped on first use.
+    fn external(&self, path: &Path) -> ExternalFile;
+}
+
+/// The database behind the CLI and the language server.
+#[salsa::db]
+#[derive(Clone)]
+pub struct RootDatabase {
+    storage: salsa::Storage<Self>,
+    files: Arc<Mutex<HashMap<PathBuf, SourceFile>>>,
+    externals: Arc<Mutex<HashMap<PathBuf, ExternalFile>>>,
+    executions: Arc<Mutex<Option<Vec<String>>>>,
+}
+
+impl Default for RootDatabase {
+    fn default() -> Self {
+        let executions: Arc<Mutex<Option<Vec<String>>>> = Arc::default();
+        let log = executions.clone();
+        RootDatabase {
+            storage: salsa::Storage::new(Some(Box::new(move |event| {
+                if let salsa::EventKind::WillExecute { database_key } = event.kind {
+                    if let Some(log) = log.lock().expect("log lock").as_mut() {
+                        log.push(format!("{database_key:?}"));
+                    }
+                }
+            }))),
+            files: Arc::default(),
+            externals: Arc::default(),
+            executions,
+        }
+    }
+}
+
+#[salsa::db]
+impl salsa::Database for RootDatabase {}
+
+#[salsa::db]
+impl Db for RootDatabase {
+    fn source(&self, path: &Path) -> SourceFile {
+        let path = normalize(path);
+        let mut files = self.files.lock().expect("files lock");
+        if let Some(f) = files.get(&path) {
+            return *f;
+        }
+        let file = SourceFile::new(self, path.clone(), read_source(&path));
+        files.insert(path, file);
+        file
+    }
+
+    fn external(&self, path: &Path) -> ExternalFile {
+        let path = normalize(path);
+        let mut ext = self.externals.lock().expect("externals lock");
+        if let Some(f) = ext.get(&path) {
+            return *f;
+        }
+        let file = ExternalFile::new(self, path.clone(), file_stamp(&path));
+        ext.insert(path, file);
+        file
+    }
+}
+
+impl RootDatabase {
+    /// Sets the text of a file (an editor buffer or a freshly read file), creating it if needed.
+    pub fn set_source_text(&mut self, path: &Path, text: String) -> SourceFile {
+        let path = normalize(path);
+        let existing = self.files.lock().expect("files lock").get(&path).copied();
+        match existing {
+            Some(file) => {
+                if file.text(self).as_ref().ok() != Some(&text) {
+                    let _previous = file.set_text(self).to(Ok(text));
+                }
+                file
+            }
+            None => {
+                let file = SourceFile::new(self, path.clone(), Ok(text));
+                self.files.lock().expect("files lock").insert(path, file);
+                file
+            }
+        }
+    }
+
+    /// Re-reads a file from disk (after a watched-file event or when an editor closes it).
+    pub fn reload_source(&mut self, path: &Path) {
+        let path = normalize(path);
+        let existing = self.files.lock().expect("files lock").get(&path).copied();
+        if let Some(file) = existing {
+            let text = read_source(&path);
+            if *file.text(self) != text {
+                let _previous = file.set_text(self).to(text);
+            }
+        }
+        let ext = self
+            .externals
+            .lock()
+            .expect("externals lock")
+            .get(&path)
+            .copied();
+        if let Some(ext) = ext {
+            let stamp = file_stamp(&path);
+            if ext.stamp(self) != stamp {
+                ext.set_stamp(self).to(stamp);
+            }
+        }
+    }
+
+    /// Every source file the database knows, in path order.
+    pub fn known_sources(&self) -> Vec<SourceFile> {
+        let files = self.files.lock().expect("files lock");
+        let mut all: Vec<(PathBuf, SourceFile)> =
+            files.iter().map(|(p, f)| (p.clone(), *f)).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.into_iter().map(|(_, f)| f).collect()
+    }
+
+    /// Starts recording which queries execute (for tests and the incremental benchmark).
+    pub fn start_logging(&self) {
+        *self.executions.lock().expect("log lock") = Some(Vec::new());
+    }
+
+    /// The queries executed since logging started or the last call, as `query(id)` strings.
+    pub fn take_executions(&self) -> Vec<String> {
+        self.executions
+            .lock()
+            .expect("log lock")
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+}
+
+/// Makes a path absolute and removes `.`/`..` without touching the file system (files may not
+/// exist yet, and symlinked paths must stay as the user wrote them).
+pub fn normalize(path: &Path) -> PathBuf {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+    };
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
