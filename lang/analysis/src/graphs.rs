@@ -1125,7 +1125,7 @@ impl<'db> GraphCx<'db> {
                 stack.extend(self.nodes[i].args.iter().copied());
             }
         }
-        let dead: Vec<(TextRange, String, bool)> = self
+        let dead: Vec<(TextRange, String, &str)> = self
             .nodes
             .iter()
             .enumerate()
