@@ -12,6 +12,7 @@ pub mod backend;
 pub mod cpu;
 pub mod dtype;
 pub mod error;
+pub mod onnx;
 pub mod payload;
 pub mod real;
 pub mod tensor;
