@@ -10,6 +10,8 @@ M.defaults = {
   cmd = { "tlc", "lsp" },
   -- Files that mark a project root; without one, the file's own directory is the root.
   root_markers = { "tl.toml", ".git" },
+  -- false: leave starting the server to nvim-lspconfig or vim.lsp.enable; commands and signs still work.
+  lsp = true,
   signs = true,
   codelens = true,
   treesitter = true,
@@ -227,7 +229,9 @@ end
 local function on_filetype(args)
   local bufnr = args.buf
   M.start_treesitter(bufnr)
-  M.attach(bufnr)
+  if M.config.lsp then
+    M.attach(bufnr)
+  end
 end
 
 local function create_commands()

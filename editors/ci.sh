@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Builds and tests everything under editors/: the tree-sitter grammar, the VS Code extension and
+# the Neovim plugin. Runs every step, then exits non-zero if any failed.
+#
+# Needs: node >= 20 with npm, a C compiler (cc) for tree-sitter's tests, and nvim (Debian's
+# `neovim` package) for the Neovim test. TLC=/path/to/tlc adds the Neovim end-to-end checks
+# against the real language server; without it they are skipped with the reason printed.
+#
+# tree-sitter-cli comes from npm (pinned in tree-sitter-tl/package.json). Its install script
+# downloads a release binary; where that download is impossible, the same pinned version is taken
+# from PATH or built with `cargo install` into editors/.tools.
+set -uo pipefail
+
+editors="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=()
+
+step() {
+  local name="$1"
+  shift
+  echo
+  echo "=== $name"
+  local start=$SECONDS
+  if ("$@"); then
+    echo "--- ok: $name ($((SECONDS - start)) s)"
+  else
+    echo "--- FAILED: $name ($((SECONDS - start)) s)"
+    failures+=("$name")
+  fi
+}
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || {
+    echo "editors/ci.sh: '$1' is required ($2)" >&2
+    exit 2
+  }
+}
+need node "Debian: apt-get install nodejs npm (node >= 20)"
+need npm "Debian: apt-get install npm"
+need cc "tree-sitter compiles the grammar to test it; Debian: apt-get install build-essential"
+
+# ----------------------------------------------------------------- tree-sitter
+grammar="$editors/tree-sitter-tl"
+
+ensure_tree_sitter() {
+  local pkg="$grammar/node_modules/tree-sitter-cli"
+  local want
+  want="$(node -p "require('$grammar/package.json').devDependencies['tree-sitter-cli']")"
+  [ -x "$pkg/tree-sitter" ] && return 0
+  echo "tree-sitter-cli $want: fetching its release binary"
+  (cd "$pkg" && node install.js) && [ -x "$pkg/tree-sitter" ] && return 0
+  rm -f "$pkg/tree-sitter"
+  local have=""
+  if command -v tree-sitter >/dev/null 2>&1; then
+    have="$(tree-sitter --version | awk '{print $2}')"
+  fi
+  if [ "$have" = "$want" ]; then
+    ln -s "$(command -v tree-sitter)" "$pkg/tree-sitter"
+    return 0
+  fi
+  local tools="$editors/.tools/tree-sitter-$want"
+  if [ ! -x "$tools/bin/tree-sitter" ]; then
+    command -v cargo >/dev/null 2>&1 || {
+      echo "cannot get tree-sitter $want: no download, none on PATH, no cargo" >&2
+      return 1
+    }
+    echo "building tree-sitter-cli $want with cargo (one time, into editors/.tools)"
+    cargo install tree-sitter-cli --version "$want" --locked --root "$tools" || return 1
+  fi
+  ln -s "$tools/bin/tree-sitter" "$pkg/tree-sitter"
+}
+
+grammar_install() {
+  cd "$grammar" && npm ci --ignore-scripts --no-audit --no-fund && ensure_tree_sitter
+}
+
+# The committed src/ must be exactly what the pinned tree-sitter generates from grammar.js.
+grammar_generate_check() {
+  cd "$grammar" || return 1
+  cp -r src "$work/src-committed"
+  npx --no-install tree-sitter generate --abi 14 || return 1
+  if ! diff -r "$work/src-committed" src >"$work/generate.diff"; then
+    head -40 "$work/generate.diff"
+    echo "src/ is stale: run 'npx tree-sitter generate --abi 14' in editors/tree-sitter-tl and commit src/" >&2
+    return 1
+  fi
+}
+
+grammar_tests() {
+  cd "$grammar" && npx --no-install tree-sitter test
+}
+
+queries_in_sync() {
+  node "$grammar/scripts/sync-queries.js" --check
+}
+
+# Hand-written Zed queries and the generated Helix/Neovim copies must name real nodes and fields.
+editor_queries_compile() {
+  cd "$grammar" || return 1
+  local q
+  for q in "$editors"/zed/languages/tl/*.scm "$editors"/helix/queries/tl/*.scm "$editors"/nvim/queries/tl/*.scm; do
+    npx --no-install tree-sitter query "$q" "$editors/nvim/test/fixtures/mlp.tl" >/dev/null || {
+      echo "query does not compile: ${q#"$editors"/}" >&2
+      return 1
+    }
+  done
+}
+
+# ------------------------------------------------------------------- VS Code
+vscode="$editors/vscode"
+
+vscode_install() {
+  cd "$vscode" && npm ci --no-audit --no-fund
+}
+vscode_compile() {
+  cd "$vscode" && npm run --silent compile
+}
+vscode_unit_tests() {
+  cd "$vscode" && node --test out/test/
+}
+vscode_grammar_tests() {
+  cd "$vscode" && npm run --silent test:grammar
+}
+vscode_package() {
+  cd "$vscode" && npx --no-install vsce package --allow-missing-repository --skip-license --out "$work/tl.vsix" &&
+    ls -l "$work/tl.vsix"
+}
+
+# -------------------------------------------------------------------- Neovim
+nvim_against_fake_server() {
+  TLC="$editors/nvim/test/fake-tlc.js" TL_E2E_TIMEOUT_MS=10000 "$editors/nvim/test/run.sh"
+}
+nvim_e2e() {
+  "$editors/nvim/test/run.sh"
+}
+
+step "tree-sitter: npm ci + tree-sitter-cli" grammar_install
+step "tree-sitter: generated src/ is up to date" grammar_generate_check
+step "tree-sitter: corpus and highlight tests" grammar_tests
+step "tree-sitter: editor query copies in sync" queries_in_sync
+step "tree-sitter: Zed, Helix and Neovim queries compile" editor_queries_compile
+step "vscode: npm ci" vscode_install
+step "vscode: TypeScript compile" vscode_compile
+step "vscode: extension unit tests" vscode_unit_tests
+step "vscode: TextMate grammar tests" vscode_grammar_tests
+step "vscode: vsce package" vscode_package
+if command -v nvim >/dev/null 2>&1; then
+  step "nvim: plugin wiring against the scripted fake server" nvim_against_fake_server
+  if [ -n "${TLC:-}" ]; then
+    step "nvim: end-to-end against TLC=$TLC" nvim_e2e
+  else
+    step "nvim: tree-sitter checks (TLC unset: language server checks skipped)" nvim_e2e
+  fi
+else
+  echo
+  echo "=== nvim: skipped: nvim is not installed (apt-get install neovim)"
+fi
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "editors/ci.sh: ${#failures[@]} step(s) failed:"
+  printf '  - %s\n' "${failures[@]}"
+  exit 1
+fi
+echo "editors/ci.sh: all steps passed"

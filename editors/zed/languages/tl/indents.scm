@@ -1,0 +1,4 @@
+(graph_body "}" @end) @indent
+(contract_body "}" @end) @indent
+(list "]" @end) @indent
+(arguments ")" @end) @indent
