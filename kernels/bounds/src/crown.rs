@@ -1,0 +1,704 @@
+//! IBP and CROWN (backward linear relaxation) over a [`BoundNet`], with sound f64 rounding.
+//!
+//! `Analysis::new` computes bounds of every live layer in topological order: IBP everywhere, and
+//! CROWN (a backward pass from the layer with `C = [I; -I]`) for layers that feed a nonlinearity.
+//! `Analysis::spec_lower` then bounds `C y` for the output with a final backward pass, optionally
+//! with per-row relu lower slopes (alpha-CROWN, see `alpha.rs`).
+
+use std::collections::HashMap;
+
+use ndarray::{s, Array1, Array2, Axis};
+
+use crate::error::{codes, BoundsError, Result};
+use crate::net::{BoundNet, Layer};
+use crate::relax::{relax, Act, Relax};
+use crate::rounding::{down, gamma, underflow, up, U64};
+
+/// An input set: a box.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InputBox {
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+}
+
+impl InputBox {
+    pub fn new(lower: Vec<f64>, upper: Vec<f64>) -> Result<InputBox> {
+        let b = InputBox { lower, upper };
+        b.check(b.lower.len())?;
+        Ok(b)
+    }
+    /// Checks length, finiteness and order.
+    pub fn check(&self, n: usize) -> Result<()> {
+        if self.lower.len() != n || self.upper.len() != n {
+            return Err(BoundsError::new(
+                codes::BAD_INPUT_BOX,
+                format!(
+                    "input box has {} lower and {} upper values, the network input has {n}",
+                    self.lower.len(),
+                    self.upper.len()
+                ),
+            ));
+        }
+        for (i, (l, u)) in self.lower.iter().zip(&self.upper).enumerate() {
+            if !l.is_finite() || !u.is_finite() {
+                return Err(BoundsError::new(
+                    codes::BAD_INPUT_BOX,
+                    format!("input {i}: bounds [{l}, {u}] are not finite"),
+                ));
+            }
+            if l > u {
+                return Err(BoundsError::new(
+                    codes::BAD_INPUT_BOX,
+                    format!("input {i}: lower bound {l} is above upper bound {u}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+    pub fn contains(&self, x: &[f64]) -> bool {
+        x.iter()
+            .zip(self.lower.iter().zip(&self.upper))
+            .all(|(v, (l, u))| l <= v && v <= u)
+    }
+    pub fn center(&self) -> Vec<f64> {
+        self.lower
+            .iter()
+            .zip(&self.upper)
+            .map(|(l, u)| l + (u - l) / 2.0)
+            .collect()
+    }
+}
+
+/// How bounds are computed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    Ibp,
+    Crown,
+    /// CROWN with relu lower slopes optimised by projected Adam ascent for `iters` steps.
+    AlphaCrown {
+        iters: usize,
+        lr: f64,
+    },
+}
+
+/// Options of the bound computation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CrownOptions {
+    /// Intersect CROWN's intermediate bounds with IBP's (both are sound; auto_LiRPA does not).
+    pub intersect_ibp: bool,
+    /// Widen every bound by the f64 rounding-error bound (off only to compare with references).
+    pub sound: bool,
+}
+
+impl Default for CrownOptions {
+    fn default() -> Self {
+        CrownOptions {
+            intersect_ibp: true,
+            sound: true,
+        }
+    }
+}
+
+/// A relu neuron fixed to one side in a branch-and-bound domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ReluSplit {
+    /// The relu layer.
+    pub layer: usize,
+    pub neuron: usize,
+    /// `true`: pre-activation >= 0; `false`: <= 0.
+    pub active: bool,
+}
+
+/// Per-row lower slopes of relu layers for the final backward pass.
+pub type Alphas = HashMap<usize, Array2<f64>>;
+
+/// Bounds of every layer (empty vectors for layers the output does not depend on).
+#[derive(Clone, Debug)]
+pub struct Analysis<'n> {
+    pub net: &'n BoundNet,
+    pub input: InputBox,
+    pub lower: Vec<Array1<f64>>,
+    pub upper: Vec<Array1<f64>>,
+    /// Relaxation of each nonlinear layer (indexed by the nonlinear layer).
+    pub relax: Vec<Option<Relax>>,
+    pub opts: CrownOptions,
+}
+
+/// Result of a backward pass: `C y >= a_in x + bias` for x in the box, and its concretisation.
+#[derive(Clone, Debug)]
+pub struct LinearBound {
+    pub a_in: Array2<f64>,
+    pub bias: Array1<f64>,
+    /// Sound lower bound of each row over the box.
+    pub lower: Array1<f64>,
+    /// `A` at each relu layer's output (kept for alpha gradients).
+    pub relu_a: HashMap<usize, Array2<f64>>,
+}
+
+fn act_of(layer: &Layer) -> Option<Act> {
+    match layer {
+        Layer::Relu { .. } => Some(Act::Relu),
+        Layer::LeakyRelu { alpha, .. } => Some(Act::LeakyRelu(*alpha)),
+        Layer::Sigmoid { .. } => Some(Act::Sigmoid),
+        Layer::Tanh { .. } => Some(Act::Tanh),
+        _ => None,
+    }
+}
+
+/// Pending coefficients of one layer during a backward pass.
+struct Pending {
+    a: Array2<f64>,
+    /// Elementwise upper bound of |exact a| (rounding-error bookkeeping).
+    mag: Array2<f64>,
+}
+
+fn add_into(slot: &mut Option<Pending>, a: Array2<f64>, mag: Array2<f64>) {
+    match slot {
+        Some(p) => {
+            p.a += &a;
+            p.mag += &mag;
+        }
+        None => *slot = Some(Pending { a, mag }),
+    }
+}
+
+impl<'n> Analysis<'n> {
+    /// Bounds of every layer on `input`, with relu `splits` applied to the pre-activation bounds.
+    /// Returns `Ok(None)` when the splits make the domain empty.
+    pub fn new(
+        net: &'n BoundNet,
+        input: &InputBox,
+        method: Method,
+        opts: CrownOptions,
+        splits: &[ReluSplit],
+    ) -> Result<Option<Analysis<'n>>> {
+        input.check(net.input_size())?;
+        let live = net.live();
+        let n = net.nodes.len();
+        let mut needs_crown = vec![false; n];
+        for node in &net.nodes {
+            if node.layer.is_nonlinear() {
+                for p in node.layer.parents() {
+                    needs_crown[p] = true;
+                }
+            }
+        }
+        let mut an = Analysis {
+            net,
+            input: input.clone(),
+            lower: Vec::with_capacity(n),
+            upper: Vec::with_capacity(n),
+            relax: vec![None; n],
+            opts,
+        };
+        for i in 0..n {
+            if !live[i] {
+                an.lower.push(Array1::zeros(0));
+                an.upper.push(Array1::zeros(0));
+                continue;
+            }
+            if let Some(act) = act_of(&net.nodes[i].layer) {
+                let src = net.nodes[i].layer.parents()[0];
+                an.relax[i] = Some(relax(act, &an.lower[src], &an.upper[src]));
+            }
+            let (mut lo, mut hi) = an.ibp_layer(i);
+            if method != Method::Ibp && needs_crown[i] && i != 0 {
+                let size = net.nodes[i].size;
+                let mut c = Array2::zeros((2 * size, size));
+                for j in 0..size {
+                    c[[j, j]] = 1.0;
+                    c[[size + j, j]] = -1.0;
+                }
+                let lb = an.backward(i, c, None, false).lower;
+                for j in 0..size {
+                    let (cl, cu) = (lb[j], -lb[size + j]);
+                    if opts.intersect_ibp {
+                        lo[j] = lo[j].max(cl);
+                        hi[j] = hi[j].min(cu);
+                    } else {
+                        lo[j] = cl;
+                        hi[j] = cu;
+                    }
+                }
+            }
+            // Splits constrain the pre-activation of their relu layer, i.e. this layer when a
+            // relu reads it.
+            for sp in splits {
+                if net.nodes[sp.layer].layer.parents().first() == Some(&i) {
+                    if sp.active {
+                        lo[sp.neuron] = lo[sp.neuron].max(0.0);
+                    } else {
+                        hi[sp.neuron] = hi[sp.neuron].min(0.0);
+                    }
+                }
+            }
+            if lo.iter().zip(hi.iter()).any(|(l, h)| l > h) {
+                return Ok(None);
+            }
+            an.lower.push(lo);
+            an.upper.push(hi);
+        }
+        Ok(Some(an))
+    }
+
+    fn widen(&self, v: f64, err: f64, lower: bool) -> f64 {
+        match (self.opts.sound, lower) {
+            (true, true) => down(v, err),
+            (true, false) => up(v, err),
+            (false, _) => v,
+        }
+    }
+
+    /// IBP bounds of layer `i` from its parents' bounds.
+    fn ibp_layer(&self, i: usize) -> (Array1<f64>, Array1<f64>) {
+        let node = &self.net.nodes[i];
+        let sound = self.opts.sound;
+        match &node.layer {
+            Layer::Input => (
+                Array1::from(self.input.lower.clone()),
+                Array1::from(self.input.upper.clone()),
+            ),
+            Layer::Affine {
+                src,
+                w,
+                b,
+                coef_ulps,
+                ..
+            } => {
+                let (l, u) = (&self.lower[*src], &self.upper[*src]);
+                let mid = (u + l) * 0.5;
+                let rad = (u - l) * 0.5;
+                let wabs = w.mapv(f64::abs);
+                let c = w.dot(&mid) + b;
+                let r = wabs.dot(&rad);
+                let err = if sound {
+                    // |mid| + rad bounds |x|; the mid/rad split itself adds two roundings.
+                    let mag = wabs.dot(&(mid.mapv(f64::abs) + &rad)) + b.mapv(f64::abs);
+                    let g = gamma((w.ncols() + 4) as f64) + *coef_ulps as f64 * 2.0 * U64;
+                    mag * g + underflow(w.ncols() as f64 + 4.0)
+                } else {
+                    Array1::zeros(c.len())
+                };
+                let lo = ndarray::Zip::from(&c)
+                    .and(&r)
+                    .and(&err)
+                    .map_collect(|&c, &r, &e| self.widen(c - r, e, true));
+                let hi = ndarray::Zip::from(&c)
+                    .and(&r)
+                    .and(&err)
+                    .map_collect(|&c, &r, &e| self.widen(c + r, e, false));
+                (lo, hi)
+            }
+            Layer::Scale {
+                src,
+                scale,
+                shift,
+                coef_ulps,
+                shift_err,
+            } => {
+                let (l, u) = (&self.lower[*src], &self.upper[*src]);
+                let n = scale.len();
+                let (mut lo, mut hi) = (Array1::zeros(n), Array1::zeros(n));
+                for j in 0..n {
+                    let (a, b) = (scale[j] * l[j], scale[j] * u[j]);
+                    let mag = scale[j].abs() * l[j].abs().max(u[j].abs());
+                    let e = if sound {
+                        (mag + shift[j].abs()) * (3.0 + *coef_ulps as f64 * 2.0) * U64
+                            + shift_err[j]
+                            + underflow(2.0)
+                    } else {
+                        0.0
+                    };
+                    lo[j] = self.widen(a.min(b) + shift[j], e, true);
+                    hi[j] = self.widen(a.max(b) + shift[j], e, false);
+                }
+                (lo, hi)
+            }
+            Layer::Add { a, b } => (
+                (&self.lower[*a] + &self.lower[*b]).mapv(|v| self.widen(v, 0.0, true)),
+                (&self.upper[*a] + &self.upper[*b]).mapv(|v| self.widen(v, 0.0, false)),
+            ),
+            Layer::Sub { a, b } => (
+                (&self.lower[*a] - &self.upper[*b]).mapv(|v| self.widen(v, 0.0, true)),
+                (&self.upper[*a] - &self.lower[*b]).mapv(|v| self.widen(v, 0.0, false)),
+            ),
+            Layer::Gather { src, index } => (
+                index.iter().map(|&j| self.lower[*src][j]).collect(),
+                index.iter().map(|&j| self.upper[*src][j]).collect(),
+            ),
+            Layer::Relu { src } => (
+                self.lower[*src].mapv(|v| v.max(0.0)),
+                self.upper[*src].mapv(|v| v.max(0.0)),
+            ),
+            Layer::LeakyRelu { src, alpha } => {
+                let f = |v: f64| if v >= 0.0 { v } else { alpha * v };
+                (
+                    self.lower[*src].mapv(|v| self.widen(f(v), 0.0, true)),
+                    self.upper[*src].mapv(|v| self.widen(f(v), 0.0, false)),
+                )
+            }
+            Layer::Sigmoid { src } | Layer::Tanh { src } => {
+                let act = act_of(&node.layer).expect("activation");
+                // libm's exp/tanh are within 1 ulp; two outward steps cover it.
+                let lo = self.lower[*src].mapv(|v| {
+                    let y = act.f(v);
+                    if sound {
+                        y.next_down().next_down()
+                    } else {
+                        y
+                    }
+                });
+                let hi = self.upper[*src].mapv(|v| {
+                    let y = act.f(v);
+                    if sound {
+                        y.next_up().next_up()
+                    } else {
+                        y
+                    }
+                });
+                (lo, hi)
+            }
+            Layer::MaxPool { src, windows } => (
+                windows
+                    .iter()
+                    .map(|w| {
+                        w.iter()
+                            .map(|&k| self.lower[*src][k])
+                            .fold(f64::NEG_INFINITY, f64::max)
+                    })
+                    .collect(),
+                windows
+                    .iter()
+                    .map(|w| {
+                        w.iter()
+                            .map(|&k| self.upper[*src][k])
+                            .fold(f64::NEG_INFINITY, f64::max)
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Lower bounds of `c` times layer `target` over the box (one backward pass).
+    /// `alphas` overrides relu lower slopes per row; `record` keeps A at relu outputs.
+    pub fn backward(
+        &self,
+        target: usize,
+        c: Array2<f64>,
+        alphas: Option<&Alphas>,
+        record: bool,
+    ) -> LinearBound {
+        let net = self.net;
+        let rows = c.nrows();
+        let sound = self.opts.sound;
+        let mut pending: Vec<Option<Pending>> = (0..=target).map(|_| None).collect();
+        let mag0 = if sound {
+            c.mapv(f64::abs)
+        } else {
+            Array2::zeros((0, 0))
+        };
+        pending[target] = Some(Pending { a: c, mag: mag0 });
+        let mut bias = Array1::<f64>::zeros(rows);
+        // Upper bound of sum |terms| of the bias and absolute error terms, per row.
+        let mut bias_mag = Array1::<f64>::zeros(rows);
+        let mut abs_err = Array1::<f64>::zeros(rows);
+        // Roundings along any path, summed over all steps (an upper bound for each path).
+        let mut steps = 0.0f64;
+        let mut relu_a = HashMap::new();
+        let mut result: Option<Pending> = None;
+        for i in (0..=target).rev() {
+            let Some(Pending { a, mag }) = pending[i].take() else {
+                continue;
+            };
+            match &net.nodes[i].layer {
+                Layer::Input => {
+                    result = Some(Pending { a, mag });
+                }
+                Layer::Affine {
+                    src,
+                    w,
+                    b,
+                    coef_ulps,
+                    ..
+                } => {
+                    bias += &a.dot(b);
+                    let na = a.dot(w);
+                    let nm = if sound {
+                        let wabs = w.mapv(f64::abs);
+                        bias_mag += &mag.dot(&b.mapv(f64::abs));
+                        steps += (w.ncols() + 1) as f64 + 2.0 * *coef_ulps as f64 + 1.0;
+                        mag.dot(&wabs)
+                    } else {
+                        Array2::zeros((0, 0))
+                    };
+                    add_into(&mut pending[*src], na, nm);
+                }
+                Layer::Scale {
+                    src,
+                    scale,
+                    shift,
+                    coef_ulps,
+                    shift_err,
+                } => {
+                    bias += &a.dot(shift);
+                    let na = &a * scale;
+                    let nm = if sound {
+                        bias_mag += &mag.dot(&shift.mapv(f64::abs));
+                        abs_err += &mag.dot(shift_err);
+                        steps += 2.0 + 2.0 * *coef_ulps as f64 + 1.0;
+                        &mag * &scale.mapv(f64::abs)
+                    } else {
+                        Array2::zeros((0, 0))
+                    };
+                    add_into(&mut pending[*src], na, nm);
+                }
+                Layer::Add { a: pa, b: pb } | Layer::Sub { a: pa, b: pb } => {
+                    let neg = matches!(net.nodes[i].layer, Layer::Sub { .. });
+                    steps += 1.0;
+                    let other = if neg { -&a } else { a.clone() };
+                    add_into(&mut pending[*pa], a, mag.clone());
+                    add_into(&mut pending[*pb], other, mag);
+                }
+                Layer::Gather { src, index } => {
+                    let n = net.nodes[*src].size;
+                    let mut na = Array2::zeros((rows, n));
+                    let mut nm = if sound {
+                        Array2::zeros((rows, n))
+                    } else {
+                        Array2::zeros((0, 0))
+                    };
+                    for (j, &k) in index.iter().enumerate() {
+                        let col = a.column(j);
+                        let mut dst = na.column_mut(k);
+                        dst += &col;
+                        if sound {
+                            let mut dm = nm.column_mut(k);
+                            dm += &mag.column(j);
+                        }
+                    }
+                    steps += 1.0;
+                    add_into(&mut pending[*src], na, nm);
+                }
+                Layer::Relu { src }
+                | Layer::LeakyRelu { src, .. }
+                | Layer::Sigmoid { src }
+                | Layer::Tanh { src } => {
+                    let rl = self.relax[i].as_ref().expect("relaxed in Analysis::new");
+                    let alpha = alphas.and_then(|al| al.get(&i));
+                    if record {
+                        relu_a.insert(i, a.clone());
+                    }
+                    let n = rl.lo_s.len();
+                    let mut na = Array2::zeros((rows, n));
+                    let mut nm = if sound {
+                        Array2::zeros((rows, n))
+                    } else {
+                        Array2::zeros((0, 0))
+                    };
+                    for r in 0..rows {
+                        let arow = a.row(r);
+                        let mut out = na.row_mut(r);
+                        let mut bsum = 0.0;
+                        let mut bmag = 0.0;
+                        for j in 0..n {
+                            let v = arow[j];
+                            if v >= 0.0 {
+                                let slope = match alpha {
+                                    Some(al) if rl.unstable[j] => al[[r, j]],
+                                    _ => rl.lo_s[j],
+                                };
+                                out[j] = v * slope;
+                                bsum += v * rl.lo_b[j];
+                                bmag += (v * rl.lo_b[j]).abs();
+                            } else {
+                                out[j] = v * rl.up_s[j];
+                                bsum += v * rl.up_b[j];
+                                bmag += (v * rl.up_b[j]).abs();
+                            }
+                        }
+                        bias[r] += bsum;
+                        if sound {
+                            let mrow = mag.row(r);
+                            let mut mout = nm.row_mut(r);
+                            let mut bm = 0.0;
+                            for j in 0..n {
+                                let s = rl.lo_s[j]
+                                    .abs()
+                                    .max(rl.up_s[j].abs())
+                                    .max(if rl.unstable[j] { 1.0 } else { 0.0 });
+                                mout[j] = mrow[j] * s;
+                                bm += mrow[j] * rl.lo_b[j].abs().max(rl.up_b[j].abs());
+                            }
+                            bias_mag[r] += bm.max(bmag);
+                        }
+                    }
+                    steps += n as f64 + 2.0;
+                    add_into(&mut pending[*src], na, nm);
+                }
+                Layer::MaxPool { src, windows } => {
+                    let (l, u) = (&self.lower[*src], &self.upper[*src]);
+                    let n = net.nodes[*src].size;
+                    let mut na = Array2::zeros((rows, n));
+                    let mut nm = if sound {
+                        Array2::zeros((rows, n))
+                    } else {
+                        Array2::zeros((0, 0))
+                    };
+                    for (j, win) in windows.iter().enumerate() {
+                        // Lower: y >= x_k for the element with the largest lower bound.
+                        let k_lo = *win
+                            .iter()
+                            .max_by(|&&p, &&q| l[p].total_cmp(&l[q]))
+                            .expect("non-empty window");
+                        // Upper: y = x_k when k dominates every other element, else y <= max u.
+                        let dominated = win.iter().all(|&q| q == k_lo || u[q] <= l[k_lo]);
+                        let umax = win.iter().map(|&q| u[q]).fold(f64::NEG_INFINITY, f64::max);
+                        for r in 0..rows {
+                            let v = a[[r, j]];
+                            let m = if sound { mag[[r, j]] } else { 0.0 };
+                            if v >= 0.0 || dominated {
+                                na[[r, k_lo]] += v;
+                                if sound {
+                                    nm[[r, k_lo]] += m;
+                                }
+                            } else {
+                                bias[r] += v * umax;
+                                if sound {
+                                    bias_mag[r] += m * umax.abs();
+                                }
+                            }
+                        }
+                    }
+                    steps += 2.0;
+                    add_into(&mut pending[*src], na, nm);
+                }
+            }
+        }
+        let Pending { a: a_in, mag } = result.unwrap_or_else(|| Pending {
+            a: Array2::zeros((rows, net.input_size())),
+            mag: Array2::zeros((rows, net.input_size())),
+        });
+        let (l, u) = (&self.input.lower, &self.input.upper);
+        let n_in = l.len();
+        let mut lower = Array1::zeros(rows);
+        for r in 0..rows {
+            let row = a_in.row(r);
+            let mut acc = bias[r];
+            for j in 0..n_in {
+                let v = row[j];
+                acc += if v >= 0.0 { v * l[j] } else { v * u[j] };
+            }
+            lower[r] = acc;
+        }
+        if sound {
+            let xmax: Array1<f64> = l.iter().zip(u).map(|(a, b)| a.abs().max(b.abs())).collect();
+            let total = mag.dot(&xmax) + &bias_mag;
+            let g = gamma(steps + n_in as f64 + 2.0);
+            for r in 0..rows {
+                // The magnitude pass itself rounds to nearest: doubling covers it.
+                let err = 2.0 * g * total[r] + abs_err[r] + underflow(steps + n_in as f64);
+                lower[r] = down(lower[r], err);
+            }
+        }
+        LinearBound {
+            a_in,
+            bias,
+            lower,
+            relu_a,
+        }
+    }
+
+    /// Lower bounds of `c y` for the output layer.
+    pub fn spec_lower(&self, c: &Array2<f64>, alphas: Option<&Alphas>) -> LinearBound {
+        self.backward(self.net.output, c.clone(), alphas, alphas.is_some())
+    }
+
+    /// Lower and upper bounds of the output (IBP values for `Method::Ibp`, CROWN otherwise).
+    pub fn output_bounds(&self, method: Method) -> (Vec<f64>, Vec<f64>) {
+        let o = self.net.output;
+        if method == Method::Ibp {
+            return (self.lower[o].to_vec(), self.upper[o].to_vec());
+        }
+        let n = self.net.output_size();
+        let mut c = Array2::zeros((2 * n, n));
+        for j in 0..n {
+            c[[j, j]] = 1.0;
+            c[[n + j, j]] = -1.0;
+        }
+        let lb = self.bound_spec(&c, method);
+        let lo = lb.slice(s![..n]).to_vec();
+        let hi = lb.slice(s![n..]).mapv(|v| -v).to_vec();
+        (lo, hi)
+    }
+
+    /// Lower bounds of `c y` by `method` (IBP: interval arithmetic on the output bounds).
+    pub fn bound_spec(&self, c: &Array2<f64>, method: Method) -> Array1<f64> {
+        match method {
+            Method::Ibp => {
+                let o = self.net.output;
+                let (l, u) = (&self.lower[o], &self.upper[o]);
+                c.axis_iter(Axis(0))
+                    .map(|row| {
+                        let mut acc = 0.0;
+                        let mut mag = 0.0;
+                        for j in 0..row.len() {
+                            let v = row[j];
+                            let t = if v >= 0.0 { v * l[j] } else { v * u[j] };
+                            acc += t;
+                            mag += t.abs();
+                        }
+                        self.widen(acc, gamma(row.len() as f64 + 1.0) * mag, true)
+                    })
+                    .collect()
+            }
+            Method::Crown => self.spec_lower(c, None).lower,
+            Method::AlphaCrown { iters, lr } => crate::alpha::optimize(self, c, iters, lr).lower,
+        }
+    }
+}
+
+/// Bounds of the output (or of `spec * output` when a spec is given) over `input`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct OutputBounds {
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+}
+
+/// One-call entry point: bounds of the network's output, or of `spec y` when `spec` is given.
+pub fn compute_bounds(
+    net: &BoundNet,
+    input: &InputBox,
+    method: Method,
+    spec: Option<&Array2<f64>>,
+    opts: CrownOptions,
+) -> Result<OutputBounds> {
+    let an = Analysis::new(net, input, method, opts, &[])?
+        .expect("no splits: the domain is never empty");
+    match spec {
+        None => {
+            let (lower, upper) = an.output_bounds(method);
+            Ok(OutputBounds { lower, upper })
+        }
+        Some(c) => {
+            if c.ncols() != net.output_size() {
+                return Err(BoundsError::new(
+                    codes::BAD_SPEC,
+                    format!(
+                        "specification has {} columns, the output has {} values",
+                        c.ncols(),
+                        net.output_size()
+                    ),
+                ));
+            }
+            let rows = c.nrows();
+            let mut both = Array2::zeros((2 * rows, c.ncols()));
+            both.slice_mut(s![..rows, ..]).assign(c);
+            both.slice_mut(s![rows.., ..]).assign(&(-c));
+            let lb = an.bound_spec(&both, method);
+            Ok(OutputBounds {
+                lower: lb.slice(s![..rows]).to_vec(),
+                upper: lb.slice(s![rows..]).mapv(|v| -v).to_vec(),
+            })
+        }
+    }
+}

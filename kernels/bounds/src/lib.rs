@@ -1,0 +1,24 @@
+//! tl's bound-propagation verifier.
+//!
+//! Input: a `tl_ir::Graph`, a payload of f64 weights keyed by param key, and an input box (or a
+//! VNN-LIB property). Output: sound bounds of the outputs (IBP, CROWN, alpha-CROWN), or a verdict
+//! from branch and bound: verified (with a checkable certificate), falsified (with a counterexample
+//! confirmed by concrete execution in f32 and f64), unknown or timeout. Soundness over the reals
+//! and for an f32 executor is argued in docs/bounds.md.
+
+pub mod alpha;
+pub mod crown;
+pub mod error;
+pub mod eval;
+pub mod lower;
+pub mod net;
+pub mod relax;
+pub mod rounding;
+
+pub use crown::{
+    compute_bounds, Alphas, Analysis, CrownOptions, InputBox, LinearBound, Method, OutputBounds,
+    ReluSplit,
+};
+pub use error::{codes, BoundsError, Span};
+pub use lower::Payload;
+pub use net::{BoundNet, Layer, NetNode};

@@ -1,0 +1,800 @@
+//! Lowering a `tl_ir::Graph` plus a payload of weights into a [`BoundNet`].
+
+use std::collections::HashMap;
+
+use ndarray::{Array1, Array2, ArrayD, IxDyn};
+use tl_ir::{AttrValue, Attrs, Graph, NodeKind, Op};
+
+use crate::error::{codes, BoundsError, Result};
+use crate::net::{BoundNet, Layer, NetNode};
+
+/// Weights by param key, as f64 arrays. Any loader can provide one; the verifier never reads files
+/// for weights itself.
+pub type Payload<'a> = &'a dyn Fn(&str) -> Option<ArrayD<f64>>;
+
+/// Dense lowering refuses matrices above this many entries (a coded error instead of exhausting
+/// memory on a large conv net).
+pub const MAX_DENSE_ENTRIES: usize = 1 << 26;
+
+enum Val {
+    Const(ArrayD<f64>),
+    /// A layer and the tensor shape its vector has.
+    Var(usize, Vec<usize>),
+}
+
+struct Lowerer<'g> {
+    graph: &'g Graph,
+    nodes: Vec<NetNode>,
+}
+
+fn unsupported(name: &str, what: impl std::fmt::Display) -> BoundsError {
+    BoundsError::new(codes::UNSUPPORTED_OP, format!("{name}: {what}"))
+}
+
+impl BoundNet {
+    /// Lowers `graph` with weights from `payload`. `output` picks a named graph output (default:
+    /// the first).
+    pub fn from_graph(graph: &Graph, payload: Payload, output: Option<&str>) -> Result<BoundNet> {
+        graph.validate().map_err(|e| {
+            BoundsError::new(
+                codes::UNSUPPORTED_GRAPH,
+                format!("invalid graph: {}", e.message),
+            )
+        })?;
+        if graph.inputs.len() != 1 {
+            return Err(BoundsError::new(
+                codes::UNSUPPORTED_GRAPH,
+                format!(
+                    "the verifier needs exactly one graph input, {} has {}",
+                    graph.name,
+                    graph.inputs.len()
+                ),
+            ));
+        }
+        let out_node = match output {
+            None => graph.outputs.first().map(|(_, n)| *n),
+            Some(name) => graph
+                .outputs
+                .iter()
+                .find(|(o, _)| o == name)
+                .map(|(_, n)| *n),
+        }
+        .ok_or_else(|| {
+            BoundsError::new(
+                codes::UNSUPPORTED_GRAPH,
+                format!(
+                    "graph {} has no output {}",
+                    graph.name,
+                    output.unwrap_or("")
+                ),
+            )
+        })?;
+        let mut lw = Lowerer {
+            graph,
+            nodes: Vec::new(),
+        };
+        let mut vals: Vec<Option<Val>> = Vec::with_capacity(out_node + 1);
+        for id in 0..=out_node {
+            let v = lw.lower_node(id, &vals, payload)?;
+            vals.push(Some(v));
+        }
+        match vals[out_node].take() {
+            Some(Val::Var(layer, _)) => {
+                if lw.nodes.is_empty() || !matches!(lw.nodes[0].layer, Layer::Input) {
+                    return Err(BoundsError::new(
+                        codes::UNSUPPORTED_GRAPH,
+                        "the output does not depend on the input",
+                    ));
+                }
+                Ok(BoundNet {
+                    nodes: lw.nodes,
+                    output: layer,
+                })
+            }
+            _ => Err(BoundsError::new(
+                codes::UNSUPPORTED_GRAPH,
+                "the output does not depend on the input",
+            )),
+        }
+    }
+
+    /// Convenience: weights from a map keyed by param key.
+    pub fn from_graph_map(
+        graph: &Graph,
+        weights: &HashMap<String, ArrayD<f64>>,
+        output: Option<&str>,
+    ) -> Result<BoundNet> {
+        BoundNet::from_graph(graph, &|k: &str| weights.get(k).cloned(), output)
+    }
+}
+
+fn known_shape(graph: &Graph, id: usize) -> Result<Vec<usize>> {
+    let n = &graph.nodes[id];
+    n.shape
+        .as_known()
+        .map(|v| v.into_iter().map(|d| d as usize).collect())
+        .ok_or_else(|| {
+            BoundsError::new(
+                codes::UNSUPPORTED_GRAPH,
+                format!(
+                    "{} has symbolic shape {}; bind every extent before verifying",
+                    n.name, n.shape
+                ),
+            )
+        })
+}
+
+fn check_finite(name: &str, a: &ArrayD<f64>) -> Result<()> {
+    if a.iter().all(|x| x.is_finite()) {
+        Ok(())
+    } else {
+        Err(BoundsError::new(
+            codes::NON_FINITE,
+            format!("{name} contains NaN or infinite values"),
+        ))
+    }
+}
+
+fn literal(name: &str, attrs: &Attrs) -> Result<ArrayD<f64>> {
+    let bad = || BoundsError::new(codes::UNSUPPORTED_OP, format!("{name}: bad constant value"));
+    let a = match attrs.get("value") {
+        Some(AttrValue::Tensor { shape, data }) => {
+            let sh: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+            ArrayD::from_shape_vec(IxDyn(&sh), data.clone()).map_err(|_| bad())?
+        }
+        Some(AttrValue::Ints(v)) => {
+            ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.iter().map(|&x| x as f64).collect())
+                .map_err(|_| bad())?
+        }
+        Some(v) => ArrayD::from_elem(IxDyn(&[]), v.as_f64().ok_or_else(bad)?),
+        None => return Err(bad()),
+    };
+    check_finite(name, &a)?;
+    Ok(a)
+}
+
+fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Broadcasts a constant to `shape` and flattens it.
+fn broadcast_flat(name: &str, c: &ArrayD<f64>, shape: &[usize]) -> Result<Array1<f64>> {
+    let b = c.broadcast(IxDyn(shape)).ok_or_else(|| {
+        unsupported(
+            name,
+            format!(
+                "constant of shape {:?} does not broadcast to the input-dependent operand's shape {shape:?}",
+                c.shape()
+            ),
+        )
+    })?;
+    Ok(b.iter().cloned().collect())
+}
+
+impl Lowerer<'_> {
+    fn push(&mut self, layer: Layer, id: usize, shape: Vec<usize>) -> Result<Val> {
+        let size = numel(&shape);
+        if let Layer::Affine { w, .. } = &layer {
+            debug_assert_eq!(w.nrows(), size);
+        }
+        self.nodes.push(NetNode {
+            layer,
+            size,
+            name: self.graph.nodes[id].name.clone(),
+            shape: shape.clone(),
+        });
+        Ok(Val::Var(self.nodes.len() - 1, shape))
+    }
+
+    fn dense(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<f64>> {
+        if rows.saturating_mul(cols) > MAX_DENSE_ENTRIES {
+            return Err(BoundsError::new(
+                codes::UNSUPPORTED_GRAPH,
+                format!(
+                    "{name}: a {rows} x {cols} dense relaxation exceeds the verifier's size limit ({MAX_DENSE_ENTRIES} entries)"
+                ),
+            ));
+        }
+        Ok(Array2::zeros((rows, cols)))
+    }
+
+    fn lower_node(&mut self, id: usize, vals: &[Option<Val>], payload: Payload) -> Result<Val> {
+        let g = self.graph;
+        let node = &g.nodes[id];
+        let name = node.name.as_str();
+        match &node.kind {
+            NodeKind::Input => {
+                let shape = known_shape(g, id)?;
+                if !self.nodes.is_empty() {
+                    return Err(BoundsError::new(
+                        codes::UNSUPPORTED_GRAPH,
+                        "only one input is supported",
+                    ));
+                }
+                self.push(Layer::Input, id, shape)
+            }
+            NodeKind::Param { key } => {
+                let shape = known_shape(g, id)?;
+                let a = payload(key).ok_or_else(|| {
+                    BoundsError::new(codes::BAD_PAYLOAD, format!("payload has no weight {key}"))
+                })?;
+                if a.shape() != shape.as_slice() {
+                    return Err(BoundsError::new(
+                        codes::BAD_PAYLOAD,
+                        format!(
+                            "weight {key} has shape {:?}, the graph declares {shape:?}",
+                            a.shape()
+                        ),
+                    ));
+                }
+                check_finite(key, &a)?;
+                Ok(Val::Const(a))
+            }
+            NodeKind::Op { op, attrs } => {
+                let args: Vec<&Val> = node
+                    .parents
+                    .iter()
+                    .map(|&p| vals[p].as_ref().expect("parents come first"))
+                    .collect();
+                let out_shape = known_shape(g, id)?;
+                if args.iter().all(|a| matches!(a, Val::Const(_))) {
+                    let consts: Vec<&ArrayD<f64>> = args
+                        .iter()
+                        .map(|a| match a {
+                            Val::Const(c) => c,
+                            Val::Var(..) => unreachable!(),
+                        })
+                        .collect();
+                    return self
+                        .fold(name, *op, attrs, &consts, &out_shape)
+                        .map(Val::Const);
+                }
+                self.lower_op(id, *op, attrs, &args, out_shape)
+            }
+        }
+    }
+
+    /// Evaluates an op whose operands are all constants.
+    fn fold(
+        &self,
+        name: &str,
+        op: Op,
+        attrs: &Attrs,
+        args: &[&ArrayD<f64>],
+        out_shape: &[usize],
+    ) -> Result<ArrayD<f64>> {
+        let reshaped = |a: &ArrayD<f64>| -> Result<ArrayD<f64>> {
+            let v: Vec<f64> = a.iter().cloned().collect();
+            ArrayD::from_shape_vec(IxDyn(out_shape), v)
+                .map_err(|e| unsupported(name, format!("reshape of a constant: {e}")))
+        };
+        let bin = |f: fn(f64, f64) -> f64| -> Result<ArrayD<f64>> {
+            let a = args[0]
+                .broadcast(IxDyn(out_shape))
+                .ok_or_else(|| unsupported(name, "operands do not broadcast"))?;
+            let b = args[1]
+                .broadcast(IxDyn(out_shape))
+                .ok_or_else(|| unsupported(name, "operands do not broadcast"))?;
+            Ok(ndarray::Zip::from(&a).and(&b).map_collect(|&x, &y| f(x, y)))
+        };
+        let out = match op {
+            Op::Constant => literal(name, attrs)?,
+            Op::Reshape
+            | Op::Flatten
+            | Op::Identity
+            | Op::Dropout
+            | Op::Squeeze
+            | Op::Unsqueeze => reshaped(args[0])?,
+            Op::Neg => args[0].mapv(|x| -x),
+            Op::Add => bin(|x, y| x + y)?,
+            Op::Sub => bin(|x, y| x - y)?,
+            Op::Mul => bin(|x, y| x * y)?,
+            Op::Div => bin(|x, y| x / y)?,
+            _ => {
+                return Err(unsupported(
+                    name,
+                    format!("{} of constants is not folded by the verifier", op.name()),
+                ))
+            }
+        };
+        check_finite(name, &out)?;
+        Ok(out)
+    }
+
+    fn lower_op(
+        &mut self,
+        id: usize,
+        op: Op,
+        attrs: &Attrs,
+        args: &[&Val],
+        out_shape: Vec<usize>,
+    ) -> Result<Val> {
+        let name = self.graph.nodes[id].name.clone();
+        let name = name.as_str();
+        let out_n = numel(&out_shape);
+        match (op, args) {
+            (
+                Op::Reshape
+                | Op::Flatten
+                | Op::Identity
+                | Op::Dropout
+                | Op::Squeeze
+                | Op::Unsqueeze,
+                [Val::Var(src, _)],
+            ) => Ok(Val::Var(*src, out_shape)),
+            (Op::Relu, [Val::Var(src, _)]) => self.push(Layer::Relu { src: *src }, id, out_shape),
+            (Op::Sigmoid, [Val::Var(src, _)]) => {
+                self.push(Layer::Sigmoid { src: *src }, id, out_shape)
+            }
+            (Op::Tanh, [Val::Var(src, _)]) => self.push(Layer::Tanh { src: *src }, id, out_shape),
+            (Op::LeakyRelu, [Val::Var(src, _)]) => {
+                let alpha = attrs.float("alpha", 0.01);
+                if !alpha.is_finite() || !(0.0..=1.0).contains(&alpha) {
+                    return Err(unsupported(
+                        name,
+                        format!("leaky_relu alpha {alpha} outside [0, 1]"),
+                    ));
+                }
+                self.push(Layer::LeakyRelu { src: *src, alpha }, id, out_shape)
+            }
+            (Op::Neg, [Val::Var(src, _)]) => self.push(
+                Layer::Scale {
+                    src: *src,
+                    scale: Array1::from_elem(out_n, -1.0),
+                    shift: Array1::zeros(out_n),
+                    coef_ulps: 0,
+                    shift_err: Array1::zeros(out_n),
+                },
+                id,
+                out_shape,
+            ),
+            (Op::Add | Op::Sub, [Val::Var(a, sa), Val::Var(b, sb)]) => {
+                if sa != sb || *sa != out_shape {
+                    return Err(unsupported(
+                        name,
+                        format!("{} of two input-dependent tensors must not broadcast ({sa:?} and {sb:?})", op.name()),
+                    ));
+                }
+                let layer = if op == Op::Add {
+                    Layer::Add { a: *a, b: *b }
+                } else {
+                    Layer::Sub { a: *a, b: *b }
+                };
+                self.push(layer, id, out_shape)
+            }
+            (Op::Add | Op::Sub | Op::Mul | Op::Div, [x, y]) => {
+                self.lower_const_binary(id, op, x, y, out_shape)
+            }
+            (Op::Linear, [Val::Var(src, xs), Val::Const(w), rest @ ..]) => {
+                let bias = match rest {
+                    [] => None,
+                    [Val::Const(b)] => Some(b),
+                    _ => return Err(unsupported(name, "linear bias must be a constant")),
+                };
+                let (out_f, in_f) = (w.shape()[0], w.shape()[1]);
+                let lead = numel(xs) / in_f.max(1);
+                let mut m = self.dense(name, out_n, numel(xs))?;
+                let mut b = Array1::zeros(out_n);
+                for r in 0..lead {
+                    for o in 0..out_f {
+                        for i in 0..in_f {
+                            m[[r * out_f + o, r * in_f + i]] = w[[o, i]];
+                        }
+                        if let Some(bias) = bias {
+                            b[r * out_f + o] = bias[[o]];
+                        }
+                    }
+                }
+                self.push(
+                    Layer::Affine {
+                        src: *src,
+                        w: m,
+                        b,
+                        coef_ulps: 0,
+                    },
+                    id,
+                    out_shape,
+                )
+            }
+            (Op::Matmul, [Val::Var(src, xs), Val::Const(c)]) => {
+                if c.ndim() != 2 {
+                    return Err(unsupported(
+                        name,
+                        "matmul with a constant needs a 2-D constant operand",
+                    ));
+                }
+                let (k, mcols) = (c.shape()[0], c.shape()[1]);
+                let rows = numel(xs) / k.max(1);
+                let mut m = self.dense(name, out_n, numel(xs))?;
+                for r in 0..rows {
+                    for j in 0..mcols {
+                        for t in 0..k {
+                            m[[r * mcols + j, r * k + t]] = c[[t, j]];
+                        }
+                    }
+                }
+                self.push(
+                    Layer::Affine {
+                        src: *src,
+                        w: m,
+                        b: Array1::zeros(out_n),
+                        coef_ulps: 0,
+                    },
+                    id,
+                    out_shape,
+                )
+            }
+            (Op::Matmul, [Val::Const(c), Val::Var(src, xs)]) => {
+                if c.ndim() != 2 || xs.len() > 2 {
+                    return Err(unsupported(
+                        name,
+                        "constant @ tensor needs a 2-D constant and a 1-D or 2-D operand",
+                    ));
+                }
+                let (n, k) = (c.shape()[0], c.shape()[1]);
+                let mcols = if xs.len() == 2 { xs[1] } else { 1 };
+                let mut m = self.dense(name, out_n, numel(xs))?;
+                for i in 0..n {
+                    for j in 0..mcols {
+                        for t in 0..k {
+                            m[[i * mcols + j, t * mcols + j]] = c[[i, t]];
+                        }
+                    }
+                }
+                self.push(
+                    Layer::Affine {
+                        src: *src,
+                        w: m,
+                        b: Array1::zeros(out_n),
+                        coef_ulps: 0,
+                    },
+                    id,
+                    out_shape,
+                )
+            }
+            (Op::Conv2d, [Val::Var(src, xs), Val::Const(w), rest @ ..]) => {
+                let bias = match rest {
+                    [] => None,
+                    [Val::Const(b)] => Some(b),
+                    _ => return Err(unsupported(name, "conv2d bias must be a constant")),
+                };
+                let (m, b) = self.conv2d(name, attrs, xs, w, bias, &out_shape)?;
+                self.push(
+                    Layer::Affine {
+                        src: *src,
+                        w: m,
+                        b,
+                        coef_ulps: 0,
+                    },
+                    id,
+                    out_shape,
+                )
+            }
+            (
+                Op::BatchNorm,
+                [Val::Var(src, xs), Val::Const(w), Val::Const(b), Val::Const(mean), Val::Const(var)],
+            ) => {
+                let eps = attrs.float("eps", 1e-5);
+                let c = xs[1];
+                let per_c = numel(&xs[2..]);
+                let (mut scale, mut shift, mut shift_err) =
+                    (Array1::zeros(out_n), Array1::zeros(out_n), Array1::zeros(out_n));
+                for n in 0..xs[0] {
+                    for ch in 0..c {
+                        let denom = (var[[ch]] + eps).sqrt();
+                        if !(denom > 0.0) {
+                            return Err(BoundsError::new(
+                                codes::NON_FINITE,
+                                format!("{name}: running_var + eps is not positive"),
+                            ));
+                        }
+                        let s = w[[ch]] / denom;
+                        let t = b[[ch]] - mean[[ch]] * s;
+                        // s carries <= 3 roundings (add, sqrt, div); t two more on top of s's.
+                        let err = 6.0 * f64::EPSILON * (b[[ch]].abs() + (mean[[ch]] * s).abs());
+                        for k in 0..per_c {
+                            let i = (n * c + ch) * per_c + k;
+                            scale[i] = s;
+                            shift[i] = t;
+                            shift_err[i] = err;
+                        }
+                    }
+                }
+                self.push(
+                    Layer::Scale {
+                        src: *src,
+                        scale,
+                        shift,
+                        coef_ulps: 3,
+                        shift_err,
+                    },
+                    id,
+                    out_shape,
+                )
+            }
+            (Op::AvgPool2d | Op::MaxPool2d, [Val::Var(src, xs)]) => {
+                self.pool(id, op, attrs, *src, xs, out_shape)
+            }
+            (Op::Transpose | Op::Permute, [Val::Var(src, xs)]) => {
+                let rank = xs.len();
+                let mut perm: Vec<usize> = (0..rank).collect();
+                let ax = |a: i64| -> Result<usize> {
+                    let r = rank as i64;
+                    let v = if a < 0 { a + r } else { a };
+                    if (0..r).contains(&v) {
+                        Ok(v as usize)
+                    } else {
+                        Err(unsupported(name, "axis out of range"))
+                    }
+                };
+                if op == Op::Transpose {
+                    perm.swap(ax(attrs.int("dim0", -2))?, ax(attrs.int("dim1", -1))?);
+                } else {
+                    let dims = attrs
+                        .ints("dims")
+                        .ok_or_else(|| unsupported(name, "permute needs dims"))?;
+                    perm = dims.iter().map(|&d| ax(d)).collect::<Result<_>>()?;
+                }
+                let strides = row_major_strides(xs);
+                let index = (0..out_n)
+                    .map(|flat| {
+                        let idx = unravel(flat, &out_shape);
+                        (0..rank).map(|i| idx[i] * strides[perm[i]]).sum()
+                    })
+                    .collect();
+                self.push(Layer::Gather { src: *src, index }, id, out_shape)
+            }
+            (Op::Slice, [Val::Var(src, xs)]) => {
+                let rank = xs.len() as i64;
+                let a = attrs.int("axis", 0);
+                let axis = if a < 0 { a + rank } else { a } as usize;
+                let len = xs[axis] as i64;
+                let clamp = |v: i64| if v < 0 { (v + len).max(0) } else { v.min(len) };
+                let start = clamp(attrs.int("start", 0));
+                let step = attrs.int("step", 1).max(1) as usize;
+                let strides = row_major_strides(xs);
+                let index = (0..out_n)
+                    .map(|flat| {
+                        let mut idx = unravel(flat, &out_shape);
+                        idx[axis] = start as usize + idx[axis] * step;
+                        idx.iter().zip(&strides).map(|(i, s)| i * s).sum()
+                    })
+                    .collect();
+                self.push(Layer::Gather { src: *src, index }, id, out_shape)
+            }
+            _ => Err(unsupported(
+                name,
+                format!(
+                    "{} is not supported by the bound verifier in this form (supported: linear, matmul with a constant, conv2d, relu, leaky_relu, sigmoid, tanh, add/sub/mul/div, neg, batch_norm, avg_pool2d, max_pool2d, flatten/reshape, transpose/permute/slice, identity, dropout, constants)",
+                    op.name()
+                ),
+            )),
+        }
+    }
+
+    fn lower_const_binary(
+        &mut self,
+        id: usize,
+        op: Op,
+        x: &Val,
+        y: &Val,
+        out_shape: Vec<usize>,
+    ) -> Result<Val> {
+        let name = self.graph.nodes[id].name.clone();
+        let n = numel(&out_shape);
+        let (src, var_shape, c, var_first) = match (x, y) {
+            (Val::Var(s, sh), Val::Const(c)) => (*s, sh, c, true),
+            (Val::Const(c), Val::Var(s, sh)) => (*s, sh, c, false),
+            _ => unreachable!("one operand is constant"),
+        };
+        if *var_shape != out_shape {
+            return Err(unsupported(
+                &name,
+                format!(
+                    "the input-dependent operand {var_shape:?} would be broadcast to {out_shape:?}"
+                ),
+            ));
+        }
+        let c = broadcast_flat(&name, c, &out_shape)?;
+        let ones = Array1::from_elem(n, 1.0);
+        let zeros = Array1::zeros(n);
+        let (scale, shift, coef_ulps) = match (op, var_first) {
+            (Op::Add, _) => (ones, c, 0),
+            (Op::Sub, true) => (ones, -c, 0),
+            (Op::Sub, false) => (-ones, c, 0),
+            (Op::Mul, _) => (c, zeros, 0),
+            (Op::Div, true) => {
+                if c.iter().any(|&v| v == 0.0) {
+                    return Err(BoundsError::new(
+                        codes::NON_FINITE,
+                        format!("{name}: division by a constant zero"),
+                    ));
+                }
+                (c.mapv(|v| 1.0 / v), zeros, 1)
+            }
+            _ => {
+                return Err(unsupported(
+                    &name,
+                    "constant / tensor is not linear; the verifier cannot relax it",
+                ))
+            }
+        };
+        self.push(
+            Layer::Scale {
+                src,
+                scale,
+                shift,
+                coef_ulps,
+                shift_err: Array1::zeros(n),
+            },
+            id,
+            out_shape,
+        )
+    }
+
+    fn conv2d(
+        &self,
+        name: &str,
+        attrs: &Attrs,
+        xs: &[usize],
+        w: &ArrayD<f64>,
+        bias: Option<&ArrayD<f64>>,
+        out_shape: &[usize],
+    ) -> Result<(Array2<f64>, Array1<f64>)> {
+        let sp = |a: &str, d: i64| -> Vec<usize> {
+            attrs
+                .spatial(a, 2, d)
+                .unwrap_or(vec![d, d])
+                .into_iter()
+                .map(|v| v as usize)
+                .collect()
+        };
+        let (stride, pad, dil) = (sp("stride", 1), sp("padding", 0), sp("dilation", 1));
+        let groups = attrs.int("groups", 1).max(1) as usize;
+        let (n, c, h, wd) = (xs[0], xs[1], xs[2], xs[3]);
+        let (o, cg, kh, kw) = (w.shape()[0], w.shape()[1], w.shape()[2], w.shape()[3]);
+        let (oh, ow) = (out_shape[2], out_shape[3]);
+        let og = o / groups;
+        let mut m = self.dense(name, numel(out_shape), numel(xs))?;
+        let mut b = Array1::zeros(numel(out_shape));
+        for bn in 0..n {
+            for oc in 0..o {
+                let g = oc / og;
+                for y in 0..oh {
+                    for x in 0..ow {
+                        let row = ((bn * o + oc) * oh + y) * ow + x;
+                        if let Some(bias) = bias {
+                            b[row] = bias[[oc]];
+                        }
+                        for ic in 0..cg {
+                            let ch = g * cg + ic;
+                            for ky in 0..kh {
+                                let iy = (y * stride[0] + ky * dil[0]) as isize - pad[0] as isize;
+                                if iy < 0 || iy >= h as isize {
+                                    continue;
+                                }
+                                for kx in 0..kw {
+                                    let ix =
+                                        (x * stride[1] + kx * dil[1]) as isize - pad[1] as isize;
+                                    if ix < 0 || ix >= wd as isize {
+                                        continue;
+                                    }
+                                    let col = ((bn * c + ch) * h + iy as usize) * wd + ix as usize;
+                                    m[[row, col]] += w[[oc, ic, ky, kx]];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let _ = c;
+        Ok((m, b))
+    }
+
+    fn pool(
+        &mut self,
+        id: usize,
+        op: Op,
+        attrs: &Attrs,
+        src: usize,
+        xs: &[usize],
+        out_shape: Vec<usize>,
+    ) -> Result<Val> {
+        let name = self.graph.nodes[id].name.clone();
+        let sp = |a: &str, d: Vec<i64>| -> Vec<usize> {
+            match attrs.ints(a) {
+                Some(v) if v.len() == 1 => vec![v[0] as usize; 2],
+                Some(v) => v.into_iter().map(|x| x as usize).collect(),
+                None => d.into_iter().map(|x| x as usize).collect(),
+            }
+        };
+        let k = sp("kernel_size", vec![1, 1]);
+        let stride = sp("stride", k.iter().map(|&x| x as i64).collect());
+        let pad = sp("padding", vec![0, 0]);
+        let dil = if op == Op::MaxPool2d {
+            sp("dilation", vec![1, 1])
+        } else {
+            vec![1, 1]
+        };
+        let rank = xs.len();
+        let (h, wd) = (xs[rank - 2], xs[rank - 1]);
+        let planes = numel(&xs[..rank - 2]);
+        let (oh, ow) = (out_shape[rank - 2], out_shape[rank - 1]);
+        let include_pad = attrs.bool("count_include_pad", true);
+        let mut windows = Vec::with_capacity(planes * oh * ow);
+        let mut divisors = Vec::with_capacity(planes * oh * ow);
+        for p in 0..planes {
+            for y in 0..oh {
+                for x in 0..ow {
+                    let mut win = Vec::new();
+                    let y0 = (y * stride[0]) as isize - pad[0] as isize;
+                    let x0 = (x * stride[1]) as isize - pad[1] as isize;
+                    // PyTorch's avg divisor with padding: the window clipped to the padded input.
+                    let y1 = (y0 + k[0] as isize).min((h + pad[0]) as isize);
+                    let x1 = (x0 + k[1] as isize).min((wd + pad[1]) as isize);
+                    let padded_count = ((y1 - y0) * (x1 - x0)) as usize;
+                    for ky in 0..k[0] {
+                        let iy = y0 + (ky * dil[0]) as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        for kx in 0..k[1] {
+                            let ix = x0 + (kx * dil[1]) as isize;
+                            if ix < 0 || ix >= wd as isize {
+                                continue;
+                            }
+                            win.push((p * h + iy as usize) * wd + ix as usize);
+                        }
+                    }
+                    if win.is_empty() {
+                        return Err(unsupported(
+                            &name,
+                            "a pooling window lies entirely in padding",
+                        ));
+                    }
+                    divisors.push(if include_pad { padded_count } else { win.len() });
+                    windows.push(win);
+                }
+            }
+        }
+        if op == Op::MaxPool2d {
+            return self.push(Layer::MaxPool { src, windows }, id, out_shape);
+        }
+        let out_n = windows.len();
+        let mut m = self.dense(&name, out_n, numel(xs))?;
+        for (r, (win, d)) in windows.iter().zip(&divisors).enumerate() {
+            let coef = 1.0 / *d as f64;
+            for &c in win {
+                m[[r, c]] += coef;
+            }
+        }
+        self.push(
+            Layer::Affine {
+                src,
+                w: m,
+                b: Array1::zeros(out_n),
+                coef_ulps: 1,
+            },
+            id,
+            out_shape,
+        )
+    }
+}
+
+fn row_major_strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for i in (0..shape.len()).rev() {
+        idx[i] = flat % shape[i].max(1);
+        flat /= shape[i].max(1);
+    }
+    idx
+}

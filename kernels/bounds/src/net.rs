@@ -1,0 +1,160 @@
+//! The verifier's own view of a network: every tensor flattened (row-major, batch included) and
+//! every op lowered to one of a few layer kinds whose relaxations are known. Lowering folds
+//! constants (params, literals, arithmetic on them) so layers only ever see the input's dependents.
+
+use ndarray::{Array1, Array2};
+
+/// One layer; `src`/`a`/`b` are indices of earlier layers.
+#[derive(Clone, Debug)]
+pub enum Layer {
+    /// The network input (exactly one).
+    Input,
+    /// `y = w x + b` with a dense matrix (linear, matmul with a constant, conv2d, avg_pool2d).
+    /// `coef_ulps`: how many rounding errors (in units of f64 epsilon) the stored coefficients may
+    /// carry relative to the exact op (0 for weights copied exactly, 1 for `1/k` of a pool).
+    Affine {
+        src: usize,
+        w: Array2<f64>,
+        b: Array1<f64>,
+        coef_ulps: u32,
+    },
+    /// `y = scale * x + shift` elementwise (batch_norm, add/sub/mul/div by a constant, neg).
+    /// `shift_err` bounds |exact shift - stored shift| elementwise (batch_norm folding rounds).
+    Scale {
+        src: usize,
+        scale: Array1<f64>,
+        shift: Array1<f64>,
+        coef_ulps: u32,
+        shift_err: Array1<f64>,
+    },
+    /// `y = a + b` (same size).
+    Add {
+        a: usize,
+        b: usize,
+    },
+    /// `y = a - b` (same size).
+    Sub {
+        a: usize,
+        b: usize,
+    },
+    /// `y[j] = x[index[j]]` (transpose, permute, slice).
+    Gather {
+        src: usize,
+        index: Vec<usize>,
+    },
+    Relu {
+        src: usize,
+    },
+    LeakyRelu {
+        src: usize,
+        alpha: f64,
+    },
+    Sigmoid {
+        src: usize,
+    },
+    Tanh {
+        src: usize,
+    },
+    /// `y[j] = max over x[windows[j]]` (padding cells are never the maximum and are left out).
+    MaxPool {
+        src: usize,
+        windows: Vec<Vec<usize>>,
+    },
+}
+
+impl Layer {
+    /// Layers this one reads.
+    pub fn parents(&self) -> Vec<usize> {
+        match self {
+            Layer::Input => vec![],
+            Layer::Add { a, b } | Layer::Sub { a, b } => vec![*a, *b],
+            Layer::Affine { src, .. }
+            | Layer::Scale { src, .. }
+            | Layer::Gather { src, .. }
+            | Layer::Relu { src }
+            | Layer::LeakyRelu { src, .. }
+            | Layer::Sigmoid { src }
+            | Layer::Tanh { src }
+            | Layer::MaxPool { src, .. } => vec![*src],
+        }
+    }
+
+    /// Whether bounds on this layer's input are needed to relax it.
+    pub fn is_nonlinear(&self) -> bool {
+        matches!(
+            self,
+            Layer::Relu { .. }
+                | Layer::LeakyRelu { .. }
+                | Layer::Sigmoid { .. }
+                | Layer::Tanh { .. }
+                | Layer::MaxPool { .. }
+        )
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Layer::Input => "input",
+            Layer::Affine { .. } => "affine",
+            Layer::Scale { .. } => "scale",
+            Layer::Add { .. } => "add",
+            Layer::Sub { .. } => "sub",
+            Layer::Gather { .. } => "gather",
+            Layer::Relu { .. } => "relu",
+            Layer::LeakyRelu { .. } => "leaky_relu",
+            Layer::Sigmoid { .. } => "sigmoid",
+            Layer::Tanh { .. } => "tanh",
+            Layer::MaxPool { .. } => "max_pool2d",
+        }
+    }
+}
+
+/// A layer with its flattened size and the graph node it came from.
+#[derive(Clone, Debug)]
+pub struct NetNode {
+    pub layer: Layer,
+    pub size: usize,
+    /// Name of the tl graph node (for certificates and messages).
+    pub name: String,
+    /// Shape of the tensor (row-major flattening of it is the layer's vector).
+    pub shape: Vec<usize>,
+}
+
+/// A lowered network: layers in topological order, layer 0 is the input, `output` is the layer
+/// whose bounds are asked for.
+#[derive(Clone, Debug)]
+pub struct BoundNet {
+    pub nodes: Vec<NetNode>,
+    pub output: usize,
+}
+
+impl BoundNet {
+    pub fn input_size(&self) -> usize {
+        self.nodes[0].size
+    }
+    pub fn output_size(&self) -> usize {
+        self.nodes[self.output].size
+    }
+    /// Indices of layers that read `i`.
+    pub fn children(&self) -> Vec<Vec<usize>> {
+        let mut out = vec![Vec::new(); self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for p in n.layer.parents() {
+                out[p].push(i);
+            }
+        }
+        out
+    }
+    /// Layers whose value the output depends on (others are skipped by every pass).
+    pub fn live(&self) -> Vec<bool> {
+        let mut live = vec![false; self.nodes.len()];
+        live[self.output] = true;
+        for i in (0..self.nodes.len()).rev() {
+            if live[i] {
+                for p in self.nodes[i].layer.parents() {
+                    live[p] = true;
+                }
+            }
+        }
+        live
+    }
+}
