@@ -250,10 +250,10 @@ local function lsp_checks(tlc, spec)
     local uri = vim.uri_from_bufnr(buf)
     local hover, herr = request(buf, "textDocument/hover", {
       textDocument = { uri = uri },
-      position = { line = target.def_line, character = target.def_col },
+      position = { line = target.use_line, character = target.use_col },
     })
     local text = hover_text(hover)
-    check("hover on node `" .. target.name .. "` has text", text:match("%S") ~= nil, herr or "empty hover")
+    check("hover on a use of node `" .. target.name .. "` has text", text:match("%S") ~= nil, herr or "empty hover")
     say("       hover: " .. text:gsub("\n", " | "):sub(1, 120))
 
     local def, derr = request(buf, "textDocument/definition", {
