@@ -42,9 +42,10 @@ pub enum KernelOp {
         params: Conv2dParams,
         bias: bool,
     },
-    /// x, [weight], [bias]
+    /// x, [weight], [bias]; `normalized_shape: None` means the weight's shape when there is a
+    /// weight, else the last axis.
     LayerNorm {
-        normalized_shape: Vec<usize>,
+        normalized_shape: Option<Vec<usize>>,
         eps: f64,
         weight: bool,
         bias: bool,
@@ -55,12 +56,13 @@ pub enum KernelOp {
         weight: bool,
         bias: bool,
     },
-    /// x, [weight]
+    /// x, [weight]; `normalized_shape: None` means the last axis.
     RmsNorm {
-        normalized_shape: Vec<usize>,
+        normalized_shape: Option<Vec<usize>>,
         eps: f64,
         weight: bool,
     },
+    /// Pools take `[N, C, H, W]` or unbatched `[C, H, W]`.
     MaxPool2d(Pool2dParams),
     AvgPool2d(Pool2dParams),
     GlobalAvgPool,
@@ -86,8 +88,18 @@ pub enum KernelOp {
     Permute {
         dims: Vec<isize>,
     },
+    /// One extent may be -1 (inferred); 0 copies the input's extent at that position (tl and
+    /// ONNX semantics).
     Reshape {
         shape: Vec<i64>,
+    },
+    /// Inserts extent-1 axes at `axes` (positions in the output).
+    Unsqueeze {
+        axes: Vec<isize>,
+    },
+    /// Removes the given extent-1 axes (`None`: every extent-1 axis).
+    Squeeze {
+        axes: Option<Vec<isize>>,
     },
     Flatten {
         start_dim: isize,
@@ -152,6 +164,8 @@ impl KernelOp {
             KernelOp::Transpose { .. } => "transpose",
             KernelOp::Permute { .. } => "permute",
             KernelOp::Reshape { .. } => "reshape",
+            KernelOp::Unsqueeze { .. } => "unsqueeze",
+            KernelOp::Squeeze { .. } => "squeeze",
             KernelOp::Flatten { .. } => "flatten",
             KernelOp::Concat { .. } => "concat",
             KernelOp::Slice { .. } => "slice",
@@ -179,6 +193,8 @@ impl KernelOp {
             | KernelOp::Transpose { .. }
             | KernelOp::Permute { .. }
             | KernelOp::Reshape { .. }
+            | KernelOp::Unsqueeze { .. }
+            | KernelOp::Squeeze { .. }
             | KernelOp::Flatten { .. }
             | KernelOp::Slice { .. }
             | KernelOp::Cast { .. } => Some(1),
@@ -362,9 +378,10 @@ impl Backend for CpuBackend {
                 bias,
             } => per_float!(name, inputs, |v| {
                 let b_at = 1 + usize::from(*weight);
+                let norm = normalized_or_default(normalized_shape, &v[0], weight.then(|| &v[1]));
                 cpu::layer_norm(
                     v[0].clone(),
-                    normalized_shape,
+                    &norm,
                     opt(&v, 1, *weight),
                     opt(&v, b_at, *bias),
                     *eps,
@@ -388,16 +405,20 @@ impl Backend for CpuBackend {
             } => {
                 per_float!(name, inputs, |v| cpu::rms_norm(
                     v[0].clone(),
-                    normalized_shape,
+                    &normalized_or_default(normalized_shape, &v[0], None),
                     opt(&v, 1, *weight),
                     *eps
                 ))
             }
             KernelOp::MaxPool2d(p) => {
-                per_float!(name, inputs, |v| cpu::max_pool2d(v[0].clone(), p))
+                per_float!(name, inputs, |v| unbatched(v[0].clone(), |x| {
+                    cpu::max_pool2d(x, p)
+                }))
             }
             KernelOp::AvgPool2d(p) => {
-                per_float!(name, inputs, |v| cpu::avg_pool2d(v[0].clone(), p))
+                per_float!(name, inputs, |v| unbatched(v[0].clone(), |x| {
+                    cpu::avg_pool2d(x, p)
+                }))
             }
             KernelOp::GlobalAvgPool => {
                 per_float!(name, inputs, |v| cpu::global_avg_pool(v[0].clone()))
@@ -432,7 +453,12 @@ impl Backend for CpuBackend {
                 per_any!(inputs[0], |x| cpu::transpose(x, *dim0, *dim1))
             }
             KernelOp::Permute { dims } => per_any!(inputs[0], |x| cpu::permute(x, dims)),
-            KernelOp::Reshape { shape } => per_any!(inputs[0], |x| cpu::reshape(x, shape)),
+            KernelOp::Reshape { shape } => {
+                let target = copy_zero_extents(shape, inputs[0].shape())?;
+                per_any!(inputs[0], |x| cpu::reshape(x, &target))
+            }
+            KernelOp::Unsqueeze { axes } => per_any!(inputs[0], |x| cpu::unsqueeze(x, axes)),
+            KernelOp::Squeeze { axes } => per_any!(inputs[0], |x| cpu::squeeze(x, axes.as_deref())),
             KernelOp::Flatten { start_dim, end_dim } => {
                 per_any!(inputs[0], |x| cpu::flatten(x, *start_dim, *end_dim))
             }
@@ -481,6 +507,48 @@ impl Backend for CpuBackend {
             KernelOp::Cast { dtype } => inputs[0].cast(*dtype).map(|t| vec![t]),
         }
     }
+}
+
+/// The layer/rms norm axes: given, else the weight's shape, else the last axis.
+fn normalized_or_default<T>(
+    given: &Option<Vec<usize>>,
+    x: &ArrayViewD<T>,
+    weight: Option<&ArrayViewD<T>>,
+) -> Vec<usize> {
+    match (given, weight) {
+        (Some(n), _) => n.clone(),
+        (None, Some(w)) => w.shape().to_vec(),
+        (None, None) => x.shape().last().map(|&d| vec![d]).unwrap_or_default(),
+    }
+}
+
+/// Runs a 4-D pooling kernel on `[C, H, W]` by adding and removing a batch axis.
+fn unbatched<T: crate::Real>(
+    x: ArrayViewD<T>,
+    kernel: impl FnOnce(ArrayViewD<T>) -> KernelResult<ndarray::ArrayD<T>>,
+) -> KernelResult<ndarray::ArrayD<T>> {
+    if x.ndim() == 3 {
+        Ok(kernel(x.insert_axis(ndarray::Axis(0)))?.remove_axis(ndarray::Axis(0)))
+    } else {
+        kernel(x)
+    }
+}
+
+/// Replaces each 0 in a reshape target by the input's extent at that position.
+fn copy_zero_extents(target: &[i64], input: &[usize]) -> KernelResult<Vec<i64>> {
+    target
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| match d {
+            0 => input.get(i).map(|&e| e as i64).ok_or_else(|| {
+                KernelError::argument(
+                    "reshape",
+                    format!("shape[{i}] = 0 copies an axis the input {input:?} lacks"),
+                )
+            }),
+            d => Ok(d),
+        })
+        .collect()
 }
 
 fn arity_text(n: usize) -> &'static str {
@@ -590,7 +658,7 @@ mod tests {
         let x = Tensor::from_f64(&[1, 2], vec![1.0, 3.0]).unwrap();
         let bias = Tensor::from_f64(&[2], vec![10.0, 20.0]).unwrap();
         let op = KernelOp::LayerNorm {
-            normalized_shape: vec![2],
+            normalized_shape: Some(vec![2]),
             eps: 0.0,
             weight: false,
             bias: true,

@@ -24,5 +24,5 @@ pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2dParams};
 pub use reduce::{argmax, log_softmax, reduce, softmax, ReduceOp};
 pub use shape_ops::{
     concat, embedding, flatten, gather, permute, reshape, resolve_shape, slice, slice_indices,
-    transpose,
+    squeeze, transpose, unsqueeze,
 };

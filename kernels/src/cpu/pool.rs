@@ -12,6 +12,8 @@ pub struct Pool2dParams {
     pub kernel: [usize; 2],
     pub stride: [usize; 2],
     pub padding: [[usize; 2]; 2],
+    /// Spacing between window taps (max pooling only; average pooling requires 1).
+    pub dilation: [usize; 2],
     pub ceil_mode: bool,
     /// Average pooling only: divide by the whole window (padding included) instead of the
     /// number of real input elements under it.
@@ -25,6 +27,7 @@ impl Pool2dParams {
             kernel,
             stride: kernel,
             padding: [[0, 0], [0, 0]],
+            dilation: [1, 1],
             ceil_mode: false,
             count_include_pad: true,
         }
@@ -70,8 +73,11 @@ fn geometry<T>(
     x: &ndarray::ArrayView4<T>,
     p: &Pool2dParams,
 ) -> KernelResult<Geometry> {
-    if p.kernel.contains(&0) || p.stride.contains(&0) {
-        return Err(KernelError::argument(op, "kernel and stride must be >= 1"));
+    if p.kernel.contains(&0) || p.stride.contains(&0) || p.dilation.contains(&0) {
+        return Err(KernelError::argument(
+            op,
+            "kernel, stride and dilation must be >= 1",
+        ));
     }
     for d in 0..2 {
         if p.padding[d].iter().any(|&pd| pd >= p.kernel[d]) {
@@ -85,8 +91,9 @@ fn geometry<T>(
         }
     }
     let (n, c, h, w) = x.dim();
-    let ho = pool_out_size(op, h, p.kernel[0], p.stride[0], p.padding[0], p.ceil_mode)?;
-    let wo = pool_out_size(op, w, p.kernel[1], p.stride[1], p.padding[1], p.ceil_mode)?;
+    let reach = |d: usize| p.dilation[d] * (p.kernel[d] - 1) + 1;
+    let ho = pool_out_size(op, h, reach(0), p.stride[0], p.padding[0], p.ceil_mode)?;
+    let wo = pool_out_size(op, w, reach(1), p.stride[1], p.padding[1], p.ceil_mode)?;
     checked_numel(op, &[n, c, ho, wo])?;
     Ok(Geometry { n, c, h, w, ho, wo })
 }
@@ -112,12 +119,19 @@ pub fn max_pool2d<T: Real>(x: ArrayViewD<T>, p: &Pool2dParams) -> KernelResult<A
     let g = geometry(OP, &x, p)?;
     let mut out = Array4::<T>::from_elem((g.n, g.c, g.ho, g.wo), T::NEG_INFINITY);
     for ((i, ch, oh, ow), y) in out.indexed_iter_mut() {
-        let (hs, he) = window(oh, p.stride[0], p.kernel[0], p.padding[0][0]);
-        let (ws, we) = window(ow, p.stride[1], p.kernel[1], p.padding[1][0]);
+        let (hs, _) = window(oh, p.stride[0], p.kernel[0], p.padding[0][0]);
+        let (ws, _) = window(ow, p.stride[1], p.kernel[1], p.padding[1][0]);
         let mut acc = T::NEG_INFINITY;
-        for ih in hs.max(0)..he.min(g.h as isize) {
-            for iw in ws.max(0)..we.min(g.w as isize) {
-                acc = acc.max_nan(x[[i, ch, ih as usize, iw as usize]]);
+        for ki in 0..p.kernel[0] {
+            let ih = hs + (ki * p.dilation[0]) as isize;
+            if ih < 0 || ih >= g.h as isize {
+                continue;
+            }
+            for kj in 0..p.kernel[1] {
+                let iw = ws + (kj * p.dilation[1]) as isize;
+                if iw >= 0 && iw < g.w as isize {
+                    acc = acc.max_nan(x[[i, ch, ih as usize, iw as usize]]);
+                }
             }
         }
         *y = acc;
@@ -128,6 +142,9 @@ pub fn max_pool2d<T: Real>(x: ArrayViewD<T>, p: &Pool2dParams) -> KernelResult<A
 /// Average pooling with PyTorch's divisor rule.
 pub fn avg_pool2d<T: Real>(x: ArrayViewD<T>, p: &Pool2dParams) -> KernelResult<ArrayD<T>> {
     const OP: &str = "avg_pool2d";
+    if p.dilation != [1, 1] {
+        return Err(KernelError::argument(OP, "average pooling has no dilation"));
+    }
     let x = as_nchw(OP, x)?;
     let g = geometry(OP, &x, p)?;
     let mut out = Array4::<T>::zeros((g.n, g.c, g.ho, g.wo));
@@ -240,6 +257,22 @@ mod tests {
         // The partial window is divided by its real size (PyTorch: the window is clipped to input+pad).
         let a = avg_pool2d(x.view(), &p).unwrap();
         assert_eq!(a.iter().copied().collect::<Vec<_>>(), vec![1.5, 3.5, 5.0]);
+    }
+
+    #[test]
+    fn dilated_max_pool_skips_taps() {
+        // Row 1..=5 with a 2-tap window dilated by 2: max(x0, x2), max(x1, x3), max(x2, x4).
+        let x = Array::from_shape_vec((1, 1, 1, 5), vec![5.0, 1.0, 2.0, 9.0, 3.0])
+            .unwrap()
+            .into_dyn();
+        let p = Pool2dParams {
+            stride: [1, 1],
+            dilation: [1, 2],
+            ..Pool2dParams::new([1, 2])
+        };
+        let m = max_pool2d(x.view(), &p).unwrap();
+        assert_eq!(m.iter().copied().collect::<Vec<_>>(), vec![5.0, 9.0, 3.0]);
+        assert_eq!(avg_pool2d(x.view(), &p).unwrap_err().code(), "TL0503");
     }
 
     #[test]

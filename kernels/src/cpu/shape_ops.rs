@@ -101,6 +101,41 @@ pub fn reshape<T: Clone>(x: ArrayViewD<T>, shape: &[i64]) -> KernelResult<ArrayD
         .map_err(|e| KernelError::shape("reshape", e.to_string()))
 }
 
+/// Inserts extent-1 axes; `axes` are positions in the output (negative counts from its end).
+pub fn unsqueeze<T: Clone>(x: ArrayViewD<T>, axes: &[isize]) -> KernelResult<ArrayD<T>> {
+    let rank = x.ndim() + axes.len();
+    let axes = crate::tensor::normalize_axes("unsqueeze", axes, rank)?;
+    let mut out = x.to_owned();
+    for a in axes {
+        out.insert_axis_inplace(Axis(a));
+    }
+    Ok(out)
+}
+
+/// Removes extent-1 axes (`None`: all of them). Naming an axis whose extent is not 1 is an error.
+pub fn squeeze<T: Clone>(x: ArrayViewD<T>, axes: Option<&[isize]>) -> KernelResult<ArrayD<T>> {
+    const OP: &str = "squeeze";
+    let axes = match axes {
+        Some(a) => crate::tensor::normalize_axes(OP, a, x.ndim())?,
+        None => (0..x.ndim()).filter(|&a| x.shape()[a] == 1).collect(),
+    };
+    if let Some(&a) = axes.iter().find(|&&a| x.shape()[a] != 1) {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "axis {a} of {:?} has extent {}, not 1",
+                x.shape(),
+                x.shape()[a]
+            ),
+        ));
+    }
+    let mut out = x.to_owned();
+    for &a in axes.iter().rev() {
+        out = out.remove_axis(Axis(a));
+    }
+    Ok(out)
+}
+
 /// Merges dims `start_dim..=end_dim` into one (a scalar flattens to `[1]`, as in PyTorch).
 pub fn flatten<T: Clone>(
     x: ArrayViewD<T>,
@@ -300,6 +335,16 @@ mod tests {
         assert_eq!(flatten(x.view(), 0, 1).unwrap().shape(), &[6, 4]);
         let t = transpose(x.view(), 0, 2).unwrap();
         assert_eq!(reshape(t.view(), &[-1]).unwrap()[[1]], 12);
+    }
+
+    #[test]
+    fn squeeze_and_unsqueeze() {
+        let x = iota(&[2, 3]);
+        let u = unsqueeze(x.view(), &[0, -1]).unwrap();
+        assert_eq!(u.shape(), &[1, 2, 3, 1]);
+        assert_eq!(squeeze(u.view(), None).unwrap(), x);
+        assert_eq!(squeeze(u.view(), Some(&[-1])).unwrap().shape(), &[1, 2, 3]);
+        assert_eq!(squeeze(u.view(), Some(&[1])).unwrap_err().code(), "TL0501");
     }
 
     #[test]
