@@ -331,16 +331,21 @@ fn describe(
                 tok.describe()
             };
             let end = dropped.last().map_or(r, |d| d.2).max(r);
-            if kind == Recovery::AfterItem && expected.is_empty() {
-                return SyntaxError::new(
-                    codes::TEXT_OUTSIDE_ITEM,
-                    format!("unexpected {found} after the end of the item"),
-                    TextRange::new(l, end),
-                )
-                .with_help(
-                    "an item ends at its last token; start a new item (`graph`, `contract`, \
-                     `tolerance`, ...) or delete this text",
-                );
+            if kind == Recovery::AfterItem {
+                let message = if expected.is_empty() {
+                    format!("unexpected {found} after the end of the item")
+                } else {
+                    format!(
+                        "expected {} or the end of the item, found {found}",
+                        join_or(&expected)
+                    )
+                };
+                return SyntaxError::new(codes::TEXT_OUTSIDE_ITEM, message, TextRange::new(l, end))
+                    .with_expected(expected)
+                    .with_help(
+                        "an item ends at its last token; start a new item (`graph`, `contract`, \
+                         `tolerance`, ...) or delete this text",
+                    );
             }
             let code = if at_end {
                 codes::UNEXPECTED_END
@@ -478,5 +483,208 @@ fn join_or(items: &[String]) -> String {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::{Clause, GraphKind, Stmt, UnaryOp};
+
+    fn parse_ok(text: &str) -> Item {
+        let parse = parse_item(text);
+        assert!(parse.errors.is_empty(), "{:?}", parse.errors);
+        parse.item
+    }
+
+    fn slice(text: &str, range: TextRange) -> &str {
+        &text[range.start as usize..range.end as usize]
+    }
+
+    #[test]
+    fn graph_with_docs_types_and_spans() {
+        let text = "/// The net.\n/// Second line.\nblock b(x: f32[B, 4]) -> (y: f32, z: i64[2]) within t {\n  /// A weight.\n  param w.0: f32[4] = load(\"w.npy\")\n  // plain\n  y = sum(x * w.0) within t\n  z = x\n}";
+        let Item::Graph(g) = parse_ok(text) else {
+            panic!("not a graph")
+        };
+        assert_eq!(g.kind, GraphKind::Block);
+        assert_eq!(g.doc.as_deref(), Some("The net.\nSecond line."));
+        assert_eq!(slice(text, g.span), &text[text.find("block").unwrap()..]);
+        assert_eq!(g.outputs.len(), 2);
+        assert_eq!(g.outputs[0].ty.dims, None);
+        assert_eq!(g.tolerance.as_ref().unwrap().text, "t");
+        let Stmt::Param(p) = &g.body[0] else { panic!() };
+        assert_eq!(p.doc.as_deref(), Some("A weight."));
+        assert_eq!(p.path.text(), "w.0");
+        assert_eq!(slice(text, p.span), "param w.0: f32[4] = load(\"w.npy\")");
+        let Stmt::Node(n) = &g.body[1] else { panic!() };
+        assert_eq!(n.doc, None, "a plain comment breaks the doc run");
+        assert_eq!(slice(text, n.span), "y = sum(x * w.0) within t");
+    }
+
+    #[test]
+    fn operator_precedence_and_associativity() {
+        let text = "graph g() -> y: f32 { y = -a - b * c + d == e && f || !g }";
+        let Item::Graph(g) = parse_ok(text) else {
+            panic!()
+        };
+        let Stmt::Node(n) = &g.body[0] else { panic!() };
+        let Expr::Binary {
+            op: BinaryOp::Or,
+            lhs,
+            rhs,
+            ..
+        } = &n.value
+        else {
+            panic!("{:?}", n.value)
+        };
+        assert!(matches!(
+            **rhs,
+            Expr::Unary {
+                op: UnaryOp::Not,
+                ..
+            }
+        ));
+        let Expr::Binary {
+            op: BinaryOp::And,
+            lhs: cmp,
+            ..
+        } = &**lhs
+        else {
+            panic!()
+        };
+        let Expr::Binary {
+            op: BinaryOp::Eq,
+            lhs: sum,
+            ..
+        } = &**cmp
+        else {
+            panic!()
+        };
+        let Expr::Binary {
+            op: BinaryOp::Add,
+            lhs: sub,
+            ..
+        } = &**sum
+        else {
+            panic!()
+        };
+        let Expr::Binary {
+            op: BinaryOp::Sub,
+            lhs: neg,
+            rhs: mul,
+            ..
+        } = &**sub
+        else {
+            panic!()
+        };
+        assert!(matches!(
+            **neg,
+            Expr::Unary {
+                op: UnaryOp::Neg,
+                ..
+            }
+        ));
+        assert!(matches!(
+            **mul,
+            Expr::Binary {
+                op: BinaryOp::Mul,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn contract_clauses() {
+        let text = "contract c on net.main within t {\n given x in box(-1, 1)\n given vnnlib(\"p\")\n ensure y ~= z within t\n check by crown then bab(timeout = 2m)\n rests on a, b\n execute on cuda\n}";
+        let Item::Contract(c) = parse_ok(text) else {
+            panic!()
+        };
+        assert_eq!(c.target.text(), "net.main");
+        assert_eq!(c.clauses.len(), 6);
+        assert!(matches!(&c.clauses[0], Clause::Given { var: Some(v), .. } if v.text == "x"));
+        assert!(matches!(&c.clauses[1], Clause::Given { var: None, .. }));
+        let Clause::CheckBy { methods, .. } = &c.clauses[3] else {
+            panic!()
+        };
+        let Expr::Duration(d) = &methods[1].args[0].value else {
+            panic!()
+        };
+        assert_eq!(d.millis, 120_000);
+        assert!(
+            matches!(&c.clauses[4], Clause::RestsOn { assumptions, .. } if assumptions.len() == 2)
+        );
+    }
+
+    #[test]
+    fn recovery_keeps_the_rest_of_the_body() {
+        let text = "graph g(x: f32) -> y: f32 {\n  a = f(x\n  b = = 2\n  y = relu(x)\n}";
+        let parse = parse_item(text);
+        let Item::Graph(g) = &parse.item else {
+            panic!("{:?}", parse.item)
+        };
+        assert_eq!(g.body.len(), 3);
+        assert!(matches!(g.body[1], Stmt::Error(_)));
+        assert!(matches!(&g.body[2], Stmt::Node(n) if n.name.text == "y"));
+        let codes: Vec<_> = parse.errors.iter().map(|e| e.code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                codes::UNEXPECTED_END,
+                codes::UNEXPECTED_TOKEN,
+                codes::UNEXPECTED_TOKEN
+            ]
+        );
+    }
+
+    #[test]
+    fn argument_errors_recover_inside_the_call() {
+        let text = "graph g() -> y: f32 { y = f(a, +, c) }";
+        let parse = parse_item(text);
+        let Item::Graph(g) = &parse.item else {
+            panic!()
+        };
+        let Stmt::Node(n) = &g.body[0] else { panic!() };
+        let Expr::Call { args, .. } = &n.value else {
+            panic!()
+        };
+        assert_eq!(args.len(), 3);
+        assert!(matches!(args[1].value, Expr::Error(_)));
+        assert_eq!(parse.errors.len(), 1);
+    }
+
+    #[test]
+    fn missing_brace_still_yields_the_graph() {
+        let parse = parse_item("graph g() -> y: f32 {\n  y = f(x)\n");
+        assert!(matches!(&parse.item, Item::Graph(g) if g.body.len() == 1));
+        assert_eq!(parse.errors.len(), 1);
+        assert_eq!(parse.errors[0].code, codes::UNEXPECTED_END);
+    }
+
+    #[test]
+    fn empty_and_header_only_items() {
+        let parse = parse_item("");
+        assert!(matches!(parse.item, Item::Error(_)));
+        assert_eq!(parse.errors[0].code, codes::UNEXPECTED_END);
+        let parse = parse_item("graph");
+        assert!(matches!(parse.item, Item::Error(_)));
+        assert_eq!(
+            parse.errors[0].message,
+            "expected identifier, found end of item"
+        );
+    }
+
+    #[test]
+    fn huge_dimension_is_reported() {
+        let parse = parse_item("graph g(x: f32[99999999999999999999999]) -> y: f32 {}");
+        assert_eq!(parse.errors[0].code, codes::INVALID_NUMBER);
+    }
+
+    #[test]
+    fn file_errors_are_absolute() {
+        let text = "tolerance t = abs 1\n\ntolerance u = abs";
+        let errors = parse_file(text).errors();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].span.start as usize, text.len());
     }
 }
