@@ -6,7 +6,9 @@ use tl_syntax::TextRange;
 
 use crate::db::Db;
 use crate::diagnostics::{Diagnostic, Span};
-use crate::graphs::{analyze_graph, attr_value, graph_signature, literal_tensor, Resolution, Use};
+use crate::graphs::{
+    analyze_graph, attr_value, graph_signature, literal_tensor, resolve_node_path, Resolution, Use,
+};
 use crate::items::{parse_item, DefKind, ItemSource};
 use crate::scope::{import_target, lookup, suggest, ImportTarget};
 
@@ -482,10 +484,6 @@ impl<'db> ContractCx<'db> {
         }
     }
 
-    fn is_onnx(&self) -> bool {
-        matches!(self.out.target, Some(Target::Onnx(_)))
-    }
-
     fn graph_inputs(&self) -> Option<Vec<String>> {
         match self.out.target? {
             Target::Graph(g) => graph_signature(self.db, g)
@@ -646,22 +644,17 @@ impl<'db> ContractCx<'db> {
         }
     }
 
-    /// Resolves a name in a claim to a node of the target.
+    /// Resolves a name in a claim to a node of the target (through block instances:
+    /// `attn.weights`); returns the dotted name, which is also the lowered IR node's name.
     fn value_name(&mut self, path: &ast::Path) -> Option<String> {
         let text = path.text();
-        if self.is_onnx() {
+        let graph = match self.out.target? {
+            Target::Onnx(_) => return Some(text),
+            Target::Graph(g) => g,
+        };
+        let segs: Vec<&str> = path.segments.iter().map(|s| s.text.as_str()).collect();
+        if resolve_node_path(self.db, graph, &segs).is_some() {
             return Some(text);
-        }
-        if let Some(Target::Graph(g)) = self.out.target {
-            if let Some(idx) = analyze_graph(self.db, g)
-                .as_ref()
-                .and_then(|a| a.node(&text))
-            {
-                let _ = idx;
-                return Some(text);
-            }
-        } else {
-            return None;
         }
         let hint = suggest(&text, self.names.iter().map(String::as_str)).map(str::to_string);
         let d = self.error(
@@ -671,6 +664,19 @@ impl<'db> ContractCx<'db> {
         );
         d.help = hint.map(|h| format!("did you mean `{h}`?"));
         None
+    }
+
+    /// The op of the node a claim names.
+    fn value_op(&self, path: &ast::Path) -> Option<tl_ir::Op> {
+        let Some(Target::Graph(g)) = self.out.target else {
+            return None;
+        };
+        let segs: Vec<&str> = path.segments.iter().map(|s| s.text.as_str()).collect();
+        let (item, i) = resolve_node_path(self.db, g, &segs)?;
+        match analyze_graph(self.db, item).as_ref()?.nodes[i].origin {
+            crate::graphs::NodeOrigin::Op(op) => Some(op),
+            _ => None,
+        }
     }
 
     fn claim(&mut self, e: &Expr, has_within: bool) -> Option<Claim> {
@@ -774,11 +780,8 @@ impl<'db> ContractCx<'db> {
                         } else {
                             ["cross_entropy"].as_slice()
                         };
-                        if let Some(Target::Graph(g)) = self.out.target {
-                            let op = analyze_graph(self.db, g)
-                                .as_ref()
-                                .and_then(|a| a.node(&node).map(|i| a.nodes[i].origin.clone()));
-                            let ok = matches!(&op, Some(crate::graphs::NodeOrigin::Op(o)) if want.contains(&o.name()));
+                        if matches!(self.out.target, Some(Target::Graph(_))) {
+                            let ok = self.value_op(p).is_some_and(|o| want.contains(&o.name()));
                             if !ok {
                                 self.error(
                                     405,

@@ -178,6 +178,8 @@ pub fn analyze_graph<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Option<Grap
         diags: Vec::new(),
         symbols: BTreeMap::new(),
         param_sources: Vec::new(),
+        current: String::new(),
+        nested: 0,
     };
     cx.run(g);
     let outputs = cx.outputs(g);
@@ -203,6 +205,9 @@ struct GraphCx<'db> {
     /// Symbolic dims bound by the signature's inputs, with the first place each appears.
     symbols: BTreeMap<String, TextRange>,
     param_sources: Vec<(String, TextRange)>,
+    /// The node being defined, and how many nested calls it has, to name them `h#0`, `h#1`, ...
+    current: String,
+    nested: usize,
 }
 
 /// The value an argument expression denotes.
@@ -480,6 +485,8 @@ impl<'db> GraphCx<'db> {
     }
 
     fn node(&mut self, n: &ast::NodeDef) {
+        self.current = n.name.text.clone();
+        self.nested = 0;
         if let Some(t) = &n.tolerance {
             self.tolerance_ref(t);
         }
@@ -631,6 +638,29 @@ impl<'db> GraphCx<'db> {
                 }
                 ArgValue::Invalid
             }
+            Expr::Call { callee, args, span } => {
+                // A nested call is an anonymous node: `relu(linear(x, w, b))`.
+                let name = format!("{}#{}", self.current, self.nested);
+                self.nested += 1;
+                let base = NodeInfo {
+                    name,
+                    origin: NodeOrigin::Op(Op::Identity),
+                    name_span: *span,
+                    span: *span,
+                    ty: None,
+                    args: vec![],
+                    attrs: Attrs::new(),
+                    tolerance: None,
+                    doc: None,
+                };
+                let info = self.call(base, callee, args, *span);
+                if info.ty.is_none() {
+                    return ArgValue::Invalid;
+                }
+                let idx = self.nodes.len();
+                self.nodes.push(info);
+                ArgValue::Node(idx)
+            }
             e => match literal_tensor(e) {
                 Ok((shape, data)) if shape.is_empty() => ArgValue::Scalar(data[0]),
                 _ => {
@@ -760,7 +790,7 @@ impl<'db> GraphCx<'db> {
             .unwrap_or(DType::F32);
         for &(pos, x) in &scalar_inputs {
             // `#` cannot appear in a written name, so generated names never collide.
-            let cname = format!("{}#{pos}", node.name);
+            let cname = format!("{}#c{pos}", node.name);
             let idx = self.nodes.len();
             self.nodes.push(NodeInfo {
                 name: cname,
@@ -1275,4 +1305,34 @@ pub fn literal_tensor(e: &Expr) -> Result<(Vec<u64>, Vec<f64>), (TextRange, Stri
         ));
     }
     Ok((shape, data))
+}
+
+/// Finds a node by its dotted path as seen from a graph: `h1` in the graph itself, or
+/// `attn.weights` for node `weights` inside the block instance `attn` (any depth; a repeated
+/// block's instances are `layers.0.x`, `layers.1.x`). Returns the item that defines the node and
+/// its index there.
+pub fn resolve_node_path<'db>(
+    db: &'db dyn Db,
+    item: ItemSource<'db>,
+    path: &[&str],
+) -> Option<(ItemSource<'db>, usize)> {
+    let analysis = analyze_graph(db, item).as_ref()?;
+    let joined = path.join(".");
+    if let Some(i) = analysis.node(&joined) {
+        return Some((item, i));
+    }
+    let (first, rest) = path.split_first()?;
+    let i = analysis.node(first)?;
+    match &analysis.nodes[i].origin {
+        NodeOrigin::Block(block) => resolve_node_path(db, *block, rest),
+        NodeOrigin::Repeat(block, n) => {
+            let (index, rest) = rest.split_first()?;
+            let k: u32 = index.parse().ok()?;
+            if k >= *n {
+                return None;
+            }
+            resolve_node_path(db, *block, rest)
+        }
+        _ => None,
+    }
 }
