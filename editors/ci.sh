@@ -95,6 +95,18 @@ queries_in_sync() {
   node "$grammar/scripts/sync-queries.js" --check
 }
 
+# The grammar must keep up with the language: every spec example parses without an ERROR node.
+grammar_parses_spec_examples() {
+  cd "$grammar" || return 1
+  local specs
+  mapfile -t specs < <(find "$editors/../spec-examples" -name '*.tl' 2>/dev/null | sort)
+  if [ ${#specs[@]} -eq 0 ]; then
+    echo "no spec-examples/*.tl found: nothing to parse"
+    return 0
+  fi
+  npx --no-install tree-sitter parse --quiet --stat "${specs[@]}"
+}
+
 # Hand-written Zed queries and the generated Helix/Neovim copies must name real nodes and fields.
 editor_queries_compile() {
   cd "$grammar" || return 1
@@ -138,6 +150,7 @@ nvim_e2e() {
 step "tree-sitter: npm ci + tree-sitter-cli" grammar_install
 step "tree-sitter: generated src/ is up to date" grammar_generate_check
 step "tree-sitter: corpus and highlight tests" grammar_tests
+step "tree-sitter: parses every spec-examples/*.tl" grammar_parses_spec_examples
 step "tree-sitter: editor query copies in sync" queries_in_sync
 step "tree-sitter: Zed, Helix and Neovim queries compile" editor_queries_compile
 step "vscode: npm ci" vscode_install
