@@ -231,9 +231,13 @@ local function lsp_checks(tlc, spec)
   local attached = vim.wait(timeout, function()
     return #clients_of(buf) > 0 and clients_of(buf)[1].initialized ~= false
   end, 50)
-  if not check("tlc lsp starts and attaches", attached) then
+  if not attached then
+    -- Say why: run `tlc lsp` with stdin closed (a working server exits on EOF) and show its output.
+    local out = vim.fn.system({ "timeout", "5", tlc, "lsp" }, "")
+    check("tlc lsp starts and attaches", false, "`" .. tlc .. " lsp` said: " .. vim.trim(out):sub(1, 300))
     return
   end
+  check("tlc lsp starts and attaches", true)
   local fname = vim.api.nvim_buf_get_name(buf)
   local got = vim.wait(timeout, function()
     return published[fname] == true
