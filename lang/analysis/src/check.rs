@@ -22,6 +22,7 @@ pub fn item_diagnostics<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Vec<Diag
             if let Some(a) = analyze_graph(db, item) {
                 out.extend(a.diagnostics.iter().cloned());
             }
+            out.extend(crate::payload::check_payload(db, item).iter().cloned());
         }
         ItemKeyword::Contract => {
             if let Some(a) = analyze_contract(db, item) {

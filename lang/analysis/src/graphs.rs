@@ -371,7 +371,7 @@ impl<'db> GraphCx<'db> {
             None => {
                 if !has_source {
                     let d = self.error(
-                        301,
+                        395,
                         p.path.span,
                         format!("param `{}` has no payload", p.path.text()),
                     );
@@ -392,7 +392,7 @@ impl<'db> GraphCx<'db> {
                         if let Some(known) = ty.shape.as_known() {
                             if known != shape {
                                 let d = self.error(
-                                    302,
+                                    393,
                                     e.span(),
                                     format!(
                                         "literal has shape {} but `{}` is declared {}",
@@ -405,7 +405,7 @@ impl<'db> GraphCx<'db> {
                             }
                         } else {
                             self.error(
-                                302,
+                                393,
                                 p.ty.span,
                                 "a param with literal values needs a fully known shape",
                             );
@@ -413,14 +413,14 @@ impl<'db> GraphCx<'db> {
                         ParamInit::Literal(data.iter().map(|x| x.to_bits()).collect())
                     }
                     Err((range, msg)) => {
-                        self.error(303, range, msg);
+                        self.error(394, range, msg);
                         ParamInit::Literal(vec![])
                     }
                 }
             }
             Some(other) => {
                 let d = self.error(
-                    303,
+                    394,
                     other.span(),
                     "a param's payload is `load(\"file\")` or a literal list",
                 );
@@ -450,7 +450,7 @@ impl<'db> GraphCx<'db> {
                 (Some("key"), Expr::String(s)) => key = Some(s.value.clone()),
                 _ => {
                     self.error(
-                        303,
+                        394,
                         a.span,
                         "load takes a file path and an optional `key = \"name\"`",
                     );
@@ -460,7 +460,7 @@ impl<'db> GraphCx<'db> {
         match path {
             Some(path) => ParamInit::Load { path, key },
             None => {
-                self.error(303, at, "load needs a file path: `load(\"w.npy\")`");
+                self.error(394, at, "load needs a file path: `load(\"w.npy\")`");
                 ParamInit::FromGraphSource
             }
         }
@@ -476,7 +476,7 @@ impl<'db> GraphCx<'db> {
             }
             _ => {
                 self.error(
-                    303,
+                    394,
                     span,
                     "`params from` takes a file path: `params from \"weights.safetensors\"`",
                 );
@@ -525,7 +525,7 @@ impl<'db> GraphCx<'db> {
                         }
                     }
                     Err((range, msg)) => {
-                        self.error(303, range, msg);
+                        self.error(394, range, msg);
                         base
                     }
                 }

@@ -17,6 +17,7 @@ pub mod db;
 pub mod diagnostics;
 pub mod graphs;
 pub mod items;
+pub mod payload;
 pub mod scope;
 
 pub use db::{Db, RootDatabase, SourceFile};
