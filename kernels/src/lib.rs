@@ -5,6 +5,7 @@
 //! - [`Backend`]: the device-agnostic interface evaluators call, with [`CpuBackend`].
 //! - [`payload`]: weight loaders (`.npy`, `.safetensors`) and header-only inspection.
 //! - [`onnx`]: ONNX model loading.
+//! - [`exec`]: the reference evaluator [`denote`] (f64) and the compiled [`Plan`] (f32) over tl-ir graphs.
 //!
 //! Errors carry stable codes: TL03xx for payload files, TL05xx for execution.
 
@@ -12,6 +13,7 @@ pub mod backend;
 pub mod cpu;
 pub mod dtype;
 pub mod error;
+pub mod exec;
 pub mod onnx;
 pub mod payload;
 pub mod real;
@@ -20,5 +22,6 @@ pub mod tensor;
 pub use backend::{Backend, CpuBackend, KernelOp, MaskKind};
 pub use dtype::DType;
 pub use error::{KernelError, KernelResult, PayloadError, PayloadResult};
+pub use exec::{compile, denote, Denotation, ExecError, ExecResult, Payload, Plan, PlanStats};
 pub use real::Real;
 pub use tensor::Tensor;
