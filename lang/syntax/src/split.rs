@@ -5,7 +5,6 @@
 //! below it). Doc comments (`///`) on the lines right above the keyword belong to the item.
 //! Strings and comments are skipped so that keywords and braces inside them do not count.
 
-use crate::lexer::{tokenize, Tok};
 use crate::TextRange;
 
 /// Which keyword started a chunk; `Junk` is text before the first item.
@@ -177,38 +176,94 @@ fn word_end(bytes: &[u8], from: usize) -> usize {
         .map_or(bytes.len(), |p| from + p)
 }
 
-/// Reads the name from the first few tokens of a chunk.
+/// Reads the name from the first tokens of a chunk, with the same byte scan as the splitter (the
+/// lexer would cost more than the whole split).
 fn item_name(keyword: ItemKeyword, chunk: &str) -> Option<String> {
-    // Lexing only a short prefix keeps this cheap on huge items: the name is always near the start.
-    let head_end = chunk
-        .char_indices()
-        .map(|(i, _)| i)
-        .find(|&i| i >= 512)
-        .unwrap_or(chunk.len());
-    let lexed = tokenize(&chunk[..head_end]);
-    let mut tokens = lexed
-        .tokens
-        .iter()
-        .map(|t| t.tok)
-        .filter(|t| !t.is_trivia())
-        .skip(1);
-    let ident = |t: Option<Tok<'_>>| match t {
-        Some(Tok::Ident(s)) => Some(s.to_string()),
-        _ => None,
-    };
-    match keyword {
-        ItemKeyword::Junk => None,
+    let bytes = chunk.as_bytes();
+    let mut scan = HeadScan { bytes, at: 0 };
+    // Skip doc comments and the keyword itself.
+    scan.next_token()?;
+    let name = match keyword {
+        ItemKeyword::Junk => return None,
         ItemKeyword::Assume => {
-            tokens.next();
-            ident(tokens.next())
+            scan.next_token()?;
+            scan.next_token()?
         }
-        ItemKeyword::Import => {
-            let mut tokens = tokens.skip_while(|t| *t != Tok::KwAs);
-            tokens.next()?;
-            ident(tokens.next())
+        ItemKeyword::Import => loop {
+            let token = scan.next_token()?;
+            if &bytes[token.0..token.1] == b"as" {
+                break scan.next_token()?;
+            }
+        },
+        _ => scan.next_token()?,
+    };
+    // Only an ASCII word can be a name; other tokens may be one byte of a longer UTF-8 char.
+    let word = &bytes[name.0..name.1];
+    let is_ident = word
+        .first()
+        .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_');
+    let word = std::str::from_utf8(word)
+        .ok()
+        .filter(|w| is_ident && !is_keyword(w))?;
+    Some(word.to_string())
+}
+
+/// Tokens at the head of a chunk: words, strings and single bytes; whitespace and comments skipped.
+struct HeadScan<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl HeadScan<'_> {
+    fn next_token(&mut self) -> Option<(usize, usize)> {
+        let bytes = self.bytes;
+        loop {
+            let b = *bytes.get(self.at)?;
+            let start = self.at;
+            self.at = match b {
+                b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' => {
+                    self.at += 1;
+                    continue;
+                }
+                b'/' if bytes.get(start + 1) == Some(&b'/') => {
+                    self.at = line_end(bytes, start);
+                    continue;
+                }
+                b'"' => string_end(bytes, start),
+                b'A'..=b'Z' | b'a'..=b'z' | b'_' | b'0'..=b'9' => word_end(bytes, start),
+                _ => start + 1,
+            };
+            return Some((start, self.at));
         }
-        _ => ident(tokens.next()),
     }
+}
+
+fn is_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "import"
+            | "as"
+            | "graph"
+            | "block"
+            | "param"
+            | "params"
+            | "from"
+            | "within"
+            | "contract"
+            | "on"
+            | "given"
+            | "in"
+            | "ensure"
+            | "check"
+            | "by"
+            | "then"
+            | "rests"
+            | "execute"
+            | "tolerance"
+            | "assume"
+            | "true"
+            | "false"
+    )
 }
 
 #[cfg(test)]
@@ -220,6 +275,13 @@ mod tests {
             .into_iter()
             .map(|c| (c.keyword, c.name.clone(), c.text(text)))
             .collect()
+    }
+
+    #[test]
+    fn names_next_to_non_ascii_text() {
+        assert_eq!(summary("assume é x: \"\"")[0].1, None);
+        assert_eq!(summary("graph é")[0].1, None);
+        assert_eq!(summary("import \"p\" as é")[0].1, None);
     }
 
     #[test]
