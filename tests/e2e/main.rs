@@ -1,1 +1,4 @@
+//! End-to-end tests: they drive the real `tlc` binary (and, in `lsp`, the real server over stdio).
 
+mod check;
+mod support;

@@ -72,11 +72,26 @@ pub fn file_diagnostics(db: &dyn Db, file: SourceFile) -> Vec<ResolvedDiagnostic
         let d = Diagnostic::error(
             120,
             Span::File(file, TextRange::new(0, 0)),
-            format!("cannot read {}: {e}", file.path(db).display()),
+            format!(
+                "cannot read {}: {e}",
+                file.path(db)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ),
         );
         return vec![d.resolve(db)];
     }
     let mut out: Vec<ResolvedDiagnostic> = Vec::new();
+    if file_items(db, file).is_empty() {
+        let d = Diagnostic::warning(
+            121,
+            Span::File(file, TextRange::new(0, 0)),
+            "this spec defines nothing",
+        )
+        .with_help("a spec holds graphs, blocks, contracts, tolerances, assumptions or imports");
+        out.push(d.resolve(db));
+    }
     for &item in file_items(db, file) {
         out.extend(item_diagnostics(db, item).iter().map(|d| d.resolve(db)));
     }

@@ -378,7 +378,7 @@ impl<'db> ContractCx<'db> {
                 let d = self.error(
                     410,
                     c.name.span,
-                    format!("a {kind} contract needs a tolerance"),
+                    format!("{} {kind} contract needs a tolerance", article(kind)),
                 );
                 d.help =
                     Some("write `ensure ... within fp32_run` with a declared tolerance".into());
@@ -418,7 +418,7 @@ impl<'db> ContractCx<'db> {
                     let d = self.error(
                         406,
                         span,
-                        format!("`{name}` cannot check a {kind} contract"),
+                        format!("`{name}` cannot check {} {kind} contract", article(kind)),
                     );
                     d.help = Some(format!(
                         "methods for {kind}: {}",
@@ -1035,6 +1035,15 @@ impl<'db> ContractCx<'db> {
                 return None;
             }
         })
+    }
+}
+
+/// "a" or "an" before a word.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }
 

@@ -16,6 +16,7 @@ pub mod contracts;
 pub mod db;
 pub mod diagnostics;
 pub mod graphs;
+pub mod ide;
 pub mod items;
 pub mod payload;
 pub mod scope;

@@ -58,14 +58,17 @@ pub fn check_payload<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Vec<Diagnos
         .map(|(p, span)| (db.external(&relative_path(db, file, p)), *span))
         .collect();
     let mut source_ok = Vec::new();
-    for &(ext, span) in &sources {
+    for (&(ext, span), (written, _)) in sources.iter().zip(&analysis.param_sources) {
         match payload_header(db, ext) {
             Ok(_) => source_ok.push(ext),
             Err((code, msg)) => out.push(
                 Diagnostic::error(
                     *code,
                     Span::Item(item, span),
-                    format!("cannot read weights: {msg}"),
+                    format!(
+                        "cannot read weights: {}",
+                        msg.replace(&ext.path(db).display().to_string(), written)
+                    ),
                 )
                 .with_help("paths are relative to the spec file"),
             ),
@@ -83,6 +86,7 @@ pub fn check_payload<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Vec<Diagnos
                 let ext = db.external(&relative_path(db, p.item.file(db), path));
                 match payload_header(db, ext) {
                     Err((code, msg)) if p.prefix.is_empty() => {
+                        let msg = msg.replace(&ext.path(db).display().to_string(), path);
                         out.push(Diagnostic::error(
                             *code,
                             span,

@@ -181,6 +181,9 @@ fn import_cycle(db: &dyn Db, from: SourceFile, to: SourceFile) -> Option<Vec<Str
             .unwrap_or_default()
     };
     let mut stack = vec![(to, vec![name(from), name(to)])];
+    if to == from {
+        return Some(vec![name(from), name(from)]);
+    }
     let mut seen = std::collections::HashSet::new();
     while let Some((f, trail)) = stack.pop() {
         if f == from {
@@ -191,9 +194,7 @@ fn import_cycle(db: &dyn Db, from: SourceFile, to: SourceFile) -> Option<Vec<Str
         }
         for &(_, next) in spec_imports(db, f) {
             let mut t = trail.clone();
-            if next != from {
-                t.push(name(next));
-            }
+            t.push(name(next));
             stack.push((next, t));
         }
     }
