@@ -43,6 +43,12 @@ pub enum ExecError {
     /// TL0514: the graph violates the IR invariants.
     #[error("invalid graph: {detail}")]
     InvalidGraph { detail: String },
+    /// TL0520: the ONNX model uses ops tl does not import; lists every (op type, node name).
+    #[error("unsupported ONNX ops: {}", ops.iter().map(|(op, node)| format!("{op} (node {node})")).collect::<Vec<_>>().join(", "))]
+    UnsupportedOnnxOps { ops: Vec<(String, String)> },
+    /// TL0521: a supported ONNX op uses an attribute value or input form tl cannot express.
+    #[error("ONNX node {node}: {detail}")]
+    OnnxImport { node: String, detail: String },
 }
 
 impl ExecError {
@@ -55,6 +61,8 @@ impl ExecError {
             ExecError::ParamMismatch { .. } => "TL0512",
             ExecError::Lowering { .. } => "TL0513",
             ExecError::InvalidGraph { .. } => "TL0514",
+            ExecError::UnsupportedOnnxOps { .. } => "TL0520",
+            ExecError::OnnxImport { .. } => "TL0521",
         }
     }
 }

@@ -4,6 +4,7 @@ use super::proto::{
     TensorProto, TypeProto, ValueInfoProto,
 };
 use super::*;
+use std::collections::BTreeMap;
 
 fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
     use super::proto::{
@@ -289,4 +290,271 @@ fn loads_acasxu_network() {
         .iter()
         .all(|t| t.shape().contains(&50) || t.shape() == [5, 5]));
     assert!(m.initializers.values().all(|t| t.dtype() == DType::F32));
+}
+
+#[test]
+fn acasxu_imports_and_matches_a_direct_forward_pass() {
+    let Some(path) = shared_file("acasxu/ACASXU_run2a_1_1_batch_2000.onnx") else {
+        return;
+    };
+    let m = load(&path).unwrap();
+    let imported = import(&m).unwrap();
+    let x = Tensor::from_f64(&[1, 1, 1, 5], vec![0.3, -0.2, 0.1, 0.4, -0.45]).unwrap();
+    let inputs: BTreeMap<String, Tensor> = [("input".to_string(), x.clone())].into();
+    let reference = crate::denote(&imported.graph, &imported.payload, &inputs).unwrap();
+    let y_ref = reference.output("linear_7_Add").unwrap().to_f64();
+
+    // Independent forward pass straight from the initializers.
+    let w = |k: &str| m.initializers[k].to_f64();
+    let mut h = (&x.to_f64() - &w("input_AvgImg"))
+        .into_shape_with_order((1, 5))
+        .unwrap()
+        .into_dyn();
+    for layer in 1..=7 {
+        let prefix = if layer == 7 {
+            "linear_7".to_string()
+        } else {
+            format!("Operation_{layer}")
+        };
+        let wm = w(&format!("{prefix}_MatMul_W"))
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap();
+        let h2 = h.into_dimensionality::<ndarray::Ix2>().unwrap().dot(&wm)
+            + &w(&format!("{prefix}_Add_B"));
+        h = if layer == 7 {
+            h2.into_dyn()
+        } else {
+            h2.mapv(|v| v.max(0.0)).into_dyn()
+        };
+    }
+    assert_eq!(y_ref.shape(), &[1, 5]);
+    for (a, b) in y_ref.iter().zip(h.iter()) {
+        assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{y_ref} vs {h}");
+    }
+    let plan = crate::compile(&imported.graph, &imported.payload).unwrap();
+    let y32 = plan.run(&inputs).unwrap()["linear_7_Add"].to_f64();
+    for (a, b) in y32.iter().zip(h.iter()) {
+        assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0));
+    }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        name: format!("n_{output}"),
+        op_type: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Ints as i32,
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn int_attr(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Int as i32,
+        i: v,
+        ..Default::default()
+    }
+}
+
+fn model_of(
+    opset: i64,
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+    input: ValueInfoProto,
+    output: &str,
+) -> OnnxModel {
+    let m = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: opset,
+        }],
+        graph: Some(GraphProto {
+            name: "t".into(),
+            node: nodes,
+            initializer: inits,
+            input: vec![input],
+            output: vec![ValueInfoProto {
+                name: output.into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    decode(&m).unwrap()
+}
+
+#[test]
+fn unsupported_ops_are_listed_together() {
+    let nodes = vec![
+        node("Relu", &["x"], "a", vec![]),
+        node("Erf", &["a"], "b", vec![]),
+        node("Cos", &["b"], "c", vec![]),
+    ];
+    let m = model_of(13, nodes, vec![], value("x", &[2]), "c");
+    let err = import(&m).unwrap_err();
+    assert_eq!(err.code(), "TL0520");
+    let text = err.to_string();
+    assert!(
+        text.contains("Erf (node n_b)") && text.contains("Cos (node n_c)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cnn_ops_import_and_run() {
+    // x[1,1,4,4] -> Conv(2 filters 3x3, pad 1) -> BatchNorm -> Relu -> MaxPool 2x2 -> Flatten
+    //   -> Gemm(transB = 0, so the importer re-lays the weight out) -> Softmax
+    let conv_w = float_tensor(
+        "cw",
+        &[2, 1, 3, 3],
+        &[
+            0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+            1.0,
+        ],
+    );
+    let bn = |n: &str, v: &[f32]| float_tensor(n, &[2], v);
+    let gemm_b = float_tensor(
+        "gb",
+        &[8, 3],
+        &(0..24).map(|i| (i % 5) as f32 * 0.1).collect::<Vec<_>>(),
+    );
+    let nodes = vec![
+        node(
+            "Conv",
+            &["x", "cw"],
+            "c",
+            vec![
+                ints_attr("pads", &[1, 1, 1, 1]),
+                ints_attr("kernel_shape", &[3, 3]),
+            ],
+        ),
+        node(
+            "BatchNormalization",
+            &["c", "s", "b", "m", "v"],
+            "bn",
+            vec![],
+        ),
+        node("Relu", &["bn"], "r", vec![]),
+        node(
+            "MaxPool",
+            &["r"],
+            "p",
+            vec![
+                ints_attr("kernel_shape", &[2, 2]),
+                ints_attr("strides", &[2, 2]),
+            ],
+        ),
+        node("Flatten", &["p"], "f", vec![int_attr("axis", 1)]),
+        node("Gemm", &["f", "gb"], "g", vec![]),
+        node("Softmax", &["g"], "y", vec![int_attr("axis", -1)]),
+    ];
+    let inits = vec![
+        conv_w,
+        bn("s", &[1.0, 0.5]),
+        bn("b", &[0.0, 0.1]),
+        bn("m", &[0.0, 1.0]),
+        bn("v", &[1.0, 4.0]),
+        gemm_b,
+    ];
+    let m = model_of(13, nodes, inits, value("x", &[1, 1, 4, 4]), "y");
+    let imported = import(&m).unwrap();
+    assert!(imported.payload.contains_key("gb.T"));
+    let x = Tensor::from_f64(
+        &[1, 1, 4, 4],
+        (0..16).map(|i| i as f64 / 8.0 - 1.0).collect(),
+    )
+    .unwrap();
+    let inputs: BTreeMap<String, Tensor> = [("x".to_string(), x)].into();
+    let d = crate::denote(&imported.graph, &imported.payload, &inputs).unwrap();
+    let y = d.output("y").unwrap().to_f64();
+    assert_eq!(y.shape(), &[1, 3]);
+    assert!((y.sum() - 1.0).abs() < 1e-12);
+    // The Gemm equals flatten @ B computed directly.
+    let f = d
+        .get("f")
+        .unwrap()
+        .to_f64()
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap();
+    let b = m.initializers["gb"]
+        .to_f64()
+        .into_dimensionality::<ndarray::Ix2>()
+        .unwrap();
+    let g = d.get("g").unwrap().to_f64();
+    for (a, b) in g.iter().zip(f.dot(&b).iter()) {
+        assert!((a - b).abs() < 1e-12);
+    }
+    let got = crate::compile(&imported.graph, &imported.payload)
+        .unwrap()
+        .run(&inputs)
+        .unwrap();
+    assert!(got["y"]
+        .to_f64()
+        .iter()
+        .zip(y.iter())
+        .all(|(a, b)| (a - b).abs() < 1e-6));
+}
+
+#[test]
+fn structural_ops_read_constant_inputs() {
+    let shape = TensorProto {
+        name: "shape".into(),
+        dims: vec![2],
+        data_type: DataType::Int64 as i32,
+        int64_data: vec![0, -1],
+        ..Default::default()
+    };
+    let i64s = |name: &str, v: &[i64]| TensorProto {
+        name: name.into(),
+        dims: vec![v.len() as i64],
+        data_type: DataType::Int64 as i32,
+        int64_data: v.to_vec(),
+        ..Default::default()
+    };
+    let nodes = vec![
+        node("Reshape", &["x", "shape"], "r", vec![]),
+        node("Slice", &["r", "st", "en", "ax"], "s", vec![]),
+        node("Unsqueeze", &["s", "ua"], "u", vec![]),
+        node(
+            "ReduceSum",
+            &["u", "ra"],
+            "y",
+            vec![int_attr("keepdims", 0)],
+        ),
+    ];
+    let inits = vec![
+        shape,
+        i64s("st", &[1, 0]),
+        i64s("en", &[i64::MAX, 2]),
+        i64s("ax", &[1, 0]),
+        i64s("ua", &[0]),
+        i64s("ra", &[2]),
+    ];
+    let m = model_of(13, nodes, inits, value("x", &[2, 2, 3]), "y");
+    let imported = import(&m).unwrap();
+    let x = Tensor::from_f64(&[2, 2, 3], (0..12).map(f64::from).collect()).unwrap();
+    let inputs: BTreeMap<String, Tensor> = [("x".to_string(), x)].into();
+    let d = crate::denote(&imported.graph, &imported.payload, &inputs).unwrap();
+    // r = [[0..6], [6..12]]; s = rows 0..2, columns 1.. -> [[1..6], [7..12]]; u adds axis 0;
+    // y sums columns: [1+2+3+4+5, 7+8+9+10+11] with shape [1, 2].
+    assert_eq!(
+        d.output("y").unwrap(),
+        &Tensor::from_f64(&[1, 2], vec![15.0, 45.0]).unwrap()
+    );
+    let dynamic = vec![node("Reshape", &["x", "x"], "y", vec![])];
+    let m = model_of(13, dynamic, vec![], value("x", &[2]), "y");
+    assert_eq!(import(&m).unwrap_err().code(), "TL0521");
 }
