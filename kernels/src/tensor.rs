@@ -180,10 +180,10 @@ pub fn broadcast_shapes(
 ) -> KernelResult<Vec<usize>> {
     let rank = lhs.len().max(rhs.len());
     let mut out = vec![0; rank];
-    for i in 0..rank {
+    for (i, slot) in out.iter_mut().enumerate() {
         let l = dim_from_end(lhs, rank - 1 - i);
         let r = dim_from_end(rhs, rank - 1 - i);
-        out[i] = match (l, r) {
+        *slot = match (l, r) {
             (a, b) if a == b => a,
             (1, b) => b,
             (a, 1) => a,

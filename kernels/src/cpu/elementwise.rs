@@ -129,9 +129,8 @@ impl UnaryOp {
         let one = T::one();
         match *self {
             UnaryOp::Relu => {
-                if x > zero {
-                    x
-                } else if x.is_nan() {
+                // NaN is kept (NaN > 0 is false), as in PyTorch.
+                if x > zero || x.is_nan() {
                     x
                 } else {
                     zero

@@ -76,7 +76,7 @@ pub fn resolve_shape(op: &'static str, numel: usize, shape: &[i64]) -> KernelRes
         }
     }
     if let Some(i) = infer {
-        if known == 0 || numel % known != 0 {
+        if known == 0 || !numel.is_multiple_of(known) {
             return Err(KernelError::shape(
                 op,
                 format!("cannot infer -1 in {shape:?} for {numel} elements"),

@@ -171,9 +171,10 @@ fn value_info(path: &str, v: &proto::ValueInfoProto) -> PayloadResult<ValueInfo>
             detail: "a graph input or output has no name".into(),
         });
     }
-    let tensor_type = v.r#type.as_ref().and_then(|t| match &t.value {
-        Some(proto::type_proto::Value::TensorType(tt)) => Some(tt),
-        None => None,
+    let tensor_type = v.r#type.as_ref().and_then(|t| {
+        t.value
+            .as_ref()
+            .map(|proto::type_proto::Value::TensorType(tt)| tt)
     });
     let dtype = tensor_type.and_then(|t| dtype_of_onnx(t.elem_type));
     let shape = tensor_type.and_then(|t| t.shape.as_ref()).map(|s| {

@@ -360,7 +360,7 @@ pub(crate) mod tests {
     pub(crate) fn npy_bytes(version: u8, header: &str, data: &[u8]) -> Vec<u8> {
         let prefix = if version == 1 { 10 } else { 12 };
         let mut h = header.to_string();
-        while (prefix + h.len() + 1) % 64 != 0 {
+        while !(prefix + h.len() + 1).is_multiple_of(64) {
             h.push(' ');
         }
         h.push('\n');
