@@ -78,9 +78,7 @@ impl Fix<'_> {
     fn append(&self, declaration: &str) -> FileEdit {
         let text = self.text();
         let end = text.len() as u32;
-        let sep = if text.is_empty() {
-            ""
-        } else if text.ends_with("\n\n") {
+        let sep = if text.is_empty() || text.ends_with("\n\n") {
             ""
         } else if text.ends_with('\n') {
             "\n"

@@ -12,7 +12,7 @@ use tl_syntax::lexer::{Spanned, Tok};
 use tl_syntax::TextRange;
 
 use super::hover::op_markdown;
-use super::item_at;
+use super::item_before;
 use super::text::{is_ident, tokens_before};
 use crate::contracts::{analyze_contract, Target, METHODS};
 use crate::db::{Db, SourceFile};
@@ -83,11 +83,26 @@ impl CompletionItem {
 
 /// The candidates at `offset` in `file`.
 pub fn completions(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionItem> {
-    let Some(item) = item_at(db, file, offset) else {
+    let Some(item) = item_before(db, file, offset) else {
         return item_keywords();
     };
     let text = item.text(db);
     let rel = (offset - item.offset(db)) as usize;
+    if rel > text.len() {
+        // After an item, on a new line: a flat item (tolerance, assumption, import) is complete.
+        let gap = super::file_text(db, file)
+            .get(item.offset(db) as usize + text.len()..offset as usize)
+            .unwrap_or("");
+        let flat = !matches!(
+            item.keyword(db),
+            tl_syntax::ItemKeyword::Graph
+                | tl_syntax::ItemKeyword::Block
+                | tl_syntax::ItemKeyword::Contract
+        );
+        if flat && gap.contains('\n') {
+            return item_keywords();
+        }
+    }
     let mut toks = tokens_before(text, rel);
     // A word being typed is the filter, not the context.
     if toks

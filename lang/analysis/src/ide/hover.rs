@@ -285,7 +285,7 @@ pub(crate) fn method_label(m: &Method) -> String {
         } => {
             let mut opts = Vec::new();
             if let Some(t) = timeout_ms {
-                opts.push(format!("timeout = {t}ms"));
+                opts.push(format!("timeout = {}", duration(*t)));
             }
             if let Some(n) = max_nodes {
                 opts.push(format!("max_nodes = {n}"));
@@ -302,6 +302,17 @@ pub(crate) fn method_label(m: &Method) -> String {
         Method::Sampling { samples, seed } => format!("sampling({samples}, seed = {seed})"),
         Method::Certificate { path } => format!("certificate(\"{path}\")"),
         other => other.name().into(),
+    }
+}
+
+/// Milliseconds as the language writes them: `60s`, `2m`, `500ms`.
+fn duration(ms: u64) -> String {
+    if ms > 0 && ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms > 0 && ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
     }
 }
 

@@ -73,6 +73,20 @@ pub fn item_at<'db>(db: &'db dyn Db, file: SourceFile, offset: u32) -> Option<It
     })
 }
 
+/// The last item that starts at or before `offset`: where text typed at `offset` belongs (the
+/// whitespace after an item is in no item's text, but it is where the user continues it).
+pub(crate) fn item_before<'db>(
+    db: &'db dyn Db,
+    file: SourceFile,
+    offset: u32,
+) -> Option<ItemSource<'db>> {
+    file_items(db, file)
+        .iter()
+        .copied()
+        .take_while(|item| item.offset(db) <= offset)
+        .last()
+}
+
 /// The file's text, or "" when it could not be read.
 pub(crate) fn file_text(db: &dyn Db, file: SourceFile) -> &str {
     file.text(db).as_deref().map_or("", |t| t)

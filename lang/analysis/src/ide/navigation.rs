@@ -197,13 +197,11 @@ fn check_conflict(db: &dyn Db, symbol: &Symbol<'_>, new_name: &str) -> Result<()
                 )));
             }
         }
-        Symbol::Def { item, .. } => {
-            if file_definitions(db, item.file(db)).contains_key(new_name) {
-                return Err(RenameError(format!(
-                    "`{new_name}` is already defined in {}",
-                    item.file(db).path(db).display()
-                )));
-            }
+        Symbol::Def { item, .. } if file_definitions(db, item.file(db)).contains_key(new_name) => {
+            return Err(RenameError(format!(
+                "`{new_name}` is already defined in {}",
+                item.file(db).path(db).display()
+            )));
         }
         _ => {}
     }

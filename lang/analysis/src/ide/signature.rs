@@ -3,7 +3,7 @@
 use tl_syntax::lexer::Tok;
 
 use super::completion::enclosing_call;
-use super::item_at;
+use super::item_before;
 use super::text::tokens_before;
 use crate::db::{Db, SourceFile};
 
@@ -25,7 +25,7 @@ pub struct SignatureHelp {
 
 /// Signature help when the cursor is inside the parentheses of an op call.
 pub fn signature_help(db: &dyn Db, file: SourceFile, offset: u32) -> Option<SignatureHelp> {
-    let item = item_at(db, file, offset)?;
+    let item = item_before(db, file, offset)?;
     let rel = (offset - item.offset(db)) as usize;
     let toks = tokens_before(item.text(db), rel);
     let (callee, args) = enclosing_call(&toks)?;

@@ -61,7 +61,11 @@ fn hover_text(needle: &str, nth: usize) -> String {
 #[test]
 fn spec_fixture_is_clean() {
     let (db, file, _) = fixture(SPEC);
-    let diags = crate::check::file_diagnostics(&db, file);
+    // Payload files (TL03xx) are not in the fixture: the facade never reads them.
+    let diags: Vec<_> = crate::check::file_diagnostics(&db, file)
+        .into_iter()
+        .filter(|d| !(300..400).contains(&d.code))
+        .collect();
     assert!(diags.is_empty(), "{diags:#?}");
 }
 
@@ -326,7 +330,7 @@ fn semantic_tokens_classify_by_meaning() {
     assert_eq!(kind_of("linear", 0), Some(TokenKind::Op));
     assert_eq!(kind_of("h1", 0), Some(TokenKind::Node));
     assert_eq!(kind_of("x,", 0), Some(TokenKind::Input));
-    assert_eq!(kind_of("fc1", 1), Some(TokenKind::Param));
+    assert_eq!(kind_of("fc1.bias", 0), Some(TokenKind::Param));
     assert_eq!(kind_of("f32", 0), Some(TokenKind::Type));
     assert_eq!(kind_of("graph", 0), Some(TokenKind::Keyword));
     assert_eq!(kind_of("1e-5", 0), Some(TokenKind::Number));
@@ -437,8 +441,8 @@ fn mermaid_graph() {
 
 #[test]
 fn statuses_and_trust() {
-    let text = format!("{SPEC}\ncontract bare on mnist_mlp {{\n  ensure argmax(logits) == 1\n}}\n");
-    let (db, file, _) = fixture(&text);
+    let text = "graph g(x: f32[4]) -> y: f32[4] {\n  y = relu(x)\n}\nassume kernel k: \"why\"\ncontract robust on g {\n  given x in box(-1.0, 1.0)\n  ensure argmax(y) == 1\n  check by crown then bab(timeout = 30s)\n  rests on k\n}\ncontract bare on g {\n  given x in box(-1.0, 1.0)\n  ensure argmax(y) == 1\n}\n";
+    let (db, file, _) = fixture(text);
     let st: Vec<(String, &str, Option<String>)> = contract_statuses(&db, file)
         .into_iter()
         .map(|s| (s.name, s.status, s.method))
@@ -449,7 +453,7 @@ fn statuses_and_trust() {
             (
                 "robust".into(),
                 "unknown",
-                Some("crown then bab(timeout = 30000ms)".into())
+                Some("crown then bab(timeout = 30s)".into())
             ),
             ("bare".into(), "uncovered", None),
         ]
@@ -477,14 +481,4 @@ fn nothing_panics_on_any_offset() {
     let _ = semantic_tokens(&db, file);
     let _ = folding_ranges(&db, file);
     let _ = code_actions(&db, file, TextRange::new(0, text.len() as u32));
-}
-#[test]
-fn debug_tokens() {
-    let (db, file, _) = fixture(SPEC);
-    for o in file_occurrences(&db, file).iter().take(12) {
-        eprintln!("{:?} {:?} {}", o.range, &SPEC[o.range.start as usize..o.range.end as usize], o.is_definition);
-    }
-    for t in semantic_tokens(&db, file).iter().take(40) {
-        eprintln!("{:?} {:?}", &SPEC[t.range.start as usize..t.range.end as usize], t.kind);
-    }
 }
