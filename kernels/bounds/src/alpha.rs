@@ -14,6 +14,17 @@ use crate::relax::Act;
 
 /// Optimised lower bounds of `c y` (rows independent).
 pub fn optimize(an: &Analysis, c: &Array2<f64>, iters: usize, lr: f64) -> LinearBound {
+    optimize_with_alphas(an, c, iters, lr).0
+}
+
+/// Like [`optimize`], also returning the slopes that gave each row its best bound (any slopes in
+/// range give a sound bound, so a certificate can carry them and a checker recompute the bound).
+pub fn optimize_with_alphas(
+    an: &Analysis,
+    c: &Array2<f64>,
+    iters: usize,
+    lr: f64,
+) -> (LinearBound, Alphas) {
     let net = an.net;
     let rows = c.nrows();
     let mut alphas: Alphas = Alphas::new();
@@ -36,8 +47,9 @@ pub fn optimize(an: &Analysis, c: &Array2<f64>, iters: usize, lr: f64) -> Linear
         }
     }
     let mut best = an.spec_lower(c, None);
+    let mut best_alphas = alphas.clone();
     if alphas.is_empty() || iters == 0 {
-        return best;
+        return (best, best_alphas);
     }
     let mut m1: Alphas = alphas
         .iter()
@@ -52,6 +64,13 @@ pub fn optimize(an: &Analysis, c: &Array2<f64>, iters: usize, lr: f64) -> Linear
                 best.lower[r] = lb.lower[r];
                 best.bias[r] = lb.bias[r];
                 best.a_in.row_mut(r).assign(&lb.a_in.row(r));
+                for (k, a) in &alphas {
+                    best_alphas
+                        .get_mut(k)
+                        .expect("same layers")
+                        .row_mut(r)
+                        .assign(&a.row(r));
+                }
             }
         }
         if t > iters {
@@ -71,7 +90,7 @@ pub fn optimize(an: &Analysis, c: &Array2<f64>, iters: usize, lr: f64) -> Linear
             });
         }
     }
-    best
+    (best, best_alphas)
 }
 
 /// d(sum of row lower bounds)/d(alpha) for each alpha layer, by the forward adjoint sweep.

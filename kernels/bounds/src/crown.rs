@@ -88,6 +88,9 @@ pub struct CrownOptions {
     pub intersect_ibp: bool,
     /// Widen every bound by the f64 rounding-error bound (off only to compare with references).
     pub sound: bool,
+    /// Make bounds hold for an f32 executor too: each layer's f32 rounding error is bounded from
+    /// the layer's magnitudes and carried as bounded noise on its output (docs/bounds.md).
+    pub f32_executor: bool,
 }
 
 impl Default for CrownOptions {
@@ -95,6 +98,7 @@ impl Default for CrownOptions {
         CrownOptions {
             intersect_ibp: true,
             sound: true,
+            f32_executor: true,
         }
     }
 }
@@ -121,6 +125,9 @@ pub struct Analysis<'n> {
     pub upper: Vec<Array1<f64>>,
     /// Relaxation of each nonlinear layer (indexed by the nonlinear layer).
     pub relax: Vec<Option<Relax>>,
+    /// Per layer, a bound on the f32 executor's rounding error added at its output (empty when
+    /// `f32_executor` is off).
+    pub noise: Vec<Array1<f64>>,
     pub opts: CrownOptions,
 }
 
@@ -189,35 +196,66 @@ impl<'n> Analysis<'n> {
             lower: Vec::with_capacity(n),
             upper: Vec::with_capacity(n),
             relax: vec![None; n],
+            noise: Vec::with_capacity(n),
             opts,
         };
+        let children = net.children();
         for i in 0..n {
             if !live[i] {
                 an.lower.push(Array1::zeros(0));
                 an.upper.push(Array1::zeros(0));
+                an.noise.push(Array1::zeros(0));
                 continue;
             }
             if let Some(act) = act_of(&net.nodes[i].layer) {
                 let src = net.nodes[i].layer.parents()[0];
                 an.relax[i] = Some(relax(act, &an.lower[src], &an.upper[src]));
             }
+            let noise = if opts.f32_executor {
+                crate::f32_noise::layer_noise(&an, i)
+            } else {
+                Array1::zeros(0)
+            };
+            an.noise.push(noise);
             let (mut lo, mut hi) = an.ibp_layer(i);
+            if !an.noise[i].is_empty() {
+                lo = ndarray::Zip::from(&lo)
+                    .and(&an.noise[i])
+                    .map_collect(|&l, &e| down(l, e));
+                hi = ndarray::Zip::from(&hi)
+                    .and(&an.noise[i])
+                    .map_collect(|&h, &e| up(h, e));
+            }
             if method != Method::Ibp && needs_crown[i] && i != 0 {
+                // Only neurons whose relaxation depends on the bounds: relus unstable under IBP
+                // (as auto_LiRPA's sparse intermediate bounds), every neuron for other layers.
+                let relu_only = children[i].iter().all(|&c| {
+                    matches!(
+                        net.nodes[c].layer,
+                        Layer::Relu { .. } | Layer::LeakyRelu { .. }
+                    )
+                });
+                let wanted: Vec<usize> = (0..net.nodes[i].size)
+                    .filter(|&j| !relu_only || (lo[j] < 0.0 && hi[j] > 0.0))
+                    .collect();
                 let size = net.nodes[i].size;
-                let mut c = Array2::zeros((2 * size, size));
-                for j in 0..size {
-                    c[[j, j]] = 1.0;
-                    c[[size + j, j]] = -1.0;
-                }
-                let lb = an.backward(i, c, None, false).lower;
-                for j in 0..size {
-                    let (cl, cu) = (lb[j], -lb[size + j]);
-                    if opts.intersect_ibp {
-                        lo[j] = lo[j].max(cl);
-                        hi[j] = hi[j].min(cu);
-                    } else {
-                        lo[j] = cl;
-                        hi[j] = cu;
+                let k = wanted.len();
+                if k > 0 {
+                    let mut c = Array2::zeros((2 * k, size));
+                    for (r, &j) in wanted.iter().enumerate() {
+                        c[[r, j]] = 1.0;
+                        c[[k + r, j]] = -1.0;
+                    }
+                    let lb = an.backward(i, c, None, false).lower;
+                    for (r, &j) in wanted.iter().enumerate() {
+                        let (cl, cu) = (lb[r], -lb[k + r]);
+                        if opts.intersect_ibp {
+                            lo[j] = lo[j].max(cl);
+                            hi[j] = hi[j].min(cu);
+                        } else {
+                            lo[j] = cl;
+                            hi[j] = cu;
+                        }
                     }
                 }
             }
@@ -410,6 +448,10 @@ impl<'n> Analysis<'n> {
             let Some(Pending { a, mag }) = pending[i].take() else {
                 continue;
             };
+            if let Some(e) = self.noise.get(i).filter(|e| !e.is_empty()) {
+                // The executor's value of layer i is the exact one plus at most e.
+                abs_err += &a.mapv(f64::abs).dot(e);
+            }
             match &net.nodes[i].layer {
                 Layer::Input => {
                     result = Some(Pending { a, mag });
@@ -596,9 +638,13 @@ impl<'n> Analysis<'n> {
             let g = gamma(steps + n_in as f64 + 2.0);
             for r in 0..rows {
                 // The magnitude pass itself rounds to nearest: doubling covers it.
-                let err = 2.0 * g * total[r] + abs_err[r] + underflow(steps + n_in as f64);
+                let err = 2.0 * g * total[r]
+                    + abs_err[r] * (1.0 + 1e-10)
+                    + underflow(steps + n_in as f64);
                 lower[r] = down(lower[r], err);
             }
+        } else {
+            lower -= &abs_err;
         }
         LinearBound {
             a_in,

@@ -7,14 +7,24 @@
 //! and for an f32 executor is argued in docs/bounds.md.
 
 pub mod alpha;
+pub mod attack;
+pub mod bab;
+pub mod certificate;
 pub mod crown;
 pub mod error;
 pub mod eval;
+pub mod f32_noise;
 pub mod lower;
 pub mod net;
+pub mod onnx_import;
 pub mod relax;
 pub mod rounding;
+pub mod runner;
+pub mod vnnlib;
 
+pub use attack::Counterexample;
+pub use bab::{verify, BabConfig, BabResult, Branching, Stats, Verdict};
+pub use certificate::{check_certificate, Certificate, CheckReport};
 pub use crown::{
     compute_bounds, Alphas, Analysis, CrownOptions, InputBox, LinearBound, Method, OutputBounds,
     ReluSplit,
@@ -22,3 +32,5 @@ pub use crown::{
 pub use error::{codes, BoundsError, Span};
 pub use lower::Payload;
 pub use net::{BoundNet, Layer, NetNode};
+pub use runner::{format_result, run_instance, run_instance_with, write_result, Instance};
+pub use vnnlib::{Case, OutputConstraint, Property};

@@ -11,6 +11,7 @@ use tl_bounds::{compute_bounds, eval, BoundNet, CrownOptions, InputBox, Method};
 const REFERENCE: CrownOptions = CrownOptions {
     intersect_ibp: false,
     sound: false,
+    f32_executor: false,
 };
 
 fn close(ours: &[f64], theirs: &[f64], what: &str) {
@@ -90,6 +91,7 @@ fn sound_bounds_contain_the_reference_and_sampled_executions() {
             let opts = CrownOptions {
                 intersect_ibp: false,
                 sound: true,
+                f32_executor: false,
             };
             let sound = compute_bounds(&net, &b, Method::Crown, None, opts).unwrap();
             for j in 0..sound.lower.len() {
