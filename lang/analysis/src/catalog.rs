@@ -79,7 +79,8 @@ impl fmt::Display for Layer {
 
 /// How much a result can be trusted. Ordered from strongest to weakest; `Falsified` is not on that
 /// scale: a counterexample overrides every other evidence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     Proved,
     Checked,

@@ -19,6 +19,7 @@ pub mod graphs;
 pub mod ide;
 pub mod items;
 pub mod lower;
+pub mod outcome;
 pub mod payload;
 pub mod scope;
 

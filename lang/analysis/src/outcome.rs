@@ -1,0 +1,146 @@
+//! What running a contract's checks produced: the evidence the trust ledger composes.
+//!
+//! The verify engine fills these in; the ledger reads them. A method's evidence grants a status
+//! only when its verdict is `Holds`: sampling grants **tested**, a sound bound grants **checked**,
+//! a catalog theorem with checked side conditions grants **proved**. A confirmed counterexample
+//! makes the contract **falsified** whatever else holds.
+
+pub use crate::catalog::Status;
+
+/// The verdict of one method on one contract.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// The claim held under this method (for sampling: on every sample).
+    Holds,
+    /// A counterexample, re-executed by the compiled executor and confirmed.
+    Violated { counterexample: Counterexample },
+    /// The method could not decide (bounds too loose, node limit reached).
+    Unknown { reason: String },
+    /// The method ran out of time.
+    Timeout,
+    /// The method could not run (missing payload, unsupported op): a coded error.
+    Error { code: String, message: String },
+}
+
+/// Concrete inputs that violate a claim, with the outputs they produce.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Counterexample {
+    /// Input name -> (shape, row-major values).
+    pub inputs: Vec<(String, Vec<usize>, Vec<f64>)>,
+    /// Output name -> (shape, row-major values) from the compiled f32 executor.
+    pub outputs: Vec<(String, Vec<usize>, Vec<f64>)>,
+}
+
+/// One method's run.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MethodOutcome {
+    /// The method as written (`crown`, `bab`, `sampling`, ...).
+    pub method: String,
+    pub verdict: Verdict,
+    /// The status this evidence grants when the verdict is `Holds`.
+    pub grants: Status,
+    pub millis: u64,
+    /// One line a reviewer reads: "1000 samples, worst error 3.1e-7 at node h1 [0, 3]".
+    pub detail: String,
+}
+
+/// All methods run for one contract, in the order the contract names them (a method after one
+/// that already decided the claim is not run).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContractOutcome {
+    pub contract: String,
+    pub methods: Vec<MethodOutcome>,
+}
+
+impl ContractOutcome {
+    /// The status the evidence alone supports (before assumptions and bridges): falsified if any
+    /// method found a counterexample, else the strongest status a holding method grants, else
+    /// uncovered.
+    pub fn evidence_status(&self) -> Status {
+        if self
+            .methods
+            .iter()
+            .any(|m| matches!(m.verdict, Verdict::Violated { .. }))
+        {
+            return Status::Falsified;
+        }
+        self.methods
+            .iter()
+            .filter(|m| m.verdict == Verdict::Holds)
+            .map(|m| m.grants)
+            .min_by_key(|s| strength(*s))
+            .unwrap_or(Status::Uncovered)
+    }
+}
+
+/// Lower is stronger: proved, checked, tested, assumed, uncovered.
+fn strength(s: Status) -> u8 {
+    match s {
+        Status::Proved => 0,
+        Status::Checked => 1,
+        Status::Tested => 2,
+        Status::Assumed => 3,
+        Status::Uncovered => 4,
+        Status::Falsified => 5,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(verdict: Verdict, grants: Status) -> MethodOutcome {
+        MethodOutcome {
+            method: "x".into(),
+            verdict,
+            grants,
+            millis: 0,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn strongest_holding_method_decides_and_counterexamples_override() {
+        let unknown = m(
+            Verdict::Unknown {
+                reason: "loose".into(),
+            },
+            Status::Checked,
+        );
+        let tested = m(Verdict::Holds, Status::Tested);
+        let checked = m(Verdict::Holds, Status::Checked);
+        let o = ContractOutcome {
+            contract: "c".into(),
+            methods: vec![unknown.clone(), tested.clone()],
+        };
+        assert_eq!(o.evidence_status(), Status::Tested);
+        let o = ContractOutcome {
+            contract: "c".into(),
+            methods: vec![tested.clone(), checked],
+        };
+        assert_eq!(o.evidence_status(), Status::Checked);
+        let cex = Counterexample {
+            inputs: vec![],
+            outputs: vec![],
+        };
+        let o = ContractOutcome {
+            contract: "c".into(),
+            methods: vec![
+                tested,
+                m(
+                    Verdict::Violated {
+                        counterexample: cex,
+                    },
+                    Status::Tested,
+                ),
+            ],
+        };
+        assert_eq!(o.evidence_status(), Status::Falsified);
+        let o = ContractOutcome {
+            contract: "c".into(),
+            methods: vec![unknown],
+        };
+        assert_eq!(o.evidence_status(), Status::Uncovered);
+    }
+}
