@@ -22,6 +22,8 @@ pub mod lower;
 pub mod outcome;
 pub mod payload;
 pub mod scope;
+#[doc(hidden)]
+pub mod testing;
 
 pub use db::{Db, RootDatabase, SourceFile};
 pub use diagnostics::{ResolvedDiagnostic, Severity};
