@@ -155,11 +155,12 @@ fn act_of(layer: &Layer) -> Option<Act> {
 /// Pending coefficients of one layer during a backward pass.
 struct Pending {
     a: Array2<f64>,
-    /// Elementwise upper bound of |exact a| (rounding-error bookkeeping).
-    mag: Array2<f64>,
+    /// Per row, an upper bound of sum_j |exact a_rj| (rounding-error bookkeeping; a norm rather
+    /// than a matrix keeps it O(rows) per step).
+    mag: Array1<f64>,
 }
 
-fn add_into(slot: &mut Option<Pending>, a: Array2<f64>, mag: Array2<f64>) {
+fn add_into(slot: &mut Option<Pending>, a: Array2<f64>, mag: Array1<f64>) {
     match slot {
         Some(p) => {
             p.a += &a;
@@ -167,6 +168,18 @@ fn add_into(slot: &mut Option<Pending>, a: Array2<f64>, mag: Array2<f64>) {
         }
         None => *slot = Some(Pending { a, mag }),
     }
+}
+
+/// Where a backward pass starts: what earlier steps already contributed.
+struct Start {
+    bias: Array1<f64>,
+    bias_mag: Array1<f64>,
+    abs_err: Array1<f64>,
+    steps: f64,
+}
+
+fn max_abs(v: &Array1<f64>) -> f64 {
+    v.iter().fold(0.0, |m, x| m.max(x.abs()))
 }
 
 impl<'n> Analysis<'n> {
@@ -238,15 +251,9 @@ impl<'n> Analysis<'n> {
                 let wanted: Vec<usize> = (0..net.nodes[i].size)
                     .filter(|&j| !relu_only || (lo[j] < 0.0 && hi[j] > 0.0))
                     .collect();
-                let size = net.nodes[i].size;
                 let k = wanted.len();
                 if k > 0 {
-                    let mut c = Array2::zeros((2 * k, size));
-                    for (r, &j) in wanted.iter().enumerate() {
-                        c[[r, j]] = 1.0;
-                        c[[k + r, j]] = -1.0;
-                    }
-                    let lb = an.backward(i, c, None, false).lower;
+                    let lb = an.neuron_bounds(i, &wanted);
                     for (r, &j) in wanted.iter().enumerate() {
                         let (cl, cu) = (lb[r], -lb[k + r]);
                         if opts.intersect_ibp {
@@ -426,22 +433,87 @@ impl<'n> Analysis<'n> {
         alphas: Option<&Alphas>,
         record: bool,
     ) -> LinearBound {
+        let rows = c.nrows();
+        let mag0 = c.map_axis(Axis(1), |r| r.iter().map(|x| x.abs()).sum::<f64>());
+        let start = Start {
+            bias: Array1::zeros(rows),
+            bias_mag: Array1::zeros(rows),
+            abs_err: Array1::zeros(rows),
+            steps: 0.0,
+        };
+        self.backward_from(target, c, mag0, start, alphas, record)
+    }
+
+    /// Bounds of `+-` single neurons of layer `i` (rows `wanted`, then their negations). When the
+    /// layer is affine the first backward step is a row selection, not a product.
+    fn neuron_bounds(&self, i: usize, wanted: &[usize]) -> Array1<f64> {
+        let k = wanted.len();
+        let size = self.net.nodes[i].size;
+        if let Layer::Affine {
+            src, w, w_abs, b, ..
+        } = &self.net.nodes[i].layer
+        {
+            let n = w.ncols();
+            let mut a = Array2::zeros((2 * k, n));
+            let mut bias = Array1::zeros(2 * k);
+            let mut mag = Array1::zeros(2 * k);
+            let mut bias_mag = Array1::zeros(2 * k);
+            let mut abs_err = Array1::zeros(2 * k);
+            let noise = self.noise.get(i).filter(|e| !e.is_empty());
+            for (r, &j) in wanted.iter().enumerate() {
+                let row = w.row(j);
+                a.row_mut(r).assign(&row);
+                a.row_mut(k + r).assign(&(-&row));
+                bias[r] = b[j];
+                bias[k + r] = -b[j];
+                let m: f64 = w_abs.row(j).sum();
+                mag[r] = m;
+                mag[k + r] = m;
+                bias_mag[r] = b[j].abs();
+                bias_mag[k + r] = b[j].abs();
+                if let Some(e) = noise {
+                    abs_err[r] = e[j];
+                    abs_err[k + r] = e[j];
+                }
+            }
+            let start = Start {
+                bias,
+                bias_mag,
+                abs_err,
+                steps: 2.0,
+            };
+            return self.backward_from(*src, a, mag, start, None, false).lower;
+        }
+        let mut c = Array2::zeros((2 * k, size));
+        for (r, &j) in wanted.iter().enumerate() {
+            c[[r, j]] = 1.0;
+            c[[k + r, j]] = -1.0;
+        }
+        self.backward(i, c, None, false).lower
+    }
+
+    fn backward_from(
+        &self,
+        target: usize,
+        c: Array2<f64>,
+        mag0: Array1<f64>,
+        start: Start,
+        alphas: Option<&Alphas>,
+        record: bool,
+    ) -> LinearBound {
         let net = self.net;
         let rows = c.nrows();
         let sound = self.opts.sound;
         let mut pending: Vec<Option<Pending>> = (0..=target).map(|_| None).collect();
-        let mag0 = if sound {
-            c.mapv(f64::abs)
-        } else {
-            Array2::zeros((0, 0))
-        };
         pending[target] = Some(Pending { a: c, mag: mag0 });
-        let mut bias = Array1::<f64>::zeros(rows);
-        // Upper bound of sum |terms| of the bias and absolute error terms, per row.
-        let mut bias_mag = Array1::<f64>::zeros(rows);
-        let mut abs_err = Array1::<f64>::zeros(rows);
-        // Roundings along any path, summed over all steps (an upper bound for each path).
-        let mut steps = 0.0f64;
+        let Start {
+            mut bias,
+            // Upper bound of sum |terms| of the bias, per row.
+            mut bias_mag,
+            mut abs_err,
+            // Roundings along any path, summed over all steps (an upper bound for each path).
+            mut steps,
+        } = start;
         let mut relu_a = HashMap::new();
         let mut result: Option<Pending> = None;
         for i in (0..=target).rev() {
@@ -459,21 +531,19 @@ impl<'n> Analysis<'n> {
                 Layer::Affine {
                     src,
                     w,
+                    w_abs,
                     b,
                     coef_ulps,
-                    ..
                 } => {
                     bias += &a.dot(b);
                     let na = a.dot(w);
-                    let nm = if sound {
-                        let wabs = w.mapv(f64::abs);
-                        bias_mag += &mag.dot(&b.mapv(f64::abs));
-                        steps += (w.ncols() + 1) as f64 + 2.0 * *coef_ulps as f64 + 1.0;
-                        mag.dot(&wabs)
-                    } else {
-                        Array2::zeros((0, 0))
-                    };
-                    add_into(&mut pending[*src], na, nm);
+                    let row_sum = w_abs
+                        .sum_axis(Axis(1))
+                        .iter()
+                        .fold(0.0f64, |m, &x| m.max(x));
+                    bias_mag += &(&mag * max_abs(b));
+                    steps += (w.ncols() + 1) as f64 + 2.0 * *coef_ulps as f64 + 1.0;
+                    add_into(&mut pending[*src], na, &mag * row_sum);
                 }
                 Layer::Scale {
                     src,
@@ -484,15 +554,10 @@ impl<'n> Analysis<'n> {
                 } => {
                     bias += &a.dot(shift);
                     let na = &a * scale;
-                    let nm = if sound {
-                        bias_mag += &mag.dot(&shift.mapv(f64::abs));
-                        abs_err += &mag.dot(shift_err);
-                        steps += 2.0 + 2.0 * *coef_ulps as f64 + 1.0;
-                        &mag * &scale.mapv(f64::abs)
-                    } else {
-                        Array2::zeros((0, 0))
-                    };
-                    add_into(&mut pending[*src], na, nm);
+                    bias_mag += &(&mag * max_abs(shift));
+                    abs_err += &a.mapv(f64::abs).dot(shift_err);
+                    steps += 2.0 + 2.0 * *coef_ulps as f64 + 1.0;
+                    add_into(&mut pending[*src], na, &mag * max_abs(scale));
                 }
                 Layer::Add { a: pa, b: pb } | Layer::Sub { a: pa, b: pb } => {
                     let neg = matches!(net.nodes[i].layer, Layer::Sub { .. });
@@ -504,22 +569,12 @@ impl<'n> Analysis<'n> {
                 Layer::Gather { src, index } => {
                     let n = net.nodes[*src].size;
                     let mut na = Array2::zeros((rows, n));
-                    let mut nm = if sound {
-                        Array2::zeros((rows, n))
-                    } else {
-                        Array2::zeros((0, 0))
-                    };
                     for (j, &k) in index.iter().enumerate() {
-                        let col = a.column(j);
                         let mut dst = na.column_mut(k);
-                        dst += &col;
-                        if sound {
-                            let mut dm = nm.column_mut(k);
-                            dm += &mag.column(j);
-                        }
+                        dst += &a.column(j);
                     }
                     steps += 1.0;
-                    add_into(&mut pending[*src], na, nm);
+                    add_into(&mut pending[*src], na, mag);
                 }
                 Layer::Relu { src }
                 | Layer::LeakyRelu { src, .. }
@@ -531,61 +586,57 @@ impl<'n> Analysis<'n> {
                         relu_a.insert(i, a.clone());
                     }
                     let n = rl.lo_s.len();
-                    let mut na = Array2::zeros((rows, n));
-                    let mut nm = if sound {
-                        Array2::zeros((rows, n))
-                    } else {
-                        Array2::zeros((0, 0))
-                    };
+                    let a = a.as_standard_layout();
+                    let a_s = a.as_slice().expect("standard layout");
+                    let mut na = Array2::<f64>::zeros((rows, n));
+                    let na_s = na.as_slice_mut().expect("fresh array");
+                    let (lo_s, lo_b) = (rl.lo_s.as_slice().unwrap(), rl.lo_b.as_slice().unwrap());
+                    let (up_s, up_b) = (rl.up_s.as_slice().unwrap(), rl.up_b.as_slice().unwrap());
+                    let al_s = alpha.map(|al| al.as_slice().expect("alphas are standard layout"));
+                    // Branch-free: the sign of each coefficient picks the line.
+                    let mut lo_row = lo_s.to_vec();
                     for r in 0..rows {
-                        let arow = a.row(r);
-                        let mut out = na.row_mut(r);
-                        let mut bsum = 0.0;
-                        let mut bmag = 0.0;
-                        for j in 0..n {
-                            let v = arow[j];
-                            if v >= 0.0 {
-                                let slope = match alpha {
-                                    Some(al) if rl.unstable[j] => al[[r, j]],
-                                    _ => rl.lo_s[j],
-                                };
-                                out[j] = v * slope;
-                                bsum += v * rl.lo_b[j];
-                                bmag += (v * rl.lo_b[j]).abs();
-                            } else {
-                                out[j] = v * rl.up_s[j];
-                                bsum += v * rl.up_b[j];
-                                bmag += (v * rl.up_b[j]).abs();
+                        let ar = &a_s[r * n..(r + 1) * n];
+                        let out = &mut na_s[r * n..(r + 1) * n];
+                        if let Some(al) = al_s {
+                            let al = &al[r * n..(r + 1) * n];
+                            for j in 0..n {
+                                lo_row[j] = if rl.unstable[j] { al[j] } else { lo_s[j] };
                             }
+                        }
+                        let mut bsum = 0.0;
+                        for ((((o, &v), &ls), (&lb, &us)), &ub) in out
+                            .iter_mut()
+                            .zip(ar)
+                            .zip(&lo_row)
+                            .zip(lo_b.iter().zip(up_s))
+                            .zip(up_b)
+                        {
+                            let (p, q) = (v.max(0.0), v.min(0.0));
+                            *o = p * ls + q * us;
+                            bsum += p * lb + q * ub;
                         }
                         bias[r] += bsum;
-                        if sound {
-                            let mrow = mag.row(r);
-                            let mut mout = nm.row_mut(r);
-                            let mut bm = 0.0;
-                            for j in 0..n {
-                                let s = rl.lo_s[j]
-                                    .abs()
-                                    .max(rl.up_s[j].abs())
-                                    .max(if rl.unstable[j] { 1.0 } else { 0.0 });
-                                mout[j] = mrow[j] * s;
-                                bm += mrow[j] * rl.lo_b[j].abs().max(rl.up_b[j].abs());
-                            }
-                            bias_mag[r] += bm.max(bmag);
-                        }
                     }
+                    let mut slope_max = 0.0f64;
+                    let mut b_max = 0.0f64;
+                    for j in 0..n {
+                        let unstable = if rl.unstable[j] { 1.0 } else { 0.0 };
+                        slope_max = slope_max
+                            .max(rl.lo_s[j].abs())
+                            .max(rl.up_s[j].abs())
+                            .max(unstable);
+                        b_max = b_max.max(rl.lo_b[j].abs()).max(rl.up_b[j].abs());
+                    }
+                    bias_mag += &(&mag * b_max);
                     steps += n as f64 + 2.0;
-                    add_into(&mut pending[*src], na, nm);
+                    add_into(&mut pending[*src], na, &mag * slope_max);
                 }
                 Layer::MaxPool { src, windows } => {
                     let (l, u) = (&self.lower[*src], &self.upper[*src]);
                     let n = net.nodes[*src].size;
                     let mut na = Array2::zeros((rows, n));
-                    let mut nm = if sound {
-                        Array2::zeros((rows, n))
-                    } else {
-                        Array2::zeros((0, 0))
-                    };
+                    let mut u_max = 0.0f64;
                     for (j, win) in windows.iter().enumerate() {
                         // Lower: y >= x_k for the element with the largest lower bound.
                         let k_lo = *win
@@ -595,30 +646,25 @@ impl<'n> Analysis<'n> {
                         // Upper: y = x_k when k dominates every other element, else y <= max u.
                         let dominated = win.iter().all(|&q| q == k_lo || u[q] <= l[k_lo]);
                         let umax = win.iter().map(|&q| u[q]).fold(f64::NEG_INFINITY, f64::max);
+                        u_max = u_max.max(umax.abs());
                         for r in 0..rows {
                             let v = a[[r, j]];
-                            let m = if sound { mag[[r, j]] } else { 0.0 };
                             if v >= 0.0 || dominated {
                                 na[[r, k_lo]] += v;
-                                if sound {
-                                    nm[[r, k_lo]] += m;
-                                }
                             } else {
                                 bias[r] += v * umax;
-                                if sound {
-                                    bias_mag[r] += m * umax.abs();
-                                }
                             }
                         }
                     }
+                    bias_mag += &(&mag * u_max);
                     steps += 2.0;
-                    add_into(&mut pending[*src], na, nm);
+                    add_into(&mut pending[*src], na, mag);
                 }
             }
         }
         let Pending { a: a_in, mag } = result.unwrap_or_else(|| Pending {
             a: Array2::zeros((rows, net.input_size())),
-            mag: Array2::zeros((rows, net.input_size())),
+            mag: Array1::zeros(rows),
         });
         let (l, u) = (&self.input.lower, &self.input.upper);
         let n_in = l.len();
@@ -633,8 +679,11 @@ impl<'n> Analysis<'n> {
             lower[r] = acc;
         }
         if sound {
-            let xmax: Array1<f64> = l.iter().zip(u).map(|(a, b)| a.abs().max(b.abs())).collect();
-            let total = mag.dot(&xmax) + &bias_mag;
+            let xmax = l
+                .iter()
+                .zip(u)
+                .fold(0.0f64, |m, (a, b)| m.max(a.abs()).max(b.abs()));
+            let total = &mag * xmax + &bias_mag;
             let g = gamma(steps + n_in as f64 + 2.0);
             for r in 0..rows {
                 // The magnitude pass itself rounds to nearest: doubling covers it.

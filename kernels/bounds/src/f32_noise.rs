@@ -39,9 +39,9 @@ pub fn layer_noise(an: &Analysis, i: usize) -> Array1<f64> {
                 .collect();
             m * U32
         }
-        Layer::Affine { src, w, b, .. } => {
-            let g = gamma_with((w.ncols() + 2) as f64, U32);
-            (w.mapv(f64::abs).dot(&mag(an, *src)) + b.mapv(f64::abs)) * g
+        Layer::Affine { src, w_abs, b, .. } => {
+            let g = gamma_with((w_abs.ncols() + 2) as f64, U32);
+            (w_abs.dot(&mag(an, *src)) + b.mapv(f64::abs)) * g
         }
         Layer::Scale {
             src, scale, shift, ..

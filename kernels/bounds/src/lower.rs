@@ -86,10 +86,12 @@ impl BoundNet {
                         "the output does not depend on the input",
                     ));
                 }
-                Ok(BoundNet {
+                let mut net = BoundNet {
                     nodes: lw.nodes,
                     output: layer,
-                })
+                };
+                net.fuse_bias_adds();
+                Ok(net)
             }
             _ => Err(BoundsError::new(
                 codes::UNSUPPORTED_GRAPH,
@@ -386,12 +388,7 @@ impl Lowerer<'_> {
                     }
                 }
                 self.push(
-                    Layer::Affine {
-                        src: *src,
-                        w: m,
-                        b,
-                        coef_ulps: 0,
-                    },
+                    Layer::affine(*src, m, b, 0),
                     id,
                     out_shape,
                 )
@@ -414,12 +411,7 @@ impl Lowerer<'_> {
                     }
                 }
                 self.push(
-                    Layer::Affine {
-                        src: *src,
-                        w: m,
-                        b: Array1::zeros(out_n),
-                        coef_ulps: 0,
-                    },
+                    Layer::affine(*src, m, Array1::zeros(out_n), 0),
                     id,
                     out_shape,
                 )
@@ -442,12 +434,7 @@ impl Lowerer<'_> {
                     }
                 }
                 self.push(
-                    Layer::Affine {
-                        src: *src,
-                        w: m,
-                        b: Array1::zeros(out_n),
-                        coef_ulps: 0,
-                    },
+                    Layer::affine(*src, m, Array1::zeros(out_n), 0),
                     id,
                     out_shape,
                 )
@@ -460,12 +447,7 @@ impl Lowerer<'_> {
                 };
                 let (m, b) = self.conv2d(name, attrs, xs, w, bias, &out_shape)?;
                 self.push(
-                    Layer::Affine {
-                        src: *src,
-                        w: m,
-                        b,
-                        coef_ulps: 0,
-                    },
+                    Layer::affine(*src, m, b, 0),
                     id,
                     out_shape,
                 )
@@ -770,12 +752,7 @@ impl Lowerer<'_> {
             }
         }
         self.push(
-            Layer::Affine {
-                src,
-                w: m,
-                b: Array1::zeros(out_n),
-                coef_ulps: 1,
-            },
+            Layer::affine(src, m, Array1::zeros(out_n), 1),
             id,
             out_shape,
         )
