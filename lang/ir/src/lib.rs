@@ -5,6 +5,7 @@
 //! coverage by [`Op`]. There is no second copy of a shape rule that could drift.
 
 mod attrs;
+mod docs;
 mod dtype;
 mod graph;
 mod ops;
@@ -12,6 +13,7 @@ mod shape;
 mod shape_rules;
 
 pub use attrs::{AttrKind, AttrSpec, AttrValue, Attrs};
+pub use docs::op_reference_markdown;
 pub use dtype::DType;
 pub use graph::{Graph, GraphError, Node, NodeId, NodeKind};
 pub use ops::{lookup, DTypeRule, Family, InputSpec, Op, OpInfo, OPS};

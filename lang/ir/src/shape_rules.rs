@@ -787,12 +787,14 @@ fn flatten(x: &Shape, attrs: &Attrs) -> R {
     } else {
         match Shape(merged.to_vec()).numel() {
             Some(n) => Dim::Known(n),
-            None => return Err(err_at(
-                0,
-                format!(
+            None => {
+                return Err(err_at(
+                    0,
+                    format!(
                     "flatten of {x} merges symbolic extents; keep them out of start_dim..end_dim"
                 ),
-            )),
+                ))
+            }
         }
     };
     let mut out = x.0[..start].to_vec();
