@@ -31,8 +31,16 @@ pub struct ExternalFile {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum LoadError {
     NotFound,
-    NotUtf8 { valid_up_to: usize },
-    TooLarge { bytes: u64 },
+    NotUtf8 {
+        valid_up_to: usize,
+    },
+    /// NUL bytes: an executable, an archive, a weight file named `.tl` by mistake.
+    Binary {
+        offset: usize,
+    },
+    TooLarge {
+        bytes: u64,
+    },
     Io(String),
 }
 
@@ -49,6 +57,9 @@ impl std::fmt::Display for LoadError {
                 "file is {bytes} bytes, over the {} byte limit",
                 MAX_SOURCE_BYTES
             ),
+            LoadError::Binary { offset } => {
+                write!(f, "a binary file, not a spec (NUL byte at offset {offset})")
+            }
             LoadError::Io(e) => f.write_str(e),
         }
     }
@@ -67,6 +78,9 @@ pub fn read_source(path: &Path) -> Result<String, LoadError> {
         return Err(LoadError::TooLarge { bytes: meta.len() });
     }
     let bytes = std::fs::read(path).map_err(|e| LoadError::Io(e.to_string()))?;
+    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+        return Err(LoadError::Binary { offset });
+    }
     String::from_utf8(bytes).map_err(|e| LoadError::NotUtf8 {
         valid_up_to: e.utf8_error().valid_up_to(),
     })

@@ -143,9 +143,19 @@ pub fn check_payload<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Vec<Diagnos
                             } else {
                                 Span::Item(item, p.instance_span)
                             };
+                            let names: Vec<String> = source_ok
+                                .iter()
+                                .filter_map(|&ext| payload_header(db, ext).as_ref().ok())
+                                .flatten()
+                                .map(|e| e.name.clone())
+                                .collect();
+                            let help = match crate::scope::suggest(&key, names.iter().map(String::as_str)) {
+                                Some(h) => format!("did you mean `{h}`?"),
+                                None => "the payload is keyed by the param's dotted name (block params by instance name + param name)".into(),
+                            };
                             out.push(
                                 Diagnostic::error(392, at, format!("no tensor `{key}` in {shown}"))
-                                    .with_help("the payload is keyed by the param's dotted name (block params by instance name + param name)"),
+                                    .with_help(help),
                             );
                             continue;
                         }
