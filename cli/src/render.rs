@@ -14,6 +14,7 @@ pub struct Renderer<'a> {
     files: SimpleFiles<String, String>,
     ids: HashMap<SourceFile, usize>,
     base: std::path::PathBuf,
+    color: bool,
 }
 
 impl<'a> Renderer<'a> {
@@ -23,6 +24,7 @@ impl<'a> Renderer<'a> {
             files: SimpleFiles::new(),
             ids: HashMap::new(),
             base: std::env::current_dir().unwrap_or_default(),
+            color: colors_enabled(),
         }
     }
 
@@ -80,13 +82,27 @@ impl<'a> Renderer<'a> {
         .with_code(d.code_str())
         .with_labels(labels)
         .with_notes(notes);
-        term::emit_into_string(&Config::default(), &self.files, &diag)
-            .unwrap_or_else(|e| format!("{}\n", e))
+        if self.color {
+            let mut buf = term::termcolor::Buffer::ansi();
+            match term::emit_to_write_style(&mut buf, &Config::default(), &self.files, &diag) {
+                Ok(()) => String::from_utf8_lossy(buf.as_slice()).into_owned(),
+                Err(e) => format!("{e}\n"),
+            }
+        } else {
+            term::emit_into_string(&Config::default(), &self.files, &diag)
+                .unwrap_or_else(|e| format!("{e}\n"))
+        }
     }
 
     fn len(&self, id: usize) -> usize {
         self.files.get(id).map(|f| f.source().len()).unwrap_or(0)
     }
+}
+
+/// Colours on a terminal, unless NO_COLOR is set (https://no-color.org).
+pub fn colors_enabled() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
 fn range(r: tl_syntax::TextRange, len: usize) -> std::ops::Range<usize> {
