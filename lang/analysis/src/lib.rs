@@ -24,6 +24,7 @@ pub mod payload;
 pub mod scope;
 #[doc(hidden)]
 pub mod testing;
+pub mod verify;
 
 pub use db::{Db, RootDatabase, SourceFile};
 pub use diagnostics::{ResolvedDiagnostic, Severity};

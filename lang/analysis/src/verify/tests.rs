@@ -1,0 +1,233 @@
+//! Runs contracts end to end through the database: the shipped examples and small inline specs
+//! (weights as literals, so nothing depends on files).
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::items::file_items;
+use crate::RootDatabase;
+use tl_syntax::ItemKeyword;
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec-examples")
+}
+
+/// Runs contract `name` of the spec at `path` (with the given text, or the file on disk).
+fn run_named(path: &Path, text: Option<&str>, name: &str, opts: &VerifyOptions) -> ContractRun {
+    let mut db = RootDatabase::default();
+    let file = match text {
+        Some(t) => db.set_source_text(path, t.to_string()),
+        None => db.source(path),
+    };
+    let item = file_items(&db, file)
+        .iter()
+        .copied()
+        .find(|i| i.keyword(&db) == ItemKeyword::Contract && i.name(&db).as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no contract {name}"));
+    run_contract(&db, item, opts)
+}
+
+fn example(file: &str, name: &str) -> ContractRun {
+    run_named(
+        &examples().join(file),
+        None,
+        name,
+        &VerifyOptions::default(),
+    )
+}
+
+fn verdicts(run: &ContractRun) -> Vec<(String, String)> {
+    run.outcome
+        .methods
+        .iter()
+        .map(|m| {
+            let v = match &m.verdict {
+                Verdict::Holds => "holds".to_string(),
+                Verdict::Violated { .. } => "violated".into(),
+                Verdict::Unknown { reason } => format!("unknown: {reason}"),
+                Verdict::Timeout => "timeout".into(),
+                Verdict::Error { code, message } => format!("error {code}: {message}"),
+            };
+            (m.method.clone(), v)
+        })
+        .collect()
+}
+
+#[test]
+fn robust_digit_is_checked_by_bounds() {
+    let run = example("mnist_mlp.tl", "robust_digit_7");
+    assert_eq!(run.status, Status::Checked, "{:?}", verdicts(&run));
+    let last = run.deciding_method().unwrap();
+    assert!(last.detail.contains("f32"), "{}", last.detail);
+}
+
+#[test]
+fn compiled_matches_is_tested() {
+    let run = example("mnist_mlp.tl", "compiled_matches");
+    assert_eq!(run.status, Status::Tested, "{:?}", verdicts(&run));
+    assert!(run.outcome.methods[0].detail.contains("worst"));
+}
+
+#[test]
+fn gradient_is_reported_as_not_runnable() {
+    let run = example("regression_training.tl", "loss_gradient");
+    assert_eq!(run.status, Status::Uncovered);
+    assert!(matches!(
+        &run.outcome.methods[0].verdict,
+        Verdict::Error { code, message } if code == "TL0805" && message.contains("not implemented")
+    ));
+}
+
+#[test]
+fn causal_mask_is_proved_by_the_catalog() {
+    let run = example("transformer_encoder.tl", "causal_mask_exact");
+    assert_eq!(run.status, Status::Proved, "{:?}", verdicts(&run));
+    assert_eq!(
+        run.outcome.methods.len(),
+        1,
+        "sampling is not run once proved"
+    );
+}
+
+#[test]
+fn ignored_labels_is_proved_and_sampling_agrees() {
+    let run = example("bugzoo_losses.tl", "ignored_labels_free");
+    assert_eq!(run.status, Status::Proved, "{:?}", verdicts(&run));
+    // Sampling alone on the same graph also holds.
+    let text = std::fs::read_to_string(examples().join("bugzoo_losses.tl"))
+        .unwrap()
+        .replace(
+            "check by catalog then sampling(200, seed = 5)",
+            "check by sampling(50, seed = 5)",
+        );
+    let run = run_named(
+        &examples().join("bugzoo_losses.tl"),
+        Some(&text),
+        "ignored_labels_free",
+        &VerifyOptions::default(),
+    );
+    assert_eq!(run.status, Status::Tested, "{:?}", verdicts(&run));
+}
+
+#[test]
+fn vnnlib_and_box_properties_of_the_controller_are_decided() {
+    for name in ["coc_bounded", "coc_vnnlib"] {
+        let run = example("acas_xu_controller.tl", name);
+        assert!(
+            matches!(run.status, Status::Checked | Status::Falsified),
+            "{name}: {:?}",
+            verdicts(&run)
+        );
+    }
+}
+
+#[test]
+fn cuda_bridge_carries_over_at_most_tested_and_rests_on_assumptions() {
+    let run = example("cuda_deployment.tl", "robust_digit_7_on_gpu");
+    assert_eq!(run.evidence_status, Status::Tested, "{:?}", verdicts(&run));
+    assert_eq!(run.status, Status::Assumed);
+    assert!(run.outcome.methods[0]
+        .detail
+        .contains("CUDA execution was NOT checked"));
+}
+
+const TINY: &str = r#"
+tolerance t = abs 1e-6
+graph tiny(x: f32[1, 2]) -> y: f32[1, 2] {
+  param w: f32[2, 2] = [[1.0, 0.0], [0.0, -1.0]]
+  y = linear(x, w)
+}
+contract pos on tiny {
+  given x in box(0.0, 1.0)
+  ensure y[0, 1] >= 0.5
+  check by crown then bab(timeout = 5s)
+}
+contract pos_sampled on tiny {
+  given x in box(0.0, 1.0)
+  ensure y[0, 1] >= 0.5
+  check by sampling(10, seed = 1)
+}
+contract bounded on tiny {
+  given x in linf_ball([[0.5, 0.5]], eps = 0.1)
+  ensure all(y <= 1.0)
+  check by ibp
+}
+contract loose on tiny {
+  given x in box(0.0, 1.0)
+  ensure y[0, 0] <= 0.9
+  check by ibp
+}
+"#;
+
+#[test]
+fn falsified_claims_carry_a_confirmed_counterexample() {
+    let path = Path::new("/tmp/tl-verify-tests/tiny.tl");
+    for name in ["pos", "pos_sampled"] {
+        let run = run_named(path, Some(TINY), name, &VerifyOptions::default());
+        assert_eq!(
+            run.status,
+            Status::Falsified,
+            "{name}: {:?}",
+            verdicts(&run)
+        );
+        let Some(Verdict::Violated { counterexample }) =
+            run.outcome.methods.last().map(|m| &m.verdict)
+        else {
+            panic!("no counterexample");
+        };
+        // y[0, 1] = -x[1] < 0.5 for every x in the box: the output shows it.
+        assert!(counterexample.outputs[0].2[1] < 0.5);
+    }
+    let run = run_named(path, Some(TINY), "bounded", &VerifyOptions::default());
+    assert_eq!(run.status, Status::Checked, "{:?}", verdicts(&run));
+    // IBP alone never reports a violation: a real one (x[0] = 1 > 0.9) is only "unknown".
+    let run = run_named(path, Some(TINY), "loose", &VerifyOptions::default());
+    assert_eq!(run.status, Status::Uncovered);
+    assert!(matches!(
+        run.outcome.methods[0].verdict,
+        Verdict::Unknown { .. }
+    ));
+}
+
+#[test]
+fn cache_keys_change_with_the_contract_and_the_options() {
+    let path = Path::new("/tmp/tl-verify-tests/keys.tl");
+    let a = run_named(path, Some(TINY), "bounded", &VerifyOptions::default());
+    let b = run_named(path, Some(TINY), "bounded", &VerifyOptions::default());
+    assert_eq!(a.cache_key, b.cache_key);
+    let edited = TINY.replace("eps = 0.1", "eps = 0.2");
+    let c = run_named(path, Some(&edited), "bounded", &VerifyOptions::default());
+    assert_ne!(a.cache_key, c.cache_key);
+    let opts = VerifyOptions {
+        timeout: Some(Duration::from_secs(1)),
+        ..VerifyOptions::default()
+    };
+    let d = run_named(path, Some(TINY), "bounded", &opts);
+    assert_ne!(a.cache_key, d.cache_key);
+    let dir = std::env::temp_dir().join(format!("tl-cache-test-{}", std::process::id()));
+    let cache = cache::ResultCache::new(&dir);
+    assert!(cache.get(&a.cache_key).is_none());
+    cache.put(&a).unwrap();
+    let back = cache.get(&a.cache_key).unwrap();
+    assert!(back.cached);
+    assert_eq!(back.outcome, a.outcome);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn tolerance_allows_abs_rel_and_ulp() {
+    let t = Tolerance {
+        name: "t".into(),
+        abs: 1e-6,
+        rel: 1e-3,
+        ulp: None,
+    };
+    assert_eq!(t.allowed(2.0), 1e-6 + 2e-3);
+    let u = Tolerance {
+        ulp: Some(4.0),
+        abs: 0.0,
+        rel: 0.0,
+        ..t
+    };
+    assert_eq!(u.allowed(1.0), 4.0 * f32::EPSILON as f64);
+}
