@@ -18,6 +18,7 @@ pub mod onnx;
 pub mod payload;
 pub mod real;
 pub mod tensor;
+pub mod torchlean;
 
 pub use backend::{Backend, CpuBackend, KernelOp, MaskKind};
 pub use dtype::DType;
