@@ -287,7 +287,7 @@ impl Search<'_> {
         if !(mid > l && mid < u) {
             return Err(BoundsError::new(
                 codes::UNSUPPORTED_GRAPH,
-                "the input box cannot be split further (width at f64 resolution)",
+                "a domain narrower than f64 resolution is still undecided: the property is within rounding error of holding there",
             ));
         }
         let mut lo = d.input.clone();
