@@ -2,8 +2,11 @@
 
 mod check;
 mod explain;
+mod export;
 mod fmt;
+mod import;
 mod render;
+mod run;
 mod sources;
 
 use std::path::PathBuf;
@@ -62,6 +65,12 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run a graph (or a spec's ONNX import) on .npy inputs; print its outputs. Exit 1 on non-finite outputs.
+    Run(run::RunArgs),
+    /// Write a spec for an ONNX model or a TorchLean graph.
+    Import(import::ImportArgs),
+    /// Write a graph of a spec as a TorchLean torchlean.ir.v1 JSON graph.
+    Export(export::ExportArgs),
     /// Print the documentation of a diagnostic code.
     #[command(after_help = "Example:\n  tlc explain TL0201")]
     Explain {
@@ -80,6 +89,9 @@ fn main() -> ExitCode {
         } => check::run(&paths, &format, deny_warnings),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Explain { code } => explain::run(&code),
+        Command::Run(args) => run::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Export(args) => export::run(args),
     };
     ExitCode::from(code)
 }

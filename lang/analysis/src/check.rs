@@ -32,7 +32,12 @@ pub fn item_diagnostics<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Vec<Diag
         ItemKeyword::Tolerance | ItemKeyword::Assume => {
             out.extend(check_declaration(db, item).iter().cloned())
         }
-        ItemKeyword::Import | ItemKeyword::Junk => {}
+        ItemKeyword::Import => out.extend(
+            crate::onnx_model::onnx_import_diagnostics(db, item)
+                .iter()
+                .cloned(),
+        ),
+        ItemKeyword::Junk => {}
     }
     out
 }

@@ -19,9 +19,11 @@ pub mod graphs;
 pub mod ide;
 pub mod items;
 pub mod lower;
+pub mod onnx_model;
 pub mod outcome;
 pub mod payload;
 pub mod scope;
+pub mod spec_writer;
 #[doc(hidden)]
 pub mod testing;
 pub mod verify;

@@ -245,6 +245,8 @@ pub struct SpecPayload<'a> {
     params: &'a BTreeMap<String, ParamSource>,
     open:
         std::sync::Mutex<BTreeMap<PathBuf, Arc<tl_kernels::payload::safetensors::SafeTensorsFile>>>,
+    /// Initializers of `.onnx` files used as weight files, each model decoded once.
+    onnx: std::sync::Mutex<BTreeMap<PathBuf, Arc<BTreeMap<String, Tensor>>>>,
 }
 
 impl<'a> SpecPayload<'a> {
@@ -252,6 +254,7 @@ impl<'a> SpecPayload<'a> {
         SpecPayload {
             params,
             open: std::sync::Mutex::new(BTreeMap::new()),
+            onnx: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -272,7 +275,27 @@ impl Payload for SpecPayload<'_> {
             }
             ParamSource::File { path, key: k } => {
                 let is_npy = path.extension().is_some_and(|e| e == "npy");
-                if is_npy {
+                if crate::payload::is_onnx_file(path) {
+                    let inits = {
+                        let mut onnx = self.onnx.lock().expect("payload cache lock");
+                        match onnx.get(path) {
+                            Some(i) => i.clone(),
+                            None => {
+                                let i = Arc::new(tl_kernels::onnx::load(path)?.initializers);
+                                onnx.insert(path.clone(), i.clone());
+                                i
+                            }
+                        }
+                    };
+                    let name = k.as_deref().unwrap_or(key);
+                    inits
+                        .get(name)
+                        .cloned()
+                        .ok_or_else(|| PayloadError::TensorNotFound {
+                            path: path.display().to_string(),
+                            name: name.into(),
+                        })
+                } else if is_npy {
                     tl_kernels::payload::npy::read(path)
                 } else {
                     let file = {

@@ -29,6 +29,9 @@ pub fn payload_header(db: &dyn Db, file: ExternalFile) -> Result<Vec<HeaderEntry
     if !path.exists() {
         return Err((301, format!("{}: file not found", path.display())));
     }
+    if is_onnx_file(path) {
+        return crate::onnx_model::initializer_header(db, file);
+    }
     tl_kernels::payload::inspect(path)
         .map(|infos| {
             infos
@@ -301,6 +304,12 @@ fn set_instance(out: &mut [Param<'_>], start: usize, span: TextRange, depth: usi
 pub fn is_weight_file(path: &Path) -> bool {
     matches!(
         path.extension().and_then(|e| e.to_str()),
-        Some("npy" | "safetensors")
+        Some("npy" | "safetensors" | "onnx")
     )
+}
+
+/// An ONNX model used as a weight file: its initializers, by name.
+pub fn is_onnx_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
 }
