@@ -18,6 +18,7 @@ pub mod diagnostics;
 pub mod graphs;
 pub mod ide;
 pub mod items;
+pub mod ledger;
 pub mod lower;
 pub mod onnx_model;
 pub mod outcome;
