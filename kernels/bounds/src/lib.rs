@@ -16,7 +16,7 @@ pub mod eval;
 pub mod f32_noise;
 pub mod lower;
 pub mod net;
-pub mod onnx_import;
+pub mod onnx;
 pub mod relax;
 pub mod rounding;
 pub mod runner;

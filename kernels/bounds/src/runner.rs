@@ -11,7 +11,7 @@ use crate::bab::{verify, BabConfig, BabResult, Verdict};
 use crate::error::{codes, BoundsError, Result};
 use crate::lower::Payload;
 use crate::net::BoundNet;
-use crate::onnx_import::load_onnx;
+use crate::onnx::load_network;
 use crate::vnnlib::{self, Property};
 
 /// Runs one instance with the default search settings and `timeout`.
@@ -48,7 +48,7 @@ pub struct Instance {
 
 impl Instance {
     pub fn load(onnx: &Path, vnnlib_path: &Path) -> Result<Instance> {
-        let imported = load_onnx(onnx)?;
+        let imported = load_network(onnx)?;
         let property = vnnlib::load(vnnlib_path)?;
         Ok(Instance {
             graph: imported.graph,
