@@ -71,6 +71,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Write a graph of a spec as a TorchLean torchlean.ir.v1 JSON graph.
     Export(export::ExportArgs),
+    /// Run the language server on standard input and output (LSP 3.17).
+    Lsp,
     /// Print the documentation of a diagnostic code.
     #[command(after_help = "Example:\n  tlc explain TL0201")]
     Explain {
@@ -89,6 +91,13 @@ fn main() -> ExitCode {
         } => check::run(&paths, &format, deny_warnings),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Explain { code } => explain::run(&code),
+        Command::Lsp => match tl_lsp::run_stdio() {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("tlc lsp: {e}");
+                exit::USAGE
+            }
+        },
         Command::Run(args) => run::run(args),
         Command::Import(args) => import::run(args),
         Command::Export(args) => export::run(args),

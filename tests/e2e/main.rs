@@ -1,4 +1,5 @@
 //! End-to-end tests: they drive the real `tlc` binary (and, in `lsp`, the real server over stdio).
 
 mod check;
+mod engine;
 mod support;

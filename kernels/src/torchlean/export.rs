@@ -172,6 +172,10 @@ fn unsupported(
                 None
             }
         }
+        Op::Conv1d | Op::Conv2d | Op::MaxPool2d | Op::AvgPool2d => Some(
+            "TorchLean's conv/max_pool/avg_pool use a channel-first window geometry tl does not map yet"
+                .into(),
+        ),
         other => Some(format!("TorchLean v1 has no op for `{}`", other.name())),
     }
 }

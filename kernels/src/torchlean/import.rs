@@ -187,13 +187,15 @@ struct Builder {
 impl Builder {
     /// A unique tl name: the artifact's `name` when it is an identifier, else `kind_id`.
     fn name(&mut self, n: &RawNode) -> String {
+        // Names from tl exports may be dotted (`b1.h`, a block instance's node): keep them readable.
         let given = n
             .obj
             .get("name")
             .and_then(Value::as_str)
+            .map(|s| s.replace(['.', '#'], "_"))
             .filter(|s| is_ident(s));
         let mut name = match given {
-            Some(s) => s.to_string(),
+            Some(s) => s,
             None if n.kind == "input" => "x".to_string(),
             None => format!("{}_{}", n.kind, n.id),
         };
