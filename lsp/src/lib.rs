@@ -1,1 +1,44 @@
-//! placeholder, replaced in the next commit
+//! The tl language server: a protocol adapter over `tl_analysis::ide`, on tower-lsp-server.
+//!
+//! `tlc lsp` calls [`run_stdio`]. Everything the server answers comes from the `ide` facade, so the
+//! editor and `tlc check` cannot disagree; this crate only handles the protocol: positions in the
+//! negotiated encoding, incremental text sync, the single-writer edit queue, and the `tl/status`
+//! notification and `tl.*` commands.
+
+pub mod client;
+mod convert;
+mod document;
+mod framing;
+mod position;
+mod server;
+mod state;
+mod writer;
+
+use tower_lsp_server::{LspService, Server};
+
+pub use position::{Encoding, LineIndex};
+pub use writer::{ContractReport, StatusParams};
+
+/// Serves the protocol over any byte streams until the client sends `exit` or closes the input.
+pub async fn serve<I, O>(input: I, output: O)
+where
+    I: tokio::io::AsyncRead + Unpin + Send + 'static,
+    O: tokio::io::AsyncWrite,
+{
+    let (service, socket) = LspService::new(server::Server::new);
+    Server::new(framing::guard(input), output, socket)
+        .serve(service)
+        .await;
+}
+
+/// Runs the server on standard input and output (blocking): the entry point of `tlc lsp`.
+pub fn run_stdio() -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(tokio::io::stdin(), tokio::io::stdout()));
+    // After `exit` a read of stdin may still be pending on a blocking thread: do not wait for it.
+    runtime.shutdown_background();
+    Ok(())
+}

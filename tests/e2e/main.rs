@@ -2,4 +2,6 @@
 
 mod check;
 mod engine;
+mod lsp;
 mod support;
+mod verify;

@@ -1,0 +1,309 @@
+//! The single writer: applies document edits and file events in arrival order, then publishes
+//! diagnostics and `tl/status` for the open documents. A burst of edits is drained and applied as
+//! one database write; analyses of older versions are cancelled or skipped, never queued.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tl_analysis::check::file_diagnostics;
+use tl_analysis::{ide, Db};
+use tokio::sync::mpsc;
+use tower_lsp_server::ls_types::{notification::Notification, Diagnostic, Range, Uri};
+use tower_lsp_server::Client;
+
+use crate::convert::Cx;
+use crate::document::Document;
+use crate::position::LineIndex;
+use crate::state::{Edit, State};
+
+/// `tl/status`: every contract of one file with its status.
+pub enum StatusNotification {}
+
+impl Notification for StatusNotification {
+    type Params = StatusParams;
+    const METHOD: &'static str = "tl/status";
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct StatusParams {
+    pub uri: Uri,
+    pub contracts: Vec<ContractReport>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ContractReport {
+    pub name: String,
+    pub range: Range,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub millis: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Most `.tl` files a workspace scan loads (a guard against scanning a home directory).
+const MAX_SCANNED_FILES: usize = 5000;
+
+/// What a batch of edits asks of the database.
+enum Write {
+    Set(PathBuf, String),
+    Reload(PathBuf),
+    Load(PathBuf),
+}
+
+pub async fn run(state: Arc<State>, client: Client, mut rx: mpsc::UnboundedReceiver<(u64, Edit)>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(next) = rx.try_recv() {
+            batch.push(next);
+        }
+        let last_seq = batch.last().map_or(0, |b| b.0);
+        let mut closed: Vec<Uri> = Vec::new();
+        let writes = {
+            let mut docs = state.lock_docs();
+            let encoding = state.encoding();
+            let mut writes: Vec<Write> = Vec::new();
+            for (_, edit) in batch {
+                let applied = catch_unwind(AssertUnwindSafe(|| {
+                    apply(&mut docs, edit, encoding, &mut writes, &mut closed)
+                }));
+                if applied.is_err() {
+                    eprintln!("tl-lsp: an edit could not be applied (bug); the document may be out of sync");
+                }
+            }
+            dedup_sets(writes)
+        };
+        let st = state.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut db = st.lock_db();
+                for w in writes {
+                    match w {
+                        Write::Set(path, text) => {
+                            db.set_source_text(&path, text);
+                        }
+                        Write::Reload(path) => db.reload_source(&path),
+                        Write::Load(path) => {
+                            db.source(&path);
+                        }
+                    }
+                }
+            }))
+        })
+        .await;
+        if !matches!(done, Ok(Ok(()))) {
+            eprintln!("tl-lsp: a database write failed (bug)");
+        }
+        state.applied.send_replace(last_seq);
+        for uri in closed {
+            client.publish_diagnostics(uri, Vec::new(), None).await;
+        }
+        tokio::spawn(publish(state.clone(), client.clone()));
+    }
+}
+
+fn apply(
+    docs: &mut std::collections::HashMap<PathBuf, Document>,
+    edit: Edit,
+    encoding: crate::position::Encoding,
+    writes: &mut Vec<Write>,
+    closed: &mut Vec<Uri>,
+) {
+    match edit {
+        Edit::Open {
+            path,
+            uri,
+            version,
+            text,
+        } => {
+            writes.push(Write::Set(path.clone(), text.clone()));
+            docs.insert(path, Document::new(uri, version, &text));
+        }
+        Edit::Change {
+            path,
+            version,
+            changes,
+        } => {
+            if let Some(doc) = docs.get_mut(&path) {
+                for c in &changes {
+                    doc.apply(c, encoding);
+                }
+                doc.version = version;
+                writes.push(Write::Set(path, doc.text()));
+            }
+        }
+        Edit::Close { path } => {
+            if let Some(doc) = docs.remove(&path) {
+                closed.push(doc.uri);
+                writes.push(Write::Reload(path));
+            }
+        }
+        Edit::Reload { paths } => {
+            for p in paths {
+                if !docs.contains_key(&p) {
+                    writes.push(Write::Reload(p.clone()));
+                    if p.extension().is_some_and(|e| e == "tl") && p.exists() {
+                        writes.push(Write::Load(p));
+                    }
+                }
+            }
+        }
+        Edit::Scan { root } => {
+            let mut found = Vec::new();
+            scan(&root, &mut found, 0);
+            writes.extend(
+                found
+                    .into_iter()
+                    .filter(|p| !docs.contains_key(p))
+                    .map(Write::Load),
+            );
+        }
+    }
+}
+
+/// Keeps only the last `Set` of each path (a burst of keystrokes is one write).
+fn dedup_sets(writes: Vec<Write>) -> Vec<Write> {
+    let mut out: Vec<Write> = Vec::new();
+    for w in writes {
+        if let Write::Set(p, _) = &w {
+            out.retain(|o| !matches!(o, Write::Set(q, _) if q == p));
+        }
+        out.push(w);
+    }
+    out
+}
+
+fn scan(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+    if depth > 12 || out.len() >= MAX_SCANNED_FILES {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "target" || name == "node_modules" {
+            continue;
+        }
+        let Ok(ft) = e.file_type() else { continue };
+        let path = e.path();
+        if ft.is_dir() {
+            scan(&path, out, depth + 1);
+        } else if ft.is_file() && path.extension().is_some_and(|x| x == "tl") {
+            out.push(tl_analysis::db::normalize(&path));
+            if out.len() >= MAX_SCANNED_FILES {
+                return;
+            }
+        }
+    }
+}
+
+/// One document's results: diagnostics and contract statuses, for the version analysed.
+struct Published {
+    uri: Uri,
+    version: i32,
+    path: PathBuf,
+    diagnostics: Vec<Diagnostic>,
+    status: StatusParams,
+}
+
+/// Publishes diagnostics and statuses for every open document, unless a newer round starts first.
+pub async fn publish(state: Arc<State>, client: Client) {
+    let generation = state.generation.fetch_add(1, Ordering::SeqCst) + 1;
+    let st = state.clone();
+    let computed = tokio::task::spawn_blocking(move || {
+        let snapshot = st.lock_db().clone();
+        let open: Vec<(PathBuf, Uri, i32)> = st
+            .lock_docs()
+            .iter()
+            .map(|(p, d)| (p.clone(), d.uri.clone(), d.version))
+            .collect();
+        let uris = open
+            .iter()
+            .map(|(p, u, _)| (p.clone(), u.clone()))
+            .collect();
+        catch_unwind(AssertUnwindSafe(|| {
+            salsa::Cancelled::catch(AssertUnwindSafe(|| {
+                let cx = Cx {
+                    db: &snapshot,
+                    encoding: st.encoding(),
+                    uris: &uris,
+                    docs: st.docs_link(),
+                };
+                open.iter()
+                    .map(|(path, uri, version)| analyse(&cx, path, uri, *version))
+                    .collect::<Vec<_>>()
+            }))
+        }))
+    })
+    .await;
+    let Ok(Ok(Ok(results))) = computed else {
+        // Cancelled by a newer write (which publishes itself) or a bug, reported once.
+        if !matches!(computed, Ok(Ok(Err(_)))) {
+            eprintln!("tl-lsp: computing diagnostics failed (bug)");
+        }
+        return;
+    };
+    for r in results {
+        if state.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        let current = state.lock_docs().get(&r.path).map(|d| d.version);
+        if current != Some(r.version) {
+            continue;
+        }
+        client
+            .publish_diagnostics(r.uri, r.diagnostics, Some(r.version))
+            .await;
+        client
+            .send_notification::<StatusNotification>(r.status)
+            .await;
+    }
+}
+
+fn analyse(cx: &Cx<'_>, path: &Path, uri: &Uri, version: i32) -> Published {
+    let file = cx.db.source(path);
+    let text = file.text(cx.db).as_deref().unwrap_or("");
+    let index = LineIndex::new(text, cx.encoding);
+    let diagnostics = file_diagnostics(cx.db, file)
+        .iter()
+        .filter(|d| d.span.file == file)
+        .map(|d| cx.diagnostic(d, &index))
+        .collect();
+    let status = status_params(cx, file, uri, &index);
+    Published {
+        uri: uri.clone(),
+        version,
+        path: path.to_path_buf(),
+        diagnostics,
+        status,
+    }
+}
+
+pub fn status_params(
+    cx: &Cx<'_>,
+    file: tl_analysis::SourceFile,
+    uri: &Uri,
+    index: &LineIndex<'_>,
+) -> StatusParams {
+    StatusParams {
+        uri: uri.clone(),
+        contracts: ide::contract_statuses(cx.db, file)
+            .into_iter()
+            .map(|c| ContractReport {
+                name: c.name,
+                range: index.range(c.range),
+                status: c.status.to_string(),
+                method: c.method,
+                millis: None,
+                message: Some(c.message),
+            })
+            .collect(),
+    }
+}
