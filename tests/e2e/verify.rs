@@ -1,0 +1,353 @@
+//! `tlc verify` and `tlc merge` on the shipped examples and on fixture projects.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{repo_root, run_in, TempDir};
+
+/// Runs verify with a private cache directory (so tests never share or leave results).
+fn verify(dir: &Path, cache: &TempDir, args: &[&str]) -> (i32, String, String) {
+    let cache_dir = cache.0.to_string_lossy().into_owned();
+    let mut all = vec!["verify", "--cache-dir", cache_dir.as_str()];
+    all.extend_from_slice(args);
+    run_in(dir, &all)
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["contracts"]
+        .as_array()
+        .expect("contracts")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Times differ between runs (and change column padding); everything else is deterministic.
+fn redact_times(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            let indent = l.len() - l.trim_start().len();
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let out: Vec<&str> = words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let unit = words.get(i + 1).copied().unwrap_or("");
+                    let timed = unit == "ms" || unit.starts_with("s)") || unit.starts_with("s,");
+                    if timed && w.parse::<f64>().is_ok() {
+                        "[t]"
+                    } else {
+                        w
+                    }
+                })
+                .collect();
+            format!("{}{}", " ".repeat(indent), out.join(" "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn examples_verify_with_honest_statuses() {
+    let cache = TempDir::new("verify-examples");
+    let (code, out, err) = verify(
+        &repo_root(),
+        &cache,
+        &["spec-examples/", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{err}\n{out}");
+    let report = json(&out);
+    assert_eq!(report["schema"], "tl-verify-report");
+    assert_eq!(report["version"], 1);
+    let got = statuses(&report);
+    let want = [
+        ("coc_bounded", "checked"),
+        ("coc_vnnlib", "checked"),
+        ("ignored_labels_free", "proved"),
+        ("robust_digit_7_on_gpu", "assumed"),
+        ("robust_digit_7", "checked"),
+        ("compiled_matches", "tested"),
+        ("gated_bounded", "tested"),
+        ("loss_gradient", "uncovered"),
+        ("head_bounded", "checked"),
+        ("scores_bounded", "checked"),
+        ("causal_mask_exact", "proved"),
+        ("encoder_compiled_matches", "tested"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    let gradient = report["contracts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "loss_gradient")
+        .unwrap();
+    assert_eq!(gradient["methods"][0]["verdict"]["code"], "TL0805");
+    let gpu = report["contracts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "robust_digit_7_on_gpu")
+        .unwrap();
+    assert!(gpu["methods"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("CUDA execution was NOT checked"));
+}
+
+#[test]
+fn readme_command_uses_the_root_tl_toml() {
+    let cache = TempDir::new("verify-readme");
+    let (code, out, err) = verify(&repo_root(), &cache, &["--quiet"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    insta::assert_snapshot!("examples_human", redact_times(&out));
+}
+
+#[test]
+fn failing_project_exits_1_with_a_confirmed_counterexample() {
+    let dir = repo_root().join("tests/fixtures/verify/failing");
+    let cache = TempDir::new("verify-failing");
+    let (code, out, err) = verify(&dir, &cache, &["--format", "json", "--quiet"]);
+    assert_eq!(code, 1, "{err}\n{out}");
+    let report = json(&out);
+    let s = statuses(&report);
+    assert_eq!(s[0], ("robust_class_0".into(), "falsified".into()));
+    assert_eq!(s[1], ("bounded_scores".into(), "uncovered".into()));
+    assert_eq!(s[2], ("scores_below_two".into(), "checked".into()));
+    let falsified = &report["contracts"][0];
+    assert_eq!(falsified["meets_bar"], false);
+    let cex = &falsified["methods"][1]["verdict"]["counterexample"];
+    let scores = cex["outputs"][0][2].as_array().unwrap();
+    assert!(
+        scores[1].as_f64() >= scores[0].as_f64(),
+        "the counterexample's class-1 score is at least class 0's: {cex}"
+    );
+    // The default bar (falsified only) still fails on the counterexample.
+    let (code, _, _) = verify(&dir, &cache, &["--fail-on", "falsified", "-q"]);
+    assert_eq!(code, 1);
+    let (code, _, _) = verify(&dir, &cache, &["--contract", "scores_below_two", "-q"]);
+    assert_eq!(code, 0);
+    let (code, out, _) = verify(&dir, &cache, &["--format", "human", "-q"]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!("failing_human", redact_times(&out));
+}
+
+#[test]
+fn spec_errors_exit_2_and_usage_errors_exit_3() {
+    let cache = TempDir::new("verify-errors");
+    let dir = repo_root().join("tests/fixtures/verify/errors");
+    let (code, out, _) = verify(&dir, &cache, &["-q"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("TL0200"), "{out}");
+    let (code, _, err) = verify(&dir, &cache, &["--shard", "3/2"]);
+    assert_eq!(code, 3, "{err}");
+    let (code, _, err) = verify(&dir, &cache, &["no/such/dir"]);
+    assert_eq!(code, 3, "{err}");
+    let (code, _, err) = run_in(&dir, &["merge", "no-such.json"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("TL0822"));
+}
+
+#[test]
+fn second_run_reuses_every_result_from_the_cache() {
+    let cache = TempDir::new("verify-cache");
+    let dir = repo_root().join("tests/fixtures/verify/failing");
+    let (_, first, err1) = verify(&dir, &cache, &["--verbose", "--format", "json"]);
+    assert!(!err1.contains("cached:"), "{err1}");
+    assert!(json(&first)["contracts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["cached"] == false));
+    let (code, second, err2) = verify(&dir, &cache, &["--verbose", "--format", "json"]);
+    assert_eq!(code, 1);
+    // --verbose names every contract taken from the cache; none was run again.
+    assert_eq!(err2.matches("cached: ").count(), 3, "{err2}");
+    let second = json(&second);
+    assert_eq!(second["totals"]["cached"], 3);
+    assert_eq!(statuses(&json(&first)), statuses(&second));
+    // --no-cache runs everything again.
+    let (_, third, _) = verify(&dir, &cache, &["--no-cache", "--format", "json", "-q"]);
+    assert_eq!(json(&third)["totals"]["cached"], 0);
+}
+
+#[test]
+fn shards_partition_the_run_and_merge_back() {
+    let cache = TempDir::new("verify-shards");
+    let root = repo_root();
+    let (_, whole, _) = verify(&root, &cache, &["spec-examples/", "--format", "json", "-q"]);
+    let whole = json(&whole);
+    let out = TempDir::new("verify-shard-files");
+    let mut files = Vec::new();
+    let mut seen = 0;
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let (code, part, err) = verify(
+            &root,
+            &cache,
+            &[
+                "spec-examples/",
+                "--format",
+                "json",
+                "-q",
+                "--shard",
+                &shard,
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        seen += json(&part)["contracts"].as_array().unwrap().len();
+        let f = out.0.join(format!("part{i}.json"));
+        std::fs::write(&f, part).unwrap();
+        files.push(f.to_string_lossy().into_owned());
+    }
+    assert_eq!(
+        seen,
+        whole["contracts"].as_array().unwrap().len(),
+        "shards are disjoint"
+    );
+    let mut args = vec!["merge"];
+    args.extend(files.iter().map(String::as_str));
+    args.extend(["--format", "json"]);
+    let (code, merged, err) = run_in(&root, &args);
+    assert_eq!(code, 0, "{err}");
+    let merged = json(&merged);
+    let ids = |r: &serde_json::Value| -> Vec<String> {
+        r["contracts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&merged), ids(&whole));
+    assert_eq!(statuses(&merged), statuses(&whole));
+}
+
+/// Runs a python validator; None (with the reason printed) when python or the module is missing.
+fn python(script: &str, args: &[&str]) -> Option<(bool, String)> {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output();
+    match out {
+        Ok(o) if o.status.code() == Some(42) => {
+            eprintln!("skipped: {}", String::from_utf8_lossy(&o.stderr));
+            None
+        }
+        Ok(o) => Some((
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )),
+        Err(e) => {
+            eprintln!("skipped: python3 is not available ({e})");
+            None
+        }
+    }
+}
+
+const VALIDATE_SARIF: &str = r#"
+import json, sys
+try:
+    import jsonschema
+except ImportError:
+    sys.stderr.write("python module jsonschema is not installed (pip install jsonschema)")
+    sys.exit(42)
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft4Validator(schema).validate(json.load(open(sys.argv[2])))
+"#;
+
+const VALIDATE_JUNIT: &str = r#"
+import sys
+try:
+    import xmlschema
+except ImportError:
+    sys.stderr.write("python module xmlschema is not installed (pip install xmlschema)")
+    sys.exit(42)
+xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2])
+"#;
+
+#[test]
+fn sarif_and_junit_validate_against_their_schemas() {
+    let cache = TempDir::new("verify-schemas");
+    let out = TempDir::new("verify-schema-files");
+    let schemas = repo_root().join("tests/fixtures/schemas");
+    for (project, expect) in [
+        ("tests/fixtures/verify/failing", 1),
+        ("tests/fixtures/verify/errors", 2),
+    ] {
+        let dir = repo_root().join(project);
+        let (code, sarif, _) = verify(&dir, &cache, &["--format", "sarif", "-q"]);
+        assert_eq!(code, expect);
+        let sarif_json = json(&sarif);
+        assert_eq!(sarif_json["version"], "2.1.0");
+        let results = sarif_json["runs"][0]["results"].as_array().unwrap();
+        assert!(!results.is_empty());
+        for r in results {
+            assert!(r["ruleId"].as_str().unwrap().starts_with("TL"));
+            assert!(
+                r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                    .as_u64()
+                    .unwrap()
+                    > 0
+            );
+        }
+        let sarif_file = out.0.join("out.sarif");
+        std::fs::write(&sarif_file, &sarif).unwrap();
+        let (_, junit, _) = verify(&dir, &cache, &["--format", "junit", "-q"]);
+        assert!(junit.contains("<testsuites"));
+        let junit_file = out.0.join("out.xml");
+        std::fs::write(&junit_file, &junit).unwrap();
+        let sarif_schema = schemas.join("sarif-2.1.0-rtm.5.json");
+        if let Some((ok, log)) = python(
+            VALIDATE_SARIF,
+            &[
+                &sarif_schema.to_string_lossy(),
+                &sarif_file.to_string_lossy(),
+            ],
+        ) {
+            assert!(ok, "SARIF does not validate: {log}");
+        }
+        let xsd = schemas.join("junit.xsd");
+        if let Some((ok, log)) = python(
+            VALIDATE_JUNIT,
+            &[&xsd.to_string_lossy(), &junit_file.to_string_lossy()],
+        ) {
+            assert!(ok, "JUnit does not validate: {log}");
+        }
+    }
+}
+
+#[test]
+fn github_annotations_point_at_contracts() {
+    let cache = TempDir::new("verify-github");
+    let dir = repo_root().join("tests/fixtures/verify/failing");
+    let (code, out, _) = verify(&dir, &cache, &["--format", "github", "-q"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("::error file=swap.tl,line=11,") && l.contains("robust_class_0")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("::warning file=swap.tl,line=18,")),
+        "{out}"
+    );
+}
