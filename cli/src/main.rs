@@ -8,8 +8,6 @@ mod import;
 mod render;
 mod run;
 mod sources;
-mod trust;
-mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,18 +73,12 @@ enum Command {
     Export(export::ExportArgs),
     /// Run the language server on standard input and output (LSP 3.17).
     Lsp,
-    /// Show each contract's status with its chain of evidence, assumptions and trust boundaries, and each graph's coverage per proof layer.
-    Trust(trust::TrustArgs),
     /// Print the documentation of a diagnostic code.
     #[command(after_help = "Example:\n  tlc explain TL0201")]
     Explain {
         /// A code such as TL0201.
         code: String,
     },
-    /// Run every contract's checks; report statuses for CI. Exit 0 meets the bar, 1 below it, 2 spec errors, 3 usage/I/O.
-    Verify(verify::VerifyArgs),
-    /// Merge JSON reports of `tlc verify --shard` runs.
-    Merge(verify::MergeArgs),
 }
 
 fn main() -> ExitCode {
@@ -99,9 +91,6 @@ fn main() -> ExitCode {
         } => check::run(&paths, &format, deny_warnings),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Explain { code } => explain::run(&code),
-        Command::Trust(args) => trust::run(args),
-        Command::Verify(args) => verify::run(args),
-        Command::Merge(args) => verify::merge(args),
         Command::Lsp => match tl_lsp::run_stdio() {
             Ok(()) => exit::OK,
             Err(e) => {

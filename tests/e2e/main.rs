@@ -4,4 +4,3 @@ mod check;
 mod engine;
 mod lsp;
 mod support;
-mod verify;
