@@ -8,6 +8,7 @@ mod import;
 mod render;
 mod run;
 mod sources;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +80,10 @@ enum Command {
         /// A code such as TL0201.
         code: String,
     },
+    /// Run every contract's checks; report statuses for CI. Exit 0 meets the bar, 1 below it, 2 spec errors, 3 usage/I/O.
+    Verify(verify::VerifyArgs),
+    /// Merge JSON reports of `tlc verify --shard` runs.
+    Merge(verify::MergeArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +96,8 @@ fn main() -> ExitCode {
         } => check::run(&paths, &format, deny_warnings),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Explain { code } => explain::run(&code),
+        Command::Verify(args) => verify::run(args),
+        Command::Merge(args) => verify::merge(args),
         Command::Lsp => match tl_lsp::run_stdio() {
             Ok(()) => exit::OK,
             Err(e) => {

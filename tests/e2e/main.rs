@@ -4,3 +4,4 @@ mod check;
 mod engine;
 mod lsp;
 mod support;
+mod verify;

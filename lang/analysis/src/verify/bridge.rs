@@ -133,7 +133,7 @@ fn measure(
         "{samples} samples (seed {seed}) on {executor}: worst output deviation {:.3e} at {} (allowed {:.3e} by {})",
         worst.0, worst.2, worst.1, tol.name
     );
-    if !(worst.0 <= worst.1) {
+    if worst.0.is_nan() || worst.0 > worst.1 {
         return Ok((
             Verdict::Unknown {
                 reason: format!("the executor deviates beyond {}: {measured}", tol.name),

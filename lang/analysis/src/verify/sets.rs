@@ -93,7 +93,7 @@ impl SetSpec {
         let t = read_npy(path)?;
         let all: Vec<f64> = t.to_f64().iter().copied().collect();
         let per: usize = shape.iter().product();
-        if per == 0 || all.len() % per != 0 || all.is_empty() {
+        if per == 0 || !all.len().is_multiple_of(per) || all.is_empty() {
             return Err(Failure::input(format!(
                 "{}: {} values do not split into rows of shape {shape:?}",
                 path.display(),
