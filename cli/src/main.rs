@@ -8,6 +8,7 @@ mod import;
 mod render;
 mod run;
 mod sources;
+mod trust;
 mod verify;
 
 use std::path::PathBuf;
@@ -74,6 +75,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Run the language server on standard input and output (LSP 3.17).
     Lsp,
+    /// Show each contract's status with its chain of evidence, assumptions and trust boundaries, and each graph's coverage per proof layer.
+    Trust(trust::TrustArgs),
     /// Print the documentation of a diagnostic code.
     #[command(after_help = "Example:\n  tlc explain TL0201")]
     Explain {
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         } => check::run(&paths, &format, deny_warnings),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Explain { code } => explain::run(&code),
+        Command::Trust(args) => trust::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Merge(args) => verify::merge(args),
         Command::Lsp => match tl_lsp::run_stdio() {

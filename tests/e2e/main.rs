@@ -4,4 +4,5 @@ mod check;
 mod engine;
 mod lsp;
 mod support;
+mod trust;
 mod verify;
