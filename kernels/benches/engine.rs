@@ -1,0 +1,189 @@
+//! Engine benchmark (release): the compiled f32 plan on the spec-examples MLP and CNN at batch 1
+//! and 64 against onnxruntime (single-threaded, same models and weights, same run), allocations
+//! per steady-state forward pass (a counting global allocator), and loading a 100 MB safetensors
+//! file against reading its bytes.
+//!
+//! Run: cargo bench -p tl-kernels --bench engine
+//! The onnxruntime side is tools/fixtures/bench_onnxruntime.py (pip install onnx onnxruntime
+//! numpy); without it the comparison is skipped with a printed reason.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use tl_kernels::payload::safetensors::SafeTensorsFile;
+use tl_kernels::{compile, Tensor};
+
+/// Counts allocations so the bench can report them per forward pass.
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+static BYTES: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(new_size, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("kernels/ has a parent")
+        .to_path_buf()
+}
+
+/// Median wall time of `f` in microseconds, after a warm-up, over at least 0.5 s and 50 runs.
+fn median_micros(mut f: impl FnMut()) -> f64 {
+    for _ in 0..20 {
+        f();
+    }
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < 0.5 || times.len() < 50 {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+    times[times.len() / 2] * 1e6
+}
+
+fn onnxruntime_side(dir: &Path) -> Option<serde_json::Value> {
+    let script = repo_root().join("tools/fixtures/bench_onnxruntime.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(dir)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => serde_json::from_slice(&o.stdout).ok(),
+        Ok(o) => {
+            println!(
+                "onnxruntime comparison skipped: {}",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+            None
+        }
+        Err(e) => {
+            println!("onnxruntime comparison skipped: python3: {e}");
+            None
+        }
+    }
+}
+
+fn forward_passes(dir: &Path, ort: &serde_json::Value) {
+    println!("| model | batch | tl compiled (us) | onnxruntime 1 thread (us) | tl / ort | allocations per run | bytes allocated per run |");
+    println!("|---|---|---|---|---|---|---|");
+    for name in ["mlp", "cnn"] {
+        let model = tl_kernels::onnx::load(&dir.join(format!("{name}.onnx"))).expect("model");
+        let imported = tl_kernels::onnx::import(&model).expect("import");
+        let plan = compile(&imported.graph, &imported.payload).expect("compile");
+        for batch in [1, 64] {
+            let x = tl_kernels::payload::npy::read(&dir.join(format!("{name}.x{batch}.npy")))
+                .expect("input");
+            let inputs: BTreeMap<String, Tensor> = [("x".to_string(), x)].into();
+            let micros = median_micros(|| {
+                std::hint::black_box(plan.run(&inputs).expect("run"));
+            });
+            let (a0, b0) = (
+                ALLOCS.load(Ordering::Relaxed),
+                BYTES.load(Ordering::Relaxed),
+            );
+            const RUNS: usize = 100;
+            for _ in 0..RUNS {
+                std::hint::black_box(plan.run(&inputs).expect("run"));
+            }
+            let allocs = (ALLOCS.load(Ordering::Relaxed) - a0) / RUNS;
+            let bytes = (BYTES.load(Ordering::Relaxed) - b0) / RUNS;
+            let ort_micros = ort[name][batch.to_string()].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "| {name} | {batch} | {micros:.1} | {ort_micros:.1} | {:.2} | {allocs} | {bytes} |",
+                micros / ort_micros
+            );
+        }
+    }
+}
+
+fn safetensors_load(dir: &Path) {
+    let n = 25 * 1024 * 1024; // 100 MiB of f32
+    let data: Vec<u8> = (0..n)
+        .flat_map(|i| ((i % 1000) as f32 * 0.001).to_le_bytes())
+        .collect();
+    let header = format!(
+        "{{\"big\":{{\"dtype\":\"F32\",\"shape\":[{n}],\"data_offsets\":[0,{}]}}}}",
+        data.len()
+    );
+    let mut padded = header.into_bytes();
+    while padded.len() % 8 != 0 {
+        padded.push(b' ');
+    }
+    let path = dir.join("big.safetensors");
+    let mut bytes = (padded.len() as u64).to_le_bytes().to_vec();
+    bytes.extend(&padded);
+    bytes.extend(&data);
+    std::fs::write(&path, &bytes).expect("write");
+    drop(bytes);
+    let time = |f: &mut dyn FnMut()| {
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let t = Instant::now();
+            f();
+            best = best.min(t.elapsed().as_secs_f64() * 1e3);
+        }
+        best
+    };
+    let read = time(&mut || {
+        std::hint::black_box(std::fs::read(&path).expect("read"));
+    });
+    let open = time(&mut || {
+        std::hint::black_box(SafeTensorsFile::open(&path).expect("open"));
+    });
+    let load = time(&mut || {
+        let f = SafeTensorsFile::open(&path).expect("open");
+        std::hint::black_box(f.tensor("big").expect("tensor"));
+    });
+    println!();
+    println!("| 100 MiB safetensors (warm page cache, best of 5) | ms |");
+    println!("|---|---|");
+    println!("| std::fs::read of the file | {read:.1} |");
+    println!("| SafeTensorsFile::open (mmap + header) | {open:.3} |");
+    println!("| open + tensor(\"big\") (decode to an owned f32 Tensor) | {load:.1} |");
+    let _ = std::fs::remove_file(&path);
+}
+
+fn main() {
+    if cfg!(debug_assertions) {
+        println!("note: built without optimisations; run `cargo bench -p tl-kernels --bench engine` for numbers");
+    }
+    let dir = std::env::temp_dir().join(format!("tl-engine-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    match onnxruntime_side(&dir) {
+        Some(ort) => {
+            println!("onnxruntime {}", ort["onnxruntime"]);
+            forward_passes(&dir, &ort);
+        }
+        None => {
+            println!("forward-pass comparison skipped (needs the models the python side writes)")
+        }
+    }
+    safetensors_load(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
