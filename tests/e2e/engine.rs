@@ -305,7 +305,14 @@ fn bad_inputs_and_non_finite_outputs_are_coded() {
 }
 
 /// (spec, graph, input name, input shape with the symbols bound, --dim args).
-const ROUND_TRIPS: &[(&str, &str, &str, &[usize], &[&str])] = &[
+type RoundTrip = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [usize],
+    &'static [&'static str],
+);
+const ROUND_TRIPS: &[RoundTrip] = &[
     ("mnist_mlp.tl", "mnist_mlp", "x", &[2, 784], &["B=2"]),
     (
         "acas_xu_controller.tl",
@@ -426,4 +433,17 @@ fn torchlean_export_lists_every_node_it_cannot_express() {
         err.contains("error[TL0551]") && err.contains("node 1 `sin`"),
         "{err}"
     );
+}
+
+#[test]
+fn every_engine_code_is_explained() {
+    let dir = TempDir::new("explain");
+    for code in [
+        "TL0530", "TL0531", "TL0532", "TL0533", "TL0534", "TL0540", "TL0541", "TL0550", "TL0551",
+        "TL0552", "TL0553", "TL0554", "TL0555",
+    ] {
+        let (status, out, err) = run_in(&dir.0, &["explain", code]);
+        assert_eq!(status, 0, "{code}: {err}");
+        assert!(out.contains(code), "{code}: {out}");
+    }
 }
