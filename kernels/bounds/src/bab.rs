@@ -287,7 +287,12 @@ impl Search<'_> {
         if !(mid > l && mid < u) {
             return Err(BoundsError::new(
                 codes::UNSUPPORTED_GRAPH,
-                "a domain narrower than f64 resolution is still undecided: the property is within rounding error of holding there",
+                format!(
+                    "a domain narrower than f64 resolution is still undecided (near x = {:?}, row {best_row} bound {:e} vs {:e}): the property is within rounding error of holding there",
+                    d.input.center(),
+                    lb.lower[best_row],
+                    self.spec.rhs[best_row]
+                ),
             ));
         }
         let mut lo = d.input.clone();

@@ -152,34 +152,27 @@ fn act_of(layer: &Layer) -> Option<Act> {
     }
 }
 
-/// Pending coefficients of one layer during a backward pass.
-struct Pending {
+/// Accumulates the coefficients flowing into one layer. Merging two contributions rounds each
+/// entry once: `u (|A1| + |A2|) m`, with `m >= |z|` of that layer, is charged to `abs_err`.
+fn add_into(
+    slot: &mut Option<Array2<f64>>,
     a: Array2<f64>,
-    /// Per row, an upper bound of sum_j |exact a_rj| (rounding-error bookkeeping; a norm rather
-    /// than a matrix keeps it O(rows) per step).
-    mag: Array1<f64>,
-}
-
-fn add_into(slot: &mut Option<Pending>, a: Array2<f64>, mag: Array1<f64>) {
+    m: &Array1<f64>,
+    abs_err: &mut Array1<f64>,
+) {
     match slot {
         Some(p) => {
-            p.a += &a;
-            p.mag += &mag;
+            *abs_err += &((p.mapv(f64::abs) + a.mapv(f64::abs)).dot(m) * gamma(1.0));
+            *p += &a;
         }
-        None => *slot = Some(Pending { a, mag }),
+        None => *slot = Some(a),
     }
 }
 
 /// Where a backward pass starts: what earlier steps already contributed.
 struct Start {
     bias: Array1<f64>,
-    bias_mag: Array1<f64>,
     abs_err: Array1<f64>,
-    steps: f64,
-}
-
-fn max_abs(v: &Array1<f64>) -> f64 {
-    v.iter().fold(0.0, |m, x| m.max(x.abs()))
 }
 
 impl<'n> Analysis<'n> {
@@ -434,14 +427,11 @@ impl<'n> Analysis<'n> {
         record: bool,
     ) -> LinearBound {
         let rows = c.nrows();
-        let mag0 = c.map_axis(Axis(1), |r| r.iter().map(|x| x.abs()).sum::<f64>());
         let start = Start {
             bias: Array1::zeros(rows),
-            bias_mag: Array1::zeros(rows),
             abs_err: Array1::zeros(rows),
-            steps: 0.0,
         };
-        self.backward_from(target, c, mag0, start, alphas, record)
+        self.backward_from(target, c, start, alphas, record)
     }
 
     /// Bounds of `+-` single neurons of layer `i` (rows `wanted`, then their negations). When the
@@ -450,14 +440,17 @@ impl<'n> Analysis<'n> {
         let k = wanted.len();
         let size = self.net.nodes[i].size;
         if let Layer::Affine {
-            src, w, w_abs, b, ..
+            src,
+            w,
+            b,
+            coef_ulps: 0,
+            ..
         } = &self.net.nodes[i].layer
         {
+            // Selecting rows of W is exact (the stored coefficients are the layer's own).
             let n = w.ncols();
             let mut a = Array2::zeros((2 * k, n));
             let mut bias = Array1::zeros(2 * k);
-            let mut mag = Array1::zeros(2 * k);
-            let mut bias_mag = Array1::zeros(2 * k);
             let mut abs_err = Array1::zeros(2 * k);
             let noise = self.noise.get(i).filter(|e| !e.is_empty());
             for (r, &j) in wanted.iter().enumerate() {
@@ -466,23 +459,13 @@ impl<'n> Analysis<'n> {
                 a.row_mut(k + r).assign(&(-&row));
                 bias[r] = b[j];
                 bias[k + r] = -b[j];
-                let m: f64 = w_abs.row(j).sum();
-                mag[r] = m;
-                mag[k + r] = m;
-                bias_mag[r] = b[j].abs();
-                bias_mag[k + r] = b[j].abs();
                 if let Some(e) = noise {
                     abs_err[r] = e[j];
                     abs_err[k + r] = e[j];
                 }
             }
-            let start = Start {
-                bias,
-                bias_mag,
-                abs_err,
-                steps: 2.0,
-            };
-            return self.backward_from(*src, a, mag, start, None, false).lower;
+            let start = Start { bias, abs_err };
+            return self.backward_from(*src, a, start, None, false).lower;
         }
         let mut c = Array2::zeros((2 * k, size));
         for (r, &j) in wanted.iter().enumerate() {
@@ -492,11 +475,25 @@ impl<'n> Analysis<'n> {
         self.backward(i, c, None, false).lower
     }
 
+    /// `max(|lower|, |upper|)` of layer `i`: bounds every value (exact or executor) it takes.
+    fn magnitude(&self, i: usize) -> Array1<f64> {
+        ndarray::Zip::from(&self.lower[i])
+            .and(&self.upper[i])
+            .map_collect(|l, u| l.abs().max(u.abs()))
+    }
+
+    /// The backward pass from `target` with coefficients `c`.
+    ///
+    /// Rounding is charged where it happens (docs/bounds.md): the pass maintains
+    /// `C y >= A z_i + bias - abs_err` for every reachable `z_i`. A step computing `A' = fl(A M)`
+    /// and `fl(A t)` with inner dimension n errs by at most `gamma(n + 2) |A| (|M| m + |t|)`, with
+    /// `m >= |z_src|` from the source layer's bounds, and the running bias sum by `u |bias|`. The
+    /// error therefore stays proportional to the values the network actually takes on the domain,
+    /// and shrinks with it.
     fn backward_from(
         &self,
         target: usize,
         c: Array2<f64>,
-        mag0: Array1<f64>,
         start: Start,
         alphas: Option<&Alphas>,
         record: bool,
@@ -504,29 +501,36 @@ impl<'n> Analysis<'n> {
         let net = self.net;
         let rows = c.nrows();
         let sound = self.opts.sound;
-        let mut pending: Vec<Option<Pending>> = (0..=target).map(|_| None).collect();
-        pending[target] = Some(Pending { a: c, mag: mag0 });
+        let mut pending: Vec<Option<Array2<f64>>> = (0..=target).map(|_| None).collect();
+        pending[target] = Some(c);
         let Start {
             mut bias,
-            // Upper bound of sum |terms| of the bias, per row.
-            mut bias_mag,
             mut abs_err,
-            // Roundings along any path, summed over all steps (an upper bound for each path).
-            mut steps,
         } = start;
+        // Underflow: at most this many roundings touch each row, each off by <= 4 subnormals
+        // times the magnitudes involved (charged with the largest magnitude seen).
+        let mut ops = 0.0f64;
+        let mut big = 1.0f64;
         let mut relu_a = HashMap::new();
-        let mut result: Option<Pending> = None;
+        let mut result: Option<Array2<f64>> = None;
+        // Charges `g |a| v` to every row (skipped in the unsound reference mode).
+        let charge = |abs_err: &mut Array1<f64>, a: &Array2<f64>, v: &Array1<f64>, g: f64| {
+            if sound {
+                *abs_err += &(a.mapv(f64::abs).dot(v) * g);
+            }
+        };
         for i in (0..=target).rev() {
-            let Some(Pending { a, mag }) = pending[i].take() else {
+            let Some(a) = pending[i].take() else {
                 continue;
             };
             if let Some(e) = self.noise.get(i).filter(|e| !e.is_empty()) {
                 // The executor's value of layer i is the exact one plus at most e.
                 abs_err += &a.mapv(f64::abs).dot(e);
             }
+            let bias_before = bias.clone();
             match &net.nodes[i].layer {
                 Layer::Input => {
-                    result = Some(Pending { a, mag });
+                    result = Some(a);
                 }
                 Layer::Affine {
                     src,
@@ -535,15 +539,15 @@ impl<'n> Analysis<'n> {
                     b,
                     coef_ulps,
                 } => {
+                    let m = self.magnitude(*src);
+                    let v = w_abs.dot(&m) + b.mapv(f64::abs);
+                    let g = gamma((w.ncols() + 2) as f64) + 2.0 * *coef_ulps as f64 * U64;
+                    charge(&mut abs_err, &a, &v, g);
+                    big = big.max(v.iter().fold(0.0, |x, &y| x.max(y)));
+                    ops += (w.ncols() + 2) as f64;
                     bias += &a.dot(b);
                     let na = a.dot(w);
-                    let row_sum = w_abs
-                        .sum_axis(Axis(1))
-                        .iter()
-                        .fold(0.0f64, |m, &x| m.max(x));
-                    bias_mag += &(&mag * max_abs(b));
-                    steps += (w.ncols() + 1) as f64 + 2.0 * *coef_ulps as f64 + 1.0;
-                    add_into(&mut pending[*src], na, &mag * row_sum);
+                    add_into(&mut pending[*src], na, &m, &mut abs_err);
                 }
                 Layer::Scale {
                     src,
@@ -552,29 +556,38 @@ impl<'n> Analysis<'n> {
                     coef_ulps,
                     shift_err,
                 } => {
+                    let m = self.magnitude(*src);
+                    let v = scale.mapv(f64::abs) * &m + shift.mapv(f64::abs);
+                    let g = gamma((scale.len() + 2) as f64) + 2.0 * *coef_ulps as f64 * U64;
+                    charge(&mut abs_err, &a, &v, g);
+                    abs_err += &a.mapv(f64::abs).dot(shift_err);
+                    big = big.max(v.iter().fold(0.0, |x, &y| x.max(y)));
+                    ops += (scale.len() + 2) as f64;
                     bias += &a.dot(shift);
                     let na = &a * scale;
-                    bias_mag += &(&mag * max_abs(shift));
-                    abs_err += &a.mapv(f64::abs).dot(shift_err);
-                    steps += 2.0 + 2.0 * *coef_ulps as f64 + 1.0;
-                    add_into(&mut pending[*src], na, &mag * max_abs(scale));
+                    add_into(&mut pending[*src], na, &m, &mut abs_err);
                 }
                 Layer::Add { a: pa, b: pb } | Layer::Sub { a: pa, b: pb } => {
                     let neg = matches!(net.nodes[i].layer, Layer::Sub { .. });
-                    steps += 1.0;
                     let other = if neg { -&a } else { a.clone() };
-                    add_into(&mut pending[*pa], a, mag.clone());
-                    add_into(&mut pending[*pb], other, mag);
+                    let (ma, mb) = (self.magnitude(*pa), self.magnitude(*pb));
+                    ops += 1.0;
+                    add_into(&mut pending[*pa], a, &ma, &mut abs_err);
+                    add_into(&mut pending[*pb], other, &mb, &mut abs_err);
                 }
                 Layer::Gather { src, index } => {
                     let n = net.nodes[*src].size;
+                    let m = self.magnitude(*src);
+                    // Repeated indices sum columns: one rounding each, at most.
+                    let v: Array1<f64> = index.iter().map(|&k| m[k]).collect();
+                    charge(&mut abs_err, &a, &v, gamma(1.0));
                     let mut na = Array2::zeros((rows, n));
                     for (j, &k) in index.iter().enumerate() {
                         let mut dst = na.column_mut(k);
                         dst += &a.column(j);
                     }
-                    steps += 1.0;
-                    add_into(&mut pending[*src], na, mag);
+                    ops += 1.0;
+                    add_into(&mut pending[*src], na, &m, &mut abs_err);
                 }
                 Layer::Relu { src }
                 | Layer::LeakyRelu { src, .. }
@@ -586,6 +599,19 @@ impl<'n> Analysis<'n> {
                         relu_a.insert(i, a.clone());
                     }
                     let n = rl.lo_s.len();
+                    let m = self.magnitude(*src);
+                    // Each coefficient is one product; the intercept sum has n terms. Slopes
+                    // (alpha ones included) are at most 1 in absolute value on unstable neurons.
+                    let v: Array1<f64> = (0..n)
+                        .map(|j| {
+                            let unstable = if rl.unstable[j] { 1.0f64 } else { 0.0 };
+                            let s = rl.lo_s[j].abs().max(rl.up_s[j].abs()).max(unstable);
+                            s * m[j] + rl.lo_b[j].abs().max(rl.up_b[j].abs())
+                        })
+                        .collect();
+                    charge(&mut abs_err, &a, &v, gamma((n + 2) as f64));
+                    big = big.max(v.iter().fold(0.0, |x, &y| x.max(y)));
+                    ops += (n + 2) as f64;
                     let a = a.as_standard_layout();
                     let a_s = a.as_slice().expect("standard layout");
                     let mut na = Array2::<f64>::zeros((rows, n));
@@ -618,25 +644,14 @@ impl<'n> Analysis<'n> {
                         }
                         bias[r] += bsum;
                     }
-                    let mut slope_max = 0.0f64;
-                    let mut b_max = 0.0f64;
-                    for j in 0..n {
-                        let unstable = if rl.unstable[j] { 1.0 } else { 0.0 };
-                        slope_max = slope_max
-                            .max(rl.lo_s[j].abs())
-                            .max(rl.up_s[j].abs())
-                            .max(unstable);
-                        b_max = b_max.max(rl.lo_b[j].abs()).max(rl.up_b[j].abs());
-                    }
-                    bias_mag += &(&mag * b_max);
-                    steps += n as f64 + 2.0;
-                    add_into(&mut pending[*src], na, &mag * slope_max);
+                    add_into(&mut pending[*src], na, &m, &mut abs_err);
                 }
                 Layer::MaxPool { src, windows } => {
                     let (l, u) = (&self.lower[*src], &self.upper[*src]);
                     let n = net.nodes[*src].size;
+                    let m = self.magnitude(*src);
                     let mut na = Array2::zeros((rows, n));
-                    let mut u_max = 0.0f64;
+                    let mut v = Array1::zeros(windows.len());
                     for (j, win) in windows.iter().enumerate() {
                         // Lower: y >= x_k for the element with the largest lower bound.
                         let k_lo = *win
@@ -646,26 +661,29 @@ impl<'n> Analysis<'n> {
                         // Upper: y = x_k when k dominates every other element, else y <= max u.
                         let dominated = win.iter().all(|&q| q == k_lo || u[q] <= l[k_lo]);
                         let umax = win.iter().map(|&q| u[q]).fold(f64::NEG_INFINITY, f64::max);
-                        u_max = u_max.max(umax.abs());
+                        v[j] = m[k_lo] + umax.abs();
                         for r in 0..rows {
-                            let v = a[[r, j]];
-                            if v >= 0.0 || dominated {
-                                na[[r, k_lo]] += v;
+                            let c = a[[r, j]];
+                            if c >= 0.0 || dominated {
+                                na[[r, k_lo]] += c;
                             } else {
-                                bias[r] += v * umax;
+                                bias[r] += c * umax;
                             }
                         }
                     }
-                    bias_mag += &(&mag * u_max);
-                    steps += 2.0;
-                    add_into(&mut pending[*src], na, mag);
+                    // Overlapping windows add into one column, the bias gathers one term each.
+                    charge(&mut abs_err, &a, &v, gamma((windows.len() + 2) as f64));
+                    big = big.max(v.iter().fold(0.0, |x, &y| x.max(y)));
+                    ops += (windows.len() + 2) as f64;
+                    add_into(&mut pending[*src], na, &m, &mut abs_err);
                 }
             }
+            if sound && bias != bias_before {
+                // Each running-sum update of the bias rounds once.
+                abs_err += &(bias.mapv(f64::abs) * gamma(1.0));
+            }
         }
-        let Pending { a: a_in, mag } = result.unwrap_or_else(|| Pending {
-            a: Array2::zeros((rows, net.input_size())),
-            mag: Array1::zeros(rows),
-        });
+        let a_in = result.unwrap_or_else(|| Array2::zeros((rows, net.input_size())));
         let (l, u) = (&self.input.lower, &self.input.upper);
         let n_in = l.len();
         let mut lower = Array1::zeros(rows);
@@ -679,17 +697,14 @@ impl<'n> Analysis<'n> {
             lower[r] = acc;
         }
         if sound {
-            let xmax = l
-                .iter()
-                .zip(u)
-                .fold(0.0f64, |m, (a, b)| m.max(a.abs()).max(b.abs()));
-            let total = &mag * xmax + &bias_mag;
-            let g = gamma(steps + n_in as f64 + 2.0);
+            let m_in: Array1<f64> = l.iter().zip(u).map(|(a, b)| a.abs().max(b.abs())).collect();
+            // Concretisation: n_in products and n_in + 1 additions per row.
+            let concretise =
+                (a_in.mapv(f64::abs).dot(&m_in) + bias.mapv(f64::abs)) * gamma(n_in as f64 + 2.0);
+            let tiny = underflow(ops + n_in as f64 + 2.0) * (big + 1.0) * (rows as f64 + 1.0);
             for r in 0..rows {
-                // The magnitude pass itself rounds to nearest: doubling covers it.
-                let err = 2.0 * g * total[r]
-                    + abs_err[r] * (1.0 + 1e-10)
-                    + underflow(steps + n_in as f64);
+                // The bookkeeping itself rounds to nearest: the factor covers it.
+                let err = (abs_err[r] + concretise[r]) * (1.0 + 1e-10) + tiny;
                 lower[r] = down(lower[r], err);
             }
         } else {

@@ -2,7 +2,11 @@
 //! one CROWN pass on one network.
 //!
 //! cargo run --release -p tl-bounds --bin acas_bench -- [--dir ../shared/acasxu] [--limit N]
-//!     [--timeout-scale F] [--only prop_2] [--crown-only]
+//!     [--timeout-scale F] [--only prop_2] [--match 1_9_batch]
+//!     [--crown-only] [--reals]
+//!
+//! `--reals` decides the properties over the reals only (VNN-COMP's reading); by default every
+//! answer also holds for an f32 executor (docs/bounds.md).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -29,6 +33,7 @@ fn main() {
     let limit: usize = arg(&args, "--limit").map_or(usize::MAX, |v| v.parse().unwrap());
     let scale: f64 = arg(&args, "--timeout-scale").map_or(1.0, |v| v.parse().unwrap());
     let only = arg(&args, "--only");
+    let matching = arg(&args, "--match");
 
     // CROWN timing on network 1_1 over prop_1's box.
     let inst = Instance::load(
@@ -56,7 +61,11 @@ fn main() {
     let all = Instant::now();
     for line in csv.lines().filter(|l| !l.trim().is_empty()).take(limit) {
         let parts: Vec<&str> = line.split(',').collect();
-        if only.as_deref().is_some_and(|o| !parts[1].starts_with(o)) {
+        if only
+            .as_deref()
+            .is_some_and(|o| parts[1] != format!("{o}.vnnlib"))
+            || matching.as_deref().is_some_and(|m| !line.contains(m))
+        {
             continue;
         }
         total += 1;
@@ -65,6 +74,7 @@ fn main() {
         let cfg = BabConfig {
             timeout: Duration::from_secs_f64(secs * scale),
             certificate: true,
+            f32_executor: !args.iter().any(|a| a == "--reals"),
             ..BabConfig::default()
         };
         let t = Instant::now();
@@ -77,7 +87,7 @@ fn main() {
                 // Answer key for unsat: the certificate re-checks and a long attack finds nothing.
                 let net = inst.net().unwrap();
                 if let Some(c) = certificate {
-                    if check_certificate(c, &net, &inst.property, true).is_ok() {
+                    if check_certificate(c, &net, &inst.property, cfg.f32_executor).is_ok() {
                         cert_ok += 1;
                     }
                 }
