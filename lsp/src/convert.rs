@@ -256,6 +256,14 @@ pub fn strip_snippet(s: &str) -> String {
     out
 }
 
+/// Every source file the snapshot knows (the workspace for references and symbols).
+pub fn workspace(db: &RootDatabase) -> Vec<SourceFile> {
+    db.known_sources()
+        .into_iter()
+        .filter(|f| f.text(db).is_ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::strip_snippet;
@@ -271,12 +279,4 @@ mod tests {
             "execute on cpu"
         );
     }
-}
-
-/// Every source file the snapshot knows (the workspace for references and symbols).
-pub fn workspace(db: &RootDatabase) -> Vec<SourceFile> {
-    db.known_sources()
-        .into_iter()
-        .filter(|f| f.text(db).is_ok())
-        .collect()
 }

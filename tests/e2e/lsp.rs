@@ -354,3 +354,39 @@ fn non_ascii_positions_in_utf16_and_utf8() {
         assert_eq!(s.client.shutdown(), Some(0));
     }
 }
+
+#[test]
+fn watched_files_and_inlay_hints() {
+    let text =
+        "import \"lib.tl\"\ngraph g(x: f32[4]) -> y: f32[4] within shared {\n  y = relu(x)\n}\n";
+    let (mut s, _) = start("lsp-watch", text, false);
+    let diags = s.diagnostics(1);
+    assert!(diags.iter().any(|d| d["code"] == "TL0110"), "{diags:?}");
+    // The imported file appears on disk: a watched-file event makes the server re-read it.
+    let lib = s._dir.0.join("lib.tl");
+    std::fs::write(&lib, "tolerance shared = abs 1e-3\n").expect("write lib");
+    s.client.clear();
+    s.client.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({ "changes": [{ "uri": format!("file://{}", lib.display()), "type": 1 }] }),
+    );
+    let uri = s.uri.clone();
+    let published = s
+        .client
+        .notification("textDocument/publishDiagnostics", |p| {
+            p["uri"] == uri.as_str()
+        })
+        .expect("diagnostics after the file event");
+    assert_eq!(published["diagnostics"], json!([]), "{published}");
+    // Go to the tolerance's definition in the new file.
+    let def = s.client.call("textDocument/definition", s.at(1, 41));
+    assert!(def["uri"].as_str().unwrap().ends_with("/lib.tl"), "{def}");
+    // Inlay hints are on (the test client's configuration enables them).
+    let hints = s.client.call(
+        "textDocument/inlayHint",
+        json!({ "textDocument": { "uri": s.uri }, "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 9, "character": 0 } } }),
+    );
+    assert_eq!(hints[0]["label"], ": f32[4]");
+    assert_eq!(hints[0]["position"], json!({ "line": 2, "character": 3 }));
+    assert_eq!(s.client.shutdown(), Some(0));
+}
