@@ -266,10 +266,11 @@ pub fn run(args: VerifyArgs) -> u8 {
     }
 
     // 2. Contracts, in file and source order, filtered by --contract and --shard.
-    struct Job {
+    struct Job<'db> {
         id: String,
         name: String,
         location: Location,
+        item: tl_analysis::items::ItemSource<'db>,
         prepared: tl_analysis::verify::Prepared,
     }
     let opts = VerifyOptions {
@@ -316,6 +317,7 @@ pub fn run(args: VerifyArgs) -> u8 {
                 id,
                 name,
                 location: loc,
+                item,
                 prepared: prepare(&db, item, &opts),
             });
         }
@@ -374,9 +376,9 @@ pub fn run(args: VerifyArgs) -> u8 {
             };
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
             let line = format!(
-                "{} {}{}",
+                "{} evidence {}{}",
                 job.id,
-                run.status,
+                run.evidence_status,
                 if run.cached { " (cached)" } else { "" }
             );
             match &bar {
@@ -398,6 +400,18 @@ pub fn run(args: VerifyArgs) -> u8 {
             if run.cached {
                 eprintln!("cached: {} ({})", job.id, &run.cache_key[..12]);
             }
+        }
+    }
+
+    // The reported status is the trust ledger's: the weakest link of the whole evidence chain
+    // (graph semantics, method, float bridge, execution target, assumptions), so `tlc verify`,
+    // `tlc trust` and the editor agree on every contract.
+    let outcomes: Vec<tl_analysis::outcome::ContractOutcome> =
+        runs.iter().map(|r| r.outcome.clone()).collect();
+    let mut runs = runs;
+    for (job, run) in jobs.iter().zip(runs.iter_mut()) {
+        if let Some(ledger) = tl_analysis::ledger::contract_ledger_with(&db, job.item, &outcomes) {
+            run.status = ledger.status;
         }
     }
 

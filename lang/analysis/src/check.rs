@@ -104,6 +104,7 @@ pub fn file_diagnostics(db: &dyn Db, file: SourceFile) -> Vec<ResolvedDiagnostic
         .iter()
         .chain(import_diagnostics(db, file))
         .chain(unused_assumptions(db, file))
+        .chain(crate::ledger::file_boundary_diagnostics(db, file))
     {
         out.push(d.resolve(db));
     }

@@ -134,7 +134,7 @@ fn whole_graph(cx: &Cx, entries: &[&Entry]) -> Result<(Verdict, String), Failure
     Ok((
         Verdict::Holds,
         format!(
-            "every op node is covered by {}; side conditions checked: {}",
+            "every op node is covered by {} (proved for TorchLean's compiler; tl's compiled plan is a separate implementation, so for it this is assumed, not proved); side conditions checked: {}",
             cited.join(", "),
             checked.join(", ")
         ),
