@@ -17,6 +17,10 @@ use crate::net::{BoundNet, Layer};
 use crate::rounding::down;
 use crate::vnnlib::{Case, Property};
 
+/// An axis this many times wider (relative to the case's box) than the smear heuristic's pick is
+/// split first.
+const WIDTH_RATIO: f64 = 64.0;
+
 /// What to split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Branching {
@@ -273,15 +277,7 @@ impl Search<'_> {
                 return Ok(Outcome::Split(children, SplitKind::Relu { layer, neuron }));
             }
         }
-        let dim = (0..d.input.lower.len())
-            .max_by(|&a, &b| {
-                let s = |j: usize| {
-                    let w = d.input.upper[j] - d.input.lower[j];
-                    (lb.a_in[[best_row, j]].abs() + 1e-12) * w
-                };
-                s(a).total_cmp(&s(b))
-            })
-            .unwrap_or(0);
+        let dim = self.pick_input_dim(&d.input, lb.a_in.row(best_row));
         let (l, u) = (d.input.lower[dim], d.input.upper[dim]);
         let mid = l + (u - l) / 2.0;
         if !(mid > l && mid < u) {
@@ -314,6 +310,33 @@ impl Search<'_> {
             vec![mk(lo), mk(hi)],
             SplitKind::Input { dim, mid },
         ))
+    }
+
+    /// The input axis to halve: the largest |coefficient| x width of the guiding row (the axis
+    /// whose range moves the linear bound most). A coefficient says nothing about the relaxation
+    /// gaps an axis causes, so an axis left much wider (relative to the case's box) than the
+    /// chosen one is split instead; otherwise such an axis could stay unsplit forever.
+    fn pick_input_dim(&self, b: &InputBox, a: ndarray::ArrayView1<f64>) -> usize {
+        let root = &self.case.input;
+        let n = b.lower.len();
+        let width = |j: usize| b.upper[j] - b.lower[j];
+        let relative = |j: usize| {
+            let w0 = root.upper[j] - root.lower[j];
+            if w0 > 0.0 {
+                width(j) / w0
+            } else {
+                0.0
+            }
+        };
+        let by =
+            |f: &dyn Fn(usize) -> f64| (0..n).max_by(|&x, &y| f(x).total_cmp(&f(y))).unwrap_or(0);
+        let smear = by(&|j| (a[j].abs() + 1e-12) * width(j));
+        let widest = by(&relative);
+        if relative(widest) > WIDTH_RATIO * relative(smear) {
+            widest
+        } else {
+            smear
+        }
     }
 
     /// BaBSR-like score: |A at the relu output| x the upper relaxation's intercept.

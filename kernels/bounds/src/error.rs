@@ -47,6 +47,10 @@ pub mod codes {
     pub const IO: &str = "TL0630";
     /// An ONNX model could not be imported for verification.
     pub const ONNX: &str = "TL0631";
+    /// A command-line value of a verifier command is out of range (time limit).
+    pub const BAD_OPTION: &str = "TL0632";
+    /// `tlc certificate check` cannot tell which property to check (no usable contract or file).
+    pub const NO_PROPERTY: &str = "TL0633";
 }
 
 /// An error with a stable code, a message, and where known a position in the input text.

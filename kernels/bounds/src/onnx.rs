@@ -48,11 +48,19 @@ pub fn load_network(path: &Path) -> Result<OnnxNetwork> {
 /// Rebuilds `graph` with every symbolic extent of its inputs and params set to 1, re-inferring
 /// op shapes through the op table (node ids are kept, so parents stay valid).
 pub fn bind_symbols_to_one(graph: &Graph) -> std::result::Result<Graph, String> {
+    bind_symbols(graph, &HashMap::new())
+}
+
+/// Rebuilds `graph` with symbolic extents bound by `symbols` (absent ones: 1).
+pub fn bind_symbols(
+    graph: &Graph,
+    symbols: &HashMap<String, u64>,
+) -> std::result::Result<Graph, String> {
     let bind = |s: &Shape| {
         Shape(
             s.0.iter()
                 .map(|d| match d {
-                    Dim::Sym(_) => Dim::Known(1),
+                    Dim::Sym(name) => Dim::Known(symbols.get(name).copied().unwrap_or(1)),
                     other => other.clone(),
                 })
                 .collect(),

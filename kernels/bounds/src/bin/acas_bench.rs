@@ -75,6 +75,8 @@ fn main() {
             timeout: Duration::from_secs_f64(secs * scale),
             certificate: true,
             f32_executor: !args.iter().any(|a| a == "--reals"),
+            alpha_iters: arg(&args, "--alpha")
+                .map_or(BabConfig::default().alpha_iters, |v| v.parse().unwrap()),
             ..BabConfig::default()
         };
         let t = Instant::now();
@@ -122,8 +124,8 @@ fn main() {
             }
         };
         println!(
-            "{} {} {word} {dt:.2}s domains={}",
-            parts[0], parts[1], res.stats.domains
+            "{} {} {word} {dt:.2}s domains={} depth={}",
+            parts[0], parts[1], res.stats.domains, res.stats.max_depth
         );
     }
     println!(
