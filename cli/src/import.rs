@@ -15,14 +15,24 @@ use crate::run::CliError;
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  tlc import onnx net.onnx -o net.tl\n  tlc import torchlean graph.json -o model.tl   (also writes model.safetensors)"
+    after_help = "Examples:\n  tlc import onnx net.onnx -o net.tl\n  tlc import torchlean graph.json -o model.tl   (also writes model.safetensors)\n  tlc import vnnlib prop_1.vnnlib --model net.onnx -o prop_1.tl"
 )]
 pub struct ImportArgs {
-    /// `onnx` or `torchlean` (a torchlean.ir.v1 JSON graph).
-    #[arg(value_parser = ["onnx", "torchlean"])]
+    /// `onnx`, `torchlean` (a torchlean.ir.v1 JSON graph) or `vnnlib` (a property; with --model).
+    #[arg(value_parser = ["onnx", "torchlean", "vnnlib"])]
     pub format: String,
-    /// The model file.
+    /// The model file (for `vnnlib`: the property file).
     pub model: PathBuf,
+    /// For `vnnlib`: the ONNX network the property is about.
+    #[arg(
+        long = "model",
+        value_name = "NET.onnx",
+        required_if_eq("format", "vnnlib")
+    )]
+    pub network: Option<PathBuf>,
+    /// For `vnnlib`: the branch-and-bound time limit of the contract, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
     /// The spec to write (standard output when absent; required for torchlean).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
@@ -31,6 +41,13 @@ pub struct ImportArgs {
 pub fn run(args: ImportArgs) -> u8 {
     let result = match args.format.as_str() {
         "onnx" => import_onnx(&args),
+        "vnnlib" => crate::vnncomp::import_vnnlib(
+            &args.model,
+            args.network.as_deref().unwrap_or(Path::new("")),
+            args.timeout,
+            |p| relative_to_spec(p, args.output.as_deref()),
+        )
+        .and_then(|text| emit(&text, args.output.as_deref())),
         _ => import_torchlean(&args),
     };
     match result {

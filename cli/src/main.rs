@@ -1,5 +1,7 @@
 //! `tlc`: check, format, explain, run and verify `.tl` specs, and serve them to editors.
 
+mod bounds;
+mod certificate;
 mod check;
 mod explain;
 mod export;
@@ -10,6 +12,7 @@ mod run;
 mod sources;
 mod trust;
 mod verify;
+mod vnncomp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +90,13 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Merge JSON reports of `tlc verify --shard` runs.
     Merge(verify::MergeArgs),
+    /// Sound bounds of a graph's outputs over an L-infinity ball (IBP, CROWN, alpha-CROWN).
+    Bounds(bounds::BoundsArgs),
+    /// Decide a VNN-COMP instance (ONNX network + VNN-LIB property); write the result file.
+    Vnncomp(vnncomp::VnncompArgs),
+    /// Check branch-and-bound certificates.
+    #[command(subcommand)]
+    Certificate(certificate::CertificateCommand),
 }
 
 fn main() -> ExitCode {
@@ -102,6 +112,9 @@ fn main() -> ExitCode {
         Command::Trust(args) => trust::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Merge(args) => verify::merge(args),
+        Command::Bounds(args) => bounds::run(args),
+        Command::Vnncomp(args) => vnncomp::run(args),
+        Command::Certificate(cmd) => certificate::run(cmd),
         Command::Lsp => match tl_lsp::run_stdio() {
             Ok(()) => exit::OK,
             Err(e) => {
