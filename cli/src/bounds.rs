@@ -38,7 +38,7 @@ pub struct BoundsArgs {
     #[arg(long = "input", value_name = "NAME=CENTER.npy")]
     pub input: String,
     /// The L-infinity radius of the ball (>= 0).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub eps: f64,
     /// `text` or `json`.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]

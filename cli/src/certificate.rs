@@ -66,6 +66,10 @@ fn read(path: &Path) -> Result<String, CliError> {
     })
 }
 
+fn is_onnx(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "onnx")
+}
+
 fn usage(e: tl_bounds::BoundsError) -> CliError {
     let mut e = bounds_error(e);
     e.status = exit::USAGE;
@@ -73,38 +77,38 @@ fn usage(e: tl_bounds::BoundsError) -> CliError {
 }
 
 fn check(args: &CheckArgs) -> Result<String, CliError> {
+    if args.vnnlib.is_none() && (args.contract.is_none() || is_onnx(&args.spec)) {
+        return Err(CliError::new(
+            codes::NO_PROPERTY,
+            if is_onnx(&args.spec) {
+                "an .onnx network needs the property: --vnnlib PROP.vnnlib"
+            } else {
+                "say which property the certificate is for: --vnnlib PROP.vnnlib or --contract NAME"
+            },
+            exit::USAGE,
+        ));
+    }
     let cert = Certificate::from_json(&read(&args.certificate)?).map_err(bounds_error)?;
-    let (net, property, described) = if args.spec.extension().is_some_and(|e| e == "onnx") {
-        let vnnlib = args.vnnlib.as_ref().ok_or_else(|| {
-            CliError::new(
-                codes::NO_PROPERTY,
-                "an .onnx network needs the property: --vnnlib PROP.vnnlib",
-                exit::USAGE,
-            )
-        })?;
-        let network = tl_bounds::onnx::load_network(&args.spec).map_err(usage)?;
-        let net = BoundNet::from_graph_map(&network.graph, &network.weights, None)
-            .map_err(bounds_error)?;
-        let prop = tl_bounds::vnnlib::load(vnnlib).map_err(usage)?;
-        (net, prop, vnnlib.display().to_string())
-    } else if let Some(contract) = &args.contract {
-        contract_problem(&args.spec, contract)?
-    } else {
-        let vnnlib = args.vnnlib.as_ref().ok_or_else(|| {
-            CliError::new(
-                codes::NO_PROPERTY,
-                "say which property the certificate is for: --vnnlib PROP.vnnlib or --contract NAME",
-                exit::USAGE,
-            )
-        })?;
-        let runnable = resolve(&args.spec, args.graph.as_deref()).map_err(|mut e| {
-            e.status = exit::USAGE;
-            e
-        })?;
-        let net = net_of(&runnable)?;
-        let prop = tl_bounds::vnnlib::load(vnnlib).map_err(usage)?;
-        (net, prop, vnnlib.display().to_string())
-    };
+    let (net, property, described) =
+        if let (true, Some(vnnlib)) = (is_onnx(&args.spec), &args.vnnlib) {
+            let network = tl_bounds::onnx::load_network(&args.spec).map_err(usage)?;
+            let net = BoundNet::from_graph_map(&network.graph, &network.weights, None)
+                .map_err(bounds_error)?;
+            let prop = tl_bounds::vnnlib::load(vnnlib).map_err(usage)?;
+            (net, prop, vnnlib.display().to_string())
+        } else if let Some(contract) = &args.contract {
+            contract_problem(&args.spec, contract)?
+        } else if let Some(vnnlib) = &args.vnnlib {
+            let runnable = resolve(&args.spec, args.graph.as_deref()).map_err(|mut e| {
+                e.status = exit::USAGE;
+                e
+            })?;
+            let net = net_of(&runnable)?;
+            let prop = tl_bounds::vnnlib::load(vnnlib).map_err(usage)?;
+            (net, prop, vnnlib.display().to_string())
+        } else {
+            unreachable!("checked above: a property source is given")
+        };
     let report = tl_bounds::check_certificate(&cert, &net, &property, cert.f32_executor)
         .map_err(bounds_error)?;
     Ok(format!(

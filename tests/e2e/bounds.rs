@@ -1,0 +1,513 @@
+//! `tlc bounds`, `tlc vnncomp`, `tlc certificate check` and `tlc import vnnlib` on a small fixture
+//! network written by the test, on the ONNX fixture MLP, and on ACAS Xu instances from
+//! ../shared/acasxu (skipped with a message when absent).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::support::{repo_root, run_in, tlc, TempDir};
+
+/// relu(x W1^T + b1) W2^T + b2 with x: [1, 2]; computed again in `forward` below.
+const W1: [[f64; 2]; 3] = [[1.0, -1.0], [0.5, 2.0], [-1.0, 0.25]];
+const B1: [f64; 3] = [0.0, -0.5, 0.25];
+const W2: [[f64; 3]; 2] = [[1.0, -2.0, 0.5], [-1.0, 1.0, 1.0]];
+const B2: [f64; 2] = [0.125, -0.25];
+
+const TINY_SPEC: &str = "graph tiny(x: f32[1, 2]) -> y: f32[1, 2] {
+  param w1: f32[3, 2] = [[1.0, -1.0], [0.5, 2.0], [-1.0, 0.25]]
+  param b1: f32[3] = [0.0, -0.5, 0.25]
+  param w2: f32[2, 3] = [[1.0, -2.0, 0.5], [-1.0, 1.0, 1.0]]
+  param b2: f32[2] = [0.125, -0.25]
+  h = relu(linear(x, w1, b1))
+  y = linear(h, w2, b2)
+}
+";
+
+fn forward(x: [f64; 2]) -> [f64; 2] {
+    let h: Vec<f64> = (0..3)
+        .map(|i| (W1[i][0] * x[0] + W1[i][1] * x[1] + B1[i]).max(0.0))
+        .collect();
+    [0, 1].map(|o| (0..3).map(|i| W2[o][i] * h[i]).sum::<f64>() + B2[o])
+}
+
+/// A little-endian f32 `.npy` file (format 1.0).
+fn write_npy(path: &Path, shape: &[usize], data: &[f32]) {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for v in data {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn tiny_project() -> TempDir {
+    let dir = TempDir::new("bounds");
+    std::fs::write(dir.0.join("tiny.tl"), TINY_SPEC).unwrap();
+    write_npy(&dir.0.join("centre.npy"), &[1, 2], &[0.5, -0.25]);
+    dir
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+#[test]
+fn bounds_text_output() {
+    let dir = tiny_project();
+    let (code, out, err) = run_in(
+        &dir.0,
+        &[
+            "bounds",
+            "tiny.tl",
+            "--input",
+            "x=centre.npy",
+            "--eps",
+            "0.25",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn bounds_json_contain_every_sampled_output_and_tighten_with_the_method() {
+    let dir = tiny_project();
+    let eps = 0.25;
+    let mut widths = Vec::new();
+    for method in ["ibp", "crown", "alpha-crown"] {
+        let (code, out, err) = run_in(
+            &dir.0,
+            &[
+                "bounds",
+                "tiny.tl",
+                "--method",
+                method,
+                "--input",
+                "x=centre.npy",
+                "--eps",
+                "0.25",
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(code, 0, "{method}: {err}");
+        let v = json(&out);
+        assert_eq!(v["method"], method);
+        let y = &v["outputs"]["y"];
+        assert_eq!(y["shape"], serde_json::json!([1, 2]));
+        let (lo, hi) = (floats(&y["lower"]), floats(&y["upper"]));
+        // A grid over the ball, corners included: every output lies inside the bounds.
+        let steps = 8;
+        for i in 0..=steps {
+            for j in 0..=steps {
+                let x = [
+                    0.5 - eps + 2.0 * eps * i as f64 / steps as f64,
+                    -0.25 - eps + 2.0 * eps * j as f64 / steps as f64,
+                ];
+                let y = forward(x);
+                for k in 0..2 {
+                    assert!(
+                        lo[k] <= y[k] && y[k] <= hi[k],
+                        "{method}: y{k}({x:?}) = {} outside [{}, {}]",
+                        y[k],
+                        lo[k],
+                        hi[k]
+                    );
+                }
+            }
+        }
+        widths.push(hi[0] - lo[0] + hi[1] - lo[1]);
+    }
+    assert!(widths[1] <= widths[0], "CROWN looser than IBP: {widths:?}");
+    assert!(
+        widths[2] <= widths[1] + 1e-9,
+        "alpha-CROWN looser than CROWN: {widths:?}"
+    );
+}
+
+#[test]
+fn bounds_refuse_bad_inputs_with_codes() {
+    let dir = tiny_project();
+    let (code, _, err) = run_in(
+        &dir.0,
+        &[
+            "bounds",
+            "tiny.tl",
+            "--input",
+            "x=centre.npy",
+            "--eps",
+            "-1",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("TL0602"), "{err}");
+
+    write_npy(&dir.0.join("wide.npy"), &[1, 3], &[0.0, 0.0, 0.0]);
+    let (code, _, err) = run_in(
+        &dir.0,
+        &["bounds", "tiny.tl", "--input", "x=wide.npy", "--eps", "0.1"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("TL0511"), "{err}");
+
+    std::fs::write(
+        dir.0.join("broken.tl"),
+        TINY_SPEC.replace("relu(", "relux("),
+    )
+    .unwrap();
+    let (code, _, err) = run_in(
+        &dir.0,
+        &[
+            "bounds",
+            "broken.tl",
+            "--input",
+            "x=centre.npy",
+            "--eps",
+            "0.1",
+        ],
+    );
+    assert_eq!(code, 2, "a spec with errors is refused: {err}");
+    assert!(err.contains("error"), "{err}");
+
+    let (code, _, _) = run_in(
+        &dir.0,
+        &[
+            "bounds",
+            "tiny.tl",
+            "--method",
+            "zonotope",
+            "--input",
+            "x=centre.npy",
+            "--eps",
+            "0.1",
+        ],
+    );
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn bounds_help_has_examples() {
+    let (code, out, _) = run_in(&repo_root(), &["bounds", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Examples:") && out.contains("--eps"), "{out}");
+    for cmd in [
+        &["vnncomp", "--help"][..],
+        &["certificate", "check", "--help"],
+    ] {
+        let (code, out, _) = run_in(&repo_root(), cmd);
+        assert_eq!(code, 0);
+        assert!(out.contains("Examples:"), "{out}");
+    }
+}
+
+/// A VNN-LIB property over the fixture MLP (8 inputs, 4 tanh outputs): the box is
+/// [-0.1, 0.1]^8 and the unsafe set is `Y_0 >= threshold`.
+fn mlp_property(dir: &Path, name: &str, threshold: f64) -> PathBuf {
+    let mut s = String::new();
+    for i in 0..8 {
+        s.push_str(&format!("(declare-const X_{i} Real)\n"));
+    }
+    for i in 0..4 {
+        s.push_str(&format!("(declare-const Y_{i} Real)\n"));
+    }
+    for i in 0..8 {
+        s.push_str(&format!(
+            "(assert (<= X_{i} 0.1))\n(assert (>= X_{i} -0.1))\n"
+        ));
+    }
+    s.push_str(&format!("(assert (>= Y_0 {threshold}))\n"));
+    let p = dir.join(name);
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+fn mlp_onnx() -> PathBuf {
+    repo_root().join("tests/fixtures/onnx/mlp.onnx")
+}
+
+fn result_of(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).expect("result file written")
+}
+
+#[test]
+fn vnncomp_certificate_and_import_on_the_fixture_mlp() {
+    let dir = TempDir::new("vnncomp");
+    let net = mlp_onnx();
+    let net = net.to_str().unwrap();
+    // tanh never reaches 1.5: unsat, with a certificate that re-checks.
+    mlp_property(&dir.0, "high.vnnlib", 1.5);
+    let (code, out, err) = run_in(
+        &dir.0,
+        &[
+            "vnncomp",
+            net,
+            "high.vnnlib",
+            "--timeout",
+            "30",
+            "--result",
+            "high.txt",
+            "--certificate",
+            "cert.json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("unsat ("), "{out}");
+    assert_eq!(result_of(&dir.0, "high.txt"), "unsat\n");
+    let (code, out, err) = run_in(
+        &dir.0,
+        &[
+            "certificate",
+            "check",
+            "cert.json",
+            net,
+            "--vnnlib",
+            "high.vnnlib",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("certificate checks:"), "{out}");
+
+    // The same certificate does not prove a different property.
+    mlp_property(&dir.0, "lower.vnnlib", -2.0);
+    let (code, _, err) = run_in(
+        &dir.0,
+        &[
+            "certificate",
+            "check",
+            "cert.json",
+            net,
+            "--vnnlib",
+            "lower.vnnlib",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("TL0621"), "{err}");
+
+    // Y_0 >= -2 holds everywhere: sat, with the counterexample in the result file.
+    let (code, _, err) = run_in(
+        &dir.0,
+        &[
+            "vnncomp",
+            net,
+            "lower.vnnlib",
+            "--timeout",
+            "30",
+            "--result",
+            "low.txt",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let sat = result_of(&dir.0, "low.txt");
+    assert!(sat.starts_with("sat\n((X_0 "), "{sat}");
+    assert_eq!(sat.matches("(X_").count(), 8);
+    assert_eq!(sat.matches("(Y_").count(), 4);
+
+    // import vnnlib: a spec that tlc check accepts, and whose contract the certificate matches.
+    std::fs::copy(mlp_onnx(), dir.0.join("mlp.onnx")).unwrap();
+    let (code, _, err) = run_in(
+        &dir.0,
+        &[
+            "import",
+            "vnnlib",
+            "high.vnnlib",
+            "--model",
+            "mlp.onnx",
+            "-o",
+            "high.tl",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let spec = std::fs::read_to_string(dir.0.join("high.tl")).unwrap();
+    insta::assert_snapshot!("import_vnnlib_spec", spec);
+    let (code, out, err) = run_in(&dir.0, &["check", "high.tl"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run_in(
+        &dir.0,
+        &[
+            "certificate",
+            "check",
+            "cert.json",
+            "high.tl",
+            "--contract",
+            "high",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("contract high"), "{out}");
+}
+
+#[test]
+fn vnncomp_and_certificate_errors_are_coded() {
+    let dir = TempDir::new("vnncomp-errors");
+    let net = mlp_onnx();
+    let net = net.to_str().unwrap();
+    std::fs::write(dir.0.join("junk.vnnlib"), "(assert (<= X_0").unwrap();
+    let (code, _, err) = run_in(
+        &dir.0,
+        &["vnncomp", net, "junk.vnnlib", "--result", "r.txt"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("TL061"), "{err}");
+    assert!(
+        !dir.0.join("r.txt").exists(),
+        "no result for an instance that does not load"
+    );
+
+    mlp_property(&dir.0, "p.vnnlib", 1.5);
+    let (code, _, err) = run_in(
+        &dir.0,
+        &[
+            "vnncomp",
+            net,
+            "p.vnnlib",
+            "--timeout",
+            "0",
+            "--result",
+            "r.txt",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("TL0632"), "{err}");
+
+    std::fs::write(dir.0.join("bad.json"), "{\"version\": 1").unwrap();
+    let (code, _, err) = run_in(
+        &dir.0,
+        &[
+            "certificate",
+            "check",
+            "bad.json",
+            net,
+            "--vnnlib",
+            "p.vnnlib",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("TL0620"), "{err}");
+
+    let (code, _, err) = run_in(&dir.0, &["certificate", "check", "bad.json", net]);
+    assert_eq!(code, 2);
+    assert!(err.contains("TL0633"), "{err}");
+}
+
+fn acasxu() -> Option<PathBuf> {
+    let d = repo_root().join("../shared/acasxu");
+    if d.join("prop_1.vnnlib").exists() {
+        Some(d)
+    } else {
+        eprintln!("skipping: {} is absent", d.display());
+        None
+    }
+}
+
+#[test]
+fn acas_xu_unsat_with_a_certificate_and_sat_with_a_counterexample() {
+    let Some(a) = acasxu() else { return };
+    let dir = TempDir::new("acas");
+    let net = |n: &str| {
+        a.join(format!("ACASXU_run2a_{n}_batch_2000.onnx"))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let prop = |p: &str| a.join(format!("{p}.vnnlib")).to_string_lossy().into_owned();
+    let (code, out, err) = run_in(
+        &dir.0,
+        &[
+            "vnncomp",
+            &net("1_1"),
+            &prop("prop_1"),
+            "--timeout",
+            "60",
+            "--result",
+            "r1.txt",
+            "--certificate",
+            "c1.json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("unsat"), "{out}");
+    assert_eq!(result_of(&dir.0, "r1.txt"), "unsat\n");
+    let (code, out, err) = run_in(
+        &dir.0,
+        &[
+            "certificate",
+            "check",
+            "c1.json",
+            &net("1_1"),
+            "--vnnlib",
+            &prop("prop_1"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("f32 executor"), "{out}");
+
+    let (code, _, err) = run_in(
+        &dir.0,
+        &[
+            "vnncomp",
+            &net("2_1"),
+            &prop("prop_2"),
+            "--timeout",
+            "60",
+            "--result",
+            "r2.txt",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("acas_2_1_prop_2_result", result_of(&dir.0, "r2.txt"));
+}
+
+#[test]
+fn acas_xu_ctrl_c_writes_unknown() {
+    let Some(a) = acasxu() else { return };
+    let dir = TempDir::new("acas-sigint");
+    // An instance that takes long: the search is still running when the signal comes.
+    let mut child = tlc()
+        .args([
+            "vnncomp",
+            a.join("ACASXU_run2a_4_7_batch_2000.onnx").to_str().unwrap(),
+            a.join("prop_1.vnnlib").to_str().unwrap(),
+            "--timeout",
+            "120",
+            "--result",
+            "r.txt",
+        ])
+        .current_dir(&dir.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tlc starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let start = Instant::now();
+    let status = child.wait().expect("tlc exits");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "cancel took too long"
+    );
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(result_of(&dir.0, "r.txt"), "unknown\n");
+}
