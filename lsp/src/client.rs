@@ -71,11 +71,43 @@ impl StdioClient {
 
     /// Sends a request and returns its whole response (`result` or `error`).
     pub fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.start_request(method, params);
+        self.response(id)
+            .unwrap_or_else(|| panic!("no response to {method} within {:?}", self.timeout))
+    }
+
+    /// Sends a request without waiting for its response; returns its id for [`Self::response`].
+    pub fn start_request(&mut self, method: &str, params: Value) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
         self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        id
+    }
+
+    /// The response to request `id` (`result` or `error`), or `None` after the timeout.
+    pub fn response(&mut self, id: i64) -> Option<Value> {
+        if let Some(i) = self
+            .pending
+            .iter()
+            .position(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
+        {
+            return self.pending.remove(i);
+        }
         self.wait(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
-            .unwrap_or_else(|| panic!("no response to {method} within {:?}", self.timeout))
+    }
+
+    /// Every notification `method` received so far (kept for later waits too).
+    pub fn seen(&mut self, method: &str) -> Vec<Value> {
+        while let Ok(m) = self.incoming.try_recv() {
+            if !self.answer_server_request(&m) {
+                self.pending.push_back(m);
+            }
+        }
+        self.pending
+            .iter()
+            .filter(|m| m["method"] == method)
+            .map(|m| m["params"].clone())
+            .collect()
     }
 
     /// The result of a request; panics on an error response.

@@ -3,20 +3,23 @@
 //! `tlc lsp` calls [`run_stdio`]. Everything the server answers comes from the `ide` facade, so the
 //! editor and `tlc check` cannot disagree; this crate only handles the protocol: positions in the
 //! negotiated encoding, incremental text sync, the single-writer edit queue, and the `tl/status`
-//! notification and `tl.*` commands.
+//! notification and `tl.*` commands, and verify runs (`verifier`) over `tl_analysis::verify`.
 
 pub mod client;
 mod convert;
 mod document;
 mod framing;
 mod position;
+mod runs;
 mod server;
 mod state;
+mod verifier;
 mod writer;
 
 use tower_lsp_server::{LspService, Server};
 
 pub use position::{Encoding, LineIndex};
+pub use verifier::VerifySummary;
 pub use writer::{ContractReport, StatusParams};
 
 /// Serves the protocol over any byte streams until the client sends `exit` or closes the input.

@@ -19,7 +19,8 @@ use tower_lsp_server::{Client, LanguageServer};
 use crate::convert::{self, Cx};
 use crate::position::{Encoding, LineIndex};
 use crate::state::{path_of, Edit, State};
-use crate::writer::{self, StatusNotification};
+use crate::verifier;
+use crate::writer;
 
 pub const COMMANDS: [&str; 4] = [
     "tl.verifyFile",
@@ -28,8 +29,12 @@ pub const COMMANDS: [&str; 4] = [
     "tl.showGraph",
 ];
 
-/// Why verification commands answer with an error for now.
-const VERIFY_UNAVAILABLE: &str = "verification is not available yet in tlc lsp: the verify engine has not landed. Contract statuses shown are from the analysis alone (uncovered = no check method, unknown = not run)";
+/// The verify results shown for `path`: those of the open document's current version (or of the
+/// file on disk when it is not open).
+fn shown_runs(state: &State, path: &std::path::Path) -> Vec<tl_analysis::verify::ContractRun> {
+    let version = state.lock_docs().get(path).map(|d| d.version);
+    state.verify.current(path, version).0
+}
 
 pub struct Server {
     client: Client,
@@ -126,12 +131,15 @@ async fn load_configuration(client: Client, state: Arc<State>) {
     }
 }
 
-/// Reads `{"inlayHints": {"enabled": bool}}` (or `"inlayHints": bool`).
+/// Reads `{"inlayHints": {"enabled": bool}}` (or `"inlayHints": bool`) and `"verifyOnSave": bool`.
 fn apply_settings(state: &State, settings: &Value) {
     let hints = settings.get("inlayHints");
     let enabled = hints.and_then(|h| h.get("enabled").and_then(Value::as_bool).or(h.as_bool()));
     if let Some(on) = enabled {
         state.inlay_hints.store(on, Ordering::SeqCst);
+    }
+    if let Some(on) = settings.get("verifyOnSave").and_then(Value::as_bool) {
+        state.verify_on_save.store(on, Ordering::SeqCst);
     }
 }
 
@@ -200,6 +208,25 @@ impl LanguageServer for Server {
             .and_then(|i| i.snippet_support)
             .unwrap_or(false);
         self.state.snippets.store(snippets, Ordering::SeqCst);
+        let progress = params
+            .capabilities
+            .window
+            .as_ref()
+            .and_then(|w| w.work_done_progress)
+            .unwrap_or(false);
+        self.state
+            .progress_support
+            .store(progress, Ordering::SeqCst);
+        let lens_refresh = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.code_lens.as_ref())
+            .and_then(|c| c.refresh_support)
+            .unwrap_or(false);
+        self.state
+            .lens_refresh
+            .store(lens_refresh, Ordering::SeqCst);
         if let Some(opts) = &params.initialization_options {
             apply_settings(&self.state, opts);
         }
@@ -222,6 +249,7 @@ impl LanguageServer for Server {
                     TextDocumentSyncOptions {
                         open_close: Some(true),
                         change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        save: Some(TextDocumentSyncSaveOptions::Supported(true)),
                         ..Default::default()
                     },
                 )),
@@ -318,6 +346,19 @@ impl LanguageServer for Server {
         });
     }
 
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        if !self.state.verify_on_save.load(Ordering::SeqCst) {
+            return;
+        }
+        let (state, client) = (self.state.clone(), self.client.clone());
+        let uri = params.text_document.uri;
+        // Never wait on the client inside a notification handler: run in the background.
+        tokio::spawn(async move {
+            let token = verifier::progress_token(&state, &client, None).await;
+            let _ = verifier::verify(state, client, uri, None, token).await;
+        });
+    }
+
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         self.state.submit(Edit::Close {
             path: path_of(&params.text_document.uri),
@@ -343,11 +384,13 @@ impl LanguageServer for Server {
     }
 
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
+        let state = self.state.clone();
         self.at(
             &params.text_document_position_params,
-            |cx, file, offset, index| {
+            move |cx, file, offset, index| {
                 let ws = convert::workspace(cx.db);
-                ide::hover(cx.db, &ws, file, offset).map(|h| Hover {
+                let runs = shown_runs(&state, file.path(cx.db));
+                ide::hover_with_runs(cx.db, &ws, file, offset, &runs).map(|h| Hover {
                     contents: HoverContents::Markup(convert::markdown(h.markdown)),
                     range: Some(index.range(h.range)),
                 })
@@ -663,9 +706,13 @@ impl LanguageServer for Server {
     async fn code_lens(&self, params: CodeLensParams) -> Result<Option<Vec<CodeLens>>> {
         let uri = params.text_document.uri;
         let path = path_of(&uri);
+        let state = self.state.clone();
         self.read(move |cx| {
             let file = cx.db.source(&path);
             let index = cx.index(file);
+            let version = state.lock_docs().get(&path).map(|d| d.version);
+            let (runs, running) = state.verify.current(&path, version);
+            let statuses = ide::statuses_with_runs(cx.db, file, &runs, &running);
             let mut lenses = Vec::new();
             for t in ide::lens_targets(cx.db, file) {
                 let range = index.range(t.range);
@@ -681,12 +728,27 @@ impl LanguageServer for Server {
                 let u = json!(uri.as_str());
                 match t.kind {
                     ide::LensKind::Contract => {
-                        lenses.push(lens(
+                        let status = statuses.iter().find(|s| s.name == t.name);
+                        let verify = lens(
                             "Verify",
                             "tl.verifyContract",
                             vec![u.clone(), json!(t.name)],
-                        ));
-                        lenses.push(lens("Show trust", "tl.showTrust", vec![u]));
+                        );
+                        match status.and_then(|s| {
+                            s.headline.clone().or_else(|| {
+                                (s.status == "running").then(|| "verifying…".to_string())
+                            })
+                        }) {
+                            // The result first; clicking it shows the trust report.
+                            Some(headline) => {
+                                lenses.push(lens(&headline, "tl.showTrust", vec![u]));
+                                lenses.push(verify);
+                            }
+                            None => {
+                                lenses.push(verify);
+                                lenses.push(lens("Show trust", "tl.showTrust", vec![u]));
+                            }
+                        }
                     }
                     ide::LensKind::Graph => {
                         lenses.push(lens("Show graph", "tl.showGraph", vec![u, json!(t.name)]));
@@ -725,29 +787,31 @@ impl LanguageServer for Server {
                 .await?
             }
             "tl.showTrust" => {
+                let state = self.state.clone();
                 self.read(move |cx| {
                     let file = cx.db.source(&path);
-                    Some(Value::String(ide::trust_summary(cx.db, file)))
+                    let runs = shown_runs(&state, &path);
+                    Some(Value::String(ide::trust_markdown(cx.db, file, &runs)))
                 })
                 .await
             }
             "tl.verifyFile" | "tl.verifyContract" => {
-                // Re-send the statuses the analysis knows, then say plainly that nothing ran.
-                let status = self
-                    .read(move |cx| {
-                        let file = cx.db.source(&path);
-                        let index = cx.index(file);
-                        writer::status_params(cx, file, &uri, &index)
-                    })
-                    .await?;
-                self.client
-                    .send_notification::<StatusNotification>(status)
-                    .await;
-                Err(Error {
-                    code: ErrorCode::ServerError(-32000),
-                    message: VERIFY_UNAVAILABLE.into(),
+                let only = match params.command.as_str() {
+                    "tl.verifyContract" => Some(arg(1).ok_or_else(|| {
+                        invalid_params("tl.verifyContract takes [uri, contract name]")
+                    })?),
+                    _ => None,
+                };
+                let given = params.work_done_progress_params.work_done_token.clone();
+                let token = verifier::progress_token(&self.state, &self.client, given).await;
+                let summary =
+                    verifier::verify(self.state.clone(), self.client.clone(), uri, only, token)
+                        .await?;
+                Ok(Some(serde_json::to_value(summary).map_err(|e| Error {
+                    code: ErrorCode::InternalError,
+                    message: format!("tl-lsp: {e}").into(),
                     data: None,
-                })
+                })?))
             }
             other => Err(invalid_params(format!(
                 "unknown command `{other}`; commands: {}",

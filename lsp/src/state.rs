@@ -17,6 +17,7 @@ use tower_lsp_server::ls_types::{TextDocumentContentChangeEvent, Uri};
 
 use crate::document::Document;
 use crate::position::Encoding;
+use crate::runs::Runs;
 
 /// An edit for the single writer, applied in arrival order.
 pub enum Edit {
@@ -50,6 +51,15 @@ pub struct State {
     pub encoding: OnceLock<Encoding>,
     pub inlay_hints: AtomicBool,
     pub snippets: AtomicBool,
+    /// Verify a file's contracts when it is saved (setting `verifyOnSave`, default on).
+    pub verify_on_save: AtomicBool,
+    /// The client accepts `window/workDoneProgress/create`.
+    pub progress_support: AtomicBool,
+    /// The client accepts `workspace/codeLens/refresh`.
+    pub lens_refresh: AtomicBool,
+    pub progress_tokens: AtomicU64,
+    /// Verify results and runs in flight.
+    pub verify: Runs,
     /// `file:///.../docs/diagnostics.md` when the docs are found.
     pub docs_link: OnceLock<Option<String>>,
     edits: mpsc::UnboundedSender<(u64, Edit)>,
@@ -68,6 +78,11 @@ impl State {
             encoding: OnceLock::new(),
             inlay_hints: AtomicBool::new(true),
             snippets: AtomicBool::new(true),
+            verify_on_save: AtomicBool::new(true),
+            progress_support: AtomicBool::new(false),
+            lens_refresh: AtomicBool::new(false),
+            progress_tokens: AtomicU64::new(0),
+            verify: Runs::default(),
             docs_link: OnceLock::new(),
             edits: tx,
             enqueued: AtomicU64::new(0),

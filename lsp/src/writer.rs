@@ -1,6 +1,7 @@
 //! The single writer: applies document edits and file events in arrival order, then publishes
 //! diagnostics and `tl/status` for the open documents. A burst of edits is drained and applied as
 //! one database write; analyses of older versions are cancelled or skipped, never queued.
+//! Contract statuses include the verify results recorded for the version analysed.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tl_analysis::check::file_diagnostics;
+use tl_analysis::verify::ContractRun;
 use tl_analysis::{ide, Db};
 use tokio::sync::mpsc;
 use tower_lsp_server::ls_types::{notification::Notification, Diagnostic, Range, Uri};
@@ -70,7 +72,7 @@ pub async fn run(state: Arc<State>, client: Client, mut rx: mpsc::UnboundedRecei
             let mut writes: Vec<Write> = Vec::new();
             for (_, edit) in batch {
                 let applied = catch_unwind(AssertUnwindSafe(|| {
-                    apply(&mut docs, edit, encoding, &mut writes, &mut closed)
+                    apply(&state, &mut docs, edit, encoding, &mut writes, &mut closed)
                 }));
                 if applied.is_err() {
                     eprintln!("tl-lsp: an edit could not be applied (bug); the document may be out of sync");
@@ -108,6 +110,7 @@ pub async fn run(state: Arc<State>, client: Client, mut rx: mpsc::UnboundedRecei
 }
 
 fn apply(
+    state: &State,
     docs: &mut std::collections::HashMap<PathBuf, Document>,
     edit: Edit,
     encoding: crate::position::Encoding,
@@ -122,6 +125,8 @@ fn apply(
             text,
         } => {
             writes.push(Write::Set(path.clone(), text.clone()));
+            // Version numbers start over with a new open: earlier results no longer match them.
+            state.verify.forget(&path);
             docs.insert(path, Document::new(uri, version, &text));
         }
         Edit::Change {
@@ -139,11 +144,14 @@ fn apply(
         }
         Edit::Close { path } => {
             if let Some(doc) = docs.remove(&path) {
+                state.verify.forget(&path);
                 closed.push(doc.uri);
                 writes.push(Write::Reload(path));
             }
         }
         Edit::Reload { paths } => {
+            // Weights, data or an imported spec changed: shown results may no longer hold.
+            state.verify.forget_all();
             for p in paths {
                 if !docs.contains_key(&p) {
                     writes.push(Write::Reload(p.clone()));
@@ -237,7 +245,10 @@ pub async fn publish(state: Arc<State>, client: Client) {
                     docs: st.docs_link(),
                 };
                 open.iter()
-                    .map(|(path, uri, version)| analyse(&cx, path, uri, *version))
+                    .map(|(path, uri, version)| {
+                        let (runs, running) = st.verify.current(path, Some(*version));
+                        analyse(&cx, path, uri, *version, &runs, &running)
+                    })
                     .collect::<Vec<_>>()
             }))
         }))
@@ -267,7 +278,14 @@ pub async fn publish(state: Arc<State>, client: Client) {
     }
 }
 
-fn analyse(cx: &Cx<'_>, path: &Path, uri: &Uri, version: i32) -> Published {
+fn analyse(
+    cx: &Cx<'_>,
+    path: &Path,
+    uri: &Uri,
+    version: i32,
+    runs: &[ContractRun],
+    running: &[String],
+) -> Published {
     let file = cx.db.source(path);
     let text = file.text(cx.db).as_deref().unwrap_or("");
     let index = LineIndex::new(text, cx.encoding);
@@ -276,7 +294,7 @@ fn analyse(cx: &Cx<'_>, path: &Path, uri: &Uri, version: i32) -> Published {
         .filter(|d| d.span.file == file)
         .map(|d| cx.diagnostic(d, &index))
         .collect();
-    let status = status_params(cx, file, uri, &index);
+    let status = status_params(cx, file, uri, &index, runs, running);
     Published {
         uri: uri.clone(),
         version,
@@ -286,22 +304,26 @@ fn analyse(cx: &Cx<'_>, path: &Path, uri: &Uri, version: i32) -> Published {
     }
 }
 
+/// Every contract of `file` with its status: the trust ledger's over `runs` where a contract
+/// has one (what `tlc verify` prints), `running` for those in flight, else the analysis status.
 pub fn status_params(
     cx: &Cx<'_>,
     file: tl_analysis::SourceFile,
     uri: &Uri,
     index: &LineIndex<'_>,
+    runs: &[ContractRun],
+    running: &[String],
 ) -> StatusParams {
     StatusParams {
         uri: uri.clone(),
-        contracts: ide::contract_statuses(cx.db, file)
+        contracts: ide::statuses_with_runs(cx.db, file, runs, running)
             .into_iter()
             .map(|c| ContractReport {
                 name: c.name,
                 range: index.range(c.range),
                 status: c.status.to_string(),
                 method: c.method,
-                millis: None,
+                millis: c.millis,
                 message: Some(c.message),
             })
             .collect(),

@@ -7,6 +7,9 @@ use tl_lsp::client::StdioClient;
 
 use crate::support::{repo_root, TempDir};
 
+#[path = "lsp_verify.rs"]
+mod verify;
+
 const SPEC: &str = "tolerance fp32_run = abs 1e-5, rel 1e-4
 
 /// Two layers.
@@ -254,26 +257,30 @@ fn full_session() {
         vec!["Show graph", "Verify", "Show trust", "Verify", "Show trust"]
     );
 
-    // Commands: the graph as mermaid; verification says plainly it is not available.
+    // Commands: the graph as mermaid; verification runs the contract.
     let graph = s.client.call(
         "workspace/executeCommand",
         json!({ "command": "tl.showGraph", "arguments": [s.uri, "net"] }),
     );
     assert_eq!(graph["format"], "mermaid");
     assert!(graph["text"].as_str().unwrap().starts_with("flowchart TD"));
-    let verify = s.client.request(
+    let verify = s.client.call(
         "workspace/executeCommand",
         json!({ "command": "tl.verifyContract", "arguments": [s.uri, "positive"] }),
     );
-    assert!(verify["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("not available yet"));
+    assert_eq!(verify["cancelled"], false, "{verify}");
+    assert_eq!(verify["executed"], 1, "{verify}");
+    let positive = &verify["contracts"][0];
+    assert_eq!(positive["name"], "positive");
+    assert!(positive["millis"].is_number(), "{verify}");
     let trust = s.client.call(
         "workspace/executeCommand",
         json!({ "command": "tl.showTrust", "arguments": [s.uri] }),
     );
-    assert!(trust.as_str().unwrap().contains("| `bare` |"));
+    assert!(trust
+        .as_str()
+        .unwrap()
+        .contains("### contract bare on net (output_range): uncovered"));
 
     assert_eq!(s.client.shutdown(), Some(0));
 }

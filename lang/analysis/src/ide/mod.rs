@@ -14,11 +14,13 @@ mod hover;
 mod inlay;
 mod navigation;
 mod occurrences;
+mod project;
 mod signature;
 mod status;
 mod symbols;
 mod text;
 mod tokens;
+mod verification;
 
 #[cfg(test)]
 mod tests;
@@ -38,14 +40,14 @@ pub use hover::{hover, Hover};
 pub use inlay::{inlay_hints, InlayHint};
 pub use navigation::{definition, prepare_rename, references, rename, RenameError};
 pub use occurrences::{file_occurrences, occurrence_at, Occurrence, Symbol};
+pub use project::{project_settings, ProjectSettings};
 pub use signature::{signature_help, ParameterInfo, SignatureHelp};
-pub use status::{
-    contract_statuses, lens_targets, trust_summary, ContractStatus, LensKind, LensTarget,
-};
+pub use status::{contract_statuses, lens_targets, ContractStatus, LensKind, LensTarget};
 pub use symbols::{
     document_symbols, workspace_symbols, DocumentSymbol, SymbolKind, WorkspaceSymbol,
 };
 pub use tokens::{semantic_tokens, SemanticToken, TokenKind};
+pub use verification::{hover_with_runs, prepare_contracts, statuses_with_runs, trust_markdown};
 
 /// A byte range in a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,20 +1,16 @@
 //! What the editor shows about contracts before anything is verified: each contract's status from
-//! the analysis alone, code lens anchors, and a trust summary.
+//! the analysis alone, and code lens anchors.
 //!
-//! Until the verify engine runs, no contract is "proved", "checked" or "tested" here: a contract
-//! with no check method is "uncovered", one with methods is "unknown" (not run yet).
-
-use std::fmt::Write;
+//! Without a verify run no contract is "proved", "checked" or "tested" here: a contract with no
+//! check method is "uncovered", one with methods is "unknown" (not run yet). Statuses with run
+//! results come from `verification::statuses_with_runs`.
 
 use tl_syntax::ast::Item;
 use tl_syntax::{ItemKeyword, TextRange};
 
 use super::hover::method_label;
-use super::text::md_code;
-use crate::check::file_diagnostics;
-use crate::contracts::{analyze_contract, Claim, Method, Target};
+use crate::contracts::{analyze_contract, Method};
 use crate::db::{Db, SourceFile};
-use crate::diagnostics::Severity;
 use crate::items::{file_items, parse_item};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,11 +18,18 @@ pub struct ContractStatus {
     pub name: String,
     /// The whole contract item.
     pub range: TextRange,
-    /// `uncovered` or `unknown` (see the module docs).
+    /// Without a run: `uncovered` or `unknown` (see the module docs). With one: the trust
+    /// ledger's status, exactly what `tlc verify` reports; `running` while it is in flight.
     pub status: &'static str,
-    /// The methods as written, `crown then bab(timeout = 60000ms)`.
+    /// Without a run, the methods as written (`crown then bab(timeout = 30s)`); with one, the
+    /// method that decided.
     pub method: Option<String>,
+    /// Wall time of the run, when there is one.
+    pub millis: Option<u64>,
+    /// Why: the deciding method's detail, or what is missing.
     pub message: String,
+    /// A one-line result for code lenses ("checked in 42 ms"), when there is a run.
+    pub headline: Option<String>,
 }
 
 /// The analysis-level status of every contract of `file`.
@@ -56,8 +59,7 @@ pub fn contract_statuses(db: &dyn Db, file: SourceFile) -> Vec<ContractStatus> {
             (
                 "unknown",
                 Some(labels.join(" then ")),
-                "not verified yet: run `tl.verifyContract` once the verify engine is available"
-                    .to_string(),
+                "not verified yet: save the file or run `tl.verifyContract`".to_string(),
             )
         };
         out.push(ContractStatus {
@@ -65,7 +67,9 @@ pub fn contract_statuses(db: &dyn Db, file: SourceFile) -> Vec<ContractStatus> {
             range,
             status,
             method,
+            millis: None,
             message,
+            headline: None,
         });
     }
     out
@@ -101,80 +105,4 @@ pub fn lens_targets(db: &dyn Db, file: SourceFile) -> Vec<LensTarget> {
         });
     }
     out
-}
-
-/// A markdown summary of what the file's contracts claim and rest on, with their statuses.
-pub fn trust_summary(db: &dyn Db, file: SourceFile) -> String {
-    let mut s = format!(
-        "# Trust: {}\n\n",
-        file.path(db)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    );
-    let errors = file_diagnostics(db, file)
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    if errors > 0 {
-        let _ = writeln!(
-            s,
-            "**{errors} error(s)** in this file: results below are incomplete.\n"
-        );
-    }
-    s.push_str("Statuses come from the analysis alone: verification has not run in this session, so no contract is proved, checked or tested yet.\n\n");
-    s.push_str("| contract | target | claim | methods | tolerance | rests on | status |\n|---|---|---|---|---|---|---|\n");
-    let statuses = contract_statuses(db, file);
-    for &item in file_items(db, file) {
-        if item.keyword(db) != ItemKeyword::Contract {
-            continue;
-        }
-        let Some(a) = analyze_contract(db, item).as_ref() else {
-            continue;
-        };
-        let name = item.name(db).clone().unwrap_or_default();
-        let target = match a.target {
-            Some(Target::Graph(g)) | Some(Target::Onnx(g)) => {
-                g.name(db).clone().unwrap_or_default()
-            }
-            None => "?".into(),
-        };
-        let claim = a.claim.as_ref().map_or("?", Claim::kind);
-        let methods = if a.methods.is_empty() {
-            "none".to_string()
-        } else {
-            a.methods
-                .iter()
-                .map(method_label)
-                .collect::<Vec<_>>()
-                .join(" then ")
-        };
-        let tolerance = a
-            .tolerance
-            .map(|t| t.name(db).clone().unwrap_or_default())
-            .unwrap_or_else(|| "none".into());
-        let rests: Vec<String> = a
-            .rests_on
-            .iter()
-            .map(|i| i.name(db).clone().unwrap_or_default())
-            .collect();
-        let status = statuses
-            .iter()
-            .find(|st| st.name == name)
-            .map_or("unknown", |st| st.status);
-        let _ = writeln!(
-            s,
-            "| {} | {} | {claim} | {} | {} | {} | {status} |",
-            md_code(&name),
-            md_code(&target),
-            methods.replace('|', "\\|"),
-            md_code(&tolerance),
-            if rests.is_empty() {
-                "nothing".to_string()
-            } else {
-                rests.join(", ")
-            }
-        );
-    }
-    s
 }

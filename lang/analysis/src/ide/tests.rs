@@ -458,12 +458,106 @@ fn statuses_and_trust() {
             ("bare".into(), "uncovered", None),
         ]
     );
-    insta::assert_snapshot!(trust_summary(&db, file));
+    insta::assert_snapshot!(trust_markdown(&db, file, &[]));
     let lenses: Vec<(String, LensKind)> = lens_targets(&db, file)
         .into_iter()
         .map(|l| (l.name, l.kind))
         .collect();
     assert_eq!(lenses.len(), 3);
+}
+
+const VERIFIABLE: &str = "tolerance t = abs 1e-5, rel 1e-4
+
+graph g(x: f32[4]) -> y: f32[4] within t {
+  y = relu(x)
+}
+
+contract nonneg on g {
+  given x in box(-1.0, 1.0)
+  ensure all(y >= -0.5)
+  check by crown
+}
+
+contract sampled on g {
+  given x in box(0.0, 1.0)
+  ensure compiled ~= reference within t
+  check by sampling(50, seed = 0)
+}
+
+contract wrong on g {
+  given x in box(-1.0, 1.0)
+  ensure all(y >= 0.5)
+  check by sampling(50, seed = 0)
+}
+
+contract never on g {
+  given x in box(-1.0, 1.0)
+  ensure all(y >= 0)
+}
+";
+
+#[test]
+fn verified_statuses_hover_and_trust() {
+    use crate::verify::{execute, Memo, VerifyOptions};
+    let (db, file, _) = fixture(VERIFIABLE);
+    let opts = VerifyOptions::default();
+    let memo = Memo::default();
+    let prepared = prepare_contracts(&db, file, None, &opts);
+    assert_eq!(prepared.len(), 4);
+    assert_eq!(
+        prepare_contracts(&db, file, Some("sampled"), &opts).len(),
+        1
+    );
+    assert!(prepare_contracts(&db, file, Some("nope"), &opts).is_empty());
+    let mut runs: Vec<_> = prepared.iter().map(|p| execute(p, &opts, &memo)).collect();
+    for r in &mut runs {
+        r.millis = 7;
+        for m in &mut r.outcome.methods {
+            m.millis = 7;
+        }
+    }
+    // `never` is in flight: it shows as running whatever else is known.
+    let st = statuses_with_runs(&db, file, &runs[..3], &["never".to_string()]);
+    let got: Vec<(&str, &str, Option<&str>)> = st
+        .iter()
+        .map(|s| (s.name.as_str(), s.status, s.headline.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("nonneg", "checked", Some("checked in 7 ms")),
+            ("sampled", "tested", Some("tested 50 samples")),
+            ("wrong", "falsified", Some("falsified: counterexample")),
+            ("never", "running", None),
+        ]
+    );
+    assert_eq!(st[0].method.as_deref(), Some("crown"));
+    assert_eq!(st[0].millis, Some(7));
+    assert!(
+        st[1].message.contains("sampled, not proved"),
+        "{}",
+        st[1].message
+    );
+    // Without runs, nothing is claimed.
+    let plain = statuses_with_runs(&db, file, &[], &[]);
+    assert!(plain
+        .iter()
+        .all(|s| s.status == "unknown" || s.status == "uncovered"));
+    // The hover of a verified contract carries its ledger; an unverified one does not.
+    let at = VERIFIABLE.find("contract nonneg").unwrap() as u32 + 10;
+    let h = hover_with_runs(&db, &[file], file, at, &runs).expect("hover");
+    insta::assert_snapshot!(h.markdown);
+    let h = hover_with_runs(&db, &[file], file, at, &[]).expect("hover");
+    assert!(!h.markdown.contains("| link |"));
+    let report = trust_markdown(&db, file, &runs);
+    assert!(
+        report.starts_with("# Trust report\n\n## main.tl"),
+        "{report}"
+    );
+    assert!(
+        report.contains("contract wrong on g (output_range): falsified"),
+        "{report}"
+    );
 }
 
 #[test]
