@@ -503,3 +503,51 @@ pub fn verify(net: &BoundNet, prop: &Property, cfg: &BabConfig) -> Result<BabRes
     });
     finish(Verdict::Verified { certificate }, stats)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::NetNode;
+    use crate::vnnlib::OutputConstraint;
+
+    fn identity_net() -> BoundNet {
+        BoundNet {
+            nodes: vec![NetNode {
+                layer: Layer::Input,
+                size: 2,
+                name: "x".into(),
+                shape: vec![2],
+            }],
+            output: 0,
+        }
+    }
+
+    #[test]
+    fn input_split_prefers_the_smear_pick_until_another_axis_is_far_wider() {
+        let net = identity_net();
+        let case = Case {
+            input: InputBox::new(vec![0.0, 0.0], vec![1.0, 1.0]).unwrap(),
+            disjuncts: vec![vec![OutputConstraint {
+                coeffs: vec![0.0, 1.0],
+                rhs: -1.0,
+                strict: false,
+            }]],
+        };
+        let cfg = BabConfig::default();
+        let search = Search {
+            net: &net,
+            case: &case,
+            case_index: 0,
+            spec: CaseSpec::new(&case, 2),
+            cfg: &cfg,
+            opts: CrownOptions::default(),
+        };
+        // The linear bound ignores axis 0: the smear pick is axis 1 ...
+        let a = ndarray::arr1(&[0.0, 1.0]);
+        let b = InputBox::new(vec![0.0, 0.0], vec![1.0, 1.0 / 32.0]).unwrap();
+        assert_eq!(search.pick_input_dim(&b, a.view()), 1);
+        // ... until axis 0 is more than WIDTH_RATIO times wider, relative to the case's box.
+        let b = InputBox::new(vec![0.0, 0.0], vec![1.0, 1.0 / 128.0]).unwrap();
+        assert_eq!(search.pick_input_dim(&b, a.view()), 0);
+    }
+}
