@@ -1,10 +1,11 @@
 // Interprets what `tlc lsp` returns for workspace/executeCommand, whether the command came from
 // our palette commands or from a code lens. Pure: no `vscode` import.
 
-import { SERVER_COMMANDS } from './protocol';
+import { parseVerifySummary, SERVER_COMMANDS, VerifySummary } from './protocol';
 
 export type CommandOutcome =
   | { kind: 'markdown'; markdown: string }
+  | { kind: 'verified'; message: string; cancelled: boolean }
   | { kind: 'graph'; format: string; text: string }
   | { kind: 'nothing' }
   | { kind: 'invalid'; message: string };
@@ -22,9 +23,26 @@ export function interpretResult(command: string, result: unknown): CommandOutcom
       }
       return { kind: 'invalid', message: `${command} returned ${describe(result)}, expected { format, text }` };
     }
+    case SERVER_COMMANDS.verifyFile:
+    case SERVER_COMMANDS.verifyContract: {
+      const { summary, problems } = parseVerifySummary(result);
+      if (!summary) return { kind: 'invalid', message: `${command}: ${problems.join('; ')}` };
+      return { kind: 'verified', message: verifyMessage(summary), cancelled: summary.cancelled };
+    }
     default:
       return { kind: 'nothing' };
   }
+}
+
+/** One line for a finished run: `verified 2 contracts: 1 checked, 1 tested (2 from the cache)`. */
+function verifyMessage(s: VerifySummary): string {
+  if (s.cancelled) return 'verification stopped: the document changed (save to run it again)';
+  const counts = new Map<string, number>();
+  for (const c of s.contracts) counts.set(c.status, (counts.get(c.status) ?? 0) + 1);
+  const parts = [...counts].map(([status, n]) => `${n} ${status}`);
+  const ran = s.executed + s.cached;
+  const cache = s.cached > 0 ? ` (${s.cached} from the cache)` : '';
+  return `verified ${ran} contract${ran === 1 ? '' : 's'}: ${parts.join(', ')}${cache}`;
 }
 
 function describe(value: unknown): string {

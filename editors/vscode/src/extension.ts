@@ -181,6 +181,12 @@ async function present(command: string, args: unknown[], result: unknown): Promi
       panel.webview.html = graphHtml(name, outcome.format, outcome.text);
       break;
     }
+    case 'verified':
+      output.appendLine(`tl: ${outcome.message}`);
+      void (outcome.cancelled
+        ? vscode.window.showWarningMessage(`tl: ${outcome.message}`)
+        : vscode.window.setStatusBarMessage(`tl: ${outcome.message}`, 5000));
+      break;
     case 'invalid':
       output.appendLine(outcome.message);
       void vscode.window.showErrorMessage(`tl: ${outcome.message}`);

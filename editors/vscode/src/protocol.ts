@@ -103,3 +103,36 @@ export function parseStatusParams(raw: unknown): { params: StatusParams | null; 
   });
   return { params: { uri: obj.uri, contracts }, problems };
 }
+
+/** What `tl.verifyFile` and `tl.verifyContract` answer once the run ends. */
+export interface VerifySummary {
+  uri: string;
+  /** The run stopped early: the document changed or a newer run started. */
+  cancelled: boolean;
+  /** Contracts executed now; the others came from the result cache. */
+  executed: number;
+  cached: number;
+  /** Every contract of the file with its status, as the last `tl/status` sent them. */
+  contracts: ContractReport[];
+}
+
+/** Validates a verify command's result; contracts go through the same checks as `tl/status`. */
+export function parseVerifySummary(raw: unknown): { summary: VerifySummary | null; problems: string[] } {
+  const obj = raw as Partial<VerifySummary>;
+  if (typeof obj !== 'object' || obj === null || typeof obj.cancelled !== 'boolean') {
+    return { summary: null, problems: ['verify result without a boolean "cancelled"'] };
+  }
+  const { params, problems } = parseStatusParams({ uri: obj.uri, contracts: obj.contracts });
+  if (!params) return { summary: null, problems };
+  const count = (n: unknown) => (typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : 0);
+  return {
+    summary: {
+      uri: params.uri,
+      cancelled: obj.cancelled,
+      executed: count(obj.executed),
+      cached: count(obj.cached),
+      contracts: params.contracts,
+    },
+    problems,
+  };
+}

@@ -50,8 +50,13 @@ test('graph results need format and text', () => {
   assert.equal(interpretResult('tl.showGraph', [1]).kind, 'invalid');
 });
 
-test('verify commands show nothing of their own', () => {
-  assert.deepEqual(interpretResult('tl.verifyFile', null), { kind: 'nothing' });
+test('verify results must be summaries', () => {
+  assert.equal(interpretResult('tl.verifyFile', null).kind, 'invalid');
+  assert.deepEqual(interpretResult('tl.verifyContract', { uri: 'file:///a.tl', cancelled: true, executed: 0, cached: 0, contracts: [] }), {
+    kind: 'verified',
+    message: 'verification stopped: the document changed (save to run it again)',
+    cancelled: true,
+  });
 });
 
 test('graph webview escapes server text and allows no scripts', () => {

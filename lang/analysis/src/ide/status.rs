@@ -16,7 +16,7 @@ use crate::items::{file_items, parse_item};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContractStatus {
     pub name: String,
-    /// The whole contract item.
+    /// The contract from its `contract` keyword (doc comments excluded) to its end.
     pub range: TextRange,
     /// Without a run: `uncovered` or `unknown` (see the module docs). With one: the trust
     /// ledger's status, exactly what `tlc verify` reports; `running` while it is in flight.
@@ -43,7 +43,13 @@ pub fn contract_statuses(db: &dyn Db, file: SourceFile) -> Vec<ContractStatus> {
             continue;
         };
         let base = item.offset(db);
-        let range = TextRange::new(base, base + item.text(db).len() as u32);
+        // From the `contract` keyword (after any doc comment) to the end of the item, so that
+        // editors mark the line that says `contract`.
+        let text = item.text(db);
+        let keyword = text[..(c.name.span.start as usize).min(text.len())]
+            .rfind("contract")
+            .unwrap_or(0) as u32;
+        let range = TextRange::new(base + keyword, base + text.len() as u32);
         let analysis = analyze_contract(db, item).as_ref();
         let methods: Vec<&Method> = analysis
             .map(|a| a.methods.iter().collect())
