@@ -7,7 +7,7 @@
 //
 // Timings and absolute paths are replaced so the file does not change from run to run.
 'use strict';
-const { spawn } = require('child_process');
+const { startSession } = require('./lsp-session');
 const fs = require('fs');
 const path = require('path');
 
@@ -17,36 +17,9 @@ const spec = path.join(repo, 'spec-examples/mnist_mlp.tl');
 const uri = `file://${spec}`;
 const out = path.join(__dirname, '../src/test/fixtures/server-payloads.json');
 
-const server = spawn(tlc, ['lsp'], { stdio: ['pipe', 'pipe', 'inherit'] });
-let buffer = Buffer.alloc(0);
-let nextId = 1;
-const waiting = new Map();
-const notifications = [];
-
-function send(msg) {
-  const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', ...msg }));
-  server.stdin.write(`Content-Length: ${body.length}\r\n\r\n`);
-  server.stdin.write(body);
-}
-function request(method, params) {
-  const id = nextId++;
-  send({ id, method, params });
-  return new Promise((resolve) => waiting.set(id, resolve));
-}
-server.stdout.on('data', (chunk) => {
-  buffer = Buffer.concat([buffer, chunk]);
-  for (;;) {
-    const end = buffer.indexOf('\r\n\r\n');
-    if (end < 0) return;
-    const length = Number(/Content-Length: (\d+)/i.exec(buffer.subarray(0, end).toString())[1]);
-    if (buffer.length < end + 4 + length) return;
-    const msg = JSON.parse(buffer.subarray(end + 4, end + 4 + length).toString());
-    buffer = buffer.subarray(end + 4 + length);
-    if (msg.id !== undefined && msg.method) send({ id: msg.id, result: null }); // server requests
-    else if (msg.id !== undefined) waiting.get(msg.id)(msg);
-    else notifications.push(msg);
-  }
-});
+const session = startSession(tlc, ['lsp']);
+const { request, notifications } = session;
+const send = (msg) => session.notify(msg.method, msg.params);
 
 function stable(value) {
   return JSON.parse(
@@ -78,8 +51,7 @@ function stable(value) {
   const trustAfter = await exec('tl.showTrust', [uri]);
   const graph = await exec('tl.showGraph', [uri, 'mnist_mlp']);
   const lenses = (await request('textDocument/codeLens', { textDocument: { uri } })).result;
-  await request('shutdown', null);
-  send({ method: 'exit' });
+  await session.close();
   clearTimeout(timer);
   const statuses = notifications.filter((n) => n.method === 'tl/status').map((n) => n.params);
   const progress = notifications.filter((n) => n.method === '$/progress').map((n) => n.params);

@@ -145,9 +145,36 @@ function M.contract_at_cursor(bufnr)
   return find_item_above(bufnr, { "contract" })
 end
 
+--- After a verify run: say how it went and redraw code lenses with the results (Neovim before
+--- 0.10 does not answer the server's workspace/codeLens/refresh).
+local function verified(result)
+  if type(result) ~= "table" then
+    return
+  end
+  if result.cancelled then
+    notify("verification stopped: the document changed (save or :TlVerify to run it again)", vim.log.levels.WARN)
+  else
+    local counts, order = {}, {}
+    for _, c in ipairs(result.contracts or {}) do
+      if not counts[c.status] then
+        table.insert(order, c.status)
+      end
+      counts[c.status] = (counts[c.status] or 0) + 1
+    end
+    local parts = {}
+    for _, s in ipairs(order) do
+      table.insert(parts, counts[s] .. " " .. s)
+    end
+    notify(string.format("verified: %s (%d run, %d from the cache)", table.concat(parts, ", "), result.executed or 0, result.cached or 0))
+  end
+  if M.config.codelens then
+    pcall(vim.lsp.codelens.refresh)
+  end
+end
+
 function M.verify_file(bufnr)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
-  execute(bufnr, "tl.verifyFile", { vim.uri_from_bufnr(bufnr) })
+  execute(bufnr, "tl.verifyFile", { vim.uri_from_bufnr(bufnr) }, verified)
 end
 
 function M.verify_contract(bufnr, name)
@@ -157,7 +184,7 @@ function M.verify_contract(bufnr, name)
     notify("the cursor is not inside a contract", vim.log.levels.WARN)
     return
   end
-  execute(bufnr, "tl.verifyContract", { vim.uri_from_bufnr(bufnr), name })
+  execute(bufnr, "tl.verifyContract", { vim.uri_from_bufnr(bufnr), name }, verified)
 end
 
 function M.show_trust(bufnr)
