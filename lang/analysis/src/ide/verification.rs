@@ -102,7 +102,7 @@ fn sample_count(db: &dyn Db, item: ItemSource<'_>) -> Option<u64> {
         .methods
         .iter()
         .find_map(|m| match m {
-            Method::Sampling { samples, .. } => Some(*samples as u64),
+            Method::Sampling { samples, .. } => Some(*samples),
             _ => None,
         })
 }
