@@ -179,6 +179,23 @@ fn verify_file_matches_tlc_verify_with_progress_lenses_hover_and_trust() {
         .as_str()
         .unwrap()
         .contains("no contract named `nope`"));
+
+    // Saving verifies the file (verifyOnSave is on by default).
+    client.clear();
+    client.notify(
+        "textDocument/didSave",
+        json!({ "textDocument": { "uri": uri } }),
+    );
+    let end = client
+        .notification("$/progress", |p| p["value"]["kind"] == "end")
+        .expect("a run on save");
+    assert!(
+        end["value"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 contract(s)"),
+        "{end}"
+    );
     assert_eq!(client.shutdown(), Some(0));
 }
 
