@@ -356,6 +356,14 @@ impl<'db> ContractCx<'db> {
                 self.error(409, c.name.span, "a contract with a VNN-LIB property takes its claim from the file; remove the `ensure` clauses");
                 None
             }
+            // An `ensure` that failed to analyse already has its own error.
+            (None, 0)
+                if c.clauses
+                    .iter()
+                    .any(|cl| matches!(cl, Clause::Ensure { .. })) =>
+            {
+                None
+            }
             (None, 0) => {
                 let d = self.error(
                     409,
@@ -485,12 +493,11 @@ impl<'db> ContractCx<'db> {
     }
 
     fn graph_inputs(&self) -> Option<Vec<String>> {
-        match self.out.target? {
-            Target::Graph(g) => graph_signature(self.db, g)
-                .as_ref()
-                .map(|s| s.inputs.iter().map(|p| p.name.clone()).collect()),
-            Target::Onnx(_) => None,
-        }
+        let sig = match self.out.target? {
+            Target::Graph(g) => graph_signature(self.db, g).as_ref(),
+            Target::Onnx(import) => crate::onnx_model::onnx_signature(self.db, import).as_ref(),
+        }?;
+        Some(sig.inputs.iter().map(|p| p.name.clone()).collect())
     }
 
     /// Returns the VNN-LIB path when the clause is a VNN-LIB property.
@@ -649,7 +656,33 @@ impl<'db> ContractCx<'db> {
     fn value_name(&mut self, path: &ast::Path) -> Option<String> {
         let text = path.text();
         let graph = match self.out.target? {
-            Target::Onnx(_) => return Some(text),
+            Target::Onnx(import) => {
+                // An ONNX model exposes its inputs and outputs by name; its inner nodes are the
+                // importer's, so claims name outputs only.
+                let Some(sig) = crate::onnx_model::onnx_signature(self.db, import).as_ref() else {
+                    return Some(text); // the import's own diagnostics say why the model is unreadable
+                };
+                let names: Vec<&str> = sig
+                    .outputs
+                    .iter()
+                    .chain(&sig.inputs)
+                    .map(|p| p.name.as_str())
+                    .collect();
+                if names.contains(&text.as_str()) {
+                    return Some(text);
+                }
+                let outputs: Vec<&str> = sig.outputs.iter().map(|p| p.name.as_str()).collect();
+                let d = self.error(
+                    405,
+                    path.span,
+                    format!("`{text}` is not an input or output of the ONNX model"),
+                );
+                d.help = Some(match suggest(&text, names.iter().copied()) {
+                    Some(h) => format!("did you mean `{h}`?"),
+                    None => format!("outputs: {}", outputs.join(", ")),
+                });
+                return None;
+            }
             Target::Graph(g) => g,
         };
         let segs: Vec<&str> = path.segments.iter().map(|s| s.text.as_str()).collect();
