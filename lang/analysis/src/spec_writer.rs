@@ -28,31 +28,7 @@ impl std::fmt::Display for SpecWriteError {
     }
 }
 
-/// Reserved words of the language (docs/language.md, "Lexical structure").
-const KEYWORDS: &[&str] = &[
-    "import",
-    "as",
-    "graph",
-    "block",
-    "param",
-    "params",
-    "from",
-    "within",
-    "contract",
-    "on",
-    "given",
-    "in",
-    "ensure",
-    "check",
-    "by",
-    "then",
-    "rests",
-    "execute",
-    "tolerance",
-    "assume",
-    "true",
-    "false",
-];
+use tl_syntax::lexer::KEYWORDS;
 
 /// An identifier made from arbitrary text: runs of other characters become `_`, a leading digit
 /// gets an `n` prefix, keywords get a trailing `_`.

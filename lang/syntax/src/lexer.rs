@@ -9,6 +9,33 @@ use logos::Logos;
 use crate::error::{codes, SyntaxError};
 use crate::TextRange;
 
+/// The reserved words of the language (docs/language.md, "Lexical structure"): each lexes as its
+/// own token, never as an identifier.
+pub const KEYWORDS: &[&str] = &[
+    "import",
+    "as",
+    "graph",
+    "block",
+    "param",
+    "params",
+    "from",
+    "within",
+    "contract",
+    "on",
+    "given",
+    "in",
+    "ensure",
+    "check",
+    "by",
+    "then",
+    "rests",
+    "execute",
+    "tolerance",
+    "assume",
+    "true",
+    "false",
+];
+
 /// A token. Variants that carry `&str` hold the source text as written.
 #[derive(Logos, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[logos(skip r"[ \t\r\n\f\u{FEFF}]+")]
@@ -703,5 +730,22 @@ mod tests {
         }
         let lexed = tokenize("99999999999999999999h");
         assert_eq!(lexed.errors[0].code, codes::INVALID_NUMBER);
+    }
+}
+
+#[cfg(test)]
+mod keyword_tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_keyword_lexes_as_a_keyword() {
+        for kw in KEYWORDS {
+            let lexed = tokenize(kw);
+            assert_eq!(lexed.tokens.len(), 1, "{kw}");
+            assert!(
+                !matches!(lexed.tokens[0].tok, Tok::Ident(_)),
+                "{kw} lexes as an identifier"
+            );
+        }
     }
 }

@@ -2,31 +2,7 @@
 
 use tl_syntax::lexer::{tokenize, Spanned, Tok};
 
-/// The reserved words of the language (docs/language.md, "Lexical structure").
-pub const KEYWORDS: &[&str] = &[
-    "import",
-    "as",
-    "graph",
-    "block",
-    "param",
-    "params",
-    "from",
-    "within",
-    "contract",
-    "on",
-    "given",
-    "in",
-    "ensure",
-    "check",
-    "by",
-    "then",
-    "rests",
-    "execute",
-    "tolerance",
-    "assume",
-    "true",
-    "false",
-];
+pub use tl_syntax::lexer::KEYWORDS;
 
 /// True for `[A-Za-z_][A-Za-z0-9_]*` that is not a keyword.
 pub fn is_identifier(name: &str) -> bool {
