@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tl_analysis::ide::project::parse_duration;
 
 use serde::Deserialize;
 
@@ -139,21 +140,6 @@ pub fn check_fail_on(values: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// `500ms`, `60s`, `2m`, `1h`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    Some(match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return None,
-    })
 }
 
 fn glob(pattern: &str, text: &str) -> bool {

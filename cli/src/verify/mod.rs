@@ -15,8 +15,8 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use tl_analysis::catalog::Catalog;
 use tl_analysis::check::file_diagnostics;
-use tl_analysis::contracts::Method;
 use tl_analysis::db::{Db, SourceFile};
+use tl_analysis::ide::project::parse_method;
 use tl_analysis::items::{file_items, parse_item};
 use tl_analysis::verify::cache::ResultCache;
 use tl_analysis::verify::{execute, prepare, ContractRun, Memo, VerifyOptions};
@@ -116,35 +116,6 @@ fn shard_of(id: &str, count: usize) -> usize {
     let h = Sha256::digest(id.as_bytes());
     let v = u64::from_be_bytes(h[..8].try_into().expect("8 bytes"));
     (v % count as u64) as usize
-}
-
-/// `crown`, `bab`, `sampling`, `sampling(200)` ... from tl.toml `default_methods`.
-fn parse_method(s: &str) -> Option<Method> {
-    let s = s.trim();
-    let (name, arg) = match s.split_once('(') {
-        Some((n, rest)) => (n.trim(), rest.strip_suffix(')')?.trim()),
-        None => (s, ""),
-    };
-    Some(match name {
-        "ibp" => Method::Ibp,
-        "crown" => Method::Crown,
-        "alpha_crown" => Method::AlphaCrown,
-        "bab" => Method::Bab {
-            timeout_ms: None,
-            max_nodes: None,
-            split: None,
-        },
-        "catalog" => Method::Catalog,
-        "sampling" => Method::Sampling {
-            samples: if arg.is_empty() {
-                100
-            } else {
-                arg.parse().ok()?
-            },
-            seed: 0,
-        },
-        _ => return None,
-    })
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -451,6 +422,7 @@ fn user_cache_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tl_analysis::contracts::Method;
 
     #[test]
     fn shards_partition_ids_and_parse() {

@@ -14,7 +14,7 @@ mod hover;
 mod inlay;
 mod navigation;
 mod occurrences;
-mod project;
+pub mod project;
 mod signature;
 mod status;
 mod symbols;

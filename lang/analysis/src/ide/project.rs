@@ -104,7 +104,7 @@ fn read_project(path: &Path) -> Result<ProjectSettings, String> {
 }
 
 /// `crown`, `bab`, `sampling`, `sampling(200)`: the `default_methods` forms docs/verify.md lists.
-fn parse_method(s: &str) -> Option<Method> {
+pub fn parse_method(s: &str) -> Option<Method> {
     let s = s.trim();
     let (name, arg) = match s.split_once('(') {
         Some((n, rest)) => (n.trim(), rest.strip_suffix(')')?.trim()),
@@ -132,19 +132,9 @@ fn parse_method(s: &str) -> Option<Method> {
     })
 }
 
-/// `500ms`, `60s`, `2m`, `1h`.
-fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    Some(match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return None,
-    })
+/// `500ms`, `60s`, `2m`, `1h` (the same units as durations in specs).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    tl_syntax::lexer::duration_millis(s.trim()).map(Duration::from_millis)
 }
 
 #[cfg(test)]
