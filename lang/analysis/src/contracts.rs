@@ -146,6 +146,50 @@ impl Method {
     }
 }
 
+/// The method as written in a spec: `crown`, `bab(timeout = 60s, split = "input")`,
+/// `sampling(1000, seed = 0)`.
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Method::Bab {
+                timeout_ms,
+                max_nodes,
+                split,
+            } => {
+                let mut opts = Vec::new();
+                if let Some(t) = timeout_ms {
+                    opts.push(format!("timeout = {}", duration_text(*t)));
+                }
+                if let Some(n) = max_nodes {
+                    opts.push(format!("max_nodes = {n}"));
+                }
+                if let Some(s) = split {
+                    opts.push(format!("split = \"{s}\""));
+                }
+                if opts.is_empty() {
+                    f.write_str("bab")
+                } else {
+                    write!(f, "bab({})", opts.join(", "))
+                }
+            }
+            Method::Sampling { samples, seed } => write!(f, "sampling({samples}, seed = {seed})"),
+            Method::Certificate { path } => write!(f, "certificate(\"{path}\")"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// A duration in milliseconds as a spec writes it: `2m`, `60s`, `500ms`.
+pub fn duration_text(ms: u64) -> String {
+    if ms > 0 && ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms > 0 && ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 /// The method names and which claim kinds each can establish.
 pub const METHODS: &[(&str, &[&str], &str)] = &[
     (

@@ -275,47 +275,6 @@ pub(crate) fn assumption_dependents(
     out
 }
 
-/// A method as written with its options: `bab(timeout = 60s)`.
-pub(crate) fn method_label(m: &Method) -> String {
-    match m {
-        Method::Bab {
-            timeout_ms,
-            max_nodes,
-            split,
-        } => {
-            let mut opts = Vec::new();
-            if let Some(t) = timeout_ms {
-                opts.push(format!("timeout = {}", duration(*t)));
-            }
-            if let Some(n) = max_nodes {
-                opts.push(format!("max_nodes = {n}"));
-            }
-            if let Some(s) = split {
-                opts.push(format!("split = \"{s}\""));
-            }
-            if opts.is_empty() {
-                "bab".into()
-            } else {
-                format!("bab({})", opts.join(", "))
-            }
-        }
-        Method::Sampling { samples, seed } => format!("sampling({samples}, seed = {seed})"),
-        Method::Certificate { path } => format!("certificate(\"{path}\")"),
-        other => other.name().into(),
-    }
-}
-
-/// Milliseconds as the language writes them: `60s`, `2m`, `500ms`.
-fn duration(ms: u64) -> String {
-    if ms > 0 && ms.is_multiple_of(60_000) {
-        format!("{}m", ms / 60_000)
-    } else if ms > 0 && ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{ms}ms")
-    }
-}
-
 fn contract_markdown(db: &dyn Db, item: ItemSource<'_>, name: &str) -> Option<String> {
     let a = analyze_contract(db, item).as_ref()?;
     let target = match a.target {
@@ -330,11 +289,7 @@ fn contract_markdown(db: &dyn Db, item: ItemSource<'_>, name: &str) -> Option<St
     if a.methods.is_empty() {
         s.push_str("\n\ncheck methods: none (status **uncovered**)");
     } else {
-        let methods: Vec<String> = a
-            .methods
-            .iter()
-            .map(|m| md_code(&method_label(m)))
-            .collect();
+        let methods: Vec<String> = a.methods.iter().map(|m| md_code(&m.to_string())).collect();
         let _ = write!(s, "\n\ncheck methods: {}", methods.join(" then "));
         if a.methods
             .iter()

@@ -8,7 +8,6 @@
 use tl_syntax::ast::Item;
 use tl_syntax::{ItemKeyword, TextRange};
 
-use super::hover::method_label;
 use crate::contracts::{analyze_contract, Method};
 use crate::db::{Db, SourceFile};
 use crate::items::{file_items, parse_item};
@@ -61,7 +60,7 @@ pub fn contract_statuses(db: &dyn Db, file: SourceFile) -> Vec<ContractStatus> {
                 "no check method: nothing will establish this claim".to_string(),
             )
         } else {
-            let labels: Vec<String> = methods.iter().map(|m| method_label(m)).collect();
+            let labels: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
             (
                 "unknown",
                 Some(labels.join(" then ")),

@@ -425,7 +425,7 @@ impl<'a> Builder<'a> {
         if run.is_empty() {
             return out;
         }
-        let labels: Vec<String> = run.iter().map(|m| method_label(m)).collect();
+        let labels: Vec<String> = run.iter().map(|m| m.to_string()).collect();
         match (self.outcomes)(name) {
             None => {
                 let established = catalog.is_some_and(|c| c.status != Status::Uncovered);
@@ -980,7 +980,7 @@ fn methods_phrase(methods: &[Method]) -> String {
     if methods.is_empty() {
         return "with no check method".into();
     }
-    let labels: Vec<String> = methods.iter().map(method_label).collect();
+    let labels: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
     let sound = methods.iter().any(|m| {
         matches!(
             m,
@@ -994,40 +994,6 @@ fn methods_phrase(methods: &[Method]) -> String {
         _ => "",
     };
     format!("by {}{scope}", labels.join(" then "))
-}
-
-/// A method as written in the spec.
-pub(super) fn method_label(m: &Method) -> String {
-    match m {
-        Method::Bab {
-            timeout_ms,
-            max_nodes,
-            split,
-        } => {
-            let mut opts = Vec::new();
-            if let Some(t) = timeout_ms {
-                opts.push(if t % 1000 == 0 {
-                    format!("timeout = {}s", t / 1000)
-                } else {
-                    format!("timeout = {t}ms")
-                });
-            }
-            if let Some(n) = max_nodes {
-                opts.push(format!("max_nodes = {n}"));
-            }
-            if let Some(s) = split {
-                opts.push(format!("split = \"{s}\""));
-            }
-            if opts.is_empty() {
-                "bab".into()
-            } else {
-                format!("bab({})", opts.join(", "))
-            }
-        }
-        Method::Sampling { samples, seed } => format!("sampling({samples}, seed = {seed})"),
-        Method::Certificate { path } => format!("certificate(\"{path}\")"),
-        other => other.name().into(),
-    }
 }
 
 /// A file path as an identifier fragment: `data/coc_bounded.vnnlib` -> `coc_bounded`.
