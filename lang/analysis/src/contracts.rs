@@ -179,11 +179,9 @@ impl std::fmt::Display for Method {
     }
 }
 
-/// A duration in milliseconds as a spec writes it: `2m`, `60s`, `500ms`.
+/// A duration in milliseconds as specs usually write it: `60s`, `500ms`.
 pub fn duration_text(ms: u64) -> String {
-    if ms > 0 && ms.is_multiple_of(60_000) {
-        format!("{}m", ms / 60_000)
-    } else if ms > 0 && ms.is_multiple_of(1000) {
+    if ms > 0 && ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
