@@ -9,4 +9,4 @@ cd "$root"
 
 cargo build --locked -p tlc
 cargo test --locked --workspace
-TLC="$root/target/debug/tlc" editors/ci.sh
+TLC="${CARGO_TARGET_DIR:-$root/target}/debug/tlc" editors/ci.sh
