@@ -1,6 +1,7 @@
 //! Convolution, NCHW (2-D) and NCL (1-D), with stride, padding (begin/end per side), dilation and
 //! groups, as im2col followed by one GEMM per (image, group).
 
+use crate::cpu::gemm::{gemm_packed_into, Epilogue, OutStrides, PackedMatrix};
 use crate::error::{KernelError, KernelResult};
 use crate::real::Real;
 use crate::tensor::checked_numel;
@@ -173,6 +174,181 @@ fn conv2d_named<T: Real>(
     Ok(out.into_dyn())
 }
 
+/// A 2-D convolution (groups = 1) with its weight packed for [`gemm_packed_into`]: each image
+/// is unfolded into a reused scratch buffer (one row per output position, im2col) and multiplied
+/// by the packed `W^T`, writing the channel planes directly (column stride `Ho * Wo`), with the
+/// bias and an optional relu in the GEMM epilogue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackedConv2d {
+    weight: PackedMatrix,
+    in_channels: usize,
+    kernel: [usize; 2],
+    params: Conv2dParams,
+}
+
+impl PackedConv2d {
+    /// Packs `w: [O, C, kh, kw]` and `b: [O]`; only `groups = 1` is packed.
+    pub fn new(
+        w: ArrayViewD<f32>,
+        b: Option<ArrayViewD<f32>>,
+        params: Conv2dParams,
+    ) -> KernelResult<Self> {
+        const OP: &str = "conv2d";
+        if params.groups != 1 {
+            return Err(KernelError::Unsupported {
+                backend: "cpu",
+                op: OP,
+                detail: "packed convolution needs groups = 1".into(),
+            });
+        }
+        let w = w
+            .into_dimensionality::<Ix4>()
+            .map_err(|_| KernelError::shape(OP, "weight must be [O, C, kh, kw]"))?;
+        let (o, c, kh, kw) = w.dim();
+        let b = b
+            .map(|b| {
+                b.into_dimensionality::<Ix1>()
+                    .map_err(|_| KernelError::shape(OP, format!("bias must be [{o}]")))
+            })
+            .transpose()?;
+        let w_std = w.as_standard_layout();
+        let rows = w_std
+            .view()
+            .into_shape_with_order((o, c * kh * kw))
+            .map_err(|e| KernelError::shape(OP, e.to_string()))?;
+        Ok(PackedConv2d {
+            weight: PackedMatrix::from_rows(rows, b)?,
+            in_channels: c,
+            kernel: [kh, kw],
+            params,
+        })
+    }
+
+    /// `[N, O, Ho, Wo]` for an input of shape `[N, C, H, W]`.
+    pub fn output_shape(&self, input: &[usize]) -> KernelResult<[usize; 4]> {
+        const OP: &str = "conv2d";
+        let &[n, c, h, w] = input else {
+            return Err(KernelError::shape(OP, "input must be [N, C, H, W]"));
+        };
+        if c != self.in_channels {
+            return Err(KernelError::shape(
+                OP,
+                format!("input has {c} channels, the weight {}", self.in_channels),
+            ));
+        }
+        let p = &self.params;
+        if p.stride.contains(&0) || p.dilation.contains(&0) || self.kernel.contains(&0) {
+            return Err(KernelError::argument(
+                OP,
+                "stride, dilation and kernel must be >= 1",
+            ));
+        }
+        let ho = conv_out_size(
+            OP,
+            h,
+            self.kernel[0],
+            p.stride[0],
+            p.padding[0],
+            p.dilation[0],
+        )?;
+        let wo = conv_out_size(
+            OP,
+            w,
+            self.kernel[1],
+            p.stride[1],
+            p.padding[1],
+            p.dilation[1],
+        )?;
+        let shape = [n, self.weight.n(), ho, wo];
+        checked_numel(OP, &shape)?;
+        Ok(shape)
+    }
+
+    /// Scratch values [`PackedConv2d::run_into`] needs for an input of shape `input`.
+    pub fn scratch_len(&self, input: &[usize]) -> KernelResult<usize> {
+        let [_, _, ho, wo] = self.output_shape(input)?;
+        checked_numel("conv2d", &[ho, wo, self.weight.k()])
+    }
+
+    /// Convolves `x: [N, C, H, W]` (standard layout) into `out: [N, O, Ho, Wo]`; `scratch` holds
+    /// at least [`PackedConv2d::scratch_len`] values. Allocation-free.
+    pub fn run_into(
+        &self,
+        x: &[f32],
+        shape: &[usize],
+        epilogue: Epilogue,
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) -> KernelResult<()> {
+        const OP: &str = "conv2d";
+        let [n, o, ho, wo] = self.output_shape(shape)?;
+        let (c, h, w) = (shape[1], shape[2], shape[3]);
+        let (plane_in, plane_out, patch) = (c * h * w, ho * wo, self.weight.k());
+        if x.len() != n * plane_in || out.len() != n * o * plane_out {
+            return Err(KernelError::shape(
+                OP,
+                format!(
+                    "buffers hold {} input and {} output values for {shape:?} -> [{n}, {o}, {ho}, {wo}]",
+                    x.len(),
+                    out.len()
+                ),
+            ));
+        }
+        let scratch_len = scratch.len();
+        let cols = scratch
+            .get_mut(..plane_out * patch)
+            .ok_or_else(|| KernelError::shape(OP, format!("scratch holds {scratch_len} values")))?;
+        let (kh, kw) = (self.kernel[0], self.kernel[1]);
+        let p = &self.params;
+        for img in 0..n {
+            let image = &x[img * plane_in..(img + 1) * plane_in];
+            // With no input channels there is nothing to unfold (C is the bias alone).
+            for (pos, row) in cols
+                .chunks_exact_mut(patch.max(1))
+                .enumerate()
+                .take(plane_out * usize::from(patch > 0))
+            {
+                let (oh, ow) = (pos / wo, pos % wo);
+                for ch in 0..c {
+                    let plane = &image[ch * h * w..(ch + 1) * h * w];
+                    for ki in 0..kh {
+                        let ih = (oh * p.stride[0] + ki * p.dilation[0]) as isize
+                            - p.padding[0][0] as isize;
+                        let dst = &mut row[(ch * kh + ki) * kw..(ch * kh + ki + 1) * kw];
+                        if ih < 0 || ih >= h as isize {
+                            dst.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[ih as usize * w..(ih as usize + 1) * w];
+                        for (kj, d) in dst.iter_mut().enumerate() {
+                            let iw = (ow * p.stride[1] + kj * p.dilation[1]) as isize
+                                - p.padding[1][0] as isize;
+                            *d = if iw >= 0 && iw < w as isize {
+                                src[iw as usize]
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                }
+            }
+            gemm_packed_into(
+                plane_out,
+                cols,
+                patch,
+                &self.weight,
+                epilogue,
+                &mut out[img * o * plane_out..(img + 1) * o * plane_out],
+                OutStrides {
+                    row_stride: 1,
+                    col_stride: plane_out,
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// im2col: row `(c, ki, kj)` and column `(oh, ow)` hold the input pixel under that kernel tap,
 /// or 0 in the padding.
 #[allow(clippy::too_many_arguments)]
@@ -280,6 +456,91 @@ mod tests {
             }
         }
         y
+    }
+
+    #[test]
+    fn packed_matches_naive_with_stride_padding_dilation_and_relu() {
+        let x = Array::from_shape_fn((3, 3, 7, 6), |(a, b, c, d)| {
+            ((a * 31 + b * 7 + c * 3 + d) % 11) as f64 - 5.0
+        })
+        .into_dyn();
+        let w = Array::from_shape_fn((5, 3, 3, 2), |(a, b, c, d)| {
+            ((a * 5 + b * 3 + c + d * 2) % 7) as f64 - 3.0
+        })
+        .into_dyn();
+        let b = Array::from_shape_fn(5, |i| i as f64 * 0.5 - 1.0).into_dyn();
+        for p in [
+            Conv2dParams::default(),
+            Conv2dParams {
+                stride: [2, 1],
+                padding: [[1, 2], [0, 1]],
+                dilation: [1, 2],
+                groups: 1,
+            },
+        ] {
+            let expected = naive_conv2d(&x, &w, Some(&b), &p);
+            let (x32, w32, b32) = (
+                x.mapv(|v| v as f32),
+                w.mapv(|v| v as f32),
+                b.mapv(|v| v as f32),
+            );
+            let conv = PackedConv2d::new(w32.view(), Some(b32.view()), p).unwrap();
+            assert_eq!(conv.output_shape(x.shape()).unwrap(), expected.shape());
+            let mut scratch = vec![0.0; conv.scratch_len(x.shape()).unwrap()];
+            for relu in [false, true] {
+                let mut out = vec![f32::NAN; expected.len()];
+                let epilogue = if relu { Epilogue::Relu } else { Epilogue::None };
+                conv.run_into(
+                    x32.as_slice().unwrap(),
+                    x.shape(),
+                    epilogue,
+                    &mut scratch,
+                    &mut out,
+                )
+                .unwrap();
+                for (got, want) in out.iter().zip(expected.iter()) {
+                    let want = if relu { want.max(0.0) } else { *want };
+                    assert_eq!(f64::from(*got), want);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn packed_refuses_groups_and_wrong_buffers() {
+        let w = ArrayD::<f32>::ones(IxDyn(&[2, 1, 2, 2]));
+        let grouped = Conv2dParams {
+            groups: 2,
+            ..Conv2dParams::default()
+        };
+        assert_eq!(
+            PackedConv2d::new(w.view(), None, grouped)
+                .unwrap_err()
+                .code(),
+            "TL0508"
+        );
+        let conv = PackedConv2d::new(w.view(), None, Conv2dParams::default()).unwrap();
+        let mut out = [0.0f32; 8];
+        let err = conv
+            .run_into(
+                &[0.0; 9],
+                &[1, 1, 3, 3],
+                Epilogue::None,
+                &mut [0.0; 2],
+                &mut out,
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "TL0501", "scratch too small");
+        let err = conv
+            .run_into(
+                &[0.0; 9],
+                &[1, 2, 3, 3],
+                Epilogue::None,
+                &mut [0.0; 16],
+                &mut out,
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "TL0501", "channel mismatch");
     }
 
     #[test]

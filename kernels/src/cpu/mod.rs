@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod conv;
 pub mod elementwise;
+pub mod gemm;
 pub mod linalg;
 pub mod loss;
 pub mod norm;
@@ -13,14 +14,17 @@ pub mod reduce;
 pub mod shape_ops;
 
 pub use attention::{scaled_dot_product_attention, AttentionMask, AttentionOutput};
-pub use conv::{conv1d, conv2d, Conv1dParams, Conv2dParams};
+pub use conv::{conv1d, conv2d, Conv1dParams, Conv2dParams, PackedConv2d};
 pub use elementwise::{
     binary, binary_into, unary, unary_chain_in_place, unary_into, BinaryOp, UnaryOp,
 };
+pub use gemm::{gemm_packed_into, Epilogue, OutStrides, PackedMatrix, PANEL};
 pub use linalg::{linear, linear_into, matmul};
 pub use loss::{cross_entropy, mse_loss, Reduction};
 pub use norm::{batch_norm, layer_norm, rms_norm};
-pub use pool::{avg_pool2d, global_avg_pool, max_pool2d, Pool2dParams};
+pub use pool::{
+    avg_pool2d, avg_pool2d_into, global_avg_pool, max_pool2d, max_pool2d_into, Pool2dParams,
+};
 pub use reduce::{argmax, log_softmax, reduce, softmax, ReduceOp};
 pub use shape_ops::{
     concat, embedding, flatten, gather, permute, reshape, resolve_shape, slice, slice_indices,

@@ -114,63 +114,135 @@ fn window(o: usize, s: usize, k: usize, pad_begin: usize) -> (isize, isize) {
 
 /// Max pooling; padding never wins (it acts as -inf). NaN propagates.
 pub fn max_pool2d<T: Real>(x: ArrayViewD<T>, p: &Pool2dParams) -> KernelResult<ArrayD<T>> {
-    const OP: &str = "max_pool2d";
-    let x = as_nchw(OP, x)?;
-    let g = geometry(OP, &x, p)?;
+    let g = pooled_geometry("max_pool2d", &x, p)?;
     let mut out = Array4::<T>::from_elem((g.n, g.c, g.ho, g.wo), T::NEG_INFINITY);
-    for ((i, ch, oh, ow), y) in out.indexed_iter_mut() {
-        let (hs, _) = window(oh, p.stride[0], p.kernel[0], p.padding[0][0]);
-        let (ws, _) = window(ow, p.stride[1], p.kernel[1], p.padding[1][0]);
-        let mut acc = T::NEG_INFINITY;
-        for ki in 0..p.kernel[0] {
-            let ih = hs + (ki * p.dilation[0]) as isize;
-            if ih < 0 || ih >= g.h as isize {
-                continue;
-            }
-            for kj in 0..p.kernel[1] {
-                let iw = ws + (kj * p.dilation[1]) as isize;
-                if iw >= 0 && iw < g.w as isize {
-                    acc = acc.max_nan(x[[i, ch, ih as usize, iw as usize]]);
-                }
-            }
-        }
-        *y = acc;
-    }
+    max_pool2d_into(x, p, out.as_slice_mut().expect("fresh array"))?;
     Ok(out.into_dyn())
 }
 
 /// Average pooling with PyTorch's divisor rule.
 pub fn avg_pool2d<T: Real>(x: ArrayViewD<T>, p: &Pool2dParams) -> KernelResult<ArrayD<T>> {
+    let g = pooled_geometry("avg_pool2d", &x, p)?;
+    let mut out = Array4::<T>::zeros((g.n, g.c, g.ho, g.wo));
+    avg_pool2d_into(x, p, out.as_slice_mut().expect("fresh array"))?;
+    Ok(out.into_dyn())
+}
+
+/// The geometry of pooling `x`.
+fn pooled_geometry<T>(
+    op: &'static str,
+    x: &ArrayViewD<T>,
+    p: &Pool2dParams,
+) -> KernelResult<Geometry> {
+    geometry(op, &as_nchw(op, x.view())?, p)
+}
+
+/// Checks that `out` holds exactly `[N, C, Ho, Wo]` values.
+fn check_out(op: &'static str, g: &Geometry, out_len: usize) -> KernelResult<()> {
+    let needed = g.n * g.c * g.ho * g.wo;
+    if out_len != needed {
+        return Err(KernelError::shape(
+            op,
+            format!(
+                "output holds {out_len} values, [{}, {}, {}, {}] needs {needed}",
+                g.n, g.c, g.ho, g.wo
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The input taps `[start, end)` of output index `o` along one dim, clipped to the input.
+fn clipped(o: usize, s: usize, k: usize, pad_begin: usize, len: usize) -> (usize, usize) {
+    let (start, end) = window(o, s, k, pad_begin);
+    (start.max(0) as usize, end.clamp(0, len as isize) as usize)
+}
+
+/// [`max_pool2d`] written into `out` (`[N, C, Ho, Wo]`, standard layout); allocation-free when
+/// `x` is in standard layout.
+pub fn max_pool2d_into<T: Real>(
+    x: ArrayViewD<T>,
+    p: &Pool2dParams,
+    out: &mut [T],
+) -> KernelResult<()> {
+    const OP: &str = "max_pool2d";
+    let g = pooled_geometry(OP, &x, p)?;
+    check_out(OP, &g, out.len())?;
+    let x_std = x.as_standard_layout();
+    let xs = x_std.as_slice().expect("standard layout");
+    let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
+    for plane_idx in 0..g.n * g.c {
+        let plane = &xs[plane_idx * hw..(plane_idx + 1) * hw];
+        let dst = &mut out[plane_idx * ohw..(plane_idx + 1) * ohw];
+        for oh in 0..g.ho {
+            let (hs, _) = window(oh, p.stride[0], p.kernel[0], p.padding[0][0]);
+            for ow in 0..g.wo {
+                let (ws, _) = window(ow, p.stride[1], p.kernel[1], p.padding[1][0]);
+                let mut acc = T::NEG_INFINITY;
+                for ki in 0..p.kernel[0] {
+                    let ih = hs + (ki * p.dilation[0]) as isize;
+                    if ih < 0 || ih >= g.h as isize {
+                        continue;
+                    }
+                    let row = &plane[ih as usize * g.w..(ih as usize + 1) * g.w];
+                    for kj in 0..p.kernel[1] {
+                        let iw = ws + (kj * p.dilation[1]) as isize;
+                        if iw >= 0 && iw < g.w as isize {
+                            acc = acc.max_nan(row[iw as usize]);
+                        }
+                    }
+                }
+                dst[oh * g.wo + ow] = acc;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`avg_pool2d`] written into `out` (`[N, C, Ho, Wo]`, standard layout); allocation-free when
+/// `x` is in standard layout.
+pub fn avg_pool2d_into<T: Real>(
+    x: ArrayViewD<T>,
+    p: &Pool2dParams,
+    out: &mut [T],
+) -> KernelResult<()> {
     const OP: &str = "avg_pool2d";
     if p.dilation != [1, 1] {
         return Err(KernelError::argument(OP, "average pooling has no dilation"));
     }
-    let x = as_nchw(OP, x)?;
-    let g = geometry(OP, &x, p)?;
-    let mut out = Array4::<T>::zeros((g.n, g.c, g.ho, g.wo));
-    for ((i, ch, oh, ow), y) in out.indexed_iter_mut() {
-        let (hs, he) = window(oh, p.stride[0], p.kernel[0], p.padding[0][0]);
-        let (ws, we) = window(ow, p.stride[1], p.kernel[1], p.padding[1][0]);
-        // The window counted with padding stops at the end of the end padding.
-        let he_pad = he.min((g.h + p.padding[0][1]) as isize);
-        let we_pad = we.min((g.w + p.padding[1][1]) as isize);
-        let padded_count = (he_pad - hs) * (we_pad - ws);
-        let (hs, ws) = (hs.max(0), ws.max(0));
-        let (he, we) = (he.min(g.h as isize), we.min(g.w as isize));
-        let mut acc = T::zero();
-        for ih in hs..he {
-            for iw in ws..we {
-                acc = acc + x[[i, ch, ih as usize, iw as usize]];
+    let g = pooled_geometry(OP, &x, p)?;
+    check_out(OP, &g, out.len())?;
+    let x_std = x.as_standard_layout();
+    let xs = x_std.as_slice().expect("standard layout");
+    let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
+    for plane_idx in 0..g.n * g.c {
+        let plane = &xs[plane_idx * hw..(plane_idx + 1) * hw];
+        let dst = &mut out[plane_idx * ohw..(plane_idx + 1) * ohw];
+        for oh in 0..g.ho {
+            let (hs, he) = window(oh, p.stride[0], p.kernel[0], p.padding[0][0]);
+            // The window counted with padding stops at the end of the end padding.
+            let he_pad = he.min((g.h + p.padding[0][1]) as isize);
+            let (h0, h1) = clipped(oh, p.stride[0], p.kernel[0], p.padding[0][0], g.h);
+            for ow in 0..g.wo {
+                let (ws, we) = window(ow, p.stride[1], p.kernel[1], p.padding[1][0]);
+                let we_pad = we.min((g.w + p.padding[1][1]) as isize);
+                let (w0, w1) = clipped(ow, p.stride[1], p.kernel[1], p.padding[1][0], g.w);
+                let mut acc = T::zero();
+                for ih in h0..h1 {
+                    for &v in &plane[ih * g.w + w0..ih * g.w + w1] {
+                        acc = acc + v;
+                    }
+                }
+                let count = if p.count_include_pad {
+                    ((he_pad - hs) * (we_pad - ws)) as usize
+                } else {
+                    h1.saturating_sub(h0) * w1.saturating_sub(w0)
+                };
+                dst[oh * g.wo + ow] = acc / T::from_usize(count.max(1));
             }
         }
-        let count = if p.count_include_pad {
-            padded_count
-        } else {
-            (he - hs) * (we - ws)
-        };
-        *y = acc / T::from_usize(count.max(1) as usize);
     }
-    Ok(out.into_dyn())
+    Ok(())
 }
 
 /// Mean over every dim after the first two: `[N, C, ...] -> [N, C, 1, ...]`.
@@ -273,6 +345,29 @@ mod tests {
         let m = max_pool2d(x.view(), &p).unwrap();
         assert_eq!(m.iter().copied().collect::<Vec<_>>(), vec![5.0, 9.0, 3.0]);
         assert_eq!(avg_pool2d(x.view(), &p).unwrap_err().code(), "TL0503");
+    }
+
+    #[test]
+    fn into_variants_refuse_a_wrong_output_size() {
+        let p = Pool2dParams::new([2, 2]);
+        let mut short = [0.0f64; 3];
+        assert_eq!(
+            max_pool2d_into(grid4().view(), &p, &mut short)
+                .unwrap_err()
+                .code(),
+            "TL0501"
+        );
+        assert_eq!(
+            avg_pool2d_into(grid4().view(), &p, &mut short)
+                .unwrap_err()
+                .code(),
+            "TL0501"
+        );
+        // A transposed (non-standard) input gives the same answer as its standard copy.
+        let t = grid4().permuted_axes(IxDyn(&[0, 1, 3, 2]));
+        let mut out = [0.0f64; 4];
+        avg_pool2d_into(t.view(), &p, &mut out).unwrap();
+        assert_eq!(out, [3.5, 11.5, 5.5, 13.5]);
     }
 
     #[test]
