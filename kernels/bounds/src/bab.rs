@@ -14,7 +14,7 @@ use crate::certificate::{CaseCertificate, CertNode, Certificate, LeafBound};
 use crate::crown::{Analysis, CrownOptions, InputBox, Method, ReluSplit};
 use crate::error::{codes, BoundsError, Result};
 use crate::net::{BoundNet, Layer};
-use crate::rounding::down;
+use crate::rounding::{down, U32};
 use crate::vnnlib::{Case, Property};
 
 /// An axis this many times wider (relative to the case's box) than the smear heuristic's pick is
@@ -100,6 +100,9 @@ enum Outcome {
     Refuted(CertNode),
     Found(Counterexample),
     Split(Vec<(Domain, CertNodeKind)>, SplitKind),
+    /// Neither refuted nor splittable (narrower than f64 resolution): set aside, so the search
+    /// can still find a counterexample elsewhere; the answer can then no longer be `unsat`.
+    Undecided(String),
 }
 
 /// What a child domain is, for the certificate.
@@ -280,16 +283,23 @@ impl Search<'_> {
         let dim = self.pick_input_dim(&d.input, lb.a_in.row(best_row));
         let (l, u) = (d.input.lower[dim], d.input.upper[dim]);
         let mid = l + (u - l) / 2.0;
+        if self.opts.f32_executor && u - l <= 4.0 * U32 * l.abs().max(u.abs()) {
+            // The executor's rounding of the input alone spans this axis: halving it cannot
+            // remove the f32 margin that keeps the domain open.
+            return Ok(Outcome::Undecided(format!(
+                "a domain at f32 resolution is still undecided (near x = {:?}, row {best_row} bound {:e} vs {:e}): the property is within an f32 executor's rounding of failing there",
+                d.input.center(),
+                lb.lower[best_row],
+                self.spec.rhs[best_row]
+            )));
+        }
         if !(mid > l && mid < u) {
-            return Err(BoundsError::new(
-                codes::UNSUPPORTED_GRAPH,
-                format!(
-                    "a domain narrower than f64 resolution is still undecided (near x = {:?}, row {best_row} bound {:e} vs {:e}): the property is within rounding error of holding there",
-                    d.input.center(),
-                    lb.lower[best_row],
-                    self.spec.rhs[best_row]
-                ),
-            ));
+            return Ok(Outcome::Undecided(format!(
+                "a domain narrower than f64 resolution is still undecided (near x = {:?}, row {best_row} bound {:e} vs {:e}): the property is within rounding error of holding there",
+                d.input.center(),
+                lb.lower[best_row],
+                self.spec.rhs[best_row]
+            )));
         }
         let mut lo = d.input.clone();
         lo.upper[dim] = mid;
@@ -413,8 +423,10 @@ pub fn verify(net: &BoundNet, prop: &Property, cfg: &BabConfig) -> Result<BabRes
         ..CrownOptions::default()
     };
     let mut cases = Vec::new();
+    // The first domain set aside as undecided: no `unsat` after one.
+    let mut undecided: Option<String> = None;
     for (k, case) in prop.cases.iter().enumerate() {
-        let search = Search {
+        let mut search = Search {
             net,
             case,
             case_index: k,
@@ -456,6 +468,15 @@ pub fn verify(net: &BoundNet, prop: &Property, cfg: &BabConfig) -> Result<BabRes
                     }
                     Err(e) => return Err(e),
                     Ok(Outcome::Found(cx)) => return finish(Verdict::Falsified(cx), stats),
+                    Ok(Outcome::Undecided(why)) => {
+                        undecided.get_or_insert(why);
+                        // `unsat` is out of reach now; only a counterexample can still be
+                        // found. Confirmed ones violate the property in f64 with room to spare,
+                        // so over the reals too: bounds over the reals (which converge, unlike
+                        // the f32 margin) prune the rest of the search. Pruning can at worst
+                        // lose a counterexample, never make an answer wrong.
+                        search.opts.f32_executor = false;
+                    }
                     Ok(Outcome::Refuted(leaf)) => {
                         if cfg.certificate {
                             tree[d.node] = leaf;
@@ -495,6 +516,9 @@ pub fn verify(net: &BoundNet, prop: &Property, cfg: &BabConfig) -> Result<BabRes
                 nodes: tree,
             });
         }
+    }
+    if let Some(why) = undecided {
+        return finish(Verdict::Unknown(why), stats);
     }
     let certificate = cfg.certificate.then(|| Certificate {
         version: 1,
