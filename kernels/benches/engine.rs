@@ -1,7 +1,8 @@
 //! Engine benchmark (release): the compiled f32 plan on the spec-examples MLP and CNN at batch 1
-//! and 64 against onnxruntime (single-threaded, same models and weights, same run), allocations
-//! per steady-state forward pass (a counting global allocator), and loading a 100 MB safetensors
-//! file against reading its bytes.
+//! and 64 against onnxruntime (single-threaded, same models and weights, same run), through a
+//! `Session` (preallocated buffers) and through `Plan::run`; allocations per steady-state
+//! forward pass (a counting global allocator); and loading a 100 MB safetensors file against
+//! reading its bytes.
 //!
 //! Run: cargo bench -p tl-kernels --bench engine
 //! The onnxruntime side is tools/fixtures/bench_onnxruntime.py (pip install onnx onnxruntime
@@ -89,36 +90,67 @@ fn onnxruntime_side(dir: &Path) -> Option<serde_json::Value> {
     }
 }
 
+/// Allocations and bytes per call of `f`, averaged over 100 calls.
+fn allocations_per_call(mut f: impl FnMut()) -> (usize, usize) {
+    const RUNS: usize = 100;
+    let (a0, b0) = (
+        ALLOCS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    );
+    for _ in 0..RUNS {
+        f();
+    }
+    (
+        (ALLOCS.load(Ordering::Relaxed) - a0) / RUNS,
+        (BYTES.load(Ordering::Relaxed) - b0) / RUNS,
+    )
+}
+
 fn forward_passes(dir: &Path, ort: &serde_json::Value) {
-    println!("| model | batch | tl compiled (us) | onnxruntime 1 thread (us) | tl / ort | allocations per run | bytes allocated per run |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| model | batch | tl Session::run (us) | tl Plan::run (us) | onnxruntime 1 thread (us) | session / ort | allocations per Session::run | allocations per Plan::run | bytes per Plan::run |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for name in ["mlp", "cnn"] {
         let model = tl_kernels::onnx::load(&dir.join(format!("{name}.onnx"))).expect("model");
         let imported = tl_kernels::onnx::import(&model).expect("import");
         let plan = compile(&imported.graph, &imported.payload).expect("compile");
+        let stats = plan.stats();
+        assert_eq!(
+            stats.generic_steps, 0,
+            "{name}: every step has a fast kernel"
+        );
+        let mut session = plan.session();
         for batch in [1, 64] {
             let x = tl_kernels::payload::npy::read(&dir.join(format!("{name}.x{batch}.npy")))
                 .expect("input");
-            let inputs: BTreeMap<String, Tensor> = [("x".to_string(), x)].into();
-            let micros = median_micros(|| {
+            let inputs: BTreeMap<String, Tensor> = [("x".to_string(), x.clone())].into();
+            // The session and Plan::run agree with each other before anything is timed.
+            session.run(&[&x]).expect("run");
+            let by_plan = plan.run(&inputs).expect("run");
+            assert_eq!(session.output("y"), by_plan.get("y"), "{name} b{batch}");
+            let session_micros = median_micros(|| {
+                session.run(&[&x]).expect("run");
+                std::hint::black_box(session.output("y"));
+            });
+            let plan_micros = median_micros(|| {
                 std::hint::black_box(plan.run(&inputs).expect("run"));
             });
-            let (a0, b0) = (
-                ALLOCS.load(Ordering::Relaxed),
-                BYTES.load(Ordering::Relaxed),
-            );
-            const RUNS: usize = 100;
-            for _ in 0..RUNS {
+            let (session_allocs, _) = allocations_per_call(|| {
+                session.run(&[&x]).expect("run");
+                std::hint::black_box(session.output("y"));
+            });
+            let (plan_allocs, plan_bytes) = allocations_per_call(|| {
                 std::hint::black_box(plan.run(&inputs).expect("run"));
-            }
-            let allocs = (ALLOCS.load(Ordering::Relaxed) - a0) / RUNS;
-            let bytes = (BYTES.load(Ordering::Relaxed) - b0) / RUNS;
+            });
             let ort_micros = ort[name][batch.to_string()].as_f64().unwrap_or(f64::NAN);
             println!(
-                "| {name} | {batch} | {micros:.1} | {ort_micros:.1} | {:.2} | {allocs} | {bytes} |",
-                micros / ort_micros
+                "| {name} | {batch} | {session_micros:.1} | {plan_micros:.1} | {ort_micros:.1} | {:.2} | {session_allocs} | {plan_allocs} | {plan_bytes} |",
+                session_micros / ort_micros
             );
         }
+        println!(
+            "{name}: {} fast steps ({} fused into a GEMM), {} generic",
+            stats.fast_steps, stats.fused_into_gemm, stats.generic_steps
+        );
     }
 }
 

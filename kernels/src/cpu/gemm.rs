@@ -216,7 +216,7 @@ struct Job<'a> {
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn run_avx512(job: Job) {
     // 32 vector registers: 8 rows x 2 panels of accumulators (2 rows x 8 panels when m <= 2).
-    drive::<8, 2, 8, true>(job)
+    drive::<x86::Avx512, 8, 2, 8>(job)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -224,37 +224,49 @@ unsafe fn run_avx512(job: Job) {
 unsafe fn run_avx2(job: Job) {
     // 16 vector registers, a panel is two of them: 4 rows x 1 panel of accumulators
     // (2 rows x 2 panels when m <= 2).
-    drive::<4, 1, 2, true>(job)
+    drive::<x86::Avx2, 4, 1, 2>(job)
 }
 
 fn run_baseline(job: Job) {
-    drive::<4, 1, 2, false>(job)
+    // SAFETY: the portable tile needs no CPU feature.
+    unsafe { drive::<Portable, 4, 1, 2>(job) }
+}
+
+/// A micro-kernel: computes rows `r0..r0 + R` of C for panels `p0..p0 + NP`.
+///
+/// # Safety
+/// `job` was validated by [`gemm_packed_into`], `r0 + R <= m`, `p0 + NP <= ceil(n / PANEL)`,
+/// and the CPU has the implementation's features.
+trait Tile {
+    unsafe fn tile<const R: usize, const NP: usize>(job: &Job, r0: usize, p0: usize);
 }
 
 /// Tiles C: column blocks of `NP` panels outside (a block of B stays in cache), row blocks of
 /// `MR` inside. With one or two rows (batch 1), blocks of `WIDE` panels keep enough independent
 /// FMA chains in flight.
+///
+/// # Safety
+/// As [`Tile::tile`]: a validated job on a CPU with `K`'s features.
 #[inline(always)]
-fn drive<const MR: usize, const NP: usize, const WIDE: usize, const FMA: bool>(job: Job) {
+unsafe fn drive<K: Tile, const MR: usize, const NP: usize, const WIDE: usize>(job: Job) {
     let n_panels = job.b.n.div_ceil(PANEL);
     if job.m <= 2 {
-        columns::<MR, WIDE, FMA>(&job, n_panels);
+        columns::<K, MR, WIDE>(&job, n_panels);
     } else {
-        columns::<MR, NP, FMA>(&job, n_panels);
+        columns::<K, MR, NP>(&job, n_panels);
     }
 }
 
 #[inline(always)]
-fn columns<const MR: usize, const NP: usize, const FMA: bool>(job: &Job, n_panels: usize) {
-    let c = job.c;
+unsafe fn columns<K: Tile, const MR: usize, const NP: usize>(job: &Job, n_panels: usize) {
     let mut p0 = 0;
     while p0 < n_panels {
         let np = (n_panels - p0).min(NP);
         if np == NP {
-            rows::<MR, NP, FMA>(job, p0, c);
+            rows::<K, MR, NP>(job, p0);
         } else {
             for p in p0..p0 + np {
-                rows::<MR, 1, FMA>(job, p, c);
+                rows::<K, MR, 1>(job, p);
             }
         }
         p0 += np;
@@ -262,88 +274,234 @@ fn columns<const MR: usize, const NP: usize, const FMA: bool>(job: &Job, n_panel
 }
 
 #[inline(always)]
-fn rows<const MR: usize, const NP: usize, const FMA: bool>(job: &Job, p0: usize, c: *mut f32) {
+unsafe fn rows<K: Tile, const MR: usize, const NP: usize>(job: &Job, p0: usize) {
     let mut r0 = 0;
     while r0 < job.m {
         match job.m - r0 {
-            r if r >= MR => tile::<MR, NP, FMA>(job, r0, p0, c),
-            1 => tile::<1, NP, FMA>(job, r0, p0, c),
-            2 => tile::<2, NP, FMA>(job, r0, p0, c),
-            3 => tile::<3, NP, FMA>(job, r0, p0, c),
-            4 => tile::<4, NP, FMA>(job, r0, p0, c),
-            5 => tile::<5, NP, FMA>(job, r0, p0, c),
-            6 => tile::<6, NP, FMA>(job, r0, p0, c),
-            _ => tile::<7, NP, FMA>(job, r0, p0, c),
+            r if r >= MR => K::tile::<MR, NP>(job, r0, p0),
+            1 => K::tile::<1, NP>(job, r0, p0),
+            2 => K::tile::<2, NP>(job, r0, p0),
+            3 => K::tile::<3, NP>(job, r0, p0),
+            4 => K::tile::<4, NP>(job, r0, p0),
+            5 => K::tile::<5, NP>(job, r0, p0),
+            6 => K::tile::<6, NP>(job, r0, p0),
+            _ => K::tile::<7, NP>(job, r0, p0),
         }
         r0 += MR.min(job.m - r0);
     }
 }
 
+/// Writes one row of a tile (`vals`: `NP * PANEL` values from column `p0 * PANEL`), only the
+/// columns below n.
+///
+/// # Safety
+/// `row < m` and the job was validated.
 #[inline(always)]
-fn fmadd<const FMA: bool>(a: f32, b: f32, acc: f32) -> f32 {
-    if FMA {
-        a.mul_add(b, acc)
-    } else {
-        a * b + acc
-    }
-}
-
-/// Computes rows `r0..r0 + R` of C for panels `p0..p0 + NP`.
-#[inline(always)]
-fn tile<const R: usize, const NP: usize, const FMA: bool>(
-    job: &Job,
-    r0: usize,
-    p0: usize,
-    c: *mut f32,
-) {
-    let k = job.b.k;
-    let mut acc = [[[0.0f32; PANEL]; NP]; R];
-    for p in 0..NP {
-        let bias: &[f32; PANEL] = job.b.bias[(p0 + p) * PANEL..(p0 + p + 1) * PANEL]
-            .try_into()
-            .expect("bias is padded to whole panels");
-        for row in acc.iter_mut() {
-            row[p] = *bias;
-        }
-    }
-    let a = job.a.as_ptr();
-    let panels = job.b.panels.as_ptr();
-    for kk in 0..k {
-        let mut bv = [[0.0f32; PANEL]; NP];
-        for (p, v) in bv.iter_mut().enumerate() {
-            // SAFETY: panel p0 + p < n_panels and kk < k, so the PANEL values starting here lie
-            // inside `panels` (length n_panels * k * PANEL).
-            *v = unsafe { *(panels.add(((p0 + p) * k + kk) * PANEL) as *const [f32; PANEL]) };
-        }
-        for (i, row) in acc.iter_mut().enumerate() {
-            // SAFETY: r0 + i < m and kk < k <= lda; gemm_packed_into checked that
-            // a.len() >= (m - 1) * lda + k.
-            let av = unsafe { *a.add((r0 + i) * job.lda + kk) };
-            for (accp, bp) in row.iter_mut().zip(bv.iter()) {
-                for (x, &y) in accp.iter_mut().zip(bp.iter()) {
-                    *x = fmadd::<FMA>(av, y, *x);
-                }
-            }
-        }
-    }
-    if job.relu {
-        for x in acc.iter_mut().flatten().flatten() {
-            // NaN is kept (NaN > 0 is false), as the relu kernel does.
-            *x = if *x > 0.0 || x.is_nan() { *x } else { 0.0 };
-        }
-    }
-    let cols = (job.b.n - p0 * PANEL).min(NP * PANEL);
+unsafe fn store_row(job: &Job, row: usize, p0: usize, vals: &[f32]) {
+    let cols = (job.b.n - p0 * PANEL).min(vals.len());
     let OutStrides {
         row_stride,
         col_stride,
     } = job.strides;
-    for (i, row) in acc.iter().enumerate() {
-        let base = (r0 + i) * row_stride + p0 * PANEL * col_stride;
-        for (j, &v) in row.iter().flatten().take(cols).enumerate() {
-            // SAFETY: row r0 + i < m and column p0 * PANEL + j < n, and gemm_packed_into
-            // checked c.len() > (m - 1) * row_stride + (n - 1) * col_stride. Only this call
-            // writes through `c` (it came from a unique borrow).
-            unsafe { *c.add(base + j * col_stride) = v };
+    let base = row * row_stride + p0 * PANEL * col_stride;
+    for (j, &v) in vals[..cols].iter().enumerate() {
+        // SAFETY: row < m and column p0 * PANEL + j < n; gemm_packed_into checked
+        // c.len() > (m - 1) * row_stride + (n - 1) * col_stride.
+        unsafe { *job.c.add(base + j * col_stride) = v };
+    }
+}
+
+/// Whether panels `p0..p0 + np` of a row can be stored with whole-vector writes.
+#[inline(always)]
+fn contiguous_full(job: &Job, p0: usize, np: usize) -> bool {
+    job.strides.col_stride == 1 && (p0 + np) * PANEL <= job.b.n
+}
+
+/// The relu of the epilogue: NaN is kept (NaN > 0 is false), as the relu kernel does.
+#[inline(always)]
+fn relu(x: f32) -> f32 {
+    if x > 0.0 || x.is_nan() {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// Plain Rust over fixed-size arrays (SSE2 on x86_64, whatever the target has elsewhere).
+struct Portable;
+
+impl Tile for Portable {
+    #[inline(always)]
+    unsafe fn tile<const R: usize, const NP: usize>(job: &Job, r0: usize, p0: usize) {
+        let k = job.b.k;
+        let mut acc = [[[0.0f32; PANEL]; NP]; R];
+        for p in 0..NP {
+            let bias: &[f32; PANEL] = job.b.bias[(p0 + p) * PANEL..(p0 + p + 1) * PANEL]
+                .try_into()
+                .expect("bias is padded to whole panels");
+            for row in acc.iter_mut() {
+                row[p] = *bias;
+            }
+        }
+        for kk in 0..k {
+            for p in 0..NP {
+                let off = ((p0 + p) * k + kk) * PANEL;
+                let bv: &[f32; PANEL] = job.b.panels[off..off + PANEL]
+                    .try_into()
+                    .expect("whole panel");
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let av = job.a[(r0 + i) * job.lda + kk];
+                    for (x, &y) in row[p].iter_mut().zip(bv) {
+                        *x += av * y;
+                    }
+                }
+            }
+        }
+        for (i, row) in acc.iter_mut().enumerate() {
+            if job.relu {
+                row.iter_mut().flatten().for_each(|x| *x = relu(*x));
+            }
+            // SAFETY: r0 + i < m (the caller's contract).
+            unsafe { store_row(job, r0 + i, p0, row.as_flattened()) };
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! Explicit AVX-512 and AVX2 tiles: accumulators in registers, B read once per k step,
+    //! A broadcast from memory.
+
+    use super::{contiguous_full, store_row, Job, Tile, PANEL};
+    use std::arch::x86_64::*;
+
+    pub(super) struct Avx512;
+
+    impl Tile for Avx512 {
+        #[inline(always)]
+        unsafe fn tile<const R: usize, const NP: usize>(job: &Job, r0: usize, p0: usize) {
+            // SAFETY: forwarded contract (the CPU has AVX-512F).
+            unsafe { tile_avx512::<R, NP>(job, r0, p0) }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn tile_avx512<const R: usize, const NP: usize>(job: &Job, r0: usize, p0: usize) {
+        let k = job.b.k;
+        let a = job.a.as_ptr();
+        let panels = job.b.panels.as_ptr();
+        let bias = job.b.bias.as_ptr();
+        // SAFETY (all pointer reads below): panels p0..p0 + NP exist, each holds k * PANEL
+        // values and PANEL bias values; rows r0..r0 + R of A hold k values at stride lda.
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); NP]; R];
+            for p in 0..NP {
+                let b = _mm512_loadu_ps(bias.add((p0 + p) * PANEL));
+                for row in acc.iter_mut() {
+                    row[p] = b;
+                }
+            }
+            for kk in 0..k {
+                let mut bv = [_mm512_setzero_ps(); NP];
+                for (p, v) in bv.iter_mut().enumerate() {
+                    *v = _mm512_loadu_ps(panels.add(((p0 + p) * k + kk) * PANEL));
+                }
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*a.add((r0 + i) * job.lda + kk));
+                    for p in 0..NP {
+                        row[p] = _mm512_fmadd_ps(av, bv[p], row[p]);
+                    }
+                }
+            }
+            let zero = _mm512_setzero_ps();
+            let full = contiguous_full(job, p0, NP);
+            for (i, row) in acc.iter_mut().enumerate() {
+                if job.relu {
+                    for v in row.iter_mut() {
+                        // max(0, x) returns x when x is NaN: NaN is kept.
+                        *v = _mm512_max_ps(zero, *v);
+                    }
+                }
+                let base = (r0 + i) * job.strides.row_stride + p0 * PANEL;
+                if full {
+                    for (p, v) in row.iter().enumerate() {
+                        _mm512_storeu_ps(job.c.add(base + p * PANEL), *v);
+                    }
+                } else {
+                    let mut vals = [[0.0f32; PANEL]; NP];
+                    for (dst, v) in vals.iter_mut().zip(row.iter()) {
+                        _mm512_storeu_ps(dst.as_mut_ptr(), *v);
+                    }
+                    store_row(job, r0 + i, p0, vals.as_flattened());
+                }
+            }
+        }
+    }
+
+    pub(super) struct Avx2;
+
+    impl Tile for Avx2 {
+        #[inline(always)]
+        unsafe fn tile<const R: usize, const NP: usize>(job: &Job, r0: usize, p0: usize) {
+            // SAFETY: forwarded contract (the CPU has AVX2 and FMA).
+            unsafe { tile_avx2::<R, NP>(job, r0, p0) }
+        }
+    }
+
+    /// A panel is two 8-lane registers.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn tile_avx2<const R: usize, const NP: usize>(job: &Job, r0: usize, p0: usize) {
+        let k = job.b.k;
+        let a = job.a.as_ptr();
+        let panels = job.b.panels.as_ptr();
+        let bias = job.b.bias.as_ptr();
+        // SAFETY: as in tile_avx512.
+        unsafe {
+            let mut acc = [[[_mm256_setzero_ps(); 2]; NP]; R];
+            for p in 0..NP {
+                let lo = _mm256_loadu_ps(bias.add((p0 + p) * PANEL));
+                let hi = _mm256_loadu_ps(bias.add((p0 + p) * PANEL + 8));
+                for row in acc.iter_mut() {
+                    row[p] = [lo, hi];
+                }
+            }
+            for kk in 0..k {
+                let mut bv = [[_mm256_setzero_ps(); 2]; NP];
+                for (p, v) in bv.iter_mut().enumerate() {
+                    let src = panels.add(((p0 + p) * k + kk) * PANEL);
+                    *v = [_mm256_loadu_ps(src), _mm256_loadu_ps(src.add(8))];
+                }
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let av = _mm256_set1_ps(*a.add((r0 + i) * job.lda + kk));
+                    for p in 0..NP {
+                        row[p][0] = _mm256_fmadd_ps(av, bv[p][0], row[p][0]);
+                        row[p][1] = _mm256_fmadd_ps(av, bv[p][1], row[p][1]);
+                    }
+                }
+            }
+            let zero = _mm256_setzero_ps();
+            let full = contiguous_full(job, p0, NP);
+            for (i, row) in acc.iter_mut().enumerate() {
+                if job.relu {
+                    for v in row.iter_mut().flatten() {
+                        *v = _mm256_max_ps(zero, *v);
+                    }
+                }
+                let base = (r0 + i) * job.strides.row_stride + p0 * PANEL;
+                if full {
+                    for (h, v) in row.iter().flatten().enumerate() {
+                        _mm256_storeu_ps(job.c.add(base + h * 8), *v);
+                    }
+                } else {
+                    let mut vals = [[[0.0f32; 8]; 2]; NP];
+                    for (dst, v) in vals.iter_mut().flatten().zip(row.iter().flatten()) {
+                        _mm256_storeu_ps(dst.as_mut_ptr(), *v);
+                    }
+                    store_row(job, r0 + i, p0, vals.as_flattened().as_flattened());
+                }
+            }
         }
     }
 }

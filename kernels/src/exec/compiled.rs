@@ -6,16 +6,26 @@
 //! elementwise nodes whose intermediates have no other consumer are fused into one pass, and each
 //! buffer is released right after its last use (liveness). A fused chain runs in place when its
 //! input buffer dies at that step.
+//!
+//! Compiling also builds the fast schedule ([`super::schedule`]): weights packed for the GEMM
+//! micro-kernel, unary chains fused into the linear or convolution before them. A
+//! [`Session`] runs it allocation-free; [`Plan::run`] runs it through a session cached in the
+//! plan, so repeated calls only allocate the returned outputs.
 
-use super::bind::{bind_input, bind_param, Payload, SymbolTable};
+#[cfg(test)]
+use super::bind::bind_input;
+use super::bind::{bind_param, Payload, SymbolTable};
 use super::lower::{lower, Lowered};
 use super::reference::run_lowered;
+use super::schedule::{self, FastKind, Schedule};
+use super::session::{Arena, Session};
 use super::{ExecError, ExecResult};
 use crate::backend::CpuBackend;
 use crate::cpu::{unary_chain_in_place, UnaryOp};
 use crate::dtype::DType;
 use crate::tensor::Tensor;
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 use tl_ir::{DType as IrDType, Graph, NodeKind, Shape};
 
 /// Facts about a compiled plan.
@@ -29,22 +39,30 @@ pub struct PlanStats {
     pub fused_nodes: usize,
     /// The most intermediate buffers alive at once.
     pub peak_live_buffers: usize,
+    /// Steps of the fast schedule (what a [`Session`] runs).
+    pub fast_steps: usize,
+    /// Fast-schedule steps without an allocation-free kernel (they run the generic kernel and
+    /// allocate its result on every run).
+    pub generic_steps: usize,
+    /// Unary chains fused into a preceding linear or convolution.
+    pub fused_into_gemm: usize,
 }
 
 #[derive(Debug, Clone)]
-enum StepKind {
+pub(crate) enum StepKind {
     Kernel(Lowered),
     /// Unary ops applied in one pass.
     Chain(Vec<UnaryOp>),
 }
 
 #[derive(Debug, Clone)]
-struct Step {
-    node: String,
-    kind: StepKind,
-    operands: Vec<usize>,
-    output: usize,
+pub(crate) struct Step {
+    pub(crate) node: String,
+    pub(crate) kind: StepKind,
+    pub(crate) operands: Vec<usize>,
+    pub(crate) output: usize,
     /// Slots whose last use is this step.
+    #[cfg_attr(not(test), allow(dead_code))]
     release: Vec<usize>,
 }
 
@@ -57,14 +75,34 @@ struct InputSlot {
 }
 
 /// A compiled graph, ready to run many times.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Plan {
     inputs: Vec<InputSlot>,
+    /// Per slot, the input it holds.
+    input_of_slot: Vec<Option<usize>>,
     /// Params and constants by slot (f32 floats, i64 integers).
     fixed: Vec<Option<Tensor>>,
     steps: Vec<Step>,
     outputs: Vec<(String, usize)>,
+    schedule: Schedule,
     stats: PlanStats,
+    /// Buffers reused by [`Plan::run`] (taken by one caller at a time).
+    cache: Mutex<Option<Arena>>,
+}
+
+impl Clone for Plan {
+    fn clone(&self) -> Self {
+        Plan {
+            inputs: self.inputs.clone(),
+            input_of_slot: self.input_of_slot.clone(),
+            fixed: self.fixed.clone(),
+            steps: self.steps.clone(),
+            outputs: self.outputs.clone(),
+            schedule: self.schedule.clone(),
+            stats: self.stats,
+            cache: Mutex::new(None),
+        }
+    }
 }
 
 /// Lowers `graph` with params from `payload` into a plan that runs in f32.
@@ -195,23 +233,38 @@ pub fn compile(graph: &Graph, payload: &dyn Payload) -> ExecResult<Plan> {
         .iter()
         .filter(|n| matches!(n.kind, NodeKind::Op { .. }))
         .count();
+    let outputs: Vec<(String, usize)> = graph
+        .outputs
+        .iter()
+        .map(|(name, id)| (name.clone(), slot_of[*id]))
+        .collect();
+    let schedule = schedule::build(&steps, &fixed, &uses, &outputs)?;
     let stats = PlanStats {
         op_nodes,
         steps: steps.len(),
         fused_nodes,
         peak_live_buffers,
+        fast_steps: schedule.steps.len(),
+        generic_steps: schedule
+            .steps
+            .iter()
+            .filter(|s| matches!(s.kind, FastKind::Generic))
+            .count(),
+        fused_into_gemm: schedule.steps.iter().filter(|s| s.origin.len() > 1).count(),
     };
-    let outputs = graph
-        .outputs
-        .iter()
-        .map(|(name, id)| (name.clone(), slot_of[*id]))
-        .collect();
+    let mut input_of_slot = vec![None; n];
+    for (i, input) in inputs.iter().enumerate() {
+        input_of_slot[input.slot] = Some(i);
+    }
     Ok(Plan {
         inputs,
+        input_of_slot,
         fixed,
         steps,
         outputs,
+        schedule,
         stats,
+        cache: Mutex::new(None),
     })
 }
 
@@ -220,9 +273,85 @@ impl Plan {
         self.stats
     }
 
-    /// Runs the plan; returns the graph outputs by name (floats in f32).
+    /// Runs the plan; returns the graph outputs by name (floats in f32). Reuses buffers cached
+    /// in the plan (one caller at a time; a concurrent caller gets fresh ones), so a repeated
+    /// call allocates only the returned outputs. [`Plan::session`] avoids even that.
     pub fn run(&self, inputs: &BTreeMap<String, Tensor>) -> ExecResult<BTreeMap<String, Tensor>> {
-        let backend = CpuBackend;
+        let cached = self.cache.try_lock().ok().and_then(|mut c| c.take());
+        let mut arena = cached.unwrap_or_default();
+        let result = arena
+            .run(self, |i| inputs.get(self.input_name(i)))
+            .map(|()| {
+                arena
+                    .outputs(self)
+                    .map(|(name, t)| (name.to_string(), t.clone()))
+                    .collect()
+            });
+        if let Ok(mut c) = self.cache.try_lock() {
+            *c = Some(arena);
+        }
+        result
+    }
+
+    /// A session over this plan: buffers for allocation-free repeated runs.
+    pub fn session(&self) -> Session<'_> {
+        Session::new(self)
+    }
+
+    /// The graph inputs in the order [`Session::run`] takes them.
+    pub fn input_names(&self) -> impl Iterator<Item = &str> {
+        self.inputs.iter().map(|i| i.name.as_str())
+    }
+
+    pub(crate) fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    pub(crate) fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    pub(crate) fn input_count(&self) -> usize {
+        self.inputs.len()
+    }
+
+    pub(crate) fn input_name(&self, i: usize) -> &str {
+        &self.inputs[i].name
+    }
+
+    /// Input `i`: name, slot, declared shape and dtype.
+    pub(crate) fn input(&self, i: usize) -> (&str, usize, &Shape, IrDType) {
+        let input = &self.inputs[i];
+        (&input.name, input.slot, &input.shape, input.dtype)
+    }
+
+    pub(crate) fn input_of_slot(&self, slot: usize) -> Option<usize> {
+        self.input_of_slot.get(slot).copied().flatten()
+    }
+
+    pub(crate) fn fixed_value(&self, slot: usize) -> Option<&Tensor> {
+        self.fixed.get(slot)?.as_ref()
+    }
+
+    /// Computes one plan step with the generic kernels (a chain on a copy of its operand).
+    pub(crate) fn exec_generic(&self, step: &Step, args: &[&Tensor]) -> ExecResult<Tensor> {
+        match &step.kind {
+            StepKind::Chain(ops) => {
+                let mut buf = (*args.first().ok_or_else(|| missing(step))?).clone();
+                apply_chain(&step.node, ops, &mut buf)?;
+                Ok(buf)
+            }
+            StepKind::Kernel(l) => run_lowered(&CpuBackend, l, &step.node, args, DType::F32),
+        }
+    }
+
+    /// Runs the plan's steps with the generic kernels, releasing buffers by liveness: what the
+    /// fast schedule is tested against.
+    #[cfg(test)]
+    pub(crate) fn run_generic(
+        &self,
+        inputs: &BTreeMap<String, Tensor>,
+    ) -> ExecResult<BTreeMap<String, Tensor>> {
         let mut live: Vec<Option<Tensor>> = vec![None; self.fixed.len()];
         let mut syms = SymbolTable::default();
         for i in &self.inputs {
@@ -244,28 +373,16 @@ impl Plan {
                     } else {
                         self.value(&live, src).ok_or_else(|| missing(step))?.clone()
                     };
-                    let applied = match &mut buf {
-                        Tensor::F32(a) => unary_chain_in_place(ops, a.view_mut()),
-                        Tensor::F64(a) => unary_chain_in_place(ops, a.view_mut()),
-                        Tensor::I64(_) => Err(crate::KernelError::DType {
-                            op: ops[0].name(),
-                            expected: "f32 or f64",
-                            found: DType::I64,
-                        }),
-                    };
-                    applied.map_err(|source| ExecError::Kernel {
-                        node: step.node.clone(),
-                        source,
-                    })?;
+                    apply_chain(&step.node, ops, &mut buf)?;
                     buf
                 }
-                StepKind::Kernel(l) => {
+                StepKind::Kernel(_) => {
                     let args = step
                         .operands
                         .iter()
                         .map(|&s| self.value(&live, s).ok_or_else(|| missing(step)))
                         .collect::<ExecResult<Vec<_>>>()?;
-                    run_lowered(&backend, l, &step.node, &args, DType::F32)?
+                    self.exec_generic(step, &args)?
                 }
             };
             live[step.output] = Some(value);
@@ -287,9 +404,27 @@ impl Plan {
             .collect()
     }
 
+    #[cfg(test)]
     fn value<'a>(&'a self, live: &'a [Option<Tensor>], slot: usize) -> Option<&'a Tensor> {
         self.fixed[slot].as_ref().or(live[slot].as_ref())
     }
+}
+
+/// Applies a unary chain in place.
+fn apply_chain(node: &str, ops: &[UnaryOp], buf: &mut Tensor) -> ExecResult<()> {
+    let applied = match buf {
+        Tensor::F32(a) => unary_chain_in_place(ops, a.view_mut()),
+        Tensor::F64(a) => unary_chain_in_place(ops, a.view_mut()),
+        Tensor::I64(_) => Err(crate::KernelError::DType {
+            op: ops[0].name(),
+            expected: "f32 or f64",
+            found: DType::I64,
+        }),
+    };
+    applied.map_err(|source| ExecError::Kernel {
+        node: node.into(),
+        source,
+    })
 }
 
 fn missing(step: &Step) -> ExecError {

@@ -7,10 +7,13 @@ mod bind;
 mod compiled;
 mod lower;
 mod reference;
+mod schedule;
+mod session;
 
 pub use bind::Payload;
 pub use compiled::{compile, Plan, PlanStats};
 pub use reference::{denote, Denotation};
+pub use session::Session;
 
 use crate::error::{KernelError, PayloadError};
 use thiserror::Error;

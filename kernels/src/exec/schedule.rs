@@ -1,0 +1,231 @@
+//! The fast schedule of a compiled plan: the plan's steps re-expressed as f32 kernels that write
+//! into preallocated buffers (see [`super::Session`]). Built once at compile time:
+//!
+//! - linear and 2-D convolution with a param weight use a weight packed for the GEMM
+//!   micro-kernel; a unary chain reading only their output is fused into the step (relu in the
+//!   GEMM epilogue, other ops in place right after);
+//! - pooling, unary chains, same-shape binary ops and pure reshapes have allocation-free
+//!   kernels;
+//! - every other step (and any step whose operands turn out not to be f32) runs the generic
+//!   kernel, which allocates its result.
+
+use super::compiled::{Step, StepKind};
+use super::lower::Lowered;
+use super::{ExecError, ExecResult};
+use crate::backend::KernelOp;
+use crate::cpu::{BinaryOp, Epilogue, PackedConv2d, PackedMatrix, Pool2dParams, UnaryOp};
+use crate::tensor::Tensor;
+
+/// What a fast step computes.
+#[derive(Debug, Clone)]
+pub(crate) enum FastKind {
+    /// `y = x W^T + b` over the last dim of `x`, W packed.
+    Linear {
+        weight: PackedMatrix,
+        epilogue: Epilogue,
+    },
+    Conv2d {
+        conv: PackedConv2d,
+        epilogue: Epilogue,
+    },
+    MaxPool2d(Pool2dParams),
+    AvgPool2d(Pool2dParams),
+    /// Unary ops applied to a copy of the operand.
+    Chain(Vec<UnaryOp>),
+    /// A binary op; fast when both operands have the output's shape, else the broadcasting
+    /// kernel.
+    Binary(BinaryOp),
+    /// The operand's values in a new shape (reshape, flatten, squeeze, unsqueeze), or a graph
+    /// output that is an input or a constant copied into its own buffer.
+    Copy,
+    /// Only the generic kernels of `origin`.
+    Generic,
+}
+
+/// One step of the fast schedule.
+#[derive(Debug, Clone)]
+pub(crate) struct FastStep {
+    pub(crate) node: String,
+    pub(crate) kind: FastKind,
+    pub(crate) operands: Vec<usize>,
+    pub(crate) output: usize,
+    /// Unary ops applied in place after the kernel (a fused chain that is not a lone relu).
+    pub(crate) post: Vec<UnaryOp>,
+    /// The plan steps this step stands for, run generically when the fast kernel does not apply.
+    pub(crate) origin: Vec<usize>,
+}
+
+/// The schedule and the slots it needs beyond the graph's nodes.
+#[derive(Debug, Clone)]
+pub(crate) struct Schedule {
+    pub(crate) steps: Vec<FastStep>,
+    /// Slot count: graph nodes plus one buffer per output that is an input or a constant.
+    pub(crate) slots: usize,
+    /// (output name, slot) in the schedule's numbering.
+    pub(crate) outputs: Vec<(String, usize)>,
+    /// Slots some fast step writes (others need no buffer).
+    pub(crate) written: Vec<bool>,
+}
+
+/// Builds the fast schedule of `steps`. `fixed` holds params and constants by slot, `uses` the
+/// number of kernel steps reading each slot, `outputs` the graph outputs by slot.
+pub(crate) fn build(
+    steps: &[Step],
+    fixed: &[Option<Tensor>],
+    uses: &[usize],
+    outputs: &[(String, usize)],
+) -> ExecResult<Schedule> {
+    let n = fixed.len();
+    let is_output = |slot: usize| outputs.iter().any(|(_, s)| *s == slot);
+    let mut fast: Vec<FastStep> = Vec::with_capacity(steps.len());
+    // The fast step producing each slot, for fusing a chain into it.
+    let mut producer: Vec<Option<usize>> = vec![None; n];
+    for (index, step) in steps.iter().enumerate() {
+        if let StepKind::Chain(ops) = &step.kind {
+            let src = step.operands[0];
+            let fusible = uses[src] == 1 && !is_output(src) && fixed[src].is_none();
+            if let Some(p) = producer[src].filter(|_| fusible) {
+                let target = &mut fast[p];
+                let gemm = matches!(
+                    target.kind,
+                    FastKind::Linear { .. } | FastKind::Conv2d { .. }
+                );
+                if gemm && target.post.is_empty() && target.output == src {
+                    fuse(target, ops, step.output, index);
+                    producer[step.output] = Some(p);
+                    continue;
+                }
+            }
+        }
+        let kind = fast_kind(step, fixed)?;
+        producer[step.output] = Some(fast.len());
+        fast.push(FastStep {
+            node: step.node.clone(),
+            kind,
+            operands: step.operands.clone(),
+            output: step.output,
+            post: vec![],
+            origin: vec![index],
+        });
+    }
+    // Outputs that no step writes (an input or a constant) get a buffer of their own.
+    let mut slots = n;
+    let mut schedule_outputs = Vec::with_capacity(outputs.len());
+    for (name, slot) in outputs {
+        let produced = steps.iter().any(|s| s.output == *slot);
+        if produced {
+            schedule_outputs.push((name.clone(), *slot));
+            continue;
+        }
+        fast.push(FastStep {
+            node: name.clone(),
+            kind: FastKind::Copy,
+            operands: vec![*slot],
+            output: slots,
+            post: vec![],
+            origin: vec![],
+        });
+        schedule_outputs.push((name.clone(), slots));
+        slots += 1;
+    }
+    let mut written = vec![false; slots];
+    for step in &fast {
+        written[step.output] = true;
+    }
+    Ok(Schedule {
+        steps: fast,
+        slots,
+        outputs: schedule_outputs,
+        written,
+    })
+}
+
+/// Folds the unary chain `ops` (plan step `index`, writing `output`) into a GEMM step.
+fn fuse(target: &mut FastStep, ops: &[UnaryOp], output: usize, index: usize) {
+    let epilogue = match &mut target.kind {
+        FastKind::Linear { epilogue, .. } | FastKind::Conv2d { epilogue, .. } => epilogue,
+        _ => unreachable!("only GEMM steps take a chain"),
+    };
+    match ops {
+        [UnaryOp::Relu] => *epilogue = Epilogue::Relu,
+        _ => target.post = ops.to_vec(),
+    }
+    target.output = output;
+    target.origin.push(index);
+}
+
+/// The fast kernel for one plan step.
+fn fast_kind(step: &Step, fixed: &[Option<Tensor>]) -> ExecResult<FastKind> {
+    let f32_param = |pos: usize| match step.operands.get(pos).and_then(|&s| fixed[s].as_ref()) {
+        Some(Tensor::F32(a)) => Some(a.view()),
+        _ => None,
+    };
+    let packing = |e: crate::KernelError| ExecError::Kernel {
+        node: step.node.clone(),
+        source: e,
+    };
+    let l = match &step.kind {
+        StepKind::Chain(ops) => return Ok(FastKind::Chain(ops.clone())),
+        StepKind::Kernel(l) => l,
+    };
+    let Lowered::Kernel {
+        op,
+        operands,
+        output: 0,
+        keep_mask: None,
+    } = l
+    else {
+        return Ok(FastKind::Generic);
+    };
+    // Kernel operands in order (the lowering may reorder the node's parents).
+    let arg = |i: usize| operands.get(i).copied();
+    let param = |i: usize| arg(i).and_then(f32_param);
+    let identity_order = operands.iter().enumerate().all(|(i, &o)| i == o);
+    Ok(match op {
+        KernelOp::Linear { bias } if identity_order => match (param(1), *bias) {
+            (Some(w), false) => match w.into_dimensionality::<ndarray::Ix2>() {
+                Ok(w2) => FastKind::Linear {
+                    weight: PackedMatrix::from_rows(w2, None).map_err(packing)?,
+                    epilogue: Epilogue::None,
+                },
+                Err(_) => FastKind::Generic,
+            },
+            (Some(w), true) => match (
+                w.into_dimensionality::<ndarray::Ix2>(),
+                param(2).map(|b| b.into_dimensionality::<ndarray::Ix1>()),
+            ) {
+                (Ok(w2), Some(Ok(b1))) if b1.len() == w2.nrows() => FastKind::Linear {
+                    weight: PackedMatrix::from_rows(w2, Some(b1)).map_err(packing)?,
+                    epilogue: Epilogue::None,
+                },
+                _ => FastKind::Generic,
+            },
+            _ => FastKind::Generic,
+        },
+        KernelOp::Conv2d { params, bias } if identity_order && params.groups == 1 => {
+            let weight = param(1);
+            let b = if *bias { param(2) } else { None };
+            match weight {
+                Some(w) if w.ndim() == 4 && (!*bias || b.is_some()) => {
+                    match PackedConv2d::new(w, b, *params) {
+                        Ok(conv) => FastKind::Conv2d {
+                            conv,
+                            epilogue: Epilogue::None,
+                        },
+                        // A bad weight or bias: the generic kernel reports it at run time.
+                        Err(_) => FastKind::Generic,
+                    }
+                }
+                _ => FastKind::Generic,
+            }
+        }
+        KernelOp::MaxPool2d(p) => FastKind::MaxPool2d(*p),
+        KernelOp::AvgPool2d(p) => FastKind::AvgPool2d(*p),
+        KernelOp::Binary(b) if identity_order => FastKind::Binary(*b),
+        KernelOp::Reshape { .. }
+        | KernelOp::Flatten { .. }
+        | KernelOp::Squeeze { .. }
+        | KernelOp::Unsqueeze { .. } => FastKind::Copy,
+        _ => FastKind::Generic,
+    })
+}

@@ -1,0 +1,425 @@
+//! Running a compiled plan many times without allocating: a [`Session`] owns one buffer per
+//! intermediate value, sized for the input shapes it last saw, and runs the plan's fast schedule
+//! into them.
+//!
+//! Binding (the first run, and any run whose input shapes, dtypes or layouts differ from the last)
+//! runs the plan's generic steps once, which checks the inputs exactly as [`Plan::run`] does and
+//! gives every buffer its shape and dtype. Later runs compare the inputs with the bound ones and
+//! write through the same buffers; f32 inputs in standard layout are read in place, others are
+//! converted into a buffer of their own.
+
+use super::bind::{bind_input, SymbolTable};
+use super::compiled::Plan;
+use super::schedule::{FastKind, FastStep};
+use super::{ExecError, ExecResult};
+use crate::cpu::{
+    avg_pool2d_into, binary_into, gemm_packed_into, max_pool2d_into, unary_chain_in_place,
+    OutStrides,
+};
+use crate::dtype::DType;
+use crate::tensor::Tensor;
+use crate::KernelError;
+use ndarray::Zip;
+use std::collections::BTreeMap;
+
+/// A plan with buffers for repeated runs. `run` is allocation-free in steady state for graphs
+/// whose steps all have fast kernels (see `PlanStats::generic_steps`).
+#[derive(Debug)]
+pub struct Session<'p> {
+    plan: &'p Plan,
+    arena: Arena,
+}
+
+/// The buffers a session owns; also cached inside a plan for [`Plan::run`].
+#[derive(Debug, Default)]
+pub(crate) struct Arena {
+    /// Per plan input: what the buffers were sized for.
+    bound: Vec<Option<BoundInput>>,
+    /// Per schedule slot: the value's buffer (None for params, inputs read in place and
+    /// intermediates of fused steps).
+    bufs: Vec<Option<Tensor>>,
+    /// im2col space shared by the convolutions.
+    scratch: Vec<f32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct BoundInput {
+    shape: Vec<usize>,
+    dtype: DType,
+    standard: bool,
+    /// Read in place (f32 or i64 as the engine wants it, standard layout).
+    direct: bool,
+}
+
+impl<'p> Session<'p> {
+    pub(crate) fn new(plan: &'p Plan) -> Self {
+        Session {
+            plan,
+            arena: Arena::default(),
+        }
+    }
+
+    /// Runs the plan on `inputs`, given in the order of [`Plan::input_names`]. Outputs are read
+    /// with [`Session::output`] or [`Session::outputs`] until the next run.
+    pub fn run(&mut self, inputs: &[&Tensor]) -> ExecResult<()> {
+        self.arena.run(self.plan, |i| inputs.get(i).copied())
+    }
+
+    /// Runs the plan on inputs by name, as [`Plan::run`] takes them.
+    pub fn run_named(&mut self, inputs: &BTreeMap<String, Tensor>) -> ExecResult<()> {
+        let plan = self.plan;
+        self.arena.run(plan, |i| inputs.get(plan.input_name(i)))
+    }
+
+    /// The output `name` of the last successful run.
+    pub fn output(&self, name: &str) -> Option<&Tensor> {
+        self.arena.output(self.plan, name)
+    }
+
+    /// Every output of the last successful run, in the graph's order.
+    pub fn outputs(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.arena.outputs(self.plan)
+    }
+}
+
+impl Arena {
+    pub(crate) fn output<'a>(&'a self, plan: &Plan, name: &str) -> Option<&'a Tensor> {
+        let slot = plan.schedule().outputs.iter().find(|(n, _)| n == name)?.1;
+        self.bufs.get(slot)?.as_ref()
+    }
+
+    pub(crate) fn outputs<'a>(
+        &'a self,
+        plan: &'a Plan,
+    ) -> impl Iterator<Item = (&'a str, &'a Tensor)> + 'a {
+        plan.schedule()
+            .outputs
+            .iter()
+            .filter_map(|(name, slot)| Some((name.as_str(), self.bufs.get(*slot)?.as_ref()?)))
+    }
+
+    pub(crate) fn run<'t>(
+        &mut self,
+        plan: &Plan,
+        input: impl Fn(usize) -> Option<&'t Tensor>,
+    ) -> ExecResult<()> {
+        if !self.is_bound(plan, &input) {
+            self.bind(plan, &input)?;
+        }
+        self.stage(plan, &input)?;
+        for step in &plan.schedule().steps {
+            self.exec(plan, step, &input)?;
+        }
+        Ok(())
+    }
+
+    fn is_bound<'t>(&self, plan: &Plan, input: &impl Fn(usize) -> Option<&'t Tensor>) -> bool {
+        self.bound.len() == plan.input_count()
+            && self
+                .bound
+                .iter()
+                .enumerate()
+                .all(|(i, b)| match (b, input(i)) {
+                    (Some(b), Some(t)) => {
+                        b.shape == t.shape() && b.dtype == t.dtype() && b.standard == standard(t)
+                    }
+                    _ => false,
+                })
+    }
+
+    /// Checks the inputs and sizes every buffer by running the generic steps once.
+    fn bind<'t>(
+        &mut self,
+        plan: &Plan,
+        input: &impl Fn(usize) -> Option<&'t Tensor>,
+    ) -> ExecResult<()> {
+        self.bound.clear();
+        let schedule = plan.schedule();
+        let mut vals: Vec<Option<Tensor>> = vec![None; schedule.slots];
+        let mut syms = SymbolTable::default();
+        let mut bound = Vec::with_capacity(plan.input_count());
+        for i in 0..plan.input_count() {
+            let (name, slot, shape, declared) = plan.input(i);
+            let given = input(i);
+            let value = bind_input(&mut syms, name, shape, declared, given, DType::F32)?;
+            let t = given.expect("bind_input refuses a missing input");
+            bound.push(Some(BoundInput {
+                shape: t.shape().to_vec(),
+                dtype: t.dtype(),
+                standard: standard(t),
+                direct: standard(t) && t.dtype() == value.dtype(),
+            }));
+            vals[slot] = Some(standard_copy(value));
+        }
+        for step in plan.steps() {
+            let args = step
+                .operands
+                .iter()
+                .map(|&s| value_in(plan, &vals, s).ok_or_else(|| plan_bug(&step.node)))
+                .collect::<ExecResult<Vec<_>>>()?;
+            let v = plan.exec_generic(step, &args)?;
+            vals[step.output] = Some(standard_copy(v));
+        }
+        let mut scratch = 0usize;
+        for step in &schedule.steps {
+            match &step.kind {
+                FastKind::Copy if step.origin.is_empty() => {
+                    let v = value_in(plan, &vals, step.operands[0])
+                        .ok_or_else(|| plan_bug(&step.node))?
+                        .clone();
+                    vals[step.output] = Some(v);
+                }
+                FastKind::Conv2d { conv, .. } => {
+                    if let Some(x) = value_in(plan, &vals, step.operands[0]) {
+                        scratch = scratch.max(conv.scratch_len(x.shape()).unwrap_or(0));
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Keep buffers only where the fast schedule writes, or an input is converted.
+        for (slot, v) in vals.iter_mut().enumerate() {
+            let staged = plan
+                .input_of_slot(slot)
+                .is_some_and(|i| bound[i].as_ref().is_some_and(|b| !b.direct));
+            if !(schedule.written[slot] || staged) {
+                *v = None;
+            }
+        }
+        self.bufs = vals;
+        self.scratch = vec![0.0; scratch];
+        self.bound = bound;
+        Ok(())
+    }
+
+    /// Converts the inputs that are not read in place into their buffers.
+    fn stage<'t>(
+        &mut self,
+        plan: &Plan,
+        input: &impl Fn(usize) -> Option<&'t Tensor>,
+    ) -> ExecResult<()> {
+        for i in 0..plan.input_count() {
+            if self.bound[i].as_ref().is_some_and(|b| b.direct) {
+                continue;
+            }
+            let slot = plan.input(i).1;
+            let (Some(src), Some(dst)) = (input(i), self.bufs[slot].as_mut()) else {
+                return Err(plan_bug("input staging"));
+            };
+            match (dst, src) {
+                (Tensor::F32(d), Tensor::F32(s)) => d.assign(s),
+                (Tensor::F32(d), Tensor::F64(s)) => {
+                    Zip::from(d).and(s).for_each(|d, &s| *d = s as f32)
+                }
+                (Tensor::I64(d), Tensor::I64(s)) => d.assign(s),
+                _ => return Err(plan_bug("input staging")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one fast step, or its generic steps when the fast kernel does not apply.
+    fn exec<'t>(
+        &mut self,
+        plan: &Plan,
+        step: &FastStep,
+        input: &impl Fn(usize) -> Option<&'t Tensor>,
+    ) -> ExecResult<()> {
+        let mut out = self.bufs[step.output].take();
+        let done = match out.as_mut() {
+            Some(Tensor::F32(o)) if o.is_standard_layout() => {
+                let o = o.as_slice_mut().expect("standard layout");
+                let (bound, bufs) = (&self.bound, &self.bufs);
+                let value = |s| lookup(plan, bound, bufs, input, s);
+                fast(step, value, o, &mut self.scratch)
+            }
+            _ => Ok(false),
+        };
+        self.bufs[step.output] = out;
+        let kernel = |source| ExecError::Kernel {
+            node: step.node.clone(),
+            source,
+        };
+        if done.map_err(kernel)? {
+            if !step.post.is_empty() {
+                if let Some(Tensor::F32(o)) = self.bufs[step.output].as_mut() {
+                    unary_chain_in_place(&step.post, o.view_mut()).map_err(kernel)?;
+                }
+            }
+            return Ok(());
+        }
+        self.generic(plan, step, input)
+    }
+
+    /// The generic kernels a fast step stands for; each allocates its result.
+    fn generic<'t>(
+        &mut self,
+        plan: &Plan,
+        step: &FastStep,
+        input: &impl Fn(usize) -> Option<&'t Tensor>,
+    ) -> ExecResult<()> {
+        if step.origin.is_empty() {
+            let v = self
+                .value(plan, input, step.operands[0])
+                .ok_or_else(|| plan_bug(&step.node))?
+                .clone();
+            self.bufs[step.output] = Some(v);
+            return Ok(());
+        }
+        for &index in &step.origin {
+            let s = &plan.steps()[index];
+            let args = s
+                .operands
+                .iter()
+                .map(|&slot| {
+                    self.value(plan, input, slot)
+                        .ok_or_else(|| plan_bug(&s.node))
+                })
+                .collect::<ExecResult<Vec<_>>>()?;
+            let v = plan.exec_generic(s, &args)?;
+            self.bufs[s.output] = Some(v);
+        }
+        Ok(())
+    }
+
+    fn value<'a, 't: 'a>(
+        &'a self,
+        plan: &'a Plan,
+        input: &impl Fn(usize) -> Option<&'t Tensor>,
+        slot: usize,
+    ) -> Option<&'a Tensor> {
+        lookup(plan, &self.bound, &self.bufs, input, slot)
+    }
+}
+
+/// A slot's value during a run: a param or constant, an input read in place, or a buffer.
+fn lookup<'a, 't: 'a>(
+    plan: &'a Plan,
+    bound: &'a [Option<BoundInput>],
+    bufs: &'a [Option<Tensor>],
+    input: &impl Fn(usize) -> Option<&'t Tensor>,
+    slot: usize,
+) -> Option<&'a Tensor> {
+    if let Some(t) = plan.fixed_value(slot) {
+        return Some(t);
+    }
+    if let Some(i) = plan.input_of_slot(slot) {
+        if bound[i].as_ref().is_some_and(|b| b.direct) {
+            return input(i);
+        }
+    }
+    bufs.get(slot)?.as_ref()
+}
+
+/// A slot's value while binding: params and constants from the plan, the rest from `vals`.
+fn value_in<'a>(plan: &'a Plan, vals: &'a [Option<Tensor>], slot: usize) -> Option<&'a Tensor> {
+    plan.fixed_value(slot).or_else(|| vals.get(slot)?.as_ref())
+}
+
+/// Runs `step`'s fast kernel into `out`; `Ok(false)` when its operands do not suit it (not f32,
+/// not standard layout, unexpected rank), so the generic kernels must run instead.
+fn fast<'a>(
+    step: &FastStep,
+    value: impl Fn(usize) -> Option<&'a Tensor>,
+    out: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<bool, KernelError> {
+    let Some(x) = step.operands.first().and_then(|&s| value(s)) else {
+        return Ok(false);
+    };
+    let Tensor::F32(xa) = x else {
+        return Ok(false);
+    };
+    let Some(xs) = xa.as_slice() else {
+        return Ok(false);
+    };
+    match &step.kind {
+        FastKind::Linear { weight, epilogue } => {
+            let Some((&k, lead)) = xa.shape().split_last() else {
+                return Ok(false);
+            };
+            let rows: usize = lead.iter().product();
+            if k != weight.k() || out.len() != rows * weight.n() {
+                return Ok(false);
+            }
+            gemm_packed_into(
+                rows,
+                xs,
+                k,
+                weight,
+                *epilogue,
+                out,
+                OutStrides::row_major(weight.n()),
+            )?;
+        }
+        FastKind::Conv2d { conv, epilogue } => {
+            if xa.ndim() != 4 {
+                return Ok(false);
+            }
+            conv.run_into(xs, xa.shape(), *epilogue, scratch, out)?;
+        }
+        FastKind::MaxPool2d(p) if xa.ndim() == 4 => max_pool2d_into(xa.view(), p, out)?,
+        FastKind::AvgPool2d(p) if xa.ndim() == 4 => avg_pool2d_into(xa.view(), p, out)?,
+        FastKind::Chain(ops) => {
+            if xs.len() != out.len() {
+                return Ok(false);
+            }
+            out.copy_from_slice(xs);
+            let mut view = ndarray::ArrayViewMut1::from(out);
+            unary_chain_in_place(ops, view.view_mut().into_dyn())?;
+        }
+        FastKind::Binary(op) => {
+            let Some(Tensor::F32(ba)) = step.operands.get(1).and_then(|&s| value(s)) else {
+                return Ok(false);
+            };
+            match ba.as_slice() {
+                Some(bs) if ba.shape() == xa.shape() && bs.len() == out.len() => {
+                    for ((o, &a), &b) in out.iter_mut().zip(xs).zip(bs) {
+                        *o = op.apply(a, b);
+                    }
+                }
+                _ => {
+                    // Broadcasting: the output buffer has the broadcast shape.
+                    let shape = crate::tensor::broadcast_shapes(op.name(), xa.shape(), ba.shape())?;
+                    let view = ndarray::ArrayViewMutD::from_shape(shape, out)
+                        .map_err(|e| KernelError::shape(op.name(), e.to_string()))?;
+                    binary_into(*op, xa.view(), ba.view(), view)?;
+                }
+            }
+        }
+        FastKind::Copy => {
+            if xs.len() != out.len() {
+                return Ok(false);
+            }
+            out.copy_from_slice(xs);
+        }
+        FastKind::MaxPool2d(_) | FastKind::AvgPool2d(_) | FastKind::Generic => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn standard(t: &Tensor) -> bool {
+    match t {
+        Tensor::F32(a) => a.is_standard_layout(),
+        Tensor::F64(a) => a.is_standard_layout(),
+        Tensor::I64(a) => a.is_standard_layout(),
+    }
+}
+
+/// `t` in standard layout (kernels may return permuted views' layouts).
+fn standard_copy(t: Tensor) -> Tensor {
+    if standard(&t) {
+        return t;
+    }
+    match t {
+        Tensor::F32(a) => Tensor::F32(a.as_standard_layout().into_owned()),
+        Tensor::F64(a) => Tensor::F64(a.as_standard_layout().into_owned()),
+        Tensor::I64(a) => Tensor::I64(a.as_standard_layout().into_owned()),
+    }
+}
+
+fn plan_bug(node: &str) -> ExecError {
+    ExecError::InvalidGraph {
+        detail: format!("node {node}: an operand has no value (plan bug)"),
+    }
+}
