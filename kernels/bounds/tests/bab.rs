@@ -237,3 +237,41 @@ fn bad_inputs_get_coded_errors() {
         codes::UNSUPPORTED_GRAPH
     );
 }
+
+/// y = x on [1, 2], unsafe when y <= 1 - 1e-9: true over the reals, but inside the f32 executor's
+/// rounding margin near x = 1 (and with no counterexample anywhere). Over the reals: unsat; with
+/// the f32 margin: unknown, never unsat and never sat.
+#[test]
+fn a_property_inside_the_f32_margin_is_unknown_not_unsat() {
+    let mut g = Graph::new("id");
+    let x = g.add_input("x", Shape::known(&[1, 1]), DType::F32);
+    let w = g.add_param("w", Shape::known(&[1, 1]), DType::F32);
+    let b = g.add_param("b", Shape::known(&[1]), DType::F32);
+    let y = g
+        .add_op("y", Op::Linear, vec![x, w, b], Attrs::new())
+        .unwrap();
+    g.add_output("y", y);
+    let weights = [
+        ("w".to_string(), ArrayD::from_elem(IxDyn(&[1, 1]), 1.0)),
+        ("b".to_string(), ArrayD::from_elem(IxDyn(&[1]), 0.0)),
+    ]
+    .into_iter()
+    .collect();
+    let net = BoundNet::from_graph_map(&g, &weights, None).unwrap();
+    let b = InputBox::new(vec![1.0], vec![2.0]).unwrap();
+    let prop = below(&b, 1, 0, 1.0 - 1e-9);
+    let mut c = cfg(Branching::Input);
+    c.f32_executor = false;
+    let reals = verify(&net, &prop, &c).unwrap();
+    assert!(
+        matches!(reals.verdict, Verdict::Verified { .. }),
+        "{:?}",
+        reals.verdict
+    );
+    c.f32_executor = true;
+    let f32 = verify(&net, &prop, &c).unwrap();
+    let Verdict::Unknown(why) = &f32.verdict else {
+        panic!("expected unknown, got {:?}", f32.verdict);
+    };
+    assert!(why.contains("f32 resolution"), "{why}");
+}
