@@ -109,7 +109,12 @@ fn allocations_per_call(mut f: impl FnMut()) -> (usize, usize) {
 fn forward_passes(dir: &Path, ort: &serde_json::Value) {
     println!("| model | batch | tl Session::run (us) | tl Plan::run (us) | onnxruntime 1 thread (us) | session / ort | allocations per Session::run | allocations per Plan::run | bytes per Plan::run |");
     println!("|---|---|---|---|---|---|---|---|---|");
+    // TL_ENGINE_BENCH_MODELS=cnn times one model (for profiling).
+    let only = std::env::var("TL_ENGINE_BENCH_MODELS").unwrap_or_default();
     for name in ["mlp", "cnn"] {
+        if !only.is_empty() && !only.split(',').any(|m| m == name) {
+            continue;
+        }
         let model = tl_kernels::onnx::load(&dir.join(format!("{name}.onnx"))).expect("model");
         let imported = tl_kernels::onnx::import(&model).expect("import");
         let plan = compile(&imported.graph, &imported.payload).expect("compile");

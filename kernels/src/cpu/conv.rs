@@ -1,7 +1,7 @@
 //! Convolution, NCHW (2-D) and NCL (1-D), with stride, padding (begin/end per side), dilation and
 //! groups, as im2col followed by one GEMM per (image, group).
 
-use crate::cpu::gemm::{gemm_packed_into, Epilogue, OutStrides, PackedMatrix};
+use crate::cpu::gemm::{gemm_packed_strided_into, Epilogue, MatrixStrides, PackedMatrix};
 use crate::error::{KernelError, KernelResult};
 use crate::real::Real;
 use crate::tensor::checked_numel;
@@ -298,48 +298,21 @@ impl PackedConv2d {
         let cols = scratch
             .get_mut(..plane_out * patch)
             .ok_or_else(|| KernelError::shape(OP, format!("scratch holds {scratch_len} values")))?;
-        let (kh, kw) = (self.kernel[0], self.kernel[1]);
-        let p = &self.params;
         for img in 0..n {
             let image = &x[img * plane_in..(img + 1) * plane_in];
-            // With no input channels there is nothing to unfold (C is the bias alone).
-            for (pos, row) in cols
-                .chunks_exact_mut(patch.max(1))
-                .enumerate()
-                .take(plane_out * usize::from(patch > 0))
-            {
-                let (oh, ow) = (pos / wo, pos % wo);
-                for ch in 0..c {
-                    let plane = &image[ch * h * w..(ch + 1) * h * w];
-                    for ki in 0..kh {
-                        let ih = (oh * p.stride[0] + ki * p.dilation[0]) as isize
-                            - p.padding[0][0] as isize;
-                        let dst = &mut row[(ch * kh + ki) * kw..(ch * kh + ki + 1) * kw];
-                        if ih < 0 || ih >= h as isize {
-                            dst.fill(0.0);
-                            continue;
-                        }
-                        let src = &plane[ih as usize * w..(ih as usize + 1) * w];
-                        for (kj, d) in dst.iter_mut().enumerate() {
-                            let iw = (ow * p.stride[1] + kj * p.dilation[1]) as isize
-                                - p.padding[1][0] as isize;
-                            *d = if iw >= 0 && iw < w as isize {
-                                src[iw as usize]
-                            } else {
-                                0.0
-                            };
-                        }
-                    }
-                }
-            }
-            gemm_packed_into(
+            self.unfold(image, [h, w], [ho, wo], cols);
+            // A[pos, kidx] = cols[kidx * plane_out + pos]; C[pos, oc] goes to plane oc.
+            gemm_packed_strided_into(
                 plane_out,
                 cols,
-                patch,
+                MatrixStrides {
+                    row_stride: 1,
+                    col_stride: plane_out,
+                },
                 &self.weight,
                 epilogue,
                 &mut out[img * o * plane_out..(img + 1) * o * plane_out],
-                OutStrides {
+                MatrixStrides {
                     row_stride: 1,
                     col_stride: plane_out,
                 },
@@ -347,6 +320,63 @@ impl PackedConv2d {
         }
         Ok(())
     }
+}
+
+impl PackedConv2d {
+    /// k-major im2col of one image: `cols[kidx * Ho * Wo + oh * Wo + ow]` is the input pixel
+    /// under tap `kidx = (c, ki, kj)` at output `(oh, ow)`, or 0 in the padding. Each output
+    /// row is a zero-padded run of one input row (a plain copy at stride 1).
+    fn unfold(&self, image: &[f32], [h, w]: [usize; 2], [ho, wo]: [usize; 2], cols: &mut [f32]) {
+        let [kh, kw] = self.kernel;
+        let p = &self.params;
+        let plane_out = ho * wo;
+        for ch in 0..self.in_channels {
+            let plane = &image[ch * h * w..(ch + 1) * h * w];
+            for ki in 0..kh {
+                for kj in 0..kw {
+                    let kidx = (ch * kh + ki) * kw + kj;
+                    let dst_k = &mut cols[kidx * plane_out..(kidx + 1) * plane_out];
+                    // Input column of output column ow: ow * stride + offset.
+                    let offset = (kj * p.dilation[1]) as isize - p.padding[1][0] as isize;
+                    let (lo, hi) = valid_outputs(offset, p.stride[1], w, wo);
+                    for (oh, dst) in dst_k.chunks_exact_mut(wo.max(1)).enumerate() {
+                        let ih = (oh * p.stride[0] + ki * p.dilation[0]) as isize
+                            - p.padding[0][0] as isize;
+                        if ih < 0 || ih >= h as isize || lo >= hi {
+                            dst.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[ih as usize * w..(ih as usize + 1) * w];
+                        dst[..lo].fill(0.0);
+                        dst[hi..].fill(0.0);
+                        let first = (lo as isize * p.stride[1] as isize + offset) as usize;
+                        if p.stride[1] == 1 {
+                            dst[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+                        } else {
+                            let taps = src[first..].iter().step_by(p.stride[1]);
+                            for (d, &v) in dst[lo..hi].iter_mut().zip(taps) {
+                                *d = v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The output columns `[lo, hi)` whose input column `o * stride + offset` lies in `0..len`.
+fn valid_outputs(offset: isize, stride: usize, len: usize, outputs: usize) -> (usize, usize) {
+    let s = stride as isize;
+    let lo = if offset >= 0 {
+        0
+    } else {
+        (-offset + s - 1) / s
+    };
+    let past = len as isize - offset; // o * s < past
+    let hi = if past <= 0 { 0 } else { (past - 1) / s + 1 };
+    let lo = (lo as usize).min(outputs);
+    (lo, (hi as usize).clamp(lo, outputs))
 }
 
 /// im2col: row `(c, ki, kj)` and column `(oh, ow)` hold the input pixel under that kernel tap,

@@ -82,20 +82,27 @@ pub enum Epilogue {
     Relu,
 }
 
-/// Where C lives in its buffer: element `(i, j)` at `i * row_stride + j * col_stride`.
+/// Where a matrix lives in its buffer: element `(i, j)` at `i * row_stride + j * col_stride`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutStrides {
+pub struct MatrixStrides {
     pub row_stride: usize,
     pub col_stride: usize,
 }
 
-impl OutStrides {
+impl MatrixStrides {
     /// A row-major `[m, n]` matrix.
     pub fn row_major(n: usize) -> Self {
-        OutStrides {
+        MatrixStrides {
             row_stride: n,
             col_stride: 1,
         }
+    }
+
+    /// Values a buffer needs to hold an `[m, n]` matrix (m, n >= 1); None on overflow.
+    fn extent(&self, m: usize, n: usize) -> Option<usize> {
+        let rows = (m - 1).checked_mul(self.row_stride)?;
+        let cols = (n - 1).checked_mul(self.col_stride)?;
+        rows.checked_add(cols)?.checked_add(1)
     }
 }
 
@@ -108,40 +115,60 @@ pub fn gemm_packed_into(
     b: &PackedMatrix,
     epilogue: Epilogue,
     c: &mut [f32],
-    strides: OutStrides,
+    strides: MatrixStrides,
+) -> KernelResult<()> {
+    if lda < b.k {
+        return Err(KernelError::shape(
+            "gemm",
+            format!("leading dimension {lda} is smaller than k = {}", b.k),
+        ));
+    }
+    gemm_packed_strided_into(
+        m,
+        a,
+        MatrixStrides {
+            row_stride: lda,
+            col_stride: 1,
+        },
+        b,
+        epilogue,
+        c,
+        strides,
+    )
+}
+
+/// [`gemm_packed_into`] with A read through strides too: `A[i, kk]` at
+/// `i * a_strides.row_stride + kk * a_strides.col_stride` (a k-major im2col, for one).
+pub fn gemm_packed_strided_into(
+    m: usize,
+    a: &[f32],
+    a_strides: MatrixStrides,
+    b: &PackedMatrix,
+    epilogue: Epilogue,
+    c: &mut [f32],
+    strides: MatrixStrides,
 ) -> KernelResult<()> {
     const OP: &str = "gemm";
     if m == 0 || b.n == 0 {
         return Ok(());
     }
-    if lda < b.k {
-        return Err(KernelError::shape(
-            OP,
-            format!("leading dimension {lda} is smaller than k = {}", b.k),
-        ));
+    if b.k > 0 {
+        let a_needed = a_strides
+            .extent(m, b.k)
+            .ok_or_else(|| KernelError::shape(OP, "input size overflows"))?;
+        if a.len() < a_needed {
+            return Err(KernelError::shape(
+                OP,
+                format!(
+                    "input holds {} values, [{m}, {}] needs {a_needed}",
+                    a.len(),
+                    b.k
+                ),
+            ));
+        }
     }
-    let a_needed = (m - 1)
-        .checked_mul(lda)
-        .and_then(|v| v.checked_add(b.k))
-        .ok_or_else(|| KernelError::shape(OP, "input size overflows"))?;
-    if a.len() < a_needed {
-        return Err(KernelError::shape(
-            OP,
-            format!(
-                "input holds {} values, [{m}, {}] needs {a_needed}",
-                a.len(),
-                b.k
-            ),
-        ));
-    }
-    let c_needed = (m - 1)
-        .checked_mul(strides.row_stride)
-        .and_then(|r| {
-            (b.n - 1)
-                .checked_mul(strides.col_stride)
-                .and_then(|c| c.checked_add(r))
-        })
-        .and_then(|v| v.checked_add(1))
+    let c_needed = strides
+        .extent(m, b.n)
         .ok_or_else(|| KernelError::shape(OP, "output size overflows"))?;
     if c.len() < c_needed {
         return Err(KernelError::shape(
@@ -152,7 +179,8 @@ pub fn gemm_packed_into(
     let job = Job {
         m,
         a,
-        lda,
+        lda: a_strides.row_stride,
+        ka: a_strides.col_stride,
         b,
         relu: epilogue == Epilogue::Relu,
         c: c.as_mut_ptr(),
@@ -204,12 +232,14 @@ fn run(job: Job, isa: Isa) {
 struct Job<'a> {
     m: usize,
     a: &'a [f32],
+    /// A's row stride and k stride.
     lda: usize,
+    ka: usize,
     b: &'a PackedMatrix,
     relu: bool,
     /// From the caller's unique borrow of C, bounds checked against m, n and `strides`.
     c: *mut f32,
-    strides: OutStrides,
+    strides: MatrixStrides,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -299,7 +329,7 @@ unsafe fn rows<K: Tile, const MR: usize, const NP: usize>(job: &Job, p0: usize) 
 #[inline(always)]
 unsafe fn store_row(job: &Job, row: usize, p0: usize, vals: &[f32]) {
     let cols = (job.b.n - p0 * PANEL).min(vals.len());
-    let OutStrides {
+    let MatrixStrides {
         row_stride,
         col_stride,
     } = job.strides;
@@ -350,7 +380,7 @@ impl Tile for Portable {
                     .try_into()
                     .expect("whole panel");
                 for (i, row) in acc.iter_mut().enumerate() {
-                    let av = job.a[(r0 + i) * job.lda + kk];
+                    let av = job.a[(r0 + i) * job.lda + kk * job.ka];
                     for (x, &y) in row[p].iter_mut().zip(bv) {
                         *x += av * y;
                     }
@@ -393,7 +423,7 @@ mod x86 {
         let panels = job.b.panels.as_ptr();
         let bias = job.b.bias.as_ptr();
         // SAFETY (all pointer reads below): panels p0..p0 + NP exist, each holds k * PANEL
-        // values and PANEL bias values; rows r0..r0 + R of A hold k values at stride lda.
+        // values and PANEL bias values; rows r0..r0 + R of A hold k values (row stride lda, k stride ka).
         unsafe {
             let mut acc = [[_mm512_setzero_ps(); NP]; R];
             for p in 0..NP {
@@ -408,7 +438,7 @@ mod x86 {
                     *v = _mm512_loadu_ps(panels.add(((p0 + p) * k + kk) * PANEL));
                 }
                 for (i, row) in acc.iter_mut().enumerate() {
-                    let av = _mm512_set1_ps(*a.add((r0 + i) * job.lda + kk));
+                    let av = _mm512_set1_ps(*a.add((r0 + i) * job.lda + kk * job.ka));
                     for p in 0..NP {
                         row[p] = _mm512_fmadd_ps(av, bv[p], row[p]);
                     }
@@ -474,7 +504,7 @@ mod x86 {
                     *v = [_mm256_loadu_ps(src), _mm256_loadu_ps(src.add(8))];
                 }
                 for (i, row) in acc.iter_mut().enumerate() {
-                    let av = _mm256_set1_ps(*a.add((r0 + i) * job.lda + kk));
+                    let av = _mm256_set1_ps(*a.add((r0 + i) * job.lda + kk * job.ka));
                     for p in 0..NP {
                         row[p][0] = _mm256_fmadd_ps(av, bv[p][0], row[p][0]);
                         row[p][1] = _mm256_fmadd_ps(av, bv[p][1], row[p][1]);
@@ -568,10 +598,11 @@ mod tests {
                         m,
                         a: a.as_slice().unwrap(),
                         lda: k,
+                        ka: 1,
                         b: &packed,
                         relu,
                         c: c.as_mut_ptr(),
-                        strides: OutStrides::row_major(n),
+                        strides: MatrixStrides::row_major(n),
                     };
                     run(job, isa);
                     for i in 0..m {
@@ -605,7 +636,7 @@ mod tests {
             &packed,
             Epilogue::None,
             &mut c,
-            OutStrides {
+            MatrixStrides {
                 row_stride: 1,
                 col_stride: m,
             },
@@ -632,7 +663,7 @@ mod tests {
             &packed,
             Epilogue::Relu,
             &mut c,
-            OutStrides::row_major(1),
+            MatrixStrides::row_major(1),
         )
         .unwrap();
         assert!(c[0].is_nan());
@@ -650,7 +681,7 @@ mod tests {
             &packed,
             Epilogue::None,
             &mut c,
-            OutStrides::row_major(4),
+            MatrixStrides::row_major(4),
         )
         .unwrap_err();
         assert_eq!(err.code(), "TL0501");
@@ -661,7 +692,7 @@ mod tests {
             &packed,
             Epilogue::None,
             &mut c[..7],
-            OutStrides::row_major(4),
+            MatrixStrides::row_major(4),
         )
         .unwrap_err();
         assert_eq!(err.code(), "TL0501");

@@ -18,7 +18,7 @@ pub use conv::{conv1d, conv2d, Conv1dParams, Conv2dParams, PackedConv2d};
 pub use elementwise::{
     binary, binary_into, unary, unary_chain_in_place, unary_into, BinaryOp, UnaryOp,
 };
-pub use gemm::{gemm_packed_into, Epilogue, OutStrides, PackedMatrix, PANEL};
+pub use gemm::{gemm_packed_into, Epilogue, MatrixStrides, PackedMatrix, PANEL};
 pub use linalg::{linear, linear_into, matmul};
 pub use loss::{cross_entropy, mse_loss, Reduction};
 pub use norm::{batch_norm, layer_norm, rms_norm};

@@ -73,4 +73,6 @@ impl ExecError {
 pub type ExecResult<T> = Result<T, ExecError>;
 
 #[cfg(test)]
+mod session_tests;
+#[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ use super::schedule::{FastKind, FastStep};
 use super::{ExecError, ExecResult};
 use crate::cpu::{
     avg_pool2d_into, binary_into, gemm_packed_into, max_pool2d_into, unary_chain_in_place,
-    OutStrides,
+    MatrixStrides,
 };
 use crate::dtype::DType;
 use crate::tensor::Tensor;
@@ -349,7 +349,7 @@ fn fast<'a>(
                 weight,
                 *epilogue,
                 out,
-                OutStrides::row_major(weight.n()),
+                MatrixStrides::row_major(weight.n()),
             )?;
         }
         FastKind::Conv2d { conv, epilogue } => {

@@ -1,0 +1,215 @@
+//! The fast schedule (Session, Plan::run) against the generic steps and the reference evaluator.
+
+use super::*;
+use crate::tensor::Tensor;
+use std::collections::BTreeMap;
+use tl_ir::{AttrValue, Attrs, DType as IrDType, Dim, Graph, Op, Shape};
+
+fn fill(shape: &[usize], seed: f64) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    (0..n)
+        .map(|i| ((i as f64 + seed) * 0.37).sin() as f32)
+        .collect()
+}
+
+fn param(g: &mut Graph, p: &mut BTreeMap<String, Tensor>, key: &str, shape: &[usize]) -> usize {
+    p.insert(
+        key.into(),
+        Tensor::from_f32(shape, fill(shape, key.len() as f64)).unwrap(),
+    );
+    let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    g.add_param(key, Shape::known(&dims), IrDType::F32)
+}
+
+/// x[B, 2, 7, 6] -> conv(3x3, pad 1, stride 2) -> relu -> max_pool 2 -> flatten -> linear ->
+/// tanh -> add(bias row, broadcast) -> sigmoid -> y; and avg_pool of x -> z.
+fn cnn() -> (Graph, BTreeMap<String, Tensor>) {
+    let mut g = Graph::new("cnn");
+    let mut p = BTreeMap::new();
+    let x = g.add_input(
+        "x",
+        Shape(vec![
+            Dim::Sym("B".into()),
+            Dim::Known(2),
+            Dim::Known(7),
+            Dim::Known(6),
+        ]),
+        IrDType::F32,
+    );
+    let w = param(&mut g, &mut p, "conv.weight", &[3, 2, 3, 3]);
+    let b = param(&mut g, &mut p, "conv.bias", &[3]);
+    let conv_attrs = Attrs::new()
+        .with("stride", AttrValue::Int(2))
+        .with("padding", AttrValue::Int(1));
+    let c = g
+        .add_op("c", Op::Conv2d, vec![x, w, b], conv_attrs)
+        .unwrap();
+    let r = g.add_op("r", Op::Relu, vec![c], Attrs::new()).unwrap();
+    let pool = Attrs::new().with("kernel_size", AttrValue::Int(2));
+    let m = g.add_op("m", Op::MaxPool2d, vec![r], pool.clone()).unwrap();
+    let f = g.add_op("f", Op::Flatten, vec![m], Attrs::new()).unwrap();
+    let fw = param(&mut g, &mut p, "fc.weight", &[5, 6]);
+    let fb = param(&mut g, &mut p, "fc.bias", &[5]);
+    let l = g
+        .add_op("l", Op::Linear, vec![f, fw, fb], Attrs::new())
+        .unwrap();
+    let t = g.add_op("t", Op::Tanh, vec![l], Attrs::new()).unwrap();
+    let row = param(&mut g, &mut p, "row", &[5]);
+    let a = g.add_op("a", Op::Add, vec![t, row], Attrs::new()).unwrap();
+    let y = g.add_op("y", Op::Sigmoid, vec![a], Attrs::new()).unwrap();
+    let z = g.add_op("z", Op::AvgPool2d, vec![x], pool).unwrap();
+    g.add_output("y", y);
+    g.add_output("z", z);
+    (g, p)
+}
+
+fn named(x: Tensor) -> BTreeMap<String, Tensor> {
+    [("x".to_string(), x)].into()
+}
+
+fn close(a: &Tensor, b: &Tensor, tol: f64) -> bool {
+    a.shape() == b.shape()
+        && a.to_f64()
+            .iter()
+            .zip(b.to_f64().iter())
+            .all(|(u, v)| (u - v).abs() <= tol)
+}
+
+#[test]
+fn fast_schedule_matches_generic_steps_and_reference() {
+    let (g, p) = cnn();
+    let plan = compile(&g, &p).unwrap();
+    let stats = plan.stats();
+    assert_eq!(stats.generic_steps, 0, "{stats:?}");
+    // conv+relu and linear+tanh fuse into their GEMMs.
+    assert_eq!(stats.fused_into_gemm, 2, "{stats:?}");
+    let mut session = plan.session();
+    for batch in [1usize, 4, 2] {
+        let shape = [batch, 2, 7, 6];
+        let x = Tensor::from_f32(&shape, fill(&shape, batch as f64)).unwrap();
+        session.run(&[&x]).unwrap();
+        let generic = plan.run_generic(&named(x.clone())).unwrap();
+        let reference = denote(&g, &p, &named(x.clone())).unwrap();
+        for name in ["y", "z"] {
+            let fast = session.output(name).unwrap();
+            assert_eq!(fast.dtype(), crate::DType::F32);
+            assert!(close(fast, &generic[name], 1e-5), "{name} b{batch}");
+            assert!(close(fast, reference.output(name).unwrap(), 1e-5));
+        }
+        // Plan::run runs the same fast schedule (through cached buffers).
+        let by_plan = plan.run(&named(x)).unwrap();
+        for name in ["y", "z"] {
+            assert_eq!(by_plan.get(name), session.output(name));
+        }
+    }
+}
+
+#[test]
+fn f64_and_transposed_inputs_are_converted() {
+    let (g, p) = cnn();
+    let plan = compile(&g, &p).unwrap();
+    let shape = [3, 2, 7, 6];
+    let data = fill(&shape, 9.0);
+    let x32 = Tensor::from_f32(&shape, data.clone()).unwrap();
+    let x64 = Tensor::from_f64(&shape, data.iter().map(|&v| f64::from(v)).collect()).unwrap();
+    let mut session = plan.session();
+    session.run(&[&x32]).unwrap();
+    let want = session.output("y").unwrap().clone();
+    session.run(&[&x64]).unwrap();
+    assert_eq!(session.output("y").unwrap(), &want);
+    // The same values held in a non-standard layout.
+    let Tensor::F32(a) = &x32 else { unreachable!() };
+    let mut t = a.clone().permuted_axes(ndarray::IxDyn(&[0, 1, 3, 2]));
+    t = t.as_standard_layout().into_owned();
+    let back = Tensor::F32(t.permuted_axes(ndarray::IxDyn(&[0, 1, 3, 2])));
+    assert!(!back.to_f32().is_standard_layout());
+    session.run(&[&back]).unwrap();
+    assert_eq!(session.output("y").unwrap(), &want);
+}
+
+#[test]
+fn session_errors_are_coded_and_it_recovers() {
+    let (g, p) = cnn();
+    let plan = compile(&g, &p).unwrap();
+    let mut session = plan.session();
+    assert_eq!(session.run(&[]).unwrap_err().code(), "TL0510");
+    let wrong = Tensor::from_f32(&[1, 3, 7, 6], vec![0.0; 126]).unwrap();
+    assert_eq!(session.run(&[&wrong]).unwrap_err().code(), "TL0511");
+    let ints = Tensor::from_i64(&[1, 2, 7, 6], vec![1; 84]).unwrap();
+    assert_eq!(session.run(&[&ints]).unwrap_err().code(), "TL0511");
+    assert_eq!(
+        session.run_named(&BTreeMap::new()).unwrap_err().code(),
+        "TL0510"
+    );
+    let x = Tensor::from_f32(&[1, 2, 7, 6], fill(&[1, 2, 7, 6], 0.0)).unwrap();
+    session.run_named(&named(x.clone())).unwrap();
+    let generic = plan.run_generic(&named(x)).unwrap();
+    assert!(close(session.output("y").unwrap(), &generic["y"], 1e-5));
+    assert_eq!(session.outputs().count(), 2);
+}
+
+#[test]
+fn outputs_that_are_inputs_or_constants_get_their_own_buffers() {
+    let mut g = Graph::new("passthrough");
+    let x = g.add_input("x", Shape::known(&[3]), IrDType::F32);
+    let i = g.add_op("i", Op::Identity, vec![x], Attrs::new()).unwrap();
+    let k = g
+        .add_op(
+            "k",
+            Op::Constant,
+            vec![],
+            Attrs::new().with("value", AttrValue::Float(2.5)),
+        )
+        .unwrap();
+    let n = g.add_op("n", Op::Neg, vec![x], Attrs::new()).unwrap();
+    g.add_output("same", i);
+    g.add_output("k", k);
+    g.add_output("n", n);
+    let plan = compile(&g, &BTreeMap::new()).unwrap();
+    let x = Tensor::from_f32(&[3], vec![1.0, -2.0, 3.0]).unwrap();
+    let mut session = plan.session();
+    session.run(&[&x]).unwrap();
+    assert_eq!(session.output("same"), Some(&x));
+    assert_eq!(
+        session
+            .output("k")
+            .unwrap()
+            .to_f64()
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![2.5]
+    );
+    let y = Tensor::from_f32(&[3], vec![0.5, 0.0, -1.0]).unwrap();
+    session.run(&[&y]).unwrap();
+    assert_eq!(session.output("same"), Some(&y));
+    assert_eq!(
+        session.output("n"),
+        Some(&Tensor::from_f32(&[3], vec![-0.5, -0.0, 1.0]).unwrap())
+    );
+    assert_eq!(plan.input_names().collect::<Vec<_>>(), vec!["x"]);
+}
+
+#[test]
+fn steps_without_fast_kernels_still_run() {
+    // softmax and transpose have no allocation-free kernel: they run generically in a session.
+    let mut g = Graph::new("generic");
+    let x = g.add_input("x", Shape::known(&[2, 3]), IrDType::F32);
+    let t = g.add_op("t", Op::Transpose, vec![x], Attrs::new()).unwrap();
+    let s = g.add_op("s", Op::Softmax, vec![t], Attrs::new()).unwrap();
+    let r = g.add_op("r", Op::Relu, vec![s], Attrs::new()).unwrap();
+    g.add_output("r", r);
+    let plan = compile(&g, &BTreeMap::new()).unwrap();
+    assert_eq!(plan.stats().generic_steps, 2);
+    let x = Tensor::from_f32(&[2, 3], fill(&[2, 3], 1.0)).unwrap();
+    let mut session = plan.session();
+    for _ in 0..2 {
+        session.run(&[&x]).unwrap();
+        let reference = denote(&g, &BTreeMap::new(), &named(x.clone())).unwrap();
+        assert!(close(
+            session.output("r").unwrap(),
+            reference.output("r").unwrap(),
+            1e-6
+        ));
+    }
+}
