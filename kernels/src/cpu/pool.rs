@@ -215,35 +215,61 @@ pub fn avg_pool2d_into<T: Real>(
     let x_std = x.as_standard_layout();
     let xs = x_std.as_slice().expect("standard layout");
     let (hw, ohw) = (g.h * g.w, g.ho * g.wo);
-    for plane_idx in 0..g.n * g.c {
+    let planes = g.n * g.c;
+    // Window of output (oh, ow): clipped input rows and columns, and the divisor.
+    let window_of = |oh: usize, ow: usize| {
+        let (hs, he) = window(oh, p.stride[0], p.kernel[0], p.padding[0][0]);
+        let (ws, we) = window(ow, p.stride[1], p.kernel[1], p.padding[1][0]);
+        let (h0, h1) = clipped(oh, p.stride[0], p.kernel[0], p.padding[0][0], g.h);
+        let (w0, w1) = clipped(ow, p.stride[1], p.kernel[1], p.padding[1][0], g.w);
+        let count = if p.count_include_pad {
+            // The window counted with padding stops at the end of the end padding.
+            let he_pad = he.min((g.h + p.padding[0][1]) as isize);
+            let we_pad = we.min((g.w + p.padding[1][1]) as isize);
+            ((he_pad - hs) * (we_pad - ws)) as usize
+        } else {
+            h1.saturating_sub(h0) * w1.saturating_sub(w0)
+        };
+        (h0..h1, w0..w1, T::from_usize(count.max(1)))
+    };
+    let mean = |plane: &[T], rows: std::ops::Range<usize>, cols: &std::ops::Range<usize>| {
+        let mut acc = T::zero();
+        for ih in rows {
+            for &v in &plane[ih * g.w + cols.start..ih * g.w + cols.end] {
+                acc = acc + v;
+            }
+        }
+        acc
+    };
+    if planes * hw <= SMALL_INPUT {
+        // The whole input stays in cache: work out each window once for all planes.
+        for oh in 0..g.ho {
+            for ow in 0..g.wo {
+                let (rows, cols, divisor) = window_of(oh, ow);
+                let at = oh * g.wo + ow;
+                for plane_idx in 0..planes {
+                    let plane = &xs[plane_idx * hw..(plane_idx + 1) * hw];
+                    out[plane_idx * ohw + at] = mean(plane, rows.clone(), &cols) / divisor;
+                }
+            }
+        }
+        return Ok(());
+    }
+    for plane_idx in 0..planes {
         let plane = &xs[plane_idx * hw..(plane_idx + 1) * hw];
         let dst = &mut out[plane_idx * ohw..(plane_idx + 1) * ohw];
         for oh in 0..g.ho {
-            let (hs, he) = window(oh, p.stride[0], p.kernel[0], p.padding[0][0]);
-            // The window counted with padding stops at the end of the end padding.
-            let he_pad = he.min((g.h + p.padding[0][1]) as isize);
-            let (h0, h1) = clipped(oh, p.stride[0], p.kernel[0], p.padding[0][0], g.h);
             for ow in 0..g.wo {
-                let (ws, we) = window(ow, p.stride[1], p.kernel[1], p.padding[1][0]);
-                let we_pad = we.min((g.w + p.padding[1][1]) as isize);
-                let (w0, w1) = clipped(ow, p.stride[1], p.kernel[1], p.padding[1][0], g.w);
-                let mut acc = T::zero();
-                for ih in h0..h1 {
-                    for &v in &plane[ih * g.w + w0..ih * g.w + w1] {
-                        acc = acc + v;
-                    }
-                }
-                let count = if p.count_include_pad {
-                    ((he_pad - hs) * (we_pad - ws)) as usize
-                } else {
-                    h1.saturating_sub(h0) * w1.saturating_sub(w0)
-                };
-                dst[oh * g.wo + ow] = acc / T::from_usize(count.max(1));
+                let (rows, cols, divisor) = window_of(oh, ow);
+                dst[oh * g.wo + ow] = mean(plane, rows, &cols) / divisor;
             }
         }
     }
     Ok(())
 }
+
+/// Inputs up to this many values are pooled window by window across all planes.
+const SMALL_INPUT: usize = 1 << 15;
 
 /// Mean over every dim after the first two: `[N, C, ...] -> [N, C, 1, ...]`.
 pub fn global_avg_pool<T: Real>(x: ArrayViewD<T>) -> KernelResult<ArrayD<T>> {

@@ -12,9 +12,7 @@
 //! [`Session`] runs it allocation-free; [`Plan::run`] runs it through a session cached in the
 //! plan, so repeated calls only allocate the returned outputs.
 
-#[cfg(test)]
-use super::bind::bind_input;
-use super::bind::{bind_param, Payload, SymbolTable};
+use super::bind::{bind_input, bind_param, Payload, SymbolTable};
 use super::lower::{lower, Lowered};
 use super::reference::run_lowered;
 use super::schedule::{self, FastKind, Schedule};
@@ -62,7 +60,6 @@ pub(crate) struct Step {
     pub(crate) operands: Vec<usize>,
     pub(crate) output: usize,
     /// Slots whose last use is this step.
-    #[cfg_attr(not(test), allow(dead_code))]
     release: Vec<usize>,
 }
 
@@ -100,7 +97,7 @@ impl Clone for Plan {
             outputs: self.outputs.clone(),
             schedule: self.schedule.clone(),
             stats: self.stats,
-            cache: Mutex::new(None),
+            cache: Mutex::new(Some(Arena::default())),
         }
     }
 }
@@ -264,7 +261,7 @@ pub fn compile(graph: &Graph, payload: &dyn Payload) -> ExecResult<Plan> {
         outputs,
         schedule,
         stats,
-        cache: Mutex::new(None),
+        cache: Mutex::new(Some(Arena::default())),
     })
 }
 
@@ -273,24 +270,34 @@ impl Plan {
         self.stats
     }
 
-    /// Runs the plan; returns the graph outputs by name (floats in f32). Reuses buffers cached
-    /// in the plan (one caller at a time; a concurrent caller gets fresh ones), so a repeated
-    /// call allocates only the returned outputs. [`Plan::session`] avoids even that.
+    /// Runs the plan; returns the graph outputs by name (floats in f32).
+    ///
+    /// From the second call with the same input shapes on, it runs the fast schedule through
+    /// buffers cached in the plan (one caller at a time; a concurrent caller runs the generic
+    /// steps), so a repeated call allocates only the returned outputs; [`Plan::session`] avoids
+    /// even that. A first or one-off shape runs the generic steps, which release each buffer
+    /// after its last use.
     pub fn run(&self, inputs: &BTreeMap<String, Tensor>) -> ExecResult<BTreeMap<String, Tensor>> {
-        let cached = self.cache.try_lock().ok().and_then(|mut c| c.take());
-        let mut arena = cached.unwrap_or_default();
+        let Some(mut arena) = self.cache.try_lock().ok().and_then(|mut c| c.take()) else {
+            return self.run_generic(inputs);
+        };
         let result = arena
-            .run(self, |i| inputs.get(self.input_name(i)))
-            .map(|()| {
-                arena
-                    .outputs(self)
-                    .map(|(name, t)| (name.to_string(), t.clone()))
-                    .collect()
+            .run_if_repeated(self, |i| inputs.get(self.input_name(i)))
+            .map(|ran| {
+                ran.then(|| {
+                    arena
+                        .outputs(self)
+                        .map(|(name, t)| (name.to_string(), t.clone()))
+                        .collect()
+                })
             });
         if let Ok(mut c) = self.cache.try_lock() {
             *c = Some(arena);
         }
-        result
+        match result? {
+            Some(outputs) => Ok(outputs),
+            None => self.run_generic(inputs),
+        }
     }
 
     /// A session over this plan: buffers for allocation-free repeated runs.
@@ -345,9 +352,7 @@ impl Plan {
         }
     }
 
-    /// Runs the plan's steps with the generic kernels, releasing buffers by liveness: what the
-    /// fast schedule is tested against.
-    #[cfg(test)]
+    /// Runs the plan's steps with the generic kernels, releasing buffers by liveness.
     pub(crate) fn run_generic(
         &self,
         inputs: &BTreeMap<String, Tensor>,
@@ -404,7 +409,6 @@ impl Plan {
             .collect()
     }
 
-    #[cfg(test)]
     fn value<'a>(&'a self, live: &'a [Option<Tensor>], slot: usize) -> Option<&'a Tensor> {
         self.fixed[slot].as_ref().or(live[slot].as_ref())
     }

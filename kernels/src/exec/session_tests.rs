@@ -96,10 +96,15 @@ fn fast_schedule_matches_generic_steps_and_reference() {
             assert!(close(fast, &generic[name], 1e-5), "{name} b{batch}");
             assert!(close(fast, reference.output(name).unwrap(), 1e-5));
         }
-        // Plan::run runs the same fast schedule (through cached buffers).
-        let by_plan = plan.run(&named(x)).unwrap();
+        // Plan::run runs the generic steps for a new shape, then the same fast schedule as
+        // the session (through buffers cached in the plan).
+        let first = plan.run(&named(x.clone())).unwrap();
+        let second = plan.run(&named(x.clone())).unwrap();
+        let third = plan.run(&named(x)).unwrap();
         for name in ["y", "z"] {
-            assert_eq!(by_plan.get(name), session.output(name));
+            assert!(close(&first[name], &generic[name], 0.0));
+            assert_eq!(second.get(name), session.output(name));
+            assert_eq!(third.get(name), session.output(name));
         }
     }
 }
@@ -211,5 +216,56 @@ fn steps_without_fast_kernels_still_run() {
             reference.output("r").unwrap(),
             1e-6
         ));
+    }
+}
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A random stack of linear layers (random widths, with or without bias), each followed by
+    /// nothing, relu or tanh, on a batch of random size: the session agrees with the reference.
+    fn layers() -> impl Strategy<Value = Vec<(usize, bool, u8)>> {
+        proptest::collection::vec((1usize..40, any::<bool>(), 0u8..3), 1..4)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn session_agrees_with_reference(layers in layers(), batch in 1usize..20, width in 1usize..50) {
+            let mut g = Graph::new("stack");
+            let mut p = BTreeMap::new();
+            let x = g.add_input(
+                "x",
+                Shape(vec![Dim::Sym("B".into()), Dim::Known(width as u64)]),
+                IrDType::F32,
+            );
+            let (mut cur, mut k) = (x, width);
+            for (i, &(out, bias, act)) in layers.iter().enumerate() {
+                let mut parents = vec![cur, param(&mut g, &mut p, &format!("w{i}"), &[out, k])];
+                if bias {
+                    parents.push(param(&mut g, &mut p, &format!("b{i}"), &[out]));
+                }
+                cur = g.add_op(format!("l{i}"), Op::Linear, parents, Attrs::new()).unwrap();
+                let op = match act {
+                    0 => None,
+                    1 => Some(Op::Relu),
+                    _ => Some(Op::Tanh),
+                };
+                if let Some(op) = op {
+                    cur = g.add_op(format!("a{i}"), op, vec![cur], Attrs::new()).unwrap();
+                }
+                k = out;
+            }
+            g.add_output("y", cur);
+            let plan = compile(&g, &p).unwrap();
+            prop_assert_eq!(plan.stats().generic_steps, 0);
+            let x = Tensor::from_f32(&[batch, width], fill(&[batch, width], batch as f64)).unwrap();
+            let mut session = plan.session();
+            session.run(&[&x]).unwrap();
+            let reference = denote(&g, &p, &named(x)).unwrap();
+            let (got, want) = (session.output("y").unwrap(), reference.output("y").unwrap());
+            prop_assert!(close(got, want, 1e-4), "{:?} vs {:?}", got, want);
+        }
     }
 }
