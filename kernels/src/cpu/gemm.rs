@@ -397,7 +397,10 @@ impl Tile for Portable {
     }
 }
 
+// The AVX-512 intrinsics and `target_feature(enable = "avx512f")` are stable since Rust 1.89;
+// the workspace's rust-version (1.88) must be raised to 1.89 for this module.
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::incompatible_msrv)]
 mod x86 {
     //! Explicit AVX-512 and AVX2 tiles: accumulators in registers, B read once per k step,
     //! A broadcast from memory.
