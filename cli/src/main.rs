@@ -6,6 +6,7 @@ mod check;
 mod explain;
 mod export;
 mod fmt;
+mod graph;
 mod import;
 mod render;
 mod run;
@@ -78,6 +79,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Run the language server on standard input and output (LSP 3.17).
     Lsp,
+    /// Print a graph of a spec: mermaid (the spec's view), Graphviz DOT or JSON (the lowered IR).
+    Graph(graph::GraphArgs),
     /// Show each contract's status with its chain of evidence, assumptions and trust boundaries, and each graph's coverage per proof layer.
     Trust(trust::TrustArgs),
     /// Print the documentation of a diagnostic code.
@@ -123,6 +126,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(args) => run::run(args),
+        Command::Graph(args) => graph::run(args),
         Command::Import(args) => import::run(args),
         Command::Export(args) => export::run(args),
     };

@@ -3,6 +3,7 @@
 mod bounds;
 mod check;
 mod engine;
+mod graph;
 mod lsp;
 mod support;
 mod trust;

@@ -1,0 +1,151 @@
+//! `tlc graph`: a graph of a spec as mermaid (the spec's view, blocks as single nodes, the same
+//! text the editor's "Show graph" gets), or as Graphviz DOT / JSON of the lowered IR (blocks
+//! inlined, state-dict names).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use tl_analysis::check::file_diagnostics;
+use tl_analysis::db::Db;
+use tl_analysis::items::file_items;
+use tl_analysis::lower::lower_graph;
+use tl_analysis::{RootDatabase, Severity};
+use tl_ir::{Graph, NodeKind};
+use tl_syntax::ItemKeyword;
+
+use crate::exit;
+
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  tlc graph spec-examples/mnist_mlp.tl\n  tlc graph spec-examples/residual_block.tl --graph residual_net --format dot | dot -Tsvg > net.svg\n  tlc graph model.tl --format json"
+)]
+pub struct GraphArgs {
+    /// The spec file.
+    spec: PathBuf,
+    /// The graph or block (default: the file's only graph).
+    #[arg(long)]
+    graph: Option<String>,
+    /// `mermaid` (the spec's view), `dot` or `json` (the lowered IR, blocks inlined).
+    #[arg(long, default_value = "mermaid", value_parser = ["mermaid", "dot", "json"])]
+    format: String,
+}
+
+pub fn run(args: GraphArgs) -> u8 {
+    if !args.spec.is_file() {
+        eprintln!("error: {}: no such file", args.spec.display());
+        return exit::USAGE;
+    }
+    let db = RootDatabase::default();
+    let file = db.source(&args.spec);
+    let errors = file_diagnostics(&db, file)
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    if errors > 0 {
+        eprintln!(
+            "error: {} has {errors} error(s); run `tlc check {}`",
+            args.spec.display(),
+            args.spec.display()
+        );
+        return exit::FINDINGS;
+    }
+    let graphs: Vec<_> = file_items(&db, file)
+        .iter()
+        .copied()
+        .filter(|i| matches!(i.keyword(&db), ItemKeyword::Graph | ItemKeyword::Block))
+        .collect();
+    let name = match (&args.graph, graphs.as_slice()) {
+        (Some(n), _) => n.clone(),
+        (None, [only]) => only.name(&db).clone().unwrap_or_default(),
+        (None, _) => {
+            let names: Vec<String> = graphs.iter().filter_map(|g| g.name(&db).clone()).collect();
+            eprintln!(
+                "error: {} defines {} graphs; pick one with --graph ({})",
+                args.spec.display(),
+                names.len(),
+                names.join(", ")
+            );
+            return exit::USAGE;
+        }
+    };
+    if args.format == "mermaid" {
+        return match tl_analysis::ide::graph_mermaid(&db, file, &name) {
+            Some(text) => {
+                print!("{text}");
+                exit::OK
+            }
+            None => {
+                eprintln!("error: no graph or block named `{name}`");
+                exit::USAGE
+            }
+        };
+    }
+    let Some(item) = graphs
+        .iter()
+        .copied()
+        .find(|g| g.name(&db).as_deref() == Some(name.as_str()))
+    else {
+        eprintln!("error: no graph named `{name}` in {}", args.spec.display());
+        return exit::USAGE;
+    };
+    if item.keyword(&db) == ItemKeyword::Block {
+        eprintln!("error: `{name}` is a block; the IR exists for graphs (use --format mermaid for a block)");
+        return exit::USAGE;
+    }
+    match lower_graph(&db, item) {
+        Ok(lowered) => {
+            if args.format == "json" {
+                match serde_json::to_string_pretty(&lowered.graph) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return exit::USAGE;
+                    }
+                }
+            } else {
+                print!("{}", dot(&lowered.graph));
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: cannot lower `{name}`: {e}");
+            exit::FINDINGS
+        }
+    }
+}
+
+/// Graphviz DOT of an IR graph: inputs as ellipses, params as cylinders, ops as boxes.
+fn dot(g: &Graph) -> String {
+    let mut s = format!(
+        "digraph \"{}\" {{\n  rankdir=TB;\n  node [fontname=\"monospace\"];\n",
+        escape(&g.name)
+    );
+    for (i, n) in g.nodes.iter().enumerate() {
+        let (shape, what) = match &n.kind {
+            NodeKind::Input => ("ellipse", "input".to_string()),
+            NodeKind::Param { .. } => ("cylinder", "param".to_string()),
+            NodeKind::Op { op, .. } => ("box", op.name().to_string()),
+        };
+        s.push_str(&format!(
+            "  n{i} [shape={shape}, label=\"{}\\n{what} {}{}\"];\n",
+            escape(&n.name),
+            n.dtype,
+            escape(&n.shape.to_string())
+        ));
+        for &p in &n.parents {
+            s.push_str(&format!("  n{p} -> n{i};\n"));
+        }
+    }
+    for (name, id) in &g.outputs {
+        s.push_str(&format!(
+            "  out_{id} [shape=plaintext, label=\"{}\"];\n  n{id} -> out_{id};\n",
+            escape(name)
+        ));
+    }
+    s.push_str("}\n");
+    s
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
