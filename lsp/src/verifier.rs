@@ -5,9 +5,9 @@
 //! each contract with `verify::execute` on the blocking pool, reporting `$/progress` and
 //! publishing `tl/status` as each one finishes. Between contracts it checks that it is still the
 //! file's latest run and that the document has not changed: an edit or a newer run stops it
-//! there. A contract already executing finishes (the verify API takes no cancel flag, so a long
-//! branch and bound runs to its own timeout); its result is still stored, since the store is keyed
-//! by content and the result is valid for that content.
+//! there, and a contract in flight is told to stop through `VerifyOptions::cancel` (a branch and
+//! bound search stops at its next domain; sampling and single-pass bounds finish, they are short).
+//! A result obtained after the flag was raised is dropped, never stored.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -260,11 +260,28 @@ pub async fn verify(
             }
             None => {
                 let (o, m) = (opts.clone(), memo.clone());
-                match tokio::task::spawn_blocking(move || {
+                let handle = tokio::task::spawn_blocking(move || {
                     catch_unwind(AssertUnwindSafe(|| execute(&p, &o, &m)))
-                })
-                .await
-                {
+                });
+                tokio::pin!(handle);
+                // While the contract runs, an edit or a newer run raises the cancel flag, which
+                // stops a branch-and-bound search at its next domain.
+                let outcome = loop {
+                    tokio::select! {
+                        r = &mut handle => break r,
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {
+                            if !still_wanted(&state, &path, ticket) {
+                                opts.cancel.store(true, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                };
+                if opts.cancel.load(Ordering::SeqCst) {
+                    // Stopped early: the result is not the contract's and is neither stored nor shown.
+                    cancelled = true;
+                    break;
+                }
+                match outcome {
                     Ok(Ok(run)) => {
                         executed += 1;
                         state.verify.store(&run, cache_dir.as_deref());

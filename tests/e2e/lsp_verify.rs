@@ -286,3 +286,53 @@ fn an_edit_cancels_a_running_verification() {
     );
     assert_eq!(client.shutdown(), Some(0));
 }
+
+/// An edit stops a branch-and-bound search in flight (through `VerifyOptions::cancel`), long
+/// before its own time limit, and the stopped result is not shown or stored.
+#[test]
+fn an_edit_stops_a_running_branch_and_bound() {
+    let examples = repo_root().join("spec-examples");
+    let dir = TempDir::new("lsp-cancel-bab");
+    let path = dir.0.join("hard.tl");
+    let original =
+        std::fs::read_to_string(examples.join("acas_xu_controller.tl")).expect("example");
+    let graph_end = original.find("\n}\n").expect("graph body") + 3;
+    // The controller with a bound well below 0.5 but above its maximum: a search of tens of
+    // seconds (55 s on the development machine).
+    let text = format!(
+        "{}\ncontract tight on acas_controller {{\n  given x in box([[-0.3, -0.5, -0.5, 0.3, 0.3]], [[0.3, 0.5, 0.5, 0.5, 0.5]])\n  ensure scores[0, 0] <= 0.03\n  check by bab(timeout = 300s)\n}}\n",
+        original[..graph_end].replace("load(\"weights/", &format!("load(\"{}/weights/", examples.display()))
+    );
+    std::fs::write(&path, &text).expect("write spec");
+    let (mut client, uri) = open(&dir.0, &path, &text);
+    let id = client.start_request(
+        "workspace/executeCommand",
+        json!({ "command": "tl.verifyFile", "arguments": [uri] }),
+    );
+    let u = uri.clone();
+    client
+        .notification("tl/status", |p| {
+            p["uri"] == u.as_str()
+                && p["contracts"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c["status"] == "running"))
+        })
+        .expect("the search is reported running");
+    let edited = Instant::now();
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": { "uri": uri, "version": 2 },
+            "contentChanges": [{ "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 0, "character": 0 } }, "text": "// edited\n" }]
+        }),
+    );
+    let response = client.response(id).expect("the cancelled run answers");
+    let waited = edited.elapsed();
+    assert_eq!(response["result"]["cancelled"], true, "{response}");
+    assert_eq!(response["result"]["executed"], 0, "{response}");
+    assert!(
+        waited < Duration::from_secs(15),
+        "the search was not interrupted: {waited:?}"
+    );
+    assert_eq!(client.shutdown(), Some(0));
+}

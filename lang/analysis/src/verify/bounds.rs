@@ -217,6 +217,7 @@ fn bab(
             _ => Branching::Input,
         },
         f32_executor: true,
+        cancel: cx.opts.cancel.clone(),
         ..defaults
     };
     let result = tl_bounds::verify(&p.net, &p.property, &cfg).map_err(Failure::bounds)?;

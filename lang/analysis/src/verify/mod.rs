@@ -99,6 +99,9 @@ pub struct VerifyOptions {
     pub catalog: Arc<Catalog>,
     /// User catalog files (their bytes are part of the cache key).
     pub catalog_files: Vec<PathBuf>,
+    /// Set to stop a running search early (the editor sets it when the text changes); a result
+    /// obtained after it was set is `Unknown` and must not be cached.
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for VerifyOptions {
@@ -109,6 +112,7 @@ impl Default for VerifyOptions {
             bab_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             catalog: Arc::new(Catalog::builtin()),
             catalog_files: vec![],
+            cancel: Arc::default(),
         }
     }
 }
