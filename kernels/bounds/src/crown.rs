@@ -129,6 +129,12 @@ pub struct Analysis<'n> {
     /// `f32_executor` is off).
     pub noise: Vec<Array1<f64>>,
     pub opts: CrownOptions,
+    /// Per layer, the vector `v` such that a backward step through the layer with coefficients
+    /// `A` adds at most `|A| v` of error: the executor's noise plus the step's rounding (empty:
+    /// nothing to charge). Computed once per layer from its source's final bounds.
+    charges: Vec<Array1<f64>>,
+    /// The largest magnitude of any layer so far (for the underflow term).
+    mag_max: f64,
 }
 
 /// Result of a backward pass: `C y >= a_in x + bias` for x in the box, and its concretisation.
@@ -149,23 +155,6 @@ fn act_of(layer: &Layer) -> Option<Act> {
         Layer::Sigmoid { .. } => Some(Act::Sigmoid),
         Layer::Tanh { .. } => Some(Act::Tanh),
         _ => None,
-    }
-}
-
-/// Accumulates the coefficients flowing into one layer. Merging two contributions rounds each
-/// entry once: `u (|A1| + |A2|) m`, with `m >= |z|` of that layer, is charged to `abs_err`.
-fn add_into(
-    slot: &mut Option<Array2<f64>>,
-    a: Array2<f64>,
-    m: &Array1<f64>,
-    abs_err: &mut Array1<f64>,
-) {
-    match slot {
-        Some(p) => {
-            *abs_err += &((p.mapv(f64::abs) + a.mapv(f64::abs)).dot(m) * gamma(1.0));
-            *p += &a;
-        }
-        None => *slot = Some(a),
     }
 }
 
@@ -204,6 +193,8 @@ impl<'n> Analysis<'n> {
             relax: vec![None; n],
             noise: Vec::with_capacity(n),
             opts,
+            charges: Vec::with_capacity(n),
+            mag_max: 0.0,
         };
         let children = net.children();
         for i in 0..n {
@@ -211,6 +202,7 @@ impl<'n> Analysis<'n> {
                 an.lower.push(Array1::zeros(0));
                 an.upper.push(Array1::zeros(0));
                 an.noise.push(Array1::zeros(0));
+                an.charges.push(Array1::zeros(0));
                 continue;
             }
             if let Some(act) = act_of(&net.nodes[i].layer) {
@@ -223,6 +215,8 @@ impl<'n> Analysis<'n> {
                 Array1::zeros(0)
             };
             an.noise.push(noise);
+            let charge = an.step_charge(i);
+            an.charges.push(charge);
             let (mut lo, mut hi) = an.ibp_layer(i);
             if !an.noise[i].is_empty() {
                 lo = ndarray::Zip::from(&lo)
@@ -273,6 +267,10 @@ impl<'n> Analysis<'n> {
             if lo.iter().zip(hi.iter()).any(|(l, h)| l > h) {
                 return Ok(None);
             }
+            an.mag_max = lo
+                .iter()
+                .chain(hi.iter())
+                .fold(an.mag_max, |m, v| m.max(v.abs()));
             an.lower.push(lo);
             an.upper.push(hi);
         }
@@ -482,14 +480,121 @@ impl<'n> Analysis<'n> {
             .map_collect(|l, u| l.abs().max(u.abs()))
     }
 
+    /// The error vector of a backward step through layer `i` (see `charges`): the executor's
+    /// noise `e` (its value is the exact one plus at most `e`), plus, in sound mode, the step's
+    /// rounding: `gamma(n + 2) (|M| m + |t|)` for a step computing `A M` and `A t` with inner
+    /// dimension `n`, `m >= |z_src|` from the source layer's bounds.
+    fn step_charge(&self, i: usize) -> Array1<f64> {
+        let layer = &self.net.nodes[i].layer;
+        let noise = self.noise.get(i).filter(|e| !e.is_empty());
+        let mut v: Option<Array1<f64>> = match layer {
+            // Folded shifts carry their own error bound (charged in every mode).
+            Layer::Scale { shift_err, .. } => Some(shift_err.clone()),
+            _ => None,
+        };
+        let mut add = |x: Array1<f64>| match &mut v {
+            Some(acc) => *acc += &x,
+            None => v = Some(x),
+        };
+        if self.opts.sound {
+            match layer {
+                Layer::Input | Layer::Add { .. } | Layer::Sub { .. } => {}
+                Layer::Affine {
+                    src,
+                    w,
+                    w_abs,
+                    b,
+                    coef_ulps,
+                } => {
+                    let g = gamma((w.ncols() + 2) as f64) + 2.0 * *coef_ulps as f64 * U64;
+                    add((w_abs.dot(&self.magnitude(*src)) + b.mapv(f64::abs)) * g);
+                }
+                Layer::Scale {
+                    src,
+                    scale,
+                    shift,
+                    coef_ulps,
+                    ..
+                } => {
+                    let g = gamma((scale.len() + 2) as f64) + 2.0 * *coef_ulps as f64 * U64;
+                    add((scale.mapv(f64::abs) * &self.magnitude(*src) + shift.mapv(f64::abs)) * g);
+                }
+                Layer::Gather { src, index } => {
+                    // Repeated indices sum columns: one rounding each, at most.
+                    let m = self.magnitude(*src);
+                    add(index.iter().map(|&k| m[k] * gamma(1.0)).collect());
+                }
+                Layer::Relu { src }
+                | Layer::LeakyRelu { src, .. }
+                | Layer::Sigmoid { src }
+                | Layer::Tanh { src } => {
+                    // Each coefficient is one product; the intercept sum has n terms. Slopes
+                    // (alpha ones included) are at most 1 in absolute value on unstable neurons.
+                    let rl = self.relax[i].as_ref().expect("relaxed before its charge");
+                    let m = self.magnitude(*src);
+                    let g = gamma((rl.lo_s.len() + 2) as f64);
+                    add((0..rl.lo_s.len())
+                        .map(|j| {
+                            let unstable = if rl.unstable[j] { 1.0f64 } else { 0.0 };
+                            let s = rl.lo_s[j].abs().max(rl.up_s[j].abs()).max(unstable);
+                            (s * m[j] + rl.lo_b[j].abs().max(rl.up_b[j].abs())) * g
+                        })
+                        .collect());
+                }
+                Layer::MaxPool { src, windows } => {
+                    // Overlapping windows add into one column, the bias gathers one term each.
+                    let (l, u) = (&self.lower[*src], &self.upper[*src]);
+                    let m = self.magnitude(*src);
+                    let g = gamma((windows.len() + 2) as f64);
+                    add(windows
+                        .iter()
+                        .map(|win| {
+                            let k_lo = *win
+                                .iter()
+                                .max_by(|&&p, &&q| l[p].total_cmp(&l[q]))
+                                .expect("non-empty window");
+                            let umax = win.iter().map(|&q| u[q]).fold(f64::NEG_INFINITY, f64::max);
+                            (m[k_lo] + umax.abs()) * g
+                        })
+                        .collect());
+                }
+            }
+        }
+        match (v, noise) {
+            (Some(v), Some(e)) => v + e,
+            (Some(v), None) => v,
+            (None, Some(e)) => e.clone(),
+            (None, None) => Array1::zeros(0),
+        }
+    }
+
+    /// Adds `a` to the coefficients pending for layer `src`. Merging two contributions rounds
+    /// each entry once: `u (|A1| + |A2|) m`, with `m >= |z_src|`, is charged to `abs_err`.
+    fn add_into(
+        &self,
+        slot: &mut Option<Array2<f64>>,
+        a: Array2<f64>,
+        src: usize,
+        abs_err: &mut Array1<f64>,
+    ) {
+        match slot {
+            Some(p) => {
+                if self.opts.sound {
+                    let m = self.magnitude(src);
+                    *abs_err += &((p.mapv(f64::abs) + a.mapv(f64::abs)).dot(&m) * gamma(1.0));
+                }
+                *p += &a;
+            }
+            None => *slot = Some(a),
+        }
+    }
+
     /// The backward pass from `target` with coefficients `c`.
     ///
     /// Rounding is charged where it happens (docs/bounds.md): the pass maintains
-    /// `C y >= A z_i + bias - abs_err` for every reachable `z_i`. A step computing `A' = fl(A M)`
-    /// and `fl(A t)` with inner dimension n errs by at most `gamma(n + 2) |A| (|M| m + |t|)`, with
-    /// `m >= |z_src|` from the source layer's bounds, and the running bias sum by `u |bias|`. The
-    /// error therefore stays proportional to the values the network actually takes on the domain,
-    /// and shrinks with it.
+    /// `C y >= A z_i + bias - abs_err` for every reachable `z_i`; each step through layer `i`
+    /// adds `|A| charges[i]`, so the error stays proportional to the values the network
+    /// actually takes on the domain, and shrinks with it.
     fn backward_from(
         &self,
         target: usize,
@@ -508,86 +613,52 @@ impl<'n> Analysis<'n> {
             mut abs_err,
         } = start;
         // Underflow: at most this many roundings touch each row, each off by <= 4 subnormals
-        // times the magnitudes involved (charged with the largest magnitude seen).
+        // times the largest magnitude of any layer.
         let mut ops = 0.0f64;
-        let mut big = 1.0f64;
         let mut relu_a = HashMap::new();
         let mut result: Option<Array2<f64>> = None;
-        // Charges `g |a| v` to every row (skipped in the unsound reference mode).
-        let charge = |abs_err: &mut Array1<f64>, a: &Array2<f64>, v: &Array1<f64>, g: f64| {
-            if sound {
-                *abs_err += &(a.mapv(f64::abs).dot(v) * g);
-            }
-        };
         for i in (0..=target).rev() {
             let Some(a) = pending[i].take() else {
                 continue;
             };
-            if let Some(e) = self.noise.get(i).filter(|e| !e.is_empty()) {
-                // The executor's value of layer i is the exact one plus at most e.
-                abs_err += &a.mapv(f64::abs).dot(e);
+            if let Some(v) = self.charges.get(i).filter(|v| !v.is_empty()) {
+                abs_err += &a.mapv(f64::abs).dot(v);
             }
             let bias_before = bias.clone();
             match &net.nodes[i].layer {
                 Layer::Input => {
                     result = Some(a);
                 }
-                Layer::Affine {
-                    src,
-                    w,
-                    w_abs,
-                    b,
-                    coef_ulps,
-                } => {
-                    let m = self.magnitude(*src);
-                    let v = w_abs.dot(&m) + b.mapv(f64::abs);
-                    let g = gamma((w.ncols() + 2) as f64) + 2.0 * *coef_ulps as f64 * U64;
-                    charge(&mut abs_err, &a, &v, g);
-                    big = big.max(v.iter().fold(0.0, |x, &y| x.max(y)));
+                Layer::Affine { src, w, b, .. } => {
                     ops += (w.ncols() + 2) as f64;
                     bias += &a.dot(b);
                     let na = a.dot(w);
-                    add_into(&mut pending[*src], na, &m, &mut abs_err);
+                    self.add_into(&mut pending[*src], na, *src, &mut abs_err);
                 }
                 Layer::Scale {
-                    src,
-                    scale,
-                    shift,
-                    coef_ulps,
-                    shift_err,
+                    src, scale, shift, ..
                 } => {
-                    let m = self.magnitude(*src);
-                    let v = scale.mapv(f64::abs) * &m + shift.mapv(f64::abs);
-                    let g = gamma((scale.len() + 2) as f64) + 2.0 * *coef_ulps as f64 * U64;
-                    charge(&mut abs_err, &a, &v, g);
-                    abs_err += &a.mapv(f64::abs).dot(shift_err);
-                    big = big.max(v.iter().fold(0.0, |x, &y| x.max(y)));
                     ops += (scale.len() + 2) as f64;
                     bias += &a.dot(shift);
                     let na = &a * scale;
-                    add_into(&mut pending[*src], na, &m, &mut abs_err);
+                    self.add_into(&mut pending[*src], na, *src, &mut abs_err);
                 }
                 Layer::Add { a: pa, b: pb } | Layer::Sub { a: pa, b: pb } => {
                     let neg = matches!(net.nodes[i].layer, Layer::Sub { .. });
                     let other = if neg { -&a } else { a.clone() };
-                    let (ma, mb) = (self.magnitude(*pa), self.magnitude(*pb));
                     ops += 1.0;
-                    add_into(&mut pending[*pa], a, &ma, &mut abs_err);
-                    add_into(&mut pending[*pb], other, &mb, &mut abs_err);
+                    self.add_into(&mut pending[*pa], a, *pa, &mut abs_err);
+                    self.add_into(&mut pending[*pb], other, *pb, &mut abs_err);
                 }
                 Layer::Gather { src, index } => {
                     let n = net.nodes[*src].size;
-                    let m = self.magnitude(*src);
-                    // Repeated indices sum columns: one rounding each, at most.
-                    let v: Array1<f64> = index.iter().map(|&k| m[k]).collect();
-                    charge(&mut abs_err, &a, &v, gamma(1.0));
                     let mut na = Array2::zeros((rows, n));
                     for (j, &k) in index.iter().enumerate() {
                         let mut dst = na.column_mut(k);
                         dst += &a.column(j);
                     }
                     ops += 1.0;
-                    add_into(&mut pending[*src], na, &m, &mut abs_err);
+                    self.add_into(&mut pending[*src], na, *src, &mut abs_err);
                 }
                 Layer::Relu { src }
                 | Layer::LeakyRelu { src, .. }
@@ -599,18 +670,6 @@ impl<'n> Analysis<'n> {
                         relu_a.insert(i, a.clone());
                     }
                     let n = rl.lo_s.len();
-                    let m = self.magnitude(*src);
-                    // Each coefficient is one product; the intercept sum has n terms. Slopes
-                    // (alpha ones included) are at most 1 in absolute value on unstable neurons.
-                    let v: Array1<f64> = (0..n)
-                        .map(|j| {
-                            let unstable = if rl.unstable[j] { 1.0f64 } else { 0.0 };
-                            let s = rl.lo_s[j].abs().max(rl.up_s[j].abs()).max(unstable);
-                            s * m[j] + rl.lo_b[j].abs().max(rl.up_b[j].abs())
-                        })
-                        .collect();
-                    charge(&mut abs_err, &a, &v, gamma((n + 2) as f64));
-                    big = big.max(v.iter().fold(0.0, |x, &y| x.max(y)));
                     ops += (n + 2) as f64;
                     let a = a.as_standard_layout();
                     let a_s = a.as_slice().expect("standard layout");
@@ -644,14 +703,12 @@ impl<'n> Analysis<'n> {
                         }
                         bias[r] += bsum;
                     }
-                    add_into(&mut pending[*src], na, &m, &mut abs_err);
+                    self.add_into(&mut pending[*src], na, *src, &mut abs_err);
                 }
                 Layer::MaxPool { src, windows } => {
                     let (l, u) = (&self.lower[*src], &self.upper[*src]);
                     let n = net.nodes[*src].size;
-                    let m = self.magnitude(*src);
                     let mut na = Array2::zeros((rows, n));
-                    let mut v = Array1::zeros(windows.len());
                     for (j, win) in windows.iter().enumerate() {
                         // Lower: y >= x_k for the element with the largest lower bound.
                         let k_lo = *win
@@ -661,7 +718,6 @@ impl<'n> Analysis<'n> {
                         // Upper: y = x_k when k dominates every other element, else y <= max u.
                         let dominated = win.iter().all(|&q| q == k_lo || u[q] <= l[k_lo]);
                         let umax = win.iter().map(|&q| u[q]).fold(f64::NEG_INFINITY, f64::max);
-                        v[j] = m[k_lo] + umax.abs();
                         for r in 0..rows {
                             let c = a[[r, j]];
                             if c >= 0.0 || dominated {
@@ -671,11 +727,8 @@ impl<'n> Analysis<'n> {
                             }
                         }
                     }
-                    // Overlapping windows add into one column, the bias gathers one term each.
-                    charge(&mut abs_err, &a, &v, gamma((windows.len() + 2) as f64));
-                    big = big.max(v.iter().fold(0.0, |x, &y| x.max(y)));
                     ops += (windows.len() + 2) as f64;
-                    add_into(&mut pending[*src], na, &m, &mut abs_err);
+                    self.add_into(&mut pending[*src], na, *src, &mut abs_err);
                 }
             }
             if sound && bias != bias_before {
@@ -701,6 +754,7 @@ impl<'n> Analysis<'n> {
             // Concretisation: n_in products and n_in + 1 additions per row.
             let concretise =
                 (a_in.mapv(f64::abs).dot(&m_in) + bias.mapv(f64::abs)) * gamma(n_in as f64 + 2.0);
+            let big = self.mag_max.max(m_in.iter().fold(0.0, |x, &y| x.max(y)));
             let tiny = underflow(ops + n_in as f64 + 2.0) * (big + 1.0) * (rows as f64 + 1.0);
             for r in 0..rows {
                 // The bookkeeping itself rounds to nearest: the factor covers it.
