@@ -265,7 +265,10 @@ mod property {
             session.run(&[&x]).unwrap();
             let reference = denote(&g, &p, &named(x)).unwrap();
             let (got, want) = (session.output("y").unwrap(), reference.output("y").unwrap());
-            prop_assert!(close(got, want, 1e-4), "{:?} vs {:?}", got, want);
+            // f32 against f64: the rounding error scales with the magnitudes involved (values reach
+            // hundreds here), so the tolerance is relative to the output's scale.
+            let scale = want.to_f64().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            prop_assert!(close(got, want, 1e-5 * (1.0 + scale)), "{:?} vs {:?}", got, want);
         }
     }
 }
