@@ -26,3 +26,30 @@ pub fn generated_spec(graphs: usize, nodes: usize) -> String {
     }
     s
 }
+
+/// Replaces the measured values in sampling evidence ("worst output error 5.1e-7 at logits[0, 5]")
+/// with `[sampled]`: they depend on the CPU's floating-point instructions (FMA, vector width), so
+/// snapshots must not pin them.
+pub fn redact_sampled_numbers(text: &str) -> String {
+    const MARKERS: [&str; 3] = [
+        "worst output error ",
+        "worst node error ",
+        "largest engine difference ",
+    ];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let next = MARKERS
+            .iter()
+            .filter_map(|m| rest.find(m).map(|i| (i, m.len())))
+            .min();
+        let Some((i, len)) = next else { break };
+        out.push_str(&rest[..i + len]);
+        out.push_str("[sampled]");
+        let tail = &rest[i + len..];
+        let end = tail.find([';', '<', '\n', '|']).unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
