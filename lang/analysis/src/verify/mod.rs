@@ -232,6 +232,29 @@ impl Memo {
     }
 }
 
+/// Names the running build for cache keys: the version plus the executable's size and mtime, so
+/// a rebuilt dev binary whose numerics changed never serves results cached by the previous build
+/// (an installed release keeps its key across runs). Falls back to the version alone when the
+/// executable cannot be inspected.
+pub fn build_identity() -> &'static str {
+    static IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    IDENTITY.get_or_init(|| {
+        let version = env!("CARGO_PKG_VERSION");
+        let stamp = std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .ok()
+            .and_then(|meta| {
+                let mtime = meta.modified().ok()?;
+                let nanos = mtime.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+                Some(format!("{}-{nanos}", meta.len()))
+            });
+        match stamp {
+            Some(stamp) => format!("{version}+{stamp}"),
+            None => version.to_string(),
+        }
+    })
+}
+
 /// Prepares and runs one contract item.
 pub fn run_contract(db: &dyn Db, contract: ItemSource<'_>, opts: &VerifyOptions) -> ContractRun {
     let prepared = prepare(db, contract, opts);
@@ -254,7 +277,7 @@ fn prepare_inner<'db>(
     let name = contract.name(db).clone().unwrap_or_default();
     let resolve = |p: &str| relative_path(db, file, p);
     let mut hasher = Sha256::new();
-    hasher.update(format!("tl-verify {}\n", env!("CARGO_PKG_VERSION")));
+    hasher.update(format!("tl-verify {}\n", build_identity()));
     hasher.update(contract.text(db).as_bytes());
     let analysis = analyze_contract(db, contract).as_ref();
     let claim = analysis.and_then(|a| a.claim.clone());

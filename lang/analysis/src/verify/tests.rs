@@ -238,3 +238,19 @@ fn tolerance_allows_abs_rel_and_ulp() {
     };
     assert_eq!(u.allowed(1.0), 4.0 * f32::EPSILON as f64);
 }
+
+#[test]
+fn cache_keys_name_the_build_not_only_the_version() {
+    let id = super::build_identity();
+    let version = env!("CARGO_PKG_VERSION");
+    // The test binary exists on disk, so its size and mtime are part of the identity.
+    assert!(id.starts_with(&format!("{version}+")), "{id}");
+    let exe_len = std::fs::metadata(std::env::current_exe().unwrap())
+        .unwrap()
+        .len();
+    assert!(
+        id.contains(&format!("+{exe_len}-")),
+        "{id} lacks the size {exe_len}"
+    );
+    assert_eq!(id, super::build_identity(), "stable within one process");
+}
