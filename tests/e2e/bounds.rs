@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::{repo_root, run_in, tlc, TempDir};
+use crate::support::{repo_root, run_in, tlc, write_npy, TempDir};
 
 /// relu(x W1^T + b1) W2^T + b2 with x: [1, 2]; computed again in `forward` below.
 const W1: [[f64; 2]; 3] = [[1.0, -1.0], [0.5, 2.0], [-1.0, 0.25]];
@@ -28,28 +28,6 @@ fn forward(x: [f64; 2]) -> [f64; 2] {
         .map(|i| (W1[i][0] * x[0] + W1[i][1] * x[1] + B1[i]).max(0.0))
         .collect();
     [0, 1].map(|o| (0..3).map(|i| W2[o][i] * h[i]).sum::<f64>() + B2[o])
-}
-
-/// A little-endian f32 `.npy` file (format 1.0).
-fn write_npy(path: &Path, shape: &[usize], data: &[f32]) {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    for v in data {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, bytes).unwrap();
 }
 
 fn tiny_project() -> TempDir {
@@ -249,6 +227,38 @@ fn result_of(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).expect("result file written")
 }
 
+/// `tlc vnncomp NET PROP` must answer unsat (result file too) and write a certificate that
+/// `tlc certificate check` accepts; returns the checker's output.
+fn vnncomp_unsat_then_check(
+    dir: &Path,
+    net: &str,
+    prop: &str,
+    timeout: &str,
+    cert: &str,
+) -> String {
+    let result = format!("{cert}.result.txt");
+    let (code, out, err) = run_in(
+        dir,
+        &[
+            "vnncomp",
+            net,
+            prop,
+            "--timeout",
+            timeout,
+            "--result",
+            &result,
+            "--certificate",
+            cert,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("unsat ("), "{out}");
+    assert_eq!(result_of(dir, &result), "unsat\n");
+    let (code, out, err) = run_in(dir, &["certificate", "check", cert, net, "--vnnlib", prop]);
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
 #[test]
 fn vnncomp_certificate_and_import_on_the_fixture_mlp() {
     let dir = TempDir::new("vnncomp");
@@ -256,35 +266,7 @@ fn vnncomp_certificate_and_import_on_the_fixture_mlp() {
     let net = net.to_str().unwrap();
     // tanh never reaches 1.5: unsat, with a certificate that re-checks.
     mlp_property(&dir.0, "high.vnnlib", 1.5);
-    let (code, out, err) = run_in(
-        &dir.0,
-        &[
-            "vnncomp",
-            net,
-            "high.vnnlib",
-            "--timeout",
-            "30",
-            "--result",
-            "high.txt",
-            "--certificate",
-            "cert.json",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("unsat ("), "{out}");
-    assert_eq!(result_of(&dir.0, "high.txt"), "unsat\n");
-    let (code, out, err) = run_in(
-        &dir.0,
-        &[
-            "certificate",
-            "check",
-            "cert.json",
-            net,
-            "--vnnlib",
-            "high.vnnlib",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    let out = vnncomp_unsat_then_check(&dir.0, net, "high.vnnlib", "30", "cert.json");
     assert!(out.starts_with("certificate checks:"), "{out}");
 
     // The same certificate does not prove a different property.
@@ -429,35 +411,7 @@ fn acas_xu_unsat_with_a_certificate_and_sat_with_a_counterexample() {
             .into_owned()
     };
     let prop = |p: &str| a.join(format!("{p}.vnnlib")).to_string_lossy().into_owned();
-    let (code, out, err) = run_in(
-        &dir.0,
-        &[
-            "vnncomp",
-            &net("1_1"),
-            &prop("prop_1"),
-            "--timeout",
-            "60",
-            "--result",
-            "r1.txt",
-            "--certificate",
-            "c1.json",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("unsat"), "{out}");
-    assert_eq!(result_of(&dir.0, "r1.txt"), "unsat\n");
-    let (code, out, err) = run_in(
-        &dir.0,
-        &[
-            "certificate",
-            "check",
-            "c1.json",
-            &net("1_1"),
-            "--vnnlib",
-            &prop("prop_1"),
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
+    let out = vnncomp_unsat_then_check(&dir.0, &net("1_1"), &prop("prop_1"), "60", "c1.json");
     assert!(out.contains("f32 executor"), "{out}");
 
     let (code, _, err) = run_in(

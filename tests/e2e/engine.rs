@@ -6,32 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{repo_root, run_in, TempDir};
+use crate::support::{repo_root, run_in, write_npy, TempDir};
 
 fn fixtures() -> PathBuf {
     repo_root().join("tests/fixtures/onnx")
-}
-
-/// A `.npy` file of f32 values (little-endian, C order), written by hand so tests need no numpy.
-fn write_npy(path: &Path, shape: &[usize], data: &[f32]) {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    for x in data {
-        bytes.extend(x.to_le_bytes());
-    }
-    std::fs::write(path, bytes).expect("write npy");
 }
 
 /// Reads an f32 `.npy` fixture (as numpy writes them: version 1, '<f4', C order).

@@ -210,6 +210,29 @@ fn verify_file_matches_tlc_verify_with_progress_lenses_hover_and_trust() {
 }
 
 /// A spec with `n` slow sampling contracts on the MNIST example's weights.
+/// Waits for a `tl/status` of `uri` with a contract running; returns it.
+fn wait_running(client: &mut StdioClient, uri: &str) -> Value {
+    client
+        .notification("tl/status", |p| {
+            p["uri"] == uri
+                && p["contracts"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c["status"] == "running"))
+        })
+        .expect("running contracts are reported")
+}
+
+/// Edits the document (version 2): a comment line inserted at the top.
+fn insert_comment_on_line_0(client: &mut StdioClient, uri: &str) {
+    client.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": { "uri": uri, "version": 2 },
+            "contentChanges": [{ "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 0, "character": 0 } }, "text": "// edited\n" }]
+        }),
+    );
+}
+
 fn slow_spec(weights: &Path, n: usize) -> String {
     let mut s = format!(
         "tolerance t = abs 1e-5, rel 1e-4\n\ngraph m(x: f32[B, 784]) -> y: f32[B, 10] within t {{\n  params from \"{}\"\n  param fc1.weight: f32[32, 784]\n  param fc1.bias: f32[32]\n  param fc2.weight: f32[10, 32]\n  param fc2.bias: f32[10]\n  h = linear(x, fc1.weight, fc1.bias)\n  a = relu(h)\n  y = linear(a, fc2.weight, fc2.bias)\n}}\n",
@@ -245,26 +268,12 @@ fn an_edit_cancels_a_running_verification() {
                 .is_some_and(|m| m.starts_with("slow_1 ("))
         })
         .expect("the run reports its second contract");
-    let u = uri.clone();
-    let running = client
-        .notification("tl/status", |p| {
-            p["uri"] == u.as_str()
-                && p["contracts"]
-                    .as_array()
-                    .is_some_and(|cs| cs.iter().any(|c| c["status"] == "running"))
-        })
-        .expect("running contracts are reported");
+    let running = wait_running(&mut client, &uri);
     assert!(statuses(&running["contracts"]).len() == n);
     // Forget what came before (the opening statuses look like the edited version's).
     client.clear();
     let edited = Instant::now();
-    client.notify(
-        "textDocument/didChange",
-        json!({
-            "textDocument": { "uri": uri, "version": 2 },
-            "contentChanges": [{ "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 0, "character": 0 } }, "text": "// edited\n" }]
-        }),
-    );
+    insert_comment_on_line_0(&mut client, &uri);
     let response = client.response(id).expect("the cancelled run answers");
     let waited = edited.elapsed();
     let summary = &response["result"];
@@ -278,7 +287,7 @@ fn an_edit_cancels_a_running_verification() {
     // The new version's statuses are the analysis ones: nothing stale, nothing left running.
     let status = client
         .notification("tl/status", |p| {
-            p["uri"] == u.as_str()
+            p["uri"] == uri.as_str()
                 && p["contracts"]
                     .as_array()
                     .is_some_and(|cs| cs.iter().all(|c| c["status"] == "unknown"))
@@ -319,23 +328,9 @@ fn an_edit_stops_a_running_branch_and_bound() {
         "workspace/executeCommand",
         json!({ "command": "tl.verifyFile", "arguments": [uri] }),
     );
-    let u = uri.clone();
-    client
-        .notification("tl/status", |p| {
-            p["uri"] == u.as_str()
-                && p["contracts"]
-                    .as_array()
-                    .is_some_and(|cs| cs.iter().any(|c| c["status"] == "running"))
-        })
-        .expect("the search is reported running");
+    wait_running(&mut client, &uri);
     let edited = Instant::now();
-    client.notify(
-        "textDocument/didChange",
-        json!({
-            "textDocument": { "uri": uri, "version": 2 },
-            "contentChanges": [{ "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 0, "character": 0 } }, "text": "// edited\n" }]
-        }),
-    );
+    insert_comment_on_line_0(&mut client, &uri);
     let response = client.response(id).expect("the cancelled run answers");
     let waited = edited.elapsed();
     assert_eq!(response["result"]["cancelled"], true, "{response}");
