@@ -680,7 +680,21 @@ fn semantics_link(
         answers.len() - uncovered.len(),
         answers.len()
     ));
+    let mut failing_conditions = Vec::new();
+    let mut failing_names = Vec::new();
     if let Some(summary) = cov.layer(Layer::CompiledSemantics) {
+        failing_conditions = summary
+            .conditions
+            .iter()
+            .filter(|c| c.outcome == "fails")
+            .map(|c| format!("{} fails ({})", c.condition, c.detail))
+            .collect();
+        failing_names = summary
+            .conditions
+            .iter()
+            .filter(|c| c.outcome == "fails")
+            .map(|c| format!("{} fails", c.condition))
+            .collect();
         let conds: Vec<String> = summary
             .conditions
             .iter()
@@ -694,7 +708,21 @@ fn semantics_link(
                 .push(format!("graph conditions: {}", conds.join(", ")));
         }
     }
-    for (n, answer) in uncovered.iter().take(MAX_LISTED_NODES) {
+    // A failing whole-graph condition (e.g. NoMSELoss) uncovers every node for the same reason:
+    // say that once instead of repeating it per node.
+    let whole_graph_fails = !failing_conditions.is_empty() && uncovered.len() == answers.len();
+    if whole_graph_fails {
+        l.evidence.push(format!(
+            "no node is covered: the compiled-semantics theorem needs every graph condition, and {}",
+            failing_conditions.join(", ")
+        ));
+    }
+    let listed = if whole_graph_fails {
+        0
+    } else {
+        MAX_LISTED_NODES
+    };
+    for (n, answer) in uncovered.iter().take(listed) {
         l.evidence.push(format!(
             "`{}` ({}): {}",
             n.node,
@@ -702,7 +730,7 @@ fn semantics_link(
             answer.reason.as_deref().unwrap_or("uncovered")
         ));
     }
-    if uncovered.len() > MAX_LISTED_NODES {
+    if !whole_graph_fails && uncovered.len() > MAX_LISTED_NODES {
         l.evidence.push(format!(
             "... and {} more uncovered nodes",
             uncovered.len() - MAX_LISTED_NODES
@@ -724,10 +752,20 @@ fn semantics_link(
     l.status = covered_status;
     if !uncovered.is_empty() {
         let ops: BTreeSet<&str> = uncovered.iter().map(|(n, _)| n.op).collect();
-        let what: Vec<String> = uncovered
-            .iter()
-            .map(|(n, _)| format!("{} (node {})", n.op, n.node))
-            .collect();
+        let subject = if whole_graph_fails {
+            format!(
+                "all {} op nodes of {what} {}, as {}",
+                answers.len(),
+                target.unwrap_or("?"),
+                failing_names.join(", ")
+            )
+        } else {
+            uncovered
+                .iter()
+                .map(|(n, _)| format!("{} (node {})", n.op, n.node))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let suggestion_name = if ops.len() == 1 {
             format!("{}_kernel", ops.iter().next().expect("one op"))
         } else {
@@ -736,7 +774,7 @@ fn semantics_link(
         let op_list: Vec<&str> = ops.iter().copied().collect();
         let covered = chain.boundary(
             BoundaryKind::UnprovedOps,
-            what.join(", "),
+            subject,
             LinkLayer::Semantics,
             (
                 suggestion_name,

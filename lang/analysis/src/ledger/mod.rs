@@ -167,7 +167,8 @@ impl BoundaryKind {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Boundary {
     pub kind: BoundaryKind,
-    /// What is crossed: "CUDA kernels", "data/coc_bounded.vnnlib", "mse_loss (node loss)".
+    /// What is crossed: "CUDA kernels", "data/coc_bounded.vnnlib", "mse_loss (node loss)",
+    /// "all 4 op nodes of graph g, as no_mse_loss fails".
     pub what: String,
     /// The link it belongs to.
     pub link: LinkLayer,
