@@ -1,7 +1,10 @@
 //! Convolution, NCHW (2-D) and NCL (1-D), with stride, padding (begin/end per side), dilation and
 //! groups, as im2col followed by one GEMM per (image, group).
 
-use crate::cpu::gemm::{gemm_packed_strided_into, Epilogue, MatrixStrides, PackedMatrix};
+use crate::cpu::gemm::{
+    gemm_packed_strided_into, gemm_rows_into, Epilogue, MatrixStrides, PackedMatrix, RowGrid,
+    RowOutput, WeightRows, PANEL,
+};
 use crate::error::{KernelError, KernelResult};
 use crate::real::Real;
 use crate::tensor::checked_numel;
@@ -174,16 +177,46 @@ fn conv2d_named<T: Real>(
     Ok(out.into_dyn())
 }
 
-/// A 2-D convolution (groups = 1) with its weight packed for [`gemm_packed_into`]: each image
-/// is unfolded into a reused scratch buffer (one row per output position, im2col) and multiplied
-/// by the packed `W^T`, writing the channel planes directly (column stride `Ho * Wo`), with the
-/// bias and an optional relu in the GEMM epilogue.
+/// A 2-D convolution (groups = 1) prepared for the GEMM micro-kernels, in one of two
+/// orientations picked per input shape by which fills more vector lanes:
+///
+/// - **channels on the lanes** (many output channels): each image is unfolded into a reused
+///   scratch buffer (im2col) and multiplied by the packed `W^T` ([`PackedMatrix`]), writing
+///   the channel planes through a column stride of `Ho * Wo`;
+/// - **positions on the lanes** (few output channels, larger planes): `W [C_out, K]` times
+///   `B [K, positions]` ([`gemm_rows_into`]), so each image's C is its channel planes. At
+///   stride 1 the rows of B are shifted windows of the (zero-padded) input planes themselves,
+///   with no im2col: a row of the output is computed `Wp` (padded width) positions wide and
+///   the `Wp - Wo` that wrap around are not stored.
+///
+/// Both put the bias and an optional relu in the GEMM epilogue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PackedConv2d {
     weight: PackedMatrix,
+    /// `[C_out, C * kh * kw]` row-major, for the positions-on-lanes orientation.
+    rows: Vec<f32>,
+    /// `[C_out]` (zeros without a bias).
+    bias: Vec<f32>,
     in_channels: usize,
     kernel: [usize; 2],
     params: Conv2dParams,
+}
+
+/// How [`PackedConv2d`] runs for one input shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Orientation {
+    /// Output channels on the lanes, over an im2col of each image.
+    Channels,
+    /// Positions on the lanes over an im2col (a strided convolution).
+    PositionsUnfolded,
+    /// Positions on the lanes over the input planes (stride 1), `padded` into scratch first
+    /// when the convolution has padding.
+    PositionsDirect { padded: bool },
+}
+
+/// Share of the vector lanes a dimension of `len` fills when cut into 16-lane vectors.
+fn lane_use(useful: usize, len: usize) -> f64 {
+    useful as f64 / (len.div_ceil(PANEL).max(1) * PANEL) as f64
 }
 
 impl PackedConv2d {
@@ -216,8 +249,11 @@ impl PackedConv2d {
             .view()
             .into_shape_with_order((o, c * kh * kw))
             .map_err(|e| KernelError::shape(OP, e.to_string()))?;
+        let weight = PackedMatrix::from_rows(rows, b)?;
         Ok(PackedConv2d {
-            weight: PackedMatrix::from_rows(rows, b)?,
+            weight,
+            rows: rows.iter().copied().collect(),
+            bias: b.map_or_else(|| vec![0.0; o], |b| b.iter().copied().collect()),
             in_channels: c,
             kernel: [kh, kw],
             params,
@@ -267,7 +303,24 @@ impl PackedConv2d {
     /// Scratch values [`PackedConv2d::run_into`] needs for an input of shape `input`.
     pub fn scratch_len(&self, input: &[usize]) -> KernelResult<usize> {
         let [_, _, ho, wo] = self.output_shape(input)?;
-        checked_numel("conv2d", &[ho, wo, self.weight.k()])
+        let [_, wp] = self.padded(input[2], input[3]);
+        self.scratch_for(self.orientation([wp, ho, wo]), input)
+    }
+
+    /// Scratch values for `input` in `orientation`: an im2col, a padded image or nothing.
+    fn scratch_for(&self, orientation: Orientation, input: &[usize]) -> KernelResult<usize> {
+        const OP: &str = "conv2d";
+        let [_, _, ho, wo] = self.output_shape(input)?;
+        let [hp, wp] = self.padded(input[2], input[3]);
+        match orientation {
+            Orientation::Channels | Orientation::PositionsUnfolded => {
+                checked_numel(OP, &[ho, wo, self.weight.k()])
+            }
+            Orientation::PositionsDirect { padded: true } => {
+                checked_numel(OP, &[self.in_channels, hp, wp])
+            }
+            Orientation::PositionsDirect { padded: false } => Ok(0),
+        }
     }
 
     /// Convolves `x: [N, C, H, W]` (standard layout) into `out: [N, O, Ho, Wo]`; `scratch` holds
@@ -280,10 +333,26 @@ impl PackedConv2d {
         scratch: &mut [f32],
         out: &mut [f32],
     ) -> KernelResult<()> {
+        let [_, _, ho, wo] = self.output_shape(shape)?;
+        let [_, wp] = self.padded(shape[2], shape[3]);
+        let orientation = self.orientation([wp, ho, wo]);
+        self.run_oriented(orientation, x, shape, epilogue, scratch, out)
+    }
+
+    /// [`PackedConv2d::run_into`] in a given orientation.
+    fn run_oriented(
+        &self,
+        orientation: Orientation,
+        x: &[f32],
+        shape: &[usize],
+        epilogue: Epilogue,
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) -> KernelResult<()> {
         const OP: &str = "conv2d";
         let [n, o, ho, wo] = self.output_shape(shape)?;
         let (c, h, w) = (shape[1], shape[2], shape[3]);
-        let (plane_in, plane_out, patch) = (c * h * w, ho * wo, self.weight.k());
+        let (plane_in, plane_out) = (c * h * w, ho * wo);
         if x.len() != n * plane_in || out.len() != n * o * plane_out {
             return Err(KernelError::shape(
                 OP,
@@ -294,35 +363,124 @@ impl PackedConv2d {
                 ),
             ));
         }
+        let [hp, wp] = self.padded(h, w);
+        let needed = self.scratch_for(orientation, shape)?;
         let scratch_len = scratch.len();
-        let cols = scratch
-            .get_mut(..plane_out * patch)
+        let scratch = scratch
+            .get_mut(..needed)
             .ok_or_else(|| KernelError::shape(OP, format!("scratch holds {scratch_len} values")))?;
         for img in 0..n {
             let image = &x[img * plane_in..(img + 1) * plane_in];
-            self.unfold(image, [h, w], [ho, wo], cols);
-            // A[pos, kidx] = cols[kidx * plane_out + pos]; C[pos, oc] goes to plane oc.
-            gemm_packed_strided_into(
-                plane_out,
-                cols,
-                MatrixStrides {
-                    row_stride: 1,
-                    col_stride: plane_out,
-                },
-                &self.weight,
-                epilogue,
-                &mut out[img * o * plane_out..(img + 1) * o * plane_out],
-                MatrixStrides {
-                    row_stride: 1,
-                    col_stride: plane_out,
-                },
-            )?;
+            let out = &mut out[img * o * plane_out..(img + 1) * o * plane_out];
+            match orientation {
+                Orientation::Channels => {
+                    self.unfold(image, [h, w], [ho, wo], scratch);
+                    // A[pos, kidx] = cols[kidx * plane_out + pos]; C[pos, oc] goes to plane oc.
+                    let planes = MatrixStrides {
+                        row_stride: 1,
+                        col_stride: plane_out,
+                    };
+                    gemm_packed_strided_into(
+                        plane_out,
+                        scratch,
+                        planes,
+                        &self.weight,
+                        epilogue,
+                        out,
+                        planes,
+                    )?;
+                }
+                Orientation::PositionsUnfolded => {
+                    self.unfold(image, [h, w], [ho, wo], scratch);
+                    let [kh, kw] = self.kernel;
+                    let cols = RowGrid {
+                        data: scratch,
+                        counts: [c, kh, kw],
+                        strides: [kh * kw * plane_out, kw * plane_out, plane_out],
+                        n: plane_out,
+                    };
+                    let planes = RowOutput::dense(plane_out, plane_out);
+                    gemm_rows_into(self.weight_rows(), cols, epilogue, out, planes)?;
+                }
+                Orientation::PositionsDirect { padded } => {
+                    let src = if padded {
+                        self.pad(image, [h, w], scratch);
+                        &*scratch
+                    } else {
+                        image
+                    };
+                    let [kh, kw] = self.kernel;
+                    let [dh, dw] = self.params.dilation;
+                    // Wide position j = oh * Wp + ow reads tap (c, ki, kj) at
+                    // c * Hp * Wp + ki * dh * Wp + kj * dw + j; columns ow >= Wo are dropped.
+                    let windows = RowGrid {
+                        data: src,
+                        counts: [c, kh, kw],
+                        strides: [hp * wp, dh * wp, dw],
+                        n: (ho - 1) * wp + wo,
+                    };
+                    let planes = RowOutput {
+                        row_stride: plane_out,
+                        period: wp,
+                        keep: wo,
+                    };
+                    gemm_rows_into(self.weight_rows(), windows, epilogue, out, planes)?;
+                }
+            }
         }
         Ok(())
     }
 }
 
 impl PackedConv2d {
+    /// `[Hp, Wp]`: the input plane with its padding.
+    fn padded(&self, h: usize, w: usize) -> [usize; 2] {
+        let [[top, bottom], [left, right]] = self.params.padding;
+        [h + top + bottom, w + left + right]
+    }
+
+    /// Picks the orientation filling more vector lanes, for output planes `[ho, wo]` (>= 1)
+    /// from an input `wp` wide with its padding; ties keep the channels on the lanes.
+    fn orientation(&self, [wp, ho, wo]: [usize; 3]) -> Orientation {
+        let out_channels = self.weight.n();
+        let channels = lane_use(out_channels, out_channels);
+        let direct = self.params.stride == [1, 1];
+        let computed = if direct { (ho - 1) * wp + wo } else { ho * wo };
+        if lane_use(ho * wo, computed) <= channels {
+            Orientation::Channels
+        } else if direct {
+            Orientation::PositionsDirect {
+                padded: self.params.padding != [[0, 0], [0, 0]],
+            }
+        } else {
+            Orientation::PositionsUnfolded
+        }
+    }
+
+    fn weight_rows(&self) -> WeightRows<'_> {
+        WeightRows {
+            values: &self.rows,
+            m: self.weight.n(),
+            k: self.weight.k(),
+            bias: &self.bias,
+        }
+    }
+
+    /// Copies one image into `padded: [C, Hp, Wp]` with zeros around it.
+    fn pad(&self, image: &[f32], [h, w]: [usize; 2], padded: &mut [f32]) {
+        let [[top, _], [left, _]] = self.params.padding;
+        let [hp, wp] = self.padded(h, w);
+        padded.fill(0.0);
+        for ch in 0..self.in_channels {
+            let src = &image[ch * h * w..(ch + 1) * h * w];
+            let dst = &mut padded[ch * hp * wp..(ch + 1) * hp * wp];
+            for (r, row) in src.chunks_exact(w.max(1)).enumerate() {
+                let at = (top + r) * wp + left;
+                dst[at..at + w].copy_from_slice(row);
+            }
+        }
+    }
+
     /// k-major im2col of one image: `cols[kidx * Ho * Wo + oh * Wo + ow]` is the input pixel
     /// under tap `kidx = (c, ki, kj)` at output `(oh, ow)`, or 0 in the padding. Each output
     /// row is a zero-padded run of one input row (a plain copy at stride 1).
@@ -488,26 +646,61 @@ mod tests {
         y
     }
 
+    fn filled(shape: (usize, usize, usize, usize), seed: usize) -> ArrayD<f64> {
+        Array::from_shape_fn(shape, |(a, b, c, d)| {
+            ((a * 31 + b * 7 + c * 3 + d * 5 + seed) % 11) as f64 - 5.0
+        })
+        .into_dyn()
+    }
+
+    /// Every orientation that applies (positions read directly only at stride 1), and the
+    /// one run_into picks, against the direct definition; values are small integers, so f32
+    /// is exact.
     #[test]
-    fn packed_matches_naive_with_stride_padding_dilation_and_relu() {
-        let x = Array::from_shape_fn((3, 3, 7, 6), |(a, b, c, d)| {
-            ((a * 31 + b * 7 + c * 3 + d) % 11) as f64 - 5.0
-        })
-        .into_dyn();
-        let w = Array::from_shape_fn((5, 3, 3, 2), |(a, b, c, d)| {
-            ((a * 5 + b * 3 + c + d * 2) % 7) as f64 - 3.0
-        })
-        .into_dyn();
-        let b = Array::from_shape_fn(5, |i| i as f64 * 0.5 - 1.0).into_dyn();
-        for p in [
-            Conv2dParams::default(),
-            Conv2dParams {
-                stride: [2, 1],
-                padding: [[1, 2], [0, 1]],
-                dilation: [1, 2],
-                groups: 1,
-            },
-        ] {
+    fn packed_matches_naive_in_every_orientation() {
+        let params = |stride, padding, dilation| Conv2dParams {
+            stride,
+            padding,
+            dilation,
+            groups: 1,
+        };
+        let cases = [
+            // (x, w, params): the spec-example CNN's conv, odd sizes, padding, dilation,
+            // 1x1 kernels, strides, more channels than a panel.
+            ((3, 1, 8, 8), (4, 1, 3, 3), Conv2dParams::default()),
+            ((3, 3, 7, 6), (5, 3, 3, 2), Conv2dParams::default()),
+            (
+                (2, 3, 7, 6),
+                (5, 3, 3, 2),
+                params([2, 1], [[1, 2], [0, 1]], [1, 2]),
+            ),
+            (
+                (2, 2, 9, 5),
+                (3, 2, 3, 3),
+                params([1, 1], [[1, 1], [2, 0]], [1, 1]),
+            ),
+            (
+                (1, 2, 11, 13),
+                (6, 2, 2, 3),
+                params([1, 1], [[0, 1], [1, 1]], [2, 3]),
+            ),
+            ((2, 3, 5, 7), (7, 3, 1, 1), Conv2dParams::default()),
+            (
+                (1, 2, 20, 19),
+                (3, 2, 3, 3),
+                params([2, 2], [[1, 1], [1, 1]], [1, 1]),
+            ),
+            (
+                (2, 2, 6, 6),
+                (20, 2, 3, 3),
+                params([1, 1], [[1, 1], [1, 1]], [1, 1]),
+            ),
+            ((1, 1, 3, 3), (2, 1, 3, 3), Conv2dParams::default()),
+        ];
+        for (seed, (xs, ws, p)) in cases.into_iter().enumerate() {
+            let x = filled(xs, seed);
+            let w = filled(ws, seed + 1).mapv(|v| (v / 2.0).round());
+            let b = Array::from_shape_fn(ws.0, |i| i as f64 * 0.5 - 1.0).into_dyn();
             let expected = naive_conv2d(&x, &w, Some(&b), &p);
             let (x32, w32, b32) = (
                 x.mapv(|v| v as f32),
@@ -516,24 +709,74 @@ mod tests {
             );
             let conv = PackedConv2d::new(w32.view(), Some(b32.view()), p).unwrap();
             assert_eq!(conv.output_shape(x.shape()).unwrap(), expected.shape());
-            let mut scratch = vec![0.0; conv.scratch_len(x.shape()).unwrap()];
-            for relu in [false, true] {
-                let mut out = vec![f32::NAN; expected.len()];
-                let epilogue = if relu { Epilogue::Relu } else { Epilogue::None };
-                conv.run_into(
-                    x32.as_slice().unwrap(),
-                    x.shape(),
-                    epilogue,
-                    &mut scratch,
-                    &mut out,
-                )
-                .unwrap();
-                for (got, want) in out.iter().zip(expected.iter()) {
-                    let want = if relu { want.max(0.0) } else { *want };
-                    assert_eq!(f64::from(*got), want);
+            let padded = p.padding != [[0, 0], [0, 0]];
+            let mut orientations = vec![
+                None,
+                Some(Orientation::Channels),
+                Some(Orientation::PositionsUnfolded),
+            ];
+            if p.stride == [1, 1] {
+                orientations.push(Some(Orientation::PositionsDirect { padded }));
+            }
+            for orientation in orientations {
+                let len = match orientation {
+                    Some(o) => conv.scratch_for(o, x.shape()).unwrap(),
+                    None => conv.scratch_len(x.shape()).unwrap(),
+                };
+                let mut scratch = vec![f32::NAN; len];
+                for relu in [false, true] {
+                    let mut out = vec![f32::NAN; expected.len()];
+                    let epilogue = if relu { Epilogue::Relu } else { Epilogue::None };
+                    let xs = x32.as_slice().unwrap();
+                    match orientation {
+                        Some(o) => {
+                            conv.run_oriented(o, xs, x.shape(), epilogue, &mut scratch, &mut out)
+                        }
+                        None => conv.run_into(xs, x.shape(), epilogue, &mut scratch, &mut out),
+                    }
+                    .unwrap();
+                    for (got, want) in out.iter().zip(expected.iter()) {
+                        let want = if relu { want.max(0.0) } else { *want };
+                        assert_eq!(
+                            f64::from(*got),
+                            want,
+                            "case {seed} {orientation:?} relu={relu}"
+                        );
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn orientation_follows_lane_use() {
+        let conv = |o: usize, p| {
+            let w = ArrayD::<f32>::ones(IxDyn(&[o, 1, 3, 3]));
+            PackedConv2d::new(w.view(), None, p).unwrap()
+        };
+        let strided = Conv2dParams {
+            stride: [2, 2],
+            ..Conv2dParams::default()
+        };
+        let padded = Conv2dParams::symmetric([1, 1], [1, 1], [1, 1], 1);
+        // 4 channels fill a quarter of a panel, 36 positions (48 computed) three quarters.
+        let small = conv(4, Conv2dParams::default());
+        assert_eq!(
+            small.orientation([8, 6, 6]),
+            Orientation::PositionsDirect { padded: false }
+        );
+        assert_eq!(
+            conv(4, padded).orientation([10, 8, 8]),
+            Orientation::PositionsDirect { padded: true }
+        );
+        assert_eq!(
+            conv(4, strided).orientation([9, 4, 4]),
+            Orientation::PositionsUnfolded
+        );
+        // A 1x1 output, or 32 channels (whole panels): channels stay on the lanes.
+        assert_eq!(small.orientation([3, 1, 1]), Orientation::Channels);
+        let wide = conv(32, Conv2dParams::default());
+        assert_eq!(wide.orientation([30, 28, 28]), Orientation::Channels);
     }
 
     #[test]
@@ -549,12 +792,15 @@ mod tests {
                 .code(),
             "TL0508"
         );
-        let conv = PackedConv2d::new(w.view(), None, Conv2dParams::default()).unwrap();
+        // Padding: the kernel needs scratch for the padded image.
+        let padded = Conv2dParams::symmetric([1, 1], [1, 1], [1, 1], 1);
+        let conv = PackedConv2d::new(w.view(), None, padded).unwrap();
+        assert_eq!(conv.scratch_len(&[1, 1, 1, 1]).unwrap(), 9);
         let mut out = [0.0f32; 8];
         let err = conv
             .run_into(
-                &[0.0; 9],
-                &[1, 1, 3, 3],
+                &[0.0; 1],
+                &[1, 1, 1, 1],
                 Epilogue::None,
                 &mut [0.0; 2],
                 &mut out,
