@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Copies the grammar's queries to the editor plugins that ship their own copy (Neovim, Zed) and
-// translates capture names to Helix's scopes. The grammar's queries/ is the single source of truth.
+// Copies the grammar's queries to the editor plugins that ship their own copy (Neovim, Helix, Zed)
+// and translates capture names to the scopes Helix's and Zed's themes style. The grammar's queries/ is the single source of truth.
 //
 //   node scripts/sync-queries.js          write the copies
 //   node scripts/sync-queries.js --check  exit 1 when a copy is out of date (used by editors/ci.sh)
@@ -28,13 +28,20 @@ const HELIX_CAPTURES = {
   'indent.end': 'outdent',
 };
 
+/** Zed's themes style `namespace` and `comment.doc`, not `module` or `comment.documentation`. */
+const ZED_CAPTURES = {
+  module: 'namespace',
+  'comment.documentation': 'comment.doc',
+};
+
 const header = (source) =>
   `; Generated from editors/tree-sitter-tl/queries/${source} by scripts/sync-queries.js; do not edit.\n`;
 
+const renameCaptures = (text, names) =>
+  text.replace(/@([a-z.]+)/g, (whole, name) => (name in names ? `@${names[name]}` : whole));
+
 function translateForHelix(text) {
-  return text
-    .replace(/ @indent\.branch/g, '')
-    .replace(/@([a-z.]+)/g, (whole, name) => (name in HELIX_CAPTURES ? `@${HELIX_CAPTURES[name]}` : whole));
+  return renameCaptures(text.replace(/ @indent\.branch/g, ''), HELIX_CAPTURES);
 }
 
 /** Every generated file: [target path, contents]. */
@@ -47,7 +54,7 @@ function targets() {
   for (const name of ['highlights.scm', 'locals.scm', 'indents.scm']) {
     out.push([path.join(editorsDir, 'helix', 'queries', 'tl', name), header(name) + translateForHelix(read(name))]);
   }
-  out.push([path.join(editorsDir, 'zed', 'languages', 'tl', 'highlights.scm'), header('highlights.scm') + read('highlights.scm')]);
+  out.push([path.join(editorsDir, 'zed', 'languages', 'tl', 'highlights.scm'), header('highlights.scm') + renameCaptures(read('highlights.scm'), ZED_CAPTURES)]);
   return out;
 }
 

@@ -72,7 +72,7 @@
   format: (identifier) @attribute)
 
 (import
-  alias: (identifier) @module)
+  alias: (identifier) @namespace)
 
 ; Signatures and types
 
@@ -120,7 +120,7 @@
 
 (comment) @comment
 
-(doc_comment) @comment.documentation
+(doc_comment) @comment.doc
 
 ; Punctuation and operators
 
