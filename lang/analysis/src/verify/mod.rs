@@ -487,8 +487,8 @@ fn hash_file(hasher: &mut Sha256, path: &Path) {
         return;
     };
     if meta.len() <= HASH_WHOLE_LIMIT {
-        match std::fs::read(path) {
-            Ok(bytes) => hasher.update(&bytes),
+        match content_digest(path, &meta) {
+            Ok(digest) => hasher.update(digest),
             Err(e) => hasher.update(e.to_string().as_bytes()),
         }
         return;
@@ -509,6 +509,35 @@ fn hash_file(hasher: &mut Sha256, path: &Path) {
             hasher.update(&buf);
         }
     }
+}
+
+/// The sha256 of a file's bytes, streamed (never the whole file in memory) and remembered per
+/// process by path, size and mtime, so a server that re-verifies after every save re-reads only
+/// the payloads that changed.
+fn content_digest(path: &Path, meta: &std::fs::Metadata) -> std::io::Result<[u8; 32]> {
+    type Stamp = (u64, Option<std::time::SystemTime>);
+    static DIGESTS: std::sync::OnceLock<Mutex<HashMap<PathBuf, (Stamp, [u8; 32])>>> =
+        std::sync::OnceLock::new();
+    let digests = DIGESTS.get_or_init(Default::default);
+    let stamp: Stamp = (meta.len(), meta.modified().ok());
+    // Without an mtime a stale entry could not be told apart: always re-read then.
+    if stamp.1.is_some() {
+        if let Some((seen, digest)) = digests.lock().expect("digest lock").get(path) {
+            if *seen == stamp {
+                return Ok(*digest);
+            }
+        }
+    }
+    let mut file_hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut file_hasher)?;
+    let digest: [u8; 32] = file_hasher.finalize().into();
+    if stamp.1.is_some() {
+        digests
+            .lock()
+            .expect("digest lock")
+            .insert(path.to_path_buf(), (stamp, digest));
+    }
+    Ok(digest)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -254,3 +254,29 @@ fn cache_keys_name_the_build_not_only_the_version() {
     );
     assert_eq!(id, super::build_identity(), "stable within one process");
 }
+
+#[test]
+fn payload_digests_are_remembered_until_the_file_changes() {
+    let dir = std::env::temp_dir().join(format!("tl-digest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("w.bin");
+    let digest = |p: &Path| super::content_digest(p, &std::fs::metadata(p).unwrap()).unwrap();
+    std::fs::write(&path, b"first contents").unwrap();
+    let first = digest(&path);
+    assert_eq!(first, digest(&path));
+    let expected: [u8; 32] = Sha256::digest(b"first contents").into();
+    assert_eq!(first, expected, "the digest is the sha256 of the bytes");
+    // Same size, new bytes, a later mtime: re-read.
+    std::fs::write(&path, b"other contents").unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let second = digest(&path);
+    assert_ne!(first, second);
+    assert_eq!(second, <[u8; 32]>::from(Sha256::digest(b"other contents")));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
