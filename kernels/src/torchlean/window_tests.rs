@@ -428,10 +428,18 @@ fn malformed_window_nodes_get_coded_errors() {
         (with("shape", json!([1, 3, 3])), "TL0553"),
         (with("parents", json!([])), "TL0553"),
         (with("spatial_rank", json!(-1)), "TL0550"),
+        (with("padding", json!([u64::MAX, 0])), "TL0551"),
+        (with("kernel", json!([u64::MAX, 2])), "TL0553"),
     ] {
         let err = import(&artifact(node.clone()), "g").unwrap_err();
         assert_eq!(err.code(), code, "{node}: {err}");
     }
+    let huge = 1u64 << 40;
+    let overflow = json!({"format": FORMAT, "input_id": 0, "output_ids": [1], "nodes": [
+        {"id": 0, "kind": "input", "parents": [], "shape": [huge, huge, 1, 4, 4]},
+        {"id": 1, "kind": "max_pool", "parents": [0], "shape": [huge, huge, 1, 2, 2],
+         "spatial_rank": 2, "kernel": [2, 2], "stride": [2, 2], "padding": [0, 0]}]});
+    assert_eq!(import(&overflow, "g").unwrap_err().code(), "TL0553");
     let conv = json!({"id": 1, "kind": "conv", "parents": [0], "shape": [1, 1, 3, 3],
         "spatial_rank": 2, "kernel": [2, 2], "stride": [1, 1], "padding": [0, 0],
         "padding_after": [0, 0], "dilation": [1, 1], "groups": 1, "channel_axis": 0,

@@ -43,7 +43,7 @@ pub(super) fn refusal(n: &RawNode) -> Option<String> {
     kernel
         .iter()
         .zip(&padding)
-        .position(|(&k, &p)| p * 2 > k)
+        .position(|(&k, &p)| p.saturating_mul(2) > k)
         .map(|axis| {
             format!(
                 "padding {} exceeds half the kernel {} on spatial axis {axis}: TorchLean's output \
@@ -143,7 +143,7 @@ impl Builder {
             .with("dilation", ints(&dilation))
             .with("groups", AttrValue::Int(groups as i64));
         let op = if w.rank == 1 { Op::Conv1d } else { Op::Conv2d };
-        let view: Vec<u64> = std::iter::once(leading.iter().product())
+        let view: Vec<u64> = std::iter::once(batch(n, leading)?)
             .chain(rest.iter().copied())
             .collect();
         let restore = |core: &[u64]| leading.iter().chain(&core[1..]).copied().collect();
@@ -183,7 +183,7 @@ impl Builder {
         let view: Vec<u64> = if w.rank == 2 && (1..=2).contains(&leading.len()) {
             xs.to_vec()
         } else {
-            std::iter::once(leading.iter().product())
+            std::iter::once(batch(n, leading)?)
                 .chain(lift(spatial, 1))
                 .collect()
         };
@@ -272,6 +272,14 @@ fn axes(n: &RawNode, key: &str, rank: usize) -> Result<Vec<u64>, TorchLeanError>
         ));
     }
     Ok(v.into_iter().map(|d| d as u64).collect())
+}
+
+/// The extent of the one batch axis the leading axes merge into.
+fn batch(n: &RawNode, leading: &[u64]) -> Result<u64, TorchLeanError> {
+    leading
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| invalid(n, format!("leading extents {leading:?} overflow")))
 }
 
 fn invalid(n: &RawNode, detail: String) -> TorchLeanError {
