@@ -300,6 +300,13 @@ const ROUND_TRIPS: &[RoundTrip] = &[
         &[],
     ),
     ("residual_block.tl", "residual_net", "x", &[2, 16], &["B=2"]),
+    (
+        "small_cnn.tl",
+        "small_cnn",
+        "image",
+        &[2, 1, 8, 8],
+        &["N=2"],
+    ),
 ];
 
 #[test]
@@ -358,6 +365,42 @@ fn torchlean_round_trip_computes_the_same_function() {
             let b: Vec<&Value> = imported.values().collect();
             assert_eq!(a, b, "{spec} {engine}: the round trip changed the function");
         }
+    }
+}
+
+/// A hand-written artifact in the shape TorchLean's exporter writes for an unbatched `[C, H, W]`
+/// input: a grouped `conv` on channel axis 0 with a dense block-diagonal weight (the 99s lie off
+/// the blocks and are never read), a `max_pool`, and a 1-D `avg_pool` over the last axis.
+#[test]
+fn torchlean_hand_written_conv_artifact_imports_and_runs() {
+    let dir = TempDir::new("torchlean-conv");
+    let json = repo_root().join("tests/fixtures/torchlean/conv_unbatched.json");
+    let (code, _, err) = run_in(
+        &dir.0,
+        &[
+            "import",
+            "torchlean",
+            json.to_str().unwrap(),
+            "-o",
+            "conv.tl",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let x = dir.0.join("x.npy");
+    let data: Vec<f32> = (1..=18).map(|v| v as f32).collect();
+    write_npy(&x, &[2, 3, 3], &data);
+    let arg = format!("x={}", x.display());
+    for engine in ["reference", "compiled"] {
+        let out = run_json(&dir.0, &["conv.tl", "--input", &arg, "--engine", engine]);
+        // Diagonal sums of channel 0's 2x2 windows + 0.5, anti-diagonal sums of channel 1's - 1.
+        assert_eq!(
+            values(&out["flatten_3"]),
+            (vec![2], vec![14.5, 31.0]),
+            "{engine}"
+        );
+        let (shape, pooled) = values(&out["avg_pool_4"]);
+        assert_eq!(shape, [2, 3, 2]);
+        assert_eq!(pooled[..6], [0.5, 2.5, 2.0, 5.5, 3.5, 8.5], "{engine}");
     }
 }
 

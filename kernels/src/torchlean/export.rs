@@ -10,6 +10,8 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use tl_ir::{Attrs, Dim, Graph, NodeId, NodeKind, Op};
 
+mod window;
+
 /// Options of an export.
 #[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
@@ -172,10 +174,12 @@ fn unsupported(
                 None
             }
         }
-        Op::Conv1d | Op::Conv2d | Op::MaxPool2d | Op::AvgPool2d => Some(
-            "TorchLean's conv/max_pool/avg_pool use a channel-first window geometry tl does not map yet"
-                .into(),
-        ),
+        Op::Conv1d | Op::Conv2d => (!fixed_tail(1)).then(|| {
+            "TorchLean's conv reads weight and bias from the payload; here they are computed".into()
+        }),
+        Op::MaxPool2d | Op::AvgPool2d | Op::GlobalAvgPool => {
+            window::pool_refusal(shapes, id, parents[0], op, attrs)
+        }
         other => Some(format!("TorchLean v1 has no op for `{}`", other.name())),
     }
 }
@@ -287,7 +291,7 @@ impl Writer<'_> {
         let rank0 = parents.first().map(|&p| self.shapes[p].len()).unwrap_or(0);
         let mut extra = Map::new();
         let data_parents = match op {
-            Op::Linear | Op::LayerNorm | Op::BatchNorm => 1,
+            Op::Linear | Op::LayerNorm | Op::BatchNorm | Op::Conv1d | Op::Conv2d => 1,
             _ => parents.len(),
         };
         let kind: &str = match op {
@@ -424,6 +428,18 @@ impl Writer<'_> {
                 }
                 extra.insert("eps".into(), json!(attrs.float("eps", 1e-5)));
                 "batch_norm_eval"
+            }
+            Op::Conv1d | Op::Conv2d => {
+                self.conv_fields(i, attrs, &mut extra)?;
+                "conv"
+            }
+            Op::MaxPool2d | Op::AvgPool2d | Op::GlobalAvgPool => {
+                window::pool_fields(&self.shapes[parents[0]], attrs, op, &mut extra);
+                if op == Op::MaxPool2d {
+                    "max_pool"
+                } else {
+                    "avg_pool"
+                }
             }
             other => {
                 return Err(TorchLeanError::UnsupportedExport {

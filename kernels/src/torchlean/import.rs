@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 use tl_ir::{AttrValue, Attrs, DType, Graph, NodeId, Op, Shape};
 
+mod window;
+
 /// A graph read from a TorchLean artifact, with its weights keyed by tl param key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportedGraph {
@@ -68,6 +70,7 @@ pub fn import(root: &Value, graph_name: &str) -> Result<ImportedGraph, TorchLean
         .filter_map(|n| {
             tl_op_for_wire(n.kind)
                 .err()
+                .or_else(|| window::refusal(n))
                 .map(|why| (n.id, n.kind.to_string(), why))
         })
         .collect();
@@ -206,9 +209,42 @@ impl Builder {
         name
     }
 
+    /// A name no other node has yet: `base`, else `base_2`, `base_3`, ...
+    fn fresh(&mut self, base: &str) -> String {
+        let mut name = base.to_string();
+        let mut k = 2;
+        while self.names.contains(&name) {
+            name = format!("{base}_{k}");
+            k += 1;
+        }
+        self.names.insert(name.clone());
+        name
+    }
+
+    /// Adds an op node; a tl shape-rule failure becomes TL0553 at artifact node `n`.
+    fn op(
+        &mut self,
+        n: &RawNode,
+        name: String,
+        op: Op,
+        inputs: Vec<NodeId>,
+        attrs: Attrs,
+    ) -> Result<NodeId, TorchLeanError> {
+        self.graph
+            .add_op(name, op, inputs, attrs)
+            .map_err(|e| TorchLeanError::InvalidGraph {
+                node: n.id.to_string(),
+                detail: e.message,
+            })
+    }
+
     fn node(&mut self, n: &RawNode) -> Result<NodeId, TorchLeanError> {
         let name = self.name(n);
         let parents: Vec<NodeId> = n.parents.iter().map(|&p| self.ids[p]).collect();
+        if matches!(n.kind, "conv" | "max_pool" | "avg_pool") {
+            let id = self.window(n, name, &parents)?;
+            return self.check_declared(n, id);
+        }
         let attr_nat = |key: &str| nat(n.obj.get(key), &format!("node {} {key}", n.id));
         let rank = |id: NodeId, g: &Graph| g.nodes[id].shape.rank();
         let (op, mut inputs, attrs) = match n.kind {
@@ -351,13 +387,12 @@ impl Builder {
         };
         let mut all = parents;
         all.append(&mut inputs);
-        let id =
-            self.graph
-                .add_op(name, op, all, attrs)
-                .map_err(|e| TorchLeanError::InvalidGraph {
-                    node: n.id.to_string(),
-                    detail: e.message,
-                })?;
+        let id = self.op(n, name, op, all, attrs)?;
+        self.check_declared(n, id)
+    }
+
+    /// `id` when tl infers the shape the artifact declares for node `n`, else TL0553.
+    fn check_declared(&self, n: &RawNode, id: NodeId) -> Result<NodeId, TorchLeanError> {
         let inferred = &self.graph.nodes[id].shape;
         if *inferred != Shape::known(&n.shape) {
             return Err(TorchLeanError::InvalidGraph {

@@ -79,3 +79,5 @@ fn list_names(nodes: &[(String, String, String)]) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod window_tests;

@@ -23,24 +23,17 @@ pub const WIRE_OPS: &[(&str, Result<Op, &str>)] = &[
     ("inv", Err("tl has no reciprocal op")),
     ("max_elem", Err("tl has no elementwise maximum")),
     ("min_elem", Err("tl has no elementwise minimum")),
-    (
-        "max_pool",
-        Err("TorchLean's channel-first window geometry is not mapped to max_pool2d"),
-    ),
-    (
-        "avg_pool",
-        Err("TorchLean's channel-first window geometry is not mapped to avg_pool2d"),
-    ),
+    // One or two spatial axes; the leading axes are reshaped around the op when needed.
+    ("max_pool", Ok(Op::MaxPool2d)),
+    ("avg_pool", Ok(Op::AvgPool2d)),
     ("broadcast_to", Err("tl has no explicit broadcast op")),
     ("reduce_sum", Ok(Op::Sum)),
     ("reduce_mean", Ok(Op::Mean)),
     ("sum", Ok(Op::Sum)),
     ("matmul", Ok(Op::Matmul)),
     ("linear", Ok(Op::Linear)),
-    (
-        "conv",
-        Err("TorchLean's channel-first convolution geometry is not mapped to conv1d/conv2d"),
-    ),
+    // `conv1d` when `spatial_rank` is 1.
+    ("conv", Ok(Op::Conv2d)),
     ("batch_norm_eval", Ok(Op::BatchNorm)),
     ("relu", Ok(Op::Relu)),
     ("tanh", Ok(Op::Tanh)),
