@@ -4,8 +4,9 @@
 //! - linear and 2-D convolution with a param weight use a weight packed for the GEMM
 //!   micro-kernel; a unary chain reading only their output is fused into the step (relu in the
 //!   GEMM epilogue, other ops in place right after);
-//! - pooling, unary chains, same-shape binary ops and pure reshapes have allocation-free
-//!   kernels;
+//! - pooling, unary chains, binary ops (broadcasting or not), softmax and log-softmax, layer
+//!   norm, transpose and permute, sum/mean/max reductions and pure reshapes have
+//!   allocation-free kernels (`session/fast_kernels.rs`);
 //! - every other step (and any step whose operands turn out not to be f32) runs the generic
 //!   kernel, which allocates its result.
 
@@ -13,7 +14,7 @@ use super::compiled::{Step, StepKind};
 use super::lower::Lowered;
 use super::{ExecError, ExecResult};
 use crate::backend::KernelOp;
-use crate::cpu::{BinaryOp, Epilogue, PackedConv2d, PackedMatrix, Pool2dParams, UnaryOp};
+use crate::cpu::{BinaryOp, Epilogue, PackedConv2d, PackedMatrix, Pool2dParams, ReduceOp, UnaryOp};
 use crate::tensor::Tensor;
 
 /// What a fast step computes.
@@ -32,14 +33,40 @@ pub(crate) enum FastKind {
     AvgPool2d(Pool2dParams),
     /// Unary ops applied to a copy of the operand.
     Chain(Vec<UnaryOp>),
-    /// A binary op; fast when both operands have the output's shape, else the broadcasting
-    /// kernel.
+    /// A binary op, broadcasting its operands to the output's shape.
     Binary(BinaryOp),
+    /// Softmax (or log-softmax) along `axis`.
+    Softmax {
+        axis: isize,
+        log: bool,
+    },
+    /// x, [weight], [bias]; `normalized_shape` as the generic kernel reads it.
+    LayerNorm {
+        normalized_shape: Option<Vec<usize>>,
+        eps: f64,
+        weight: bool,
+        bias: bool,
+    },
+    /// Transpose or permute.
+    Permute(AxisOrder),
+    /// Sum, mean or max over `axes` (`None`: all); keepdim does not change the layout.
+    Reduce {
+        op: ReduceOp,
+        axes: Option<Vec<isize>>,
+    },
     /// The operand's values in a new shape (reshape, flatten, squeeze, unsqueeze), or a graph
     /// output that is an input or a constant copied into its own buffer.
     Copy,
     /// Only the generic kernels of `origin`.
     Generic,
+}
+
+/// The axis order of a transpose or permute, as the op gives it (resolved against the rank
+/// at run time).
+#[derive(Debug, Clone)]
+pub(crate) enum AxisOrder {
+    Swap(isize, isize),
+    Order(Vec<isize>),
 }
 
 /// One step of the fast schedule.
@@ -222,6 +249,31 @@ fn fast_kind(step: &Step, fixed: &[Option<Tensor>]) -> ExecResult<FastKind> {
         KernelOp::MaxPool2d(p) => FastKind::MaxPool2d(*p),
         KernelOp::AvgPool2d(p) => FastKind::AvgPool2d(*p),
         KernelOp::Binary(b) if identity_order => FastKind::Binary(*b),
+        KernelOp::Softmax { axis } => FastKind::Softmax {
+            axis: *axis,
+            log: false,
+        },
+        KernelOp::LogSoftmax { axis } => FastKind::Softmax {
+            axis: *axis,
+            log: true,
+        },
+        KernelOp::LayerNorm {
+            normalized_shape,
+            eps,
+            weight,
+            bias,
+        } if identity_order => FastKind::LayerNorm {
+            normalized_shape: normalized_shape.clone(),
+            eps: *eps,
+            weight: *weight,
+            bias: *bias,
+        },
+        KernelOp::Transpose { dim0, dim1 } => FastKind::Permute(AxisOrder::Swap(*dim0, *dim1)),
+        KernelOp::Permute { dims } => FastKind::Permute(AxisOrder::Order(dims.clone())),
+        KernelOp::Reduce { op, axes, .. } => FastKind::Reduce {
+            op: *op,
+            axes: axes.clone(),
+        },
         KernelOp::Reshape { .. }
         | KernelOp::Flatten { .. }
         | KernelOp::Squeeze { .. }

@@ -8,17 +8,23 @@
 //! write through the same buffers; f32 inputs in standard layout are read in place, others are
 //! converted into a buffer of their own.
 
+mod fast_kernels;
+
 use super::bind::{bind_input, SymbolTable};
 use super::compiled::Plan;
-use super::schedule::{FastKind, FastStep};
+use super::schedule::{AxisOrder, FastKind, FastStep};
 use super::{ExecError, ExecResult};
 use crate::cpu::{
-    avg_pool2d_into, binary_into, gemm_packed_into, max_pool2d_into, unary_chain_in_place,
-    MatrixStrides,
+    avg_pool2d_into, gemm_packed_into, max_pool2d_into, unary_chain_in_place, MatrixStrides,
+    ReduceOp,
 };
 use crate::dtype::DType;
+use crate::tensor::normalize_axis;
 use crate::tensor::Tensor;
 use crate::KernelError;
+use fast_kernels::{
+    binary_broadcast_into, layer_norm_into, permute_into, reduce_into, softmax_into, Dims, MAX_RANK,
+};
 use ndarray::Zip;
 use std::collections::BTreeMap;
 
@@ -257,10 +263,11 @@ impl Arena {
         let mut out = self.bufs[step.output].take();
         let done = match out.as_mut() {
             Some(Tensor::F32(o)) if o.is_standard_layout() => {
+                let out_dims = Dims::new(o.shape());
                 let o = o.as_slice_mut().expect("standard layout");
                 let (bound, bufs) = (&self.bound, &self.bufs);
                 let value = |s| lookup(plan, bound, bufs, input, s);
-                fast(step, value, o, &mut self.scratch)
+                fast(step, value, (o, out_dims), &mut self.scratch)
             }
             _ => Ok(false),
         };
@@ -345,12 +352,13 @@ fn value_in<'a>(plan: &'a Plan, vals: &'a [Option<Tensor>], slot: usize) -> Opti
     plan.fixed_value(slot).or_else(|| vals.get(slot)?.as_ref())
 }
 
-/// Runs `step`'s fast kernel into `out`; `Ok(false)` when its operands do not suit it (not f32,
-/// not standard layout, unexpected rank), so the generic kernels must run instead.
+/// Runs `step`'s fast kernel into `out` (its values and, up to [`MAX_RANK`], its shape);
+/// `Ok(false)` when its operands do not suit it (not f32, not standard layout, unexpected
+/// rank, anything the generic kernel would refuse), so the generic kernels must run instead.
 fn fast<'a>(
     step: &FastStep,
     value: impl Fn(usize) -> Option<&'a Tensor>,
-    out: &mut [f32],
+    (out, out_dims): (&mut [f32], Option<Dims>),
     scratch: &mut [f32],
 ) -> Result<bool, KernelError> {
     let Some(x) = step.operands.first().and_then(|&s| value(s)) else {
@@ -407,14 +415,125 @@ fn fast<'a>(
                         *o = op.apply(a, b);
                     }
                 }
-                _ => {
+                Some(bs) => {
                     // Broadcasting: the output buffer has the broadcast shape.
-                    let shape = crate::tensor::broadcast_shapes(op.name(), xa.shape(), ba.shape())?;
-                    let view = ndarray::ArrayViewMutD::from_shape(shape, out)
-                        .map_err(|e| KernelError::shape(op.name(), e.to_string()))?;
-                    binary_into(*op, xa.view(), ba.view(), view)?;
+                    let (Some(ad), Some(bd), Some(od)) =
+                        (Dims::new(xa.shape()), Dims::new(ba.shape()), out_dims)
+                    else {
+                        return Ok(false);
+                    };
+                    binary_broadcast_into(*op, (xs, &ad), (bs, &bd), out, &od)?;
+                }
+                None => return Ok(false),
+            }
+        }
+        FastKind::Softmax { axis, log } => {
+            let (Some(dims), Ok(axis)) = (
+                Dims::new(xa.shape()),
+                normalize_axis("softmax", *axis, xa.ndim()),
+            ) else {
+                return Ok(false);
+            };
+            if xs.len() != out.len() {
+                return Ok(false);
+            }
+            softmax_into(xs, &dims, axis, *log, out)?;
+        }
+        FastKind::LayerNorm {
+            normalized_shape,
+            eps,
+            weight,
+            bias,
+        } => {
+            let param = |pos: usize| match step.operands.get(pos).and_then(|&s| value(s)) {
+                Some(Tensor::F32(p)) => p.as_slice().map(|v| (v, p.shape())),
+                _ => None,
+            };
+            let w = weight.then(|| param(1));
+            let b = bias.then(|| param(1 + usize::from(*weight)));
+            let (Some(w), Some(b)) = (w.unwrap_or(Some((&[], &[]))), b.unwrap_or(Some((&[], &[]))))
+            else {
+                return Ok(false);
+            };
+            let shape = xa.shape();
+            let normalized = match normalized_shape {
+                Some(n) => n.as_slice(),
+                None if *weight => w.1,
+                None => &shape[shape.len().saturating_sub(1)..],
+            };
+            let params_fit = [(*weight, w.1), (*bias, b.1)]
+                .iter()
+                .all(|&(given, p)| !given || p == normalized);
+            let inner: usize = normalized.iter().product();
+            if normalized.is_empty()
+                || !shape.ends_with(normalized)
+                || !params_fit
+                || inner == 0
+                || !(eps.is_finite() && *eps >= 0.0)
+                || xs.len() != out.len()
+            {
+                return Ok(false);
+            }
+            let (w, b) = (weight.then_some(w.0), bias.then_some(b.0));
+            layer_norm_into(xs, inner, w, b, *eps, out)?;
+        }
+        FastKind::Permute(order) => {
+            let Some(dims) = Dims::new(xa.shape()) else {
+                return Ok(false);
+            };
+            let rank = xa.ndim();
+            let mut perm = [0usize; MAX_RANK];
+            let perm = &mut perm[..rank];
+            perm.iter_mut().enumerate().for_each(|(i, p)| *p = i);
+            let mut seen = [false; MAX_RANK];
+            match order {
+                AxisOrder::Swap(d0, d1) => {
+                    let (Ok(a), Ok(b)) = (
+                        normalize_axis("transpose", *d0, rank),
+                        normalize_axis("transpose", *d1, rank),
+                    ) else {
+                        return Ok(false);
+                    };
+                    perm.swap(a, b);
+                }
+                AxisOrder::Order(order) if order.len() == rank => {
+                    for (p, &d) in perm.iter_mut().zip(order) {
+                        match normalize_axis("permute", d, rank) {
+                            Ok(a) if !std::mem::replace(&mut seen[a], true) => *p = a,
+                            _ => return Ok(false),
+                        }
+                    }
+                }
+                AxisOrder::Order(_) => return Ok(false),
+            }
+            if xs.len() != out.len() {
+                return Ok(false);
+            }
+            permute_into(xs, &dims, perm, out)?;
+        }
+        FastKind::Reduce { op, axes } => {
+            let Some(dims) = Dims::new(xa.shape()) else {
+                return Ok(false);
+            };
+            let rank = xa.ndim();
+            let mut reduced = [false; MAX_RANK];
+            match axes {
+                None => reduced[..rank].fill(true),
+                Some(axes) => {
+                    for &a in axes {
+                        match normalize_axis(op.name(), a, rank) {
+                            Ok(a) if !std::mem::replace(&mut reduced[a], true) => {}
+                            _ => return Ok(false),
+                        }
+                    }
                 }
             }
+            let empty_max =
+                *op == ReduceOp::Max && (0..rank).any(|d| reduced[d] && xa.shape()[d] == 0);
+            if empty_max {
+                return Ok(false);
+            }
+            reduce_into(*op, xs, &dims, &reduced, out)?;
         }
         FastKind::Copy => {
             if xs.len() != out.len() {

@@ -197,25 +197,170 @@ fn outputs_that_are_inputs_or_constants_get_their_own_buffers() {
 
 #[test]
 fn steps_without_fast_kernels_still_run() {
-    // softmax and transpose have no allocation-free kernel: they run generically in a session.
+    // matmul and argmax have no allocation-free kernel: they run generically in a session.
     let mut g = Graph::new("generic");
+    let mut p = BTreeMap::new();
     let x = g.add_input("x", Shape::known(&[2, 3]), IrDType::F32);
-    let t = g.add_op("t", Op::Transpose, vec![x], Attrs::new()).unwrap();
-    let s = g.add_op("s", Op::Softmax, vec![t], Attrs::new()).unwrap();
-    let r = g.add_op("r", Op::Relu, vec![s], Attrs::new()).unwrap();
+    let w = param(&mut g, &mut p, "w", &[3, 4]);
+    let m = g.add_op("m", Op::Matmul, vec![x, w], Attrs::new()).unwrap();
+    let r = g.add_op("r", Op::Relu, vec![m], Attrs::new()).unwrap();
+    let a = g.add_op("a", Op::Argmax, vec![r], Attrs::new()).unwrap();
     g.add_output("r", r);
-    let plan = compile(&g, &BTreeMap::new()).unwrap();
+    g.add_output("a", a);
+    let plan = compile(&g, &p).unwrap();
     assert_eq!(plan.stats().generic_steps, 2);
     let x = Tensor::from_f32(&[2, 3], fill(&[2, 3], 1.0)).unwrap();
     let mut session = plan.session();
     for _ in 0..2 {
         session.run(&[&x]).unwrap();
-        let reference = denote(&g, &BTreeMap::new(), &named(x.clone())).unwrap();
+        let reference = denote(&g, &p, &named(x.clone())).unwrap();
         assert!(close(
             session.output("r").unwrap(),
             reference.output("r").unwrap(),
             1e-6
         ));
+        assert_eq!(session.output("a"), reference.output("a"));
+    }
+}
+
+/// Counts this thread's allocations, so that a test can assert that a steady-state
+/// `Session::run` makes none while other tests run on other threads.
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    fn count() {
+        // A const-initialised Cell has no destructor: always accessible, never allocates.
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+    }
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count();
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            count();
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count();
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Allocations made by this thread while `f` runs.
+    pub(super) fn allocations_during(f: impl FnOnce()) -> usize {
+        let before = ALLOCATIONS.with(Cell::get);
+        f();
+        ALLOCATIONS.with(Cell::get) - before
+    }
+}
+
+fn ints(v: &[i64]) -> AttrValue {
+    AttrValue::Ints(v.to_vec())
+}
+
+/// x[B, T, 16] -> linear -> transpose(1, 2) -> permute(0, 2, 1) -> softmax(-1) ->
+/// log_softmax(1) -> add x -> layer_norm -> add row[16] (broadcast) -> sub mean over T
+/// (keepdim, broadcast) -> c; y = c * max of c over (B, 16) (keepdim, broadcast);
+/// t = sum of c over the last axis. Every op has an allocation-free kernel.
+fn encoder_like() -> (Graph, BTreeMap<String, Tensor>) {
+    let mut g = Graph::new("encoder_like");
+    let mut p = BTreeMap::new();
+    let b_t_16 = Shape(vec![
+        Dim::Sym("B".into()),
+        Dim::Sym("T".into()),
+        Dim::Known(16),
+    ]);
+    let x = g.add_input("x", b_t_16, IrDType::F32);
+    let wq = param(&mut g, &mut p, "q.weight", &[16, 16]);
+    let bq = param(&mut g, &mut p, "q.bias", &[16]);
+    let q = g
+        .add_op("q", Op::Linear, vec![x, wq, bq], Attrs::new())
+        .unwrap();
+    let swap = Attrs::new()
+        .with("dim0", AttrValue::Int(1))
+        .with("dim1", AttrValue::Int(2));
+    let kt = g.add_op("kt", Op::Transpose, vec![q], swap).unwrap();
+    let back = Attrs::new().with("dims", ints(&[0, 2, 1]));
+    let k = g.add_op("k", Op::Permute, vec![kt], back).unwrap();
+    let s = g.add_op("s", Op::Softmax, vec![k], Attrs::new()).unwrap();
+    let on_t = Attrs::new().with("axis", AttrValue::Int(1));
+    let ls = g.add_op("ls", Op::LogSoftmax, vec![s], on_t).unwrap();
+    let sum1 = g
+        .add_op("sum1", Op::Add, vec![x, ls], Attrs::new())
+        .unwrap();
+    let nw = param(&mut g, &mut p, "norm.weight", &[16]);
+    let nb = param(&mut g, &mut p, "norm.bias", &[16]);
+    let eps = Attrs::new().with("eps", AttrValue::Float(1e-5));
+    let n1 = g
+        .add_op("n1", Op::LayerNorm, vec![sum1, nw, nb], eps)
+        .unwrap();
+    let row = param(&mut g, &mut p, "row", &[16]);
+    let sh = g
+        .add_op("sh", Op::Add, vec![n1, row], Attrs::new())
+        .unwrap();
+    let keep = |axes: &[i64]| {
+        Attrs::new()
+            .with("axes", ints(axes))
+            .with("keepdim", AttrValue::Bool(true))
+    };
+    let m = g.add_op("m", Op::Mean, vec![sh], keep(&[1])).unwrap();
+    let c = g.add_op("c", Op::Sub, vec![sh, m], Attrs::new()).unwrap();
+    let mx = g.add_op("mx", Op::Max, vec![c], keep(&[0, 2])).unwrap();
+    let y = g.add_op("y", Op::Mul, vec![c, mx], Attrs::new()).unwrap();
+    let last = Attrs::new().with("axes", ints(&[-1]));
+    let t = g.add_op("t", Op::Sum, vec![c], last).unwrap();
+    g.add_output("y", y);
+    g.add_output("t", t);
+    (g, p)
+}
+
+#[test]
+fn encoder_like_graph_runs_allocation_free_and_matches_the_reference() {
+    // The counter sees this thread's allocations.
+    let boxed = counting::allocations_during(|| drop(std::hint::black_box(Box::new(1u64))));
+    assert_eq!(boxed, 1);
+    let (g, p) = encoder_like();
+    let plan = compile(&g, &p).unwrap();
+    assert_eq!(plan.stats().generic_steps, 0, "{:?}", plan.stats());
+    let mut session = plan.session();
+    for (batch, seq) in [(2usize, 5usize), (3, 1), (1, 7)] {
+        let shape = [batch, seq, 16];
+        let x = Tensor::from_f32(&shape, fill(&shape, seq as f64)).unwrap();
+        session.run(&[&x]).unwrap();
+        let reference = denote(&g, &p, &named(x.clone())).unwrap();
+        let generic = plan.run_generic(&named(x.clone())).unwrap();
+        for name in ["y", "t"] {
+            let fast = session.output(name).unwrap();
+            assert!(
+                close(fast, reference.output(name).unwrap(), 1e-4),
+                "{name} {shape:?}"
+            );
+            assert!(close(fast, &generic[name], 1e-5), "{name} {shape:?}");
+        }
+        let allocations = counting::allocations_during(|| {
+            for _ in 0..3 {
+                session.run(&[&x]).unwrap();
+            }
+        });
+        assert_eq!(
+            allocations, 0,
+            "steady-state Session::run allocated ({shape:?})"
+        );
     }
 }
 
