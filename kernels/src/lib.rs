@@ -5,10 +5,12 @@
 //! - [`Backend`]: the device-agnostic interface evaluators call, with [`CpuBackend`].
 //! - [`payload`]: weight loaders (`.npy`, `.safetensors`) and header-only inspection.
 //! - [`onnx`]: ONNX model loading.
+//! - [`autograd`]: reverse-mode gradients over the reference evaluator, and finite differences.
 //! - [`exec`]: the reference evaluator [`denote`] (f64) and the compiled [`Plan`] (f32) over tl-ir graphs.
 //!
 //! Errors carry stable codes: TL03xx for payload files, TL05xx for execution.
 
+pub mod autograd;
 pub mod backend;
 pub mod cpu;
 pub mod dtype;
@@ -20,6 +22,7 @@ pub mod real;
 pub mod tensor;
 pub mod torchlean;
 
+pub use autograd::{gradients, AutogradError, Gradients, Objective, Wrt};
 pub use backend::{Backend, CpuBackend, KernelOp, MaskKind};
 pub use dtype::DType;
 pub use error::{KernelError, KernelResult, PayloadError, PayloadResult};

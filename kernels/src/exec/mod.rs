@@ -15,6 +15,9 @@ pub use compiled::{compile, Plan, PlanStats};
 pub use reference::{denote, Denotation};
 pub use session::Session;
 
+// Autograd lowers nodes exactly as the engines do.
+pub(crate) use lower::{lower, Lowered};
+
 use crate::error::{KernelError, PayloadError};
 use thiserror::Error;
 

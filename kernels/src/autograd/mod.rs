@@ -1,0 +1,29 @@
+//! Reverse-mode automatic differentiation over tl-ir graphs.
+//!
+//! The forward pass is the reference evaluator ([`crate::denote`], f64), which keeps every node's
+//! value; [`backward`] then walks the nodes in reverse topological order and applies each op's
+//! vector-Jacobian product (the rules in `rules/`, one per kernel op, reached through the same
+//! lowering table the engines use), summing the contributions of values used several times and
+//! summing broadcast axes back out. [`gradients`] returns the gradient of one output (of the sum of
+//! its elements when it is not a scalar) with respect to every float input and param.
+//!
+//! [`Objective`] is the same output as a plain function of those coordinates, for central finite
+//! differences: tl *tests* its reverse mode against them (status "tested"), it does not prove it.
+//!
+//! Non-differentiable points follow PyTorch's conventions: relu'(0) = 0, leaky_relu'(0) = alpha,
+//! abs'(0) = 0, clamp passes the gradient on its closed interval, max reductions split the
+//! gradient evenly between tied maxima, max pooling gives it to the first maximal tap of a window.
+//! Ops without a rule (attention, argmax) are refused with TL0560 naming the node, never given a
+//! silent zero.
+
+mod backward;
+mod error;
+mod objective;
+mod rules;
+
+pub use backward::{backward, gradients, Gradients};
+pub use error::{AutogradError, AutogradResult};
+pub use objective::{Objective, Wrt};
+
+#[cfg(test)]
+mod tests;

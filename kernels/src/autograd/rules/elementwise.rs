@@ -1,0 +1,183 @@
+//! Backward rules of elementwise ops: unary activations and math (a scalar derivative per op)
+//! and numpy-broadcast binary ops (the gradient is summed back over the broadcast axes).
+//!
+//! Kinks follow PyTorch: relu'(0) = 0, leaky_relu'(0) = alpha, abs'(0) = 0, and clamp passes
+//! the gradient where `min <= x <= max` (both bounds inclusive).
+
+use super::{operand_mismatch, Grads, RuleError};
+use crate::cpu::{BinaryOp, UnaryOp};
+use ndarray::{ArrayD, Axis, IxDyn, Zip};
+use std::f64::consts::{FRAC_1_SQRT_2, PI};
+
+/// `g * f'(x)` for a unary op with input `x` and output `y`.
+pub(super) fn unary(op: &UnaryOp, x: &ArrayD<f64>, y: &ArrayD<f64>, g: &ArrayD<f64>) -> Grads {
+    let gx = Zip::from(g)
+        .and(x)
+        .and(y)
+        .map_collect(|&g, &x, &y| g * derivative(op, x, y));
+    vec![Some(gx)]
+}
+
+/// The derivative of `op` at `x`, where `y = op(x)` (several derivatives are cheapest from `y`).
+fn derivative(op: &UnaryOp, x: f64, y: f64) -> f64 {
+    let step = |pass: bool| if pass { 1.0 } else { 0.0 };
+    match *op {
+        UnaryOp::Relu => {
+            if x.is_nan() {
+                f64::NAN
+            } else {
+                step(x > 0.0)
+            }
+        }
+        UnaryOp::LeakyRelu { alpha } => {
+            if x > 0.0 {
+                1.0
+            } else {
+                alpha
+            }
+        }
+        UnaryOp::Sigmoid => y * (1.0 - y),
+        UnaryOp::Tanh => 1.0 - y * y,
+        UnaryOp::Gelu { tanh_approx: false } => {
+            // d/dx x * Phi(x) = Phi(x) + x * phi(x)
+            let cdf = 0.5 * (1.0 + libm::erf(x * FRAC_1_SQRT_2));
+            let pdf = (-0.5 * x * x).exp() / (2.0 * PI).sqrt();
+            cdf + x * pdf
+        }
+        UnaryOp::Gelu { tanh_approx: true } => {
+            let k = (2.0 / PI).sqrt();
+            let t = (k * (x + 0.044715 * x * x * x)).tanh();
+            0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x)
+        }
+        UnaryOp::Softplus { beta, threshold } => {
+            let bx = beta * x;
+            if bx > threshold {
+                1.0
+            } else {
+                sigmoid(bx)
+            }
+        }
+        UnaryOp::Silu => {
+            let s = sigmoid(x);
+            s + x * s * (1.0 - s)
+        }
+        UnaryOp::Neg => -1.0,
+        UnaryOp::Exp => y,
+        UnaryOp::Log => 1.0 / x,
+        UnaryOp::Sqrt => 0.5 / y,
+        UnaryOp::Abs => {
+            if x.is_nan() {
+                f64::NAN
+            } else if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        }
+        UnaryOp::Clamp { min, max } => {
+            if x.is_nan() {
+                return f64::NAN;
+            }
+            step(min.is_none_or(|lo| x >= lo) && max.is_none_or(|hi| x <= hi))
+        }
+        UnaryOp::PowScalar { exponent } => {
+            if exponent == 0.0 {
+                0.0
+            } else {
+                exponent * x.powf(exponent - 1.0)
+            }
+        }
+        UnaryOp::Scale { factor } => factor,
+        UnaryOp::Offset { .. } | UnaryOp::Identity => 1.0,
+    }
+}
+
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Gradients of `a op b` (numpy broadcasting) for both operands.
+pub(super) fn binary(
+    op: BinaryOp,
+    a: &ArrayD<f64>,
+    b: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+    g: &ArrayD<f64>,
+) -> Result<Grads, RuleError> {
+    let shape = IxDyn(g.shape());
+    let (Some(ab), Some(bb)) = (a.broadcast(shape.clone()), b.broadcast(shape)) else {
+        return Err(operand_mismatch(
+            op.name(),
+            format!(
+                "operands {:?} and {:?} do not broadcast to the gradient {:?}",
+                a.shape(),
+                b.shape(),
+                g.shape()
+            ),
+        ));
+    };
+    let (ga, gb) = match op {
+        BinaryOp::Add => (g.clone(), g.clone()),
+        BinaryOp::Sub => (g.clone(), g.mapv(|v| -v)),
+        BinaryOp::Mul => (g * &bb, g * &ab),
+        BinaryOp::Div => (
+            Zip::from(g).and(&bb).map_collect(|&g, &b| g / b),
+            Zip::from(g)
+                .and(&ab)
+                .and(&bb)
+                .map_collect(|&g, &a, &b| -g * a / (b * b)),
+        ),
+        BinaryOp::Pow => (
+            Zip::from(g).and(&ab).and(&bb).map_collect(|&g, &a, &b| {
+                if b == 0.0 {
+                    0.0
+                } else {
+                    g * b * a.powf(b - 1.0)
+                }
+            }),
+            // d/db a^b = a^b ln a; PyTorch takes it as 0 where a = 0 and b >= 0.
+            Zip::from(g)
+                .and(&ab)
+                .and(&bb)
+                .and(y)
+                .map_collect(|&g, &a, &b, &y| {
+                    if a == 0.0 && b >= 0.0 {
+                        0.0
+                    } else {
+                        g * y * a.ln()
+                    }
+                }),
+        ),
+        BinaryOp::Max | BinaryOp::Min => {
+            return Err(RuleError::Missing(format!(
+                "{} has no backward rule (no tl op lowers to it)",
+                op.name()
+            )))
+        }
+    };
+    Ok(vec![
+        Some(unbroadcast(ga, a.shape())),
+        Some(unbroadcast(gb, b.shape())),
+    ])
+}
+
+/// Sums a gradient of a broadcast result back to an operand of `shape`: over the leading axes the
+/// operand lacks and over its extent-1 axes that were stretched.
+pub(crate) fn unbroadcast(mut g: ArrayD<f64>, shape: &[usize]) -> ArrayD<f64> {
+    while g.ndim() > shape.len() {
+        g = g.sum_axis(Axis(0));
+    }
+    for (axis, &extent) in shape.iter().enumerate() {
+        if extent == 1 && g.shape()[axis] != 1 {
+            g = g.sum_axis(Axis(axis)).insert_axis(Axis(axis));
+        }
+    }
+    g
+}

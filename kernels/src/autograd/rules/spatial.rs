@@ -1,0 +1,255 @@
+//! Backward rules of convolution and 2-D pooling, written as direct loops over the taps (the
+//! reference semantics favours being obviously right over being fast).
+//!
+//! Max pooling sends each window's gradient to its first maximal tap in row-major window order
+//! (the tap the forward kernel's running maximum settles on when values tie).
+
+use super::{operand_mismatch, Grads, RuleError};
+use crate::cpu::{Conv1dParams, Conv2dParams, Pool2dParams};
+use ndarray::{Array4, ArrayD, Axis, Ix4};
+
+type Plane4 = Array4<f64>;
+
+fn four(op: &'static str, a: &ArrayD<f64>, what: &str) -> Result<Plane4, RuleError> {
+    a.clone()
+        .into_dimensionality::<Ix4>()
+        .map_err(|_| operand_mismatch(op, format!("{what} must be 4-D, got {:?}", a.shape())))
+}
+
+/// The input position of tap `k` of output position `o`, if it is inside the input.
+fn tap(
+    o: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    pad: usize,
+    len: usize,
+) -> Option<usize> {
+    let i = (o * stride + k * dilation) as isize - pad as isize;
+    (i >= 0 && (i as usize) < len).then_some(i as usize)
+}
+
+pub(super) fn conv2d(
+    x: &ArrayD<f64>,
+    w: &ArrayD<f64>,
+    bias: bool,
+    p: &Conv2dParams,
+    g: &ArrayD<f64>,
+) -> Result<Grads, RuleError> {
+    const OP: &str = "conv2d";
+    let (x4, w4, g4) = (
+        four(OP, x, "input")?,
+        four(OP, w, "weight")?,
+        four(OP, g, "gradient")?,
+    );
+    let (n, _, h, wd) = x4.dim();
+    let (o, cg, kh, kw) = w4.dim();
+    let (_, _, ho, wo) = g4.dim();
+    if p.groups == 0 || o % p.groups != 0 {
+        return Err(operand_mismatch(
+            OP,
+            "groups must divide the output channels",
+        ));
+    }
+    let og = o / p.groups;
+    let mut gx = Plane4::zeros(x4.raw_dim());
+    let mut gw = Plane4::zeros(w4.raw_dim());
+    for img in 0..n {
+        for oc in 0..o {
+            let group = oc / og;
+            for oh in 0..ho {
+                for ow in 0..wo {
+                    let gv = g4[[img, oc, oh, ow]];
+                    if gv == 0.0 {
+                        continue;
+                    }
+                    for ki in 0..kh {
+                        let Some(ih) = tap(oh, ki, p.stride[0], p.dilation[0], p.padding[0][0], h)
+                        else {
+                            continue;
+                        };
+                        for kj in 0..kw {
+                            let Some(iw) =
+                                tap(ow, kj, p.stride[1], p.dilation[1], p.padding[1][0], wd)
+                            else {
+                                continue;
+                            };
+                            for ic in 0..cg {
+                                let xc = group * cg + ic;
+                                gx[[img, xc, ih, iw]] += gv * w4[[oc, ic, ki, kj]];
+                                gw[[oc, ic, ki, kj]] += gv * x4[[img, xc, ih, iw]];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut grads = vec![Some(gx.into_dyn()), Some(gw.into_dyn())];
+    if bias {
+        grads.push(Some(
+            g4.sum_axis(Axis(3))
+                .sum_axis(Axis(2))
+                .sum_axis(Axis(0))
+                .into_dyn(),
+        ));
+    }
+    Ok(grads)
+}
+
+/// conv1d is conv2d with a height of 1, as the forward kernel computes it.
+pub(super) fn conv1d(
+    x: &ArrayD<f64>,
+    w: &ArrayD<f64>,
+    bias: bool,
+    p: &Conv1dParams,
+    g: &ArrayD<f64>,
+) -> Result<Grads, RuleError> {
+    if x.ndim() != 3 || w.ndim() != 3 || g.ndim() != 3 {
+        return Err(operand_mismatch(
+            "conv1d",
+            "input must be [N, C, L] and weight [O, C/groups, k]",
+        ));
+    }
+    let p2 = Conv2dParams {
+        stride: [1, p.stride],
+        padding: [[0, 0], p.padding],
+        dilation: [1, p.dilation],
+        groups: p.groups,
+    };
+    let lift = |a: &ArrayD<f64>| a.clone().insert_axis(Axis(2));
+    let mut grads = conv2d(&lift(x), &lift(w), bias, &p2, &lift(g))?;
+    for gr in grads.iter_mut().take(2) {
+        *gr = gr.take().map(|a| a.remove_axis(Axis(2)));
+    }
+    Ok(grads)
+}
+
+/// Runs a pooling rule on `[N, C, H, W]`, lifting an unbatched `[C, H, W]` input the way the
+/// forward kernel does.
+fn batched(
+    op: &'static str,
+    x: &ArrayD<f64>,
+    g: &ArrayD<f64>,
+    rule: impl FnOnce(&Plane4, &Plane4) -> Plane4,
+) -> Result<Grads, RuleError> {
+    let unbatched = x.ndim() == 3;
+    let lift = |a: &ArrayD<f64>| {
+        if unbatched {
+            a.clone().insert_axis(Axis(0))
+        } else {
+            a.clone()
+        }
+    };
+    let (x4, g4) = (
+        four(op, &lift(x), "input")?,
+        four(op, &lift(g), "gradient")?,
+    );
+    let gx = rule(&x4, &g4).into_dyn();
+    Ok(vec![Some(if unbatched {
+        gx.remove_axis(Axis(0))
+    } else {
+        gx
+    })])
+}
+
+pub(super) fn max_pool2d(
+    x: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+    p: &Pool2dParams,
+    g: &ArrayD<f64>,
+) -> Result<Grads, RuleError> {
+    const OP: &str = "max_pool2d";
+    let y4 = four(
+        OP,
+        &if x.ndim() == 3 {
+            y.clone().insert_axis(Axis(0))
+        } else {
+            y.clone()
+        },
+        "output",
+    )?;
+    batched(OP, x, g, |x4, g4| {
+        let (n, c, h, w) = x4.dim();
+        let (_, _, ho, wo) = g4.dim();
+        let mut gx = Plane4::zeros(x4.raw_dim());
+        for img in 0..n {
+            for ch in 0..c {
+                for oh in 0..ho {
+                    for ow in 0..wo {
+                        let m = y4[[img, ch, oh, ow]];
+                        let winner = (0..p.kernel[0])
+                            .filter_map(|ki| {
+                                tap(oh, ki, p.stride[0], p.dilation[0], p.padding[0][0], h)
+                            })
+                            .flat_map(|ih| {
+                                (0..p.kernel[1])
+                                    .filter_map(move |kj| {
+                                        tap(ow, kj, p.stride[1], p.dilation[1], p.padding[1][0], w)
+                                    })
+                                    .map(move |iw| (ih, iw))
+                            })
+                            .find(|&(ih, iw)| {
+                                let v = x4[[img, ch, ih, iw]];
+                                v == m || (v.is_nan() && m.is_nan())
+                            });
+                        if let Some((ih, iw)) = winner {
+                            gx[[img, ch, ih, iw]] += g4[[img, ch, oh, ow]];
+                        }
+                    }
+                }
+            }
+        }
+        gx
+    })
+}
+
+pub(super) fn avg_pool2d(
+    x: &ArrayD<f64>,
+    p: &Pool2dParams,
+    g: &ArrayD<f64>,
+) -> Result<Grads, RuleError> {
+    const OP: &str = "avg_pool2d";
+    if p.dilation != [1, 1] {
+        return Err(operand_mismatch(OP, "average pooling has no dilation"));
+    }
+    batched(OP, x, g, |x4, g4| {
+        let (n, c, h, w) = x4.dim();
+        let (_, _, ho, wo) = g4.dim();
+        let mut gx = Plane4::zeros(x4.raw_dim());
+        for oh in 0..ho {
+            for ow in 0..wo {
+                let rows: Vec<usize> = (0..p.kernel[0])
+                    .filter_map(|ki| tap(oh, ki, p.stride[0], 1, p.padding[0][0], h))
+                    .collect();
+                let cols: Vec<usize> = (0..p.kernel[1])
+                    .filter_map(|kj| tap(ow, kj, p.stride[1], 1, p.padding[1][0], w))
+                    .collect();
+                let divisor = if p.count_include_pad {
+                    // The window counted with padding stops at the end of the end padding.
+                    let span = |o: usize, d: usize, len: usize| {
+                        let start = (o * p.stride[d]) as isize - p.padding[d][0] as isize;
+                        let end =
+                            (start + p.kernel[d] as isize).min((len + p.padding[d][1]) as isize);
+                        (end - start).max(0) as usize
+                    };
+                    span(oh, 0, h) * span(ow, 1, w)
+                } else {
+                    rows.len() * cols.len()
+                }
+                .max(1) as f64;
+                for img in 0..n {
+                    for ch in 0..c {
+                        let share = g4[[img, ch, oh, ow]] / divisor;
+                        for &ih in &rows {
+                            for &iw in &cols {
+                                gx[[img, ch, ih, iw]] += share;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        gx
+    })
+}
