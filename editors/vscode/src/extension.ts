@@ -252,11 +252,17 @@ function refreshGutters(): void {
     if (editor.document.languageId !== 'tl') continue;
     const contracts = enabled ? statusByUri.get(editor.document.uri.toString()) ?? [] : [];
     const plan = planGutter(contracts);
+    const lines = editor.document.lineCount;
     for (const status of CONTRACT_STATUSES) {
-      const options = plan[status].map((mark) => ({
-        range: new vscode.Range(mark.line, 0, mark.line, 0),
-        hoverMessage: new vscode.MarkdownString(mark.hover),
-      }));
+      // The decoration spans the contract's first line: VS Code shows a decoration's hover only
+      // over its text range (extensions cannot hover the gutter, microsoft/vscode#28080), and an
+      // empty range at column 0 can hardly be hovered at all.
+      const options = plan[status]
+        .filter((mark) => mark.line < lines)
+        .map((mark) => ({
+          range: editor.document.lineAt(mark.line).range,
+          hoverMessage: new vscode.MarkdownString(mark.hover),
+        }));
       editor.setDecorations(gutterTypes[status], options);
     }
   }

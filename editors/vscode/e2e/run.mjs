@@ -1,0 +1,271 @@
+#!/usr/bin/env node
+// End-to-end test of the VS Code extension in VS Code's real workbench: code-server serves it,
+// Debian's chromium renders it, playwright-core drives it, and the extension talks to the real
+// `tlc lsp` ($TLC). Checks highlighting (TextMate and semantic), a coded diagnostic in the Problems
+// panel, a hover from the server, the status bar summary, and "tl: Verify File" ending in gutter
+// icons whose statuses match what `tlc verify` reports for the same file.
+//
+//   TLC=target/debug/tlc node editors/vscode/e2e/run.mjs [--screenshot out.png]
+//
+// Skips (exit 0, reason printed) when TLC, chromium, the code-server install
+// (setup-code-server.sh) or the extension's node_modules are missing. Environment:
+//   TLC               the tlc binary (required)
+//   CHROMIUM          browser binary (default: chromium on PATH)
+//   TL_E2E_TOOLS      install made by setup-code-server.sh (default: its default directory)
+//   TL_VSIX           an already packaged extension (default: package one with `npm run package`)
+//   TL_E2E_TIMEOUT_S  the whole run's limit (default 300)
+// On failure the scratch directory (screenshot failure.png, code-server.log) is kept and named.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { installExtension, startCodeServer, writeUserSettings } from './codeServer.mjs';
+import { expectedStatuses, inspectTokens, problemsRows, gutterIcons, statusSummaryText } from './checks.mjs';
+import { launchBrowser, Workbench } from './workbench.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const extensionDir = path.resolve(here, '..');
+const repo = path.resolve(here, '../../..');
+
+function skip(reason) {
+  console.log(`SKIP vscode e2e: ${reason}`);
+  process.exit(0);
+}
+
+function which(name) {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, name);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function defaultToolsDir() {
+  const pins = JSON.parse(fs.readFileSync(path.join(here, 'tools', 'package.json'), 'utf8')).dependencies;
+  return path.join(repo, 'editors', '.tools', `vscode-e2e-cs${pins['code-server']}-pw${pins['playwright-core']}`);
+}
+
+// ------------------------------------------------------------------------------ preconditions
+const args = process.argv.slice(2);
+const screenshotAt = args[0] === '--screenshot' && args[1] ? path.resolve(args[1]) : undefined;
+if (args.length > 0 && !screenshotAt) {
+  console.error('usage: run.mjs [--screenshot out.png]');
+  process.exit(2);
+}
+const tlc = process.env.TLC ? path.resolve(process.env.TLC) : undefined;
+if (!tlc) skip('TLC is not set (cargo build -p tlc, then TLC=$PWD/target/debug/tlc)');
+if (!fs.existsSync(tlc)) skip(`TLC=${tlc} does not exist`);
+const chromiumPath = process.env.CHROMIUM || which('chromium');
+if (!chromiumPath) skip('chromium is not installed (Debian: apt-get install chromium)');
+const toolsDir = process.env.TL_E2E_TOOLS || defaultToolsDir();
+if (!fs.existsSync(path.join(toolsDir, '.complete'))) {
+  skip(`no code-server install at ${toolsDir} (run editors/vscode/e2e/setup-code-server.sh)`);
+}
+if (!process.env.TL_VSIX && !fs.existsSync(path.join(extensionDir, 'node_modules', '.bin', 'vsce'))) {
+  skip('editors/vscode/node_modules is missing (npm ci in editors/vscode)');
+}
+
+// ---------------------------------------------------------------------------------- harness
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tl-vscode-e2e-'));
+const limitS = Number(process.env.TL_E2E_TIMEOUT_S ?? 300);
+const startedAt = Date.now();
+const cleanups = [];
+let current = 'setup';
+let failed = false;
+
+async function cleanUp() {
+  for (const undo of cleanups.reverse()) {
+    try {
+      await undo();
+    } catch {
+      // best effort: the next cleanup still runs
+    }
+  }
+  cleanups.length = 0;
+}
+
+async function finish(error) {
+  if (error) {
+    failed = true;
+    console.error(`not ok - ${current}\n${error.stack ?? error}`);
+  }
+  if (failed && page) {
+    await page.screenshot({ path: path.join(work, 'failure.png'), timeout: 10_000 }).catch(() => {});
+  }
+  await cleanUp();
+  if (failed) {
+    console.error(`vscode e2e FAILED; kept ${work} (failure.png, code-server.log)`);
+    process.exit(1);
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+  console.log(`vscode e2e passed in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+  process.exit(0);
+}
+
+setTimeout(() => void finish(new Error(`the run exceeded TL_E2E_TIMEOUT_S=${limitS}`)), limitS * 1000).unref();
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => void finish(new Error(`got ${signal}`)));
+
+async function step(name, run) {
+  current = name;
+  const t = Date.now();
+  await run();
+  console.log(`ok - ${name} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+}
+
+// ------------------------------------------------------------------------------------ fixture
+/** A copy of spec-examples/ plus a broken spec, so nothing in the repository is touched. */
+function makeWorkspace() {
+  const folder = path.join(work, 'spec-examples');
+  fs.cpSync(path.join(repo, 'spec-examples'), folder, { recursive: true });
+  const mnist = fs.readFileSync(path.join(folder, 'mnist_mlp.tl'), 'utf8');
+  const broken = mnist.replace('a1 = relu(h1)', 'a1 = rellu(h1)');
+  if (broken === mnist) throw new Error('spec-examples/mnist_mlp.tl no longer has `a1 = relu(h1)` to break');
+  fs.writeFileSync(path.join(folder, 'broken.tl'), broken);
+  return folder;
+}
+
+/** 1-based line and column of the first `needle` in `text`. */
+function positionOf(text, needle) {
+  const index = text.indexOf(needle);
+  if (index < 0) throw new Error(`fixture text lacks ${JSON.stringify(needle)}`);
+  const before = text.slice(0, index).split('\n');
+  return { line: before.length, column: before[before.length - 1].length + 1 };
+}
+
+function packageExtension() {
+  if (process.env.TL_VSIX) return path.resolve(process.env.TL_VSIX);
+  const vsix = path.join(work, 'tl.vsix');
+  const run = spawnSync('npm', ['run', '--silent', 'package', '--', '--out', vsix], {
+    cwd: extensionDir,
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
+  if (run.status !== 0) {
+    throw new Error(`npm run package failed (${run.error ?? `exit ${run.status}`}):\n${run.stdout}${run.stderr}`);
+  }
+  return vsix;
+}
+
+// -------------------------------------------------------------------------------------- run
+let page;
+try {
+  const folder = makeWorkspace();
+  const mnistText = fs.readFileSync(path.join(folder, 'mnist_mlp.tl'), 'utf8');
+  let url;
+
+  await step('package the extension and install it into code-server', async () => {
+    const vsix = packageExtension();
+    installExtension(toolsDir, work, vsix);
+    writeUserSettings(work, {
+      'tl.server.path': tlc,
+      'workbench.colorTheme': 'Default Dark Modern',
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'security.workspace.trust.enabled': false,
+      'telemetry.telemetryLevel': 'off',
+      'extensions.autoCheckUpdates': false,
+      'extensions.autoUpdate': false,
+      'update.mode': 'none',
+      'editor.minimap.enabled': false,
+    });
+  });
+
+  await step('start code-server and load the workbench in chromium', async () => {
+    const server = await startCodeServer(toolsDir, work);
+    cleanups.push(server.stop);
+    url = server.url;
+    const browser = await launchBrowser(toolsDir, chromiumPath, path.join(work, 'chromium-profile'), {
+      width: 1280,
+      height: 860,
+    });
+    cleanups.push(() => browser.context.close());
+    page = browser.page;
+    await new Workbench(page).open(url, folder);
+  });
+  const bench = new Workbench(page);
+
+  await step('broken.tl: the server reports a coded TLxxxx diagnostic in the Problems panel', async () => {
+    await bench.openFromExplorer('broken.tl');
+    await bench.activeEditor().locator('.squiggly-error').first().waitFor({ timeout: 60_000 });
+    await bench.runCommand('View: Focus Problems');
+    const rows = await bench.waitUntil('a TL0200 row in Problems', () => problemsRows(page), (rs) =>
+      rs.some((r) => /TL0200/.test(r) && r.includes('rellu')),
+    );
+    console.log(`  problems: ${rows.join(' | ')}`);
+    await bench.runCommand('View: Hide Panel');
+  });
+
+  await step('mnist_mlp.tl: TextMate and semantic highlighting on a node name', async () => {
+    await bench.openFromExplorer('mnist_mlp.tl');
+    const at = positionOf(mnistText, 'a1 = relu(h1)');
+    await bench.goTo(at.line, at.column + 'a1 = relu('.length);
+    const tokens = await inspectTokens(bench);
+    console.log(`  token inspector: ${tokens}`);
+    if (!/textmate scopes.*source\.tl/i.test(tokens)) throw new Error('no TextMate scope source.tl on h1');
+    if (!/semantic token type/i.test(tokens)) throw new Error('no semantic token on h1');
+  });
+
+  await step('mnist_mlp.tl: a hover from the server on the op `relu`', async () => {
+    const at = positionOf(mnistText, 'relu(h1)');
+    await bench.goTo(at.line, at.column + 1);
+    await bench.runCommand('Show or Focus Hover');
+    const text = await bench.waitUntil('the hover on relu', () => bench.hoverText(), (t) => /relu/.test(t) && t.length > 20);
+    console.log(`  hover: ${text.slice(0, 160)}`);
+    await bench.dismiss();
+  });
+
+  const expected = expectedStatuses(tlc, folder, 'mnist_mlp.tl');
+  await step('mnist_mlp.tl: the status bar summarises the contracts before verification', async () => {
+    const text = await bench.waitUntil('the tl status bar item', () => statusSummaryText(bench), (t) =>
+      new RegExp(`^tl .*${expected.length} unknown`).test(t),
+    );
+    console.log(`  status bar: ${text}`);
+  });
+
+  await step('tl: Verify File: gutter icons and status bar match `tlc verify`', async () => {
+    await bench.runCommand('tl: Verify File');
+    const want = expected.map((c) => c.status).sort();
+    const icons = await bench.waitUntil(
+      `gutter icons ${want.join(', ')}`,
+      () => gutterIcons(bench),
+      (found) => JSON.stringify(found.map((i) => i.status).sort()) === JSON.stringify(want),
+      120_000,
+    );
+    console.log(`  gutter: ${icons.map((i) => `line ${i.line}: ${i.status}`).join(', ')}`);
+    for (const c of expected) {
+      if (!icons.some((i) => i.line === c.line && i.status === c.status)) {
+        throw new Error(`no ${c.status} icon on line ${c.line} (${c.name}); gutter: ${JSON.stringify(icons)}`);
+      }
+    }
+    const counts = {};
+    for (const c of expected) counts[c.status] = (counts[c.status] ?? 0) + 1;
+    const summary = await bench.waitUntil('the verified status bar summary', () => statusSummaryText(bench), (t) =>
+      Object.entries(counts).every(([status, n]) => t.includes(`${n} ${status}`)) && !/unknown|running/.test(t),
+    );
+    console.log(`  status bar: ${summary}`);
+  });
+
+  await step("hovering a contract's first line shows its status beside the server's hover", async () => {
+    const first = expected[0];
+    const name = bench.activeEditor().locator('.view-lines span span', { hasText: first.name }).first();
+    await name.hover();
+    const text = await bench.waitUntil('the contract hover', () => bench.hoverText(), (t) =>
+      t.includes(`${first.name}: ${first.status}`),
+    );
+    console.log(`  contract hover: ${text.slice(0, 200)}`);
+    if (screenshotAt) {
+      await page.screenshot({ path: screenshotAt });
+      console.log(`wrote ${screenshotAt}`);
+    }
+  });
+} catch (error) {
+  await finish(error);
+}
+await finish();

@@ -1,0 +1,122 @@
+// Drives VS Code's workbench (as served by code-server) in Chromium through playwright-core, the
+// way a user would: explorer clicks, the command palette, Go to Line. Every wait is bounded.
+
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+/** Chromium flags: no sandbox (CI runs as root), and nothing that reaches the network. */
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Launches Debian's chromium with a fresh profile in `profileDir`. */
+export async function launchBrowser(toolsDir, executablePath, profileDir, viewport) {
+  const require = createRequire(path.join(toolsDir, 'node_modules', 'noop.js'));
+  const { chromium } = require('playwright-core');
+  const context = await chromium.launchPersistentContext(profileDir, {
+    executablePath,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport,
+    timeout: 60_000,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(30_000);
+  return { context, page };
+}
+
+const normalize = (text) => (text ?? '').replace(/\s+/g, ' ').trim();
+
+export class Workbench {
+  constructor(page) {
+    this.page = page;
+  }
+
+  async open(url, folder) {
+    await this.page.goto(`${url}/?folder=${encodeURIComponent(folder)}`, { timeout: 60_000 });
+    await this.page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  }
+
+  /** Opens a top-level file of the workspace by clicking it in the Explorer. */
+  async openFromExplorer(name) {
+    await this.page.getByRole('treeitem', { name, exact: true }).click();
+    await this.page.locator(`.tab.active[aria-label^="${name}"]`).waitFor();
+    await this.activeEditor().locator('.view-lines .view-line').first().waitFor();
+  }
+
+  activeEditor() {
+    return this.page.locator('.editor-group-container.active .editor-instance');
+  }
+
+  async pressInEditor(keys) {
+    await this.activeEditor().locator('.view-lines').click({ position: { x: 5, y: 5 } });
+    await this.page.keyboard.press(keys);
+  }
+
+  /** Runs a command by its palette title, e.g. "tl: Verify File". */
+  async runCommand(title) {
+    const input = this.page.locator('.quick-input-widget input.input');
+    await this.page.keyboard.press('F1');
+    await input.waitFor();
+    await input.fill(`>${title}`);
+    const row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+    await row.waitFor();
+    await this.page.keyboard.press('Enter');
+    await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
+  }
+
+  /** Moves the cursor of the active editor to a 1-based line and column (quick input `:L:C`). */
+  async goTo(line, column) {
+    const input = this.page.locator('.quick-input-widget input.input');
+    await this.page.keyboard.press('F1');
+    await input.waitFor();
+    await input.fill(`:${line}:${column}`);
+    await this.page.keyboard.press('Enter');
+    await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
+    await this.page
+      .locator('[id="status.editor.selection"]')
+      .filter({ hasText: `Ln ${line}, Col ${column}` })
+      .waitFor();
+  }
+
+  /** Text of a status bar item, whitespace collapsed (codicons render as empty spans). */
+  async statusBarText(id) {
+    return normalize(await this.page.locator(`[id="${id}"]`).textContent({ timeout: 5000 }));
+  }
+
+  /** Polls `read` until `accept` holds; throws with the last value after `timeoutMs`. */
+  async waitUntil(what, read, accept, timeoutMs = 30_000) {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    for (;;) {
+      try {
+        last = await read();
+        if (accept(last)) return last;
+      } catch (err) {
+        last = `(${err.message.split('\n')[0]})`;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${JSON.stringify(last)}`);
+      }
+      await this.page.waitForTimeout(250);
+    }
+  }
+
+  /** Text of the visible hover widget. */
+  async hoverText() {
+    return normalize(await this.page.locator('.monaco-hover:visible').first().textContent({ timeout: 2000 }));
+  }
+
+  async dismiss() {
+    await this.page.keyboard.press('Escape');
+  }
+}
+
+export { normalize };
