@@ -5,6 +5,7 @@ use crate::cpu::gemm::{
     gemm_packed_strided_into, gemm_rows_into, Epilogue, MatrixStrides, PackedMatrix, RowGrid,
     RowOutput, WeightRows, PANEL,
 };
+use crate::cpu::pool::Pool2dParams;
 use crate::error::{KernelError, KernelResult};
 use crate::real::Real;
 use crate::tensor::checked_numel;
@@ -202,6 +203,82 @@ pub struct PackedConv2d {
     params: Conv2dParams,
 }
 
+/// Average pooling over whole, non-overlapping windows (stride = kernel, no padding, floor
+/// mode), which a convolution can apply to each image's output while it is in cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TiledAvgPool {
+    kernel: [usize; 2],
+}
+
+impl TiledAvgPool {
+    /// The pool `p`, when its windows tile the input that way.
+    pub fn from_params(p: &Pool2dParams) -> Option<Self> {
+        let tiled = p.kernel == p.stride
+            && !p.kernel.contains(&0)
+            && p.padding == [[0, 0], [0, 0]]
+            && p.dilation == [1, 1]
+            && !p.ceil_mode;
+        tiled.then_some(TiledAvgPool { kernel: p.kernel })
+    }
+
+    /// `[h / kh, w / kw]`; a plane smaller than the window is refused.
+    pub fn output_size(&self, h: usize, w: usize) -> KernelResult<[usize; 2]> {
+        let [kh, kw] = self.kernel;
+        if h < kh || w < kw {
+            return Err(KernelError::shape(
+                "avg_pool2d",
+                format!(
+                    "input size [{h}, {w}] is smaller than the window {:?}",
+                    self.kernel
+                ),
+            ));
+        }
+        Ok([h / kh, w / kw])
+    }
+
+    /// Pools planes `[P, h, w]` into `out: [P, h / kh, w / kw]`, summing each window row by
+    /// row and dividing by its size, as the generic kernel does (the same values). Each
+    /// output row accumulates in place, input row by input row.
+    fn pool_planes(&self, x: &[f32], [h, w]: [usize; 2], out: &mut [f32]) {
+        match self.kernel[1] {
+            1 => self.pool_rows::<1>(x, [h, w], out),
+            2 => self.pool_rows::<2>(x, [h, w], out),
+            3 => self.pool_rows::<3>(x, [h, w], out),
+            kw => self.pool_rows_of(kw, x, [h, w], out),
+        }
+    }
+
+    /// [`TiledAvgPool::pool_planes`] with the window width known at compile time.
+    fn pool_rows<const KW: usize>(&self, x: &[f32], hw: [usize; 2], out: &mut [f32]) {
+        self.pool_rows_of(KW, x, hw, out)
+    }
+
+    #[inline(always)]
+    fn pool_rows_of(&self, kw: usize, x: &[f32], [h, w]: [usize; 2], out: &mut [f32]) {
+        let kh = self.kernel[0];
+        let (ho, wo) = (h / kh, w / kw);
+        let divisor = (kh * kw) as f32;
+        for (plane, dst) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(ho * wo)) {
+            for (oh, dst_row) in dst.chunks_exact_mut(wo).enumerate() {
+                dst_row.fill(0.0);
+                for ih in oh * kh..(oh + 1) * kh {
+                    let row = &plane[ih * w..ih * w + wo * kw];
+                    for (d, window) in dst_row.iter_mut().zip(row.chunks_exact(kw)) {
+                        *d = window.iter().fold(*d, |a, &v| a + v);
+                    }
+                }
+                if (kh * kw).is_power_of_two() {
+                    // Exact reciprocal: the same values as dividing, without the divisions.
+                    let inverse = 1.0 / divisor;
+                    dst_row.iter_mut().for_each(|d| *d *= inverse);
+                } else {
+                    dst_row.iter_mut().for_each(|d| *d /= divisor);
+                }
+            }
+        }
+    }
+}
+
 /// How [`PackedConv2d`] runs for one input shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Orientation {
@@ -336,96 +413,182 @@ impl PackedConv2d {
         let [_, _, ho, wo] = self.output_shape(shape)?;
         let [_, wp] = self.padded(shape[2], shape[3]);
         let orientation = self.orientation([wp, ho, wo]);
-        self.run_oriented(orientation, x, shape, epilogue, scratch, out)
+        self.run_oriented(orientation, x, shape, epilogue, None, scratch, out)
     }
 
-    /// [`PackedConv2d::run_into`] in a given orientation.
+    /// `[N, O, Ho / kh, Wo / kw]`: the output of [`PackedConv2d::run_pooled_into`].
+    pub fn pooled_output_shape(
+        &self,
+        input: &[usize],
+        pool: TiledAvgPool,
+    ) -> KernelResult<[usize; 4]> {
+        let [n, o, ho, wo] = self.output_shape(input)?;
+        let [pho, pwo] = pool.output_size(ho, wo)?;
+        Ok([n, o, pho, pwo])
+    }
+
+    /// Scratch values [`PackedConv2d::run_pooled_into`] needs: the convolution's, and two
+    /// convolved images.
+    pub fn pooled_scratch_len(&self, input: &[usize]) -> KernelResult<usize> {
+        let [_, o, ho, wo] = self.output_shape(input)?;
+        let image = checked_numel("conv2d", &[2, o, ho, wo])?;
+        self.scratch_len(input)?
+            .checked_add(image)
+            .ok_or_else(|| KernelError::shape("conv2d", "scratch size overflows"))
+    }
+
+    /// The convolution followed by `pool`, image by image (each convolved image is pooled
+    /// from scratch while it is in cache, one image behind): `out` is [`PackedConv2d::pooled_output_shape`].
+    /// Allocation-free.
+    pub fn run_pooled_into(
+        &self,
+        x: &[f32],
+        shape: &[usize],
+        epilogue: Epilogue,
+        pool: TiledAvgPool,
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) -> KernelResult<()> {
+        let [_, _, ho, wo] = self.output_shape(shape)?;
+        let [_, wp] = self.padded(shape[2], shape[3]);
+        let orientation = self.orientation([wp, ho, wo]);
+        self.run_oriented(orientation, x, shape, epilogue, Some(pool), scratch, out)
+    }
+
+    /// [`PackedConv2d::run_into`] in a given orientation, then `pool` if any (the convolved
+    /// image goes through scratch).
+    #[allow(clippy::too_many_arguments)]
     fn run_oriented(
         &self,
         orientation: Orientation,
         x: &[f32],
         shape: &[usize],
         epilogue: Epilogue,
+        pool: Option<TiledAvgPool>,
         scratch: &mut [f32],
         out: &mut [f32],
     ) -> KernelResult<()> {
         const OP: &str = "conv2d";
         let [n, o, ho, wo] = self.output_shape(shape)?;
         let (c, h, w) = (shape[1], shape[2], shape[3]);
-        let (plane_in, plane_out) = (c * h * w, ho * wo);
-        if x.len() != n * plane_in || out.len() != n * o * plane_out {
+        let plane_in = c * h * w;
+        let [pho, pwo] = match pool {
+            Some(p) => p.output_size(ho, wo)?,
+            None => [ho, wo],
+        };
+        let image_out = o * pho * pwo;
+        if x.len() != n * plane_in || out.len() != n * image_out {
             return Err(KernelError::shape(
                 OP,
                 format!(
-                    "buffers hold {} input and {} output values for {shape:?} -> [{n}, {o}, {ho}, {wo}]",
+                    "buffers hold {} input and {} output values for {shape:?} -> [{n}, {o}, {pho}, {pwo}]",
                     x.len(),
                     out.len()
                 ),
             ));
         }
-        let [hp, wp] = self.padded(h, w);
         let needed = self.scratch_for(orientation, shape)?;
+        // Two convolved images when pooling: image i is pooled while image i + 1 is convolved,
+        // so the pool never reads values whose vector stores are still in flight (a
+        // store-forwarding stall on every load).
+        let convolved = if pool.is_some() { 2 * o * ho * wo } else { 0 };
         let scratch_len = scratch.len();
-        let scratch = scratch
-            .get_mut(..needed)
-            .ok_or_else(|| KernelError::shape(OP, format!("scratch holds {scratch_len} values")))?;
+        let (scratch, convolved) = scratch
+            .get_mut(..needed + convolved)
+            .ok_or_else(|| KernelError::shape(OP, format!("scratch holds {scratch_len} values")))?
+            .split_at_mut(needed);
+        let dims = [h, w, ho, wo];
+        let image = |img: usize| &x[img * plane_in..(img + 1) * plane_in];
+        let Some(pool) = pool else {
+            for (img, out) in out.chunks_exact_mut(image_out.max(1)).enumerate().take(n) {
+                self.image_into(orientation, image(img), dims, epilogue, scratch, out)?;
+            }
+            return Ok(());
+        };
+        let (even, odd) = convolved.split_at_mut(o * ho * wo);
+        let mut slots = [even, odd];
         for img in 0..n {
-            let image = &x[img * plane_in..(img + 1) * plane_in];
-            let out = &mut out[img * o * plane_out..(img + 1) * o * plane_out];
-            match orientation {
-                Orientation::Channels => {
-                    self.unfold(image, [h, w], [ho, wo], scratch);
-                    // A[pos, kidx] = cols[kidx * plane_out + pos]; C[pos, oc] goes to plane oc.
-                    let planes = MatrixStrides {
-                        row_stride: 1,
-                        col_stride: plane_out,
-                    };
-                    gemm_packed_strided_into(
-                        plane_out,
-                        scratch,
-                        planes,
-                        &self.weight,
-                        epilogue,
-                        out,
-                        planes,
-                    )?;
-                }
-                Orientation::PositionsUnfolded => {
-                    self.unfold(image, [h, w], [ho, wo], scratch);
-                    let [kh, kw] = self.kernel;
-                    let cols = RowGrid {
-                        data: scratch,
-                        counts: [c, kh, kw],
-                        strides: [kh * kw * plane_out, kw * plane_out, plane_out],
-                        n: plane_out,
-                    };
-                    let planes = RowOutput::dense(plane_out, plane_out);
-                    gemm_rows_into(self.weight_rows(), cols, epilogue, out, planes)?;
-                }
-                Orientation::PositionsDirect { padded } => {
-                    let src = if padded {
-                        self.pad(image, [h, w], scratch);
-                        &*scratch
-                    } else {
-                        image
-                    };
-                    let [kh, kw] = self.kernel;
-                    let [dh, dw] = self.params.dilation;
-                    // Wide position j = oh * Wp + ow reads tap (c, ki, kj) at
-                    // c * Hp * Wp + ki * dh * Wp + kj * dw + j; columns ow >= Wo are dropped.
-                    let windows = RowGrid {
-                        data: src,
-                        counts: [c, kh, kw],
-                        strides: [hp * wp, dh * wp, dw],
-                        n: (ho - 1) * wp + wo,
-                    };
-                    let planes = RowOutput {
-                        row_stride: plane_out,
-                        period: wp,
-                        keep: wo,
-                    };
-                    gemm_rows_into(self.weight_rows(), windows, epilogue, out, planes)?;
-                }
+            let [current, previous] = &mut slots;
+            self.image_into(orientation, image(img), dims, epilogue, scratch, current)?;
+            if img > 0 {
+                let done = &mut out[(img - 1) * image_out..img * image_out];
+                pool.pool_planes(previous, [ho, wo], done);
+            }
+            slots.swap(0, 1);
+        }
+        if n > 0 {
+            // After the last swap, the last image is in the second slot.
+            pool.pool_planes(slots[1], [ho, wo], &mut out[(n - 1) * image_out..]);
+        }
+        Ok(())
+    }
+
+    /// Convolves one image `[C, H, W]` into `out: [O, Ho, Wo]`.
+    fn image_into(
+        &self,
+        orientation: Orientation,
+        image: &[f32],
+        [h, w, ho, wo]: [usize; 4],
+        epilogue: Epilogue,
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) -> KernelResult<()> {
+        let c = self.in_channels;
+        let [hp, wp] = self.padded(h, w);
+        let plane_out = ho * wo;
+        match orientation {
+            Orientation::Channels => {
+                self.unfold(image, [h, w], [ho, wo], scratch);
+                // A[pos, kidx] = cols[kidx * plane_out + pos]; C[pos, oc] goes to plane oc.
+                let planes = MatrixStrides {
+                    row_stride: 1,
+                    col_stride: plane_out,
+                };
+                gemm_packed_strided_into(
+                    plane_out,
+                    scratch,
+                    planes,
+                    &self.weight,
+                    epilogue,
+                    out,
+                    planes,
+                )?;
+            }
+            Orientation::PositionsUnfolded => {
+                self.unfold(image, [h, w], [ho, wo], scratch);
+                let [kh, kw] = self.kernel;
+                let cols = RowGrid {
+                    data: scratch,
+                    counts: [c, kh, kw],
+                    strides: [kh * kw * plane_out, kw * plane_out, plane_out],
+                    n: plane_out,
+                };
+                let planes = RowOutput::dense(plane_out, plane_out);
+                gemm_rows_into(self.weight_rows(), cols, epilogue, out, planes)?;
+            }
+            Orientation::PositionsDirect { padded } => {
+                let src = if padded {
+                    self.pad(image, [h, w], scratch);
+                    &*scratch
+                } else {
+                    image
+                };
+                let [kh, kw] = self.kernel;
+                let [dh, dw] = self.params.dilation;
+                // Wide position j = oh * Wp + ow reads tap (c, ki, kj) at
+                // c * Hp * Wp + ki * dh * Wp + kj * dw + j; columns ow >= Wo are dropped.
+                let windows = RowGrid {
+                    data: src,
+                    counts: [c, kh, kw],
+                    strides: [hp * wp, dh * wp, dw],
+                    n: (ho - 1) * wp + wo,
+                };
+                let planes = RowOutput {
+                    row_stride: plane_out,
+                    period: wp,
+                    keep: wo,
+                };
+                gemm_rows_into(self.weight_rows(), windows, epilogue, out, planes)?;
             }
         }
         Ok(())
@@ -729,9 +892,15 @@ mod tests {
                     let epilogue = if relu { Epilogue::Relu } else { Epilogue::None };
                     let xs = x32.as_slice().unwrap();
                     match orientation {
-                        Some(o) => {
-                            conv.run_oriented(o, xs, x.shape(), epilogue, &mut scratch, &mut out)
-                        }
+                        Some(o) => conv.run_oriented(
+                            o,
+                            xs,
+                            x.shape(),
+                            epilogue,
+                            None,
+                            &mut scratch,
+                            &mut out,
+                        ),
                         None => conv.run_into(xs, x.shape(), epilogue, &mut scratch, &mut out),
                     }
                     .unwrap();
@@ -746,6 +915,87 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn pooled_matches_naive_convolution_then_generic_pool() {
+        let cases = [
+            // (x, w, params, pool window): the spec-example CNN, floor mode on odd planes,
+            // a non-square window, channels on the lanes.
+            ((3, 1, 8, 8), (4, 1, 3, 3), Conv2dParams::default(), [2, 2]),
+            (
+                (2, 2, 9, 8),
+                (3, 2, 2, 2),
+                Conv2dParams::symmetric([1, 1], [1, 1], [1, 1], 1),
+                [3, 2],
+            ),
+            ((2, 3, 7, 6), (20, 3, 3, 2), Conv2dParams::default(), [2, 2]),
+        ];
+        for (seed, (xs, ws, p, window)) in cases.into_iter().enumerate() {
+            let x = filled(xs, seed);
+            let w = filled(ws, seed + 1).mapv(|v| (v / 2.0).round());
+            let b = Array::from_shape_fn(ws.0, |i| i as f64 * 0.5 - 1.0).into_dyn();
+            let pool_params = Pool2dParams::new(window);
+            let pool = TiledAvgPool::from_params(&pool_params).unwrap();
+            let conv = PackedConv2d::new(
+                w.mapv(|v| v as f32).view(),
+                Some(b.mapv(|v| v as f32).view()),
+                p,
+            )
+            .unwrap();
+            for relu in [false, true] {
+                let mut convolved = naive_conv2d(&x, &w, Some(&b), &p).mapv(|v| v as f32);
+                if relu {
+                    convolved.mapv_inplace(|v| v.max(0.0));
+                }
+                let expected = crate::cpu::avg_pool2d(convolved.view(), &pool_params).unwrap();
+                assert_eq!(
+                    conv.pooled_output_shape(x.shape(), pool).unwrap(),
+                    expected.shape()
+                );
+                let mut scratch = vec![f32::NAN; conv.pooled_scratch_len(x.shape()).unwrap()];
+                let mut out = vec![f32::NAN; expected.len()];
+                let epilogue = if relu { Epilogue::Relu } else { Epilogue::None };
+                let x32 = x.mapv(|v| v as f32);
+                conv.run_pooled_into(
+                    x32.as_slice().unwrap(),
+                    x.shape(),
+                    epilogue,
+                    pool,
+                    &mut scratch,
+                    &mut out,
+                )
+                .unwrap();
+                // The same sums in the same order as the generic pool: identical values.
+                assert_eq!(out.as_slice(), expected.as_slice().unwrap(), "case {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_whole_window_pools_are_tiled() {
+        let tiled = Pool2dParams::new([2, 3]);
+        assert!(TiledAvgPool::from_params(&tiled).is_some());
+        let refused = [
+            Pool2dParams {
+                stride: [1, 1],
+                ..tiled
+            },
+            Pool2dParams {
+                padding: [[1, 0], [0, 0]],
+                ..tiled
+            },
+            Pool2dParams {
+                ceil_mode: true,
+                ..tiled
+            },
+        ];
+        for p in refused {
+            assert!(TiledAvgPool::from_params(&p).is_none(), "{p:?}");
+        }
+        let pool = TiledAvgPool::from_params(&tiled).unwrap();
+        assert_eq!(pool.output_size(5, 7).unwrap(), [2, 2]);
+        assert_eq!(pool.output_size(1, 7).unwrap_err().code(), "TL0501");
     }
 
     #[test]

@@ -886,7 +886,12 @@ mod x86 {
             for (i, row) in acc.iter_mut().enumerate() {
                 *row = [_mm512_set1_ps(*job.bias.as_ptr().add(r0 + i)); NV];
             }
-            let loads: [__mmask16; NV] = std::array::from_fn(|v| first_lanes(lanes(v) as u32));
+            // Plain loops, not array::from_fn: its closure would not inline into this
+            // target-feature function.
+            let mut loads = [0 as __mmask16; NV];
+            for (v, mask) in loads.iter_mut().enumerate() {
+                *mask = first_lanes(lanes(v) as u32);
+            }
             for_each_b_row!(job, |kk, off| {
                 let src = data.add(off + j0);
                 let mut bv = [_mm512_setzero_ps(); NV];
@@ -902,10 +907,12 @@ mod x86 {
             });
             // Per vector: the lanes kept and where the first of them goes in its row.
             let (period, keep) = (job.out.period, job.out.keep);
-            let kept: [(__mmask16, usize); NV] = std::array::from_fn(|v| {
+            let mut kept = [(0 as __mmask16, 0usize); NV];
+            for (v, slot) in kept.iter_mut().enumerate() {
                 let j = j0 + v * 16;
                 if job.dense {
-                    return (loads[v], j);
+                    *slot = (loads[v], j);
+                    continue;
                 }
                 let mut mask = 0u16;
                 let mut col = j % period;
@@ -915,8 +922,8 @@ mod x86 {
                     }
                     col = if col + 1 == period { 0 } else { col + 1 };
                 }
-                (mask, (j / period) * keep + (j % period).min(keep))
-            });
+                *slot = (mask, (j / period) * keep + (j % period).min(keep));
+            }
             let zero = _mm512_setzero_ps();
             for (i, row) in acc.iter_mut().enumerate() {
                 let base = job.c.add((r0 + i) * job.out.row_stride);
@@ -956,9 +963,10 @@ mod x86 {
         // SAFETY: as in rows_tile_avx512 (masked loads; stores through store_lanes unless dense).
         unsafe {
             let lane_ids = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-            let masks: [__m256i; NV] = std::array::from_fn(|v| {
-                _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes(v) as i32), lane_ids)
-            });
+            let mut masks = [_mm256_setzero_si256(); NV];
+            for (v, mask) in masks.iter_mut().enumerate() {
+                *mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes(v) as i32), lane_ids);
+            }
             let mut acc = [[_mm256_setzero_ps(); NV]; R];
             for (i, row) in acc.iter_mut().enumerate() {
                 *row = [_mm256_set1_ps(*job.bias.as_ptr().add(r0 + i)); NV];

@@ -3,7 +3,8 @@
 //!
 //! - linear and 2-D convolution with a param weight use a weight packed for the GEMM
 //!   micro-kernel; a unary chain reading only their output is fused into the step (relu in the
-//!   GEMM epilogue, other ops in place right after);
+//!   GEMM epilogue, other ops in place right after), and an average pool over whole windows
+//!   reading only a convolution's output is fused into it (each image pooled in cache);
 //! - pooling, unary chains, binary ops (broadcasting or not), softmax and log-softmax, layer
 //!   norm, transpose and permute, sum/mean/max reductions and pure reshapes have
 //!   allocation-free kernels (`session/fast_kernels.rs`);
@@ -14,6 +15,7 @@ use super::compiled::{Step, StepKind};
 use super::lower::Lowered;
 use super::{ExecError, ExecResult};
 use crate::backend::KernelOp;
+use crate::cpu::conv::TiledAvgPool;
 use crate::cpu::{BinaryOp, Epilogue, PackedConv2d, PackedMatrix, Pool2dParams, ReduceOp, UnaryOp};
 use crate::tensor::Tensor;
 
@@ -25,9 +27,12 @@ pub(crate) enum FastKind {
         weight: PackedMatrix,
         epilogue: Epilogue,
     },
+    /// A convolution, with an average pool over whole windows fused after it (each image is
+    /// pooled while in cache; the convolution's output is never stored).
     Conv2d {
         conv: PackedConv2d,
         epilogue: Epilogue,
+        pool: Option<TiledAvgPool>,
     },
     MaxPool2d(Pool2dParams),
     AvgPool2d(Pool2dParams),
@@ -108,6 +113,25 @@ pub(crate) fn build(
     // The fast step producing each slot, for fusing a chain into it.
     let mut producer: Vec<Option<usize>> = vec![None; n];
     for (index, step) in steps.iter().enumerate() {
+        if let Some(pool) = tiled_avg_pool(step) {
+            let src = step.operands[0];
+            let fusible = uses[src] == 1 && !is_output(src) && fixed[src].is_none();
+            if let Some(p) = producer[src].filter(|_| fusible) {
+                let target = &mut fast[p];
+                if let FastKind::Conv2d {
+                    pool: slot @ None, ..
+                } = &mut target.kind
+                {
+                    if target.post.is_empty() && target.output == src {
+                        *slot = Some(pool);
+                        target.output = step.output;
+                        target.origin.push(index);
+                        producer[step.output] = Some(p);
+                        continue;
+                    }
+                }
+            }
+        }
         if let StepKind::Chain(ops) = &step.kind {
             let src = step.operands[0];
             let fusible = uses[src] == 1 && !is_output(src) && fixed[src].is_none();
@@ -115,7 +139,8 @@ pub(crate) fn build(
                 let target = &mut fast[p];
                 let gemm = matches!(
                     target.kind,
-                    FastKind::Linear { .. } | FastKind::Conv2d { .. }
+                    // Not after a fused pool: the epilogue runs before the pooling.
+                    FastKind::Linear { .. } | FastKind::Conv2d { pool: None, .. }
                 );
                 if gemm && target.post.is_empty() && target.output == src {
                     fuse(target, ops, step.output, index);
@@ -165,6 +190,19 @@ pub(crate) fn build(
         outputs: schedule_outputs,
         written,
     })
+}
+
+/// The pool of an average-pooling step whose windows tile its input.
+fn tiled_avg_pool(step: &Step) -> Option<TiledAvgPool> {
+    match &step.kind {
+        StepKind::Kernel(Lowered::Kernel {
+            op: KernelOp::AvgPool2d(p),
+            output: 0,
+            keep_mask: None,
+            ..
+        }) => TiledAvgPool::from_params(p),
+        _ => None,
+    }
 }
 
 /// Folds the unary chain `ops` (plan step `index`, writing `output`) into a GEMM step.
@@ -238,6 +276,7 @@ fn fast_kind(step: &Step, fixed: &[Option<Tensor>]) -> ExecResult<FastKind> {
                         Ok(conv) => FastKind::Conv2d {
                             conv,
                             epilogue: Epilogue::None,
+                            pool: None,
                         },
                         // A bad weight or bias: the generic kernel reports it at run time.
                         Err(_) => FastKind::Generic,

@@ -204,9 +204,13 @@ impl Arena {
                         .clone();
                     vals[step.output] = Some(v);
                 }
-                FastKind::Conv2d { conv, .. } => {
+                FastKind::Conv2d { conv, pool, .. } => {
                     if let Some(x) = value_in(plan, &vals, step.operands[0]) {
-                        scratch = scratch.max(conv.scratch_len(x.shape()).unwrap_or(0));
+                        let needed = match pool {
+                            None => conv.scratch_len(x.shape()),
+                            Some(_) => conv.pooled_scratch_len(x.shape()),
+                        };
+                        scratch = scratch.max(needed.unwrap_or(0));
                     }
                 }
                 _ => {}
@@ -389,11 +393,20 @@ fn fast<'a>(
                 MatrixStrides::row_major(weight.n()),
             )?;
         }
-        FastKind::Conv2d { conv, epilogue } => {
+        FastKind::Conv2d {
+            conv,
+            epilogue,
+            pool,
+        } => {
             if xa.ndim() != 4 {
                 return Ok(false);
             }
-            conv.run_into(xs, xa.shape(), *epilogue, scratch, out)?;
+            match pool {
+                None => conv.run_into(xs, xa.shape(), *epilogue, scratch, out)?,
+                // A plane smaller than the window: the generic kernels report it.
+                Some(p) if conv.pooled_output_shape(xa.shape(), *p).is_err() => return Ok(false),
+                Some(p) => conv.run_pooled_into(xs, xa.shape(), *epilogue, *p, scratch, out)?,
+            }
         }
         FastKind::MaxPool2d(p) if xa.ndim() == 4 => max_pool2d_into(xa.view(), p, out)?,
         FastKind::AvgPool2d(p) if xa.ndim() == 4 => avg_pool2d_into(xa.view(), p, out)?,

@@ -109,6 +109,82 @@ fn fast_schedule_matches_generic_steps_and_reference() {
     }
 }
 
+/// x[B, 2, 9, 8] -> conv(pad 1) -> relu -> avg_pool 2 (whole windows: fused into the
+/// convolution) -> tanh -> y; conv -> avg_pool 3 stride 1 (overlapping: not fused) -> z;
+/// conv -> avg_pool 2 -> w, with the convolution also an output (not fused).
+fn pooled_cnn() -> (Graph, BTreeMap<String, Tensor>) {
+    let mut g = Graph::new("pooled");
+    let mut p = BTreeMap::new();
+    let x = g.add_input(
+        "x",
+        Shape(vec![
+            Dim::Sym("B".into()),
+            Dim::Known(2),
+            Dim::Known(9),
+            Dim::Known(8),
+        ]),
+        IrDType::F32,
+    );
+    let w1 = param(&mut g, &mut p, "c1.weight", &[3, 2, 3, 3]);
+    let b1 = param(&mut g, &mut p, "c1.bias", &[3]);
+    let pad = Attrs::new().with("padding", AttrValue::Int(1));
+    let c1 = g.add_op("c1", Op::Conv2d, vec![x, w1, b1], pad).unwrap();
+    let r = g.add_op("r", Op::Relu, vec![c1], Attrs::new()).unwrap();
+    let two = Attrs::new().with("kernel_size", AttrValue::Int(2));
+    let pooled = g.add_op("p", Op::AvgPool2d, vec![r], two.clone()).unwrap();
+    let y = g.add_op("y", Op::Tanh, vec![pooled], Attrs::new()).unwrap();
+    let w2 = param(&mut g, &mut p, "c2.weight", &[2, 2, 2, 2]);
+    let c2 = g
+        .add_op("c2", Op::Conv2d, vec![x, w2], Attrs::new())
+        .unwrap();
+    let overlapping = Attrs::new()
+        .with("kernel_size", AttrValue::Int(3))
+        .with("stride", AttrValue::Int(1));
+    let z = g.add_op("z", Op::AvgPool2d, vec![c2], overlapping).unwrap();
+    let w3 = param(&mut g, &mut p, "c3.weight", &[2, 2, 3, 3]);
+    let c3 = g
+        .add_op("c3", Op::Conv2d, vec![x, w3], Attrs::new())
+        .unwrap();
+    let pw = g.add_op("w", Op::AvgPool2d, vec![c3], two).unwrap();
+    g.add_output("y", y);
+    g.add_output("z", z);
+    g.add_output("w", pw);
+    g.add_output("c3", c3);
+    (g, p)
+}
+
+#[test]
+fn whole_window_average_pools_fuse_into_the_convolution() {
+    let (g, p) = pooled_cnn();
+    let plan = compile(&g, &p).unwrap();
+    let stats = plan.stats();
+    assert_eq!(stats.generic_steps, 0, "{stats:?}");
+    // c1 takes relu and the pool; tanh after the pool, the overlapping pool and the pool of
+    // an output convolution stay steps of their own.
+    assert_eq!(stats.fused_into_gemm, 1, "{stats:?}");
+    let pooled = plan
+        .schedule()
+        .steps
+        .iter()
+        .filter(|s| matches!(s.kind, schedule::FastKind::Conv2d { pool: Some(_), .. }))
+        .count();
+    assert_eq!(pooled, 1);
+    let mut session = plan.session();
+    for batch in [2usize, 1] {
+        let shape = [batch, 2, 9, 8];
+        let x = Tensor::from_f32(&shape, fill(&shape, batch as f64)).unwrap();
+        session.run(&[&x]).unwrap();
+        session.run(&[&x]).unwrap();
+        let generic = plan.run_generic(&named(x.clone())).unwrap();
+        let reference = denote(&g, &p, &named(x.clone())).unwrap();
+        for name in ["y", "z", "w", "c3"] {
+            let fast = session.output(name).unwrap();
+            assert!(close(fast, &generic[name], 1e-5), "{name} b{batch}");
+            assert!(close(fast, reference.output(name).unwrap(), 1e-5), "{name}");
+        }
+    }
+}
+
 #[test]
 fn f64_and_transposed_inputs_are_converted() {
     let (g, p) = cnn();
