@@ -1,8 +1,9 @@
 //! Engine benchmark (release): the compiled f32 plan on the spec-examples MLP and CNN at batch 1
 //! and 64 against onnxruntime (single-threaded, same models and weights, same run), through a
-//! `Session` (preallocated buffers) and through `Plan::run`; allocations per steady-state
-//! forward pass (a counting global allocator); and loading a 100 MB safetensors file against
-//! reading its bytes.
+//! `Session` (preallocated buffers) and through `Plan::run`; a graph of the encoder layer's
+//! non-attention ops (softmax, log-softmax, layer norm, transpose/permute, reductions,
+//! broadcasting binary ops) through a `Session`; allocations per steady-state forward pass (a
+//! counting global allocator); and loading a 100 MB safetensors file against reading its bytes.
 //!
 //! Run: cargo bench -p tl-kernels --bench engine
 //! The onnxruntime side is tools/fixtures/bench_onnxruntime.py (pip install onnx onnxruntime
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use tl_ir::{AttrValue, Attrs, DType as IrDType, Dim, Graph, Op, Shape};
 use tl_kernels::payload::safetensors::SafeTensorsFile;
 use tl_kernels::{compile, Tensor};
 
@@ -109,7 +111,7 @@ fn allocations_per_call(mut f: impl FnMut()) -> (usize, usize) {
 fn forward_passes(dir: &Path, ort: &serde_json::Value) {
     println!("| model | batch | tl Session::run (us) | tl Plan::run (us) | onnxruntime 1 thread (us) | session / ort | allocations per Session::run | allocations per Plan::run | bytes per Plan::run |");
     println!("|---|---|---|---|---|---|---|---|---|");
-    // TL_ENGINE_BENCH_MODELS=cnn times one model (for profiling).
+    // TL_ENGINE_BENCH_MODELS=cnn times one model (for profiling); mlp, cnn, encoder.
     let only = std::env::var("TL_ENGINE_BENCH_MODELS").unwrap_or_default();
     for name in ["mlp", "cnn"] {
         if !only.is_empty() && !only.split(',').any(|m| m == name) {
@@ -160,6 +162,120 @@ fn forward_passes(dir: &Path, ort: &serde_json::Value) {
             stats.fast_steps, stats.fused_into_gemm, stats.generic_steps
         );
     }
+}
+
+/// x[B, 16, 32] -> linear 32->32 -> transpose(1, 2) -> permute(0, 2, 1) -> softmax ->
+/// log_softmax over the sequence -> add x -> layer_norm -> add a row (broadcast) -> subtract the
+/// mean over the sequence (broadcast) -> c; y = c * its max over (B, features) (broadcast),
+/// t = sum of c over features: the encoder layer's ops other than attention and matmul.
+fn encoder_ops_graph() -> (Graph, BTreeMap<String, Tensor>) {
+    const D: usize = 32;
+    let mut g = Graph::new("encoder_ops");
+    let mut p = BTreeMap::new();
+    let mut param = |g: &mut Graph, key: &str, shape: &[usize]| {
+        let n: usize = shape.iter().product();
+        let values = (0..n).map(|i| ((i as f32 + key.len() as f32) * 0.37).sin() * 0.2);
+        p.insert(
+            key.to_string(),
+            Tensor::from_f32(shape, values.collect()).expect("shape"),
+        );
+        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        g.add_param(key, Shape::known(&dims), IrDType::F32)
+    };
+    let shape = Shape(vec![
+        Dim::Sym("B".into()),
+        Dim::Known(16),
+        Dim::Known(D as u64),
+    ]);
+    let x = g.add_input("x", shape, IrDType::F32);
+    let (w, b) = (
+        param(&mut g, "q.weight", &[D, D]),
+        param(&mut g, "q.bias", &[D]),
+    );
+    let (nw, nb) = (
+        param(&mut g, "n.weight", &[D]),
+        param(&mut g, "n.bias", &[D]),
+    );
+    let row = param(&mut g, "row", &[D]);
+    let mut op = |name: &str, op: Op, parents: Vec<usize>, attrs: Attrs| {
+        g.add_op(name, op, parents, attrs).expect("valid op")
+    };
+    let ints = |v: &[i64]| AttrValue::Ints(v.to_vec());
+    let q = op("q", Op::Linear, vec![x, w, b], Attrs::new());
+    let swap = Attrs::new()
+        .with("dim0", AttrValue::Int(1))
+        .with("dim1", AttrValue::Int(2));
+    let kt = op("kt", Op::Transpose, vec![q], swap);
+    let k = op(
+        "k",
+        Op::Permute,
+        vec![kt],
+        Attrs::new().with("dims", ints(&[0, 2, 1])),
+    );
+    let s = op("s", Op::Softmax, vec![k], Attrs::new());
+    let ls = op(
+        "ls",
+        Op::LogSoftmax,
+        vec![s],
+        Attrs::new().with("axis", AttrValue::Int(1)),
+    );
+    let sum = op("sum", Op::Add, vec![x, ls], Attrs::new());
+    let n = op("n", Op::LayerNorm, vec![sum, nw, nb], Attrs::new());
+    let shifted = op("sh", Op::Add, vec![n, row], Attrs::new());
+    let keep = |axes: &[i64]| {
+        Attrs::new()
+            .with("axes", ints(axes))
+            .with("keepdim", AttrValue::Bool(true))
+    };
+    let mean = op("m", Op::Mean, vec![shifted], keep(&[1]));
+    let c = op("c", Op::Sub, vec![shifted, mean], Attrs::new());
+    let max = op("mx", Op::Max, vec![c], keep(&[0, 2]));
+    let y = op("y", Op::Mul, vec![c, max], Attrs::new());
+    let t = op(
+        "t",
+        Op::Sum,
+        vec![c],
+        Attrs::new().with("axes", ints(&[-1])),
+    );
+    g.add_output("y", y);
+    g.add_output("t", t);
+    (g, p)
+}
+
+fn encoder_ops() {
+    let (graph, payload) = encoder_ops_graph();
+    let plan = compile(&graph, &payload).expect("compile");
+    let stats = plan.stats();
+    assert_eq!(stats.generic_steps, 0, "every encoder op has a fast kernel");
+    println!();
+    println!("| encoder ops (x [B, 16, 32]) | batch | tl Session::run (us) | tl Plan::run (us) | allocations per Session::run |");
+    println!("|---|---|---|---|---|");
+    let mut session = plan.session();
+    for batch in [1usize, 64] {
+        let shape = [batch, 16, 32];
+        let n: usize = shape.iter().product();
+        let values = (0..n).map(|i| (i as f32 * 0.013).cos());
+        let x = Tensor::from_f32(&shape, values.collect()).expect("shape");
+        let inputs: BTreeMap<String, Tensor> = [("x".to_string(), x.clone())].into();
+        session.run(&[&x]).expect("run");
+        let session_micros = median_micros(|| {
+            session.run(&[&x]).expect("run");
+            std::hint::black_box(session.output("y"));
+        });
+        let plan_micros = median_micros(|| {
+            std::hint::black_box(plan.run(&inputs).expect("run"));
+        });
+        let (allocs, _) = allocations_per_call(|| {
+            session.run(&[&x]).expect("run");
+            std::hint::black_box(session.output("y"));
+        });
+        assert_eq!(allocs, 0, "encoder ops b{batch}: Session::run allocated");
+        println!("| | {batch} | {session_micros:.1} | {plan_micros:.1} | {allocs} |");
+    }
+    println!(
+        "encoder ops: {} fast steps ({} fused into a GEMM), {} generic",
+        stats.fast_steps, stats.fused_into_gemm, stats.generic_steps
+    );
 }
 
 fn safetensors_load(dir: &Path) {
@@ -223,6 +339,10 @@ fn main() {
         None => {
             println!("forward-pass comparison skipped (needs the models the python side writes)")
         }
+    }
+    let only = std::env::var("TL_ENGINE_BENCH_MODELS").unwrap_or_default();
+    if only.is_empty() || only.split(',').any(|m| m == "encoder") {
+        encoder_ops();
     }
     safetensors_load(&dir);
     let _ = std::fs::remove_dir_all(&dir);
