@@ -349,7 +349,11 @@ impl<'a> Builder<'a> {
         let run = self.run_methods(name, a, catalog_result.as_ref());
         let mut l = link(
             LinkLayer::Method,
-            format!("{} claim {}", claim.kind(), methods_phrase(&a.methods)),
+            format!(
+                "{} claim {}",
+                claim.kind(),
+                methods_phrase(&a.methods, matches!(claim, Claim::Gradient))
+            ),
             run.status,
         );
         l.pending = run.pending;
@@ -1013,8 +1017,9 @@ fn method_grants(m: &Method) -> Status {
     }
 }
 
-/// `crown then bab(timeout = 60s) over the reals`.
-fn methods_phrase(methods: &[Method]) -> String {
+/// `crown then bab(timeout = 60s) over the reals`. Gradient claims are sampled on the f64
+/// reference semantics (autograd against finite differences), not on the compiled executor.
+fn methods_phrase(methods: &[Method], gradient: bool) -> String {
     if methods.is_empty() {
         return "with no check method".into();
     }
@@ -1028,6 +1033,7 @@ fn methods_phrase(methods: &[Method]) -> String {
     let sampled = methods.iter().any(|m| matches!(m, Method::Sampling { .. }));
     let scope = match (sound, sampled) {
         (true, _) => " over the reals",
+        (false, true) if gradient => " on the f64 reference semantics",
         (false, true) => " on the compiled f32 executor",
         _ => "",
     };

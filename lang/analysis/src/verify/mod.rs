@@ -9,13 +9,15 @@
 //! finds a counterexample). What each method may grant is fixed here and documented in
 //! docs/verify.md: bound methods grant **checked**, sampling **tested**, a catalog theorem with
 //! mechanically checked side conditions **proved**; a counterexample is reported only after the
-//! compiled f32 executor re-ran it and confirmed the violation.
+//! compiled f32 executor re-ran it and confirmed the violation. Gradient claims are about the
+//! reference (f64) semantics: reverse mode against finite differences of that semantics.
 
 mod bounds;
 mod bridge;
 pub mod cache;
 mod catalog_method;
 pub mod claims;
+mod gradient;
 pub mod model;
 mod sampling;
 pub mod sets;
@@ -610,12 +612,6 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
     let Some(claim) = &p.claim else {
         return fail(Failure::claim("the contract has errors; run `tlc check`"));
     };
-    if let Claim::Gradient = claim {
-        return fail(Failure::new(
-            "TL0805",
-            "autograd checks are not implemented yet: tl has no reverse-mode engine to compare with finite differences",
-        ));
-    }
     if let Method::Certificate { path } = m {
         return fail(Failure::unsupported(format!(
             "certificate({path}) is checked by `tlc certificate check`, not by verify"
@@ -639,6 +635,9 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
             Claim::Argmax { .. } | Claim::Linear { .. } | Claim::All(_) | Claim::VnnLib { .. },
             Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. },
         ) => bounds::run(&cx, m),
+        (Claim::Gradient, Method::Sampling { samples, seed }) => {
+            gradient::run(&cx, *samples, *seed)
+        }
         (_, Method::Sampling { samples, seed }) => sampling::run(&cx, *samples, *seed),
         (_, Method::Catalog) => catalog_method::run(&cx),
         (c, m) => Err(Failure::unsupported(format!(

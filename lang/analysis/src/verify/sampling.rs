@@ -19,7 +19,7 @@ use crate::outcome::{Counterexample, Verdict};
 const POINT_SIZE: u64 = 1;
 /// Symbolic extents for structural claims (masks, ignored rows, equivalence): several positions
 /// so that masks and row removal mean something.
-const STRUCTURE_SIZE: u64 = 4;
+pub(super) const STRUCTURE_SIZE: u64 = 4;
 
 type Inputs = BTreeMap<String, Tensor>;
 

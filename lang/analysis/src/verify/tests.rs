@@ -69,16 +69,6 @@ fn compiled_matches_is_tested() {
 }
 
 #[test]
-fn gradient_is_reported_as_not_runnable() {
-    let run = example("regression_training.tl", "loss_gradient");
-    assert_eq!(run.status, Status::Uncovered);
-    assert!(matches!(
-        &run.outcome.methods[0].verdict,
-        Verdict::Error { code, message } if code == "TL0805" && message.contains("not implemented")
-    ));
-}
-
-#[test]
 fn causal_mask_is_proved_by_the_catalog() {
     let run = example("transformer_encoder.tl", "causal_mask_exact");
     assert_eq!(run.evidence_status, Status::Proved, "{:?}", verdicts(&run));
@@ -279,4 +269,130 @@ fn payload_digests_are_remembered_until_the_file_changes() {
     assert_ne!(first, second);
     assert_eq!(second, <[u8; 32]>::from(Sha256::digest(b"other contents")));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn gradient_contract_is_tested_against_finite_differences() {
+    let run = example("regression_training.tl", "loss_gradient");
+    assert_eq!(run.evidence_status, Status::Tested, "{:?}", verdicts(&run));
+    // The contract rests on the kernel assumption.
+    assert_eq!(run.status, Status::Assumed);
+    let detail = &run.outcome.methods[0].detail;
+    // x [4, 4] + target [4, 1] + 49 weights: few enough to compare every coordinate.
+    assert!(detail.contains("on all 69 coordinates"), "{detail}");
+    assert!(detail.contains("f64 reference semantics"), "{detail}");
+    assert!(detail.contains("sampled, not proved"), "{detail}");
+}
+
+const GRADIENTS: &str = r#"
+tolerance g = abs 1e-5, rel 1e-4
+
+graph kink(x: f32[1, 3]) -> loss: f32 {
+  h = relu(x)
+  loss = sum(h)
+}
+contract at_the_kink on kink {
+  given x in box(0.0, 0.0)
+  ensure gradient ~= finite_difference within g
+  check by sampling(3, seed = 1)
+}
+contract off_the_kink on kink {
+  given x in box(0.5, 1.0)
+  ensure gradient ~= finite_difference within g
+  check by sampling(3, seed = 1)
+}
+
+graph wide(x: f32[1, 300]) -> y: f32[1, 300] {
+  y = tanh(x)
+}
+contract wide_gradient on wide {
+  given x in box(-2.0, 2.0)
+  ensure gradient ~= finite_difference within g
+  check by sampling(2, seed = 4)
+}
+
+graph logs(x: f32[1, 2]) -> loss: f32 {
+  l = log(x)
+  loss = sum(l)
+}
+contract outside_the_domain on logs {
+  given x in box(-1.0, -0.5)
+  ensure gradient ~= finite_difference within g
+  check by sampling(2, seed = 1)
+}
+
+graph classes(x: f32[1, 3]) -> k: i64[1] {
+  k = argmax(x, axis = 1)
+}
+contract integer_output on classes {
+  given x in box(-1.0, 1.0)
+  ensure gradient ~= finite_difference within g
+  check by sampling(2, seed = 1)
+}
+"#;
+
+fn gradient_run(name: &str) -> ContractRun {
+    let path = Path::new("/tmp/tl-verify-tests/gradients.tl");
+    run_named(path, Some(GRADIENTS), name, &VerifyOptions::default())
+}
+
+#[test]
+fn a_gradient_sampled_at_a_relu_kink_is_falsified_and_says_why() {
+    let run = gradient_run("at_the_kink");
+    assert_eq!(run.status, Status::Falsified, "{:?}", verdicts(&run));
+    let m = &run.outcome.methods[0];
+    // relu'(0) = 0 by convention; the central difference sees the average slope 1/2.
+    assert!(
+        m.detail.contains("autograd 0e0, central difference 5e-1"),
+        "{}",
+        m.detail
+    );
+    assert!(
+        m.detail
+            .contains("one-sided differences differ (left 0e0, right 1e0)"),
+        "{}",
+        m.detail
+    );
+    let Verdict::Violated { counterexample } = &m.verdict else {
+        panic!("{:?}", m.verdict)
+    };
+    assert_eq!(counterexample.inputs[0].2, vec![0.0; 3]);
+    let run = gradient_run("off_the_kink");
+    assert_eq!(run.status, Status::Tested, "{:?}", verdicts(&run));
+}
+
+#[test]
+fn large_gradient_problems_check_a_subset_and_directions() {
+    let run = gradient_run("wide_gradient");
+    assert_eq!(run.status, Status::Tested, "{:?}", verdicts(&run));
+    let detail = &run.outcome.methods[0].detail;
+    assert!(detail.contains("64 of 300 coordinates"), "{detail}");
+    assert!(
+        detail.contains("4 random directional derivatives"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("`y` has 300 elements: the gradient of their sum"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn non_finite_and_non_float_gradients_never_pass() {
+    let run = gradient_run("outside_the_domain");
+    assert_eq!(run.status, Status::Uncovered, "{:?}", verdicts(&run));
+    assert!(matches!(
+        &run.outcome.methods[0].verdict,
+        Verdict::Unknown { reason } if reason.contains("NaN") && reason.contains("not a pass")
+    ));
+    let run = gradient_run("integer_output");
+    assert_eq!(run.status, Status::Uncovered, "{:?}", verdicts(&run));
+    assert!(
+        matches!(
+            &run.outcome.methods[0].verdict,
+            Verdict::Error { code, message } if code == "TL0805" && message.contains("TL0561")
+        ),
+        "{:?}",
+        verdicts(&run)
+    );
 }
