@@ -4,7 +4,9 @@
 #
 # Needs: node >= 20 with npm, a C compiler (cc) for tree-sitter's tests, and nvim (Debian's
 # `neovim` package) for the Neovim test. TLC=/path/to/tlc adds the Neovim end-to-end checks
-# against the real language server; without it they are skipped with the reason printed.
+# against the real language server and the VS Code end-to-end test (code-server, installed into
+# editors/.tools by vscode/e2e/setup-code-server.sh, driven in Debian's `chromium`; node 20);
+# without them they are skipped with the reason printed.
 #
 # tree-sitter-cli comes from npm (pinned in tree-sitter-tl/package.json). Its install script
 # downloads a release binary; where that download is impossible, the same pinned version is taken
@@ -139,6 +141,23 @@ vscode_package() {
     ls -l "$work/tl.vsix"
 }
 
+# VS Code's own workbench (code-server) in chromium, the extension talking to TLC's `tlc lsp`.
+vscode_e2e() {
+  local tools
+  tools="$("$vscode/e2e/setup-code-server.sh")" || return 1
+  if [ -f "$work/tl.vsix" ]; then
+    TL_E2E_TOOLS="$tools" TL_VSIX="$work/tl.vsix" node "$vscode/e2e/run.mjs"
+  else
+    TL_E2E_TOOLS="$tools" node "$vscode/e2e/run.mjs"
+  fi
+}
+# Why the VS Code end-to-end test cannot run here, or nothing when it can.
+vscode_e2e_blocker() {
+  [ -n "${TLC:-}" ] || { echo "TLC is unset"; return; }
+  command -v chromium >/dev/null 2>&1 || { echo "chromium is not installed (apt-get install chromium)"; return; }
+  [ "$(node -p 'process.versions.node.split(".")[0]')" = 20 ] || echo "code-server 4.96.x needs node 20, this is $(node -v)"
+}
+
 # -------------------------------------------------------------------- Neovim
 nvim_against_fake_server() {
   TLC="$editors/nvim/test/fake-tlc.js" TL_E2E_TIMEOUT_MS=10000 "$editors/nvim/test/run.sh"
@@ -158,6 +177,13 @@ step "vscode: TypeScript compile" vscode_compile
 step "vscode: extension unit tests" vscode_unit_tests
 step "vscode: TextMate grammar tests" vscode_grammar_tests
 step "vscode: vsce package" vscode_package
+vscode_e2e_skip="$(vscode_e2e_blocker)"
+if [ -z "$vscode_e2e_skip" ]; then
+  step "vscode: end-to-end in code-server + chromium against TLC=$TLC" vscode_e2e
+else
+  echo
+  echo "=== vscode: end-to-end skipped: $vscode_e2e_skip"
+fi
 if command -v nvim >/dev/null 2>&1; then
   step "nvim: plugin wiring against the scripted fake server" nvim_against_fake_server
   if [ -n "${TLC:-}" ]; then

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Regenerates the editor screenshots in this directory with tl itself: Neovim with the plugin
 # and the real `tlc lsp`, run under tmux, captured as ANSI, turned into HTML and photographed by
-# headless Chromium; and a VS Code-like view rendered from the real server's answers.
+# headless Chromium; and VS Code's real workbench (code-server) with the extension, photographed
+# by the VS Code end-to-end test (editors/vscode/e2e/run.mjs).
 #
 #   TLC=target/debug/tlc editors/screenshots/make.sh
 #
-# Needs: tmux, nvim (>= 0.7), cc, python3, node, chromium (Debian: apt-get install tmux neovim
-# build-essential python3 nodejs chromium). Output: nvim-*.png and vscode-*.png here.
+# Needs: tmux, nvim (>= 0.7), cc, python3, node 20 with npm, chromium (Debian: apt-get install
+# tmux neovim build-essential python3 nodejs npm chromium ripgrep); the first run installs
+# code-server into editors/.tools (npm registry). Output: nvim-*.png and vscode-*.png here.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -84,8 +86,10 @@ keys ':call cursor(15, 8)' Enter
 sleep 1
 png nvim-diagnostic
 
-# 5. A VS Code-like view from the real server's answers.
-TLC="$TLC" node "$here/vscode_view.js" "$work/vscode.html"
-chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,1000 \
-  --screenshot="$here/vscode-verified.png" "file://$work/vscode.html" >/dev/null 2>&1
+# 5. VS Code itself: its workbench served by code-server, in chromium, with the extension and the
+#    real server, after "tl: Verify File" (the end-to-end test's last step takes the picture).
+tools="$("$repo/editors/vscode/e2e/setup-code-server.sh")"
+TLC="$TLC" TL_E2E_TOOLS="$tools" node "$repo/editors/vscode/e2e/run.mjs" --screenshot "$work/vscode-verified.png"
+[ -f "$work/vscode-verified.png" ] || { echo "make.sh: the VS Code end-to-end run took no screenshot" >&2; exit 1; }
+mv "$work/vscode-verified.png" "$here/vscode-verified.png"
 echo "wrote editors/screenshots/vscode-verified.png"

@@ -174,6 +174,7 @@ try {
       'extensions.autoUpdate': false,
       'update.mode': 'none',
       'editor.minimap.enabled': false,
+      'workbench.reduceMotion': 'on',
     });
   });
 
@@ -261,6 +262,7 @@ try {
     );
     console.log(`  contract hover: ${text.slice(0, 200)}`);
     if (screenshotAt) {
+      await page.waitForTimeout(500); // let the hover finish fading in
       await page.screenshot({ path: screenshotAt });
       console.log(`wrote ${screenshotAt}`);
     }

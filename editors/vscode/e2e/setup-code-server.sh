@@ -36,7 +36,21 @@ playwright_version="$(version_of playwright-core)"
 target="${TL_E2E_TOOLS:-$editors/.tools/vscode-e2e-cs$code_server_version-pw$playwright_version}"
 stamp="code-server $code_server_version, playwright-core $playwright_version, node $(node -v)"
 
+# @vscode/ripgrep's postinstall downloads rg from GitHub; link Debian's when there is one (without
+# it, file search, Quick Open and `workspaceContains` activation do not work). Checked on every
+# run, so installing ripgrep later is picked up.
+link_ripgrep() {
+  local bin="$1/node_modules/code-server/lib/vscode/node_modules/@vscode/ripgrep/bin"
+  if command -v rg >/dev/null 2>&1; then
+    mkdir -p "$bin"
+    ln -sfn "$(command -v rg)" "$bin/rg"
+  else
+    log "note: no rg on PATH (Debian: ripgrep): search, Quick Open and workspaceContains activation will not work"
+  fi
+}
+
 if [ -f "$target/.complete" ] && [ "$(cat "$target/.complete")" = "$stamp" ]; then
+  link_ripgrep "$target"
   echo "$target"
   exit 0
 fi
@@ -103,15 +117,6 @@ for module in @vscode/spdlog @vscode/deviceid native-watchdog node-pty @parcel/w
   quietly "compiling $module" sh -c 'cd "$1" && node "$2" rebuild' _ "$vscode/node_modules/$module" "$node_gyp"
 done
 (cd "$vscode/node_modules/node-pty" && node scripts/post-install.js) >/dev/null
-# @vscode/ripgrep's postinstall downloads rg from GitHub; use Debian's when there is one (without
-# it, only "search in files" is missing).
-if command -v rg >/dev/null 2>&1; then
-  mkdir -p "$vscode/node_modules/@vscode/ripgrep/bin"
-  ln -sfn "$(command -v rg)" "$vscode/node_modules/@vscode/ripgrep/bin/rg"
-else
-  log "note: no rg on PATH (Debian: ripgrep), so file search and Quick Open will not work in it"
-fi
-
 # The built-in extensions' shared dependency (typescript, trimmed by their postinstall).
 quietly "npm install in lib/vscode/extensions" npm install --prefix "$vscode/extensions" --omit=dev --prefer-offline
 
@@ -130,6 +135,7 @@ case "$got" in
   *) fail "the installed code-server does not run: --version printed '$got'" ;;
 esac
 
+link_ripgrep "$partial"
 echo "$stamp" >"$partial/.complete"
 mv "$partial" "$target"
 log "installed in $((SECONDS - started)) s: $target"
