@@ -17,7 +17,7 @@ pub(super) fn linear(
         .into_dimensionality::<Ix2>()
         .map_err(|_| operand_mismatch(OP, "weight must be [out, in]"))?;
     let (outs, ins) = w2.dim();
-    let rows = if ins == 0 { 0 } else { x.len() / ins };
+    let rows = x.len().checked_div(ins).unwrap_or(0);
     let shape_err = |e: ndarray::ShapeError| operand_mismatch(OP, e.to_string());
     let x2 = x.to_shape((rows, ins)).map_err(shape_err)?;
     let g2 = g.to_shape((rows, outs)).map_err(shape_err)?;

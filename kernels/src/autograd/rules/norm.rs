@@ -153,7 +153,7 @@ pub(super) fn batch_norm(
     };
     let (m, v) = (per(mean, "running_mean")?, per(var, "running_var")?);
     let ws = w.map(|w| per(w, "weight")).transpose()?;
-    let spatial = if n * c == 0 { 0 } else { x.len() / (n * c) };
+    let spatial = x.len().checked_div(n * c).unwrap_or(0);
     let (xs, gs) = (flat(x), flat(g));
     let mut gx = vec![0.0; xs.len()];
     let (mut gmean, mut gvar, mut gw, mut gb) =

@@ -78,7 +78,7 @@ fn check(op: KernelOp, operands: Vec<Tensor>, seed: u64) {
             .unwrap_or_else(|| panic!("{}: no gradient for operand {k}", op.name()));
         assert_eq!(g.shape(), x.shape(), "{}: operand {k}", op.name());
         let g_row_major: Vec<f64> = g.iter().copied().collect();
-        for i in 0..x.len() {
+        for (i, &ad) in g_row_major.iter().enumerate() {
             let xi = x.as_slice().unwrap()[i];
             let h = 1e-6 * xi.abs().max(1.0);
             let mut moved = operands.clone();
@@ -93,7 +93,6 @@ fn check(op: KernelOp, operands: Vec<Tensor>, seed: u64) {
             at(&mut moved, xi - h);
             let down = loss(&moved);
             let fd = (up - down) / ((xi + h) - (xi - h));
-            let ad = g_row_major[i];
             assert!(
                 (ad - fd).abs() <= 1e-6 * fd.abs().max(1.0),
                 "{} operand {k} index {i}: autograd {ad} vs finite difference {fd}",

@@ -70,7 +70,13 @@ pub(super) fn run(cx: &Cx, samples: u64, seed: u64) -> Result<(Verdict, String),
             .iter()
             .map(|(_, s)| s.iter().product::<usize>())
             .sum();
-        let mut rng = Rng(seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x6AD1_E27);
+        if total == 0 {
+            return Err(Failure::new(
+                "TL0805",
+                "the graph has no float input or param to differentiate: the claim would hold vacuously",
+            ));
+        }
+        let mut rng = Rng(seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x06AD_1E27);
         let picked = pick_coordinates(&blocks, total, &mut rng);
         plan_text = if total <= ALL_COORDINATES {
             format!("all {total} coordinates")

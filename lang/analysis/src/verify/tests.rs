@@ -321,6 +321,16 @@ contract outside_the_domain on logs {
   check by sampling(2, seed = 1)
 }
 
+graph attn(q: f32[1, 2, 3]) -> loss: f32 {
+  a = scaled_dot_product_attention(q, q, q)
+  loss = sum(a)
+}
+contract through_attention on attn {
+  given q in box(-1.0, 1.0)
+  ensure gradient ~= finite_difference within g
+  check by sampling(2, seed = 1)
+}
+
 graph classes(x: f32[1, 3]) -> k: i64[1] {
   k = argmax(x, axis = 1)
 }
@@ -391,6 +401,22 @@ fn non_finite_and_non_float_gradients_never_pass() {
         matches!(
             &run.outcome.methods[0].verdict,
             Verdict::Error { code, message } if code == "TL0805" && message.contains("TL0561")
+        ),
+        "{:?}",
+        verdicts(&run)
+    );
+}
+
+#[test]
+fn an_op_without_a_backward_rule_leaves_the_contract_uncovered() {
+    let run = gradient_run("through_attention");
+    assert_eq!(run.status, Status::Uncovered, "{:?}", verdicts(&run));
+    assert!(
+        matches!(
+            &run.outcome.methods[0].verdict,
+            Verdict::Error { code, message } if code == "TL0805"
+                && message.contains("node a (scaled_dot_product_attention) has no backward rule")
+                && message.contains("TL0560")
         ),
         "{:?}",
         verdicts(&run)
