@@ -18,6 +18,7 @@
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +63,7 @@ if (args.length > 0 && !screenshotAt) {
 const tlc = process.env.TLC ? path.resolve(process.env.TLC) : undefined;
 if (!tlc) skip('TLC is not set (cargo build -p tlc, then TLC=$PWD/target/debug/tlc)');
 if (!fs.existsSync(tlc)) skip(`TLC=${tlc} does not exist`);
+if (process.versions.node.split('.')[0] !== '20') skip(`code-server 4.96.x runs on node 20, this is node ${process.version}`);
 const chromiumPath = process.env.CHROMIUM || which('chromium');
 if (!chromiumPath) skip('chromium is not installed (Debian: apt-get install chromium)');
 const toolsDir = process.env.TL_E2E_TOOLS || defaultToolsDir();
@@ -257,10 +259,13 @@ try {
     const first = expected[0];
     const name = bench.activeEditor().locator('.view-lines span span', { hasText: first.name }).first();
     await name.hover();
-    const text = await bench.waitUntil('the contract hover', () => bench.hoverText(), (t) =>
-      t.includes(`${first.name}: ${first.status}`),
+    // The first paragraph of the extension's own hover text for this contract, as rendered.
+    const { hoverFor } = createRequire(import.meta.url)('../out/decorationMapping.js');
+    const want = hoverFor({ name: first.name, status: first.status }).replace(/\*\*/g, '');
+    const text = await bench.waitUntil(`the contract hover with "${want}"`, () => bench.hoverText(), (t) =>
+      t.includes(want),
     );
-    console.log(`  contract hover: ${text.slice(0, 200)}`);
+    console.log(`  contract hover includes: ${want}`);
     if (screenshotAt) {
       await page.waitForTimeout(500); // let the hover finish fading in
       await page.screenshot({ path: screenshotAt });
