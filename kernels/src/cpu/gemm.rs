@@ -1,5 +1,7 @@
 //! Single-precision GEMM against a right operand packed once: `C = A B + bias`, optionally
-//! followed by relu, written through arbitrary output strides, with no allocation.
+//! followed by relu, written through arbitrary output strides, with no allocation. A second
+//! form ([`gemm_rows_into`]) puts C's columns on the vector lanes instead, for a convolution
+//! with few output channels and many positions.
 //!
 //! The compiled engine packs every linear and convolution weight at compile time (B = W^T cut
 //! into zero-padded panels of [`PANEL`] columns, each stored k-major), so a forward pass only
@@ -465,7 +467,7 @@ pub fn gemm_rows_into(
 ) -> KernelResult<()> {
     const OP: &str = "gemm";
     let (m, n, k) = (w.m, b.n, w.k);
-    if w.values.len() != m.checked_mul(k).unwrap_or(usize::MAX) || w.bias.len() != m {
+    if w.values.len() != m.saturating_mul(k) || w.bias.len() != m {
         return Err(KernelError::shape(
             OP,
             format!(

@@ -23,7 +23,8 @@ use crate::tensor::normalize_axis;
 use crate::tensor::Tensor;
 use crate::KernelError;
 use fast_kernels::{
-    binary_broadcast_into, layer_norm_into, permute_into, reduce_into, softmax_into, Dims, MAX_RANK,
+    binary_broadcast_into, binary_same_shape_into, layer_norm_into, permute_into, reduce_into,
+    softmax_into, Dims, MAX_RANK,
 };
 use ndarray::Zip;
 use std::collections::BTreeMap;
@@ -424,9 +425,7 @@ fn fast<'a>(
             };
             match ba.as_slice() {
                 Some(bs) if ba.shape() == xa.shape() && bs.len() == out.len() => {
-                    for ((o, &a), &b) in out.iter_mut().zip(xs).zip(bs) {
-                        *o = op.apply(a, b);
-                    }
+                    binary_same_shape_into(*op, xs, bs, out)?;
                 }
                 Some(bs) => {
                     // Broadcasting: the output buffer has the broadcast shape.

@@ -119,23 +119,75 @@ pub(crate) fn softmax_into(
     let len = dims[axis];
     let inner: usize = dims[axis + 1..].iter().product();
     let outer: usize = dims[..axis].iter().product();
-    for o in 0..outer {
-        for j in 0..inner {
-            let at = |l: usize| (o * len + l) * inner + j;
-            let m = (0..len).fold(f32::NEG_INFINITY, |acc, l| acc.max_nan(x[at(l)]));
+    if len == 0 || inner == 0 {
+        return Ok(());
+    }
+    if inner == 1 {
+        // The last axis (or one followed by extent-1 axes): each lane is a contiguous row.
+        for (row, dst) in x.chunks_exact(len).zip(out.chunks_exact_mut(len)) {
+            let m = row.iter().fold(f32::NEG_INFINITY, |acc, &v| acc.max_nan(v));
             if log {
-                let s = (0..len).fold(0.0f32, |acc, l| acc + (x[at(l)] - m).exp());
+                let s = row.iter().fold(0.0f32, |acc, &v| acc + (v - m).exp());
                 let lse = m + s.ln();
+                for (d, &v) in dst.iter_mut().zip(row) {
+                    *d = v - lse;
+                }
+            } else {
+                for (d, &v) in dst.iter_mut().zip(row) {
+                    *d = (v - m).exp();
+                }
+                let s = dst.iter().fold(0.0f32, |acc, &v| acc + v);
+                dst.iter_mut().for_each(|d| *d /= s);
+            }
+        }
+        return Ok(());
+    }
+    // Lanes (columns j of one outer index) in chunks of COLUMNS, running over the axis row by
+    // row: contiguous reads, and each lane folds its values in axis order as the generic
+    // kernel does.
+    const COLUMNS: usize = 64;
+    for o in 0..outer {
+        let block = o * len * inner;
+        for j0 in (0..inner).step_by(COLUMNS) {
+            let c = (inner - j0).min(COLUMNS);
+            let row = |l: usize| block + l * inner + j0..block + l * inner + j0 + c;
+            let mut m = [f32::NEG_INFINITY; COLUMNS];
+            for l in 0..len {
+                for (m, &v) in m.iter_mut().zip(&x[row(l)]) {
+                    *m = m.max_nan(v);
+                }
+            }
+            let mut s = [0.0f32; COLUMNS];
+            if log {
                 for l in 0..len {
-                    out[at(l)] = x[at(l)] - lse;
+                    for ((s, &m), &v) in s.iter_mut().zip(&m).zip(&x[row(l)]) {
+                        *s += (v - m).exp();
+                    }
+                }
+                let mut lse = [0.0f32; COLUMNS];
+                for ((lse, &m), &s) in lse.iter_mut().zip(&m).zip(&s) {
+                    *lse = m + s.ln();
+                }
+                for l in 0..len {
+                    for ((o, &v), &lse) in out[row(l)].iter_mut().zip(&x[row(l)]).zip(&lse) {
+                        *o = v - lse;
+                    }
                 }
             } else {
                 for l in 0..len {
-                    out[at(l)] = (x[at(l)] - m).exp();
+                    for ((o, &v), &m) in out[row(l)].iter_mut().zip(&x[row(l)]).zip(&m) {
+                        *o = (v - m).exp();
+                    }
                 }
-                let s = (0..len).fold(0.0f32, |acc, l| acc + out[at(l)]);
                 for l in 0..len {
-                    out[at(l)] /= s;
+                    for (s, &e) in s.iter_mut().zip(&out[row(l)]) {
+                        *s += e;
+                    }
+                }
+                for l in 0..len {
+                    for (o, &s) in out[row(l)].iter_mut().zip(&s) {
+                        *o /= s;
+                    }
                 }
             }
         }
@@ -154,7 +206,7 @@ pub(crate) fn layer_norm_into(
     out: &mut [f32],
 ) -> KernelResult<()> {
     const OP: &str = "layer_norm";
-    if inner == 0 || x.len() % inner != 0 {
+    if inner == 0 || !x.len().is_multiple_of(inner) {
         return Err(KernelError::shape(
             OP,
             format!("{} values are not rows of {inner}", x.len()),
@@ -386,30 +438,79 @@ pub(crate) fn binary_broadcast_into(
         Some(&len) => (len, sa[rank - 1], sb[rank - 1]),
         None => (1, 0, 0),
     };
-    for_each_row(dims, [&out_shape.strides(), &sa, &sb], |[o, ia, ib]| {
+    let strides = [&out_shape.strides(), &sa, &sb];
+    let last = (len, la, lb);
+    // One loop per common op, so that the element op inlines into it.
+    match op {
+        BinaryOp::Add => broadcast_rows(dims, strides, last, a, b, out, |x, y| x + y),
+        BinaryOp::Sub => broadcast_rows(dims, strides, last, a, b, out, |x, y| x - y),
+        BinaryOp::Mul => broadcast_rows(dims, strides, last, a, b, out, |x, y| x * y),
+        BinaryOp::Div => broadcast_rows(dims, strides, last, a, b, out, |x, y| x / y),
+        other => broadcast_rows(dims, strides, last, a, b, out, |x, y| other.apply(x, y)),
+    }
+    Ok(())
+}
+
+/// `a op b` for operands of the same length, into `out` (of that length too).
+pub(crate) fn binary_same_shape_into(
+    op: BinaryOp,
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+) -> KernelResult<()> {
+    check_len(op.name(), "right operand", b.len(), a.len())?;
+    check_len(op.name(), "output", out.len(), a.len())?;
+    // One row: the whole buffers.
+    let dims = [a.len()];
+    let strides = [1usize; MAX_RANK];
+    let last = (a.len(), 1, 1);
+    match op {
+        BinaryOp::Add => broadcast_rows(&dims, [&strides; 3], last, a, b, out, |x, y| x + y),
+        BinaryOp::Sub => broadcast_rows(&dims, [&strides; 3], last, a, b, out, |x, y| x - y),
+        BinaryOp::Mul => broadcast_rows(&dims, [&strides; 3], last, a, b, out, |x, y| x * y),
+        BinaryOp::Div => broadcast_rows(&dims, [&strides; 3], last, a, b, out, |x, y| x / y),
+        other => broadcast_rows(&dims, [&strides; 3], last, a, b, out, |x, y| {
+            other.apply(x, y)
+        }),
+    }
+    Ok(())
+}
+
+/// The rows of a broadcasting binary op: `(len, la, lb)` are the last axis's length and the
+/// operands' strides along it (0 or 1).
+#[inline(always)]
+fn broadcast_rows(
+    dims: &[usize],
+    strides: [&[usize; MAX_RANK]; 3],
+    (len, la, lb): (usize, usize, usize),
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    f: impl Fn(f32, f32) -> f32,
+) {
+    for_each_row(dims, strides, |[o, ia, ib]| {
         let dst = &mut out[o..o + len];
         match (la, lb) {
-            (0, 0) => dst.fill(op.apply(a[ia], b[ib])),
+            (0, 0) => dst.fill(f(a[ia], b[ib])),
             (0, _) => {
                 let x = a[ia];
                 for (d, &y) in dst.iter_mut().zip(&b[ib..ib + len]) {
-                    *d = op.apply(x, y);
+                    *d = f(x, y);
                 }
             }
             (_, 0) => {
                 let y = b[ib];
                 for (d, &x) in dst.iter_mut().zip(&a[ia..ia + len]) {
-                    *d = op.apply(x, y);
+                    *d = f(x, y);
                 }
             }
             _ => {
                 for ((d, &x), &y) in dst.iter_mut().zip(&a[ia..ia + len]).zip(&b[ib..ib + len]) {
-                    *d = op.apply(x, y);
+                    *d = f(x, y);
                 }
             }
         }
     });
-    Ok(())
 }
 
 #[cfg(test)]
@@ -591,6 +692,34 @@ mod tests {
             for (g, w) in out.iter().zip(want.iter()) {
                 prop_assert!(g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()), "{g} vs {w}");
             }
+        }
+    }
+
+    #[test]
+    fn same_shape_binary_ops_equal_the_generic_kernel() {
+        let a = ArrayD::from_shape_fn(IxDyn(&[3, 5, 7]), |i| i[0] as f32 - 0.3 * i[2] as f32);
+        let b = ArrayD::from_shape_fn(IxDyn(&[3, 5, 7]), |i| 0.7 + i[1] as f32 * 0.5);
+        for op in [
+            cpu::BinaryOp::Add,
+            cpu::BinaryOp::Sub,
+            cpu::BinaryOp::Mul,
+            cpu::BinaryOp::Div,
+            cpu::BinaryOp::Pow,
+            cpu::BinaryOp::Max,
+            cpu::BinaryOp::Min,
+        ] {
+            let want = cpu::binary(op, a.view(), b.view()).unwrap();
+            let mut out = vec![f32::NAN; a.len()];
+            let (xs, ys) = (a.as_slice().unwrap(), b.as_slice().unwrap());
+            binary_same_shape_into(op, xs, ys, &mut out).unwrap();
+            for (g, w) in out.iter().zip(want.iter()) {
+                assert!(
+                    g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                    "{op:?}"
+                );
+            }
+            let short = binary_same_shape_into(op, xs, &ys[1..], &mut out);
+            assert_eq!(short.unwrap_err().code(), "TL0501");
         }
     }
 
