@@ -103,6 +103,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check {
@@ -131,4 +132,15 @@ fn main() -> ExitCode {
         Command::Export(args) => export::run(args),
     };
     ExitCode::from(code)
+}
+
+/// Rust ignores SIGPIPE, so `tlc explain TL0101 | head` would panic on the closed pipe ("failed
+/// printing to stdout"). Restoring the default action ends tlc quietly, as other Unix tools do;
+/// `tlc lsp` then also ends when its client closes the pipe, which is what it should do.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any thread exists; SIG_DFL is a valid action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

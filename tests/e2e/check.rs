@@ -65,6 +65,29 @@ fn explain_prints_the_documented_section() {
     assert_eq!(code, 2);
 }
 
+/// `tlc explain TL0201 | head -0`: a reader that has gone away ends tlc quietly (SIGPIPE, as
+/// other Unix tools), never with a panic (exit 101).
+#[test]
+#[cfg(unix)]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = crate::support::tlc()
+        .args(["explain", "TL0201"])
+        .stdout(writer)
+        .output()
+        .expect("tlc runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(13),
+        "not ended by SIGPIPE: {:?} {stderr}",
+        out.status
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn usage_and_io_errors_exit_2() {
     let (code, _, stderr) = run_in(&repo_root(), &["check", "no/such/path.tl"]);

@@ -108,7 +108,8 @@ fn method_line(m: &tl_analysis::outcome::MethodOutcome) -> String {
                 .map(|(n, _, v)| format!("{n} = {}", short_values(v)))
                 .collect();
             format!(
-                "VIOLATED, confirmed on the compiled executor: {}",
+                "VIOLATED, confirmed on {}: {}",
+                counterexample.confirmed_on,
                 outs.join("; ")
             )
         }
@@ -137,7 +138,7 @@ const RULES: [(&str, &str, &str); 3] = [
     (
         "TL0850",
         "ContractFalsified",
-        "A counterexample, confirmed on the compiled executor, violates the contract.",
+        "A confirmed counterexample violates the contract.",
     ),
     (
         "TL0851",

@@ -52,7 +52,12 @@ impl ContractEntry {
         };
         let verdict = match &m.verdict {
             Verdict::Holds => "holds".to_string(),
-            Verdict::Violated { .. } => "counterexample confirmed on the compiled executor".into(),
+            Verdict::Violated { counterexample } => {
+                format!(
+                    "counterexample confirmed on {}",
+                    counterexample.confirmed_on
+                )
+            }
             Verdict::Unknown { reason } => format!("unknown: {reason}"),
             Verdict::Timeout => "timeout".into(),
             Verdict::Error { code, message } => format!("error {code}: {message}"),

@@ -13,7 +13,8 @@ pub use crate::catalog::Status;
 pub enum Verdict {
     /// The claim held under this method (for sampling: on every sample).
     Holds,
-    /// A counterexample, re-executed by the compiled executor and confirmed.
+    /// A counterexample, re-computed and confirmed (on the compiled executor unless the
+    /// counterexample's `confirmed_on` says otherwise).
     Violated { counterexample: Counterexample },
     /// The method could not decide (bounds too loose, node limit reached).
     Unknown { reason: String },
@@ -28,8 +29,18 @@ pub enum Verdict {
 pub struct Counterexample {
     /// Input name -> (shape, row-major values).
     pub inputs: Vec<(String, Vec<usize>, Vec<f64>)>,
-    /// Output name -> (shape, row-major values) from the compiled f32 executor.
+    /// Output name -> (shape, row-major values) from the engine named by `confirmed_on`.
     pub outputs: Vec<(String, Vec<usize>, Vec<f64>)>,
+    /// Where the violation was re-computed and confirmed, for reports: "the compiled f32
+    /// executor" for bounds and sampling, the f64 reference semantics for gradient checks.
+    #[serde(default = "Counterexample::compiled_executor")]
+    pub confirmed_on: String,
+}
+
+impl Counterexample {
+    pub fn compiled_executor() -> String {
+        "the compiled f32 executor".into()
+    }
 }
 
 /// One method's run.
@@ -123,6 +134,7 @@ mod tests {
         let cex = Counterexample {
             inputs: vec![],
             outputs: vec![],
+            confirmed_on: Counterexample::compiled_executor(),
         };
         let o = ContractOutcome {
             contract: "c".into(),

@@ -172,6 +172,7 @@ fn a_reals_contract_is_pending_until_verified_then_checked() {
                     counterexample: Counterexample {
                         inputs: vec![],
                         outputs: vec![],
+                        confirmed_on: Counterexample::compiled_executor(),
                     },
                 },
                 Status::Checked,

@@ -273,5 +273,6 @@ fn confirm(cx: &Cx, p: &Problem, x: &[f64]) -> Result<Option<Counterexample>, Fa
     Ok(violated.then(|| Counterexample {
         inputs: vec![(p.input.clone(), p.input_shape.clone(), x.to_vec())],
         outputs: vec![(p.node.clone(), y_t.shape().to_vec(), y)],
+        confirmed_on: Counterexample::compiled_executor(),
     }))
 }

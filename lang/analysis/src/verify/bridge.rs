@@ -76,13 +76,14 @@ fn measure(
                 _ => None,
             })
             .ok_or_else(|| Failure::new("TL0808", "falsified without a counterexample"))?;
+        let on = cex.confirmed_on.clone();
         return Ok((
             Verdict::Violated {
                 counterexample: cex,
             },
             Status::Tested,
             format!(
-                "`{}` is falsified (counterexample confirmed on the compiled executor)",
+                "`{}` is falsified (counterexample confirmed on {on})",
                 target.name
             ),
         ));

@@ -307,6 +307,8 @@ fn violation(
                     .map(|(n, t)| (n.clone(), t.shape().to_vec(), values(t)))
                     .collect(),
                 outputs,
+                confirmed_on:
+                    "the f64 reference semantics (reverse mode against central differences)".into(),
             },
         },
         detail,

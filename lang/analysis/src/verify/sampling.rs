@@ -119,6 +119,7 @@ fn counterexample(inputs: &Inputs, outputs: &[(&str, &Tensor)]) -> Counterexampl
             .iter()
             .map(|(n, t)| (n.to_string(), t.shape().to_vec(), values(t)))
             .collect(),
+        confirmed_on: Counterexample::compiled_executor(),
     }
 }
 
