@@ -2,7 +2,8 @@
 # Regenerates the editor screenshots in this directory with tl itself: Neovim with the plugin
 # and the real `tlc lsp`, run under tmux, captured as ANSI, turned into HTML and photographed by
 # headless Chromium; and VS Code's real workbench (code-server) with the extension, photographed
-# by the VS Code end-to-end test (editors/vscode/e2e/run.mjs).
+# by the VS Code end-to-end test (editors/vscode/e2e/run.mjs); and labelled renders of the Helix
+# and Zed highlight queries (query-render.js; neither editor can be installed here).
 #
 #   TLC=target/debug/tlc editors/screenshots/make.sh
 #
@@ -93,3 +94,7 @@ TLC="$TLC" TL_E2E_TOOLS="$tools" node "$repo/editors/vscode/e2e/run.mjs" --scree
 [ -f "$work/vscode-verified.png" ] || { echo "make.sh: the VS Code end-to-end run took no screenshot" >&2; exit 1; }
 mv "$work/vscode-verified.png" "$here/vscode-verified.png"
 echo "wrote editors/screenshots/vscode-verified.png"
+
+# 6. Helix and Zed cannot be installed here: renders of their highlight queries with each editor's
+#    default theme colours, labelled as such (query-render.js).
+node "$here/query-render.js" --png
