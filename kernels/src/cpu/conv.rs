@@ -1009,7 +1009,8 @@ mod tests {
             ..Conv2dParams::default()
         };
         let padded = Conv2dParams::symmetric([1, 1], [1, 1], [1, 1], 1);
-        // 4 channels fill a quarter of a panel, 36 positions (48 computed) three quarters.
+        // 4 channels fill a quarter of a panel, 36 positions (46 computed: 3 vectors) three
+        // quarters.
         let small = conv(4, Conv2dParams::default());
         assert_eq!(
             small.orientation([8, 6, 6]),
