@@ -34,7 +34,8 @@ export function interpretResult(command: string, result: unknown): CommandOutcom
   }
 }
 
-/** One line for a finished run: `verified 2 contracts: 1 checked, 1 tested (2 from the cache)`. */
+/** One line for a finished run: `ran 2 contracts: 1 checked, 1 tested (2 from the cache)`; never
+ * "verified", since a tested or assumed result is not. */
 function verifyMessage(s: VerifySummary): string {
   if (s.cancelled) return 'verification stopped: the document changed (save to run it again)';
   const counts = new Map<string, number>();
@@ -42,7 +43,7 @@ function verifyMessage(s: VerifySummary): string {
   const parts = [...counts].map(([status, n]) => `${n} ${status}`);
   const ran = s.executed + s.cached;
   const cache = s.cached > 0 ? ` (${s.cached} from the cache)` : '';
-  return `verified ${ran} contract${ran === 1 ? '' : 's'}: ${parts.join(', ')}${cache}`;
+  return `ran ${ran} contract${ran === 1 ? '' : 's'}: ${parts.join(', ')}${cache}`;
 }
 
 function describe(value: unknown): string {

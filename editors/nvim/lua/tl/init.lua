@@ -165,7 +165,7 @@ local function verified(result)
     for _, s in ipairs(order) do
       table.insert(parts, counts[s] .. " " .. s)
     end
-    notify(string.format("verified: %s (%d run, %d from the cache)", table.concat(parts, ", "), result.executed or 0, result.cached or 0))
+    notify(string.format("%s (%d run, %d from the cache)", table.concat(parts, ", "), result.executed or 0, result.cached or 0))
   end
   if M.config.codelens then
     pcall(vim.lsp.codelens.refresh)

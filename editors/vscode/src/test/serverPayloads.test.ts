@@ -34,7 +34,7 @@ test('every recorded tl/status parses, from analysis through running to results'
 test('recorded command results are understood', () => {
   const verify = interpretResult('tl.verifyFile', recorded.results['tl.verifyFile']);
   assert.equal(verify.kind, 'verified');
-  assert.match(verify.kind === 'verified' ? verify.message : '', /^verified 2 contracts: 1 checked, 1 tested/);
+  assert.match(verify.kind === 'verified' ? verify.message : '', /^ran 2 contracts: 1 checked, 1 tested/);
   const trust = interpretResult('tl.showTrust', recorded.results['tl.showTrust']);
   assert.equal(trust.kind, 'markdown');
   assert.match(trust.kind === 'markdown' ? trust.markdown : '', /robust_digit_7 on mnist_mlp \(robustness\): checked/);
