@@ -153,12 +153,6 @@ pub fn backward(
                     op: op.name(),
                     detail,
                 };
-                if which != 0 {
-                    return Err(no_rule(format!(
-                        "output {which} of {} has no backward rule",
-                        kop.name()
-                    )));
-                }
                 let parents: Vec<NodeId> = operands
                     .iter()
                     .map(|&i| node.parents.get(i).copied())
@@ -169,7 +163,7 @@ pub fn backward(
                     .map(|&p| value(p))
                     .collect::<AutogradResult<Vec<_>>>()?;
                 let y = value(id)?.to_f64();
-                let grads = vjp(&kop, &args, &y, &g).map_err(|e| match e {
+                let grads = vjp(&kop, &args, which, &y, &g).map_err(|e| match e {
                     RuleError::Missing(detail) => no_rule(detail),
                     RuleError::Kernel(source) => AutogradError::Exec(ExecError::Kernel {
                         node: node.name.clone(),

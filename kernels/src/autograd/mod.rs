@@ -13,7 +13,9 @@
 //! Non-differentiable points follow PyTorch's conventions: relu'(0) = 0, leaky_relu'(0) = alpha,
 //! abs'(0) = 0, clamp passes the gradient on its closed interval, max reductions split the
 //! gradient evenly between tied maxima, max pooling gives it to the first maximal tap of a window.
-//! Ops without a rule (attention, argmax) are refused with TL0560 naming the node, never given a
+//! Attention is hard-masked: masked keys and query rows that attend to nothing (their forward
+//! value is a constant zero) get exactly zero gradient; masks, being selectors, get none.
+//! Ops without a rule (argmax, cast) are refused with TL0560 naming the node, never given a
 //! silent zero.
 
 mod backward;

@@ -209,28 +209,90 @@ fn directional_difference_matches_the_gradient_dot_direction() {
     );
 }
 
-#[test]
-fn an_op_without_a_rule_is_refused_naming_the_node() {
-    let mut g = Graph::new("attn");
-    let q = g.add_input("q", Shape::known(&[2, 3]), IrDType::F32);
+/// Self-attention on projections of `x`, both attention ops, a constant f32 keep mask (masks
+/// share the float dtype in tl; a mask input would be a coordinate of the finite differences,
+/// which jump where an entry crosses 0) with a row that attends to nothing: `loss = mse(sdpa(q, k, v, mask), target) + sum(w * w)` for
+/// `w = attention_weights(q, k; causal, scale)`.
+fn attention_loss() -> (Graph, BTreeMap<String, Tensor>) {
+    let mut g = Graph::new("attention_loss");
+    let x = g.add_input("x", Shape::known(&[2, 4, 3]), IrDType::F32);
+    let target = g.add_input("target", Shape::known(&[2, 4, 2]), IrDType::F32);
+    #[rustfmt::skip]
+    let keep = vec![
+        1.0, 0.0, 1.0, 1.0,
+        0.0, 0.0, 0.0, 0.0,
+        1.0, 1.0, 0.0, 1.0,
+        0.0, 1.0, 1.0, 1.0,
+    ];
+    let value = AttrValue::Tensor {
+        shape: vec![4, 4],
+        data: keep,
+    };
+    let mask = g
+        .add_op(
+            "mask",
+            Op::Constant,
+            vec![],
+            Attrs::new().with("value", value),
+        )
+        .unwrap();
+    let wq = g.add_param("wq", Shape::known(&[5, 3]), IrDType::F32);
+    let wk = g.add_param("wk", Shape::known(&[5, 3]), IrDType::F32);
+    let wv = g.add_param("wv", Shape::known(&[2, 3]), IrDType::F32);
+    let proj = |g: &mut Graph, name: &str, w| {
+        g.add_op(name, Op::Linear, vec![x, w], Attrs::new())
+            .unwrap()
+    };
+    let (q, k, v) = (
+        proj(&mut g, "q", wq),
+        proj(&mut g, "k", wk),
+        proj(&mut g, "v", wv),
+    );
     let a = g
         .add_op(
-            "attn",
+            "a",
             Op::ScaledDotProductAttention,
-            vec![q, q, q],
+            vec![q, k, v, mask],
             Attrs::new(),
         )
         .unwrap();
-    let s = g.add_op("s", Op::Sum, vec![a], Attrs::new()).unwrap();
-    g.add_output("s", s);
-    let inputs = BTreeMap::from([("q".to_string(), f32s(&[2, 3], 17))]);
-    let err = gradients(&g, &BTreeMap::new(), &inputs, "s").unwrap_err();
-    assert_eq!(err.code(), "TL0560");
-    assert!(
-        err.to_string()
-            .contains("node attn (scaled_dot_product_attention)"),
-        "{err}"
-    );
+    let w = g
+        .add_op(
+            "w",
+            Op::AttentionWeights,
+            vec![q, k],
+            Attrs::new()
+                .with("causal", AttrValue::Bool(true))
+                .with("scale", AttrValue::Float(0.8)),
+        )
+        .unwrap();
+    let mse = g
+        .add_op("mse", Op::MseLoss, vec![a, target], Attrs::new())
+        .unwrap();
+    let ww = g.add_op("ww", Op::Mul, vec![w, w], Attrs::new()).unwrap();
+    let sq = g.add_op("sq", Op::Sum, vec![ww], Attrs::new()).unwrap();
+    let loss = g
+        .add_op("loss", Op::Add, vec![mse, sq], Attrs::new())
+        .unwrap();
+    g.add_output("loss", loss);
+    let params = BTreeMap::from([
+        ("wq".to_string(), f32s(&[5, 3], 20)),
+        ("wk".to_string(), f32s(&[5, 3], 21)),
+        ("wv".to_string(), f32s(&[2, 3], 22)),
+    ]);
+    (g, params)
+}
+
+#[test]
+fn attention_graph_gradients_match_finite_differences() {
+    let (g, params) = attention_loss();
+    let inputs = BTreeMap::from([
+        ("x".to_string(), f32s(&[2, 4, 3], 23)),
+        ("target".to_string(), f32s(&[2, 4, 2], 24)),
+    ]);
+    let grads = agrees_with_finite_differences(&g, &params, &inputs, "loss");
+    assert_eq!(grads.params.len(), 3);
+    assert!(grads.params["wq"].iter().any(|&d| d != 0.0));
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! An op without a rule is [`RuleError::Missing`], never a silent zero. Integer operands (labels,
 //! indices, masks) get no gradient (`None`).
 
+mod attention;
 mod elementwise;
 mod linalg;
 mod loss;
@@ -69,15 +70,23 @@ fn integer<'a>(
     Ok(t.as_i64()?)
 }
 
-/// The gradients of `op`'s operands, given the gradient `g` of its output `y`.
+/// The gradients of `op`'s operands, given the gradient `g` of its kernel output number
+/// `output`, whose value is `y`. Only attention has a rule for an output other than 0 (its
+/// weights).
 pub(crate) fn vjp(
     op: &KernelOp,
     operands: &[&Tensor],
+    output: usize,
     y: &ArrayD<f64>,
     g: &ArrayD<f64>,
 ) -> Result<Grads, RuleError> {
     let name = op.name();
     let x = |i| float(name, operands, i);
+    if output != 0 && !matches!(op, KernelOp::Attention { .. }) {
+        return Err(RuleError::Missing(format!(
+            "output {output} of {name} has no backward rule"
+        )));
+    }
     if g.shape() != y.shape() {
         return Err(operand_mismatch(
             name,
@@ -156,9 +165,22 @@ pub(crate) fn vjp(
         KernelOp::ArgMax { .. } => Err(RuleError::Missing(
             "argmax is piecewise constant with an integer result: it has no gradient".into(),
         )),
-        KernelOp::Attention { .. } => Err(RuleError::Missing(
-            "attention has no backward rule yet".into(),
-        )),
+        KernelOp::Attention {
+            causal,
+            scale,
+            mask,
+            return_weights,
+        } => attention::attention(
+            attention::Attention {
+                causal: *causal,
+                scale: *scale,
+                mask: *mask,
+                return_weights: *return_weights,
+            },
+            operands,
+            output,
+            g,
+        ),
         KernelOp::Cast { .. } => Err(RuleError::Missing("cast has no backward rule".into())),
     }
 }

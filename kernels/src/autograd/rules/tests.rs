@@ -3,7 +3,7 @@
 //! from kinks (relu/abs/clamp/max), where the one-sided derivatives differ.
 
 use super::*;
-use crate::backend::{Backend, CpuBackend, MaskKind};
+use crate::backend::{Backend, CpuBackend};
 use crate::cpu::{
     BinaryOp, Conv1dParams, Conv2dParams, Pool2dParams, ReduceOp, Reduction, UnaryOp,
 };
@@ -41,23 +41,33 @@ impl Rng {
     }
 }
 
-fn forward(op: &KernelOp, operands: &[Tensor]) -> ArrayD<f64> {
+/// Kernel output `output` of `op` on `operands`, in f64.
+fn forward_output(op: &KernelOp, operands: &[Tensor], output: usize) -> ArrayD<f64> {
     let refs: Vec<&Tensor> = operands.iter().collect();
     CpuBackend
         .run(op, &refs)
         .expect("forward")
-        .swap_remove(0)
+        .swap_remove(output)
         .to_f64()
+}
+
+fn forward(op: &KernelOp, operands: &[Tensor]) -> ArrayD<f64> {
+    forward_output(op, operands, 0)
 }
 
 /// Compares the rule's gradient of every float operand with central differences.
 fn check(op: KernelOp, operands: Vec<Tensor>, seed: u64) {
+    check_output(op, operands, 0, seed);
+}
+
+/// [`check`] for kernel output `output`; returns the rule's gradients.
+fn check_output(op: KernelOp, operands: Vec<Tensor>, output: usize, seed: u64) -> Grads {
     let mut rng = Rng(seed);
-    let y = forward(&op, &operands);
+    let y = forward_output(&op, &operands, output);
     let r = rng.array(y.shape(), -1.0, 1.0);
-    let loss = |ops: &[Tensor]| (forward(&op, ops) * &r).sum();
+    let loss = |ops: &[Tensor]| (forward_output(&op, ops, output) * &r).sum();
     let refs: Vec<&Tensor> = operands.iter().collect();
-    let grads = vjp(&op, &refs, &y, &r).unwrap_or_else(|e| panic!("{}: {e:?}", op.name()));
+    let grads = vjp(&op, &refs, output, &y, &r).unwrap_or_else(|e| panic!("{}: {e:?}", op.name()));
     assert_eq!(
         grads.len(),
         operands.len(),
@@ -100,6 +110,7 @@ fn check(op: KernelOp, operands: Vec<Tensor>, seed: u64) {
             );
         }
     }
+    grads
 }
 
 fn t(a: ArrayD<f64>) -> Tensor {
@@ -179,7 +190,7 @@ fn kink_conventions_are_pytorchs() {
     let g = ArrayD::<f64>::ones(IxDyn(&[1]));
     let at_zero = |op: UnaryOp| {
         let y = forward(&KernelOp::Unary(op), &[t(zero.clone())]);
-        vjp(&KernelOp::Unary(op), &[&t(zero.clone())], &y, &g).unwrap()[0]
+        vjp(&KernelOp::Unary(op), &[&t(zero.clone())], 0, &y, &g).unwrap()[0]
             .clone()
             .unwrap()[[0]]
     };
@@ -311,7 +322,7 @@ fn max_reduction_splits_ties_evenly() {
         keepdim: false,
     };
     let y = forward(&op, &[t(x.clone())]);
-    let g = vjp(&op, &[&t(x)], &y, &ArrayD::ones(IxDyn(&[]))).unwrap()[0]
+    let g = vjp(&op, &[&t(x)], 0, &y, &ArrayD::ones(IxDyn(&[]))).unwrap()[0]
         .clone()
         .unwrap();
     assert_eq!(g.iter().copied().collect::<Vec<_>>(), vec![0.5, 0.5, 0.0]);
@@ -604,18 +615,6 @@ fn convolutions_and_pools() {
 #[test]
 fn ops_without_rules_are_refused_by_name() {
     let q = t(Rng(9).array(&[2, 3], -1.0, 1.0));
-    let op = KernelOp::Attention {
-        causal: false,
-        scale: None,
-        mask: MaskKind::None,
-        return_weights: false,
-    };
-    let y = forward(&op, &[q.clone(), q.clone(), q.clone()]);
-    let err = vjp(&op, &[&q, &q, &q], &y, &y).unwrap_err();
-    assert!(
-        matches!(err, RuleError::Missing(ref d) if d.contains("attention")),
-        "{err:?}"
-    );
     let argmax = KernelOp::ArgMax {
         axis: Some(-1),
         keepdim: false,
@@ -624,11 +623,19 @@ fn ops_without_rules_are_refused_by_name() {
         vjp(
             &argmax,
             &[&q],
+            0,
             &ArrayD::zeros(IxDyn(&[2])),
             &ArrayD::zeros(IxDyn(&[2]))
         ),
         Err(RuleError::Missing(_))
     ));
+    // Only attention has a second output with a rule.
+    let y = forward(&KernelOp::Unary(UnaryOp::Tanh), std::slice::from_ref(&q));
+    let err = vjp(&KernelOp::Unary(UnaryOp::Tanh), &[&q], 1, &y, &y).unwrap_err();
+    assert!(
+        matches!(err, RuleError::Missing(ref d) if d.contains("output 1 of tanh")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -638,6 +645,7 @@ fn a_gradient_of_the_wrong_shape_is_a_coded_error() {
     let err = vjp(
         &KernelOp::Unary(UnaryOp::Tanh),
         &[&x],
+        0,
         &y,
         &ArrayD::zeros(IxDyn(&[3])),
     )
@@ -647,3 +655,5 @@ fn a_gradient_of_the_wrong_shape_is_a_coded_error() {
         "{err:?}"
     );
 }
+
+mod attention;
