@@ -48,7 +48,9 @@ export function writeUserSettings(work, settings) {
 
 /**
  * Starts code-server on a free port of 127.0.0.1 with authentication off, opening nothing itself.
- * Resolves to `{ url, stop, log }` once it says where it listens; rejects after `timeoutMs`.
+ * Resolves to `{ url, stop, log, processGroup }` once it says where it listens (every process it
+ * starts, extension hosts and `tlc lsp` included, stays in `processGroup`); rejects after
+ * `timeoutMs`.
  */
 export function startCodeServer(toolsDir, work, { timeoutMs = 60_000 } = {}) {
   const dirs = layout(work);
@@ -114,7 +116,7 @@ export function startCodeServer(toolsDir, work, { timeoutMs = 60_000 } = {}) {
       const match = /HTTP server listening on (http:\/\/127\.0\.0\.1:\d+)\//.exec(seen);
       if (match) {
         clearTimeout(timer);
-        resolve({ url: match[1], stop, log: dirs.log });
+        resolve({ url: match[1], stop, log: dirs.log, processGroup: child.pid });
       }
     });
   });

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // End-to-end test of the VS Code extension in VS Code's real workbench: code-server serves it,
 // Debian's chromium renders it, playwright-core drives it, and the extension talks to the real
-// `tlc lsp` ($TLC). Checks highlighting (TextMate and semantic), a coded diagnostic in the Problems
-// panel, a hover from the server, the status bar summary, and "tl: Verify File" ending in gutter
-// icons whose statuses match what `tlc verify` reports for the same file.
+// `tlc lsp` ($TLC). Checks activation (on opening a .tl file; by `workspaceContains` in a folder
+// with a tl.toml), highlighting (TextMate and semantic), a coded diagnostic in the Problems panel, a
+// hover from the server, the status bar summary, "tl: Verify Contract at Cursor" (only that
+// contract changes) and "tl: Verify File" against `tlc verify`, the contract hover, "tl: Show Trust
+// Report" against `tlc trust`, "tl: Show Graph" against `tlc graph`, and "tl: Restart Language
+// Server" (a new `tlc lsp` process, statuses and diagnostics come back).
 //
 //   TLC=target/debug/tlc node editors/vscode/e2e/run.mjs [--screenshot out.png]
 //
@@ -23,8 +26,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installExtension, startCodeServer, writeUserSettings } from './codeServer.mjs';
-import { expectedStatuses, inspectTokens, problemsRows, gutterIcons, statusSummaryText } from './checks.mjs';
-import { launchBrowser, Workbench } from './workbench.mjs';
+import {
+  activationReason,
+  expectedGraphNodes,
+  expectedStatuses,
+  expectedTrustHeadings,
+  gutterIcons,
+  inspectTokens,
+  lspProcesses,
+  problemsRows,
+  statusSummaryText,
+  webviewTexts,
+} from './checks.mjs';
+import { launchBrowser, normalize, Workbench } from './workbench.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const extensionDir = path.resolve(here, '..');
@@ -133,6 +147,35 @@ function makeWorkspace() {
   return folder;
 }
 
+/**
+ * A second folder for `workspaceContains` activation: the file the glob names (e.g. `tl.toml`)
+ * and one spec, which the test never opens.
+ */
+function makeProject(glob) {
+  const marker = glob.split('/').pop();
+  if (/[*?{}[\]]/.test(marker)) throw new Error(`cannot make a file for workspaceContains:${glob}`);
+  const folder = path.join(work, 'project');
+  fs.mkdirSync(folder);
+  fs.writeFileSync(path.join(folder, marker), '# made by the VS Code e2e test\nfail_on = ["falsified"]\n');
+  fs.copyFileSync(path.join(repo, 'spec-examples', 'mnist_mlp.tl'), path.join(folder, 'mnist_mlp.tl'));
+  return folder;
+}
+
+/** 1-based numbers of the lines of `text` that start with `prefix` (after indentation). */
+function linesStartingWith(text, prefix) {
+  return text
+    .split('\n')
+    .map((line, i) => (line.trimStart().startsWith(prefix) ? i + 1 : 0))
+    .filter((n) => n > 0);
+}
+
+/** Node names in the mermaid text the graph panel shows: `n3[("fc2.weight<br/>param: ...")]`. */
+function mermaidNodeNames(text) {
+  return [...text.matchAll(/\bn\d+\W*"([^"<]+)<br\/>/g)].map((m) => m[1]);
+}
+
+const sameSet = (a, b) => JSON.stringify([...new Set(a)].sort()) === JSON.stringify([...new Set(b)].sort());
+
 /** 1-based line and column of the first `needle` in `text`. */
 function positionOf(text, needle) {
   const index = text.indexOf(needle);
@@ -160,7 +203,9 @@ let page;
 try {
   const folder = makeWorkspace();
   const mnistText = fs.readFileSync(path.join(folder, 'mnist_mlp.tl'), 'utf8');
-  let url;
+  const manifest = JSON.parse(fs.readFileSync(path.join(extensionDir, 'package.json'), 'utf8'));
+  const cliCache = path.join(work, 'cli-cache'); // any cache the tlc CLI writes stays in `work`
+  let server;
 
   await step('package the extension and install it into code-server', async () => {
     const vsix = packageExtension();
@@ -177,22 +222,25 @@ try {
       'update.mode': 'none',
       'editor.minimap.enabled': false,
       'workbench.reduceMotion': 'on',
+      // Keep broken.tl open beside mnist_mlp.tl: the restart must bring its diagnostics back.
+      'workbench.editor.enablePreview': false,
     });
   });
 
   await step('start code-server and load the workbench in chromium', async () => {
-    const server = await startCodeServer(toolsDir, work);
+    server = await startCodeServer(toolsDir, work);
     cleanups.push(server.stop);
-    url = server.url;
     const browser = await launchBrowser(toolsDir, chromiumPath, path.join(work, 'chromium-profile'), {
       width: 1280,
       height: 860,
     });
     cleanups.push(() => browser.context.close());
     page = browser.page;
-    await new Workbench(page).open(url, folder);
+    await new Workbench(page).open(server.url, folder);
   });
   const bench = new Workbench(page);
+  const servers = () => lspProcesses(server.processGroup, tlc);
+  const seenServers = new Set();
 
   await step('broken.tl: the server reports a coded TLxxxx diagnostic in the Problems panel', async () => {
     await bench.openFromExplorer('broken.tl');
@@ -203,6 +251,15 @@ try {
     );
     console.log(`  problems: ${rows.join(' | ')}`);
     await bench.runCommand('View: Hide Panel');
+  });
+
+  await step('activation: opening a .tl file (no tl.toml in the folder) started one `tlc lsp`', async () => {
+    const reason = await activationReason(bench, manifest.displayName);
+    console.log(`  running extensions: ${reason}`);
+    if (!/because you opened a tl file/.test(reason)) throw new Error(`unexpected activation: ${reason}`);
+    const pids = servers();
+    if (pids.length !== 1) throw new Error(`expected one tlc lsp in code-server's process group, found ${pids}`);
+    pids.forEach((pid) => seenServers.add(pid));
   });
 
   await step('mnist_mlp.tl: TextMate and semantic highlighting on a node name', async () => {
@@ -224,12 +281,38 @@ try {
     await bench.dismiss();
   });
 
-  const expected = expectedStatuses(tlc, folder, 'mnist_mlp.tl');
+  const expected = expectedStatuses(tlc, folder, 'mnist_mlp.tl', cliCache);
+  const unverifiedSummary = new RegExp(`^tl .*${expected.length} unknown`);
   await step('mnist_mlp.tl: the status bar summarises the contracts before verification', async () => {
     const text = await bench.waitUntil('the tl status bar item', () => statusSummaryText(bench), (t) =>
-      new RegExp(`^tl .*${expected.length} unknown`).test(t),
+      unverifiedSummary.test(t),
     );
     console.log(`  status bar: ${text}`);
+  });
+
+  await step('tl: Verify Contract at Cursor: only that contract gets the status `tlc verify --contract` gives', async () => {
+    const target = expected[expected.length - 1];
+    const others = expected.filter((c) => c !== target);
+    const [want] = expectedStatuses(tlc, folder, 'mnist_mlp.tl', cliCache, target.name);
+    // The cursor in the contract's body, not on its header line.
+    await bench.goTo(target.line + 1, 3);
+    await bench.runCommand('tl: Verify Contract at Cursor');
+    const icons = await bench.waitUntil(
+      `a ${want.status} icon on line ${target.line} (${target.name})`,
+      () => gutterIcons(bench),
+      (found) => found.some((i) => i.line === target.line && i.status === want.status),
+      120_000,
+    );
+    console.log(`  gutter: ${icons.map((i) => `line ${i.line}: ${i.status}`).join(', ')}`);
+    for (const c of others) {
+      if (!icons.some((i) => i.line === c.line && i.status === 'unknown')) {
+        throw new Error(`${c.name} (line ${c.line}) changed although only ${target.name} ran: ${JSON.stringify(icons)}`);
+      }
+    }
+    const summary = await bench.waitUntil('the status bar after one contract', () => statusSummaryText(bench), (t) =>
+      t.includes(`1 ${want.status}`) && t.includes(`${others.length} unknown`) && !/running/.test(t),
+    );
+    console.log(`  status bar: ${summary}`);
   });
 
   await step('tl: Verify File: gutter icons and status bar match `tlc verify`', async () => {
@@ -262,16 +345,93 @@ try {
     // The first paragraph of the extension's own hover text for this contract, as rendered.
     const { hoverFor } = createRequire(import.meta.url)('../out/decorationMapping.js');
     const want = hoverFor({ name: first.name, status: first.status }).replace(/\*\*/g, '');
-    const text = await bench.waitUntil(`the contract hover with "${want}"`, () => bench.hoverText(), (t) =>
-      t.includes(want),
-    );
+    await bench.waitUntil(`the contract hover with "${want}"`, () => bench.hoverText(), (t) => t.includes(want));
     console.log(`  contract hover includes: ${want}`);
     if (screenshotAt) {
       await page.waitForTimeout(500); // let the hover finish fading in
       await page.screenshot({ path: screenshotAt });
       console.log(`wrote ${screenshotAt}`);
     }
+    await bench.dismiss();
   });
+
+  await step('tl: Show Trust Report: the markdown preview shows the statuses `tlc trust --verify` gives', async () => {
+    const headings = expectedTrustHeadings(tlc, folder, 'mnist_mlp.tl', cliCache);
+    await bench.runCommand('tl: Show Trust Report');
+    await bench.waitUntil('the trust report preview', () => webviewTexts(page), (texts) =>
+      texts.some((t) => t.startsWith('Trust report') && headings.every((h) => t.includes(h))),
+    );
+    console.log(`  preview: ${headings.join(' | ')}`);
+    const tabs = await bench.tabLabels();
+    if (!tabs.some((t) => t.includes('mnist_mlp.tl trust report'))) throw new Error(`no trust report tab: ${tabs}`);
+    // The report is a read-only virtual document, not an unsaved buffer that asks to be saved.
+    const dirty = (await page.locator('.tab.dirty .label-name').allTextContents()).map(normalize);
+    if (dirty.length > 0) throw new Error(`the report left unsaved editors: ${dirty}`);
+  });
+
+  await step('tl: Show Graph: the graph panel lists the nodes of `tlc graph --format json`', async () => {
+    const graph = /^graph\s+(\w+)/m.exec(mnistText)?.[1];
+    if (!graph) throw new Error('mnist_mlp.tl declares no graph');
+    const nodes = expectedGraphNodes(tlc, folder, 'mnist_mlp.tl', graph, cliCache);
+    await bench.focusTab('mnist_mlp.tl');
+    // The cursor on a line inside the graph, so the command needs no quick pick.
+    await bench.goTo(linesStartingWith(mnistText, 'param ')[0], 3);
+    await bench.runCommand('tl: Show Graph');
+    const texts = await bench.waitUntil(`the graph panel of ${graph}`, () => webviewTexts(page), (ts) =>
+      ts.some((t) => t.startsWith(`Graph ${graph}`)),
+    );
+    const shown = mermaidNodeNames(texts.find((t) => t.startsWith(`Graph ${graph}`)));
+    if (!sameSet(shown, nodes)) throw new Error(`graph panel nodes ${shown} differ from tlc graph's ${nodes}`);
+    console.log(`  nodes: ${shown.join(', ')}`);
+    const tabs = await bench.tabLabels();
+    if (!tabs.includes(`tl graph: ${graph}`)) throw new Error(`no "tl graph: ${graph}" tab: ${tabs}`);
+  });
+
+  await step('tl: Restart Language Server: a new `tlc lsp`, statuses and diagnostics come back', async () => {
+    const before = servers();
+    await bench.focusTab('mnist_mlp.tl');
+    await bench.runCommand('tl: Restart Language Server');
+    const after = await bench.waitUntil(
+      `a tlc lsp other than ${before}`,
+      async () => servers(),
+      (pids) => pids.length === 1 && !before.includes(pids[0]),
+    );
+    after.forEach((pid) => seenServers.add(pid));
+    console.log(`  tlc lsp: ${before} -> ${after}`);
+    // The new server starts with no results in memory (no tl.toml: no cache on disk).
+    const text = await bench.waitUntil('the status bar from the new server', () => statusSummaryText(bench), (t) =>
+      unverifiedSummary.test(t),
+    );
+    console.log(`  status bar: ${text}`);
+    await bench.focusTab('broken.tl');
+    await bench.activeEditor().locator('.squiggly-error').first().waitFor();
+    await bench.runCommand('View: Focus Problems');
+    await bench.waitUntil('the TL0200 row from the new server', () => problemsRows(page), (rs) =>
+      rs.some((r) => /TL0200/.test(r) && r.includes('rellu')),
+    );
+    await bench.runCommand('View: Hide Panel');
+  });
+
+  const contains = (manifest.activationEvents ?? []).filter((e) => e.startsWith('workspaceContains:'));
+  if (contains.length === 0) {
+    console.log(`  package.json declares no workspaceContains activation: ${JSON.stringify(manifest.activationEvents)}`);
+  }
+  for (const event of contains) {
+    const glob = event.slice('workspaceContains:'.length);
+    await step(`activation: ${event} starts \`tlc lsp\` in a folder before any file is opened`, async () => {
+      const project = makeProject(glob);
+      await bench.open(server.url, project);
+      const pids = await bench.waitUntil('a tlc lsp for the new window', async () => servers(), (ps) =>
+        ps.some((pid) => !seenServers.has(pid)),
+      );
+      const tabs = await bench.tabLabels();
+      if (tabs.length > 0) throw new Error(`expected no open editor, found ${tabs}`);
+      console.log(`  tlc lsp ${pids.filter((pid) => !seenServers.has(pid))} with no editor open`);
+      const reason = await activationReason(bench, manifest.displayName);
+      console.log(`  running extensions: ${reason}`);
+      if (!reason.includes(`because a file matching ${glob} exists`)) throw new Error(`unexpected activation: ${reason}`);
+    });
+  }
 } catch (error) {
   await finish(error);
 }

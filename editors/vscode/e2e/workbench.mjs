@@ -51,6 +51,25 @@ export class Workbench {
     await this.activeEditor().locator('.view-lines .view-line').first().waitFor();
   }
 
+  /** Brings an open editor to the front by clicking its tab (its label starts with `name`). */
+  async focusTab(name) {
+    await this.page.locator(`.tab[aria-label^="${name}"]`).first().click();
+    await this.page.locator(`.tab.active[aria-label^="${name}"]`).first().waitFor();
+  }
+
+  /** Closes an open editor with its tab's close button. */
+  async closeTab(name) {
+    const tab = this.page.locator(`.tab[aria-label^="${name}"]`).first();
+    await tab.hover();
+    await tab.locator('.tab-actions .codicon-close').click();
+    await tab.waitFor({ state: 'detached' });
+  }
+
+  /** The labels of every open editor's tab, in every group. */
+  async tabLabels() {
+    return (await this.page.locator('.tab .label-name').allTextContents()).map(normalize);
+  }
+
   activeEditor() {
     return this.page.locator('.editor-group-container.active .editor-instance');
   }

@@ -11,19 +11,33 @@ import { contractAt, graphAt, graphNames } from './locate';
 import { CONTRACT_STATUSES, ContractReport, ContractStatus, SERVER_COMMANDS, STATUS_NOTIFICATION, parseStatusParams } from './protocol';
 import { resolveServerPath } from './serverPath';
 import { summarize } from './statusSummary';
+import { TRUST_SCHEME, UNFILLED_TRUST_REPORT, trustDocumentAddress } from './trustDocument';
 
 let client: LanguageClient | undefined;
 let output: vscode.OutputChannel;
 const statusByUri = new Map<string, ContractReport[]>();
 let statusBar: vscode.StatusBarItem;
 let gutterTypes: Record<ContractStatus, vscode.TextEditorDecorationType> | undefined;
+/** Made once: a restart hands the same watcher to the new client instead of leaking one. */
+let specWatcher: vscode.FileSystemWatcher;
+/** Trust reports' markdown by their `tl-trust:` document URI (see trustDocument.ts). */
+const trustTexts = new Map<string, string>();
+const trustChanged = new vscode.EventEmitter<vscode.Uri>();
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('tl');
   statusBar = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   statusBar.command = 'tl.editor.showTrust';
   gutterTypes = createGutterTypes(context);
-  context.subscriptions.push(output, statusBar, ...Object.values(gutterTypes));
+  specWatcher = vscode.workspace.createFileSystemWatcher('**/{tl.toml,*.tl}');
+  context.subscriptions.push(output, statusBar, specWatcher, trustChanged, ...Object.values(gutterTypes));
+  context.subscriptions.push(
+    vscode.workspace.registerTextDocumentContentProvider(TRUST_SCHEME, {
+      onDidChange: trustChanged.event,
+      provideTextDocumentContent: (uri) => trustTexts.get(uri.toString()) ?? UNFILLED_TRUST_REPORT,
+    }),
+    { dispose: () => void stopClient() },
+  );
 
   const register = (id: string, run: () => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, run));
   register('tl.editor.verifyFile', () => runOnActiveFile(SERVER_COMMANDS.verifyFile, (doc) => [doc.uri.toString()]));
@@ -47,7 +61,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   });
   register('tl.editor.restartServer', async () => {
     await stopClient();
-    await startClient(context);
+    await startClient();
   });
 
   context.subscriptions.push(
@@ -63,14 +77,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
   );
   refreshStatusBar();
-  await startClient(context);
+  await startClient();
 }
 
 export async function deactivate(): Promise<void> {
   await stopClient();
 }
 
-async function startClient(context: vscode.ExtensionContext): Promise<void> {
+async function startClient(): Promise<void> {
   const config = vscode.workspace.getConfiguration('tl');
   const resolved = resolveServerPath({
     configured: config.get<string>('server.path'),
@@ -89,7 +103,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   const serverOptions: ServerOptions = { command: resolved.path, args };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ language: 'tl' }],
-    synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher('**/{tl.toml,*.tl}') },
+    synchronize: { fileEvents: specWatcher },
     outputChannel: output,
     middleware: {
       // Code lenses run server commands directly; show what trust/graph commands return.
@@ -108,7 +122,6 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   } catch (err) {
     void vscode.window.showErrorMessage(`tl: could not start ${resolved.path}: ${String(err)}`);
   }
-  context.subscriptions.push({ dispose: () => void stopClient() });
 }
 
 async function stopClient(): Promise<void> {
@@ -171,8 +184,11 @@ async function present(command: string, args: unknown[], result: unknown): Promi
   const outcome: CommandOutcome = interpretResult(command, result);
   switch (outcome.kind) {
     case 'markdown': {
-      const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: outcome.markdown });
-      await vscode.commands.executeCommand('markdown.showPreviewToSide', doc.uri);
+      const spec = typeof args[0] === 'string' ? args[0] : 'spec';
+      const uri = vscode.Uri.from({ scheme: TRUST_SCHEME, ...trustDocumentAddress(spec) });
+      trustTexts.set(uri.toString(), outcome.markdown);
+      trustChanged.fire(uri); // an open preview of this report refreshes
+      await vscode.commands.executeCommand('markdown.showPreviewToSide', uri);
       break;
     }
     case 'graph': {
