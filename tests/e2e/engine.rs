@@ -415,6 +415,8 @@ fn torchlean_export_lists_every_node_it_cannot_express() {
             "export",
             "torchlean",
             spec.to_str().unwrap(),
+            "--graph",
+            "encoder_layer",
             "--dim",
             "B=1",
             "--dim",

@@ -84,6 +84,7 @@ fn examples_verify_with_honest_statuses() {
         ("scores_bounded", "checked"),
         ("causal_mask_exact", "assumed"),
         ("encoder_compiled_matches", "assumed"),
+        ("attention_gradient", "assumed"),
     ];
     let want: Vec<(String, String)> = want
         .iter()
@@ -102,6 +103,14 @@ fn examples_verify_with_honest_statuses() {
         .as_str()
         .unwrap()
         .contains("agree with central differences"));
+    let attention = report["contracts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "attention_gradient")
+        .unwrap();
+    // Through hard-masked causal attention (attention_weights' backward rule).
+    assert_eq!(attention["evidence_status"], "tested");
     let mask = report["contracts"]
         .as_array()
         .unwrap()
