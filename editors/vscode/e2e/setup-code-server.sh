@@ -96,14 +96,15 @@ quietly "compiling argon2" sh -c 'cd "$1" && ../.bin/node-pre-gyp install --buil
 
 vscode="$server/lib/vscode"
 log "pointing lib/vscode's @vscode/proxy-agent at the npm registry"
-node - "$vscode/npm-shrinkwrap.json" <<'EOF'
+registry="$(npm config get registry)"
+node - "$vscode/npm-shrinkwrap.json" "${registry%/}" <<'EOF'
 const fs = require('fs');
-const file = process.argv[2];
+const [file, registry] = process.argv.slice(2);
 const shrinkwrap = JSON.parse(fs.readFileSync(file, 'utf8'));
 const entry = shrinkwrap.packages['node_modules/@vscode/proxy-agent'];
 if (!entry) throw new Error('no @vscode/proxy-agent entry in ' + file);
 // Same version, same integrity hash: npm rejects the tarball unless it is byte-identical.
-entry.resolved = `https://registry.npmjs.org/@vscode/proxy-agent/-/proxy-agent-${entry.version}.tgz`;
+entry.resolved = `${registry}/@vscode/proxy-agent/-/proxy-agent-${entry.version}.tgz`;
 fs.writeFileSync(file, JSON.stringify(shrinkwrap, null, 2) + '\n');
 EOF
 # `npm install`, as code-server's postinstall does: the shipped package.json and shrinkwrap are
