@@ -7,14 +7,15 @@
 //!   reading only a convolution's output is fused into it (each image pooled in cache);
 //! - pooling, unary chains, binary ops (broadcasting or not), softmax and log-softmax, layer
 //!   norm, transpose and permute, sum/mean/max reductions and pure reshapes have
-//!   allocation-free kernels (`session/fast_kernels.rs`);
+//!   allocation-free kernels (`session/fast_kernels.rs`), and so do batched matmul and
+//!   hard-masked attention (output or weights; `session/batched.rs`);
 //! - every other step (and any step whose operands turn out not to be f32) runs the generic
 //!   kernel, which allocates its result.
 
 use super::compiled::{Step, StepKind};
 use super::lower::Lowered;
 use super::{ExecError, ExecResult};
-use crate::backend::KernelOp;
+use crate::backend::{KernelOp, MaskKind};
 use crate::cpu::conv::TiledAvgPool;
 use crate::cpu::{BinaryOp, Epilogue, PackedConv2d, PackedMatrix, Pool2dParams, ReduceOp, UnaryOp};
 use crate::tensor::Tensor;
@@ -62,6 +63,19 @@ pub(crate) enum FastKind {
     /// The operand's values in a new shape (reshape, flatten, squeeze, unsqueeze), or a graph
     /// output that is an input or a constant copied into its own buffer.
     Copy,
+    /// numpy `matmul` of operands 0 and 1.
+    MatMul,
+    /// Hard-masked scaled dot-product attention: the output, or (`weights`) the weights.
+    Attention {
+        causal: bool,
+        scale: Option<f64>,
+        weights: bool,
+        /// Positions in the step's operands of q, k, v and the keep mask.
+        q: usize,
+        k: usize,
+        v: usize,
+        mask: Option<usize>,
+    },
     /// Only the generic kernels of `origin`.
     Generic,
 }
@@ -233,6 +247,9 @@ fn fast_kind(step: &Step, fixed: &[Option<Tensor>]) -> ExecResult<FastKind> {
         StepKind::Chain(ops) => return Ok(FastKind::Chain(ops.clone())),
         StepKind::Kernel(l) => l,
     };
+    if let Some(kind) = attention_kind(l) {
+        return Ok(kind);
+    }
     let Lowered::Kernel {
         op,
         operands,
@@ -288,6 +305,7 @@ fn fast_kind(step: &Step, fixed: &[Option<Tensor>]) -> ExecResult<FastKind> {
         KernelOp::MaxPool2d(p) => FastKind::MaxPool2d(*p),
         KernelOp::AvgPool2d(p) => FastKind::AvgPool2d(*p),
         KernelOp::Binary(b) if identity_order => FastKind::Binary(*b),
+        KernelOp::MatMul if identity_order => FastKind::MatMul,
         KernelOp::Softmax { axis } => FastKind::Softmax {
             axis: *axis,
             log: false,
@@ -318,5 +336,44 @@ fn fast_kind(step: &Step, fixed: &[Option<Tensor>]) -> ExecResult<FastKind> {
         | KernelOp::Squeeze { .. }
         | KernelOp::Unsqueeze { .. } => FastKind::Copy,
         _ => FastKind::Generic,
+    })
+}
+
+/// The fast kind of an attention step with no mask or a keep mask (additive masks, which the
+/// lowering never produces, stay generic).
+fn attention_kind(l: &Lowered) -> Option<FastKind> {
+    let Lowered::Kernel {
+        op:
+            KernelOp::Attention {
+                causal,
+                scale,
+                mask,
+                return_weights,
+            },
+        operands,
+        output,
+        keep_mask,
+    } = l
+    else {
+        return None;
+    };
+    let masked = match (mask, keep_mask) {
+        (MaskKind::None, None) => None,
+        (MaskKind::Keep, Some(3)) => Some(*operands.get(3)?),
+        _ => return None,
+    };
+    let weights = match (*output, *return_weights) {
+        (0, _) => false,
+        (1, true) => true,
+        _ => return None,
+    };
+    Some(FastKind::Attention {
+        causal: *causal,
+        scale: *scale,
+        weights,
+        q: *operands.first()?,
+        k: *operands.get(1)?,
+        v: *operands.get(2)?,
+        mask: masked,
     })
 }

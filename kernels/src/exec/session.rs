@@ -8,6 +8,7 @@
 //! write through the same buffers; f32 inputs in standard layout are read in place, others are
 //! converted into a buffer of their own.
 
+mod batched;
 mod fast_kernels;
 
 use super::bind::{bind_input, SymbolTable};
@@ -22,6 +23,7 @@ use crate::dtype::DType;
 use crate::tensor::normalize_axis;
 use crate::tensor::Tensor;
 use crate::KernelError;
+use batched::{attention_into, AttentionOperands, AttentionShape, KeepMask, MatmulShape};
 use fast_kernels::{
     binary_broadcast_into, binary_same_shape_into, layer_norm_into, permute_into, reduce_into,
     softmax_into, Dims, MAX_RANK,
@@ -212,6 +214,15 @@ impl Arena {
                             Some(_) => conv.pooled_scratch_len(x.shape()),
                         };
                         scratch = scratch.max(needed.unwrap_or(0));
+                    }
+                }
+                FastKind::Attention { k, .. } => {
+                    let keys = step
+                        .operands
+                        .get(*k)
+                        .and_then(|&s| value_in(plan, &vals, s));
+                    if let Some(&[.., s, _]) = keys.map(|t| t.shape()) {
+                        scratch = scratch.max(s);
                     }
                 }
                 _ => {}
@@ -553,9 +564,62 @@ fn fast<'a>(
             }
             out.copy_from_slice(xs);
         }
+        FastKind::MatMul => {
+            let Some(Tensor::F32(ba)) = step.operands.get(1).and_then(|&s| value(s)) else {
+                return Ok(false);
+            };
+            let (Some(bs), Some(shape)) = (ba.as_slice(), MatmulShape::of(xa.shape(), ba.shape()))
+            else {
+                return Ok(false);
+            };
+            if shape.numel() != out.len() {
+                return Ok(false);
+            }
+            batched::matmul_into((xs, xa.shape()), (bs, ba.shape()), &shape, out)?;
+        }
+        FastKind::Attention {
+            causal,
+            scale,
+            weights,
+            q,
+            k,
+            v,
+            mask,
+        } => {
+            let operand = |pos: usize| step.operands.get(pos).and_then(|&s| value(s));
+            let f32_at = |pos: usize| match operand(pos) {
+                Some(Tensor::F32(a)) => a.as_slice().map(|v| (v, a.shape())),
+                _ => None,
+            };
+            let (Some(q), Some(k), Some(v)) = (f32_at(*q), f32_at(*k), f32_at(*v)) else {
+                return Ok(false);
+            };
+            let mask = match mask.map(|pos| operand(pos).and_then(keep_mask)) {
+                None => None,
+                Some(None) => return Ok(false),
+                Some(Some(m)) => Some(m),
+            };
+            let shape = AttentionShape::of(q.1, k.1, v.1, mask.map(|m| m.1), *scale);
+            let Some(shape) = shape
+                .filter(|sh| sh.numel(*weights) == out.len() && sh.scratch_len() <= scratch.len())
+            else {
+                return Ok(false);
+            };
+            let operands = AttentionOperands { q, k, v, mask };
+            attention_into(&operands, &shape, *causal, *weights, out, scratch)?;
+        }
         FastKind::MaxPool2d(_) | FastKind::AvgPool2d(_) | FastKind::Generic => return Ok(false),
     }
     Ok(true)
+}
+
+/// A keep mask's values (nonzero keeps) and shape, when in standard layout.
+fn keep_mask(t: &Tensor) -> Option<(KeepMask<'_>, &[usize])> {
+    Some(match t {
+        Tensor::F32(a) => (KeepMask::F32(a.as_slice()?), a.shape()),
+        Tensor::F64(a) => (KeepMask::F64(a.as_slice()?), a.shape()),
+        Tensor::I64(a) => (KeepMask::I64(a.as_slice()?), a.shape()),
+    })
 }
 
 fn standard(t: &Tensor) -> bool {

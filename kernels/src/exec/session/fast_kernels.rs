@@ -36,7 +36,7 @@ impl Dims {
     }
 
     /// Row-major strides.
-    fn strides(&self) -> [usize; MAX_RANK] {
+    pub(super) fn strides(&self) -> [usize; MAX_RANK] {
         let mut strides = [0; MAX_RANK];
         let mut step = 1;
         for d in (0..self.rank).rev() {
@@ -53,7 +53,7 @@ impl Dims {
 
 /// Calls `f(offsets)` for every row of `dims` (every index of all dims but the last, in
 /// row-major order), with `offsets[o] = sum_d index[d] * strides[o][d]`.
-fn for_each_row<const N: usize>(
+pub(super) fn for_each_row<const N: usize>(
     dims: &[usize],
     strides: [&[usize; MAX_RANK]; N],
     mut f: impl FnMut([usize; N]),
@@ -87,7 +87,7 @@ fn for_each_row<const N: usize>(
     }
 }
 
-fn check_len(op: &'static str, what: &str, got: usize, want: usize) -> KernelResult<()> {
+pub(super) fn check_len(op: &'static str, what: &str, got: usize, want: usize) -> KernelResult<()> {
     if got == want {
         Ok(())
     } else {
