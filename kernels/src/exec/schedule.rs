@@ -8,7 +8,8 @@
 //! - pooling, unary chains, binary ops (broadcasting or not), softmax and log-softmax, layer
 //!   norm, transpose and permute, sum/mean/max reductions and pure reshapes have
 //!   allocation-free kernels (`session/fast_kernels.rs`), and so do batched matmul and
-//!   hard-masked attention (output or weights; `session/batched.rs`);
+//!   hard-masked attention (output or weights; `session/batched.rs`), concat, slice and
+//!   gather (`session/copies.rs`);
 //! - every other step (and any step whose operands turn out not to be f32) runs the generic
 //!   kernel, which allocates its result.
 
@@ -75,6 +76,21 @@ pub(crate) enum FastKind {
         k: usize,
         v: usize,
         mask: Option<usize>,
+    },
+    /// Operands joined along `axis`.
+    Concat {
+        axis: isize,
+    },
+    /// `x[start:end:step]` along `axis` (steps >= 1; others run the generic kernel).
+    Slice {
+        axis: isize,
+        start: i64,
+        end: i64,
+        step: i64,
+    },
+    /// `numpy.take(x, indices, axis)`, indices i64.
+    Gather {
+        axis: isize,
     },
     /// Only the generic kernels of `origin`.
     Generic,
@@ -306,6 +322,19 @@ fn fast_kind(step: &Step, fixed: &[Option<Tensor>]) -> ExecResult<FastKind> {
         KernelOp::AvgPool2d(p) => FastKind::AvgPool2d(*p),
         KernelOp::Binary(b) if identity_order => FastKind::Binary(*b),
         KernelOp::MatMul if identity_order => FastKind::MatMul,
+        KernelOp::Concat { axis } if identity_order => FastKind::Concat { axis: *axis },
+        KernelOp::Slice {
+            axis,
+            start,
+            end,
+            step,
+        } => FastKind::Slice {
+            axis: *axis,
+            start: *start,
+            end: *end,
+            step: *step,
+        },
+        KernelOp::Gather { axis } if identity_order => FastKind::Gather { axis: *axis },
         KernelOp::Softmax { axis } => FastKind::Softmax {
             axis: *axis,
             log: false,

@@ -9,6 +9,7 @@
 //! converted into a buffer of their own.
 
 mod batched;
+mod copies;
 mod fast_kernels;
 
 use super::bind::{bind_input, SymbolTable};
@@ -24,6 +25,7 @@ use crate::tensor::normalize_axis;
 use crate::tensor::Tensor;
 use crate::KernelError;
 use batched::{attention_into, AttentionOperands, AttentionShape, KeepMask, MatmulShape};
+use copies::{around, concat_part_into, gather_indices_fit, gather_into, slice_into, slice_range};
 use fast_kernels::{
     binary_broadcast_into, binary_same_shape_into, layer_norm_into, permute_into, reduce_into,
     softmax_into, Dims, MAX_RANK,
@@ -608,6 +610,72 @@ fn fast<'a>(
             let operands = AttentionOperands { q, k, v, mask };
             attention_into(&operands, &shape, *causal, *weights, out, scratch)?;
         }
+        FastKind::Concat { axis } => {
+            let Ok(a) = normalize_axis("concat", *axis, xa.ndim()) else {
+                return Ok(false);
+            };
+            let part = |slot: usize| match value(slot) {
+                Some(Tensor::F32(p)) => p.as_slice().map(|v| (v, p.shape())),
+                _ => None,
+            };
+            let mut total = 0usize;
+            for &slot in &step.operands {
+                let Some((_, shape)) = part(slot) else {
+                    return Ok(false);
+                };
+                let same = shape.len() == xa.ndim()
+                    && (0..shape.len()).all(|d| d == a || shape[d] == xa.shape()[d]);
+                match total.checked_add(shape.get(a).copied().unwrap_or(0)) {
+                    Some(t) if same => total = t,
+                    _ => return Ok(false),
+                }
+            }
+            let (outer, _, inner) = around(xa.shape(), a);
+            if outer.checked_mul(total).and_then(|v| v.checked_mul(inner)) != Some(out.len()) {
+                return Ok(false);
+            }
+            let mut offset = 0;
+            for &slot in &step.operands {
+                let (values, shape) = part(slot).ok_or_else(|| fast_bug("concat"))?;
+                let extents = around(shape, a);
+                concat_part_into(values, extents, total, offset, out)?;
+                offset += extents.1;
+            }
+        }
+        FastKind::Slice {
+            axis,
+            start,
+            end,
+            step: stride,
+        } => {
+            let Ok(a) = normalize_axis("slice", *axis, xa.ndim()) else {
+                return Ok(false);
+            };
+            let extents = around(xa.shape(), a);
+            let Some((first, count)) = slice_range(extents.1, *start, *end, *stride) else {
+                return Ok(false);
+            };
+            if extents.0 * count * extents.2 != out.len() {
+                return Ok(false);
+            }
+            slice_into(xs, extents, (first, count, *stride as usize), out)?;
+        }
+        FastKind::Gather { axis } => {
+            let Some(Tensor::I64(ia)) = step.operands.get(1).and_then(|&s| value(s)) else {
+                return Ok(false);
+            };
+            let (Some(indices), Ok(a)) =
+                (ia.as_slice(), normalize_axis("gather", *axis, xa.ndim()))
+            else {
+                return Ok(false);
+            };
+            let extents = around(xa.shape(), a);
+            let fits = gather_indices_fit(indices, extents.1);
+            if !fits || extents.0 * indices.len() * extents.2 != out.len() {
+                return Ok(false);
+            }
+            gather_into(xs, extents, indices, out)?;
+        }
         FastKind::MaxPool2d(_) | FastKind::AvgPool2d(_) | FastKind::Generic => return Ok(false),
     }
     Ok(true)
@@ -640,6 +708,14 @@ fn standard_copy(t: Tensor) -> Tensor {
         Tensor::F64(a) => Tensor::F64(a.as_standard_layout().into_owned()),
         Tensor::I64(a) => Tensor::I64(a.as_standard_layout().into_owned()),
     }
+}
+
+/// An operand that passed a fast kernel's checks and then vanished (a bug, not bad input).
+fn fast_bug(op: &'static str) -> KernelError {
+    KernelError::argument(
+        op,
+        "an operand changed between checking and copying (engine bug)",
+    )
 }
 
 fn plan_bug(node: &str) -> ExecError {

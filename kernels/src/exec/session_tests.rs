@@ -554,6 +554,73 @@ fn encoder_layer_with_attention_runs_allocation_free_and_matches_the_reference()
     }
 }
 
+/// x[B, 5, 6] -> concat(x, tanh x) on the features -> slice every second step from 1 ->
+/// gather the features picked by an i64 input (negative ones from the end) -> y; and
+/// concat of the slice with itself along the steps -> z.
+#[test]
+fn concat_slice_and_gather_run_allocation_free_and_match_the_reference() {
+    let mut g = Graph::new("copies");
+    let x = g.add_input(
+        "x",
+        Shape(vec![Dim::Sym("B".into()), Dim::Known(5), Dim::Known(6)]),
+        IrDType::F32,
+    );
+    let idx = g.add_input("idx", Shape(vec![Dim::Sym("K".into())]), IrDType::I64);
+    let t = g.add_op("t", Op::Tanh, vec![x], Attrs::new()).unwrap();
+    let features = Attrs::new().with("axis", AttrValue::Int(2));
+    let c = g
+        .add_op("c", Op::Concat, vec![x, t], features.clone())
+        .unwrap();
+    let every_second = Attrs::new()
+        .with("axis", AttrValue::Int(1))
+        .with("start", AttrValue::Int(1))
+        .with("step", AttrValue::Int(2));
+    let s = g.add_op("s", Op::Slice, vec![c], every_second).unwrap();
+    let y = g.add_op("y", Op::Gather, vec![s, idx], features).unwrap();
+    let steps = Attrs::new().with("axis", AttrValue::Int(1));
+    let z = g.add_op("z", Op::Concat, vec![s, s], steps).unwrap();
+    g.add_output("y", y);
+    g.add_output("z", z);
+    let plan = compile(&g, &BTreeMap::new()).unwrap();
+    assert_eq!(plan.stats().generic_steps, 0, "{:?}", plan.stats());
+    let mut session = plan.session();
+    for (batch, picks) in [(2usize, vec![0i64, 11, -1, 3]), (1, vec![-12])] {
+        let shape = [batch, 5, 6];
+        let x = Tensor::from_f32(&shape, fill(&shape, batch as f64)).unwrap();
+        let idx = Tensor::I64(
+            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[picks.len()]), picks).unwrap(),
+        );
+        session.run(&[&x, &idx]).unwrap();
+        let inputs: BTreeMap<String, Tensor> = [
+            ("x".to_string(), x.clone()),
+            ("idx".to_string(), idx.clone()),
+        ]
+        .into();
+        let generic = plan.run_generic(&inputs).unwrap();
+        let reference = denote(&g, &BTreeMap::new(), &inputs).unwrap();
+        for name in ["y", "z"] {
+            // Pure copies: the generic kernels' values exactly.
+            assert_eq!(session.output(name), Some(&generic[name]), "{name}");
+            assert!(close(
+                session.output(name).unwrap(),
+                reference.output(name).unwrap(),
+                1e-6
+            ));
+        }
+        let allocations = counting::allocations_during(|| session.run(&[&x, &idx]).unwrap());
+        assert_eq!(allocations, 0, "steady-state Session::run allocated");
+    }
+    // An index out of range: the generic kernel's coded error, from the session too.
+    let x = Tensor::from_f32(&[1, 5, 6], fill(&[1, 5, 6], 0.0)).unwrap();
+    let bad = Tensor::I64(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[1]), vec![12]).unwrap());
+    let err = session.run(&[&x, &bad]).unwrap_err();
+    let inputs: BTreeMap<String, Tensor> = [("x".to_string(), x), ("idx".to_string(), bad)].into();
+    assert_eq!(
+        err.to_string(),
+        plan.run_generic(&inputs).unwrap_err().to_string()
+    );
+}
+
 mod property {
     use super::*;
     use proptest::prelude::*;
