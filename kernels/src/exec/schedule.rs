@@ -9,7 +9,7 @@
 //!   norm, transpose and permute, sum/mean/max reductions and pure reshapes have
 //!   allocation-free kernels (`session/fast_kernels.rs`), and so do batched matmul and
 //!   hard-masked attention (output or weights; `session/batched.rs`), concat, slice and
-//!   gather (`session/copies.rs`);
+//!   gather (`session/copies.rs`), RMS norm and batch norm (`session/norms.rs`);
 //! - every other step (and any step whose operands turn out not to be f32) runs the generic
 //!   kernel, which allocates its result.
 
@@ -91,6 +91,21 @@ pub(crate) enum FastKind {
     /// `numpy.take(x, indices, axis)`, indices i64.
     Gather {
         axis: isize,
+    },
+    /// x, [weight]; `normalized_shape: None` means the last axis.
+    RmsNorm {
+        normalized_shape: Option<Vec<usize>>,
+        eps: f64,
+        weight: bool,
+    },
+    /// x, running_mean, running_var, [weight], [bias] (evaluation mode); `order[i]` is the
+    /// position in the step's operands of kernel operand `i` (the IR lists x, weight, bias,
+    /// mean, var).
+    BatchNorm {
+        eps: f64,
+        weight: bool,
+        bias: bool,
+        order: Vec<usize>,
     },
     /// Only the generic kernels of `origin`.
     Generic,
@@ -354,6 +369,23 @@ fn fast_kind(step: &Step, fixed: &[Option<Tensor>]) -> ExecResult<FastKind> {
             weight: *weight,
             bias: *bias,
         },
+        KernelOp::RmsNorm {
+            normalized_shape,
+            eps,
+            weight,
+        } if identity_order => FastKind::RmsNorm {
+            normalized_shape: normalized_shape.clone(),
+            eps: *eps,
+            weight: *weight,
+        },
+        KernelOp::BatchNorm { eps, weight, bias } if operands.first() == Some(&0) => {
+            FastKind::BatchNorm {
+                eps: *eps,
+                weight: *weight,
+                bias: *bias,
+                order: operands.clone(),
+            }
+        }
         KernelOp::Transpose { dim0, dim1 } => FastKind::Permute(AxisOrder::Swap(*dim0, *dim1)),
         KernelOp::Permute { dims } => FastKind::Permute(AxisOrder::Order(dims.clone())),
         KernelOp::Reduce { op, axes, .. } => FastKind::Reduce {

@@ -11,6 +11,7 @@
 mod batched;
 mod copies;
 mod fast_kernels;
+mod norms;
 
 use super::bind::{bind_input, SymbolTable};
 use super::compiled::Plan;
@@ -31,6 +32,7 @@ use fast_kernels::{
     softmax_into, Dims, MAX_RANK,
 };
 use ndarray::Zip;
+use norms::{batch_norm_into, rms_norm_into, ChannelParams};
 use std::collections::BTreeMap;
 
 /// A plan with buffers for repeated runs. `run` is allocation-free in steady state for graphs
@@ -675,6 +677,76 @@ fn fast<'a>(
                 return Ok(false);
             }
             gather_into(xs, extents, indices, out)?;
+        }
+        FastKind::RmsNorm {
+            normalized_shape,
+            eps,
+            weight,
+        } => {
+            let shape = xa.shape();
+            let normalized = match normalized_shape {
+                Some(n) => n.as_slice(),
+                None => &shape[shape.len().saturating_sub(1)..],
+            };
+            let w = match weight.then(|| step.operands.get(1).and_then(|&s| value(s))) {
+                None => None,
+                Some(Some(Tensor::F32(w))) if w.shape() == normalized => w.as_slice(),
+                Some(_) => return Ok(false),
+            };
+            let inner: usize = normalized.iter().product();
+            let refused = normalized.is_empty()
+                || !shape.ends_with(normalized)
+                || inner == 0
+                || (*weight && w.is_none())
+                || !(eps.is_finite() && *eps >= 0.0)
+                || xs.len() != out.len();
+            if refused {
+                return Ok(false);
+            }
+            rms_norm_into(xs, inner, w, *eps, out)?;
+        }
+        FastKind::BatchNorm {
+            eps,
+            weight,
+            bias,
+            order,
+        } => {
+            let operand = |pos: usize| order.get(pos).and_then(|&i| step.operands.get(i));
+            let per_channel = |pos: usize| match operand(pos).and_then(|&s| value(s)) {
+                Some(Tensor::F32(p)) if p.ndim() == 1 => p.as_slice(),
+                _ => None,
+            };
+            let optional = |given: bool, pos: usize| given.then(|| per_channel(pos));
+            let (w, b) = (
+                optional(*weight, 3),
+                optional(*bias, 3 + usize::from(*weight)),
+            );
+            let (Some(mean), Some(var), Some(w), Some(b)) = (
+                per_channel(1),
+                per_channel(2),
+                w.unwrap_or(Some(&[])),
+                b.unwrap_or(Some(&[])),
+            ) else {
+                return Ok(false);
+            };
+            let shape = xa.shape();
+            let Some(&c) = shape.get(1) else {
+                return Ok(false);
+            };
+            let fits = [(true, mean), (true, var), (*weight, w), (*bias, b)]
+                .iter()
+                .all(|&(given, p)| !given || p.len() == c);
+            if !fits || !(eps.is_finite() && *eps >= 0.0) || xs.len() != out.len() {
+                return Ok(false);
+            }
+            let params = ChannelParams {
+                mean,
+                var,
+                weight: weight.then_some(w),
+                bias: bias.then_some(b),
+            };
+            let plane = shape[2..].iter().product();
+            batch_norm_into(xs, (shape[0], c, plane), &params, *eps, out)?;
         }
         FastKind::MaxPool2d(_) | FastKind::AvgPool2d(_) | FastKind::Generic => return Ok(false),
     }

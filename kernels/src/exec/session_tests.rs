@@ -621,6 +621,62 @@ fn concat_slice_and_gather_run_allocation_free_and_match_the_reference() {
     );
 }
 
+/// x[B, 3, 4, 5] -> batch_norm (IR order: x, weight, bias, mean, var) -> y; rms_norm of x
+/// with a weight -> r; rms_norm of y without one (eps 0.1) -> s.
+#[test]
+fn batch_and_rms_norm_run_allocation_free_and_equal_the_generic_kernels() {
+    let mut g = Graph::new("norms");
+    let mut p = BTreeMap::new();
+    let x = g.add_input(
+        "x",
+        Shape(vec![
+            Dim::Sym("B".into()),
+            Dim::Known(3),
+            Dim::Known(4),
+            Dim::Known(5),
+        ]),
+        IrDType::F32,
+    );
+    let w = param(&mut g, &mut p, "bn.weight", &[3]);
+    let b = param(&mut g, &mut p, "bn.bias", &[3]);
+    let mean = param(&mut g, &mut p, "bn.mean", &[3]);
+    let var = g.add_param("bn.var", Shape::known(&[3]), IrDType::F32);
+    p.insert(
+        "bn.var".into(),
+        Tensor::from_f32(&[3], vec![0.5, 1.0, 2.5]).unwrap(),
+    );
+    let y = g
+        .add_op("y", Op::BatchNorm, vec![x, w, b, mean, var], Attrs::new())
+        .unwrap();
+    let rw = param(&mut g, &mut p, "rms.weight", &[5]);
+    let r = g
+        .add_op("r", Op::RmsNorm, vec![x, rw], Attrs::new())
+        .unwrap();
+    let eps = Attrs::new().with("eps", AttrValue::Float(0.1));
+    let s = g.add_op("s", Op::RmsNorm, vec![y], eps).unwrap();
+    for (name, id) in [("y", y), ("r", r), ("s", s)] {
+        g.add_output(name, id);
+    }
+    let plan = compile(&g, &p).unwrap();
+    assert_eq!(plan.stats().generic_steps, 0, "{:?}", plan.stats());
+    let mut session = plan.session();
+    for batch in [2usize, 1, 0] {
+        let shape = [batch, 3, 4, 5];
+        let x = Tensor::from_f32(&shape, fill(&shape, batch as f64)).unwrap();
+        session.run(&[&x]).unwrap();
+        let generic = plan.run_generic(&named(x.clone())).unwrap();
+        let reference = denote(&g, &p, &named(x.clone())).unwrap();
+        for name in ["y", "r", "s"] {
+            // The same arithmetic in the same order: the generic kernels' values exactly.
+            assert_eq!(session.output(name), Some(&generic[name]), "{name}");
+            let want = reference.output(name).unwrap();
+            assert!(close(session.output(name).unwrap(), want, 1e-5), "{name}");
+        }
+        let allocations = counting::allocations_during(|| session.run(&[&x]).unwrap());
+        assert_eq!(allocations, 0, "steady-state Session::run allocated");
+    }
+}
+
 mod property {
     use super::*;
     use proptest::prelude::*;
