@@ -242,17 +242,94 @@ fn encoder_ops_graph() -> (Graph, BTreeMap<String, Tensor>) {
     (g, p)
 }
 
+/// spec-examples/transformer_encoder.tl's `encoder_layer` at width 16 (x `[B, 16, 16]`):
+/// q/k/v linears, causal attention_weights, matmul with v, out linear, add, layer norm, a
+/// gelu feed-forward network 16 -> 32 -> 16, add, layer norm.
+fn encoder_layer_graph() -> (Graph, BTreeMap<String, Tensor>) {
+    const D: usize = 16;
+    let mut g = Graph::new("encoder_layer");
+    let mut p = BTreeMap::new();
+    type Params = BTreeMap<String, Tensor>;
+    let param = |g: &mut Graph, p: &mut Params, key: &str, shape: &[usize]| {
+        let n: usize = shape.iter().product();
+        let values = (0..n).map(|i| ((i as f32 + key.len() as f32) * 0.37).sin() * 0.3);
+        p.insert(
+            key.to_string(),
+            Tensor::from_f32(shape, values.collect()).expect("shape"),
+        );
+        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        g.add_param(key, Shape::known(&dims), IrDType::F32)
+    };
+    let shape = Shape(vec![
+        Dim::Sym("B".into()),
+        Dim::Known(16),
+        Dim::Known(D as u64),
+    ]);
+    let x = g.add_input("x", shape, IrDType::F32);
+    let linear = |g: &mut Graph, p: &mut Params, name: &str, x: usize, (out, inp)| {
+        let w = param(g, p, &format!("{name}.weight"), &[out, inp]);
+        let b = param(g, p, &format!("{name}.bias"), &[out]);
+        g.add_op(name, Op::Linear, vec![x, w, b], Attrs::new())
+            .expect("valid op")
+    };
+    let q = linear(&mut g, &mut p, "q_proj", x, (D, D));
+    let k = linear(&mut g, &mut p, "k_proj", x, (D, D));
+    let v = linear(&mut g, &mut p, "v_proj", x, (D, D));
+    let causal = Attrs::new().with("causal", AttrValue::Bool(true));
+    let w = g
+        .add_op("weights", Op::AttentionWeights, vec![q, k], causal)
+        .expect("valid op");
+    let mixed = g
+        .add_op("mixed", Op::Matmul, vec![w, v], Attrs::new())
+        .expect("valid op");
+    let attn = linear(&mut g, &mut p, "out_proj", mixed, (D, D));
+    let ff_in = |g: &mut Graph, name: &str, a: usize, b: usize| {
+        g.add_op(name, Op::Add, vec![a, b], Attrs::new())
+            .expect("valid op")
+    };
+    let sum1 = ff_in(&mut g, "sum1", x, attn);
+    let norm = |g: &mut Graph, p: &mut Params, name: &str, x: usize| {
+        let w = param(g, p, &format!("{name}.weight"), &[D]);
+        let b = param(g, p, &format!("{name}.bias"), &[D]);
+        let eps = Attrs::new().with("eps", AttrValue::Float(1e-5));
+        g.add_op(name, Op::LayerNorm, vec![x, w, b], eps)
+            .expect("valid op")
+    };
+    let norm1 = norm(&mut g, &mut p, "norm1", sum1);
+    let ff = linear(&mut g, &mut p, "fc1", norm1, (2 * D, D));
+    let act = g
+        .add_op("act", Op::Gelu, vec![ff], Attrs::new())
+        .expect("valid op");
+    let ff_out = linear(&mut g, &mut p, "fc2", act, (D, 2 * D));
+    let sum2 = ff_in(&mut g, "sum2", norm1, ff_out);
+    let out = norm(&mut g, &mut p, "norm2", sum2);
+    g.add_output("y", out);
+    (g, p)
+}
+
 fn encoder_ops() {
-    let (graph, payload) = encoder_ops_graph();
-    let plan = compile(&graph, &payload).expect("compile");
+    let graphs = [
+        ("encoder ops (x [B, 16, 32])", encoder_ops_graph(), 32),
+        ("encoder layer (x [B, 16, 16])", encoder_layer_graph(), 16),
+    ];
+    for (label, (graph, payload), width) in graphs {
+        encoder_table(label, &graph, &payload, width);
+    }
+}
+
+fn encoder_table(label: &str, graph: &Graph, payload: &BTreeMap<String, Tensor>, width: usize) {
+    let plan = compile(graph, payload).expect("compile");
     let stats = plan.stats();
-    assert_eq!(stats.generic_steps, 0, "every encoder op has a fast kernel");
+    assert_eq!(
+        stats.generic_steps, 0,
+        "{label}: every op has a fast kernel"
+    );
     println!();
-    println!("| encoder ops (x [B, 16, 32]) | batch | tl Session::run (us) | tl Plan::run (us) | allocations per Session::run |");
+    println!("| {label} | batch | tl Session::run (us) | tl Plan::run (us) | allocations per Session::run |");
     println!("|---|---|---|---|---|");
     let mut session = plan.session();
     for batch in [1usize, 64] {
-        let shape = [batch, 16, 32];
+        let shape = [batch, 16, width];
         let n: usize = shape.iter().product();
         let values = (0..n).map(|i| (i as f32 * 0.013).cos());
         let x = Tensor::from_f32(&shape, values.collect()).expect("shape");
@@ -269,11 +346,11 @@ fn encoder_ops() {
             session.run(&[&x]).expect("run");
             std::hint::black_box(session.output("y"));
         });
-        assert_eq!(allocs, 0, "encoder ops b{batch}: Session::run allocated");
+        assert_eq!(allocs, 0, "{label} b{batch}: Session::run allocated");
         println!("| | {batch} | {session_micros:.1} | {plan_micros:.1} | {allocs} |");
     }
     println!(
-        "encoder ops: {} fast steps ({} fused into a GEMM), {} generic",
+        "{label}: {} fast steps ({} fused into a GEMM), {} generic",
         stats.fast_steps, stats.fused_into_gemm, stats.generic_steps
     );
 }
