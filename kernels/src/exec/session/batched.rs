@@ -129,6 +129,39 @@ pub(crate) fn matmul_into(
     Ok(())
 }
 
+/// `scores[j] = scale * (q . keys[j])` for the rows `keys[j]` (each `q.len()` values), each
+/// dot summed in index order. Keys go eight at a time so that eight independent sums are in
+/// flight (a single sum is bound by the add latency).
+fn scaled_dots(q: &[f32], keys: &[f32], scale: f32, scores: &mut [f32]) {
+    const KEYS: usize = 8;
+    let e = q.len();
+    if e == 0 {
+        scores.fill(scale * 0.0);
+        return;
+    }
+    let mut blocks = scores.chunks_exact_mut(KEYS);
+    let mut key_blocks = keys.chunks_exact(KEYS * e);
+    for (dst, block) in (&mut blocks).zip(&mut key_blocks) {
+        let mut acc = [0.0f32; KEYS];
+        for (i, &a) in q.iter().enumerate() {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                *acc += a * block[j * e + i];
+            }
+        }
+        for (d, &acc) in dst.iter_mut().zip(&acc) {
+            *d = scale * acc;
+        }
+    }
+    let rest = blocks.into_remainder();
+    for (d, k_row) in rest.iter_mut().zip(key_blocks.remainder().chunks_exact(e)) {
+        let dot = q
+            .iter()
+            .zip(k_row)
+            .fold(0.0f32, |acc, (&a, &b)| acc + a * b);
+        *d = scale * dot;
+    }
+}
+
 /// A keep mask (nonzero keeps, as tl masks are read) in any dtype the engine holds.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum KeepMask<'a> {
@@ -315,14 +348,7 @@ pub(crate) fn attention_into(
     for_each_row(batch.as_slice(), strides, |[o, iq, ik, iv, im]| {
         for li in 0..l {
             let q_row = &x.q.0[iq + li * e..iq + (li + 1) * e];
-            for (si, score) in scores.iter_mut().enumerate() {
-                let k_row = &x.k.0[ik + si * e..ik + (si + 1) * e];
-                let dot = q_row
-                    .iter()
-                    .zip(k_row)
-                    .fold(0.0f32, |acc, (&a, &b)| acc + a * b);
-                *score = scale * dot;
-            }
+            scaled_dots(q_row, &x.k.0[ik..ik + s * e], scale, scores);
             let kept = |si: usize| {
                 !(causal && si > li) && mask.is_none_or(|m| m.keeps(im + li * ml + si * mstep))
             };
@@ -448,7 +474,7 @@ mod tests {
             batch in batch(),
             keeps in any::<[u8; 4]>(),
             drops in any::<[u8; 4]>(),
-            (l, s, e, ev) in (0usize..5, 0usize..6, 0usize..5, 1usize..4),
+            (l, s, e, ev) in (0usize..5, 0usize..20, 0usize..5, 1usize..4),
             mask_kind in 0u8..4,
             causal: bool,
             weights: bool,
@@ -503,6 +529,21 @@ mod tests {
                 for (g, w) in out.iter().zip(want.iter()) {
                     prop_assert!(*w != 0.0 || *g == 0.0);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn blocked_dots_sum_each_key_in_order() {
+        for (keys, e) in [(0usize, 3usize), (7, 5), (8, 1), (19, 16), (4, 0)] {
+            let q = values(&[e], keys as u64);
+            let k = values(&[keys, e], 99);
+            let mut got = vec![f32::NAN; keys];
+            scaled_dots(q.as_slice().unwrap(), k.as_slice().unwrap(), 0.3, &mut got);
+            for (j, g) in got.iter().enumerate() {
+                let row = &k.as_slice().unwrap()[j * e..(j + 1) * e];
+                let dot = q.iter().zip(row).fold(0.0f32, |acc, (&a, &b)| acc + a * b);
+                assert_eq!(g.to_bits(), (0.3f32 * dot).to_bits(), "{keys} keys of {e}");
             }
         }
     }
