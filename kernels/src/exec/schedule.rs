@@ -8,7 +8,8 @@
 //! - pooling, unary chains, binary ops (broadcasting or not), softmax and log-softmax, layer
 //!   norm, transpose and permute, sum/mean/max reductions and pure reshapes have
 //!   allocation-free kernels (`session/fast_kernels.rs`), and so do batched matmul and
-//!   hard-masked attention (output or weights; `session/batched.rs`), concat, slice and
+//!   hard-masked attention (output or weights; `session/batched.rs`; a matmul whose right
+//!   operand is a 2-D param runs as a linear step with that param packed), concat, slice and
 //!   gather (`session/copies.rs`), RMS norm and batch norm (`session/norms.rs`);
 //! - every other step (and any step whose operands turn out not to be f32) runs the generic
 //!   kernel, which allocates its result.
@@ -336,7 +337,16 @@ fn fast_kind(step: &Step, fixed: &[Option<Tensor>]) -> ExecResult<FastKind> {
         KernelOp::MaxPool2d(p) => FastKind::MaxPool2d(*p),
         KernelOp::AvgPool2d(p) => FastKind::AvgPool2d(*p),
         KernelOp::Binary(b) if identity_order => FastKind::Binary(*b),
-        KernelOp::MatMul if identity_order => FastKind::MatMul,
+        // `x @ B` with B a 2-D param is a linear layer with weight B^T: packed once, GEMM.
+        KernelOp::MatMul if identity_order => {
+            match param(1).map(|b| b.into_dimensionality::<ndarray::Ix2>()) {
+                Some(Ok(b)) => FastKind::Linear {
+                    weight: PackedMatrix::from_rows(b.t(), None).map_err(packing)?,
+                    epilogue: Epilogue::None,
+                },
+                _ => FastKind::MatMul,
+            }
+        }
         KernelOp::Concat { axis } if identity_order => FastKind::Concat { axis: *axis },
         KernelOp::Slice {
             axis,

@@ -677,6 +677,64 @@ fn batch_and_rms_norm_run_allocation_free_and_equal_the_generic_kernels() {
     }
 }
 
+/// `x @ W` with W a 2-D param runs the packed GEMM (relu fused), for x of rank 1 to 3, and
+/// `x @ y` of two inputs (broadcast batch) the batched kernel; both allocation-free.
+#[test]
+fn matmul_by_a_param_runs_the_packed_gemm_and_by_an_input_the_batched_kernel() {
+    let mut g = Graph::new("matmuls");
+    let mut p = BTreeMap::new();
+    let x = g.add_input(
+        "x",
+        Shape(vec![Dim::Sym("R".into()), Dim::Known(5)]),
+        IrDType::F32,
+    );
+    let v = g.add_input("v", Shape::known(&[5]), IrDType::F32);
+    let b = g.add_input(
+        "b",
+        Shape(vec![Dim::Sym("B".into()), Dim::Known(5), Dim::Known(3)]),
+        IrDType::F32,
+    );
+    let w = param(&mut g, &mut p, "w", &[5, 7]);
+    let m = g.add_op("m", Op::Matmul, vec![x, w], Attrs::new()).unwrap();
+    let r = g.add_op("r", Op::Relu, vec![m], Attrs::new()).unwrap();
+    let mv = g
+        .add_op("mv", Op::Matmul, vec![v, w], Attrs::new())
+        .unwrap();
+    let xb = g
+        .add_op("xb", Op::Matmul, vec![x, b], Attrs::new())
+        .unwrap();
+    for (name, id) in [("r", r), ("mv", mv), ("xb", xb)] {
+        g.add_output(name, id);
+    }
+    let plan = compile(&g, &p).unwrap();
+    let stats = plan.stats();
+    assert_eq!(
+        (stats.generic_steps, stats.fused_into_gemm),
+        (0, 1),
+        "{stats:?}"
+    );
+    let mut session = plan.session();
+    for (rows, batch) in [(4usize, 2usize), (1, 3)] {
+        let x = Tensor::from_f32(&[rows, 5], fill(&[rows, 5], 0.5)).unwrap();
+        let v = Tensor::from_f32(&[5], fill(&[5], 1.5)).unwrap();
+        let b = Tensor::from_f32(&[batch, 5, 3], fill(&[batch, 5, 3], 2.5)).unwrap();
+        session.run(&[&x, &v, &b]).unwrap();
+        let inputs: BTreeMap<String, Tensor> =
+            [("x", x.clone()), ("v", v.clone()), ("b", b.clone())]
+                .map(|(n, t)| (n.to_string(), t))
+                .into();
+        let generic = plan.run_generic(&inputs).unwrap();
+        for name in ["r", "mv", "xb"] {
+            assert!(
+                close(session.output(name).unwrap(), &generic[name], 1e-5),
+                "{name}"
+            );
+        }
+        let allocations = counting::allocations_during(|| session.run(&[&x, &v, &b]).unwrap());
+        assert_eq!(allocations, 0, "steady-state Session::run allocated");
+    }
+}
+
 mod property {
     use super::*;
     use proptest::prelude::*;
