@@ -736,7 +736,8 @@ fn fast<'a>(
             let fits = [(true, mean), (true, var), (*weight, w), (*bias, b)]
                 .iter()
                 .all(|&(given, p)| !given || p.len() == c);
-            if !fits || !(eps.is_finite() && *eps >= 0.0) || xs.len() != out.len() {
+            let eps_ok = eps.is_finite() && *eps >= 0.0;
+            if !fits || !eps_ok || xs.len() != out.len() {
                 return Ok(false);
             }
             let params = ChannelParams {
