@@ -50,6 +50,9 @@ pub(super) fn run(cx: &Cx, samples: u64, seed: u64) -> Result<(Verdict, String),
     let mut plan_text = String::new();
     let mut summed = 1;
     for (k, inputs) in draws.iter().enumerate() {
+        if let Some(stop) = cx.cancelled(k, samples) {
+            return Ok(stop);
+        }
         let objective =
             Objective::new(graph, &cx.model.params, inputs, &output).map_err(autograd_failure)?;
         let grads = objective.gradients().map_err(autograd_failure)?;

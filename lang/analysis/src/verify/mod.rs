@@ -661,6 +661,25 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// `Unknown` once the run was asked to stop (an edit in the editor, Ctrl-C). Sampling loops
+    /// check it before each sample, so a long run ends within one sample; the caller never caches
+    /// a result obtained after the flag was set.
+    fn cancelled(&self, done: usize, total: u64) -> Option<(Verdict, String)> {
+        self.opts
+            .cancel
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then(|| {
+                (
+                    Verdict::Unknown {
+                        reason: format!(
+                            "stopped after {done} of {total} samples: the run was cancelled"
+                        ),
+                    },
+                    String::new(),
+                )
+            })
+    }
+
     /// The set of graph input `name` (a nameless `given` is the graph's only input).
     fn set_for(&self, name: &str) -> Option<&SetSpec> {
         let single = self.model.graph.inputs.len() == 1;

@@ -132,6 +132,9 @@ fn output_claim(cx: &Cx, samples: u64, seed: u64) -> Result<(Verdict, String), F
     let mut reference_only = None;
     let mut worst_gap = 0.0f64;
     for (k, inputs) in draws.iter().enumerate() {
+        if let Some(stop) = cx.cancelled(k, samples) {
+            return Ok(stop);
+        }
         let out = run_plan(&plan, inputs)?;
         let y_t = get(&out, &node)?;
         let rc = match &rows {
@@ -202,8 +205,13 @@ fn vnnlib(cx: &Cx, samples: u64, seed: u64) -> Result<(Verdict, String), Failure
     let shape = concrete_shape(&cx.model.graph.nodes[input_id].shape, POINT_SIZE);
     let plan = cx.model.compile()?;
     let per_case = (samples / prop.cases.len().max(1) as u64).max(1);
+    let mut done = 0;
     for (c, case) in prop.cases.iter().enumerate() {
         for x in box_samples(&case.input, per_case, seed ^ c as u64) {
+            if let Some(stop) = cx.cancelled(done, per_case * prop.cases.len() as u64) {
+                return Ok(stop);
+            }
+            done += 1;
             let t =
                 Tensor::from_f64(&shape, x.clone()).map_err(|e| Failure::input(e.to_string()))?;
             let inputs = BTreeMap::from([(input.clone(), t)]);
@@ -266,7 +274,10 @@ pub(super) fn equivalence(
     let draws = draw(cx, &model, samples, seed, STRUCTURE_SIZE)?;
     let mut worst = Worst::default();
     let mut worst_output = Worst::default();
-    for inputs in &draws {
+    for (k, inputs) in draws.iter().enumerate() {
+        if let Some(stop) = cx.cancelled(k, samples) {
+            return Ok(stop);
+        }
         let compiled = run_plan(&plan, inputs)?;
         let reference = denote(&model.graph, &model.params, inputs).map_err(Failure::exec)?;
         for (name, c) in &compiled {
@@ -356,6 +367,9 @@ fn masked(cx: &Cx, node: &str, samples: u64, seed: u64) -> Result<(Verdict, Stri
     let draws = draw(cx, &model, samples, seed, STRUCTURE_SIZE)?;
     let mut checked = 0usize;
     for (k, inputs) in draws.iter().enumerate() {
+        if let Some(stop) = cx.cancelled(k, samples) {
+            return Ok(stop);
+        }
         let out = run_plan(&plan, inputs)?;
         let den = denote(&model.graph, &model.params, inputs).map_err(Failure::exec)?;
         let w = get(&out, node)?;
@@ -499,6 +513,9 @@ fn ignored(cx: &Cx, node: &str, samples: u64, seed: u64) -> Result<(Verdict, Str
         draws.push((inputs, labels));
     }
     for (k, (mut inputs, labels)) in draws.into_iter().enumerate() {
+        if let Some(stop) = cx.cancelled(k, samples) {
+            return Ok(stop);
+        }
         inputs.insert(
             labels_name.clone(),
             Tensor::from_i64(&[n], labels.clone()).map_err(|e| Failure::input(e.to_string()))?,

@@ -414,3 +414,23 @@ fn a_gradient_through_attention_is_tested() {
     let detail = &run.outcome.methods[0].detail;
     assert!(detail.contains("on all 6 coordinates"), "{detail}");
 }
+
+#[test]
+fn a_cancelled_run_stops_sampling_and_gradient_checks_before_the_next_sample() {
+    let opts = VerifyOptions::default();
+    opts.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+    for (file, name) in [
+        ("mnist_mlp.tl", "compiled_matches"),
+        ("regression_training.tl", "loss_gradient"),
+    ] {
+        let run = run_named(&examples().join(file), None, name, &opts);
+        let v = verdicts(&run);
+        assert!(
+            v.iter()
+                .any(|(_, v)| v.starts_with("unknown: stopped after 0 of")
+                    && v.ends_with("the run was cancelled")),
+            "{file}::{name}: {v:?}"
+        );
+        assert_eq!(run.evidence_status, Status::Uncovered, "{file}::{name}");
+    }
+}
