@@ -167,27 +167,43 @@ fn forward_passes(dir: &Path, ort: &serde_json::Value) {
 /// x[B, 16, 32] -> linear 32->32 -> transpose(1, 2) -> permute(0, 2, 1) -> softmax ->
 /// log_softmax over the sequence -> add x -> layer_norm -> add a row (broadcast) -> subtract the
 /// mean over the sequence (broadcast) -> c; y = c * its max over (B, features) (broadcast),
+/// A param `key` of `shape` with fixed deterministic values in [-scale, scale], added to the graph
+/// and the payload.
+fn add_param(
+    g: &mut Graph,
+    p: &mut BTreeMap<String, Tensor>,
+    key: &str,
+    shape: &[usize],
+    scale: f32,
+) -> usize {
+    let n: usize = shape.iter().product();
+    let values = (0..n).map(|i| ((i as f32 + key.len() as f32) * 0.37).sin() * scale);
+    p.insert(
+        key.to_string(),
+        Tensor::from_f32(shape, values.collect()).expect("shape"),
+    );
+    let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    g.add_param(key, Shape::known(&dims), IrDType::F32)
+}
+
+/// The graph input x: f32[B, 16, width] of the encoder graphs.
+fn sequence_input(g: &mut Graph, width: usize) -> usize {
+    let shape = Shape(vec![
+        Dim::Sym("B".into()),
+        Dim::Known(16),
+        Dim::Known(width as u64),
+    ]);
+    g.add_input("x", shape, IrDType::F32)
+}
+
 /// t = sum of c over features: the encoder layer's ops other than attention and matmul.
 fn encoder_ops_graph() -> (Graph, BTreeMap<String, Tensor>) {
     const D: usize = 32;
     let mut g = Graph::new("encoder_ops");
     let mut p = BTreeMap::new();
-    let mut param = |g: &mut Graph, key: &str, shape: &[usize]| {
-        let n: usize = shape.iter().product();
-        let values = (0..n).map(|i| ((i as f32 + key.len() as f32) * 0.37).sin() * 0.2);
-        p.insert(
-            key.to_string(),
-            Tensor::from_f32(shape, values.collect()).expect("shape"),
-        );
-        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-        g.add_param(key, Shape::known(&dims), IrDType::F32)
-    };
-    let shape = Shape(vec![
-        Dim::Sym("B".into()),
-        Dim::Known(16),
-        Dim::Known(D as u64),
-    ]);
-    let x = g.add_input("x", shape, IrDType::F32);
+    let mut param =
+        |g: &mut Graph, key: &str, shape: &[usize]| add_param(g, &mut p, key, shape, 0.2);
+    let x = sequence_input(&mut g, D);
     let (w, b) = (
         param(&mut g, "q.weight", &[D, D]),
         param(&mut g, "q.bias", &[D]),
@@ -251,21 +267,9 @@ fn encoder_layer_graph() -> (Graph, BTreeMap<String, Tensor>) {
     let mut p = BTreeMap::new();
     type Params = BTreeMap<String, Tensor>;
     let param = |g: &mut Graph, p: &mut Params, key: &str, shape: &[usize]| {
-        let n: usize = shape.iter().product();
-        let values = (0..n).map(|i| ((i as f32 + key.len() as f32) * 0.37).sin() * 0.3);
-        p.insert(
-            key.to_string(),
-            Tensor::from_f32(shape, values.collect()).expect("shape"),
-        );
-        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
-        g.add_param(key, Shape::known(&dims), IrDType::F32)
+        add_param(g, p, key, shape, 0.3)
     };
-    let shape = Shape(vec![
-        Dim::Sym("B".into()),
-        Dim::Known(16),
-        Dim::Known(D as u64),
-    ]);
-    let x = g.add_input("x", shape, IrDType::F32);
+    let x = sequence_input(&mut g, D);
     let linear = |g: &mut Graph, p: &mut Params, name: &str, x: usize, (out, inp)| {
         let w = param(g, p, &format!("{name}.weight"), &[out, inp]);
         let b = param(g, p, &format!("{name}.bias"), &[out]);
