@@ -796,3 +796,16 @@ fn plan_bug(node: &str) -> ExecError {
         detail: format!("node {node}: an operand has no value (plan bug)"),
     }
 }
+
+/// Deterministic test values for `shape` from `seed`, uniform in [-half_width, half_width): one
+/// generator for the session kernels' tests.
+#[cfg(test)]
+fn seeded_values(shape: &[usize], seed: u64, half_width: f32) -> ndarray::ArrayD<f32> {
+    let mut r = seed | 1;
+    ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(shape), |_| {
+        r = r
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((r >> 40) as f32 / (1u64 << 24) as f32) * 2.0 * half_width - half_width
+    })
+}

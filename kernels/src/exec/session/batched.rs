@@ -387,18 +387,12 @@ pub(crate) fn attention_into(
 mod tests {
     use super::*;
     use crate::cpu::{self, AttentionMask};
-    use ndarray::{ArrayD, IxDyn};
+    use ndarray::ArrayD;
     use proptest::prelude::*;
 
     /// Values for `shape` from a seed, in [-2, 2).
     fn values(shape: &[usize], seed: u64) -> ArrayD<f32> {
-        let mut r = seed | 1;
-        ArrayD::from_shape_fn(IxDyn(shape), |_| {
-            r = r
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((r >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
+        super::super::seeded_values(shape, seed, 2.0)
     }
 
     /// A batch shape (rank 0..=3, extents 0..=3) and, per operand, a mask of its axes to

@@ -92,17 +92,12 @@ pub(crate) fn batch_norm_into(
 mod tests {
     use super::*;
     use crate::cpu;
-    use ndarray::{ArrayD, IxDyn};
+    use ndarray::ArrayD;
     use proptest::prelude::*;
 
+    /// Values for `shape` from a seed, in [-3, 3).
     fn values(shape: &[usize], seed: u64) -> ArrayD<f32> {
-        let mut r = seed | 1;
-        ArrayD::from_shape_fn(IxDyn(shape), |_| {
-            r = r
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((r >> 40) as f32 / (1u64 << 24) as f32) * 6.0 - 3.0
-        })
+        super::super::seeded_values(shape, seed, 3.0)
     }
 
     fn same_bits(got: &[f32], want: &ArrayD<f32>) -> Result<(), TestCaseError> {
