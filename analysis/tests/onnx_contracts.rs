@@ -7,7 +7,7 @@ use tl_analysis::RootDatabase;
 
 #[test]
 fn contract_names_are_checked_against_the_onnx_signature() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/onnx");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx");
     let spec = r#"import onnx "mlp.onnx" as net
 
 contract good on net {

@@ -10,7 +10,7 @@ use crate::items::file_items;
 use crate::outcome::{Counterexample, MethodOutcome, Verdict};
 
 fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec-examples")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec-examples")
 }
 
 const EXAMPLES: &[&str] = &[

@@ -9,7 +9,7 @@ use crate::RootDatabase;
 use tl_syntax::ItemKeyword;
 
 fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec-examples")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec-examples")
 }
 
 /// Runs contract `name` of the spec at `path` (with the given text, or the file on disk).

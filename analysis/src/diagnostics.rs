@@ -162,7 +162,7 @@ pub fn parse_code(text: &str) -> Option<u16> {
 
 /// The section of docs/diagnostics.md for a code, as `tlc explain` prints it.
 pub fn explain(code: u16) -> Option<&'static str> {
-    let doc = include_str!("../../../docs/diagnostics.md");
+    let doc = include_str!("../../docs/diagnostics.md");
     let head = format!("## {}", code_str(code));
     let start = doc.find(&head)?;
     let rest = &doc[start..];
@@ -175,7 +175,7 @@ pub fn explain(code: u16) -> Option<&'static str> {
 
 /// Every code documented in docs/diagnostics.md, in order.
 pub fn documented_codes() -> Vec<u16> {
-    include_str!("../../../docs/diagnostics.md")
+    include_str!("../../docs/diagnostics.md")
         .lines()
         .filter_map(|l| l.strip_prefix("## TL"))
         .filter_map(|l| l.get(..4))

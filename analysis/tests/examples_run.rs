@@ -13,7 +13,7 @@ use tl_kernels::Tensor;
 use tl_syntax::ItemKeyword;
 
 fn examples() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec-examples");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec-examples");
     let mut out = Vec::new();
     let mut stack = vec![root];
     while let Some(dir) = stack.pop() {
