@@ -4,6 +4,7 @@
 use tl_syntax::ast::{self, BinaryOp, Clause, Expr, Item};
 use tl_syntax::TextRange;
 
+use crate::catalog::Status;
 use crate::db::Db;
 use crate::diagnostics::{Diagnostic, Span};
 use crate::graphs::{
@@ -133,6 +134,23 @@ pub enum Method {
 }
 
 impl Method {
+    /// The status this method's evidence grants when it holds for `claim`: the one
+    /// method->status table (verify records it on each outcome; the ledger's pending ceiling
+    /// reads it before anything ran).
+    pub fn grants(&self, claim: Option<&Claim>) -> Status {
+        match self {
+            Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. } => Status::Checked,
+            Method::Certificate { .. } => Status::Checked,
+            Method::Sampling { .. } => Status::Tested,
+            // execGraphOfIR_semantics_eq is a theorem about TorchLean's compiler. tl's compiled
+            // plan is a separate implementation of the same lowering, so for an equivalence claim
+            // about tl's executor the theorem carries over only under that (unproved)
+            // correspondence.
+            Method::Catalog if matches!(claim, Some(Claim::Equivalence)) => Status::Assumed,
+            Method::Catalog => Status::Proved,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Method::Ibp => "ibp",

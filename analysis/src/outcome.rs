@@ -5,6 +5,8 @@
 //! a catalog theorem with checked side conditions grants **proved**. A confirmed counterexample
 //! makes the contract **falsified** whatever else holds.
 
+use std::path::{Path, PathBuf};
+
 pub use crate::catalog::Status;
 
 /// The verdict of one method on one contract.
@@ -61,7 +63,18 @@ pub struct MethodOutcome {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ContractOutcome {
     pub contract: String,
+    /// The `.tl` file that defines the contract (normalised): with `contract` it is the item's
+    /// identity, so two files that each define `contract c` never share evidence.
+    #[serde(default)]
+    pub file: PathBuf,
     pub methods: Vec<MethodOutcome>,
+}
+
+impl ContractOutcome {
+    /// Whether this is the outcome of the contract `name` defined in `file`.
+    pub fn is_of(&self, file: &Path, name: &str) -> bool {
+        self.contract == name && self.file == file
+    }
 }
 
 impl ContractOutcome {
@@ -123,11 +136,13 @@ mod tests {
         let checked = m(Verdict::Holds, Status::Checked);
         let o = ContractOutcome {
             contract: "c".into(),
+            file: Default::default(),
             methods: vec![unknown.clone(), tested.clone()],
         };
         assert_eq!(o.evidence_status(), Status::Tested);
         let o = ContractOutcome {
             contract: "c".into(),
+            file: Default::default(),
             methods: vec![tested.clone(), checked],
         };
         assert_eq!(o.evidence_status(), Status::Checked);
@@ -138,6 +153,7 @@ mod tests {
         };
         let o = ContractOutcome {
             contract: "c".into(),
+            file: Default::default(),
             methods: vec![
                 tested,
                 m(
@@ -151,6 +167,7 @@ mod tests {
         assert_eq!(o.evidence_status(), Status::Falsified);
         let o = ContractOutcome {
             contract: "c".into(),
+            file: Default::default(),
             methods: vec![unknown],
         };
         assert_eq!(o.evidence_status(), Status::Uncovered);

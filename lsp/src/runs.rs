@@ -173,6 +173,7 @@ mod tests {
         ContractRun {
             outcome: ContractOutcome {
                 contract: name.into(),
+                file: Default::default(),
                 methods: vec![],
             },
             kind: "robustness".into(),

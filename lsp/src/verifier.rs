@@ -256,7 +256,7 @@ pub async fn verify(
         let run = match state.verify.lookup(&p.cache_key, cache_dir.as_deref()) {
             Some(run) => {
                 cached += 1;
-                run
+                run.for_contract(&p)
             }
             None => {
                 let (o, m) = (opts.clone(), memo.clone());

@@ -377,3 +377,45 @@ fn github_annotations_point_at_contracts() {
         "{out}"
     );
 }
+
+/// Two files that each define `contract c`, verified in one run: each keeps its own evidence
+/// (outcomes are keyed by file and name; by name alone, one file's proof would have been handed
+/// to the other's falsified contract).
+#[test]
+fn same_contract_name_in_two_files_keeps_each_files_evidence() {
+    let cache = TempDir::new("verify-same-name");
+    let project = TempDir::new("verify-same-name-project");
+    let spec = |centre: &str| {
+        format!(
+            "graph g(x: f32[1, 2]) -> scores: f32[1, 2] {{\n  param w: f32[2, 2] = [[1.0, 0.0], [0.0, 1.0]]\n  scores = linear(x, w)\n}}\n\ncontract c on g {{\n  given x in linf_ball([{centre}], eps = 0.05)\n  ensure argmax(scores) == 0\n  check by crown then bab(timeout = 10s)\n}}\n"
+        )
+    };
+    std::fs::write(project.0.join("a_robust.tl"), spec("[0.9, 0.1]")).unwrap();
+    std::fs::write(project.0.join("b_fragile.tl"), spec("[0.5, 0.5]")).unwrap();
+    for order in [["a_robust.tl", "b_fragile.tl"], ["b_fragile.tl", "a_robust.tl"]] {
+        let (code, out, err) = verify(
+            &project.0,
+            &cache,
+            &[order[0], order[1], "--format", "json", "-q"],
+        );
+        assert_eq!(code, 1, "{err}\n{out}");
+        let report = json(&out);
+        let by_file: Vec<(String, String)> = report["contracts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["file"].as_str().unwrap_or_default().to_string(),
+                    c["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(by_file.len(), 2, "{out}");
+        for (file, status) in &by_file {
+            let want = if file.contains("a_robust") { "checked" } else { "falsified" };
+            assert!(file.contains(".tl"), "each contract names its file: {out}");
+            assert_eq!(status, want, "{file}: {out}");
+        }
+    }
+}

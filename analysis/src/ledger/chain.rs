@@ -2,6 +2,7 @@
 //! execution links, each with its status, assumptions, catalog entries and boundaries.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use tl_syntax::ast::Item;
 use tl_syntax::ItemKeyword;
@@ -28,7 +29,7 @@ const MAX_LISTED_NODES: usize = 8;
 pub fn static_ledger<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Option<Ledger> {
     Builder {
         db,
-        outcomes: &|_| None,
+        outcomes: &|_, _| None,
         stack: Vec::new(),
     }
     .ledger(item)
@@ -45,9 +46,10 @@ pub fn contract_ledger(
         None => static_ledger(db, item).clone(),
         Some(o) => {
             let name = item.name(db).clone().unwrap_or_default();
+            let file = item.file(db).path(db).clone();
             Builder {
                 db,
-                outcomes: &|c| (c == name).then_some(o),
+                outcomes: &|f, c| (f == file && c == name).then_some(o),
                 stack: Vec::new(),
             }
             .ledger(item)
@@ -56,7 +58,8 @@ pub fn contract_ledger(
 }
 
 /// The ledger of a contract item with the outcomes of several contracts (a bridge contract's
-/// ledger reads the outcome of the contract it bridges; outcomes are matched by contract name).
+/// ledger reads the outcome of the contract it bridges). Outcomes are matched by item: the file
+/// that defines the contract and its name, never the name alone.
 pub fn contract_ledger_with(
     db: &dyn Db,
     item: ItemSource<'_>,
@@ -64,7 +67,7 @@ pub fn contract_ledger_with(
 ) -> Option<Ledger> {
     Builder {
         db,
-        outcomes: &|c| outcomes.iter().find(|o| o.contract == c),
+        outcomes: &|f, c| outcomes.iter().find(|o| o.is_of(f, c)),
         stack: Vec::new(),
     }
     .ledger(item)
@@ -87,7 +90,8 @@ pub fn file_ledgers(db: &dyn Db, file: SourceFile, outcomes: &[ContractOutcome])
 
 struct Builder<'a> {
     db: &'a dyn Db,
-    outcomes: &'a dyn Fn(&str) -> Option<&'a ContractOutcome>,
+    /// The outcome of the contract defined in a file (normalised path) under a name.
+    outcomes: &'a dyn Fn(&Path, &str) -> Option<&'a ContractOutcome>,
     /// Contracts being built, to stop bridge cycles.
     stack: Vec<String>,
 }
@@ -194,7 +198,7 @@ impl<'a> Builder<'a> {
         match &a.claim {
             Some(Claim::Bridge { contract }) => {
                 self.bridge_link(&mut chain, item, contract);
-                let result = self.run_methods(&name, a, None);
+                let result = self.run_methods(item, a, None);
                 let tol = tolerance_name(db, a);
                 let on = a.execute_on.as_deref().unwrap_or("the compiled executor");
                 let mut l = link(
@@ -208,7 +212,7 @@ impl<'a> Builder<'a> {
                 chain.push(l);
             }
             Some(claim) => {
-                self.method_link(&mut chain, &name, a, claim);
+                self.method_link(&mut chain, item, a, claim);
                 if !matches!(claim, Claim::Equivalence) {
                     self.float_link(&mut chain, item, &name, a);
                 }
@@ -339,14 +343,20 @@ impl<'a> Builder<'a> {
         chain.push(l);
     }
 
-    fn method_link(&self, chain: &mut Chain, name: &str, a: &ContractAnalysis<'_>, claim: &Claim) {
+    fn method_link(
+        &self,
+        chain: &mut Chain,
+        item: ItemSource<'_>,
+        a: &ContractAnalysis<'_>,
+        claim: &Claim,
+    ) {
         let db = self.db;
         let catalog_result = a
             .methods
             .iter()
             .any(|m| matches!(m, Method::Catalog))
             .then(|| self.catalog_discharge(a, claim));
-        let run = self.run_methods(name, a, catalog_result.as_ref());
+        let run = self.run_methods(item, a, catalog_result.as_ref());
         let mut l = link(
             LinkLayer::Method,
             format!(
@@ -396,9 +406,10 @@ impl<'a> Builder<'a> {
 
     /// The evidence of the methods a verify run executes (all but `catalog`), composed with the
     /// catalog's static answer when there is one.
+    /// The method link's result for contract `item` from the outcome keyed by the item.
     fn run_methods(
         &self,
-        name: &str,
+        item: ItemSource<'_>,
         a: &ContractAnalysis<'_>,
         catalog: Option<&MethodResult>,
     ) -> MethodResult {
@@ -430,13 +441,14 @@ impl<'a> Builder<'a> {
             return out;
         }
         let labels: Vec<String> = run.iter().map(|m| m.to_string()).collect();
-        match (self.outcomes)(name) {
+        let name = item.name(self.db).clone().unwrap_or_default();
+        match (self.outcomes)(item.file(self.db).path(self.db), &name) {
             None => {
                 let established = catalog.is_some_and(|c| c.status != Status::Uncovered);
                 out.pending = !established;
                 out.pending_grants = Some(strongest(
                     out.status,
-                    Status::compose_all(run.iter().map(|m| method_grants(m)))
+                    Status::compose_all(run.iter().map(|m| m.grants(a.claim.as_ref())))
                         .compose(Status::Proved),
                 ));
                 out.evidence.push(format!(
@@ -470,6 +482,7 @@ impl<'a> Builder<'a> {
                 }
                 let evidence = ContractOutcome {
                     contract: o.contract.clone(),
+                    file: o.file.clone(),
                     methods: ran.into_iter().cloned().collect(),
                 }
                 .evidence_status();
@@ -587,34 +600,35 @@ impl<'a> Builder<'a> {
         let files: Vec<SourceFile> = std::iter::once(file)
             .chain(spec_imports(db, file).iter().map(|(_, f)| *f))
             .collect();
-        let contracts: Vec<(String, &ContractAnalysis<'_>)> = files
+        let contracts: Vec<(String, ItemSource<'_>, &ContractAnalysis<'_>)> = files
             .iter()
             .flat_map(|&f| file_items(db, f).iter().copied())
             .filter(|i| i.keyword(db) == ItemKeyword::Contract && *i != item)
             .filter_map(|i| {
                 Some((
                     i.name(db).clone().unwrap_or_default(),
+                    i,
                     analyze_contract(db, i).as_ref()?,
                 ))
             })
             .collect();
         let bridge = contracts.iter().find(
-            |(_, c)| matches!(&c.claim, Some(Claim::Bridge { contract }) if contract == name),
+            |(_, _, c)| matches!(&c.claim, Some(Claim::Bridge { contract }) if contract == name),
         );
-        let equivalence = contracts.iter().find(|(_, c)| {
+        let equivalence = contracts.iter().find(|(_, _, c)| {
             matches!(c.claim, Some(Claim::Equivalence))
                 && c.target.is_some()
                 && c.target == a.target
         });
-        if let Some((b, c)) = bridge {
-            let result = self.run_methods(b, c, None);
+        if let Some((b, bi, c)) = bridge {
+            let result = self.run_methods(*bi, c, None);
             l.claim = format!("f32 executor: bridged by contract `{b}`");
             l.status = result.status;
             l.pending = result.pending;
             l.pending_grants = result.pending_grants;
             l.evidence.extend(result.evidence);
-        } else if let Some((e, c)) = equivalence {
-            let result = self.run_methods(e, c, None);
+        } else if let Some((e, ei, c)) = equivalence {
+            let result = self.run_methods(*ei, c, None);
             let tol = tolerance_name(db, c);
             let margin = format!("{name}_margin_exceeds_{tol}");
             l.claim = format!("f32 executor: within {tol} of the reference by contract `{e}`");
@@ -1008,14 +1022,6 @@ fn strongest(a: Status, b: Status) -> Status {
     }
 }
 
-/// The status a method's evidence grants when it holds.
-fn method_grants(m: &Method) -> Status {
-    match m {
-        Method::Sampling { .. } => Status::Tested,
-        Method::Catalog => Status::Proved,
-        _ => Status::Checked,
-    }
-}
 
 /// `crown then bab(timeout = 60s) over the reals`. Gradient claims are sampled on the f64
 /// reference semantics (autograd against finite differences), not on the compiled executor.

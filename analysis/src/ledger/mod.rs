@@ -10,7 +10,7 @@
 
 mod boundaries;
 mod chain;
-mod checks;
+pub(crate) mod checks;
 mod coverage;
 mod render;
 

@@ -136,6 +136,7 @@ fn a_reals_contract_is_pending_until_verified_then_checked() {
 
     let holds = ContractOutcome {
         contract: "bounded".into(),
+        file: file.path(&db).clone(),
         methods: vec![method("crown", Verdict::Holds, Status::Checked)],
     };
     let verified = contract_ledger(&db, item, Some(&holds)).unwrap();
@@ -144,6 +145,7 @@ fn a_reals_contract_is_pending_until_verified_then_checked() {
 
     let unknown = ContractOutcome {
         contract: "bounded".into(),
+        file: file.path(&db).clone(),
         methods: vec![
             method(
                 "crown",
@@ -164,6 +166,7 @@ fn a_reals_contract_is_pending_until_verified_then_checked() {
 
     let violated = ContractOutcome {
         contract: "bounded".into(),
+        file: file.path(&db).clone(),
         methods: vec![
             method("crown", Verdict::Holds, Status::Checked),
             method(
@@ -196,6 +199,7 @@ fn sampling_evidence_is_tested_never_more() {
     // A method outcome that over-claims is capped by what it grants, and sampling grants tested.
     let outcome = ContractOutcome {
         contract: "bounded".into(),
+        file: file.path(&db).clone(),
         methods: vec![method("sampling", Verdict::Holds, Status::Tested)],
     };
     let l = contract_ledger(&db, item, Some(&outcome)).unwrap();
@@ -333,10 +337,12 @@ fn cuda_without_an_assumption_is_an_uncovered_boundary() {
     let outcomes = [
         ContractOutcome {
             contract: "bounded".into(),
+            file: file.path(&db).clone(),
             methods: vec![method("crown", Verdict::Holds, Status::Checked)],
         },
         ContractOutcome {
             contract: "on_gpu".into(),
+            file: file.path(&db).clone(),
             methods: vec![method("sampling", Verdict::Holds, Status::Tested)],
         },
     ];

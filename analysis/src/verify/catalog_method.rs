@@ -3,11 +3,12 @@
 //! "proved") only when every side condition that applies holds; otherwise Unknown, naming the
 //! failed or unchecked condition.
 
-use tl_ir::{AttrValue, Graph, Node, NodeKind, Op};
+use tl_ir::{Graph, Node, NodeKind};
 
 use super::{Cx, Failure};
 use crate::catalog::{Check, Entry, SideCondition};
 use crate::contracts::Claim;
+use crate::ledger::checks::{is_graph_level, run_graph_check, run_node_check, CheckOutcome, GraphFacts};
 use crate::outcome::Verdict;
 
 pub(super) fn run(cx: &Cx) -> Result<(Verdict, String), Failure> {
@@ -199,166 +200,31 @@ fn check_all(
     Ok(names)
 }
 
-fn attrs_of(node: Option<&Node>) -> Option<(Op, &tl_ir::Attrs)> {
-    match node.map(|n| &n.kind) {
-        Some(NodeKind::Op { op, attrs }) => Some((*op, attrs)),
-        _ => None,
-    }
-}
-
-fn check_one(
-    cx: &Cx,
-    check: Check,
-    sc: &SideCondition,
-    graph: &Graph,
-    node: Option<&Node>,
-) -> Result<(), String> {
-    let op_attrs = attrs_of(node);
-    let default_of = |op: Op, name: &str| {
-        op.info()
-            .attrs
+/// One side condition on the lowered graph, by the one interpreter the ledger also uses
+/// (`ledger::checks`); only the whole-graph facts it cannot know alone (structure, compilation)
+/// are computed here.
+fn check_one(cx: &Cx, check: Check, sc: &SideCondition, graph: &Graph, node: Option<&Node>) -> Result<(), String> {
+    let outcome = if is_graph_level(check) {
+        let facts = GraphFacts {
+            structural: graph.validate().map_err(|e| e.message),
+            compiles: match check {
+                Check::CompilationSucceeds => cx.model.compile().map(|_| ()).map_err(|f| f.message),
+                _ => Ok(()),
+            },
+        };
+        run_graph_check(check, graph, &facts)
+    } else {
+        let n = node.ok_or("no node")?;
+        let id = graph
+            .nodes
             .iter()
-            .find(|a| a.name == name)
-            .and_then(|a| a.default)
+            .position(|m| std::ptr::eq(m, n))
+            .ok_or("the node is not in the graph")?;
+        run_node_check(sc, graph, id)
     };
-    match check {
-        Check::StructuralChecksPass => graph.validate().map_err(|e| e.message),
-        Check::CompilationSucceeds => cx.model.compile().map(|_| ()).map_err(|f| f.message),
-        Check::NoMseLoss => match graph.nodes.iter().find(|n| {
-            matches!(
-                n.kind,
-                NodeKind::Op {
-                    op: Op::MseLoss,
-                    ..
-                }
-            )
-        }) {
-            Some(n) => Err(format!("node `{}` is an mse_loss", n.name)),
-            None => Ok(()),
-        },
-        Check::OperandsSameShape => {
-            let n = node.ok_or("no node")?;
-            let shapes: Vec<&tl_ir::Shape> =
-                n.parents.iter().map(|&p| &graph.nodes[p].shape).collect();
-            if shapes.windows(2).all(|w| w[0] == w[1]) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "operand shapes differ ({})",
-                    shapes
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            }
-        }
-        Check::AttrsAtDefault => {
-            let (op, attrs) = op_attrs.ok_or("no node")?;
-            for a in &sc.attrs {
-                if let Some(v) = attrs.get(a) {
-                    if Some(v.to_string().as_str()) != default_of(op, a) {
-                        return Err(format!("{a} = {v} is not the default"));
-                    }
-                }
-            }
-            Ok(())
-        }
-        Check::AttrEquals => {
-            let (op, attrs) = op_attrs.ok_or("no node")?;
-            let want = sc.value.clone().unwrap_or_default();
-            for a in &sc.attrs {
-                let have = attrs
-                    .get(a)
-                    .map(|v| match v {
-                        AttrValue::Str(s) => s.clone(),
-                        v => v.to_string(),
-                    })
-                    .or_else(|| default_of(op, a).map(|d| d.trim_matches('"').to_string()));
-                if have.as_deref() != Some(want.as_str()) {
-                    return Err(format!(
-                        "{a} is {}, not {want}",
-                        have.unwrap_or("unset".into())
-                    ));
-                }
-            }
-            Ok(())
-        }
-        Check::AttrPositive => {
-            let (op, attrs) = op_attrs.ok_or("no node")?;
-            for a in &sc.attrs {
-                let v = attrs
-                    .get(a)
-                    .and_then(AttrValue::as_f64)
-                    .or_else(|| default_of(op, a).and_then(|d| d.parse().ok()));
-                if !v.is_some_and(|v| v > 0.0) {
-                    return Err(format!("{a} is not > 0"));
-                }
-            }
-            Ok(())
-        }
-        Check::UniformSpatialAttrs => {
-            let (_, attrs) = op_attrs.ok_or("no node")?;
-            for a in &sc.attrs {
-                if let Some(AttrValue::Ints(v)) = attrs.get(a) {
-                    if v.windows(2).any(|w| w[0] != w[1]) {
-                        return Err(format!("{a} = {v:?} differs between axes"));
-                    }
-                }
-            }
-            Ok(())
-        }
-        Check::LastAxis => {
-            let (_, attrs) = op_attrs.ok_or("no node")?;
-            let n = node.ok_or("no node")?;
-            let rank = n.shape.0.len() as i64;
-            let axis = attrs.int("axis", -1);
-            if axis == -1 || axis == rank - 1 {
-                Ok(())
-            } else {
-                Err(format!("axis = {axis}, not the last axis"))
-            }
-        }
-        Check::CausalOrHardMask => {
-            let (_, attrs) = op_attrs.ok_or("no node")?;
-            let n = node.ok_or("no node")?;
-            // tl's attention ops apply masks as hard masks (the op table's semantics); what is
-            // left to check is that something is masked at all.
-            if attrs.bool("causal", false)
-                || n.parents.len()
-                    > 2 + usize::from(matches!(
-                        n.kind,
-                        NodeKind::Op {
-                            op: Op::ScaledDotProductAttention,
-                            ..
-                        }
-                    ))
-            {
-                Ok(())
-            } else {
-                Err("the op is neither causal nor given a mask".into())
-            }
-        }
-        Check::AttentionUnmasked => {
-            let (_, attrs) = op_attrs.ok_or("no node")?;
-            let n = node.ok_or("no node")?;
-            let mask_at = if matches!(
-                n.kind,
-                NodeKind::Op {
-                    op: Op::ScaledDotProductAttention,
-                    ..
-                }
-            ) {
-                3
-            } else {
-                2
-            };
-            if attrs.bool("causal", false) || n.parents.len() > mask_at {
-                Err("the attention is masked".into())
-            } else {
-                Ok(())
-            }
-        }
-        other => Err(format!("verify cannot check `{}` yet", other.name())),
+    match outcome {
+        CheckOutcome::Holds => Ok(()),
+        CheckOutcome::Fails(why) => Err(why),
+        CheckOutcome::Undecided(why) => Err(format!("cannot be decided here: {why}")),
     }
 }

@@ -198,6 +198,15 @@ pub struct ContractRun {
 }
 
 impl ContractRun {
+    /// This result as the result of the contract `p`. Cache keys hash what a contract checks,
+    /// not where it is written, so two files with the same contract text share a stored run; the
+    /// run's identity (file and name) is always the asking item's.
+    pub fn for_contract(mut self, p: &Prepared) -> ContractRun {
+        self.outcome.contract = p.name.clone();
+        self.outcome.file = p.file.clone();
+        self
+    }
+
     /// Any method ran out of time.
     pub fn timed_out(&self) -> bool {
         self.outcome
@@ -549,7 +558,7 @@ fn hex(bytes: &[u8]) -> String {
 /// Runs a prepared contract's methods (no database needed).
 pub fn execute(p: &Prepared, opts: &VerifyOptions, memo: &Memo) -> ContractRun {
     if let Some(run) = memo.get(&p.cache_key) {
-        return run;
+        return run.for_contract(p);
     }
     let start = Instant::now();
     let mut methods = Vec::new();
@@ -571,6 +580,7 @@ pub fn execute(p: &Prepared, opts: &VerifyOptions, memo: &Memo) -> ContractRun {
     }
     let outcome = ContractOutcome {
         contract: p.name.clone(),
+        file: p.file.clone(),
         methods,
     };
     let evidence_status = outcome.evidence_status();
@@ -598,16 +608,7 @@ pub fn execute(p: &Prepared, opts: &VerifyOptions, memo: &Memo) -> ContractRun {
 type MethodResult = (Verdict, Status, String);
 
 fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> MethodResult {
-    let grants = match m {
-        Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. } => Status::Checked,
-        Method::Sampling { .. } => Status::Tested,
-        // execGraphOfIR_semantics_eq is a theorem about TorchLean's compiler. tl's compiled plan
-        // is a separate implementation of the same lowering, so for an equivalence claim about
-        // tl's executor the theorem carries over only under that (unproved) correspondence.
-        Method::Catalog if matches!(p.claim, Some(Claim::Equivalence)) => Status::Assumed,
-        Method::Catalog => Status::Proved,
-        Method::Certificate { .. } => Status::Checked,
-    };
+    let grants = m.grants(p.claim.as_ref());
     let fail = |f: Failure| (f.verdict(), grants, String::new());
     let Some(claim) = &p.claim else {
         return fail(Failure::claim("the contract has errors; run `tlc check`"));

@@ -327,7 +327,10 @@ pub fn run(args: VerifyArgs) -> u8 {
     let runs: Vec<ContractRun> = jobs
         .par_iter()
         .map(|job| {
-            let cached = cache.as_ref().and_then(|c| c.get(&job.prepared.cache_key));
+            let cached = cache
+                .as_ref()
+                .and_then(|c| c.get(&job.prepared.cache_key))
+                .map(|r| r.for_contract(&job.prepared));
             let run = match cached {
                 Some(r) => r,
                 None => {

@@ -102,6 +102,26 @@ impl Clone for Plan {
     }
 }
 
+/// Whether `compile` can lower `graph`: its structure and every op node's lowering, without a
+/// payload, so it reads no weight data and packs nothing. Params are bound (and their shapes and
+/// dtypes checked against the weight files' headers) elsewhere; this is what the keystroke path
+/// asks, while `compile` runs only when a check needs a plan.
+pub fn check_lowering(graph: &Graph) -> ExecResult<()> {
+    graph
+        .validate()
+        .map_err(|e| ExecError::InvalidGraph { detail: e.message })?;
+    for node in &graph.nodes {
+        if let NodeKind::Op { op, attrs } = &node.kind {
+            lower(*op, attrs, node.parents.len()).map_err(|detail| ExecError::Lowering {
+                node: node.name.clone(),
+                op: op.name(),
+                detail,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// Lowers `graph` with params from `payload` into a plan that runs in f32.
 pub fn compile(graph: &Graph, payload: &dyn Payload) -> ExecResult<Plan> {
     graph

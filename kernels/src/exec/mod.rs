@@ -11,7 +11,7 @@ mod schedule;
 mod session;
 
 pub use bind::Payload;
-pub use compiled::{compile, Plan, PlanStats};
+pub use compiled::{check_lowering, compile, Plan, PlanStats};
 pub use reference::{denote, Denotation};
 pub use session::Session;
 
