@@ -359,6 +359,26 @@ fn check_one(
                 Ok(())
             }
         }
+        Check::OperandRank => {
+            let n = node.ok_or("no node")?;
+            let want = sc
+                .value
+                .as_deref()
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or("operand_rank without a rank")?;
+            let ranks: Vec<usize> = n
+                .parents
+                .iter()
+                .map(|&p| graph.nodes[p].shape.rank())
+                .collect();
+            if ranks.iter().all(|&k| k == want) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "operand ranks are {ranks:?}; the result is stated for rank {want}"
+                ))
+            }
+        }
         other => Err(format!("verify cannot check `{}` yet", other.name())),
     }
 }
