@@ -218,10 +218,13 @@ pub enum Check {
     PostNormSublayer,
     /// Integer indices are within the indexed table.
     IndicesInRange,
+    /// Every operand of the node has rank `value` (TorchLean states many results for fixed
+    /// ranks: `[m, d]` attention operands, rank-2 matmul, a `[n]` softmax vector).
+    OperandRank,
 }
 
 impl Check {
-    pub const ALL: [Check; 18] = [
+    pub const ALL: [Check; 19] = [
         Check::StructuralChecksPass,
         Check::CompilationSucceeds,
         Check::NoMseLoss,
@@ -240,6 +243,7 @@ impl Check {
         Check::TwoLayerReluMlp,
         Check::PostNormSublayer,
         Check::IndicesInRange,
+        Check::OperandRank,
     ];
 
     pub fn name(self) -> &'static str {
@@ -262,11 +266,17 @@ impl Check {
             Check::TwoLayerReluMlp => "two_layer_relu_mlp",
             Check::PostNormSublayer => "post_norm_sublayer",
             Check::IndicesInRange => "indices_in_range",
+            Check::OperandRank => "operand_rank",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Check> {
         Check::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// Checks that take a `value`.
+    fn takes_value(self) -> bool {
+        matches!(self, Check::AttrEquals | Check::OperandRank)
     }
 
     /// Checks parameterised by attribute names.
@@ -360,7 +370,31 @@ pub struct Entry {
     pub contract_kinds: Vec<String>,
     pub side_conditions: Vec<SideCondition>,
     pub note: Option<String>,
+    /// The TorchLean file the statement was read in (`NN/Proofs/...lean`).
+    pub file: Option<String>,
+    /// The statement as read: hypotheses and conclusion.
+    pub statement: Option<String>,
+    /// The TorchLean commit the file was read at, when it differs from the catalog's pin.
+    pub read_at: Option<String>,
+    /// Where tl's op semantics differ from TorchLean's for what this entry states.
+    pub differences: Vec<Difference>,
     pub origin: Origin,
+}
+
+/// A difference between tl's semantics and TorchLean's that a result citing an entry carries
+/// (the ledger shows it in the evidence chain).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Difference {
+    /// The ops it concerns; empty means whatever the entry is cited for.
+    pub ops: Vec<Op>,
+    pub text: String,
+}
+
+/// The TorchLean commit a catalog file was read at.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourcePin {
+    pub repo: String,
+    pub commit: String,
 }
 
 impl Entry {
@@ -422,6 +456,7 @@ impl LayerCoverage<'_> {
 /// The merged catalog: the builtin file plus any user files.
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
+    pin: Option<SourcePin>,
     entries: Vec<Entry>,
     index: HashMap<String, usize>,
     layers: BTreeMap<Layer, LayerInfo>,
@@ -503,6 +538,7 @@ impl Catalog {
             return Err(errors);
         }
         let mut merged = self.clone();
+        merged.pin = merged.pin.or(other.pin);
         merged.entries.extend(other.entries);
         merged.layers.extend(other.layers);
         merged.uncovered.extend(other.uncovered);
@@ -517,6 +553,24 @@ impl Catalog {
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The TorchLean commit the builtin catalog was read at.
+    pub fn pin(&self) -> Option<&SourcePin> {
+        self.pin.as_ref()
+    }
+
+    /// Differences between tl's and TorchLean's semantics that entries covering `op` record.
+    pub fn differences_for(&self, op: Op) -> Vec<(&Entry, &Difference)> {
+        let mut out: Vec<(&Entry, &Difference)> = Vec::new();
+        for e in self.entries.iter().filter(|e| e.covers(op)) {
+            for d in e.differences.iter().filter(|d| d.ops.contains(&op)) {
+                if !out.iter().any(|(_, seen)| seen.text == d.text) {
+                    out.push((e, d));
+                }
+            }
+        }
+        out
     }
 
     pub fn entry(&self, id: &str) -> Option<&Entry> {
@@ -744,12 +798,28 @@ type Str = Spanned<String>;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCatalog {
+    torchlean: Option<RawPin>,
     #[serde(default)]
     layers: BTreeMap<Str, RawLayer>,
     #[serde(default)]
     entry: Vec<Spanned<RawEntry>>,
     #[serde(default)]
     uncovered: Vec<Spanned<RawUncovered>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPin {
+    repo: String,
+    commit: Str,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDifference {
+    #[serde(default)]
+    ops: Vec<Str>,
+    text: String,
 }
 
 #[derive(Deserialize)]
@@ -778,6 +848,11 @@ struct RawEntry {
     #[serde(default)]
     side_condition: Vec<Spanned<RawSideCondition>>,
     note: Option<String>,
+    file: Option<String>,
+    statement: Option<String>,
+    read_at: Option<Str>,
+    #[serde(default)]
+    difference: Vec<RawDifference>,
 }
 
 #[derive(Deserialize)]
@@ -837,6 +912,14 @@ impl<'t> Builder<'t> {
 
     fn build(mut self, raw: RawCatalog) -> Result<Catalog, Vec<CatalogError>> {
         let mut catalog = Catalog::default();
+        if let Some(pin) = raw.torchlean {
+            if self.commit_hash(&pin.commit) {
+                catalog.pin = Some(SourcePin {
+                    repo: pin.repo,
+                    commit: pin.commit.into_inner(),
+                });
+            }
+        }
         for (name, layer) in raw.layers {
             if let Some(l) = self.layer(&name) {
                 let origin = self.origin(&name.span());
@@ -972,6 +1055,21 @@ impl<'t> Builder<'t> {
                 }
             }
         }
+        if let Some(c) = &raw.read_at {
+            self.commit_hash(c);
+        }
+        let mut differences = Vec::new();
+        for d in raw.difference {
+            let ops = self.ops(&d.ops);
+            if d.text.trim().is_empty() {
+                self.error(
+                    "TL0707",
+                    format!("a difference of entry `{}` has no text", raw.id.get_ref()),
+                    raw.id.span(),
+                );
+            }
+            differences.push(Difference { ops, text: d.text });
+        }
         if self.errors.len() > before {
             return None;
         }
@@ -992,6 +1090,10 @@ impl<'t> Builder<'t> {
                 .collect(),
             side_conditions,
             note: raw.note,
+            file: raw.file,
+            statement: raw.statement,
+            read_at: raw.read_at.map(Spanned::into_inner),
+            differences,
             origin: self.origin(&span),
         })
     }
@@ -1056,10 +1158,23 @@ impl<'t> Builder<'t> {
                     raw.id.span(),
                 );
             }
-            if (check == Check::AttrEquals) != raw.value.is_some() {
+            if check.takes_value() != raw.value.is_some() {
                 self.error(
                     "TL0707",
-                    "`value` goes with check `attr_equals`, and only with it".into(),
+                    "`value` goes with checks `attr_equals` and `operand_rank`, and only with them"
+                        .into(),
+                    raw.id.span(),
+                );
+            }
+            if check == Check::OperandRank
+                && raw
+                    .value
+                    .as_deref()
+                    .is_some_and(|v| v.parse::<usize>().is_err())
+            {
+                self.error(
+                    "TL0707",
+                    "check `operand_rank` needs `value` = a rank (\"2\")".into(),
                     raw.id.span(),
                 );
             }
@@ -1094,6 +1209,20 @@ impl<'t> Builder<'t> {
             value: raw.value,
             ops,
         })
+    }
+
+    /// A full 40-digit commit hash, else a TL0707 error.
+    fn commit_hash(&mut self, commit: &Str) -> bool {
+        let c = commit.get_ref();
+        let ok = c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit());
+        if !ok {
+            self.error(
+                "TL0707",
+                format!("`{c}` is not a full 40-digit commit hash"),
+                commit.span(),
+            );
+        }
+        ok
     }
 
     fn layer(&mut self, name: &Str) -> Option<Layer> {
@@ -1493,5 +1622,132 @@ contract_kinds = ["robustness"]
                 entry.id
             );
         }
+    }
+
+    /// Every side condition in the shipped file, read as plain TOML (not through the loader), is
+    /// either a check tl knows or a named assumption with a description: none is granted silently.
+    #[test]
+    fn every_shipped_condition_is_checked_or_named_as_assumed() {
+        let raw: toml::Value = toml::from_str(BUILTIN_TEXT).unwrap();
+        let entries = raw["entry"].as_array().unwrap();
+        let known: Vec<&str> = Check::ALL.iter().map(|c| c.name()).collect();
+        let mut seen = 0;
+        for e in entries {
+            let id = e["id"].as_str().unwrap();
+            for c in e
+                .get("side_condition")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+            {
+                seen += 1;
+                let cid = c["id"].as_str().unwrap();
+                let description = c["description"].as_str().unwrap_or("");
+                assert!(
+                    !description.trim().is_empty(),
+                    "{id}#{cid} has no description"
+                );
+                match (c["mechanical"].as_bool().unwrap(), c.get("check")) {
+                    (true, Some(check)) => {
+                        let check = check.as_str().unwrap();
+                        assert!(known.contains(&check), "{id}#{cid}: unknown check {check}");
+                    }
+                    (false, None) => {} // a named assumption: the ledger lists it as assumed
+                    other => panic!("{id}#{cid}: mechanical/check mismatch {other:?}"),
+                }
+            }
+        }
+        assert!(seen > 30, "only {seen} side conditions read");
+    }
+
+    /// The shipped catalog is pinned to one TorchLean commit and every entry names the file it
+    /// was read in; confirmed theorems and cards record the statement read.
+    #[test]
+    fn shipped_entries_record_file_statement_and_commit() {
+        let c = Catalog::builtin();
+        let pin = c.pin().expect("the builtin catalog is pinned");
+        assert_eq!(pin.repo, "lean-dojo/TorchLean");
+        assert_eq!(pin.commit.len(), 40);
+        for e in c.entries() {
+            let file = e
+                .file
+                .as_deref()
+                .unwrap_or_else(|| panic!("{} names no file", e.id));
+            assert!(file.ends_with(".lean"), "{}: {file}", e.id);
+            let module = e.source.replace('.', "/") + ".lean";
+            assert_eq!(module, file, "{}: source and file disagree", e.id);
+            if e.confirmed && e.kind != EntryKind::Module {
+                assert!(
+                    e.statement.is_some(),
+                    "{} is confirmed without a statement",
+                    e.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_and_sigmoid_cite_what_torchlean_states() {
+        let c = Catalog::builtin();
+        let Verdict::Covered(covers) = c
+            .coverage_in(Layer::FloatApproximation, Op::Sigmoid)
+            .verdict
+        else {
+            panic!("sigmoid is uncovered")
+        };
+        assert_eq!(covers.len(), 1);
+        assert!(covers[0]
+            .entry
+            .id
+            .ends_with("NFBackend.approxTensor_softmax_spec"));
+        let Verdict::Covered(covers) = c
+            .coverage_in(Layer::FloatApproximation, Op::Softmax)
+            .verdict
+        else {
+            panic!("softmax is uncovered")
+        };
+        let ids: Vec<&str> = covers.iter().map(|c| c.entry.id.as_str()).collect();
+        assert!(ids.iter().all(|id| id.contains("AxisSoftmax")), "{ids:?}");
+        for cover in &covers {
+            assert!(cover
+                .side_conditions
+                .iter()
+                .any(|sc| sc.id == "denominator_error_below_one" && !sc.mechanical));
+        }
+        // The max note says what Coverage lists (max/min away from ties), not that nothing is.
+        let Verdict::Uncovered { reason } = c.coverage_in(Layer::Autograd, Op::Max).verdict else {
+            panic!("max is covered")
+        };
+        assert!(reason.contains("away from ties"), "{reason}");
+    }
+
+    #[test]
+    fn operand_rank_needs_a_numeric_value_and_pins_need_full_hashes() {
+        let bad = r#"
+[torchlean]
+repo = "lean-dojo/TorchLean"
+commit = "4ec1f62"
+
+[[entry]]
+id = "X.y"
+title = "t"
+source = "X"
+layer = "autograd"
+kind = "theorem"
+grants = "proved"
+confirmed = false
+ops = ["matmul"]
+
+[[entry.side_condition]]
+id = "r"
+description = "d"
+mechanical = true
+check = "operand_rank"
+value = "two"
+"#;
+        let errors = Catalog::parse("u.toml", bad).unwrap_err();
+        let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert!(text.iter().any(|t| t.contains("40-digit")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("operand_rank")), "{text:?}");
     }
 }

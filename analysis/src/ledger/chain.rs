@@ -557,6 +557,13 @@ impl<'a> Builder<'a> {
                             format!(", assumes {}", assumptions.join(", "))
                         }
                     ));
+                    for d in entry.differences.iter().filter(|d| d.ops.is_empty()) {
+                        out.evidence.push(format!(
+                            "semantics differ from TorchLean ({}): {}",
+                            short_id(&entry.id),
+                            d.text
+                        ));
+                    }
                     out.entries.push(entry.id.clone());
                     if best
                         .as_ref()
@@ -753,6 +760,26 @@ fn semantics_link(
             "... and {} more uncovered nodes",
             uncovered.len() - MAX_LISTED_NODES
         ));
+    }
+    // Where tl's op semantics differ from TorchLean's for an op of this graph, say so: a result
+    // citing TorchLean is about TorchLean's op, not exactly tl's.
+    let mut ops_seen: Vec<&str> = Vec::new();
+    for n in &cov.nodes {
+        if ops_seen.contains(&n.op) {
+            continue;
+        }
+        ops_seen.push(n.op);
+        let Some(op) = tl_ir::lookup(n.op).map(|i| i.op) else {
+            continue;
+        };
+        for (entry, d) in catalog().differences_for(op) {
+            l.evidence.push(format!(
+                "semantics differ from TorchLean ({}, {}): {}",
+                n.op,
+                short_id(&entry.id),
+                d.text
+            ));
+        }
     }
     let mut entries = BTreeSet::new();
     let mut side = BTreeSet::new();

@@ -180,6 +180,21 @@ pub fn run_node_check(cond: &SideCondition, graph: &Graph, id: NodeId) -> CheckO
                 CheckOutcome::Fails("attention has neither `causal = true` nor a mask".into())
             }
         }
+        Check::OperandRank => {
+            let want = cond.value.as_deref().and_then(|v| v.parse::<usize>().ok());
+            let ranks: Vec<usize> = node
+                .parents
+                .iter()
+                .map(|&p| graph.nodes[p].shape.rank())
+                .collect();
+            match want {
+                Some(r) if ranks.iter().all(|&k| k == r) => CheckOutcome::Holds,
+                Some(r) => CheckOutcome::Fails(format!(
+                    "operand ranks are {ranks:?}; the result is stated for rank {r}"
+                )),
+                None => CheckOutcome::Fails("operand_rank without a rank".into()),
+            }
+        }
         // tl's batch_norm always reads running statistics and its dropout is the identity.
         Check::EvalMode => CheckOutcome::Holds,
         Check::DomainPositive => CheckOutcome::Undecided(

@@ -15,6 +15,8 @@ mod coverage;
 mod render;
 
 #[cfg(test)]
+mod fidelity_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::OnceLock;

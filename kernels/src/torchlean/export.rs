@@ -288,6 +288,15 @@ impl Writer<'_> {
             return Ok(()); // emitted as `const` when first used
         }
         let parents = node.parents.clone();
+        if matches!(op, Op::Identity | Op::Dropout) {
+            // TorchLean's IR has no identity node, and its `detach` is not one: it stops
+            // gradients, so a gradient read through the artifact would differ. tl's identity and
+            // (eval-mode) dropout are the identity map, so the node is elided: its users, and the
+            // graph outputs, read its input.
+            let a = self.value(parents[0])?;
+            self.ids[i] = Some(a);
+            return Ok(());
+        }
         let rank0 = parents.first().map(|&p| self.shapes[p].len()).unwrap_or(0);
         let mut extra = Map::new();
         let data_parents = match op {
@@ -307,7 +316,6 @@ impl Writer<'_> {
             Op::Sub => "sub",
             Op::Mul => "mul_elem",
             Op::Matmul => "matmul",
-            Op::Identity | Op::Dropout => "detach",
             Op::MseLoss => "mse_loss",
             Op::Softmax => {
                 extra.insert(

@@ -253,3 +253,38 @@ fn imports_a_torchlean_style_artifact_with_inline_weights() {
         [3.5]
     );
 }
+
+/// TorchLean's `detach` stops gradients, so tl's identity and eval-mode dropout must not be
+/// written as it (they were): the node is elided and its users read its input.
+#[test]
+fn identity_and_dropout_are_elided_not_written_as_detach() {
+    let mut g = Graph::new("drop");
+    let x = g.add_input("x", Shape::known(&[2, 4]), DType::F32);
+    let d = g
+        .add_op(
+            "d",
+            Op::Dropout,
+            vec![x],
+            Attrs::new().with("p", AttrValue::Float(0.1)),
+        )
+        .unwrap();
+    let r = g.add_op("r", Op::Relu, vec![d], Attrs::new()).unwrap();
+    let i = g.add_op("i", Op::Identity, vec![r], Attrs::new()).unwrap();
+    g.add_output("y", i);
+    g.add_output("x_again", d);
+    let payload: BTreeMap<String, Tensor> = BTreeMap::new();
+    let artifact = export(&g, &payload, &ExportOptions::default()).unwrap();
+    let nodes = artifact["nodes"].as_array().unwrap();
+    let kinds: Vec<&str> = nodes.iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["input", "relu"], "no detach node: {kinds:?}");
+    assert_eq!(nodes[1]["parents"], json!([0]));
+    assert_eq!(artifact["output_ids"], json!([1, 0]));
+    let back = import(&artifact, "drop").unwrap();
+    let inputs: BTreeMap<String, Tensor> = [("x".to_string(), weights(&[2, 4], 3))].into();
+    let original = denote(&g, &payload, &inputs).unwrap();
+    let imported = denote(&back.graph, &back.payload, &inputs).unwrap();
+    let a: Vec<&Tensor> = original.outputs().map(|(_, t)| t).collect();
+    let b: Vec<&Tensor> = imported.outputs().map(|(_, t)| t).collect();
+    assert_eq!(a.len(), 2);
+    assert_eq!(a, b);
+}
