@@ -74,9 +74,10 @@ pub fn unused_assumptions(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic<'_>> 
 /// All diagnostics of a file, resolved and sorted by position.
 pub fn file_diagnostics(db: &dyn Db, file: SourceFile) -> Vec<ResolvedDiagnostic> {
     if let Err(e) = file.text(db) {
+        let at = e.offset().unwrap_or(0) as u32;
         let d = Diagnostic::error(
             120,
-            Span::File(file, TextRange::new(0, 0)),
+            Span::File(file, TextRange::new(at, at)),
             format!(
                 "cannot read {}: {e}",
                 file.path(db)

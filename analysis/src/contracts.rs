@@ -713,6 +713,24 @@ impl<'db> ContractCx<'db> {
 
     /// Resolves a name in a claim to a node of the target (through block instances:
     /// `attn.weights`); returns the dotted name, which is also the lowered IR node's name.
+    /// The declared or inferred type of a value a claim names, when known.
+    fn value_type(&self, path: &ast::Path) -> Option<crate::graphs::TensorType> {
+        let text = path.text();
+        match self.out.target? {
+            Target::Onnx(import) => crate::onnx_model::onnx_signature(self.db, import)
+                .as_ref()?
+                .outputs
+                .iter()
+                .find(|p| p.name == text)
+                .map(|p| p.ty.clone()),
+            Target::Graph(g) => {
+                let segs: Vec<&str> = path.segments.iter().map(|s| s.text.as_str()).collect();
+                let (item, i) = resolve_node_path(self.db, g, &segs)?;
+                analyze_graph(self.db, item).as_ref()?.nodes[i].ty.clone()
+            }
+        }
+    }
+
     fn value_name(&mut self, path: &ast::Path) -> Option<String> {
         let text = path.text();
         let graph = match self.out.target? {
@@ -833,6 +851,26 @@ impl<'db> ContractCx<'db> {
                             if k < 0 {
                                 self.error(405, rhs.span(), "a class index is >= 0");
                                 return None;
+                            }
+                            // Known statically: the class must index the last axis.
+                            if let Some(classes) = self.value_type(p).and_then(|t| match t.shape.0.last() {
+                                Some(tl_ir::Dim::Known(n)) => Some(*n),
+                                _ => None,
+                            }) {
+                                if k as u64 >= classes as u64 {
+                                    let d = self.error(
+                                        430,
+                                        rhs.span(),
+                                        format!(
+                                            "class {k} is outside 0..{classes}: `{output}` has {classes} classes (its last axis)"
+                                        ),
+                                    );
+                                    d.help = Some(format!(
+                                        "a class index of `{output}` is 0 to {}",
+                                        classes.saturating_sub(1)
+                                    ));
+                                    return None;
+                                }
                             }
                             return Some(Claim::Argmax { output, class: k });
                         }

@@ -65,11 +65,42 @@ impl std::fmt::Display for LoadError {
     }
 }
 
+impl LoadError {
+    /// Where a diagnostic should point: the first invalid UTF-8 byte. (A binary file is not
+    /// shown, so its diagnostic stays at the start; its message gives the NUL's offset.)
+    pub fn offset(&self) -> Option<usize> {
+        match self {
+            LoadError::NotUtf8 { valid_up_to } => Some(*valid_up_to),
+            _ => None,
+        }
+    }
+}
+
+/// A file's bytes as text for showing where a [`LoadError`] is: invalid sequences become U+FFFD.
+/// Everything before the first bad byte is valid, so that byte's offset is the same in this text.
+pub fn lossy_source(path: &Path) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.len() as u64 <= MAX_SOURCE_BYTES => {
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        _ => String::new(),
+    }
+}
+
 /// Specs larger than this are refused (a generated 10,000-node spec is about 0.5 MB).
 pub const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Reads a spec from disk with the checks every front end needs.
+/// Reads a spec from disk with the checks every front end needs. A leading UTF-8 byte order mark
+/// is dropped, so positions count from the first character a reader sees.
 pub fn read_source(path: &Path) -> Result<String, LoadError> {
+    read_source_with_bom(path).map(|t| match t.strip_prefix('\u{FEFF}') {
+        Some(rest) => rest.to_string(),
+        None => t,
+    })
+}
+
+/// [`read_source`] keeping a leading byte order mark (for `tlc fmt`, which drops it on writing).
+pub fn read_source_with_bom(path: &Path) -> Result<String, LoadError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => LoadError::NotFound,
         _ => LoadError::Io(e.to_string()),
@@ -78,12 +109,22 @@ pub fn read_source(path: &Path) -> Result<String, LoadError> {
         return Err(LoadError::TooLarge { bytes: meta.len() });
     }
     let bytes = std::fs::read(path).map_err(|e| LoadError::Io(e.to_string()))?;
-    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
-        return Err(LoadError::Binary { offset });
+    // The first problem wins, so the offset a diagnostic shows is the first bad byte and the
+    // text before it is valid UTF-8 (what `lossy_source` relies on).
+    let nul = bytes.iter().position(|&b| b == 0);
+    match String::from_utf8(bytes) {
+        Ok(text) => match nul {
+            Some(offset) => Err(LoadError::Binary { offset }),
+            None => Ok(text),
+        },
+        Err(e) => {
+            let valid_up_to = e.utf8_error().valid_up_to();
+            match nul {
+                Some(offset) if offset < valid_up_to => Err(LoadError::Binary { offset }),
+                _ => Err(LoadError::NotUtf8 { valid_up_to }),
+            }
+        }
     }
-    String::from_utf8(bytes).map_err(|e| LoadError::NotUtf8 {
-        valid_up_to: e.utf8_error().valid_up_to(),
-    })
 }
 
 /// Length and modification time of a file, folded into one number (0 when absent).

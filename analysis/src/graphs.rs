@@ -65,6 +65,97 @@ pub fn graph_signature<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Option<Si
     })
 }
 
+/// The blocks a graph body instantiates (block calls and `repeat`), read from the syntax alone,
+/// so that cycle detection never analyses a body (and so never recurses through a cycle).
+#[salsa::tracked(returns(ref))]
+pub fn instantiated_blocks<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Vec<ItemSource<'db>> {
+    fn walk<'db>(db: &'db dyn Db, file: crate::db::SourceFile, e: &Expr, out: &mut Vec<ItemSource<'db>>) {
+        let named = |path: &ast::Path, out: &mut Vec<ItemSource<'db>>| {
+            let segs: Vec<&str> = path.segments.iter().map(|s| s.text.as_str()).collect();
+            if let Some(def) = lookup(db, file, &segs).filter(|d| d.kind == DefKind::Block) {
+                if !out.contains(&def.item) {
+                    out.push(def.item);
+                }
+            }
+        };
+        match e {
+            Expr::Call { callee, args, .. } => {
+                if callee.text() == "repeat" {
+                    if let Some(Expr::Name(p)) = args.iter().find(|a| a.name.is_none()).map(|a| &a.value) {
+                        named(p, out);
+                    }
+                } else if tl_ir::lookup(&callee.text()).is_none() {
+                    named(callee, out);
+                }
+                for a in args {
+                    walk(db, file, &a.value, out);
+                }
+            }
+            Expr::List { items, .. } | Expr::Paren { items, .. } => {
+                for i in items {
+                    walk(db, file, i, out);
+                }
+            }
+            Expr::Index { base, indices, .. } => {
+                walk(db, file, base, out);
+                for i in indices {
+                    walk(db, file, i, out);
+                }
+            }
+            Expr::Unary { operand, .. } => walk(db, file, operand, out),
+            Expr::Binary { lhs, rhs, .. } => {
+                walk(db, file, lhs, out);
+                walk(db, file, rhs, out);
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(g) = graph_ast(db, item) {
+        let file = item.file(db);
+        for stmt in &g.body {
+            if let Stmt::Node(n) = stmt {
+                walk(db, file, &n.value, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// The chain of block names from `from` back to `to` through instances (`from -> ... -> to`),
+/// when `to` is reachable from `from`; a breadth-first search over [`instantiated_blocks`], so
+/// any cycle costs one visit per block.
+pub fn instantiation_cycle<'db>(
+    db: &'db dyn Db,
+    from: ItemSource<'db>,
+    to: ItemSource<'db>,
+) -> Option<Vec<String>> {
+    let name = |i: ItemSource<'db>| i.name(db).clone().unwrap_or_else(|| "?".into());
+    let mut parent: HashMap<ItemSource<'db>, Option<ItemSource<'db>>> = HashMap::new();
+    parent.insert(from, None);
+    let mut queue = std::collections::VecDeque::from([from]);
+    while let Some(at) = queue.pop_front() {
+        if at == to {
+            let mut chain = vec![name(at)];
+            let mut cur = at;
+            while let Some(Some(p)) = parent.get(&cur) {
+                chain.push(name(*p));
+                cur = *p;
+            }
+            chain.reverse();
+            chain.insert(0, name(to));
+            return Some(chain);
+        }
+        for &next in instantiated_blocks(db, at) {
+            if !parent.contains_key(&next) {
+                parent.insert(next, Some(at));
+                queue.push_back(next);
+            }
+        }
+    }
+    None
+}
+
 /// The declared type of a type expression (unknown dtype names give `dtype: None`).
 pub fn type_of(t: &ast::TypeExpr) -> TensorType {
     TensorType {
@@ -1013,6 +1104,19 @@ impl<'db> GraphCx<'db> {
         } else {
             NodeOrigin::Repeat(block, times)
         };
+        if let Some(cycle) = instantiation_cycle(self.db, block, self.item) {
+            let d = self.error(130, callee.span, "instantiation cycle");
+            d.label = "this block instance contains the graph it is in".into();
+            *d = d
+                .clone()
+                .with_note(format!("cycle: {}", cycle.join(" -> ")));
+            d.help = Some(
+                "a block cannot instantiate itself, directly or through other blocks; \
+                 chain instances with `repeat(block, x, times = N)` in the graph that uses it"
+                    .into(),
+            );
+            return base;
+        }
         let mut node = NodeInfo { origin, ..base };
         let Some(sig) = graph_signature(self.db, block).clone() else {
             return node;

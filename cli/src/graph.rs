@@ -9,6 +9,7 @@ use tl_analysis::check::file_diagnostics;
 use tl_analysis::db::Db;
 use tl_analysis::items::file_items;
 use tl_analysis::lower::lower_graph;
+use tl_analysis::onnx_model::{onnx_file, onnx_graph};
 use tl_analysis::{RootDatabase, Severity};
 use tl_ir::{Graph, NodeKind};
 use tl_syntax::ItemKeyword;
@@ -52,7 +53,11 @@ pub fn run(args: GraphArgs) -> u8 {
     let graphs: Vec<_> = file_items(&db, file)
         .iter()
         .copied()
-        .filter(|i| matches!(i.keyword(&db), ItemKeyword::Graph | ItemKeyword::Block))
+        .filter(|&i| match i.keyword(&db) {
+            ItemKeyword::Graph | ItemKeyword::Block => true,
+            ItemKeyword::Import => onnx_file(&db, i).is_some(),
+            _ => false,
+        })
         .collect();
     let name = match (&args.graph, graphs.as_slice()) {
         (Some(n), _) => n.clone(),
@@ -68,6 +73,27 @@ pub fn run(args: GraphArgs) -> u8 {
             return exit::USAGE;
         }
     };
+    // `import onnx "m.onnx" as net`: the imported model's IR, named by its alias (as `tlc run
+    // --graph net` finds it); the model's own graph name (often `torch_jit`) is not the spec's.
+    if let Some(import) = file_items(&db, file).iter().copied().find(|i| {
+        i.keyword(&db) == ItemKeyword::Import && i.name(&db).as_deref() == Some(name.as_str())
+    }) {
+        let Some(ext) = onnx_file(&db, import) else {
+            eprintln!("error: `{name}` imports a spec, not a model; name one of its graphs");
+            return exit::USAGE;
+        };
+        return match onnx_graph(&db, ext) {
+            Ok(model) => {
+                let mut graph = model.graph.clone();
+                graph.name = name.clone();
+                print_ir(&graph, &args.format)
+            }
+            Err(e) => {
+                eprintln!("error[TL{:04}]: {}", e.code, e.message);
+                exit::FINDINGS
+            }
+        };
+    }
     if args.format == "mermaid" {
         return match tl_analysis::ide::graph_mermaid(&db, file, &name) {
             Some(text) => {
@@ -93,25 +119,51 @@ pub fn run(args: GraphArgs) -> u8 {
         return exit::USAGE;
     }
     match lower_graph(&db, item) {
-        Ok(lowered) => {
-            if args.format == "json" {
-                match serde_json::to_string_pretty(&lowered.graph) {
-                    Ok(s) => println!("{s}"),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return exit::USAGE;
-                    }
-                }
-            } else {
-                print!("{}", dot(&lowered.graph));
-            }
-            exit::OK
-        }
+        Ok(lowered) => print_ir(&lowered.graph, &args.format),
         Err(e) => {
             eprintln!("error: cannot lower `{name}`: {e}");
             exit::FINDINGS
         }
     }
+}
+
+/// Prints an IR graph as JSON, DOT or (for an imported model) mermaid.
+fn print_ir(graph: &Graph, format: &str) -> u8 {
+    match format {
+        "json" => match serde_json::to_string_pretty(graph) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        },
+        "mermaid" => print!("{}", mermaid(graph)),
+        _ => print!("{}", dot(graph)),
+    }
+    exit::OK
+}
+
+/// Mermaid of an IR graph (for imported models, which have no spec view).
+fn mermaid(g: &Graph) -> String {
+    let mut s = format!("%% {}\nflowchart TD\n", g.name);
+    let label = |t: &str| t.replace('"', "#quot;");
+    for (i, n) in g.nodes.iter().enumerate() {
+        let what = match &n.kind {
+            NodeKind::Input => "input".to_string(),
+            NodeKind::Param { .. } => "param".to_string(),
+            NodeKind::Op { op, .. } => op.name().to_string(),
+        };
+        s.push_str(&format!(
+            "  n{i}[\"{}: {what} {}{}\"]\n",
+            label(&n.name),
+            n.dtype,
+            n.shape
+        ));
+        for &p in &n.parents {
+            s.push_str(&format!("  n{p} --> n{i}\n"));
+        }
+    }
+    s
 }
 
 /// Graphviz DOT of an IR graph: inputs as ellipses, params as cylinders, ops as boxes.

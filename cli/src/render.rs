@@ -38,7 +38,12 @@ impl<'a> Renderer<'a> {
             .unwrap_or(path)
             .display()
             .to_string();
-        let text = file.text(self.db).clone().unwrap_or_default();
+        // An unreadable file is shown lossily, so its diagnostic points at the bad byte.
+        let text = match file.text(self.db) {
+            Ok(t) => t.clone(),
+            Err(e) if e.offset().is_some() => tl_analysis::db::lossy_source(path),
+            Err(_) => String::new(),
+        };
         let id = self.files.add(name, text);
         self.ids.insert(file, id);
         id

@@ -22,7 +22,7 @@ where
         let mut input = BufReader::new(input);
         while let Some(body) = next_frame(&mut input).await {
             let body = match body {
-                Ok(b) if is_jsonrpc(&b) => b,
+                Ok(b) if is_jsonrpc(&b) => reroute_dollar_request(b),
                 Ok(b) => {
                     eprintln!(
                         "tl-lsp: dropped a malformed message ({} bytes): not a JSON-RPC 2.0 object",
@@ -92,6 +92,28 @@ async fn next_frame<R: AsyncRead + Unpin>(
     Some(Ok(body))
 }
 
+/// The prefix a `$/` request's method gets, so that it is answered.
+const UNHANDLED_DOLLAR: &str = "tl/unhandled/";
+
+/// tower-lsp-server swallows the MethodNotFound answer for every method that starts with `$/`,
+/// requests included, but the protocol only lets a server ignore `$/` *notifications*; a `$/`
+/// request must get error -32601. No `$/` request is served by tl, so a request (it has an
+/// `id`) whose method starts with `$/` is renamed `tl/unhandled/$/...`, which the router answers
+/// with MethodNotFound (the error's data names the renamed method). Notifications pass unchanged.
+fn reroute_dollar_request(body: Vec<u8>) -> Vec<u8> {
+    let Ok(Value::Object(mut m)) = serde_json::from_slice::<Value>(&body) else {
+        return body;
+    };
+    let dollar = matches!(m.get("method"), Some(Value::String(s)) if s.starts_with("$/"));
+    if !dollar || !m.contains_key("id") {
+        return body;
+    }
+    if let Some(Value::String(method)) = m.get_mut("method") {
+        *method = format!("{UNHANDLED_DOLLAR}{method}");
+    }
+    serde_json::to_vec(&Value::Object(m)).unwrap_or(body)
+}
+
 /// A request, notification or response as JSON-RPC 2.0 defines them.
 fn is_jsonrpc(body: &[u8]) -> bool {
     let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) else {
@@ -134,6 +156,18 @@ mod tests {
         assert!(!is_jsonrpc(br#"{"id":1,"method":"x"}"#));
         assert!(!is_jsonrpc(br#"{"jsonrpc":"2.0","method":3}"#));
         assert!(!is_jsonrpc(br#"[1,2]"#));
+    }
+
+    #[test]
+    fn dollar_requests_are_renamed_and_dollar_notifications_are_not() {
+        let req = br#"{"jsonrpc":"2.0","id":7,"method":"$/tl/nothing","params":{}}"#.to_vec();
+        let out: Value = serde_json::from_slice(&reroute_dollar_request(req)).unwrap();
+        assert_eq!(out["method"], "tl/unhandled/$/tl/nothing");
+        assert_eq!(out["id"], 7);
+        let note = br#"{"jsonrpc":"2.0","method":"$/tl/nothing","params":{}}"#.to_vec();
+        assert_eq!(reroute_dollar_request(note.clone()), note);
+        let plain = br#"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"#.to_vec();
+        assert_eq!(reroute_dollar_request(plain.clone()), plain);
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -295,6 +295,11 @@ fn survives_malformed_input_and_out_of_range_positions() {
     );
     let unknown = s.client.request("tl/noSuchMethod", json!({}));
     assert!(unknown.get("error").is_some());
+    // A `$/` request must be answered with MethodNotFound (-32601); a `$/` notification is
+    // ignored, and the server still answers afterwards.
+    s.client.notify("$/tl/noSuchNotification", json!({}));
+    let dollar = s.client.request("$/tl/noSuchRequest", json!({}));
+    assert_eq!(dollar["error"]["code"], -32601, "{dollar}");
     // Far outside the document: clamps, answers, does not crash.
     let hover = s.client.request("textDocument/hover", s.at(10_000, 10_000));
     assert!(hover.get("error").is_none(), "{hover}");
@@ -395,5 +400,22 @@ fn watched_files_and_inlay_hints() {
     );
     assert_eq!(hints[0]["label"], ": f32[4]");
     assert_eq!(hints[0]["position"], json!({ "line": 2, "character": 3 }));
+    assert_eq!(s.client.shutdown(), Some(0));
+}
+
+/// A block that instantiates itself, typed in the editor: one coded error, and the server keeps
+/// answering (it once grew without bound expanding the instances).
+#[test]
+fn instantiation_cycle_is_a_diagnostic_not_a_crash() {
+    let text = "block residual(x: f32[4]) -> y: f32[4] {\n  layers = repeat(residual, x, times = 2)\n  y = relu(layers)\n}\n\ngraph g(x: f32[4]) -> y: f32[4] {\n  y = residual(x)\n}\n\ncontract c on g {\n  given x in box(-1.0, 1.0)\n  ensure all(y >= 0)\n  check by crown\n}\n";
+    let (mut s, _) = start("lsp-cycle", text, false);
+    let diags = s.diagnostics(1);
+    let codes: Vec<&str> = diags.iter().filter_map(|d| d["code"].as_str()).collect();
+    assert_eq!(codes, ["TL0130"], "{diags:?}");
+    assert_eq!(diags[0]["range"]["start"]["line"], 1);
+    let hover = s.client.request("textDocument/hover", s.at(6, 7));
+    assert!(hover.get("error").is_none(), "{hover}");
+    let lens = s.client.request("textDocument/codeLens", s.doc());
+    assert!(lens.get("error").is_none(), "{lens}");
     assert_eq!(s.client.shutdown(), Some(0));
 }

@@ -192,6 +192,14 @@ fn second_run_reuses_every_result_from_the_cache() {
     let dir = repo_root().join("tests/fixtures/verify/failing");
     let (_, first, err1) = verify(&dir, &cache, &["--verbose", "--format", "json"]);
     assert!(!err1.contains("cached:"), "{err1}");
+    // Progress lines speak the ledger's words (a method link's status), never a bare "evidence
+    // tested" that the final table contradicts with the contract's weaker status.
+    let progress: Vec<&str> = err1.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(progress.len(), 3, "{err1}");
+    for line in progress {
+        assert!(line.contains(": method link "), "{line}");
+        assert!(!line.contains(" evidence "), "{line}");
+    }
     assert!(json(&first)["contracts"]
         .as_array()
         .unwrap()

@@ -78,7 +78,9 @@ pub fn semantic_tokens(db: &dyn Db, file: SourceFile) -> Vec<SemanticToken> {
             .find(|n| !n.tok.is_trivia())
             .map(|n| n.tok);
         let kind = match t.tok {
-            Tok::Comment(_) | Tok::DocComment(_) => Some((TokenKind::Comment, false)),
+            Tok::Comment(_) | Tok::DocComment(_) | Tok::BlockComment(_) => {
+                Some((TokenKind::Comment, false))
+            }
             Tok::Str(_) | Tok::UnterminatedStr(_) => Some((TokenKind::String, false)),
             Tok::Int(_) | Tok::Float(_) | Tok::NumberLike(_) | Tok::Duration(_) => {
                 Some((TokenKind::Number, false))

@@ -349,8 +349,11 @@ pub fn run(args: VerifyArgs) -> u8 {
                 }
             };
             let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+            // The method link's status, in the ledger's words: the contract's own status (its
+            // weakest link, which may be weaker, e.g. `assumed`) is known only once every run has
+            // finished, and is the one the final table reports.
             let line = format!(
-                "{} evidence {}{}",
+                "{}: method link {}{}",
                 job.id,
                 run.evidence_status,
                 if run.cached { " (cached)" } else { "" }

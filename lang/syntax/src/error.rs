@@ -22,6 +22,8 @@ pub mod codes {
     pub const TEXT_OUTSIDE_ITEM: &str = "TL0008";
     /// An input larger than the 4 GiB that u32 byte offsets can address.
     pub const INPUT_TOO_LARGE: &str = "TL0009";
+    /// A `/* */` block comment: tl has only `//` line comments.
+    pub const BLOCK_COMMENT: &str = "TL0010";
 }
 
 /// One syntax error. `span` is relative to the text that was parsed (an item for

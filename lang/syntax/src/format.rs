@@ -18,6 +18,9 @@ const INDENT: &str = "  ";
 
 /// Formats a whole file; refuses (returns every syntax error) when the file does not parse.
 pub fn format(text: &str) -> Result<String, Vec<SyntaxError>> {
+    // The canonical layout has no byte order mark: a leading one is dropped (so formatting twice
+    // gives the same text, with or without it).
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let parse = parse_file(text);
     if parse.has_errors() {
         return Err(parse.errors());

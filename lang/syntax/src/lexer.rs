@@ -45,6 +45,11 @@ pub enum Tok<'a> {
     DocComment(&'a str),
     #[regex(r"//[^\r\n]*", |lex| lex.slice(), allow_greedy = true)]
     Comment(&'a str),
+    /// `/* ... */` (to the end of the text when unclosed): not part of tl, which has only `//`
+    /// comments. [`tokenize`] reports it once (TL0010) and passes it on as trivia, so the text
+    /// inside cannot cascade into other errors.
+    #[token("/*", block_comment)]
+    BlockComment(&'a str),
 
     #[regex("[A-Za-z_][A-Za-z0-9_]*", |lex| lex.slice())]
     Ident(&'a str),
@@ -163,9 +168,20 @@ pub enum Tok<'a> {
     OrOr,
 }
 
+/// Extends a `/*` token to its closing `*/`, or to the end of the text.
+fn block_comment<'a>(lex: &mut logos::Lexer<'a, Tok<'a>>) -> &'a str {
+    let rest = lex.remainder();
+    let len = rest.find("*/").map_or(rest.len(), |i| i + 2);
+    lex.bump(len);
+    lex.slice()
+}
+
 impl Tok<'_> {
     pub fn is_trivia(&self) -> bool {
-        matches!(self, Tok::Comment(_) | Tok::DocComment(_))
+        matches!(
+            self,
+            Tok::Comment(_) | Tok::DocComment(_) | Tok::BlockComment(_)
+        )
     }
     /// True for tokens an operand can end with (`x`, `3`, `)`, `]`, ...): after them `-` is binary
     /// and `(`/`[` is a call or an index.
@@ -192,7 +208,9 @@ impl Tok<'_> {
             Tok::Int(s) | Tok::Float(s) | Tok::NumberLike(s) => format!("number `{s}`"),
             Tok::Duration(s) => format!("duration `{s}`"),
             Tok::Str(_) | Tok::UnterminatedStr(_) => "a string".to_string(),
-            Tok::Comment(_) | Tok::DocComment(_) => "a comment".to_string(),
+            Tok::Comment(_) | Tok::DocComment(_) | Tok::BlockComment(_) => {
+                "a comment".to_string()
+            }
             Tok::StmtStart => "the next statement".to_string(),
             other => format!("`{}`", other.spelling()),
         }
@@ -202,6 +220,7 @@ impl Tok<'_> {
         match self {
             Tok::DocComment(s)
             | Tok::Comment(s)
+            | Tok::BlockComment(s)
             | Tok::Ident(s)
             | Tok::NumberLike(s)
             | Tok::Int(s)
@@ -316,6 +335,19 @@ pub fn tokenize(text: &str) -> Lexed<'_> {
                     tok: Tok::Str(s),
                     span,
                 });
+            }
+            Tok::BlockComment(s) => {
+                let closed = s.len() >= 4 && s.ends_with("*/");
+                let message = if closed {
+                    "block comments `/* */` are not part of tl"
+                } else {
+                    "block comments `/* */` are not part of tl (and this one is never closed)"
+                };
+                out.errors.push(
+                    SyntaxError::new(codes::BLOCK_COMMENT, message, span)
+                        .with_help("comment each line with `//`; the text up to `*/` is skipped"),
+                );
+                out.tokens.push(Spanned { tok, span });
             }
             Tok::UnterminatedStr(s) => {
                 out.errors.push(

@@ -64,7 +64,7 @@ pub fn parse_file(text: &str) -> FileParse {
         .into_iter()
         .map(|chunk| {
             let parse = match chunk.keyword {
-                ItemKeyword::Junk => junk_parse(chunk.range.len()),
+                ItemKeyword::Junk => junk_parse(chunk.text(text)),
                 _ => parse_item(chunk.text(text)),
             };
             (chunk, parse)
@@ -73,8 +73,16 @@ pub fn parse_file(text: &str) -> FileParse {
     FileParse { items }
 }
 
-fn junk_parse(len: u32) -> ItemParse {
-    let span = TextRange::new(0, len);
+fn junk_parse(text: &str) -> ItemParse {
+    let span = TextRange::new(0, text.len() as u32);
+    // Only comments (a `/* */` one among them): its lexical error is the one to report.
+    let lexed = crate::lexer::tokenize(text);
+    if lexed.tokens.iter().all(|t| t.tok.is_trivia()) && !lexed.errors.is_empty() {
+        return ItemParse {
+            item: Item::Error(span),
+            errors: lexed.errors,
+        };
+    }
     let error = SyntaxError::new(codes::TEXT_OUTSIDE_ITEM, "text outside any item", span).with_help(
         "a file holds items that start with `import`, `graph`, `block`, `contract`, `tolerance` or \
          `assume`; comments start with `//`",
@@ -271,7 +279,7 @@ impl DocMap {
         for token in tokens {
             match token.tok {
                 Tok::DocComment(text) => run.push(doc_line(text)),
-                Tok::Comment(_) => run.clear(),
+                Tok::Comment(_) | Tok::BlockComment(_) => run.clear(),
                 _ => {
                     if !run.is_empty() {
                         entries.push((token.span.start, run.join("\n")));

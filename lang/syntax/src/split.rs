@@ -57,13 +57,15 @@ pub fn split_items(text: &str) -> Vec<ItemChunk> {
     let bytes = text.as_bytes();
     let mut chunks: Vec<ItemChunk> = Vec::new();
     let mut depth: u32 = 0;
-    let mut line_start = 0usize;
     // Only whitespace (and doc comments) since the start of the line.
     let mut blank_so_far = true;
     let mut doc_run_start: Option<usize> = None;
     let mut first_significant: Option<usize> = None;
     let mut last_significant_end = 0usize;
-    let mut i = 0usize;
+    // A leading byte order mark (an editor buffer may hold one) is not text: skip it, so the
+    // first item still starts in column 0.
+    let mut i = if text.starts_with('\u{FEFF}') { 3 } else { 0 };
+    let mut line_start = i;
 
     while i < bytes.len() {
         let b = bytes[i];
@@ -88,6 +90,14 @@ pub fn split_items(text: &str) -> Vec<ItemChunk> {
                     doc_run_start = None;
                 }
                 continue;
+            }
+            // A block comment is not tl (the lexer reports it), but its text must not start
+            // items either: skip to its `*/`, keeping it in the chunk so the error is reported.
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = bytes[i + 2..]
+                    .windows(2)
+                    .position(|w| w == b"*/")
+                    .map_or(bytes.len(), |p| i + 2 + p + 2);
             }
             b'"' => i = string_end(bytes, i),
             b'{' => {
