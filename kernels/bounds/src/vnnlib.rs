@@ -190,6 +190,31 @@ pub(crate) struct Atom {
 
 pub(crate) type Dnf = Vec<Vec<Atom>>;
 
+/// The conjunction of two DNFs. A single-term side (a bound, a comparison: the common case) is
+/// appended in place, so a property of n bounds costs O(n), not O(n^2) copies.
+pub(crate) fn dnf_and(mut a: Dnf, b: Dnf) -> Dnf {
+    if b.len() == 1 {
+        let u = b.into_iter().next().unwrap();
+        if a.len() == 1 {
+            a[0].extend(u);
+        } else {
+            for t in &mut a {
+                t.extend(u.iter().cloned());
+            }
+        }
+        return a;
+    }
+    a.iter()
+        .flat_map(|t| {
+            b.iter().map(move |u| {
+                let mut v = t.clone();
+                v.extend(u.iter().cloned());
+                v
+            })
+        })
+        .collect()
+}
+
 struct Ctx {
     xs: Vec<bool>,
     ys: Vec<bool>,
@@ -323,16 +348,7 @@ impl Ctx {
                             format!("the property expands to more than {MAX_TERMS} cases"),
                         ));
                     }
-                    acc = acc
-                        .iter()
-                        .flat_map(|t| {
-                            f.iter().map(move |u| {
-                                let mut v = t.clone();
-                                v.extend(u.iter().cloned());
-                                v
-                            })
-                        })
-                        .collect();
+                    acc = dnf_and(acc, f);
                 }
                 Ok(acc)
             }
@@ -474,16 +490,7 @@ pub fn parse_v1(text: &str) -> Result<Property> {
                         format!("the property expands to more than {MAX_TERMS} cases"),
                     ));
                 }
-                formula = formula
-                    .iter()
-                    .flat_map(|t| {
-                        f.iter().map(move |u| {
-                            let mut v = t.clone();
-                            v.extend(u.iter().cloned());
-                            v
-                        })
-                    })
-                    .collect();
+                formula = dnf_and(formula, f);
             }
             _ => {
                 return Err(BoundsError::at(

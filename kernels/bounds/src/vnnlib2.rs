@@ -1060,7 +1060,7 @@ impl Query {
                     format!("the query expands to more than {MAX_TERMS} cases"),
                 ));
             }
-            formula = product(&formula, &f);
+            formula = vnnlib::dnf_and(formula, f);
         }
         vnnlib::property_from_dnf(nx, ny, formula, |i| {
             let idx = x.index_of(i);
@@ -1142,7 +1142,7 @@ impl Query {
                             format!("the query expands to more than {MAX_TERMS} cases"),
                         ));
                     }
-                    acc = product(&acc, &f);
+                    acc = vnnlib::dnf_and(acc, f);
                 }
                 Ok(acc)
             }
@@ -1187,18 +1187,6 @@ fn bool_loc(b: &BoolExpr) -> Loc {
     match b {
         BoolExpr::Cmp(_, _, _, l) | BoolExpr::And(_, l) | BoolExpr::Or(_, l) => *l,
     }
-}
-
-fn product(a: &Dnf, b: &Dnf) -> Dnf {
-    a.iter()
-        .flat_map(|t| {
-            b.iter().map(move |u| {
-                let mut v = t.clone();
-                v.extend(u.iter().cloned());
-                v
-            })
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
