@@ -32,7 +32,10 @@ fn usage_text() -> &'static str {
                      | --vnnlib-versions | --hidden-node-theories | --multiple-input-output-theories
                      | --multiple-network-theories | --multiple-node-comparison-theories
                      | --arithmetic-complexity-theories | --optimised-disjunctive-reasoning
-                     | --serialise-assignments"
+                     | --serialise-assignments
+  tl-vnnlib convert PROP.vnnlib [--to 2.0|1.0] [--element-type Real|float32] [--model MODEL.onnx]
+      (not in the standard: a 1.0 or 2.0 property printed as 2.0 or 1.0; --model takes the
+       declared shapes from the model's input and output)"
 }
 
 struct Failure(BoundsError);
@@ -68,6 +71,7 @@ fn run(args: &[String]) -> Result<String, Failure> {
         Some("--help" | "-h") => Ok(format!("{}\n", usage_text())),
         Some("supports") => supports(&args[1..]),
         Some("verify") => verify(&args[1..]),
+        Some("convert") => convert(&args[1..]),
         _ => Err(fail(
             codes::USAGE,
             format!(
@@ -416,4 +420,113 @@ fn load_model(
         .map(|(k, t)| (k.clone(), t.to_f64()))
         .collect();
     Ok((bound, weights))
+}
+
+/// `convert`: a property (either version) printed in the other syntax. 1.0 has no element types
+/// or shapes: `--element-type` (default Real) and `--model` (the shapes of its one input and
+/// output) supply them.
+fn convert(args: &[String]) -> Result<String, Failure> {
+    let mut file = None;
+    let mut to = "2.0".to_string();
+    let mut elem = ElemType::Real;
+    let mut model = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| fail(codes::USAGE, format!("{flag} needs a value")))
+        };
+        match a.as_str() {
+            "--to" => {
+                to = value("--to")?;
+                if to != "2.0" && to != "1.0" {
+                    return Err(fail(codes::USAGE, format!("--to {to}: 1.0 or 2.0")));
+                }
+            }
+            "--element-type" => {
+                let v = value("--element-type")?;
+                elem = ElemType::from_name(&v).ok_or_else(|| {
+                    fail(
+                        codes::USAGE,
+                        format!("--element-type {v}: not an element type"),
+                    )
+                })?;
+            }
+            "--model" => model = Some(PathBuf::from(value("--model")?)),
+            s if s.starts_with("--") => {
+                return Err(fail(codes::USAGE, format!("unknown option {s} of convert")))
+            }
+            s => {
+                if file.replace(PathBuf::from(s)).is_some() {
+                    return Err(fail(codes::USAGE, "convert takes one property file"));
+                }
+            }
+        }
+    }
+    let file = file.ok_or_else(|| fail(codes::USAGE, "convert needs a property file"))?;
+    let p = tl_bounds::vnnlib::load(&file)?;
+    if to == "1.0" {
+        return Ok(tl_bounds::vnnlib::write_v1(&p));
+    }
+    let mut q = vnnlib2::from_property(&p);
+    let n = &mut q.networks[0];
+    n.inputs[0].elem = elem;
+    n.outputs[0].elem = elem;
+    if let Some(m) = model {
+        let net = tl_bounds::onnx::load_network(&m)?;
+        let g = &net.graph;
+        let shape = |id: tl_ir::NodeId| -> Vec<usize> {
+            g.nodes[id]
+                .shape
+                .as_known()
+                .map(|s| s.iter().map(|&v| v as usize).collect())
+                .unwrap_or_default()
+        };
+        let (xs, ys) = (shape(g.inputs[0]), shape(g.outputs[0].1));
+        let size = |s: &[usize]| s.iter().product::<usize>();
+        if size(&xs) != p.n_inputs || size(&ys) != p.n_outputs {
+            return Err(fail(
+                codes::MODEL_MISMATCH,
+                format!(
+                    "{}: the model's input {xs:?} and output {ys:?} do not have the property's {} inputs and {} outputs",
+                    m.display(),
+                    p.n_inputs,
+                    p.n_outputs
+                ),
+            ));
+        }
+        n.inputs[0].shape = xs;
+        n.outputs[0].shape = ys;
+        // Indices follow the shapes (row-major, the order the verifier flattens in).
+        let (xd, yd) = (n.inputs[0].clone(), n.outputs[0].clone());
+        for a in &mut q.assertions {
+            reindex(a, &xd, &yd);
+        }
+    }
+    Ok(vnnlib2::write(&q))
+}
+
+fn reindex(b: &mut vnnlib2::BoolExpr, x: &TensorDecl, y: &TensorDecl) {
+    use vnnlib2::{BoolExpr, Expr};
+    fn expr(e: &mut Expr, x: &TensorDecl, y: &TensorDecl) {
+        match e {
+            Expr::Num(..) => {}
+            Expr::Var(name, idx, _) => {
+                let d = if *name == x.name { x } else { y };
+                *idx = d.index_of(idx[0]);
+            }
+            Expr::Neg(a, _) => expr(a, x, y),
+            Expr::Add(xs, _) | Expr::Sub(xs, _) | Expr::Mul(xs, _) => {
+                xs.iter_mut().for_each(|a| expr(a, x, y))
+            }
+        }
+    }
+    match b {
+        BoolExpr::Cmp(_, a, c, _) => {
+            expr(a, x, y);
+            expr(c, x, y);
+        }
+        BoolExpr::And(xs, _) | BoolExpr::Or(xs, _) => xs.iter_mut().for_each(|a| reindex(a, x, y)),
+    }
 }

@@ -225,3 +225,57 @@ fn mandatory_errors_are_coded_on_stderr() {
     let q = query(&d, "bad.vnnlib", "float32", "[1,2]", "(>= Y[0,2] 1.5)");
     assert_eq!(code(&["verify", &q, "--network", &net]), "TL0662");
 }
+
+fn acasxu() -> Option<PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/acasxu"))
+        .find(|p| p.is_dir());
+    if d.is_none() {
+        eprintln!("skipping: no ../shared/acasxu beside the worktree");
+    }
+    d
+}
+
+/// ACAS Xu 1.0 properties converted to 2.0 (float32, shapes from the model) give the answers the
+/// 1.0 instances have (kernels/bounds/tests/acasxu.rs): prop_1 on 1_1 unsat, prop_2 on 2_1 sat.
+#[test]
+fn acasxu_properties_converted_to_2_0_give_the_same_answers() {
+    let Some(a) = acasxu() else { return };
+    let d = tmp("acas");
+    for (net, prop, want) in [("1_1", "prop_1", "unsat"), ("2_1", "prop_2", "sat")] {
+        let model = a.join(format!("ACASXU_run2a_{net}_batch_2000.onnx"));
+        let (rc, q2, err) = run(&[
+            "convert",
+            &a.join(format!("{prop}.vnnlib")).display().to_string(),
+            "--element-type",
+            "float32",
+            "--model",
+            &model.display().to_string(),
+        ]);
+        assert_eq!(rc, 0, "{err}");
+        assert!(q2.contains("(declare-input X float32 [1,1,1,5])"), "{q2}");
+        let qp = d.join(format!("{net}_{prop}.vnnlib"));
+        std::fs::write(&qp, &q2).unwrap();
+        let (rc, out, err) = run(&[
+            "verify",
+            &qp.display().to_string(),
+            "--network",
+            &format!("N={}", model.display()),
+            "--timeout",
+            "120",
+        ]);
+        assert_eq!(rc, 0, "{err}");
+        assert_eq!(out.lines().next(), Some(want), "{net} {prop}: {out}{err}");
+        if want == "sat" {
+            // 5 inputs, 5 outputs, Y[0,0] maximal (prop_2's unsafe set).
+            let vals: Vec<f64> = out
+                .lines()
+                .skip(1)
+                .map(|l| l.split_once('=').unwrap().1.parse().unwrap())
+                .collect();
+            assert_eq!(vals.len(), 10);
+            assert!((1..5).all(|j| vals[5 + j] <= vals[5]), "{out}");
+        }
+    }
+}
