@@ -21,6 +21,7 @@ pub mod relax;
 pub mod rounding;
 pub mod runner;
 pub mod vnnlib;
+pub mod vnnlib2;
 
 pub use attack::Counterexample;
 pub use bab::{verify, BabConfig, BabResult, Branching, Stats, Verdict};

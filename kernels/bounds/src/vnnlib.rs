@@ -152,20 +152,20 @@ fn parse_sexps(tokens: &[(String, Span)]) -> Result<Vec<Sexp>> {
 
 /// A linear expression over inputs and outputs.
 #[derive(Clone, Debug, Default)]
-struct Lin {
-    x: BTreeMap<usize, f64>,
-    y: BTreeMap<usize, f64>,
-    c: f64,
+pub(crate) struct Lin {
+    pub(crate) x: BTreeMap<usize, f64>,
+    pub(crate) y: BTreeMap<usize, f64>,
+    pub(crate) c: f64,
 }
 
 impl Lin {
-    fn scale(mut self, k: f64) -> Lin {
+    pub(crate) fn scale(mut self, k: f64) -> Lin {
         self.x.values_mut().for_each(|v| *v *= k);
         self.y.values_mut().for_each(|v| *v *= k);
         self.c *= k;
         self
     }
-    fn add(mut self, o: Lin) -> Lin {
+    pub(crate) fn add(mut self, o: Lin) -> Lin {
         for (k, v) in o.x {
             *self.x.entry(k).or_default() += v;
         }
@@ -175,20 +175,45 @@ impl Lin {
         self.c += o.c;
         self
     }
-    fn is_const(&self) -> bool {
+    pub(crate) fn is_const(&self) -> bool {
         self.x.values().all(|v| *v == 0.0) && self.y.values().all(|v| *v == 0.0)
     }
 }
 
 /// `lin <= 0` (or `< 0`).
 #[derive(Clone, Debug)]
-struct Atom {
-    lin: Lin,
-    strict: bool,
-    span: Span,
+pub(crate) struct Atom {
+    pub(crate) lin: Lin,
+    pub(crate) strict: bool,
+    pub(crate) span: Span,
 }
 
-type Dnf = Vec<Vec<Atom>>;
+pub(crate) type Dnf = Vec<Vec<Atom>>;
+
+/// The conjunction of two DNFs. A single-term side (a bound, a comparison: the common case) is
+/// appended in place, so a property of n bounds costs O(n), not O(n^2) copies.
+pub(crate) fn dnf_and(mut a: Dnf, b: Dnf) -> Dnf {
+    if b.len() == 1 {
+        let u = b.into_iter().next().unwrap();
+        if a.len() == 1 {
+            a[0].extend(u);
+        } else {
+            for t in &mut a {
+                t.extend(u.iter().cloned());
+            }
+        }
+        return a;
+    }
+    a.iter()
+        .flat_map(|t| {
+            b.iter().map(move |u| {
+                let mut v = t.clone();
+                v.extend(u.iter().cloned());
+                v
+            })
+        })
+        .collect()
+}
 
 struct Ctx {
     xs: Vec<bool>,
@@ -323,16 +348,7 @@ impl Ctx {
                             format!("the property expands to more than {MAX_TERMS} cases"),
                         ));
                     }
-                    acc = acc
-                        .iter()
-                        .flat_map(|t| {
-                            f.iter().map(move |u| {
-                                let mut v = t.clone();
-                                v.extend(u.iter().cloned());
-                                v
-                            })
-                        })
-                        .collect();
+                    acc = dnf_and(acc, f);
                 }
                 Ok(acc)
             }
@@ -379,8 +395,43 @@ impl Ctx {
     }
 }
 
-/// Parses VNN-LIB text into a [`Property`].
+/// Which VNN-LIB version a text is written in: 2 when its first command is `vnnlib-version` or
+/// `declare-network`, 1 otherwise.
+pub fn detect_version(text: &str) -> u8 {
+    let mut rest = text.trim_start_matches('\u{feff}');
+    loop {
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix(';') {
+            rest = r.split_once('\n').map_or("", |(_, r)| r);
+        } else {
+            break;
+        }
+    }
+    let Some(r) = rest.strip_prefix('(') else {
+        return 1;
+    };
+    let word: String = r
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    if word == "vnnlib-version" || word == "declare-network" {
+        2
+    } else {
+        1
+    }
+}
+
+/// Parses VNN-LIB text (1.0, or 2.0 through [`crate::vnnlib2`]) into a [`Property`].
 pub fn parse(text: &str) -> Result<Property> {
+    if detect_version(text) == 2 {
+        return crate::vnnlib2::parse(text)?.to_property();
+    }
+    parse_v1(text)
+}
+
+/// Parses VNN-LIB 1.0 text into a [`Property`].
+pub fn parse_v1(text: &str) -> Result<Property> {
     let sexps = parse_sexps(&tokenize(text)?)?;
     let mut ctx = Ctx {
         xs: Vec::new(),
@@ -439,16 +490,7 @@ pub fn parse(text: &str) -> Result<Property> {
                         format!("the property expands to more than {MAX_TERMS} cases"),
                     ));
                 }
-                formula = formula
-                    .iter()
-                    .flat_map(|t| {
-                        f.iter().map(move |u| {
-                            let mut v = t.clone();
-                            v.extend(u.iter().cloned());
-                            v
-                        })
-                    })
-                    .collect();
+                formula = dnf_and(formula, f);
             }
             _ => {
                 return Err(BoundsError::at(
@@ -474,6 +516,17 @@ pub fn parse(text: &str) -> Result<Property> {
             "the property declares no inputs or no outputs",
         ));
     }
+    property_from_dnf(nx, ny, formula, |i| format!("X_{i}"))
+}
+
+/// Brings a DNF over `nx` inputs and `ny` outputs into boxes with output disjuncts.
+/// `input_name` names input `i` in messages.
+pub(crate) fn property_from_dnf(
+    nx: usize,
+    ny: usize,
+    formula: Dnf,
+    input_name: impl Fn(usize) -> String,
+) -> Result<Property> {
     let mut cases: Vec<Case> = Vec::new();
     'terms: for term in formula {
         let mut lo = vec![f64::NEG_INFINITY; nx];
@@ -532,7 +585,10 @@ pub fn parse(text: &str) -> Result<Property> {
         if let Some(i) = (0..nx).find(|&i| !lo[i].is_finite() || !hi[i].is_finite()) {
             return Err(BoundsError::new(
                 codes::VNNLIB_BAD_PROPERTY,
-                format!("X_{i} has no lower or upper bound in one of the property's cases"),
+                format!(
+                    "{} has no lower or upper bound in one of the property's cases",
+                    input_name(i)
+                ),
             ));
         }
         if (0..nx).any(|i| lo[i] > hi[i]) {
@@ -555,6 +611,68 @@ pub fn parse(text: &str) -> Result<Property> {
         n_outputs: ny,
         cases,
     })
+}
+
+/// Prints a property as VNN-LIB 1.0 (`X_i`, `Y_j`; one assertion: the disjunction of the cases).
+/// `parse(&write_v1(p)) == p` for properties whose cases have distinct boxes.
+pub fn write_v1(p: &Property) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for i in 0..p.n_inputs {
+        let _ = writeln!(out, "(declare-const X_{i} Real)");
+    }
+    for j in 0..p.n_outputs {
+        let _ = writeln!(out, "(declare-const Y_{j} Real)");
+    }
+    let num = |v: f64| {
+        let s = format!("{v}");
+        if s.contains('.') {
+            s
+        } else {
+            format!("{s}.0")
+        }
+    };
+    out.push_str("(assert (or");
+    if p.cases.is_empty() {
+        out.push_str(" (and (< 0.0 0.0))");
+    }
+    for case in &p.cases {
+        out.push_str("\n  (and");
+        for i in 0..p.n_inputs {
+            let _ = write!(
+                out,
+                " (>= X_{i} {}) (<= X_{i} {})",
+                num(case.input.lower[i]),
+                num(case.input.upper[i])
+            );
+        }
+        out.push_str("\n    (or");
+        if case.disjuncts.is_empty() {
+            out.push_str(" (and (< 0.0 0.0))");
+        }
+        for d in &case.disjuncts {
+            out.push_str("\n      (and");
+            if d.is_empty() {
+                out.push_str(" (<= 0.0 0.0)");
+            }
+            for c in d {
+                out.push_str(if c.strict { " (< (+" } else { " (<= (+" });
+                let mut any = false;
+                for (j, v) in c.coeffs.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+                    let _ = write!(out, " (* {} Y_{j})", num(*v));
+                    any = true;
+                }
+                if !any {
+                    out.push_str(" 0.0");
+                }
+                let _ = write!(out, ") {})", num(c.rhs));
+            }
+            out.push(')');
+        }
+        out.push_str("))");
+    }
+    out.push_str("))\n");
+    out
 }
 
 /// Reads and parses a VNN-LIB file.

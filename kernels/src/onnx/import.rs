@@ -9,6 +9,9 @@ use crate::tensor::Tensor;
 use std::collections::{BTreeMap, HashMap};
 use tl_ir::{AttrValue, Attrs, DType as IrDType, Dim, Graph, NodeId, Op, Shape};
 
+/// The default-domain opsets the importer reads, inclusive.
+pub const OPSETS: (i64, i64) = (1, 21);
+
 /// The ONNX op types the importer maps to tl ops.
 pub const SUPPORTED_OPS: &[&str] = &[
     "Gemm",
@@ -70,10 +73,10 @@ pub fn import(model: &OnnxModel) -> Result<ImportedModel, ExecError> {
     if !unsupported.is_empty() {
         return Err(ExecError::UnsupportedOnnxOps { ops: unsupported });
     }
-    if !(1..=21).contains(&model.opset) {
+    if !(OPSETS.0..=OPSETS.1).contains(&model.opset) {
         return Err(ExecError::OnnxImport {
             node: "(model)".into(),
-            detail: format!("opset {} is outside 1..=21", model.opset),
+            detail: format!("opset {} is outside {}..={}", model.opset, OPSETS.0, OPSETS.1),
         });
     }
     let mut b = Builder {

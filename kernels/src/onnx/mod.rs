@@ -18,7 +18,7 @@ use proto::attribute_proto::AttributeType;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-pub use import::{import, ImportedModel, SUPPORTED_OPS};
+pub use import::{import, ImportedModel, OPSETS, SUPPORTED_OPS};
 pub use tensor::{dtype_of_onnx, tensor_from_proto, TensorSource};
 
 /// One dim of a declared graph input or output.
