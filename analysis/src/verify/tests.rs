@@ -65,6 +65,7 @@ fn robust_digit_is_checked_by_bounds() {
 fn compiled_matches_carries_the_derived_float_bound() {
     let run = example("mnist_mlp.tl", "compiled_matches");
     let detail = &run.outcome.methods[0].detail;
+    println!("compiled_matches detail: {detail}");
     assert!(detail.contains("derived float bound"), "{detail}");
     match run.status {
         Status::Checked => assert!(detail.contains("fits fp32_run"), "{detail}"),
