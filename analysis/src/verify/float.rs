@@ -95,7 +95,10 @@ pub(super) fn describe(d: &[Derived], tol: &Tolerance) -> String {
         .iter()
         .map(|d| {
             let fit = if d.ratio <= 1.0 {
-                format!("fits {} (at most {:.3} of the allowed error)", tol.name, d.ratio)
+                format!(
+                    "fits {} (at most {:.3} of the allowed error)",
+                    tol.name, d.ratio
+                )
             } else {
                 format!("exceeds {} by a factor {:.3}", tol.name, d.ratio)
             };
@@ -183,7 +186,10 @@ mod tests {
             let r = denote(&concrete, &model.params, &inputs).unwrap();
             let mut worst: f64 = 0.0;
             for (name, _) in &concrete.outputs {
-                let (cv, rv) = (model::values(&c[name]), model::values(r.output(name).unwrap()));
+                let (cv, rv) = (
+                    model::values(&c[name]),
+                    model::values(r.output(name).unwrap()),
+                );
                 for (a, b) in cv.iter().zip(&rv) {
                     worst = worst.max((a - b).abs());
                 }
@@ -197,7 +203,10 @@ mod tests {
         for x in &samples {
             let d = dev(x);
             evals += 1;
-            assert!(d <= bound, "{file} {contract}: deviation {d:e} > derived {bound:e}");
+            assert!(
+                d <= bound,
+                "{file} {contract}: deviation {d:e} > derived {bound:e}"
+            );
             if d > best.1 {
                 best = (x.clone(), d);
             }
@@ -210,10 +219,17 @@ mod tests {
             state ^= state << 17;
             let j = (state % x.len() as u64) as usize;
             let old = x[j];
-            x[j] = if step % 2 == 0 { b.lower[j] } else { b.upper[j] };
+            x[j] = if step % 2 == 0 {
+                b.lower[j]
+            } else {
+                b.upper[j]
+            };
             let d = dev(&x);
             evals += 1;
-            assert!(d <= bound, "{file} {contract}: deviation {d:e} > derived {bound:e}");
+            assert!(
+                d <= bound,
+                "{file} {contract}: deviation {d:e} > derived {bound:e}"
+            );
             if d > m {
                 m = d;
             } else {

@@ -14,10 +14,10 @@
 
 mod bounds;
 mod bridge;
-mod float;
 pub mod cache;
 mod catalog_method;
 pub mod claims;
+mod float;
 mod gradient;
 pub mod model;
 mod sampling;

@@ -213,7 +213,9 @@ pub fn analyze(
                     .collect();
                 (m.mapv(|m| u * m + eta), "input rounding u|x|".into())
             }
-            Layer::Affine { src, w, w_abs, b, .. } => {
+            Layer::Affine {
+                src, w, w_abs, b, ..
+            } => {
                 check_dot_origin(graph, &node.name, origin).map_err(stop)?;
                 let ex = &errs[*src];
                 let mx = mag(*src) + ex;
@@ -229,7 +231,10 @@ pub fn analyze(
                     let g = gamma_with(n as f64, u);
                     e[j] = prop[j] + g * absdot[j] + (n as f64 + 1.0) * eta * (1.0 + row_abs[j]);
                 }
-                (e, format!("dot product, gamma({nmax}) over |W|(|x|+e) + |b|"))
+                (
+                    e,
+                    format!("dot product, gamma({nmax}) over |W|(|x|+e) + |b|"),
+                )
             }
             Layer::Scale {
                 src, scale, shift, ..
@@ -244,7 +249,10 @@ pub fn analyze(
             }
             Layer::Add { a, b } | Layer::Sub { a, b } => {
                 if !matches!(origin, Some(Op::Add | Op::Sub)) {
-                    return Err(stop(format!("{} lowered from {origin:?}: not modelled", node.layer.kind_name())));
+                    return Err(stop(format!(
+                        "{} lowered from {origin:?}: not modelled",
+                        node.layer.kind_name()
+                    )));
                 }
                 let s = &errs[*a] + &errs[*b];
                 let e = &s * (1.0 + u) + mag(i) * u;
@@ -252,17 +260,23 @@ pub fn analyze(
             }
             Layer::Gather { src, index } => {
                 if !matches!(origin, Some(Op::Transpose | Op::Permute | Op::Slice)) {
-                    return Err(stop(format!("gather lowered from {origin:?}: not modelled")));
+                    return Err(stop(format!(
+                        "gather lowered from {origin:?}: not modelled"
+                    )));
                 }
                 let ex = &errs[*src];
-                (index.iter().map(|&k| ex[k]).collect(), "data movement, exact".into())
+                (
+                    index.iter().map(|&k| ex[k]).collect(),
+                    "data movement, exact".into(),
+                )
             }
             Layer::Relu { src } => {
                 let ex = &errs[*src];
                 let hs = &an.upper[*src];
-                let e = ndarray::Zip::from(ex)
-                    .and(hs)
-                    .map_collect(|&e, &h| if h + e <= 0.0 { 0.0 } else { e });
+                let e =
+                    ndarray::Zip::from(ex)
+                        .and(hs)
+                        .map_collect(|&e, &h| if h + e <= 0.0 { 0.0 } else { e });
                 (e, "relu, exact and 1-Lipschitz".into())
             }
             Layer::LeakyRelu { src, alpha } => {
@@ -438,9 +452,10 @@ fn check_dot_origin(graph: &Graph, name: &str, origin: Option<Op>) -> Result<(),
             for &p in &node.parents {
                 let parent = &graph.nodes[p];
                 match &parent.kind {
-                    NodeKind::Op { op: Op::Linear | Op::Matmul, .. } => {
-                        constants_direct(graph, &parent.name)?
-                    }
+                    NodeKind::Op {
+                        op: Op::Linear | Op::Matmul,
+                        ..
+                    } => constants_direct(graph, &parent.name)?,
                     NodeKind::Op { op, .. } if depends_on_input(graph, p) => {
                         return Err(format!(
                             "a dense layer fused from {:?} and {op:?}: not modelled",

@@ -31,11 +31,21 @@ struct Net {
     input_shape: Vec<usize>,
 }
 
-fn param(g: &mut Graph, w: &mut HashMap<String, ArrayD<f64>>, key: &str, shape: &[usize], scale: f64, rng: &mut Rng) -> usize {
+fn param(
+    g: &mut Graph,
+    w: &mut HashMap<String, ArrayD<f64>>,
+    key: &str,
+    shape: &[usize],
+    scale: f64,
+    rng: &mut Rng,
+) -> usize {
     let n: usize = shape.iter().product();
     // f64 values that are not f32 numbers: the executor's weight rounding is exercised.
     let data: Vec<f64> = (0..n).map(|_| rng.sym() * scale).collect();
-    w.insert(key.into(), ArrayD::from_shape_vec(IxDyn(shape), data).unwrap());
+    w.insert(
+        key.into(),
+        ArrayD::from_shape_vec(IxDyn(shape), data).unwrap(),
+    );
     let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     g.add_param(key, Shape::known(&dims), DType::F32)
 }
@@ -46,15 +56,37 @@ fn mlp(rng: &mut Rng, dims: &[usize], act: Op) -> Net {
     let mut x = g.add_input("x", Shape::known(&[1, dims[0] as u64]), DType::F32);
     for l in 0..dims.len() - 1 {
         let scale = 1.0 / (dims[l] as f64).sqrt();
-        let wt = param(&mut g, &mut w, &format!("fc{l}.weight"), &[dims[l + 1], dims[l]], scale, rng);
-        let b = param(&mut g, &mut w, &format!("fc{l}.bias"), &[dims[l + 1]], 0.1, rng);
-        x = g.add_op(format!("h{l}"), Op::Linear, vec![x, wt, b], Attrs::new()).unwrap();
+        let wt = param(
+            &mut g,
+            &mut w,
+            &format!("fc{l}.weight"),
+            &[dims[l + 1], dims[l]],
+            scale,
+            rng,
+        );
+        let b = param(
+            &mut g,
+            &mut w,
+            &format!("fc{l}.bias"),
+            &[dims[l + 1]],
+            0.1,
+            rng,
+        );
+        x = g
+            .add_op(format!("h{l}"), Op::Linear, vec![x, wt, b], Attrs::new())
+            .unwrap();
         if l + 2 < dims.len() {
-            x = g.add_op(format!("a{l}"), act, vec![x], Attrs::new()).unwrap();
+            x = g
+                .add_op(format!("a{l}"), act, vec![x], Attrs::new())
+                .unwrap();
         }
     }
     g.add_output("y", x);
-    Net { graph: g, weights: w, input_shape: vec![1, dims[0]] }
+    Net {
+        graph: g,
+        weights: w,
+        input_shape: vec![1, dims[0]],
+    }
 }
 
 fn cnn(rng: &mut Rng, avg: bool) -> Net {
@@ -76,19 +108,41 @@ fn cnn(rng: &mut Rng, avg: bool) -> Net {
     let r = g.add_op("act", Op::Relu, vec![conv], Attrs::new()).unwrap();
     let pool_op = if avg { Op::AvgPool2d } else { Op::MaxPool2d };
     let p = g
-        .add_op("pool", pool_op, vec![r], Attrs::new().with("kernel_size", AttrValue::Ints(vec![2, 2])))
+        .add_op(
+            "pool",
+            pool_op,
+            vec![r],
+            Attrs::new().with("kernel_size", AttrValue::Ints(vec![2, 2])),
+        )
         .unwrap();
-    let f = g.add_op("flat", Op::Flatten, vec![p], Attrs::new()).unwrap();
+    let f = g
+        .add_op("flat", Op::Flatten, vec![p], Attrs::new())
+        .unwrap();
     let fw = param(&mut g, &mut w, "fc.weight", &[5, 64], 0.2, rng);
     let fb = param(&mut g, &mut w, "fc.bias", &[5], 0.1, rng);
-    let y = g.add_op("y", Op::Linear, vec![f, fw, fb], Attrs::new()).unwrap();
+    let y = g
+        .add_op("y", Op::Linear, vec![f, fw, fb], Attrs::new())
+        .unwrap();
     g.add_output("y", y);
-    Net { graph: g, weights: w, input_shape: vec![1, 2, 8, 8] }
+    Net {
+        graph: g,
+        weights: w,
+        input_shape: vec![1, 2, 8, 8],
+    }
 }
 
 /// The largest |compiled - reference| over the output at `x` (an f32 point).
-fn deviation(net: &Net, plan: &tl_kernels::Plan, params: &BTreeMap<String, Tensor>, x: &[f64]) -> Vec<f64> {
-    let t = ArrayD::from_shape_vec(IxDyn(&net.input_shape), x.iter().map(|&v| v as f32).collect()).unwrap();
+fn deviation(
+    net: &Net,
+    plan: &tl_kernels::Plan,
+    params: &BTreeMap<String, Tensor>,
+    x: &[f64],
+) -> Vec<f64> {
+    let t = ArrayD::from_shape_vec(
+        IxDyn(&net.input_shape),
+        x.iter().map(|&v| v as f32).collect(),
+    )
+    .unwrap();
     let mut inputs = BTreeMap::new();
     inputs.insert("x".to_string(), Tensor::F32(t));
     let c = plan.run(&inputs).unwrap();
@@ -112,13 +166,23 @@ impl F64Vec for Tensor {
 }
 
 /// Derived bound and measured worst deviation (max over output elements of each).
-fn check(net: &Net, lo: &[f64], hi: &[f64], rng: &mut Rng, samples: usize, search: usize) -> (f64, f64) {
+fn check(
+    net: &Net,
+    lo: &[f64],
+    hi: &[f64],
+    rng: &mut Rng,
+    samples: usize,
+    search: usize,
+) -> (f64, f64) {
     let payload = |k: &str| net.weights.get(k).cloned();
     let bnet = BoundNet::from_graph(&net.graph, &payload, Some("y")).unwrap();
     let boxed = InputBox::new(lo.to_vec(), hi.to_vec()).unwrap();
     let (_, bound) = executor_vs_reference(&bnet, &net.graph, &boxed, Method::Crown).unwrap();
-    let params: BTreeMap<String, Tensor> =
-        net.weights.iter().map(|(k, v)| (k.clone(), Tensor::F64(v.clone()))).collect();
+    let params: BTreeMap<String, Tensor> = net
+        .weights
+        .iter()
+        .map(|(k, v)| (k.clone(), Tensor::F64(v.clone())))
+        .collect();
     let plan = compile(&net.graph, &params).unwrap();
     // f32 points of the box (both engines then read the same input).
     let pick = |rng: &mut Rng| -> Vec<f64> {
@@ -133,7 +197,10 @@ fn check(net: &Net, lo: &[f64], hi: &[f64], rng: &mut Rng, samples: usize, searc
     let mut worst = vec![0.0f64; bound.len()];
     let record = |d: &[f64], worst: &mut Vec<f64>| {
         for (j, (&d, &b)) in d.iter().zip(&bound).enumerate() {
-            assert!(d <= b, "output {j}: measured deviation {d:e} exceeds the derived bound {b:e}");
+            assert!(
+                d <= b,
+                "output {j}: measured deviation {d:e} exceeds the derived bound {b:e}"
+            );
             worst[j] = worst[j].max(d);
         }
     };
@@ -186,7 +253,10 @@ fn random_box(rng: &mut Rng, n: usize, lo: f64, hi: f64, width: f64) -> (Vec<f64
 #[test]
 fn derived_bound_contains_the_executor_on_random_mlps() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    for (k, dims) in [vec![16, 32, 8], vec![64, 48, 32, 10], vec![100, 64, 10]].into_iter().enumerate() {
+    for (k, dims) in [vec![16, 32, 8], vec![64, 48, 32, 10], vec![100, 64, 10]]
+        .into_iter()
+        .enumerate()
+    {
         for act in [Op::Relu, Op::Tanh, Op::Sigmoid] {
             let net = mlp(&mut rng, &dims, act);
             let (lo, hi) = random_box(&mut rng, dims[0], -1.0, 1.0, 0.5);
