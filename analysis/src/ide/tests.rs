@@ -526,7 +526,7 @@ fn verified_statuses_hover_and_trust() {
         got,
         vec![
             ("nonneg", "checked", Some("checked in 7 ms")),
-            ("sampled", "tested", Some("tested 50 samples")),
+            ("sampled", "checked", Some("checked in 7 ms")),
             ("wrong", "falsified", Some("falsified: counterexample")),
             ("never", "running", None),
         ]
@@ -534,7 +534,7 @@ fn verified_statuses_hover_and_trust() {
     assert_eq!(st[0].method.as_deref(), Some("crown"));
     assert_eq!(st[0].millis, Some(7));
     assert!(
-        st[1].message.contains("sampled, not proved"),
+        st[1].message.contains("derived float bound"),
         "{}",
         st[1].message
     );

@@ -17,6 +17,7 @@ mod bridge;
 pub mod cache;
 mod catalog_method;
 pub mod claims;
+mod float;
 mod gradient;
 pub mod model;
 mod sampling;
@@ -639,6 +640,9 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
         (Claim::Gradient, Method::Sampling { samples, seed }) => {
             gradient::run(&cx, *samples, *seed)
         }
+        (Claim::Equivalence, Method::Sampling { samples, seed }) => {
+            return equivalence_with_derived_bound(&cx, *samples, *seed);
+        }
         (_, Method::Sampling { samples, seed }) => sampling::run(&cx, *samples, *seed),
         (_, Method::Catalog) => catalog_method::run(&cx),
         (c, m) => Err(Failure::unsupported(format!(
@@ -650,6 +654,50 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
     match result {
         Ok((verdict, detail)) => (verdict, grants, detail),
         Err(f) => fail(f),
+    }
+}
+
+/// `compiled ~= reference within T` by sampling: first the derived float bound over the input
+/// box (tl-bounds `float_error`); when it fits T at every output and rests on no assumption the
+/// spec does not name, the claim is **checked** without sampling. Otherwise sampling decides
+/// (**tested**) and the detail carries the derived result: by how much it exceeded T, the
+/// assumption it would rest on, or why no bound could be derived.
+fn equivalence_with_derived_bound(cx: &Cx, samples: u64, seed: u64) -> MethodResult {
+    let Some(tol) = cx.p.tolerance.as_ref() else {
+        let f = Failure::claim("an equivalence contract needs a tolerance");
+        return (f.verdict(), Status::Tested, String::new());
+    };
+    let derived = float::derive(cx, tol);
+    let note = match &derived {
+        Ok(d) => {
+            let line = float::describe(d, tol);
+            let assumptions: Vec<&String> = d.iter().flat_map(|d| &d.assumptions).collect();
+            let fits = d.iter().all(|d| d.ratio <= 1.0);
+            if fits && assumptions.is_empty() {
+                return (
+                    Verdict::Holds,
+                    Status::Checked,
+                    format!("{line}; checked, sampling not needed"),
+                );
+            }
+            if fits {
+                format!(
+                    "{line}; it rests on {}, which the spec does not name, so sampling decides",
+                    assumptions
+                        .iter()
+                        .map(|a| a.split(':').next().unwrap_or(a))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                format!("{line}; so sampling decides")
+            }
+        }
+        Err(why) => format!("no derived float bound ({why}); sampling decides"),
+    };
+    match sampling::run(cx, samples, seed) {
+        Ok((verdict, detail)) => (verdict, Status::Tested, format!("{detail}; {note}")),
+        Err(f) => (f.verdict(), Status::Tested, note),
     }
 }
 

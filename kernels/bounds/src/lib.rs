@@ -14,6 +14,7 @@ pub mod crown;
 pub mod error;
 pub mod eval;
 pub mod f32_noise;
+pub mod float_error;
 pub mod lower;
 pub mod net;
 pub mod onnx;

@@ -1,0 +1,349 @@
+//! Soundness and tightness of the float error analysis: on random MLPs and CNNs over random
+//! boxes, the derived bound of |compiled f32 - reference f64| at the output is never exceeded by
+//! the deviation of the real executors, found by sampling the box and then by a search that
+//! maximises the deviation (coordinate steps, corners: cancellation-heavy inputs).
+//! `cargo test -p tl-bounds --test float_error -- --nocapture` prints derived / measured.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ndarray::{ArrayD, IxDyn};
+use tl_bounds::float_error::{analyze, executor_vs_reference, Format};
+use tl_bounds::{BoundNet, InputBox, Method};
+use tl_ir::{AttrValue, Attrs, DType, Graph, Op, Shape};
+use tl_kernels::{compile, denote, Tensor};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn sym(&mut self) -> f64 {
+        2.0 * self.next() - 1.0
+    }
+}
+
+struct Net {
+    graph: Graph,
+    weights: HashMap<String, ArrayD<f64>>,
+    input_shape: Vec<usize>,
+}
+
+fn param(
+    g: &mut Graph,
+    w: &mut HashMap<String, ArrayD<f64>>,
+    key: &str,
+    shape: &[usize],
+    scale: f64,
+    rng: &mut Rng,
+) -> usize {
+    let n: usize = shape.iter().product();
+    // f64 values that are not f32 numbers: the executor's weight rounding is exercised.
+    let data: Vec<f64> = (0..n).map(|_| rng.sym() * scale).collect();
+    w.insert(
+        key.into(),
+        ArrayD::from_shape_vec(IxDyn(shape), data).unwrap(),
+    );
+    let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    g.add_param(key, Shape::known(&dims), DType::F32)
+}
+
+fn mlp(rng: &mut Rng, dims: &[usize], act: Op) -> Net {
+    let mut g = Graph::new("mlp");
+    let mut w = HashMap::new();
+    let mut x = g.add_input("x", Shape::known(&[1, dims[0] as u64]), DType::F32);
+    for l in 0..dims.len() - 1 {
+        let scale = 1.0 / (dims[l] as f64).sqrt();
+        let wt = param(
+            &mut g,
+            &mut w,
+            &format!("fc{l}.weight"),
+            &[dims[l + 1], dims[l]],
+            scale,
+            rng,
+        );
+        let b = param(
+            &mut g,
+            &mut w,
+            &format!("fc{l}.bias"),
+            &[dims[l + 1]],
+            0.1,
+            rng,
+        );
+        x = g
+            .add_op(format!("h{l}"), Op::Linear, vec![x, wt, b], Attrs::new())
+            .unwrap();
+        if l + 2 < dims.len() {
+            x = g
+                .add_op(format!("a{l}"), act, vec![x], Attrs::new())
+                .unwrap();
+        }
+    }
+    g.add_output("y", x);
+    Net {
+        graph: g,
+        weights: w,
+        input_shape: vec![1, dims[0]],
+    }
+}
+
+fn cnn(rng: &mut Rng, avg: bool) -> Net {
+    let mut g = Graph::new("cnn");
+    let mut w = HashMap::new();
+    let x = g.add_input("x", Shape::known(&[1, 2, 8, 8]), DType::F32);
+    let cw = param(&mut g, &mut w, "conv.weight", &[4, 2, 3, 3], 0.3, rng);
+    let cb = param(&mut g, &mut w, "conv.bias", &[4], 0.1, rng);
+    let conv = g
+        .add_op(
+            "conv",
+            Op::Conv2d,
+            vec![x, cw, cb],
+            Attrs::new()
+                .with("stride", AttrValue::Ints(vec![1, 1]))
+                .with("padding", AttrValue::Ints(vec![1, 1])),
+        )
+        .unwrap();
+    let r = g.add_op("act", Op::Relu, vec![conv], Attrs::new()).unwrap();
+    let pool_op = if avg { Op::AvgPool2d } else { Op::MaxPool2d };
+    let p = g
+        .add_op(
+            "pool",
+            pool_op,
+            vec![r],
+            Attrs::new().with("kernel_size", AttrValue::Ints(vec![2, 2])),
+        )
+        .unwrap();
+    let f = g
+        .add_op("flat", Op::Flatten, vec![p], Attrs::new())
+        .unwrap();
+    let fw = param(&mut g, &mut w, "fc.weight", &[5, 64], 0.2, rng);
+    let fb = param(&mut g, &mut w, "fc.bias", &[5], 0.1, rng);
+    let y = g
+        .add_op("y", Op::Linear, vec![f, fw, fb], Attrs::new())
+        .unwrap();
+    g.add_output("y", y);
+    Net {
+        graph: g,
+        weights: w,
+        input_shape: vec![1, 2, 8, 8],
+    }
+}
+
+/// The largest |compiled - reference| over the output at `x` (an f32 point).
+fn deviation(
+    net: &Net,
+    plan: &tl_kernels::Plan,
+    params: &BTreeMap<String, Tensor>,
+    x: &[f64],
+) -> Vec<f64> {
+    let t = ArrayD::from_shape_vec(
+        IxDyn(&net.input_shape),
+        x.iter().map(|&v| v as f32).collect(),
+    )
+    .unwrap();
+    let mut inputs = BTreeMap::new();
+    inputs.insert("x".to_string(), Tensor::F32(t));
+    let c = plan.run(&inputs).unwrap();
+    let r = denote(&net.graph, params, &inputs).unwrap();
+    let cv = c["y"].to_f64_vec();
+    let rv = r.output("y").unwrap().to_f64_vec();
+    cv.iter().zip(&rv).map(|(a, b)| (a - b).abs()).collect()
+}
+
+trait F64Vec {
+    fn to_f64_vec(&self) -> Vec<f64>;
+}
+impl F64Vec for Tensor {
+    fn to_f64_vec(&self) -> Vec<f64> {
+        match self {
+            Tensor::F32(a) => a.iter().map(|&v| v as f64).collect(),
+            Tensor::F64(a) => a.iter().copied().collect(),
+            Tensor::I64(a) => a.iter().map(|&v| v as f64).collect(),
+        }
+    }
+}
+
+/// Derived bound and measured worst deviation (max over output elements of each).
+fn check(
+    net: &Net,
+    lo: &[f64],
+    hi: &[f64],
+    rng: &mut Rng,
+    samples: usize,
+    search: usize,
+) -> (f64, f64) {
+    let payload = |k: &str| net.weights.get(k).cloned();
+    let bnet = BoundNet::from_graph(&net.graph, &payload, Some("y")).unwrap();
+    let boxed = InputBox::new(lo.to_vec(), hi.to_vec()).unwrap();
+    let (_, bound) = executor_vs_reference(&bnet, &net.graph, &boxed, Method::Crown).unwrap();
+    let params: BTreeMap<String, Tensor> = net
+        .weights
+        .iter()
+        .map(|(k, v)| (k.clone(), Tensor::F64(v.clone())))
+        .collect();
+    let plan = compile(&net.graph, &params).unwrap();
+    // f32 points of the box (both engines then read the same input).
+    let pick = |rng: &mut Rng| -> Vec<f64> {
+        lo.iter()
+            .zip(hi)
+            .map(|(&l, &h)| {
+                let v = ((l + rng.next() * (h - l)) as f32) as f64;
+                v.clamp(l, h)
+            })
+            .collect()
+    };
+    let mut worst = vec![0.0f64; bound.len()];
+    let record = |d: &[f64], worst: &mut Vec<f64>| {
+        for (j, (&d, &b)) in d.iter().zip(&bound).enumerate() {
+            assert!(
+                d <= b,
+                "output {j}: measured deviation {d:e} exceeds the derived bound {b:e}"
+            );
+            worst[j] = worst[j].max(d);
+        }
+    };
+    let mut best: Option<(Vec<f64>, f64)> = None;
+    for _ in 0..samples {
+        let x = pick(rng);
+        let d = deviation(net, &plan, &params, &x);
+        record(&d, &mut worst);
+        let m = d.iter().fold(0.0f64, |a, &b| a.max(b));
+        if best.as_ref().is_none_or(|(_, bm)| m > *bm) {
+            best = Some((x, m));
+        }
+    }
+    // Search: from the worst sample, move single coordinates to a corner or a random point of
+    // the box and keep moves that increase the deviation.
+    let (mut x, mut m) = best.unwrap();
+    for step in 0..search {
+        let j = (rng.next() * x.len() as f64) as usize % x.len();
+        let old = x[j];
+        x[j] = match step % 3 {
+            0 => lo[j],
+            1 => hi[j],
+            _ => (((lo[j] + rng.next() * (hi[j] - lo[j])) as f32) as f64).clamp(lo[j], hi[j]),
+        };
+        let d = deviation(net, &plan, &params, &x);
+        record(&d, &mut worst);
+        let nm = d.iter().fold(0.0f64, |a, &b| a.max(b));
+        if nm > m {
+            m = nm;
+        } else {
+            x[j] = old;
+        }
+    }
+    let derived = bound.iter().fold(0.0f64, |a, &b| a.max(b));
+    let measured = worst.iter().fold(0.0f64, |a, &b| a.max(b));
+    (derived, measured)
+}
+
+fn random_box(rng: &mut Rng, n: usize, lo: f64, hi: f64, width: f64) -> (Vec<f64>, Vec<f64>) {
+    let mut l = Vec::with_capacity(n);
+    let mut h = Vec::with_capacity(n);
+    for _ in 0..n {
+        let c = lo + rng.next() * (hi - lo);
+        l.push(c - width);
+        h.push(c + width);
+    }
+    (l, h)
+}
+
+#[test]
+fn derived_bound_contains_the_executor_on_random_mlps() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for (k, dims) in [vec![16, 32, 8], vec![64, 48, 32, 10], vec![100, 64, 10]]
+        .into_iter()
+        .enumerate()
+    {
+        for act in [Op::Relu, Op::Tanh, Op::Sigmoid] {
+            let net = mlp(&mut rng, &dims, act);
+            let (lo, hi) = random_box(&mut rng, dims[0], -1.0, 1.0, 0.5);
+            let (derived, measured) = check(&net, &lo, &hi, &mut rng, 60, 150);
+            println!(
+                "mlp {k} {dims:?} {act:?}: derived {derived:.3e} measured {measured:.3e} ratio {:.1}",
+                derived / measured.max(f64::MIN_POSITIVE)
+            );
+            assert!(derived.is_finite() && derived > 0.0);
+        }
+    }
+}
+
+#[test]
+fn derived_bound_contains_the_executor_on_random_cnns() {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    for avg in [false, true] {
+        for _ in 0..2 {
+            let net = cnn(&mut rng, avg);
+            let (lo, hi) = random_box(&mut rng, 128, 0.0, 1.0, 0.1);
+            let (derived, measured) = check(&net, &lo, &hi, &mut rng, 40, 120);
+            println!(
+                "cnn avg={avg}: derived {derived:.3e} measured {measured:.3e} ratio {:.1}",
+                derived / measured.max(f64::MIN_POSITIVE)
+            );
+        }
+    }
+}
+
+#[test]
+fn per_node_bounds_grow_along_the_net_and_name_the_libm_assumption() {
+    let mut rng = Rng(7);
+    let net = mlp(&mut rng, &[8, 8, 4], Op::Tanh);
+    let payload = |k: &str| net.weights.get(k).cloned();
+    let bnet = BoundNet::from_graph(&net.graph, &payload, Some("y")).unwrap();
+    let b = InputBox::new(vec![-1.0; 8], vec![1.0; 8]).unwrap();
+    let r = analyze(&bnet, &net.graph, &b, Method::Ibp, Format::F32).unwrap();
+    let names: Vec<&str> = r.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["x", "h0", "a0", "h1"]);
+    assert!(r.nodes[1].max_abs() > r.nodes[0].max_abs());
+    assert_eq!(r.assumptions.len(), 1, "{:?}", r.assumptions);
+    // A relu-only net rests on no libm assumption.
+    let net = mlp(&mut rng, &[8, 8, 4], Op::Relu);
+    let payload = |k: &str| net.weights.get(k).cloned();
+    let bnet = BoundNet::from_graph(&net.graph, &payload, Some("y")).unwrap();
+    let r = analyze(&bnet, &net.graph, &b, Method::Ibp, Format::F32).unwrap();
+    assert!(r.assumptions.is_empty());
+    // The f64 reference's own error is about 2^29 times smaller.
+    let r64 = analyze(&bnet, &net.graph, &b, Method::Ibp, Format::F64).unwrap();
+    let ratio = r.output().max_abs() / r64.output().max_abs();
+    assert!(ratio > 1e8 && ratio < 1e10, "{ratio}");
+}
+
+#[test]
+fn unmodelled_kernels_and_folded_constants_are_reported_not_bounded() {
+    let mut rng = Rng(11);
+    // batch_norm: its kernel is not modelled.
+    let mut g = Graph::new("bn");
+    let mut w = HashMap::new();
+    let x = g.add_input("x", Shape::known(&[1, 2, 2, 2]), DType::F32);
+    let mut ps = Vec::new();
+    for key in ["bn.weight", "bn.bias", "bn.mean"] {
+        ps.push(param(&mut g, &mut w, key, &[2], 1.0, &mut rng));
+    }
+    w.insert("bn.var".into(), ArrayD::from_elem(IxDyn(&[2]), 0.5));
+    ps.push(g.add_param("bn.var", Shape::known(&[2]), DType::F32));
+    let y = g
+        .add_op("y", Op::BatchNorm, [vec![x], ps].concat(), Attrs::new())
+        .unwrap();
+    g.add_output("y", y);
+    let payload = |k: &str| w.get(k).cloned();
+    let bnet = BoundNet::from_graph(&g, &payload, Some("y")).unwrap();
+    let b = InputBox::new(vec![0.0; 8], vec![1.0; 8]).unwrap();
+    let e = analyze(&bnet, &g, &b, Method::Ibp, Format::F32).unwrap_err();
+    assert_eq!(e.node, "y");
+    assert!(e.reason.contains("BatchNorm"), "{}", e.reason);
+    // x * (c + c): the constant is folded in f64 by the lowering, computed in f32 by the executor.
+    let mut g = Graph::new("fold");
+    let mut w = HashMap::new();
+    let x = g.add_input("x", Shape::known(&[1, 3]), DType::F32);
+    let c = param(&mut g, &mut w, "c", &[3], 1.0, &mut rng);
+    let cc = g.add_op("cc", Op::Add, vec![c, c], Attrs::new()).unwrap();
+    let y = g.add_op("y", Op::Mul, vec![x, cc], Attrs::new()).unwrap();
+    g.add_output("y", y);
+    let payload = |k: &str| w.get(k).cloned();
+    let bnet = BoundNet::from_graph(&g, &payload, Some("y")).unwrap();
+    let b = InputBox::new(vec![0.0; 3], vec![1.0; 3]).unwrap();
+    let e = analyze(&bnet, &g, &b, Method::Ibp, Format::F32).unwrap_err();
+    assert!(e.reason.contains("`cc`"), "{}", e.reason);
+}
