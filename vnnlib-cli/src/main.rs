@@ -107,8 +107,8 @@ fn supports(args: &[String]) -> Result<String, Failure> {
             .collect(),
         // The importer's own table: an op outside it is refused at import (TL0631); the bound
         // verifier may still refuse an imported op without a relaxation (TL0600).
-        "--onnx-operators" => tl_kernels::onnx::SUPPORTED_OPS
-            .iter()
+        "--onnx-operators" => tl_kernels::onnx::supported_ops()
+            .into_iter()
             .map(|s| s.to_string())
             .collect(),
         // `verify` reads 2.0 queries (1.0 properties are read by `tlc vnncomp`).

@@ -30,6 +30,8 @@ pub enum UnaryOp {
     Log,
     Sqrt,
     Abs,
+    /// The Gauss error function.
+    Erf,
     /// Clamp to `[min, max]`; a missing bound is unbounded. NaN stays NaN.
     Clamp {
         min: Option<f64>,
@@ -65,6 +67,7 @@ impl UnaryOp {
             UnaryOp::Log => "log",
             UnaryOp::Sqrt => "sqrt",
             UnaryOp::Abs => "abs",
+            UnaryOp::Erf => "erf",
             UnaryOp::Clamp { .. } => "clamp",
             UnaryOp::PowScalar { .. } => "pow",
             UnaryOp::Scale { .. } => "mul",
@@ -172,6 +175,7 @@ impl UnaryOp {
             UnaryOp::Log => x.ln(),
             UnaryOp::Sqrt => x.sqrt(),
             UnaryOp::Abs => x.abs(),
+            UnaryOp::Erf => x.erf(),
             UnaryOp::Clamp { min, max } => {
                 let mut y = x;
                 if let Some(lo) = min {
@@ -396,6 +400,12 @@ mod tests {
         assert_eq!(un(UnaryOp::Neg, &[1.0, -2.0]), vec![-1.0, 2.0]);
         assert_eq!(un(UnaryOp::Sqrt, &[4.0]), vec![2.0]);
         assert_eq!(un(UnaryOp::Abs, &[-3.0]), vec![3.0]);
+        // erf(1) = 0.8427007929497149 (Abramowitz and Stegun, table 7.1); erf is odd.
+        close(
+            &un(UnaryOp::Erf, &[1.0, -1.0, 0.0]),
+            &[0.8427007929497149, -0.8427007929497149, 0.0],
+            1e-15,
+        );
         close(&un(UnaryOp::Exp, &[1.0]), &[std::f64::consts::E], 1e-15);
         assert_eq!(un(UnaryOp::Log, &[1.0]), vec![0.0]);
         assert_eq!(un(UnaryOp::PowScalar { exponent: 2.0 }, &[3.0]), vec![9.0]);

@@ -83,7 +83,7 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
     match op {
         Op::Relu => unary(UnaryOp::Relu),
         Op::LeakyRelu => unary(UnaryOp::LeakyRelu {
-            alpha: attrs.float("alpha", 0.01),
+            alpha: attrs.float_or_default(op, "alpha"),
         }),
         Op::Sigmoid => unary(UnaryOp::Sigmoid),
         Op::Tanh => unary(UnaryOp::Tanh),
@@ -95,8 +95,8 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
             )),
         },
         Op::Softplus => unary(UnaryOp::Softplus {
-            beta: attrs.float("beta", 1.0),
-            threshold: attrs.float("threshold", 20.0),
+            beta: attrs.float_or_default(op, "beta"),
+            threshold: attrs.float_or_default(op, "threshold"),
         }),
         Op::Silu => unary(UnaryOp::Silu),
         Op::Neg => unary(UnaryOp::Neg),
@@ -104,6 +104,7 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
         Op::Log => unary(UnaryOp::Log),
         Op::Sqrt => unary(UnaryOp::Sqrt),
         Op::Abs => unary(UnaryOp::Abs),
+        Op::Erf => unary(UnaryOp::Erf),
         Op::Clamp => unary(UnaryOp::Clamp {
             min: attrs.get("min").and_then(AttrValue::as_f64),
             max: attrs.get("max").and_then(AttrValue::as_f64),
@@ -153,7 +154,7 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
                 .ints("normalized_shape")
                 .map(|v| non_negative(&v, "normalized_shape"))
                 .transpose()?;
-            let eps = attrs.float("eps", 1e-5);
+            let eps = attrs.float_or_default(op, "eps");
             Ok(kernel(
                 KernelOp::LayerNorm {
                     normalized_shape,
@@ -167,7 +168,7 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
         // IR order: x, weight, bias, running_mean, running_var.
         Op::BatchNorm => Ok(kernel(
             KernelOp::BatchNorm {
-                eps: attrs.float("eps", 1e-5),
+                eps: attrs.float_or_default(op, "eps"),
                 weight: true,
                 bias: true,
             },
@@ -176,7 +177,7 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
         Op::RmsNorm => Ok(kernel(
             KernelOp::RmsNorm {
                 normalized_shape: None,
-                eps: attrs.float("eps", 1e-6),
+                eps: attrs.float_or_default(op, "eps"),
                 weight: n == 2,
             },
             all(n),
@@ -195,8 +196,10 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
                 stride: [stride[0], stride[1]],
                 padding: [[padding[0]; 2], [padding[1]; 2]],
                 dilation: [dilation[0], dilation[1]],
-                ceil_mode: attrs.bool("ceil_mode", false),
-                count_include_pad: attrs.bool("count_include_pad", true),
+                ceil_mode: attrs.bool_or_default(op, "ceil_mode"),
+                // Max pooling has no such attribute (padding never wins a maximum).
+                count_include_pad: op == Op::MaxPool2d
+                    || attrs.bool_or_default(op, "count_include_pad"),
             };
             Ok(kernel(
                 if op == Op::MaxPool2d {
@@ -210,8 +213,8 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
         Op::GlobalAvgPool => Ok(kernel(KernelOp::GlobalAvgPool, vec![0])),
         Op::Transpose => Ok(kernel(
             KernelOp::Transpose {
-                dim0: attrs.int("dim0", -2) as isize,
-                dim1: attrs.int("dim1", -1) as isize,
+                dim0: attrs.int_or_default(op, "dim0") as isize,
+                dim1: attrs.int_or_default(op, "dim1") as isize,
             },
             vec![0],
         )),
@@ -238,27 +241,27 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
                 KernelOp::Reduce {
                     op: reduce,
                     axes,
-                    keepdim: attrs.bool("keepdim", false),
+                    keepdim: attrs.bool_or_default(op, "keepdim"),
                 },
                 vec![0],
             ))
         }
         Op::Argmax => Ok(kernel(
             KernelOp::ArgMax {
-                axis: Some(attrs.int("axis", -1) as isize),
-                keepdim: attrs.bool("keepdim", false),
+                axis: Some(attrs.int_or_default(op, "axis") as isize),
+                keepdim: attrs.bool_or_default(op, "keepdim"),
             },
             vec![0],
         )),
         Op::Softmax => Ok(kernel(
             KernelOp::Softmax {
-                axis: attrs.int("axis", -1) as isize,
+                axis: attrs.int_or_default(op, "axis") as isize,
             },
             vec![0],
         )),
         Op::LogSoftmax => Ok(kernel(
             KernelOp::LogSoftmax {
-                axis: attrs.int("axis", -1) as isize,
+                axis: attrs.int_or_default(op, "axis") as isize,
             },
             vec![0],
         )),
@@ -270,26 +273,26 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
         )),
         Op::Flatten => Ok(kernel(
             KernelOp::Flatten {
-                start_dim: attrs.int("start_dim", 1) as isize,
-                end_dim: attrs.int("end_dim", -1) as isize,
+                start_dim: attrs.int_or_default(op, "start_dim") as isize,
+                end_dim: attrs.int_or_default(op, "end_dim") as isize,
             },
             vec![0],
         )),
         Op::Concat => Ok(kernel(
             KernelOp::Concat {
-                axis: attrs.int("axis", 0) as isize,
+                axis: attrs.int_or_default(op, "axis") as isize,
             },
             all(n),
         )),
         Op::Slice => {
-            let step = attrs.int("step", 1);
+            let step = attrs.int_or_default(op, "step");
             if step < 1 {
                 return Err(format!("slice step must be >= 1, got {step}"));
             }
             Ok(kernel(
                 KernelOp::Slice {
-                    axis: attrs.int("axis", 0) as isize,
-                    start: attrs.int("start", 0),
+                    axis: attrs.int_or_default(op, "axis") as isize,
+                    start: attrs.int_or_default(op, "start"),
                     end: attrs.int("end", i64::MAX),
                     step,
                 },
@@ -317,7 +320,7 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
         Op::Embedding => Ok(kernel(KernelOp::Embedding, vec![1, 0])),
         Op::Gather => Ok(kernel(
             KernelOp::Gather {
-                axis: attrs.int("axis", 0) as isize,
+                axis: attrs.int_or_default(op, "axis") as isize,
             },
             vec![0, 1],
         )),
@@ -326,7 +329,7 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
             let has_mask = n == if weights_only { 3 } else { 4 };
             let scale = attrs.get("scale").and_then(AttrValue::as_f64);
             let attention = KernelOp::Attention {
-                causal: attrs.bool("causal", false),
+                causal: attrs.bool_or_default(op, "causal"),
                 scale,
                 mask: if has_mask {
                     MaskKind::Keep
@@ -359,7 +362,7 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
         )),
         Op::CrossEntropy => Ok(kernel(
             KernelOp::CrossEntropy {
-                ignore_index: Some(attrs.int("ignore_index", -100)),
+                ignore_index: Some(attrs.int_or_default(op, "ignore_index")),
                 reduction: reduction(attrs)?,
             },
             vec![0, 1],

@@ -55,6 +55,11 @@ pub enum ExecError {
     /// TL0521: a supported ONNX op uses an attribute value or input form tl cannot express.
     #[error("ONNX node {node}: {detail}")]
     OnnxImport { node: String, detail: String },
+    /// TL0570: an ONNX shape computation (Shape, Gather, Concat, ... feeding a Reshape or another
+    /// shape input) cannot be folded at import: it depends on tensor data, or on symbolic
+    /// extents in a way tl's static shapes cannot express.
+    #[error("ONNX node {node}: shape computation cannot be folded at import: {detail}")]
+    OnnxShape { node: String, detail: String },
 }
 
 impl ExecError {
@@ -69,6 +74,7 @@ impl ExecError {
             ExecError::InvalidGraph { .. } => "TL0514",
             ExecError::UnsupportedOnnxOps { .. } => "TL0520",
             ExecError::OnnxImport { .. } => "TL0521",
+            ExecError::OnnxShape { .. } => "TL0570",
         }
     }
 }

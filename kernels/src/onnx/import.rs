@@ -1,7 +1,9 @@
 //! ONNX -> tl-ir: builds a [`tl_ir::Graph`] and its payload (the initializers) from a loaded
-//! [`OnnxModel`], for the default-domain ops of opsets 8-21 listed in [`SUPPORTED_OPS`]. A model
+//! [`OnnxModel`], for the default-domain ops of opsets 8-21 listed by [`supported_ops`] (the op table's `onnx`
+//! column and the shape computations folded at import). A model
 //! using anything else is refused with one TL0520 error listing every unsupported node.
 
+use super::fold::{self, Folded, SymInt};
 use super::{Attribute, Dim as OnnxDim, OnnxModel, OnnxNode};
 use crate::dtype::DType;
 use crate::exec::ExecError;
@@ -12,45 +14,39 @@ use tl_ir::{AttrValue, Attrs, DType as IrDType, Dim, Graph, NodeId, Op, Shape};
 /// The default-domain opsets the importer reads, inclusive.
 pub const OPSETS: (i64, i64) = (1, 21);
 
-/// The ONNX op types the importer maps to tl ops.
-pub const SUPPORTED_OPS: &[&str] = &[
-    "Gemm",
-    "MatMul",
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Relu",
-    "LeakyRelu",
-    "Sigmoid",
-    "Tanh",
-    "Gelu",
-    "Softmax",
-    "LogSoftmax",
-    "Conv",
-    "MaxPool",
-    "AveragePool",
-    "GlobalAveragePool",
-    "BatchNormalization",
-    "LayerNormalization",
-    "Flatten",
-    "Reshape",
-    "Transpose",
-    "Concat",
-    "Slice",
-    "Gather",
-    "Constant",
-    "Identity",
-    "Dropout",
-    "Unsqueeze",
-    "Squeeze",
-    "Sqrt",
-    "Pow",
-    "Exp",
-    "Log",
-    "ReduceMean",
-    "ReduceSum",
-];
+/// ONNX ops the importer handles that no tl op lists in its `onnx` mapping: shape computations
+/// folded at import (see [`super::fold`]), `Cast`, and `Split` (one slice per output).
+pub const IMPORT_ONLY_OPS: &[&str] =
+    &["Shape", "Size", "ConstantOfShape", "Range", "Cast", "Split"];
+
+/// Whether the importer maps ONNX op type `op_type` (default domain): the ops the op table lists
+/// (`OpInfo::onnx`, the one list) plus [`IMPORT_ONLY_OPS`].
+pub fn is_supported(op_type: &str) -> bool {
+    tl_ir::OPS.iter().any(|o| o.onnx.contains(&op_type)) || IMPORT_ONLY_OPS.contains(&op_type)
+}
+
+/// Every ONNX op type the importer maps, sorted.
+pub fn supported_ops() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = tl_ir::OPS
+        .iter()
+        .flat_map(|o| o.onnx.iter().copied())
+        .chain(IMPORT_ONLY_OPS.iter().copied())
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// The tl op an ONNX op maps to one for one, inputs in order and no attributes: the table row
+/// that lists it, when that row is the only one, has no attributes and only required inputs.
+fn direct_op(op_type: &str) -> Option<&'static tl_ir::OpInfo> {
+    let mut rows = tl_ir::OPS.iter().filter(|o| o.onnx.contains(&op_type));
+    let row = rows.next()?;
+    (rows.next().is_none()
+        && row.attrs.is_empty()
+        && row.inputs.iter().all(|i| !i.optional && !i.variadic))
+    .then_some(row)
+}
 
 /// A tl graph imported from ONNX, with its params (initializers, some re-laid-out) as payload.
 #[derive(Debug, Clone)]
@@ -59,15 +55,25 @@ pub struct ImportedModel {
     pub payload: BTreeMap<String, Tensor>,
 }
 
-/// Converts a loaded ONNX model to a tl-ir graph.
+/// How to import: symbolic input extents (ONNX `dim_param`s) to fix to numbers.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// `batch = 2`: every input axis declared with `dim_param` "batch" gets extent 2, so shape
+    /// computations over it fold (a `batch * heads` reshape target needs this).
+    pub bind: BTreeMap<String, u64>,
+}
+
+/// Converts a loaded ONNX model to a tl-ir graph, symbolic extents kept symbolic.
 pub fn import(model: &OnnxModel) -> Result<ImportedModel, ExecError> {
+    import_with(model, &ImportOptions::default())
+}
+
+/// Converts a loaded ONNX model to a tl-ir graph with `options`.
+pub fn import_with(model: &OnnxModel, options: &ImportOptions) -> Result<ImportedModel, ExecError> {
     let unsupported: Vec<(String, String)> = model
         .nodes
         .iter()
-        .filter(|n| {
-            !(n.domain.is_empty() || n.domain == "ai.onnx")
-                || !SUPPORTED_OPS.contains(&n.op_type.as_str())
-        })
+        .filter(|n| !(n.domain.is_empty() || n.domain == "ai.onnx") || !is_supported(&n.op_type))
         .map(|n| (n.op_type.clone(), n.name.clone()))
         .collect();
     if !unsupported.is_empty() {
@@ -87,6 +93,7 @@ pub fn import(model: &OnnxModel) -> Result<ImportedModel, ExecError> {
         }),
         payload: BTreeMap::new(),
         values: HashMap::new(),
+        folded: HashMap::new(),
         model,
         fresh: 0,
     };
@@ -97,8 +104,17 @@ pub fn import(model: &OnnxModel) -> Result<ImportedModel, ExecError> {
                 .enumerate()
                 .map(|(i, d)| match d {
                     OnnxDim::Fixed(v) if *v >= 0 => Dim::Known(*v as u64),
-                    OnnxDim::Param(p) if !p.is_empty() => Dim::Sym(p.clone()),
-                    _ => Dim::Sym(format!("{}_d{i}", input.name)),
+                    OnnxDim::Param(p) if !p.is_empty() => match options.bind.get(p) {
+                        Some(&v) => Dim::Known(v),
+                        None => Dim::Sym(p.clone()),
+                    },
+                    _ => {
+                        let name = format!("{}_d{i}", input.name);
+                        match options.bind.get(&name) {
+                            Some(&v) => Dim::Known(v),
+                            None => Dim::Sym(name),
+                        }
+                    }
                 })
                 .collect(),
             None => {
@@ -144,6 +160,8 @@ struct Builder<'m> {
     graph: Graph,
     payload: BTreeMap<String, Tensor>,
     values: HashMap<String, NodeId>,
+    /// Integer values computed at import (shape subgraphs); materialised as constants on demand.
+    folded: HashMap<String, Folded>,
     model: &'m OnnxModel,
     fresh: usize,
 }
@@ -163,6 +181,35 @@ impl Builder<'_> {
         }
         if let Some(t) = self.model.initializers.get(name) {
             return Ok(self.param(name, t.clone()));
+        }
+        if let Some(f) = self.folded.get(name).cloned() {
+            let Some(ints) = f.ints() else {
+                return Err(ExecError::OnnxShape {
+                    node: user.into(),
+                    detail: format!(
+                        "value {name:?} = {} is used as tensor data but holds extents known only at run time",
+                        f.describe()
+                    ),
+                });
+            };
+            let attrs = Attrs::new()
+                .with(
+                    "value",
+                    AttrValue::Tensor {
+                        shape: f.shape.iter().map(|&d| d as u64).collect(),
+                        data: ints.iter().map(|&v| v as f64).collect(),
+                    },
+                )
+                .with("dtype", AttrValue::Str("i64".into()));
+            let id = self
+                .graph
+                .add_op(name, Op::Constant, vec![], attrs)
+                .map_err(|e| ExecError::OnnxImport {
+                    node: user.into(),
+                    detail: e.message,
+                })?;
+            self.values.insert(name.into(), id);
+            return Ok(id);
         }
         Err(ExecError::OnnxImport {
             node: user.into(),
@@ -192,7 +239,11 @@ impl Builder<'_> {
             } => match attrs.get("value") {
                 Some(AttrValue::Tensor { shape, data }) => {
                     let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-                    Tensor::from_f64(&shape, data.clone()).ok()
+                    if matches!(attrs.str("dtype", "f32"), "i64" | "i32" | "bool") {
+                        Tensor::from_i64(&shape, data.iter().map(|&v| v as i64).collect()).ok()
+                    } else {
+                        Tensor::from_f64(&shape, data.clone()).ok()
+                    }
                 }
                 _ => None,
             },
@@ -200,11 +251,68 @@ impl Builder<'_> {
         }
     }
 
+    /// An integer value known at import: folded, an initializer or a Constant node.
+    fn folded_value(&self, name: &str) -> Option<Folded> {
+        if let Some(f) = self.folded.get(name) {
+            return Some(f.clone());
+        }
+        let t = self.constant(name)?;
+        if t.dtype() != DType::I64 {
+            return None;
+        }
+        Some(Folded::known(
+            t.shape().to_vec(),
+            t.to_f64().iter().map(|&v| v as i64),
+        ))
+    }
+
+    /// A shape-like input (axes, a reshape target, slice bounds) as numbers; TL0570 when it is
+    /// computed from tensor data or from extents known only at run time.
+    fn folded_shape_input(&self, node: &OnnxNode, name: &str) -> Result<Folded, ExecError> {
+        if let Some(f) = self.folded_value(name) {
+            return Ok(f);
+        }
+        if let Some(t) = self.constant(name) {
+            // A float constant used as integers (old exporters): exact integers only.
+            let v = t.to_f64();
+            if v.iter().all(|x| x.fract() == 0.0 && x.abs() < 9.0e15) {
+                return Ok(Folded::known(
+                    t.shape().to_vec(),
+                    v.iter().map(|&x| x as i64),
+                ));
+            }
+            return Err(Self::err(
+                node,
+                format!("input {name:?} must hold integers"),
+            ));
+        }
+        Err(ExecError::OnnxShape {
+            node: node.name.clone(),
+            detail: if self.values.contains_key(name)
+                || self
+                    .model
+                    .nodes
+                    .iter()
+                    .any(|n| n.outputs.iter().any(|o| o == name))
+            {
+                format!(
+                    "input {name:?} is computed from tensor data (not from shapes and constants)"
+                )
+            } else {
+                format!("input {name:?} is not produced before it is used")
+            },
+        })
+    }
+
     fn constant_ints(&self, node: &OnnxNode, name: &str) -> Result<Vec<i64>, ExecError> {
-        let t = self
-            .constant(name)
-            .ok_or_else(|| Self::err(node, format!("input {name:?} must be a constant")))?;
-        Ok(t.to_f64().iter().map(|&v| v as i64).collect())
+        let f = self.folded_shape_input(node, name)?;
+        f.ints().ok_or_else(|| ExecError::OnnxShape {
+            node: node.name.clone(),
+            detail: format!(
+                "input {name:?} = {} holds extents known only at run time; tl needs them fixed here",
+                f.describe()
+            ),
+        })
     }
 
     fn op(
@@ -246,8 +354,12 @@ impl Builder<'_> {
             .first()
             .cloned()
             .ok_or_else(|| Self::err(node, "node has no output"))?;
+        if node.op_type == "Split" {
+            return self.split(node);
+        }
         if node.outputs.iter().skip(1).any(|o| !o.is_empty())
             && !matches!(node.op_type.as_str(), "Dropout")
+            && !self.outputs_unused(&node.outputs[1..])
         {
             return Err(Self::err(node, "only the first output is supported"));
         }
@@ -272,43 +384,126 @@ impl Builder<'_> {
             _ => None,
         };
         let opset = self.model.opset;
-        let simple = |op: Op| -> Option<Op> { Some(op) };
-        let direct = match node.op_type.as_str() {
-            "Relu" => simple(Op::Relu),
-            "Sigmoid" => simple(Op::Sigmoid),
-            "Tanh" => simple(Op::Tanh),
-            "Sqrt" => simple(Op::Sqrt),
-            "Exp" => simple(Op::Exp),
-            "Log" => simple(Op::Log),
-            "Add" => simple(Op::Add),
-            "Sub" => simple(Op::Sub),
-            "Mul" => simple(Op::Mul),
-            "Div" => simple(Op::Div),
-            "Pow" => simple(Op::Pow),
-            "MatMul" => simple(Op::Matmul),
-            "GlobalAveragePool" => simple(Op::GlobalAvgPool),
-            "Identity" => simple(Op::Identity),
-            "Dropout" => simple(Op::Dropout),
-            _ => None,
-        };
-        let id = if let Some(op) = direct {
-            if op == Op::Dropout && node.outputs.get(1).is_some_and(|o| !o.is_empty()) {
-                return Err(Self::err(node, "the dropout mask output is not supported"));
-            }
-            let n = if matches!(
-                op,
-                Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Pow | Op::Matmul
-            ) {
-                2
-            } else {
-                1
-            };
+        if let Some(f) = self.fold(node)? {
+            self.folded.insert(out_name, f);
+            return Ok(());
+        }
+        if self.values.contains_key(&out_name) {
+            return Ok(()); // emitted by the folder (a float ConstantOfShape)
+        }
+        let direct = direct_op(&node.op_type).map(|row| (row.op, row.inputs.len()));
+        let id = if let Some((op, n)) = direct {
             let parents = (0..n)
                 .map(|i| input(self, i))
                 .collect::<Result<Vec<_>, _>>()?;
             self.op(node, out_name.clone(), op, parents, Attrs::new())?
         } else {
             match node.op_type.as_str() {
+                "Dropout" => {
+                    let x = input(self, 0)?;
+                    // Opset 12+: an optional training_mode input; tl runs in eval mode only.
+                    if has_input(2) {
+                        let t = self.constant_ints(node, inputs[2])?;
+                        if t.iter().any(|&v| v != 0) {
+                            return Err(Self::err(node, "training_mode = true is not supported (tl runs in eval mode)"));
+                        }
+                    }
+                    let id = self.op(node, out_name.clone(), Op::Dropout, vec![x], Attrs::new())?;
+                    // The mask of an eval-mode dropout keeps everything: a constant of trues.
+                    if let Some(mask) = node.outputs.get(1).filter(|m| !m.is_empty()) {
+                        if !self.outputs_unused(std::slice::from_ref(mask)) {
+                            let dims = self.graph.nodes[x].shape.as_known().ok_or_else(|| {
+                                Self::err(node, "the dropout mask is used, and the input's shape is not fully known")
+                            })?;
+                            let n: u64 = dims.iter().product();
+                            let attrs = Attrs::new()
+                                .with("value", AttrValue::Tensor { shape: dims, data: vec![1.0; n as usize] })
+                                .with("dtype", AttrValue::Str("bool".into()));
+                            let m = self.op(node, mask.clone(), Op::Constant, vec![], attrs)?;
+                            self.values.insert(mask.clone(), m);
+                        }
+                    }
+                    id
+                }
+                "Softplus" => {
+                    // ONNX Softplus is log(exp(x) + 1) everywhere: beta 1 and no linear cut-off.
+                    let x = input(self, 0)?;
+                    self.op(
+                        node,
+                        out_name.clone(),
+                        Op::Softplus,
+                        vec![x],
+                        Attrs::new().with("threshold", AttrValue::Float(f64::MAX)),
+                    )?
+                }
+                "Clip" => {
+                    let x = input(self, 0)?;
+                    let bound = |b: &Self, attr: &str, i: usize| -> Result<Option<f64>, ExecError> {
+                        if opset < 11 {
+                            return Ok(match node.attributes.get(attr) {
+                                Some(Attribute::Float(v)) => Some(f64::from(*v)),
+                                _ => None,
+                            });
+                        }
+                        match inputs.get(i) {
+                            Some(n) if !n.is_empty() => {
+                                let t = b.constant(n).ok_or_else(|| {
+                                    Self::err(node, format!("Clip bound {n:?} must be a constant"))
+                                })?;
+                                if t.shape().iter().product::<usize>() != 1 {
+                                    return Err(Self::err(node, "Clip bounds must be scalars"));
+                                }
+                                Ok(t.to_f64().iter().next().copied())
+                            }
+                            _ => Ok(None),
+                        }
+                    };
+                    let mut attrs = Attrs::new();
+                    if let Some(lo) = bound(self, "min", 1)? {
+                        attrs = attrs.with("min", AttrValue::Float(lo));
+                    }
+                    if let Some(hi) = bound(self, "max", 2)? {
+                        attrs = attrs.with("max", AttrValue::Float(hi));
+                    }
+                    self.op(node, out_name.clone(), Op::Clamp, vec![x], attrs)?
+                }
+                "ArgMax" => {
+                    let x = input(self, 0)?;
+                    if int("select_last_index", 0) != 0 {
+                        return Err(Self::err(node, "select_last_index = 1 is not supported (tl's argmax takes the first maximum)"));
+                    }
+                    self.op(
+                        node,
+                        out_name.clone(),
+                        Op::Argmax,
+                        vec![x],
+                        Attrs::new()
+                            .with("axis", AttrValue::Int(int("axis", 0)))
+                            .with("keepdim", AttrValue::Bool(int("keepdims", 1) != 0)),
+                    )?
+                }
+                "Cast" => {
+                    // Casts of shape values fold (above); a cast that keeps the dtype is the identity.
+                    let x = input(self, 0)?;
+                    let to = int("to", 0);
+                    let target = super::dtype_of_onnx(to as i32).map(ir_dtype);
+                    let from = self.graph.nodes[x].dtype;
+                    if target != Some(from) {
+                        return Err(Self::err(node, format!(
+                            "Cast from {from} to ONNX type {to} is not supported (only casts that keep the dtype, and casts of shape values)"
+                        )));
+                    }
+                    self.op(node, out_name.clone(), Op::Identity, vec![x], Attrs::new())?
+                }
+                "Shape" | "Size" | "ConstantOfShape" | "Range" => {
+                    return Err(ExecError::OnnxShape {
+                        node: node.name.clone(),
+                        detail: format!(
+                            "{} needs inputs known at import (shapes and constants); this one depends on tensor data or on extents known only at run time",
+                            node.op_type
+                        ),
+                    })
+                }
                 "LeakyRelu" => {
                     let x = input(self, 0)?;
                     self.op(
@@ -338,14 +533,16 @@ impl Builder<'_> {
                     let rank = self.rank(x) as i64;
                     let axis = int("axis", if opset >= 13 { -1 } else { 1 });
                     let norm = if axis < 0 { axis + rank } else { axis };
-                    if opset < 13 && norm != rank - 1 {
-                        return Err(Self::err(node, "before opset 13 softmax flattens from axis; only the last axis is supported"));
-                    }
                     let op = if node.op_type == "Softmax" {
                         Op::Softmax
                     } else {
                         Op::LogSoftmax
                     };
+                    if opset < 13 && norm != rank - 1 {
+                        // Before opset 13 the input is coerced to 2-D [prod(:axis), prod(axis:)]
+                        // and normalised along the second axis: reshape, softmax, reshape back.
+                        return self.coerced_softmax(node, &out_name, op, x, norm);
+                    }
                     self.op(
                         node,
                         out_name.clone(),
@@ -486,20 +683,51 @@ impl Builder<'_> {
                 }
                 "Reshape" => {
                     let x = input(self, 0)?;
-                    let shape = self.constant_ints(node, inputs.get(1).copied().unwrap_or(""))?;
+                    let target =
+                        self.folded_shape_input(node, inputs.get(1).copied().unwrap_or(""))?;
+                    let dims: Vec<Result<u64, String>> = self.graph.nodes[x]
+                        .shape
+                        .0
+                        .iter()
+                        .map(|d| match d {
+                            Dim::Known(v) => Ok(*v),
+                            Dim::Sym(s) => Err(s.clone()),
+                        })
+                        .collect();
+                    let shape = fold::reshape_target(&target, &dims).map_err(|detail| {
+                        ExecError::OnnxShape {
+                            node: node.name.clone(),
+                            detail,
+                        }
+                    })?;
                     if int("allowzero", 0) != 0 && shape.contains(&0) {
                         return Err(Self::err(
                             node,
                             "allowzero = 1 with a 0 extent is not supported",
                         ));
                     }
-                    self.op(
-                        node,
-                        out_name.clone(),
-                        Op::Reshape,
-                        vec![x],
-                        Attrs::new().with("shape", AttrValue::Ints(shape)),
-                    )?
+                    let symbolic = target.ints().is_none();
+                    self.graph
+                        .add_op(
+                            out_name.clone(),
+                            Op::Reshape,
+                            vec![x],
+                            Attrs::new().with("shape", AttrValue::Ints(shape)),
+                        )
+                        .map_err(|e| {
+                            if symbolic {
+                                ExecError::OnnxShape {
+                                    node: node.name.clone(),
+                                    detail: format!(
+                                        "the target {} mixes extents known only at run time: {}; bind them at import",
+                                        target.describe(),
+                                        e.message
+                                    ),
+                                }
+                            } else {
+                                Self::err(node, e.message)
+                            }
+                        })?
                 }
                 "Transpose" => {
                     let x = input(self, 0)?;
@@ -561,10 +789,10 @@ impl Builder<'_> {
                     };
                     self.op(node, out_name.clone(), op, vec![x], attrs)?
                 }
-                "ReduceMean" | "ReduceSum" => {
+                "ReduceMean" | "ReduceSum" | "ReduceMax" => {
                     let x = input(self, 0)?;
                     let axes_from_input = (node.op_type == "ReduceSum" && opset >= 13)
-                        || (node.op_type == "ReduceMean" && opset >= 18);
+                        || (node.op_type != "ReduceSum" && opset >= 18);
                     let axes = if axes_from_input {
                         if has_input(1) {
                             Some(self.constant_ints(node, inputs[1])?)
@@ -578,10 +806,10 @@ impl Builder<'_> {
                     if axes.is_none() && int("noop_with_empty_axes", 0) != 0 {
                         self.op(node, out_name.clone(), Op::Identity, vec![x], Attrs::new())?
                     } else {
-                        let op = if node.op_type == "ReduceMean" {
-                            Op::Mean
-                        } else {
-                            Op::Sum
+                        let op = match node.op_type.as_str() {
+                            "ReduceMean" => Op::Mean,
+                            "ReduceMax" => Op::Max,
+                            _ => Op::Sum,
                         };
                         let mut attrs =
                             Attrs::new().with("keepdim", AttrValue::Bool(int("keepdims", 1) != 0));
@@ -792,6 +1020,16 @@ impl Builder<'_> {
             node.attributes.get("value_ints"),
         ) {
             (Some(Attribute::Tensor(t)), ..) => (t.clone(), t.dtype() == DType::I64),
+            (_, _, _, _, _)
+                if node.attributes.contains_key("sparse_value")
+                    || node.attributes.contains_key("value_string")
+                    || node.attributes.contains_key("value_strings") =>
+            {
+                return Err(Self::err(
+                    node,
+                    "sparse and string constants are not supported",
+                ))
+            }
             (_, Some(Attribute::Float(v)), ..) => (Tensor::scalar_f64(f64::from(*v)), false),
             (_, _, Some(Attribute::Int(v)), ..) => (Tensor::scalar_f64(*v as f64), true),
             (_, _, _, Some(Attribute::Floats(v)), _) => (
@@ -812,8 +1050,441 @@ impl Builder<'_> {
             .with("value", AttrValue::Tensor { shape, data })
             .with(
                 "dtype",
-                AttrValue::Str(if integer { "i64" } else { "f32" }.into()),
+                // The constant keeps its element type: an f64 model's constants stay f64.
+                AttrValue::Str(
+                    if integer {
+                        "i64"
+                    } else if tensor.dtype() == DType::F64 {
+                        "f64"
+                    } else {
+                        "f32"
+                    }
+                    .into(),
+                ),
             );
         self.op(node, out_name.into(), Op::Constant, vec![], attrs)
+    }
+
+    /// Split: one slice per output along `axis` (sizes from the `split` input or attribute, else
+    /// equal parts, as `num_outputs` at opset 18 says).
+    fn split(&mut self, node: &OnnxNode) -> Result<(), ExecError> {
+        let x_name = node.inputs.first().cloned().unwrap_or_default();
+        let x = self.value(&x_name, &node.name)?;
+        let rank = self.rank(x) as i64;
+        let axis = match node.attributes.get("axis") {
+            Some(Attribute::Int(v)) => *v,
+            _ => 0,
+        };
+        let norm = if axis < 0 { axis + rank } else { axis };
+        if !(0..rank).contains(&norm) {
+            return Err(Self::err(
+                node,
+                format!("Split axis {axis} is out of range for rank {rank}"),
+            ));
+        }
+        let extent = self.graph.nodes[x].shape.0[norm as usize]
+            .known()
+            .ok_or_else(|| {
+                Self::err(
+                    node,
+                    "Split along an axis of symbolic extent is not supported",
+                )
+            })? as i64;
+        let n = node.outputs.len() as i64;
+        let sizes = match (
+            node.inputs.get(1).filter(|s| !s.is_empty()),
+            node.attributes.get("split"),
+        ) {
+            (Some(s), _) => self.constant_ints(node, s)?,
+            (None, Some(Attribute::Ints(v))) => v.clone(),
+            _ => {
+                // Equal parts; at opset 18 the last may be smaller.
+                let part = (extent + n - 1) / n.max(1);
+                (0..n).map(|i| part.min(extent - i * part).max(0)).collect()
+            }
+        };
+        if sizes.len() as i64 != n
+            || sizes.iter().any(|&v| v < 0)
+            || sizes.iter().sum::<i64>() != extent
+        {
+            return Err(Self::err(
+                node,
+                format!("split sizes {sizes:?} do not cover the extent {extent} with {n} outputs"),
+            ));
+        }
+        let mut start = 0;
+        for (out, size) in node.outputs.iter().zip(sizes) {
+            if !out.is_empty() {
+                let attrs = Attrs::new()
+                    .with("axis", AttrValue::Int(norm))
+                    .with("start", AttrValue::Int(start))
+                    .with("end", AttrValue::Int(start + size))
+                    .with("step", AttrValue::Int(1));
+                let id = self.op(node, out.clone(), Op::Slice, vec![x], attrs)?;
+                self.values.insert(out.clone(), id);
+            }
+            start += size;
+        }
+        Ok(())
+    }
+
+    /// Whether none of `names` is read by a node or is a graph output.
+    fn outputs_unused(&self, names: &[String]) -> bool {
+        names.iter().filter(|n| !n.is_empty()).all(|n| {
+            !self.model.nodes.iter().any(|m| m.inputs.contains(n))
+                && !self.model.outputs.iter().any(|o| &o.name == n)
+        })
+    }
+
+    /// Softmax or LogSoftmax before opset 13 with `axis` not the last: ONNX coerces the input to
+    /// 2-D `[prod(shape[..axis]), prod(shape[axis..])]` and normalises each row.
+    fn coerced_softmax(
+        &mut self,
+        node: &OnnxNode,
+        out_name: &str,
+        op: Op,
+        x: NodeId,
+        axis: i64,
+    ) -> Result<(), ExecError> {
+        let dims = self.graph.nodes[x].shape.0.clone();
+        let axis = axis.clamp(0, dims.len() as i64) as usize;
+        let tail: Option<u64> = dims[axis..].iter().map(Dim::known).product();
+        let tail = tail.ok_or_else(|| {
+            Self::err(
+                node,
+                "softmax before opset 13 needs known extents from axis on",
+            )
+        })?;
+        let unknown = dims.iter().filter(|d| d.known().is_none()).count();
+        if unknown > 1 {
+            return Err(Self::err(
+                node,
+                "softmax before opset 13 with more than one symbolic extent is not supported",
+            ));
+        }
+        let back: Vec<i64> = dims
+            .iter()
+            .map(|d| d.known().map_or(-1, |v| v as i64))
+            .collect();
+        let name = self.fresh_name(&node.name);
+        let flat = self.op(
+            node,
+            name,
+            Op::Reshape,
+            vec![x],
+            Attrs::new().with("shape", AttrValue::Ints(vec![-1, tail as i64])),
+        )?;
+        let name = self.fresh_name(&node.name);
+        let sm = self.op(
+            node,
+            name,
+            op,
+            vec![flat],
+            Attrs::new().with("axis", AttrValue::Int(-1)),
+        )?;
+        let id = self.op(
+            node,
+            out_name.into(),
+            Op::Reshape,
+            vec![sm],
+            Attrs::new().with("shape", AttrValue::Ints(back)),
+        )?;
+        self.values.insert(out_name.into(), id);
+        Ok(())
+    }
+
+    /// The extents of value `name` as folded integers (known or symbolic).
+    fn extents(&mut self, node: &OnnxNode, name: &str) -> Result<Vec<SymInt>, ExecError> {
+        if let Some(f) = self.folded.get(name) {
+            return Ok(f.shape.iter().map(|&d| SymInt::Known(d as i64)).collect());
+        }
+        let id = self.value(name, &node.name)?;
+        Ok(self.graph.nodes[id]
+            .shape
+            .0
+            .iter()
+            .map(|d| match d {
+                Dim::Known(v) => SymInt::Known(*v as i64),
+                Dim::Sym(s) => SymInt::Sym(s.clone()),
+            })
+            .collect())
+    }
+
+    /// Evaluates a shape computation at import when its inputs are known (see [`super::fold`]);
+    /// `None` leaves the node to the ordinary mapping.
+    fn fold(&mut self, node: &OnnxNode) -> Result<Option<Folded>, ExecError> {
+        let op = node.op_type.as_str();
+        let name = |i: usize| {
+            node.inputs
+                .get(i)
+                .filter(|n| !n.is_empty())
+                .map(String::as_str)
+        };
+        let int = |a: &str, d: i64| match node.attributes.get(a) {
+            Some(Attribute::Int(v)) => *v,
+            _ => d,
+        };
+        let shape_err = |detail: String| ExecError::OnnxShape {
+            node: node.name.clone(),
+            detail,
+        };
+        match op {
+            "Shape" => {
+                let x = name(0).ok_or_else(|| Self::err(node, "Shape needs an input"))?;
+                let dims = self.extents(node, x)?;
+                let r = dims.len() as i64;
+                let clampi = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+                let (s, e) = (clampi(int("start", 0)), clampi(int("end", r)));
+                return Ok(Some(Folded::vector(dims[s..e.max(s)].to_vec())));
+            }
+            "Size" => {
+                let x = name(0).ok_or_else(|| Self::err(node, "Size needs an input"))?;
+                let dims = self.extents(node, x)?;
+                let f = dims.iter().try_fold(Folded::known(vec![], [1]), |acc, d| {
+                    fold::arith("Mul", &acc, &Folded::vector(vec![d.clone()]))
+                });
+                let mut f = f.map_err(shape_err)?;
+                f.shape = vec![];
+                return Ok(Some(f));
+            }
+            _ => {}
+        }
+        // The rest fold only when every given input is known.
+        let foldable = matches!(
+            op,
+            "Gather"
+                | "Unsqueeze"
+                | "Squeeze"
+                | "Concat"
+                | "Reshape"
+                | "Identity"
+                | "Cast"
+                | "Add"
+                | "Sub"
+                | "Mul"
+                | "Div"
+                | "Slice"
+                | "Range"
+                | "ConstantOfShape"
+        );
+        if !foldable {
+            return Ok(None);
+        }
+        let mut args = Vec::new();
+        for n in node.inputs.iter().filter(|n| !n.is_empty()) {
+            match self.folded_value(n) {
+                Some(f) => args.push(f),
+                None => return Ok(None),
+            }
+        }
+        // Only fold values that came from shapes: constant-only integer graphs (an int
+        // initializer through Identity) fold too, which is exact.
+        let ints = |f: &Folded| {
+            f.ints().ok_or_else(|| {
+                shape_err(format!(
+                    "{} needs known extents here, got {}",
+                    op,
+                    f.describe()
+                ))
+            })
+        };
+        let attr_ints = |a: &str| match node.attributes.get(a) {
+            Some(Attribute::Ints(v)) => Some(v.clone()),
+            _ => None,
+        };
+        let out = match op {
+            "Identity" => args[0].clone(),
+            "Cast" => {
+                let to = super::dtype_of_onnx(int("to", 0) as i32);
+                if !to.is_some_and(|d| !d.is_float()) {
+                    return Ok(None);
+                }
+                args[0].clone()
+            }
+            "Add" | "Sub" | "Mul" | "Div" => {
+                fold::arith(op, &args[0], &args[1]).map_err(shape_err)?
+            }
+            "Gather" => {
+                let (data, idx) = (&args[0], ints(&args[1])?);
+                if data.shape.len() != 1 || int("axis", 0) != 0 {
+                    return Ok(None);
+                }
+                let n = data.data.len() as i64;
+                let mut out = Vec::new();
+                for i in idx {
+                    let j = if i < 0 { i + n } else { i };
+                    if !(0..n).contains(&j) {
+                        return Err(shape_err(format!(
+                            "Gather index {i} is out of range for {}",
+                            data.describe()
+                        )));
+                    }
+                    out.push(data.data[j as usize].clone());
+                }
+                Folded {
+                    shape: args[1].shape.clone(),
+                    data: out,
+                }
+            }
+            "Unsqueeze" | "Squeeze" => {
+                let axes = if self.model.opset >= 13 {
+                    args.get(1).map(ints).transpose()?
+                } else {
+                    attr_ints("axes")
+                };
+                let mut shape = args[0].shape.clone();
+                if op == "Unsqueeze" {
+                    let axes = axes.ok_or_else(|| Self::err(node, "Unsqueeze needs axes"))?;
+                    let r = (shape.len() + axes.len()) as i64;
+                    let mut norm: Vec<usize> = axes
+                        .iter()
+                        .map(|&a| (if a < 0 { a + r } else { a }) as usize)
+                        .collect();
+                    norm.sort_unstable();
+                    for a in norm {
+                        if a > shape.len() {
+                            return Err(Self::err(
+                                node,
+                                format!("Unsqueeze axis {a} is out of range"),
+                            ));
+                        }
+                        shape.insert(a, 1);
+                    }
+                } else {
+                    let r = shape.len() as i64;
+                    match axes {
+                        Some(axes) => {
+                            let mut norm: Vec<usize> = axes
+                                .iter()
+                                .map(|&a| (if a < 0 { a + r } else { a }) as usize)
+                                .collect();
+                            norm.sort_unstable();
+                            for a in norm.into_iter().rev() {
+                                if shape.get(a) != Some(&1) {
+                                    return Err(Self::err(
+                                        node,
+                                        format!("Squeeze axis {a} does not have extent 1"),
+                                    ));
+                                }
+                                shape.remove(a);
+                            }
+                        }
+                        None => shape.retain(|&d| d != 1),
+                    }
+                }
+                Folded {
+                    shape,
+                    data: args[0].data.clone(),
+                }
+            }
+            "Concat" => {
+                if args.iter().any(|a| a.shape.len() != 1) {
+                    return Ok(None);
+                }
+                Folded::vector(args.iter().flat_map(|a| a.data.iter().cloned()).collect())
+            }
+            "Reshape" => {
+                let target = ints(&args[1])?;
+                let n = args[0].data.len();
+                let mut shape: Vec<usize> = Vec::new();
+                let mut infer = None;
+                for (i, &t) in target.iter().enumerate() {
+                    match t {
+                        -1 => {
+                            infer = Some(i);
+                            shape.push(1)
+                        }
+                        0 => shape.push(*args[0].shape.get(i).unwrap_or(&1)),
+                        t if t > 0 => shape.push(t as usize),
+                        _ => return Err(Self::err(node, format!("Reshape extent {t} is invalid"))),
+                    }
+                }
+                let known: usize = shape.iter().product();
+                if let Some(i) = infer {
+                    shape[i] = if known == 0 { 0 } else { n / known };
+                }
+                if shape.iter().product::<usize>() != n {
+                    return Err(Self::err(
+                        node,
+                        format!("Reshape of {n} values to {target:?}"),
+                    ));
+                }
+                Folded {
+                    shape,
+                    data: args[0].data.clone(),
+                }
+            }
+            "Slice" => {
+                if args[0].shape.len() != 1 || args.len() < 3 {
+                    return Ok(None);
+                }
+                let (st, en) = (ints(&args[1])?, ints(&args[2])?);
+                let steps = args.get(4).map(ints).transpose()?.unwrap_or(vec![1]);
+                if st.len() != 1 || en.len() != 1 || steps != [1] {
+                    return Ok(None);
+                }
+                let n = args[0].data.len() as i64;
+                let c = |v: i64| (if v < 0 { v + n } else { v }).clamp(0, n) as usize;
+                let (a, b) = (c(st[0]), c(en[0]));
+                Folded::vector(args[0].data[a..b.max(a)].to_vec())
+            }
+            "Range" => {
+                let v: Vec<i64> = args
+                    .iter()
+                    .map(|a| ints(a).map(|v| v.first().copied().unwrap_or(0)))
+                    .collect::<Result<_, _>>()?;
+                let (start, limit, delta) = (v[0], v[1], v[2]);
+                if delta == 0 {
+                    return Err(Self::err(node, "Range delta is 0"));
+                }
+                let count = ((limit - start) as f64 / delta as f64).ceil().max(0.0) as i64;
+                if count > 1 << 24 {
+                    return Err(Self::err(
+                        node,
+                        format!("Range of {count} values is too long to fold"),
+                    ));
+                }
+                Folded::known(vec![count as usize], (0..count).map(|i| start + i * delta))
+            }
+            "ConstantOfShape" => {
+                let shape: Vec<usize> =
+                    ints(&args[0])?.iter().map(|&d| d.max(0) as usize).collect();
+                let (is_int, v) = match node.attributes.get("value") {
+                    Some(Attribute::Tensor(t)) => (
+                        t.dtype() == DType::I64,
+                        t.to_f64().iter().next().copied().unwrap_or(0.0),
+                    ),
+                    _ => (false, 0.0),
+                };
+                let n: usize = shape.iter().product();
+                if !is_int {
+                    // A float fill is tensor data: a constant node.
+                    if n > 1 << 24 {
+                        return Err(Self::err(node, "ConstantOfShape output is too large"));
+                    }
+                    let dtype = match node.attributes.get("value") {
+                        Some(Attribute::Tensor(t)) if t.dtype() == DType::F64 => "f64",
+                        _ => "f32",
+                    };
+                    let attrs = Attrs::new()
+                        .with(
+                            "value",
+                            AttrValue::Tensor {
+                                shape: shape.iter().map(|&d| d as u64).collect(),
+                                data: vec![v; n],
+                            },
+                        )
+                        .with("dtype", AttrValue::Str(dtype.into()));
+                    let out = node.outputs[0].clone();
+                    let id = self.op(node, out.clone(), Op::Constant, vec![], attrs)?;
+                    self.values.insert(out, id);
+                    // Handled: the caller sees the value and maps nothing more.
+                    return Ok(None);
+                }
+                Folded::known(shape, std::iter::repeat(v as i64).take(n))
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(out))
     }
 }

@@ -6,6 +6,7 @@
 #[allow(clippy::all, missing_docs)]
 #[rustfmt::skip]
 pub mod proto;
+mod fold;
 mod import;
 mod tensor;
 
@@ -18,7 +19,10 @@ use proto::attribute_proto::AttributeType;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-pub use import::{import, ImportedModel, OPSETS, SUPPORTED_OPS};
+pub use import::{
+    import, import_with, is_supported, supported_ops, ImportOptions, ImportedModel, IMPORT_ONLY_OPS,
+    OPSETS,
+};
 pub use tensor::{dtype_of_onnx, tensor_from_proto, TensorSource};
 
 /// One dim of a declared graph input or output.

@@ -30,6 +30,7 @@ pub enum Op {
     Sqrt,
     Pow,
     Abs,
+    Erf,
     Clamp,
     // linear algebra
     Linear,
@@ -234,6 +235,73 @@ impl OpInfo {
     }
 }
 
+impl OpInfo {
+    /// An attribute's table default as a value, when it is a literal (`0.01`, `-1`, `false`,
+    /// `"none"`, `-inf`); `None` for required attributes and for defaults stated in words
+    /// (`kernel_size`, `1/sqrt(E)`, `all`). The executors, the importers and the exporters read
+    /// defaults through this, so each is written once, in the table.
+    pub fn default_value(&self, name: &str) -> Option<crate::AttrValue> {
+        parse_default(self.attr(name)?.default?)
+    }
+}
+
+fn parse_default(text: &str) -> Option<crate::AttrValue> {
+    use crate::AttrValue;
+    match text {
+        "true" => return Some(AttrValue::Bool(true)),
+        "false" => return Some(AttrValue::Bool(false)),
+        "inf" => return Some(AttrValue::Float(f64::INFINITY)),
+        "-inf" => return Some(AttrValue::Float(f64::NEG_INFINITY)),
+        _ => {}
+    }
+    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        return Some(AttrValue::Str(inner.to_string()));
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return Some(AttrValue::Int(i));
+    }
+    text.parse::<f64>().ok().map(AttrValue::Float)
+}
+
+impl crate::Attrs {
+    /// The float attribute `name` of a node of `op`, or the table's default.
+    pub fn float_or_default(&self, op: Op, name: &str) -> f64 {
+        self.get(name)
+            .and_then(crate::AttrValue::as_f64)
+            .or_else(|| {
+                op.info()
+                    .default_value(name)
+                    .as_ref()
+                    .and_then(crate::AttrValue::as_f64)
+            })
+            .unwrap_or_else(|| panic!("{}.{name} has a numeric table default (tested)", op.name()))
+    }
+    /// The bool attribute `name` of a node of `op`, or the table's default.
+    pub fn bool_or_default(&self, op: Op, name: &str) -> bool {
+        self.get(name)
+            .and_then(crate::AttrValue::as_bool)
+            .or_else(|| {
+                op.info()
+                    .default_value(name)
+                    .as_ref()
+                    .and_then(crate::AttrValue::as_bool)
+            })
+            .unwrap_or_else(|| panic!("{}.{name} has a boolean table default (tested)", op.name()))
+    }
+    /// The int attribute `name` of a node of `op`, or the table's default.
+    pub fn int_or_default(&self, op: Op, name: &str) -> i64 {
+        self.get(name)
+            .and_then(crate::AttrValue::as_i64)
+            .or_else(|| {
+                op.info()
+                    .default_value(name)
+                    .as_ref()
+                    .and_then(crate::AttrValue::as_i64)
+            })
+            .unwrap_or_else(|| panic!("{}.{name} has an integer table default (tested)", op.name()))
+    }
+}
+
 /// Finds an op by its `.tl` spelling.
 pub fn lookup(name: &str) -> Option<&'static OpInfo> {
     OPS.iter().find(|o| o.name == name)
@@ -343,6 +411,8 @@ pub static OPS: &[OpInfo] = &[
         dtype_rule: DTypeRule::SameFloat, shape_rule: "numpy broadcast of x and exponent", semantics: "x ^ exponent", onnx: &["Pow"] },
     OpInfo { op: Op::Abs, name: "abs", family: Family::Elementwise, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
         shape_rule: "same as x", semantics: "|x|", onnx: &["Abs"] },
+    OpInfo { op: Op::Erf, name: "erf", family: Family::Elementwise, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "same as x", semantics: "the Gauss error function 2/sqrt(pi) * integral_0^x exp(-t^2) dt (exact GELU exports as x * (1 + erf(x / sqrt 2)) / 2)", onnx: &["Erf"] },
     OpInfo { op: Op::Clamp, name: "clamp", family: Family::Elementwise, inputs: X,
         attrs: &[attr("min", AttrKind::Float, Some("-inf"), "lower bound"), attr("max", AttrKind::Float, Some("inf"), "upper bound")],
         dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x", semantics: "min(max(x, min), max)", onnx: &["Clip"] },
@@ -493,10 +563,10 @@ mod tests {
 
     #[test]
     fn every_op_variant_has_exactly_one_row() {
-        // The enum has 51 variants (count them when adding one); each appears once in the table.
+        // The enum has 52 variants (count them when adding one); each appears once in the table.
         let ops: HashSet<Op> = OPS.iter().map(|o| o.op).collect();
         assert_eq!(ops.len(), OPS.len());
-        assert_eq!(OPS.len(), 51);
+        assert_eq!(OPS.len(), 52);
     }
 
     #[test]
@@ -518,6 +588,46 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn literal_defaults_parse_and_fit_their_kind() {
+        // Defaults stated in words rather than as literals (read by the op's own rule).
+        let worded = [
+            "weight's shape, else the last axis",
+            "kernel_size",
+            "all",
+            "the axis' extent",
+            "every extent-1 axis",
+            "1/sqrt(E)",
+        ];
+        for row in OPS {
+            for a in row.attrs {
+                let Some(text) = a.default else { continue };
+                match row.default_value(a.name) {
+                    Some(v) => {
+                        let fits = v.fits(a.kind)
+                            || (a.kind == AttrKind::Ints && matches!(v, crate::AttrValue::Int(_)));
+                        assert!(
+                            fits,
+                            "{}.{}: default {text} does not fit {}",
+                            row.name, a.name, a.kind
+                        )
+                    }
+                    None => assert!(
+                        worded.contains(&text),
+                        "{}.{}: default {text:?} does not parse",
+                        row.name,
+                        a.name
+                    ),
+                }
+            }
+        }
+        assert_eq!(
+            crate::Attrs::new().float_or_default(Op::LeakyRelu, "alpha"),
+            0.01
+        );
+        assert_eq!(crate::Attrs::new().int_or_default(Op::Softmax, "axis"), -1);
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub fn infer_shape(op: Op, inputs: &[Shape], attrs: &Attrs) -> R {
     use Op::*;
     match op {
         Relu | LeakyRelu | Sigmoid | Tanh | Gelu | Softplus | Silu | Neg | Exp | Log | Sqrt
-        | Abs | Clamp | Dropout | Identity => Ok(inputs[0].clone()),
+        | Abs | Erf | Clamp | Dropout | Identity => Ok(inputs[0].clone()),
         Softmax | LogSoftmax => {
             axis(attrs.int("axis", -1), inputs[0].rank(), "axis")?;
             Ok(inputs[0].clone())

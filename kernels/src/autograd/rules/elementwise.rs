@@ -65,6 +65,8 @@ fn derivative(op: &UnaryOp, x: f64, y: f64) -> f64 {
         UnaryOp::Exp => y,
         UnaryOp::Log => 1.0 / x,
         UnaryOp::Sqrt => 0.5 / y,
+        // d/dx erf(x) = 2/sqrt(pi) exp(-x^2)
+        UnaryOp::Erf => 2.0 / PI.sqrt() * (-x * x).exp(),
         UnaryOp::Abs => {
             if x.is_nan() {
                 f64::NAN

@@ -148,6 +148,7 @@ fn unary_rules_match_finite_differences() {
         UnaryOp::Silu,
         UnaryOp::Neg,
         UnaryOp::Exp,
+        UnaryOp::Erf,
         UnaryOp::Scale { factor: -2.5 },
         UnaryOp::Offset { offset: 3.0 },
         UnaryOp::Identity,
