@@ -138,7 +138,7 @@ fn global_options_and_supports() {
         out.lines().map(String::from).collect::<Vec<_>>()
     };
     let ops = lines("--onnx-operators");
-    assert_eq!(ops.len(), tl_kernels::onnx::SUPPORTED_OPS.len());
+    assert_eq!(ops.len(), tl_kernels::onnx::supported_ops().len());
     assert!(ops.iter().any(|o| o == "Gemm") && ops.iter().any(|o| o == "Relu"));
     assert_eq!(lines("--onnx-element-types"), ["float32", "real"]);
     assert_eq!(lines("--vnnlib-versions"), ["2.0", "2.0"]);

@@ -73,7 +73,8 @@ pub fn optimize_with_alphas(
                 }
             }
         }
-        if t > iters {
+        // A stop keeps the best slopes so far (every choice is sound).
+        if t > iters || an.stop.stopped() {
             break;
         }
         let grads = gradients(an, &lb, &alphas);

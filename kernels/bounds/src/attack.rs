@@ -4,6 +4,7 @@
 use crate::crown::InputBox;
 use crate::eval::{eval, input_gradient};
 use crate::net::BoundNet;
+use crate::stop::Stop;
 use crate::vnnlib::{Case, OutputConstraint};
 
 /// A confirmed counterexample: `x` (f32-representable, inside the box) drives the outputs, as
@@ -131,6 +132,7 @@ pub fn attack(
     case_index: usize,
     cfg: AttackConfig,
     rng: &mut Rng,
+    stop: &Stop,
 ) -> Option<Counterexample> {
     let b = &case.input;
     for (d, rows) in case.disjuncts.iter().enumerate() {
@@ -142,6 +144,7 @@ pub fn attack(
         }
         let mut starts = vec![b.center()];
         let mut scored: Vec<(f64, Vec<f64>)> = (0..cfg.samples)
+            .take_while(|_| !stop.stopped())
             .map(|_| {
                 let x = rng.point(b);
                 (worst(rows, &eval::<f64>(net, &x)).0, x)
@@ -159,6 +162,9 @@ pub fn attack(
         for mut x in starts {
             let mut eta = 0.1;
             for _ in 0..cfg.steps {
+                if stop.stopped() {
+                    return None;
+                }
                 let y = eval::<f64>(net, &x);
                 let (s, r) = worst(rows, &y);
                 if s <= 0.0 {

@@ -2,7 +2,7 @@
 //! until every domain is refuted by CROWN / alpha-CROWN, a confirmed counterexample turns up, or
 //! a limit is hit. Both cores work through batches of domains (rayon).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use crate::crown::{Analysis, CrownOptions, InputBox, Method, ReluSplit};
 use crate::error::{codes, BoundsError, Result};
 use crate::net::{BoundNet, Layer};
 use crate::rounding::{down, U32};
+use crate::stop::{is_stop, Stop, StopReason};
 use crate::vnnlib::{Case, Property};
 
 /// An axis this many times wider (relative to the case's box) than the smear heuristic's pick is
@@ -47,7 +48,15 @@ pub struct BabConfig {
     pub f32_executor: bool,
     pub certificate: bool,
     pub seed: u64,
+    /// An absolute deadline on top of `timeout` (e.g. counted from before the import), if any.
+    pub deadline: Option<Instant>,
+    /// Bytes the network, the workers' bound passes and the open domains may take together; the
+    /// answer is `unknown` (naming the ceiling) rather than exhausting memory.
+    pub memory_limit: usize,
 }
+
+/// The default memory ceiling: 4 GiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 4 << 30;
 
 impl Default for BabConfig {
     fn default() -> Self {
@@ -62,6 +71,8 @@ impl Default for BabConfig {
             f32_executor: true,
             certificate: false,
             seed: 0x5EED,
+            deadline: None,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
         }
     }
 }
@@ -172,11 +183,19 @@ struct Search<'a> {
     spec: CaseSpec,
     cfg: &'a BabConfig,
     opts: CrownOptions,
+    stop: Stop,
 }
 
 impl Search<'_> {
     fn process(&self, d: &Domain) -> Result<Outcome> {
-        let Some(an) = Analysis::new(self.net, &d.input, Method::Crown, self.opts, &d.splits)?
+        let Some(an) = Analysis::with_stop(
+            self.net,
+            &d.input,
+            Method::Crown,
+            self.opts,
+            &d.splits,
+            &self.stop,
+        )?
         else {
             return Ok(Outcome::Refuted(CertNode::Leaf {
                 empty: true,
@@ -198,6 +217,8 @@ impl Search<'_> {
                 alphas = Some(opt.1);
             }
         }
+        // A stopped pass bounds nothing: say so instead of splitting on `-inf`.
+        self.stop.check("branch and bound")?;
         if refuting.iter().all(Option::is_some) {
             let bounds = refuting
                 .iter()
@@ -390,7 +411,11 @@ pub struct BabResult {
 /// Decides `prop` on `net`.
 pub fn verify(net: &BoundNet, prop: &Property, cfg: &BabConfig) -> Result<BabResult> {
     let start = Instant::now();
-    let deadline = start + cfg.timeout;
+    let mut deadline = start.checked_add(cfg.timeout).unwrap_or(start + Duration::from_secs(1 << 40));
+    if let Some(d) = cfg.deadline {
+        deadline = deadline.min(d);
+    }
+    let stop = Stop::new(Some(deadline), Some(cfg.cancel.clone()));
     if prop.n_inputs != net.input_size() || prop.n_outputs != net.output_size() {
         return Err(BoundsError::new(
             codes::VNNLIB_MISMATCH,
@@ -408,10 +433,30 @@ pub fn verify(net: &BoundNet, prop: &Property, cfg: &BabConfig) -> Result<BabRes
         stats.elapsed_s = start.elapsed().as_secs_f64();
         Ok(BabResult { verdict, stats })
     };
+    let stopped = |reason: StopReason, stats: Stats| match reason {
+        StopReason::Deadline => finish(Verdict::Timeout, stats),
+        StopReason::Cancelled => finish(Verdict::Unknown("cancelled".into()), stats),
+    };
+    let threads = cfg.threads.max(1);
+    let work_bytes = net.bytes() + threads * net.pass_bytes(2 * crate::crown::NEURON_CHUNK);
+    if work_bytes > cfg.memory_limit {
+        return finish(
+            Verdict::Unknown(format!(
+                "memory ceiling [{}]: the network and {threads} bound passes need about {} MiB, the limit is {} MiB",
+                codes::MEMORY_CEILING,
+                work_bytes >> 20,
+                cfg.memory_limit >> 20
+            )),
+            stats,
+        );
+    }
     let mut rng = Rng(cfg.seed);
     for (k, case) in prop.cases.iter().enumerate() {
-        if let Some(cx) = attack(net, case, k, cfg.attack, &mut rng) {
+        if let Some(cx) = attack(net, case, k, cfg.attack, &mut rng, &stop) {
             return finish(Verdict::Falsified(cx), stats);
+        }
+        if let Some(r) = stop.reason() {
+            return stopped(r, stats);
         }
     }
     let pool = rayon::ThreadPoolBuilder::new()
@@ -433,6 +478,7 @@ pub fn verify(net: &BoundNet, prop: &Property, cfg: &BabConfig) -> Result<BabRes
             spec: CaseSpec::new(case, net.output_size()),
             cfg,
             opts,
+            stop: stop.clone(),
         };
         let mut tree: Vec<CertNode> = vec![CertNode::Open];
         let mut stack = vec![Domain {
@@ -441,13 +487,27 @@ pub fn verify(net: &BoundNet, prop: &Property, cfg: &BabConfig) -> Result<BabRes
             node: 0,
             depth: 0,
         }];
-        let batch = 8 * cfg.threads.max(1);
+        let batch = 8 * threads;
+        let domain_bytes = 16 * net.input_size() + 64;
         while !stack.is_empty() {
-            if cfg.cancel.load(Ordering::Relaxed) {
-                return finish(Verdict::Unknown("cancelled".into()), stats);
+            if let Some(r) = stop.reason() {
+                return stopped(r, stats);
             }
-            if Instant::now() >= deadline {
-                return finish(Verdict::Timeout, stats);
+            let open_bytes: usize = stack
+                .last()
+                .map_or(0, |d| stack.len() * (domain_bytes + 16 * d.splits.len()));
+            if work_bytes + open_bytes > cfg.memory_limit {
+                return finish(
+                    Verdict::Unknown(format!(
+                        "memory ceiling [{}]: {} open domains need about {} MiB beside the network's {} MiB, the limit is {} MiB",
+                        codes::MEMORY_CEILING,
+                        stack.len(),
+                        open_bytes >> 20,
+                        work_bytes >> 20,
+                        cfg.memory_limit >> 20
+                    )),
+                    stats,
+                );
             }
             if stats.domains >= cfg.max_domains {
                 return finish(
@@ -463,6 +523,14 @@ pub fn verify(net: &BoundNet, prop: &Property, cfg: &BabConfig) -> Result<BabRes
             for (d, o) in work.into_iter().zip(outcomes) {
                 stats.max_depth = stats.max_depth.max(d.depth);
                 match o {
+                    Err(e) if is_stop(&e) => {
+                        let r = stop.reason().unwrap_or(if e.code == codes::CANCELLED {
+                            StopReason::Cancelled
+                        } else {
+                            StopReason::Deadline
+                        });
+                        return stopped(r, stats);
+                    }
                     Err(e) if e.code == codes::UNSUPPORTED_GRAPH => {
                         return finish(Verdict::Unknown(e.message), stats)
                     }
@@ -565,6 +633,7 @@ mod tests {
             spec: CaseSpec::new(&case, 2),
             cfg: &cfg,
             opts: CrownOptions::default(),
+            stop: Stop::never(),
         };
         // The linear bound ignores axis 0: the smear pick is axis 1 ...
         let a = ndarray::arr1(&[0.0, 1.0]);

@@ -13,6 +13,11 @@ use crate::error::{codes, BoundsError, Result};
 use crate::net::{BoundNet, Layer};
 use crate::relax::{relax, Act, Relax};
 use crate::rounding::{down, gamma, underflow, up, U64};
+use crate::stop::Stop;
+
+/// Intermediate bounds are computed this many neurons at a time (2x rows: both signs), so the
+/// backward pass's coefficient matrices stay small and a stop is noticed between chunks.
+pub(crate) const NEURON_CHUNK: usize = 128;
 
 /// An input set: a box.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -135,6 +140,8 @@ pub struct Analysis<'n> {
     charges: Vec<Array1<f64>>,
     /// The largest magnitude of any layer so far (for the underflow term).
     mag_max: f64,
+    /// Checked per layer and per chunk of rows; a stopped backward pass returns `-inf`.
+    pub stop: Stop,
 }
 
 /// Result of a backward pass: `C y >= a_in x + bias` for x in the box, and its concretisation.
@@ -174,6 +181,20 @@ impl<'n> Analysis<'n> {
         opts: CrownOptions,
         splits: &[ReluSplit],
     ) -> Result<Option<Analysis<'n>>> {
+        Analysis::with_stop(net, input, method, opts, splits, &Stop::never())
+    }
+
+    /// Like [`Analysis::new`], stopping with a `TIMED_OUT` / `CANCELLED` error when `stop` says
+    /// so (checked per layer and per chunk of neurons).
+    pub fn with_stop(
+        net: &'n BoundNet,
+        input: &InputBox,
+        method: Method,
+        opts: CrownOptions,
+        splits: &[ReluSplit],
+        stop: &Stop,
+    ) -> Result<Option<Analysis<'n>>> {
+        stop.check("the bound pass")?;
         input.check(net.input_size())?;
         let live = net.live();
         let n = net.nodes.len();
@@ -195,6 +216,7 @@ impl<'n> Analysis<'n> {
             opts,
             charges: Vec::with_capacity(n),
             mag_max: 0.0,
+            stop: stop.clone(),
         };
         let children = net.children();
         for i in 0..n {
@@ -238,10 +260,12 @@ impl<'n> Analysis<'n> {
                 let wanted: Vec<usize> = (0..net.nodes[i].size)
                     .filter(|&j| !relu_only || (lo[j] < 0.0 && hi[j] > 0.0))
                     .collect();
-                let k = wanted.len();
-                if k > 0 {
-                    let lb = an.neuron_bounds(i, &wanted);
-                    for (r, &j) in wanted.iter().enumerate() {
+                for chunk in wanted.chunks(NEURON_CHUNK) {
+                    stop.check("the bound pass")?;
+                    let k = chunk.len();
+                    let lb = an.neuron_bounds(i, chunk);
+                    stop.check("the bound pass")?;
+                    for (r, &j) in chunk.iter().enumerate() {
                         let (cl, cu) = (lb[r], -lb[k + r]);
                         if opts.intersect_ibp {
                             lo[j] = lo[j].max(cl);
@@ -621,6 +645,15 @@ impl<'n> Analysis<'n> {
             let Some(a) = pending[i].take() else {
                 continue;
             };
+            if self.stop.stopped() {
+                // The trivial bound: sound, refutes nothing; callers check `stop` themselves.
+                return LinearBound {
+                    a_in: Array2::zeros((rows, net.input_size())),
+                    bias: Array1::from_elem(rows, f64::NEG_INFINITY),
+                    lower: Array1::from_elem(rows, f64::NEG_INFINITY),
+                    relu_a,
+                };
+            }
             if let Some(v) = self.charges.get(i).filter(|v| !v.is_empty()) {
                 abs_err += &a.mapv(f64::abs).dot(v);
             }

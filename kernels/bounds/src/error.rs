@@ -51,6 +51,12 @@ pub mod codes {
     pub const BAD_OPTION: &str = "TL0632";
     /// `tlc certificate check` cannot tell which property to check (no usable contract or file).
     pub const NO_PROPERTY: &str = "TL0633";
+    /// The time limit was reached before an answer (any stage: import, bounds, search).
+    pub const TIMED_OUT: &str = "TL0640";
+    /// The run was cancelled (Ctrl-C, an edit in the editor) before an answer.
+    pub const CANCELLED: &str = "TL0641";
+    /// The verifier's memory ceiling would be exceeded by this network or search.
+    pub const MEMORY_CEILING: &str = "TL0642";
 }
 
 /// An error with a stable code, a message, and where known a position in the input text.

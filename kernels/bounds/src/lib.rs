@@ -15,12 +15,14 @@ pub mod error;
 pub mod eval;
 pub mod f32_noise;
 pub mod float_error;
+pub mod independent;
 pub mod lower;
 pub mod net;
 pub mod onnx;
 pub mod relax;
 pub mod rounding;
 pub mod runner;
+pub mod stop;
 pub mod vnnlib;
 pub mod vnnlib2;
 
@@ -31,8 +33,10 @@ pub use crown::{
     compute_bounds, Alphas, Analysis, CrownOptions, InputBox, LinearBound, Method, OutputBounds,
     ReluSplit,
 };
+pub use independent::check_independently;
 pub use error::{codes, BoundsError, Span};
 pub use lower::Payload;
 pub use net::{BoundNet, Layer, NetNode};
+pub use stop::{Stop, StopReason};
 pub use runner::{format_result, run_instance, run_instance_with, write_result, Instance};
 pub use vnnlib::{Case, OutputConstraint, Property};

@@ -193,6 +193,30 @@ impl BoundNet {
         }
     }
 
+    /// Bytes the lowered network holds (its matrices and vectors), approximately.
+    pub fn bytes(&self) -> usize {
+        let f = std::mem::size_of::<f64>();
+        self.nodes
+            .iter()
+            .map(|n| match &n.layer {
+                Layer::Affine { w, b, .. } => (2 * w.len() + b.len()) * f,
+                Layer::Scale { scale, .. } => 3 * scale.len() * f,
+                Layer::Gather { index, .. } => index.len() * std::mem::size_of::<usize>(),
+                Layer::MaxPool { windows, .. } => {
+                    windows.iter().map(|w| w.len() + 3).sum::<usize>() * std::mem::size_of::<usize>()
+                }
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Bytes one bound pass with backward passes of `rows` rows takes, approximately: the
+    /// per-layer bound vectors plus, at worst, one coefficient matrix per live layer.
+    pub fn pass_bytes(&self, rows: usize) -> usize {
+        let sizes: usize = self.nodes.iter().map(|n| n.size).sum();
+        sizes.saturating_mul(rows + 8).saturating_mul(std::mem::size_of::<f64>())
+    }
+
     /// Layers whose value the output depends on (others are skipped by every pass).
     pub fn live(&self) -> Vec<bool> {
         let mut live = vec![false; self.nodes.len()];

@@ -275,3 +275,222 @@ fn a_property_inside_the_f32_margin_is_unknown_not_unsat() {
     };
     assert!(why.contains("f32 resolution"), "{why}");
 }
+
+/// A relu MLP with random weights: `widths[0]` inputs, one relu after every hidden layer.
+fn wide_net(widths: &[usize]) -> BoundNet {
+    use tl_bounds::{Layer, NetNode};
+    let mut rng = common::Rng(11);
+    let mut nodes = vec![NetNode {
+        layer: Layer::Input,
+        size: widths[0],
+        name: "x".into(),
+        shape: vec![widths[0]],
+    }];
+    for (l, w) in widths.windows(2).enumerate() {
+        let scale = 1.0 / (w[0] as f64).sqrt();
+        let m = ndarray::Array2::from_shape_fn((w[1], w[0]), |_| (rng.next_f64() * 2.0 - 1.0) * scale);
+        let b = ndarray::Array1::from_shape_fn(w[1], |_| (rng.next_f64() * 2.0 - 1.0) * 0.1);
+        nodes.push(NetNode {
+            layer: Layer::affine(nodes.len() - 1, m, b, 0),
+            size: w[1],
+            name: format!("fc{l}"),
+            shape: vec![w[1]],
+        });
+        if l + 2 < widths.len() {
+            nodes.push(NetNode {
+                layer: Layer::Relu {
+                    src: nodes.len() - 1,
+                },
+                size: w[1],
+                name: format!("relu{l}"),
+                shape: vec![w[1]],
+            });
+        }
+    }
+    BoundNet {
+        output: nodes.len() - 1,
+        nodes,
+    }
+}
+
+#[test]
+fn a_first_bound_pass_longer_than_the_limit_still_answers_in_time() {
+    let net = wide_net(&[256, 1024, 1024, 1024, 2]);
+    let b = InputBox::new(vec![-1.0; 256], vec![1.0; 256]).unwrap();
+    let prop = below(&b, 2, 0, -1e6);
+    // How long the first pass takes without a limit, once (the limit below is a fraction of it).
+    let t = std::time::Instant::now();
+    compute_bounds(&net, &b, Method::Crown, None, CrownOptions::default()).unwrap();
+    let full = t.elapsed();
+    let limit = full / 5;
+    let limited = BabConfig {
+        timeout: limit,
+        ..cfg(Branching::Relu)
+    };
+    let t = std::time::Instant::now();
+    let res = verify(&net, &prop, &limited).unwrap();
+    let took = t.elapsed();
+    assert_eq!(res.verdict, Verdict::Timeout, "{:?}", res.stats);
+    assert!(
+        took < limit + Duration::from_millis(500),
+        "limit {limit:?} (first pass {full:?}), answered after {took:?}"
+    );
+    // A cancel mid-pass: unknown, promptly.
+    let unlimited = cfg(Branching::Relu);
+    let cancel = unlimited.cancel.clone();
+    let t = std::time::Instant::now();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        cancel.store(true, Ordering::SeqCst);
+    });
+    let res = verify(&net, &prop, &unlimited).unwrap();
+    stopper.join().unwrap();
+    assert_eq!(res.verdict, Verdict::Unknown("cancelled".into()));
+    assert!(t.elapsed() < limit + Duration::from_millis(500));
+}
+
+#[test]
+fn the_memory_ceiling_answers_unknown_naming_it() {
+    let net = wide_net(&[64, 256, 2]);
+    let b = InputBox::new(vec![-1.0; 64], vec![1.0; 64]).unwrap();
+    let prop = below(&b, 2, 0, -1e6);
+    let tight = BabConfig {
+        memory_limit: net.bytes() / 2,
+        ..cfg(Branching::Relu)
+    };
+    let res = verify(&net, &prop, &tight).unwrap();
+    match res.verdict {
+        Verdict::Unknown(why) => assert!(why.contains("memory ceiling [TL0642]"), "{why}"),
+        v => panic!("{v:?}"),
+    }
+    // With room, the same property is decided.
+    let res = verify(&net, &prop, &cfg(Branching::Relu)).unwrap();
+    assert!(matches!(res.verdict, Verdict::Verified { .. }), "{:?}", res.verdict);
+}
+
+/// The independent checker accepts what the search proved (input splitting, with and without
+/// alpha slopes, reals and f32 semantics) and rejects tampered certificates.
+#[test]
+fn the_independent_checker_rederives_every_leaf_and_rejects_tampering() {
+    use tl_bounds::check_independently;
+    let net = wide_net(&[3, 12, 12, 2]);
+    let b = InputBox::new(vec![-1.0; 3], vec![1.0; 3]).unwrap();
+    let mut rng = common::Rng(5);
+    let mut min = (0..4_000)
+        .map(|_| eval::eval::<f64>(&net, &rng.point(&b.lower, &b.upper))[0])
+        .fold(f64::INFINITY, f64::min);
+    let crown = compute_bounds(&net, &b, Method::Crown, None, CrownOptions::default()).unwrap();
+    let mut checked = 0;
+    // Relu-split certificates are not exercised here: relu splitting did not decide this net
+    // within the test's budget (issue 16's weak relu branch and bound).
+    for (branching, f32_executor, alpha_iters) in [
+        (Branching::Input, true, 0),
+        (Branching::Input, false, 5),
+    ] {
+        let run = BabConfig {
+            f32_executor,
+            alpha_iters,
+            timeout: Duration::from_secs(10),
+            ..cfg(branching)
+        };
+        let mut found = None;
+        // Between CROWN's bound and the lowest output seen; closer to CROWN after a timeout.
+        let mut frac = 0.8;
+        for _ in 0..20 {
+            let rhs = crown.lower[0] + frac * (min - crown.lower[0]);
+            let prop = below(&b, 2, 0, rhs);
+            match verify(&net, &prop, &run).unwrap().verdict {
+                Verdict::Falsified(cx) => min = min.min(cx.y_f64[0]),
+                Verdict::Timeout => frac /= 2.0,
+                Verdict::Verified {
+                    certificate: Some(cert),
+                } => {
+                    found = Some((prop, cert));
+                    break;
+                }
+                v => panic!("{branching:?}: {v:?}"),
+            }
+        }
+        let (prop, cert) = found.expect("threshold never became true");
+        check_certificate(&cert, &net, &prop, f32_executor).unwrap();
+        let report = check_independently(&cert, &net, &prop, f32_executor)
+            .unwrap_or_else(|e| panic!("{branching:?} f32 {f32_executor}: {e}"));
+        assert!(report.leaves >= 1);
+        checked += 1;
+        let rejected = |c: &tl_bounds::Certificate, p: &Property| {
+            let e = check_independently(c, &net, p, f32_executor).unwrap_err();
+            assert_eq!(e.code, codes::CERT_REJECTED, "{e}");
+        };
+        // A stronger property than the one proved.
+        rejected(&cert, &below(&b, 2, 0, min + 0.25));
+        // The root made a leaf: the whole box with no split is not refuted (CROWN was not enough).
+        if cert.cases[0].nodes.len() > 1 {
+            let mut cut = cert.clone();
+            cut.cases[0].nodes[0] = CertNode::Leaf {
+                empty: false,
+                bounds: vec![],
+                alphas: None,
+            };
+            rejected(&cut, &prop);
+        }
+        for (id, node) in cert.cases[0].nodes.iter().enumerate() {
+            match node {
+                CertNode::InputSplit { dim, mid, children } => {
+                    // A split outside the box would leave part of it uncovered.
+                    let mut bad = cert.clone();
+                    bad.cases[0].nodes[id] = CertNode::InputSplit {
+                        dim: *dim,
+                        mid: mid + 10.0,
+                        children: *children,
+                    };
+                    rejected(&bad, &prop);
+                    // Both halves pointing at one subtree: the other half is never checked.
+                    let mut twice = cert.clone();
+                    twice.cases[0].nodes[id] = CertNode::InputSplit {
+                        dim: *dim,
+                        mid: *mid,
+                        children: [children[0], children[0]],
+                    };
+                    rejected(&twice, &prop);
+                }
+                CertNode::ReluSplit {
+                    layer, children, ..
+                } => {
+                    // A split of a neuron that does not exist.
+                    let mut bad = cert.clone();
+                    bad.cases[0].nodes[id] = CertNode::ReluSplit {
+                        layer: *layer,
+                        neuron: 10_000,
+                        children: *children,
+                    };
+                    rejected(&bad, &prop);
+                }
+                CertNode::Leaf {
+                    alphas: Some(list), ..
+                } => {
+                    // Slopes outside [0, 1] are not a sound relaxation.
+                    let mut bad = cert.clone();
+                    let mut list = list.clone();
+                    for row in &mut list[0].1 {
+                        for a in row.iter_mut() {
+                            *a = 1.5;
+                        }
+                    }
+                    bad.cases[0].nodes[id] = CertNode::Leaf {
+                        empty: false,
+                        bounds: vec![],
+                        alphas: Some(list),
+                    };
+                    rejected(&bad, &prop);
+                }
+                _ => {}
+            }
+        }
+        // A certificate without the f32 margin does not prove the f32 claim.
+        if !f32_executor {
+            let e = check_independently(&cert, &net, &prop, true).unwrap_err();
+            assert_eq!(e.code, codes::CERT_REJECTED);
+        }
+    }
+    assert_eq!(checked, 2);
+}

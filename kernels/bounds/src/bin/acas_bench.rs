@@ -104,7 +104,7 @@ fn main() {
                     .cases
                     .iter()
                     .enumerate()
-                    .any(|(k, c)| attack(&net, c, k, strong, &mut rng).is_some())
+                    .any(|(k, c)| attack(&net, c, k, strong, &mut rng, &tl_bounds::Stop::never()).is_some())
                 {
                     wrong += 1;
                     "unsat(WRONG)"
