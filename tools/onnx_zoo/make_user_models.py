@@ -86,11 +86,11 @@ class G:
         return names[0] if outputs == 1 else names
 
 
-def finish(name, opset, g, x_shape, y, y_shape, x_dims=None):
+def finish(name, opset, g, x_shape, y, y_shape, x_dims=None, elem=TensorProto.FLOAT):
     graph = helper.make_graph(
         g.nodes, name,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_dims or x_shape)],
-        [helper.make_tensor_value_info(y, TensorProto.FLOAT, y_shape)],
+        [helper.make_tensor_value_info("x", elem, x_dims or x_shape)],
+        [helper.make_tensor_value_info(y, elem, y_shape)],
         g.inits,
     )
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
@@ -257,6 +257,14 @@ def breadth(opset):
     return finish("torch_jit", opset, g, [3, 7], y, [3, 7])
 
 
+def f64_constant():
+    """An f64 model with a typed Constant (torch exports a .double() module's scalars so)."""
+    g = G()
+    y = g.op("Mul", [g.op("Add", ["x", g.const(np.array(0.25, dtype=np.float64))]),
+                     g.const(np.array([1.5, -2.0, 3.0], dtype=np.float64))])
+    return finish("torch_jit", 17, g, [2, 3], y, [2, 3], elem=TensorProto.DOUBLE)
+
+
 MODELS = {
     "mlp_op13": (lambda: mlp(13), [3, 12]),
     "mlp_op17": (lambda: mlp(17), [3, 12]),
@@ -270,6 +278,7 @@ MODELS = {
     "breadth_op9": (lambda: breadth(9), [3, 7]),
     "breadth_op12": (lambda: breadth(12), [3, 7]),
     "breadth_op13": (lambda: breadth(13), [3, 7]),
+    "f64_constant_op17": (f64_constant, [2, 3]),
 }
 
 
@@ -282,11 +291,11 @@ def main():
         m = build()
         path = os.path.join(out, name + ".onnx")
         onnx.save(m, path)
-        x = RNG.standard_normal(x_shape).astype(np.float32)
+        x = RNG.standard_normal(x_shape).astype(np.float64 if name.startswith("f64") else np.float32)
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         (y,) = sess.run(None, {"x": x})
         np.save(os.path.join(out, name + ".input.x.npy"), x)
-        np.save(os.path.join(out, name + ".expected.y.npy"), y.astype(np.float32))
+        np.save(os.path.join(out, name + ".expected.y.npy"), y)
         with open(os.path.join(out, name + ".output"), "w") as f:
             f.write(m.graph.output[0].name)
     with open(os.path.join(out, "manifest.txt"), "w") as f:
