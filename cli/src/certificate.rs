@@ -112,7 +112,7 @@ fn check(args: &CheckArgs) -> Result<String, CliError> {
     let report = tl_bounds::check_certificate(&cert, &net, &property, cert.f32_executor)
         .map_err(bounds_error)?;
     Ok(format!(
-        "certificate checks: {described} is unsat (checked: {} case(s), {} leaves, {} splits recomputed; {})\n",
+        "certificate checks: {described} is unsat (checked: {} case(s), {} leaves, {} splits recomputed; {})\n{}\n",
         report.cases,
         report.leaves,
         report.splits,
@@ -120,8 +120,22 @@ fn check(args: &CheckArgs) -> Result<String, CliError> {
             "sound over the reals and for an f32 executor"
         } else {
             "sound over the reals"
-        }
+        },
+        independent_line(&cert, &net, &property)
     ))
+}
+
+/// The second opinion: the independent checker (tl-bounds' `independent` module, which shares
+/// no bound code with the producer) re-derives every leaf. Its relaxations are simpler, so it
+/// may fail to re-derive a leaf the producer refuted: that is reported, not hidden.
+pub fn independent_line(cert: &Certificate, net: &BoundNet, property: &Property) -> String {
+    match tl_bounds::check_independently(cert, net, property, cert.f32_executor) {
+        Ok(r) => format!(
+            "independent check: passes ({} leaves re-derived by a second evaluator that shares no bound code with the search)",
+            r.leaves
+        ),
+        Err(e) => format!("independent check: does not pass [{}]: {}", e.code, e.message),
+    }
 }
 
 /// The bound network of a resolved graph, symbolic extents bound to 1.

@@ -5,8 +5,8 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use tl_bounds::{BabConfig, Branching, Instance, Verdict};
@@ -21,7 +21,9 @@ use crate::run::CliError;
   tlc vnncomp net.onnx prop.vnnlib --timeout 60 --result out.txt --certificate cert.json
 
 The result file's first line is unsat, sat, unknown or timeout; sat is followed by the
-counterexample as ((X_0 v) ... (Y_0 v) ...). Ctrl-C stops the search and writes unknown.
+counterexample as ((X_0 v) ... (Y_0 v) ...). The time limit counts from the start (import
+included) and is obeyed at every stage: `timeout` is written within the limit plus 1 s. Ctrl-C
+stops the search and writes unknown (within 1 s; a second Ctrl-C exits at once).
 `unsat` with --semantics f32 (the default) also holds for any f32 executor of the network.
 Exit 0 when a result was written, 2 on usage, input or I/O errors.")]
 pub struct VnncompArgs {
@@ -45,6 +47,9 @@ pub struct VnncompArgs {
     /// `f32`: answers hold over the reals and for any f32 executor; `reals`: over the reals.
     #[arg(long, default_value = "f32", value_parser = ["f32", "reals"])]
     pub semantics: String,
+    /// Memory ceiling in GiB: past it the answer is `unknown` (naming the ceiling).
+    #[arg(long, default_value_t = 4.0)]
+    pub memory_limit: f64,
 }
 
 pub fn run(args: VnncompArgs) -> u8 {
@@ -66,7 +71,51 @@ fn cancel_on_ctrl_c(cancel: Arc<AtomicBool>) {
     }
 }
 
+/// The last resort behind the verifier's own checks: a stage that overruns anyway (a huge ONNX
+/// file being decoded) cannot make `tlc vnncomp` miss its limit. Past the deadline plus a grace
+/// period, or a grace period after Ctrl-C, it writes `timeout` / `unknown` (unless an answer was
+/// written) and exits.
+fn watchdog(deadline: Instant, cancel: Arc<AtomicBool>, result: PathBuf, written: Arc<Mutex<bool>>) {
+    const GRACE: Duration = Duration::from_millis(600);
+    std::thread::spawn(move || {
+        let mut cancelled_at: Option<Instant> = None;
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let now = Instant::now();
+            if cancelled_at.is_none() && cancel.load(Ordering::Relaxed) {
+                cancelled_at = Some(now);
+            }
+            let (word, why) = if now >= deadline + GRACE {
+                ("timeout\n", "timeout (the time limit was reached during import or a bound pass) [TL0640]")
+            } else if cancelled_at.is_some_and(|t| now >= t + GRACE) {
+                ("unknown\n", "unknown: cancelled [TL0641]")
+            } else {
+                continue;
+            };
+            let mut done = written.lock().unwrap_or_else(|e| e.into_inner());
+            if *done {
+                return;
+            }
+            let _ = std::fs::write(&result, word);
+            *done = true;
+            println!("{why}");
+            std::process::exit(exit::OK as i32);
+        }
+    });
+}
+
 fn decide(args: &VnncompArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    if !(args.memory_limit.is_finite() && args.memory_limit > 0.0) {
+        return Err(CliError::new(
+            tl_bounds::codes::BAD_OPTION,
+            format!(
+                "--memory-limit {}: give a positive number of GiB",
+                args.memory_limit
+            ),
+            exit::USAGE,
+        ));
+    }
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return Err(CliError::new(
             tl_bounds::codes::BAD_OPTION,
@@ -77,16 +126,21 @@ fn decide(args: &VnncompArgs) -> Result<(), CliError> {
             exit::USAGE,
         ));
     }
+    let deadline = started + Duration::from_secs_f64(args.timeout.min(1e9));
+    let cancel = Arc::new(AtomicBool::new(false));
+    cancel_on_ctrl_c(cancel.clone());
+    let written = Arc::new(Mutex::new(false));
+    watchdog(deadline, cancel.clone(), args.result.clone(), written.clone());
     let instance = Instance::load(&args.network, &args.property).map_err(|mut e| {
         e.message = format!("{} (while loading the instance)", e.message);
         let mut e = bounds_error(e);
         e.status = exit::USAGE;
         e
     })?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    cancel_on_ctrl_c(cancel.clone());
     let cfg = BabConfig {
-        timeout: Duration::from_secs_f64(args.timeout),
+        timeout: Duration::from_secs_f64(args.timeout.min(1e9)),
+        deadline: Some(deadline),
+        memory_limit: (args.memory_limit.min(1e6) * (1u64 << 30) as f64) as usize,
         cancel,
         branching: if args.split == "relu" {
             Branching::Relu
@@ -112,6 +166,12 @@ fn decide(args: &VnncompArgs) -> Result<(), CliError> {
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    // From here on the watchdog must not write over the answer.
+    let mut done = written.lock().unwrap_or_else(|e| e.into_inner());
+    if *done {
+        return Ok(());
+    }
+    *done = true;
     let res = match outcome {
         Ok(res) => res,
         Err(e) => {
@@ -151,6 +211,14 @@ fn decide(args: &VnncompArgs) -> Result<(), CliError> {
                     )
                 })?;
                 line.push_str(&format!("; certificate written to {}", path.display()));
+                if let Ok(net) = instance.net() {
+                    line.push_str("; ");
+                    line.push_str(&crate::certificate::independent_line(
+                        c,
+                        &net,
+                        &instance.property,
+                    ));
+                }
             }
             _ => line.push_str("; no certificate (only unsat answers have one)"),
         }

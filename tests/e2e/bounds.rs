@@ -465,3 +465,181 @@ fn acas_xu_ctrl_c_writes_unknown() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(result_of(&dir.0, "r.txt"), "unknown\n");
 }
+
+/// A wide relu MLP written as ONNX at test time (never committed): 512 inputs, three hidden
+/// layers of 2048, two outputs; its first CROWN pass takes far longer than a few seconds.
+fn wide_onnx(path: &Path) {
+    use prost::Message;
+    use tl_kernels::onnx::proto::{
+        tensor_proto::DataType, tensor_shape_proto::dimension::Value as D,
+        tensor_shape_proto::Dimension, type_proto, GraphProto, ModelProto, NodeProto,
+        OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    };
+    let value = |name: &str, n: i64| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: DataType::Float as i32,
+                shape: Some(TensorShapeProto {
+                    dim: [1, n]
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(D::DimValue(d)),
+                            denotation: String::new(),
+                        })
+                        .collect(),
+                }),
+            })),
+            denotation: String::new(),
+        }),
+        ..Default::default()
+    };
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
+    };
+    let widths = [512i64, 2048, 2048, 2048, 2];
+    let (mut nodes, mut inits) = (Vec::new(), Vec::new());
+    let mut prev = "x".to_string();
+    for (l, w) in widths.windows(2).enumerate() {
+        let (n_in, n_out) = (w[0], w[1]);
+        let scale = 1.0 / (n_in as f32).sqrt();
+        inits.push(TensorProto {
+            name: format!("W{l}"),
+            dims: vec![n_out, n_in],
+            data_type: DataType::Float as i32,
+            float_data: (0..n_in * n_out).map(|_| rand() * scale).collect(),
+            ..Default::default()
+        });
+        inits.push(TensorProto {
+            name: format!("b{l}"),
+            dims: vec![n_out],
+            data_type: DataType::Float as i32,
+            float_data: (0..n_out).map(|_| rand() * 0.1).collect(),
+            ..Default::default()
+        });
+        let last = l + 2 == widths.len();
+        let out = if last { "y".to_string() } else { format!("h{l}") };
+        nodes.push(NodeProto {
+            input: vec![prev.clone(), format!("W{l}"), format!("b{l}")],
+            output: vec![out.clone()],
+            op_type: "Gemm".into(),
+            attribute: vec![tl_kernels::onnx::proto::AttributeProto {
+                name: "transB".into(),
+                r#type: tl_kernels::onnx::proto::attribute_proto::AttributeType::Int as i32,
+                i: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        prev = out;
+        if !last {
+            nodes.push(NodeProto {
+                input: vec![prev.clone()],
+                output: vec![format!("a{l}")],
+                op_type: "Relu".into(),
+                ..Default::default()
+            });
+            prev = format!("a{l}");
+        }
+    }
+    let model = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        producer_name: "tl e2e".into(),
+        graph: Some(GraphProto {
+            name: "wide".into(),
+            node: nodes,
+            initializer: inits,
+            input: vec![value("x", widths[0])],
+            output: vec![value("y", 2)],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    std::fs::write(path, model.encode_to_vec()).unwrap();
+}
+
+/// Every input in [-1, 1]; unsafe: Y_0 <= -1e6 (never reached, so no attack ends the run early).
+fn wide_property(path: &Path) {
+    let mut s = String::new();
+    for i in 0..512 {
+        s.push_str(&format!("(declare-const X_{i} Real)\n"));
+    }
+    s.push_str("(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n");
+    for i in 0..512 {
+        s.push_str(&format!("(assert (<= X_{i} 1.0))\n(assert (>= X_{i} -1.0))\n"));
+    }
+    s.push_str("(assert (<= Y_0 -1000000.0))\n");
+    std::fs::write(path, s).unwrap();
+}
+
+/// The timing guarantee: a net whose first bound pass takes far longer than the limit still
+/// answers `timeout` within the limit plus 1 s (import included), and Ctrl-C answers `unknown`
+/// within a second.
+#[test]
+fn vnncomp_obeys_the_time_limit_and_ctrl_c_on_a_wide_net() {
+    let dir = TempDir::new("vnncomp_wide");
+    wide_onnx(&dir.0.join("wide.onnx"));
+    wide_property(&dir.0.join("wide.vnnlib"));
+    let limit = 3.0;
+    let t = Instant::now();
+    let (code, out, err) = run_in(
+        &dir.0,
+        &[
+            "vnncomp",
+            "wide.onnx",
+            "wide.vnnlib",
+            "--timeout",
+            "3",
+            "--result",
+            "out.txt",
+        ],
+    );
+    let took = t.elapsed().as_secs_f64();
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(result_of(&dir.0, "out.txt"), "timeout\n", "{out}{err}");
+    assert!(
+        took <= limit + 1.0,
+        "answered after {took:.2} s, limit {limit} s: {out}{err}"
+    );
+
+    #[cfg(unix)]
+    {
+        let child = tlc()
+            .current_dir(&dir.0)
+            .args([
+                "vnncomp",
+                "wide.onnx",
+                "wide.vnnlib",
+                "--timeout",
+                "600",
+                "--result",
+                "int.txt",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2500));
+        let sent = Instant::now();
+        // SAFETY: signalling our own child process by its id.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let out = child.wait_with_output().unwrap();
+        let took = sent.elapsed().as_secs_f64();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(took <= 1.0, "Ctrl-C took {took:.2} s to stop: {text}");
+        assert_eq!(result_of(&dir.0, "int.txt"), "unknown\n", "{text}");
+        assert!(text.contains("cancelled"), "{text}");
+    }
+}
