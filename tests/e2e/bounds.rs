@@ -642,4 +642,41 @@ fn vnncomp_obeys_the_time_limit_and_ctrl_c_on_a_wide_net() {
         assert_eq!(result_of(&dir.0, "int.txt"), "unknown\n", "{text}");
         assert!(text.contains("cancelled"), "{text}");
     }
+
+/// VNN-LIB 2.0 files are read wherever 1.0 ones are: `tlc vnncomp`, `tlc import vnnlib` and a
+/// contract's `given vnnlib("...")`, with the answers of the 1.0 file they were converted from.
+#[test]
+fn vnnlib_2_0_properties_are_read_like_1_0() {
+    let dir = TempDir::new("vnnlib2");
+    let net = mlp_onnx();
+    let net = net.to_str().unwrap();
+    mlp_property(&dir.0, "high.vnnlib", 1.5);
+    let p = tl_bounds::vnnlib::load(&dir.0.join("high.vnnlib")).unwrap();
+    let t2 = tl_bounds::vnnlib2::write(&tl_bounds::vnnlib2::from_property(&p));
+    assert!(t2.starts_with("(vnnlib-version <2.0>)"), "{t2}");
+    std::fs::write(dir.0.join("high2.vnnlib"), &t2).unwrap();
+    for prop in ["high.vnnlib", "high2.vnnlib"] {
+        let (code, out, err) = run_in(
+            &dir.0,
+            &["vnncomp", net, prop, "--timeout", "30", "--result", "r.txt"],
+        );
+        assert_eq!(code, 0, "{prop}: {err}");
+        assert!(out.starts_with("unsat ("), "{prop}: {out}");
+    }
+    std::fs::copy(mlp_onnx(), dir.0.join("mlp.onnx")).unwrap();
+    let (code, _, err) = run_in(
+        &dir.0,
+        &["import", "vnnlib", "high2.vnnlib", "--model", "mlp.onnx", "-o", "high2.tl"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let spec = std::fs::read_to_string(dir.0.join("high2.tl")).unwrap();
+    assert!(spec.contains("given vnnlib(\"high2.vnnlib\")"), "{spec}");
+    let (code, out, err) = run_in(&dir.0, &["verify", "high2.tl"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("checked"), "{out}");
+    // A malformed 2.0 file is a coded error with its position, never a verdict.
+    std::fs::write(dir.0.join("bad2.vnnlib"), "(vnnlib-version <2.0>)\n(declare-network f (declare-input X Real [2]) (declare-output Y Real [1]))\n(assert (<= Z[0] 1))\n").unwrap();
+    let (code, _, err) = run_in(&dir.0, &["vnncomp", net, "bad2.vnnlib", "--result", "r.txt"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("TL0661"), "{err}");
 }
