@@ -642,6 +642,7 @@ fn vnncomp_obeys_the_time_limit_and_ctrl_c_on_a_wide_net() {
         assert_eq!(result_of(&dir.0, "int.txt"), "unknown\n", "{text}");
         assert!(text.contains("cancelled"), "{text}");
     }
+}
 
 /// VNN-LIB 2.0 files are read wherever 1.0 ones are: `tlc vnncomp`, `tlc import vnnlib` and a
 /// contract's `given vnnlib("...")`, with the answers of the 1.0 file they were converted from.
