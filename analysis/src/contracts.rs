@@ -139,7 +139,9 @@ impl Method {
     /// reads it before anything ran).
     pub fn grants(&self, claim: Option<&Claim>) -> Status {
         match self {
-            Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. } => Status::Checked,
+            Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. } => {
+                Status::Checked
+            }
             Method::Certificate { .. } => Status::Checked,
             Method::Sampling { .. } => Status::Tested,
             // execGraphOfIR_semantics_eq is a theorem about TorchLean's compiler. tl's compiled
@@ -853,10 +855,12 @@ impl<'db> ContractCx<'db> {
                                 return None;
                             }
                             // Known statically: the class must index the last axis.
-                            if let Some(classes) = self.value_type(p).and_then(|t| match t.shape.0.last() {
-                                Some(tl_ir::Dim::Known(n)) => Some(*n),
-                                _ => None,
-                            }) {
+                            if let Some(classes) =
+                                self.value_type(p).and_then(|t| match t.shape.0.last() {
+                                    Some(tl_ir::Dim::Known(n)) => Some(*n),
+                                    _ => None,
+                                })
+                            {
                                 if k as u64 >= classes as u64 {
                                     let d = self.error(
                                         430,

@@ -69,7 +69,12 @@ pub fn graph_signature<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Option<Si
 /// so that cycle detection never analyses a body (and so never recurses through a cycle).
 #[salsa::tracked(returns(ref))]
 pub fn instantiated_blocks<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Vec<ItemSource<'db>> {
-    fn walk<'db>(db: &'db dyn Db, file: crate::db::SourceFile, e: &Expr, out: &mut Vec<ItemSource<'db>>) {
+    fn walk<'db>(
+        db: &'db dyn Db,
+        file: crate::db::SourceFile,
+        e: &Expr,
+        out: &mut Vec<ItemSource<'db>>,
+    ) {
         let named = |path: &ast::Path, out: &mut Vec<ItemSource<'db>>| {
             let segs: Vec<&str> = path.segments.iter().map(|s| s.text.as_str()).collect();
             if let Some(def) = lookup(db, file, &segs).filter(|d| d.kind == DefKind::Block) {
@@ -81,7 +86,9 @@ pub fn instantiated_blocks<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Vec<I
         match e {
             Expr::Call { callee, args, .. } => {
                 if callee.text() == "repeat" {
-                    if let Some(Expr::Name(p)) = args.iter().find(|a| a.name.is_none()).map(|a| &a.value) {
+                    if let Some(Expr::Name(p)) =
+                        args.iter().find(|a| a.name.is_none()).map(|a| &a.value)
+                    {
                         named(p, out);
                     }
                 } else if tl_ir::lookup(&callee.text()).is_none() {

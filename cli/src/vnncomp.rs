@@ -75,7 +75,12 @@ fn cancel_on_ctrl_c(cancel: Arc<AtomicBool>) {
 /// file being decoded) cannot make `tlc vnncomp` miss its limit. Past the deadline plus a grace
 /// period, or a grace period after Ctrl-C, it writes `timeout` / `unknown` (unless an answer was
 /// written) and exits.
-fn watchdog(deadline: Instant, cancel: Arc<AtomicBool>, result: PathBuf, written: Arc<Mutex<bool>>) {
+fn watchdog(
+    deadline: Instant,
+    cancel: Arc<AtomicBool>,
+    result: PathBuf,
+    written: Arc<Mutex<bool>>,
+) {
     const GRACE: Duration = Duration::from_millis(600);
     std::thread::spawn(move || {
         let mut cancelled_at: Option<Instant> = None;
@@ -86,7 +91,10 @@ fn watchdog(deadline: Instant, cancel: Arc<AtomicBool>, result: PathBuf, written
                 cancelled_at = Some(now);
             }
             let (word, why) = if now >= deadline + GRACE {
-                ("timeout\n", "timeout (the time limit was reached during import or a bound pass) [TL0640]")
+                (
+                    "timeout\n",
+                    "timeout (the time limit was reached during import or a bound pass) [TL0640]",
+                )
             } else if cancelled_at.is_some_and(|t| now >= t + GRACE) {
                 ("unknown\n", "unknown: cancelled [TL0641]")
             } else {
@@ -130,7 +138,12 @@ fn decide(args: &VnncompArgs) -> Result<(), CliError> {
     let cancel = Arc::new(AtomicBool::new(false));
     cancel_on_ctrl_c(cancel.clone());
     let written = Arc::new(Mutex::new(false));
-    watchdog(deadline, cancel.clone(), args.result.clone(), written.clone());
+    watchdog(
+        deadline,
+        cancel.clone(),
+        args.result.clone(),
+        written.clone(),
+    );
     let instance = Instance::load(&args.network, &args.property).map_err(|mut e| {
         e.message = format!("{} (while loading the instance)", e.message);
         let mut e = bounds_error(e);

@@ -522,7 +522,11 @@ fn wide_onnx(path: &Path) {
             ..Default::default()
         });
         let last = l + 2 == widths.len();
-        let out = if last { "y".to_string() } else { format!("h{l}") };
+        let out = if last {
+            "y".to_string()
+        } else {
+            format!("h{l}")
+        };
         nodes.push(NodeProto {
             input: vec![prev.clone(), format!("W{l}"), format!("b{l}")],
             output: vec![out.clone()],
@@ -574,7 +578,9 @@ fn wide_property(path: &Path) {
     }
     s.push_str("(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n");
     for i in 0..512 {
-        s.push_str(&format!("(assert (<= X_{i} 1.0))\n(assert (>= X_{i} -1.0))\n"));
+        s.push_str(&format!(
+            "(assert (<= X_{i} 1.0))\n(assert (>= X_{i} -1.0))\n"
+        ));
     }
     s.push_str("(assert (<= Y_0 -1000000.0))\n");
     std::fs::write(path, s).unwrap();
@@ -667,7 +673,15 @@ fn vnnlib_2_0_properties_are_read_like_1_0() {
     std::fs::copy(mlp_onnx(), dir.0.join("mlp.onnx")).unwrap();
     let (code, _, err) = run_in(
         &dir.0,
-        &["import", "vnnlib", "high2.vnnlib", "--model", "mlp.onnx", "-o", "high2.tl"],
+        &[
+            "import",
+            "vnnlib",
+            "high2.vnnlib",
+            "--model",
+            "mlp.onnx",
+            "-o",
+            "high2.tl",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let spec = std::fs::read_to_string(dir.0.join("high2.tl")).unwrap();
@@ -677,7 +691,10 @@ fn vnnlib_2_0_properties_are_read_like_1_0() {
     assert!(out.contains("checked"), "{out}");
     // A malformed 2.0 file is a coded error with its position, never a verdict.
     std::fs::write(dir.0.join("bad2.vnnlib"), "(vnnlib-version <2.0>)\n(declare-network f (declare-input X Real [2]) (declare-output Y Real [1]))\n(assert (<= Z[0] 1))\n").unwrap();
-    let (code, _, err) = run_in(&dir.0, &["vnncomp", net, "bad2.vnnlib", "--result", "r.txt"]);
+    let (code, _, err) = run_in(
+        &dir.0,
+        &["vnncomp", net, "bad2.vnnlib", "--result", "r.txt"],
+    );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("TL0661"), "{err}");
 }

@@ -56,8 +56,10 @@ fn an_onnx_import_is_found_by_its_alias() {
     .expect("copy model");
     std::fs::write(dir.0.join("spec.tl"), "import onnx \"m.onnx\" as net\n").expect("spec");
     for format in ["dot", "json", "mermaid"] {
-        let (code, out, stderr) =
-            run_in(&dir.0, &["graph", "spec.tl", "--graph", "net", "--format", format]);
+        let (code, out, stderr) = run_in(
+            &dir.0,
+            &["graph", "spec.tl", "--graph", "net", "--format", format],
+        );
         assert_eq!(code, 0, "{format}: {stderr}");
         assert!(!out.contains("torch_jit"), "{format}:\n{out}");
         match format {

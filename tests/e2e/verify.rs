@@ -400,7 +400,10 @@ fn same_contract_name_in_two_files_keeps_each_files_evidence() {
     };
     std::fs::write(project.0.join("a_robust.tl"), spec("[0.9, 0.1]")).unwrap();
     std::fs::write(project.0.join("b_fragile.tl"), spec("[0.5, 0.5]")).unwrap();
-    for order in [["a_robust.tl", "b_fragile.tl"], ["b_fragile.tl", "a_robust.tl"]] {
+    for order in [
+        ["a_robust.tl", "b_fragile.tl"],
+        ["b_fragile.tl", "a_robust.tl"],
+    ] {
         let (code, out, err) = verify(
             &project.0,
             &cache,
@@ -421,7 +424,11 @@ fn same_contract_name_in_two_files_keeps_each_files_evidence() {
             .collect();
         assert_eq!(by_file.len(), 2, "{out}");
         for (file, status) in &by_file {
-            let want = if file.contains("a_robust") { "checked" } else { "falsified" };
+            let want = if file.contains("a_robust") {
+                "checked"
+            } else {
+                "falsified"
+            };
             assert!(file.contains(".tl"), "each contract names its file: {out}");
             assert_eq!(status, want, "{file}: {out}");
         }

@@ -75,7 +75,10 @@ pub fn statuses_with_runs(
                 st.message = "verification in progress".into();
                 return st;
             }
-            let Some(run) = runs.iter().find(|r| r.outcome.is_of(file.path(db), &st.name)) else {
+            let Some(run) = runs
+                .iter()
+                .find(|r| r.outcome.is_of(file.path(db), &st.name))
+            else {
                 return st;
             };
             let item = items
@@ -163,8 +166,8 @@ pub fn hover_with_runs(
     }) = occurrence_at(db, file, offset).map(|o| o.symbol)
     {
         let name = item.name(db).clone().unwrap_or_default();
-        let verified = item.file(db) == file
-            && runs.iter().any(|r| r.outcome.is_of(file.path(db), &name));
+        let verified =
+            item.file(db) == file && runs.iter().any(|r| r.outcome.is_of(file.path(db), &name));
         if verified {
             if let Some(ledger) = contract_ledger_with(db, item, &outcomes(runs)) {
                 h.markdown.push_str("\n\n---\n\n");

@@ -1049,7 +1049,6 @@ fn strongest(a: Status, b: Status) -> Status {
     }
 }
 
-
 /// `crown then bab(timeout = 60s) over the reals`. Gradient claims are sampled on the f64
 /// reference semantics (autograd against finite differences), not on the compiled executor.
 fn methods_phrase(methods: &[Method], gradient: bool) -> String {

@@ -8,7 +8,9 @@ use tl_ir::{Graph, Node, NodeKind};
 use super::{Cx, Failure};
 use crate::catalog::{Check, Entry, SideCondition};
 use crate::contracts::Claim;
-use crate::ledger::checks::{is_graph_level, run_graph_check, run_node_check, CheckOutcome, GraphFacts};
+use crate::ledger::checks::{
+    is_graph_level, run_graph_check, run_node_check, CheckOutcome, GraphFacts,
+};
 use crate::outcome::Verdict;
 
 pub(super) fn run(cx: &Cx) -> Result<(Verdict, String), Failure> {
@@ -203,7 +205,13 @@ fn check_all(
 /// One side condition on the lowered graph, by the one interpreter the ledger also uses
 /// (`ledger::checks`); only the whole-graph facts it cannot know alone (structure, compilation)
 /// are computed here.
-fn check_one(cx: &Cx, check: Check, sc: &SideCondition, graph: &Graph, node: Option<&Node>) -> Result<(), String> {
+fn check_one(
+    cx: &Cx,
+    check: Check,
+    sc: &SideCondition,
+    graph: &Graph,
+    node: Option<&Node>,
+) -> Result<(), String> {
     let outcome = if is_graph_level(check) {
         let facts = GraphFacts {
             structural: graph.validate().map_err(|e| e.message),

@@ -411,7 +411,9 @@ pub struct BabResult {
 /// Decides `prop` on `net`.
 pub fn verify(net: &BoundNet, prop: &Property, cfg: &BabConfig) -> Result<BabResult> {
     let start = Instant::now();
-    let mut deadline = start.checked_add(cfg.timeout).unwrap_or(start + Duration::from_secs(1 << 40));
+    let mut deadline = start
+        .checked_add(cfg.timeout)
+        .unwrap_or(start + Duration::from_secs(1 << 40));
     if let Some(d) = cfg.deadline {
         deadline = deadline.min(d);
     }

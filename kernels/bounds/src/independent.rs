@@ -175,7 +175,12 @@ impl<'n> Leaf<'n> {
             leaf.noise.push(noise);
             // The layer's own magnitude is needed by the backward pass below only for earlier
             // layers; push the interval first, tighten after.
-            leaf.mag.push(l.iter().zip(&h).map(|(a, b)| a.abs().max(b.abs())).collect());
+            leaf.mag.push(
+                l.iter()
+                    .zip(&h)
+                    .map(|(a, b)| a.abs().max(b.abs()))
+                    .collect(),
+            );
             leaf.lo.push(l);
             leaf.hi.push(h);
             if needs[i] && i != 0 {
@@ -224,7 +229,11 @@ impl<'n> Leaf<'n> {
         match &self.net.nodes[i].layer {
             Layer::Input => (lower.to_vec(), upper.to_vec()),
             Layer::Affine {
-                src, w, b, coef_ulps, ..
+                src,
+                w,
+                b,
+                coef_ulps,
+                ..
             } => {
                 let (l, h) = (&self.lo[*src], &self.hi[*src]);
                 let gg = g(w.ncols()) + 4.0 * *coef_ulps as f64 * U;
@@ -294,15 +303,27 @@ impl<'n> Leaf<'n> {
             Layer::Sigmoid { src } | Layer::Tanh { src } => {
                 let sig = matches!(self.net.nodes[i].layer, Layer::Sigmoid { .. });
                 (
-                    self.lo[*src].iter().map(|&v| s_shaped(sig, v, false)).collect(),
-                    self.hi[*src].iter().map(|&v| s_shaped(sig, v, true)).collect(),
+                    self.lo[*src]
+                        .iter()
+                        .map(|&v| s_shaped(sig, v, false))
+                        .collect(),
+                    self.hi[*src]
+                        .iter()
+                        .map(|&v| s_shaped(sig, v, true))
+                        .collect(),
                 )
             }
             Layer::MaxPool { src, windows } => windows
                 .iter()
                 .map(|w| {
-                    let l = w.iter().map(|&k| self.lo[*src][k]).fold(f64::NEG_INFINITY, f64::max);
-                    let h = w.iter().map(|&k| self.hi[*src][k]).fold(f64::NEG_INFINITY, f64::max);
+                    let l = w
+                        .iter()
+                        .map(|&k| self.lo[*src][k])
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    let h = w
+                        .iter()
+                        .map(|&k| self.hi[*src][k])
+                        .fold(f64::NEG_INFINITY, f64::max);
                     (l, h)
                 })
                 .unzip(),
@@ -337,9 +358,10 @@ impl<'n> Leaf<'n> {
             Layer::Add { a, b } | Layer::Sub { a, b } => (0..node.size)
                 .map(|j| (self.mag[*a][j] + self.mag[*b][j]) * U_F32)
                 .collect(),
-            Layer::LeakyRelu { src, alpha } => {
-                self.mag[*src].iter().map(|m| m * alpha.abs() * U_F32).collect()
-            }
+            Layer::LeakyRelu { src, alpha } => self.mag[*src]
+                .iter()
+                .map(|m| m * alpha.abs() * U_F32)
+                .collect(),
             Layer::Sigmoid { .. } | Layer::Tanh { .. } => vec![8.0 * U_F32; node.size],
             Layer::Relu { .. } | Layer::MaxPool { .. } | Layer::Gather { .. } => {
                 vec![0.0; node.size]
@@ -365,8 +387,8 @@ impl<'n> Leaf<'n> {
         // Magnitudes of the terms summed into `bias`, their count, and the error charged so far.
         let (mut bias_mag, mut bias_terms, mut slack, mut ops) = (0.0f64, 0usize, 0.0f64, 0usize);
         let mut a_in: Option<Vec<f64>> = None;
-        let merge = |slot: &mut Option<Vec<f64>>, a: Vec<f64>, m: &[f64], slack: &mut f64| {
-            match slot {
+        let merge =
+            |slot: &mut Option<Vec<f64>>, a: Vec<f64>, m: &[f64], slack: &mut f64| match slot {
                 Some(p) => {
                     for k in 0..p.len() {
                         *slack += g(1) * (p[k].abs() + a[k].abs()) * m[k];
@@ -374,8 +396,7 @@ impl<'n> Leaf<'n> {
                     }
                 }
                 None => *slot = Some(a),
-            }
-        };
+            };
         for i in (0..=target).rev() {
             let Some(a) = pending[i].take() else {
                 continue;
@@ -387,7 +408,11 @@ impl<'n> Leaf<'n> {
             match &net.nodes[i].layer {
                 Layer::Input => a_in = Some(a),
                 Layer::Affine {
-                    src, w, b, coef_ulps, ..
+                    src,
+                    w,
+                    b,
+                    coef_ulps,
+                    ..
                 } => {
                     let m = &self.mag[*src];
                     let gg = g(w.nrows()) + 4.0 * *coef_ulps as f64 * U;
@@ -678,10 +703,14 @@ fn check_leaf(
             };
             let size = net.nodes[*layer].size;
             if m.len() != rows.max(1) || m.iter().any(|r| r.len() != size) {
-                return Err(reject(format!("slopes of layer {layer} have the wrong shape")));
+                return Err(reject(format!(
+                    "slopes of layer {layer} have the wrong shape"
+                )));
             }
             if m.iter().flatten().any(|a| !(floor..=1.0).contains(a)) {
-                return Err(reject(format!("slopes of layer {layer} leave [{floor}, 1]")));
+                return Err(reject(format!(
+                    "slopes of layer {layer} leave [{floor}, 1]"
+                )));
             }
         }
     }

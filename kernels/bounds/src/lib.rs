@@ -33,10 +33,10 @@ pub use crown::{
     compute_bounds, Alphas, Analysis, CrownOptions, InputBox, LinearBound, Method, OutputBounds,
     ReluSplit,
 };
-pub use independent::check_independently;
 pub use error::{codes, BoundsError, Span};
+pub use independent::check_independently;
 pub use lower::Payload;
 pub use net::{BoundNet, Layer, NetNode};
-pub use stop::{Stop, StopReason};
 pub use runner::{format_result, run_instance, run_instance_with, write_result, Instance};
+pub use stop::{Stop, StopReason};
 pub use vnnlib::{Case, OutputConstraint, Property};

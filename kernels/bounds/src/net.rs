@@ -203,7 +203,8 @@ impl BoundNet {
                 Layer::Scale { scale, .. } => 3 * scale.len() * f,
                 Layer::Gather { index, .. } => index.len() * std::mem::size_of::<usize>(),
                 Layer::MaxPool { windows, .. } => {
-                    windows.iter().map(|w| w.len() + 3).sum::<usize>() * std::mem::size_of::<usize>()
+                    windows.iter().map(|w| w.len() + 3).sum::<usize>()
+                        * std::mem::size_of::<usize>()
                 }
                 _ => 0,
             })
@@ -214,7 +215,9 @@ impl BoundNet {
     /// per-layer bound vectors plus, at worst, one coefficient matrix per live layer.
     pub fn pass_bytes(&self, rows: usize) -> usize {
         let sizes: usize = self.nodes.iter().map(|n| n.size).sum();
-        sizes.saturating_mul(rows + 8).saturating_mul(std::mem::size_of::<f64>())
+        sizes
+            .saturating_mul(rows + 8)
+            .saturating_mul(std::mem::size_of::<f64>())
     }
 
     /// Layers whose value the output depends on (others are skipped by every pass).

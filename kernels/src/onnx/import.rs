@@ -82,7 +82,10 @@ pub fn import_with(model: &OnnxModel, options: &ImportOptions) -> Result<Importe
     if !(OPSETS.0..=OPSETS.1).contains(&model.opset) {
         return Err(ExecError::OnnxImport {
             node: "(model)".into(),
-            detail: format!("opset {} is outside {}..={}", model.opset, OPSETS.0, OPSETS.1),
+            detail: format!(
+                "opset {} is outside {}..={}",
+                model.opset, OPSETS.0, OPSETS.1
+            ),
         });
     }
     let mut b = Builder {

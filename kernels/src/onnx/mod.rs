@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 pub use import::{
-    import, import_with, is_supported, supported_ops, ImportOptions, ImportedModel, IMPORT_ONLY_OPS,
-    OPSETS,
+    import, import_with, is_supported, supported_ops, ImportOptions, ImportedModel,
+    IMPORT_ONLY_OPS, OPSETS,
 };
 pub use tensor::{dtype_of_onnx, tensor_from_proto, TensorSource};
 

@@ -208,9 +208,7 @@ impl Tok<'_> {
             Tok::Int(s) | Tok::Float(s) | Tok::NumberLike(s) => format!("number `{s}`"),
             Tok::Duration(s) => format!("duration `{s}`"),
             Tok::Str(_) | Tok::UnterminatedStr(_) => "a string".to_string(),
-            Tok::Comment(_) | Tok::DocComment(_) | Tok::BlockComment(_) => {
-                "a comment".to_string()
-            }
+            Tok::Comment(_) | Tok::DocComment(_) | Tok::BlockComment(_) => "a comment".to_string(),
             Tok::StmtStart => "the next statement".to_string(),
             other => format!("`{}`", other.spelling()),
         }

@@ -13,7 +13,10 @@ fn a_byte_order_mark_is_accepted_and_dropped_by_the_formatter() {
     let parse = parse_file(&text);
     assert!(!parse.has_errors(), "{:?}", parse.errors());
     assert_eq!(parse.items.len(), 1);
-    assert_eq!(parse.items[0].0.range.start, 3, "the item starts after the BOM");
+    assert_eq!(
+        parse.items[0].0.range.start, 3,
+        "the item starts after the BOM"
+    );
     let once = format(&text).expect("formats");
     assert_eq!(once, SPEC);
     assert_eq!(format(&once).expect("formats again"), once);

@@ -99,13 +99,9 @@ fn main() {
                     steps: 100,
                 };
                 let mut rng = Rng(99);
-                if inst
-                    .property
-                    .cases
-                    .iter()
-                    .enumerate()
-                    .any(|(k, c)| attack(&net, c, k, strong, &mut rng, &tl_bounds::Stop::never()).is_some())
-                {
+                if inst.property.cases.iter().enumerate().any(|(k, c)| {
+                    attack(&net, c, k, strong, &mut rng, &tl_bounds::Stop::never()).is_some()
+                }) {
                     wrong += 1;
                     "unsat(WRONG)"
                 } else {
