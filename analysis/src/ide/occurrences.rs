@@ -7,12 +7,12 @@
 
 use tl_ir::Op;
 use tl_syntax::ast::{self, Clause, Expr, Item};
-use tl_syntax::{ItemKeyword, TextRange};
+use tl_syntax::TextRange;
 
 use crate::contracts::{analyze_contract, Target, METHODS};
 use crate::db::{Db, SourceFile};
 use crate::graphs::{analyze_graph, Resolution};
-use crate::items::{file_items, parse_item, DefKind, ItemSource};
+use crate::items::{def_kind, file_items, parse_item, DefKind, ItemSource};
 
 /// What a name refers to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -67,18 +67,6 @@ pub fn occurrence_at<'db>(
         .into_iter()
         .filter(|o| o.range.contains_inclusive(offset))
         .min_by_key(|o| o.range.len())
-}
-
-fn def_kind(keyword: ItemKeyword) -> Option<DefKind> {
-    Some(match keyword {
-        ItemKeyword::Graph => DefKind::Graph,
-        ItemKeyword::Block => DefKind::Block,
-        ItemKeyword::Contract => DefKind::Contract,
-        ItemKeyword::Tolerance => DefKind::Tolerance,
-        ItemKeyword::Assume => DefKind::Assumption,
-        ItemKeyword::Import => DefKind::Import,
-        ItemKeyword::Junk => return None,
-    })
 }
 
 /// Appends the occurrences of one item (absolute ranges).
