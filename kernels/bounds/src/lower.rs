@@ -346,6 +346,7 @@ impl Lowerer<'_> {
                     shift: Array1::zeros(out_n),
                     coef_ulps: 0,
                     shift_err: Array1::zeros(out_n),
+                    f32_fold_terms: Array1::zeros(out_n),
                 },
                 id,
                 out_shape,
@@ -461,6 +462,7 @@ impl Lowerer<'_> {
                 let per_c = numel(&xs[2..]);
                 let (mut scale, mut shift, mut shift_err) =
                     (Array1::zeros(out_n), Array1::zeros(out_n), Array1::zeros(out_n));
+                let mut f32_fold_terms = Array1::zeros(out_n);
                 for n in 0..xs[0] {
                     for ch in 0..c {
                         let denom = (var[[ch]] + eps).sqrt();
@@ -473,12 +475,14 @@ impl Lowerer<'_> {
                         let s = w[[ch]] / denom;
                         let t = b[[ch]] - mean[[ch]] * s;
                         // s carries <= 3 roundings (add, sqrt, div); t two more on top of s's.
-                        let err = 6.0 * f64::EPSILON * (b[[ch]].abs() + (mean[[ch]] * s).abs());
+                        let fold = b[[ch]].abs() + (mean[[ch]] * s).abs();
+                        let err = 6.0 * f64::EPSILON * fold;
                         for k in 0..per_c {
                             let i = (n * c + ch) * per_c + k;
                             scale[i] = s;
                             shift[i] = t;
                             shift_err[i] = err;
+                            f32_fold_terms[i] = fold;
                         }
                     }
                 }
@@ -489,6 +493,7 @@ impl Lowerer<'_> {
                         shift,
                         coef_ulps: 3,
                         shift_err,
+                        f32_fold_terms,
                     },
                     id,
                     out_shape,
@@ -608,6 +613,7 @@ impl Lowerer<'_> {
                 shift,
                 coef_ulps,
                 shift_err: Array1::zeros(n),
+                f32_fold_terms: Array1::zeros(n),
             },
             id,
             out_shape,

@@ -1,0 +1,135 @@
+//! The bounds with `f32_executor` on must contain what the compiled f32 executor computes, not
+//! only the exact function: sampled (and corner) points of the box are run through the compiled
+//! plan and every output must lie inside the certified interval.
+//!
+//! Batch norm is the case that needs care: the executor folds `s = weight / sqrt(var + eps)` and
+//! `t = bias - mean * s` in f32 itself, and `t` cancels when `bias ~ mean * s`, so the rounding of
+//! `mean * s` (not only of `t`) reaches the output.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ndarray::{ArrayD, IxDyn};
+use tl_bounds::{compute_bounds, BoundNet, CrownOptions, InputBox, Method};
+use tl_ir::{Attrs, DType, Graph, Op, Shape};
+use tl_kernels::{compile, Tensor};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn sym(&mut self) -> f64 {
+        2.0 * self.next() - 1.0
+    }
+}
+
+/// `x: [1, C, 2, 2] -> batch_norm -> y` with the given per-channel statistics.
+fn batch_norm_net(
+    mean: &[f64],
+    var: &[f64],
+    weight: &[f64],
+    bias: &[f64],
+) -> (Graph, HashMap<String, ArrayD<f64>>) {
+    let c = mean.len();
+    let mut g = Graph::new("bn");
+    let mut w = HashMap::new();
+    let x = g.add_input("x", Shape::known(&[1, c as u64, 2, 2]), DType::F32);
+    let mut ids = vec![x];
+    for (key, vals) in [
+        ("bn.weight", weight),
+        ("bn.bias", bias),
+        ("bn.mean", mean),
+        ("bn.var", var),
+    ] {
+        w.insert(
+            key.to_string(),
+            ArrayD::from_shape_vec(IxDyn(&[c]), vals.to_vec()).unwrap(),
+        );
+        ids.push(g.add_param(key, Shape::known(&[c as u64]), DType::F32));
+    }
+    let y = g.add_op("y", Op::BatchNorm, ids, Attrs::new()).unwrap();
+    g.add_output("y", y);
+    (g, w)
+}
+
+/// Runs the compiled plan on sampled points and corners of `[lo, hi]` and asserts every output
+/// lies in the f32-executor bounds of `method`.
+fn assert_executor_inside(
+    graph: &Graph,
+    weights: &HashMap<String, ArrayD<f64>>,
+    lo: f64,
+    hi: f64,
+    rng: &mut Rng,
+) {
+    let channels = weights["bn.mean"].len();
+    let n = channels * 4;
+    let payload = |k: &str| weights.get(k).cloned();
+    let net = BoundNet::from_graph(graph, &payload, Some("y")).unwrap();
+    let boxed = InputBox::new(vec![lo; n], vec![hi; n]).unwrap();
+    let params: BTreeMap<String, Tensor> = weights
+        .iter()
+        .map(|(k, v)| (k.clone(), Tensor::F64(v.clone())))
+        .collect();
+    let plan = compile(graph, &params).unwrap();
+    for method in [Method::Ibp, Method::Crown] {
+        let b = compute_bounds(&net, &boxed, method, None, CrownOptions::default()).unwrap();
+        for trial in 0..64 {
+            let x: Vec<f32> = (0..n)
+                .map(|_| match trial % 3 {
+                    0 => lo as f32,
+                    1 => hi as f32,
+                    _ => (lo + rng.next() * (hi - lo)) as f32,
+                })
+                .collect();
+            let t = ArrayD::from_shape_vec(IxDyn(&[1, n / 4, 2, 2]), x).unwrap();
+            let mut inputs = BTreeMap::new();
+            inputs.insert("x".to_string(), Tensor::F32(t));
+            let out = plan.run(&inputs).unwrap();
+            let Tensor::F32(y) = &out["y"] else {
+                panic!("f32 output expected")
+            };
+            for (j, &v) in y.iter().enumerate() {
+                let v = v as f64;
+                assert!(
+                    b.lower[j] <= v && v <= b.upper[j],
+                    "{method:?}: executor output {v} at {j} outside the f32-sound bounds [{}, {}]",
+                    b.lower[j],
+                    b.upper[j]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_norm_whose_shift_cancels_stays_inside_the_f32_bounds() {
+    // bias = mean * s: the exact shift is ~0 while the executor's f32 fold of `mean * s` rounds
+    // at the scale of `mean`.
+    let mut rng = Rng(0x5eed_b0);
+    let c = 4;
+    let mean: Vec<f64> = (0..c).map(|_| 1000.0 * (1.0 + rng.next())).collect();
+    let var: Vec<f64> = (0..c).map(|_| 0.5 + rng.next()).collect();
+    let weight: Vec<f64> = (0..c).map(|_| 0.5 + rng.next()).collect();
+    let bias: Vec<f64> = (0..c)
+        .map(|ch| mean[ch] * weight[ch] / (var[ch] + 1e-5).sqrt())
+        .collect();
+    let (g, w) = batch_norm_net(&mean, &var, &weight, &bias);
+    assert_executor_inside(&g, &w, -1.0, 1.0, &mut rng);
+}
+
+#[test]
+fn batch_norm_with_ordinary_statistics_stays_inside_the_f32_bounds() {
+    let mut rng = Rng(0xb0b);
+    for _ in 0..20 {
+        let c = 3;
+        let mean: Vec<f64> = (0..c).map(|_| 3.0 * rng.sym()).collect();
+        let var: Vec<f64> = (0..c).map(|_| 0.1 + 2.0 * rng.next()).collect();
+        let weight: Vec<f64> = (0..c).map(|_| 2.0 * rng.sym()).collect();
+        let bias: Vec<f64> = (0..c).map(|_| 3.0 * rng.sym()).collect();
+        let (g, w) = batch_norm_net(&mean, &var, &weight, &bias);
+        assert_executor_inside(&g, &w, -0.05, 0.05, &mut rng);
+    }
+}
