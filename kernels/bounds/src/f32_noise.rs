@@ -10,7 +10,8 @@
 //!   (cpu/norm.rs, exec/session/norms.rs) before `y = v s + t`: `s` carries at most 6 roundings
 //!   (the f32 parameters, add, sqrt, div, mul), `mean s` 8, `t` 10 relative to `|b| + |mean s|`
 //!   (it may cancel), and the two output operations 2 more: `gamma32(12) (|s| m + |b| + |mean s|)`;
-//! - relu, max-pool, gather: exact; leaky relu: `u32 alpha m`;
+//! - relu, max-pool, gather: exact; leaky relu: `gamma32(2) alpha m` (the slope is
+//!   rounded to f32 too);
 //! - sigmoid, tanh: 8 u32 absolute (f32 `exp`/`tanh` assumed accurate to 4 ulp: an assumption
 //!   named in docs/bounds.md);
 //! - the input: the f32 rounding of a real point of the box, `u32 |x|`.
@@ -63,7 +64,8 @@ pub fn layer_noise(an: &Analysis, i: usize) -> Array1<f64> {
             }
         }
         Layer::Add { a, b } | Layer::Sub { a, b } => (mag(an, *a) + mag(an, *b)) * U32,
-        Layer::LeakyRelu { src, alpha } => mag(an, *src) * (alpha * U32),
+        // x * f32(alpha): the slope's rounding and the product's.
+        Layer::LeakyRelu { src, alpha } => mag(an, *src) * (alpha * gamma_with(2.0, U32)),
         Layer::Sigmoid { .. } | Layer::Tanh { .. } => Array1::from_elem(node.size, 8.0 * U32),
         Layer::Relu { .. } | Layer::MaxPool { .. } | Layer::Gather { .. } => {
             Array1::zeros(node.size)

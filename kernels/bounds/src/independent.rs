@@ -374,7 +374,7 @@ impl<'n> Leaf<'n> {
                 .collect(),
             Layer::LeakyRelu { src, alpha } => self.mag[*src]
                 .iter()
-                .map(|m| m * alpha.abs() * U_F32)
+                .map(|m| m * alpha.abs() * g32(2))
                 .collect(),
             Layer::Sigmoid { .. } | Layer::Tanh { .. } => vec![8.0 * U_F32; node.size],
             Layer::Relu { .. } | Layer::MaxPool { .. } | Layer::Gather { .. } => {

@@ -133,3 +133,52 @@ fn batch_norm_with_ordinary_statistics_stays_inside_the_f32_bounds() {
         assert_executor_inside(&g, &w, -0.05, 0.05, &mut rng);
     }
 }
+
+#[test]
+fn leaky_relu_with_an_inexact_slope_stays_inside_the_f32_bounds() {
+    // The executor multiplies by f32(alpha): two roundings, not one.
+    let n = 256;
+    let mut g = Graph::new("leaky");
+    let x = g.add_input("x", Shape::known(&[1, n as u64]), DType::F32);
+    let y = g
+        .add_op(
+            "y",
+            Op::LeakyRelu,
+            vec![x],
+            Attrs::new().with("alpha", tl_ir::AttrValue::Float(0.01)),
+        )
+        .unwrap();
+    g.add_output("y", y);
+    let mut rng = Rng(0x1ea);
+    // Degenerate boxes at f32 points: the bound must hold at each point itself.
+    let xs: Vec<f32> = (0..n).map(|_| (-1.0 - 9.0 * rng.next()) as f32).collect();
+    let pts: Vec<f64> = xs.iter().map(|&v| v as f64).collect();
+    let payload = |_: &str| None;
+    let net = BoundNet::from_graph(&g, &payload, Some("y")).unwrap();
+    let inputs_x = pts.clone();
+    let boxed = InputBox::new(pts.clone(), pts).unwrap();
+    let b = compute_bounds(&net, &boxed, Method::Ibp, None, CrownOptions::default()).unwrap();
+    let plan = compile(&g, &BTreeMap::new()).unwrap();
+    let mut inputs = BTreeMap::new();
+    inputs.insert(
+        "x".to_string(),
+        Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[1, n]), xs).unwrap()),
+    );
+    let out = plan.run(&inputs).unwrap();
+    let Tensor::F32(out) = &out["y"] else {
+        panic!("f32 output expected")
+    };
+    let mut worst = 0.0f64;
+    for (j, &v) in out.iter().enumerate() {
+        let v = v as f64;
+        let exact = 0.01 * inputs_x[j];
+        worst = worst.max((v - exact).abs() / (b.upper[j] - exact).max(exact - b.lower[j]));
+        assert!(
+            b.lower[j] <= v && v <= b.upper[j],
+            "executor output {v} at {j} outside the f32-sound bounds [{}, {}]",
+            b.lower[j],
+            b.upper[j]
+        );
+    }
+    eprintln!("worst deviation / bound half-width: {worst}");
+}
