@@ -741,4 +741,6 @@ impl Cx<'_> {
 }
 
 #[cfg(test)]
+mod dataset_tests;
+#[cfg(test)]
 mod tests;
