@@ -83,6 +83,10 @@ pub enum Claim {
     Equivalence,
     /// `gradient ~= finite_difference within T`: autograd agrees with central differences.
     Gradient,
+    /// `target ~= other within T` with two graphs of the spec (a model and its quantised or
+    /// distilled copy): on every input of the set, `|target(x) - other(x)| <= T` element-wise,
+    /// both graphs applied to the same input. Checked by bounds on the difference network.
+    TwoNetwork { other: String },
     /// `masked_weights_zero(node)`: every masked attention weight of the node is exactly 0.
     MaskedWeightsZero { node: String },
     /// `ignored_labels_zero(node)`: labels equal to ignore_index contribute exactly zero loss.
@@ -101,6 +105,7 @@ impl Claim {
             Claim::VnnLib { .. } => "vnnlib",
             Claim::Equivalence => "equivalence",
             Claim::Gradient => "gradient",
+            Claim::TwoNetwork { .. } => "two_network",
             Claim::MaskedWeightsZero { .. } => "attention_mask",
             Claim::IgnoredLabelsZero { .. } => "ignored_labels",
             Claim::Bridge { .. } => "execution",
@@ -212,22 +217,22 @@ pub fn duration_text(ms: u64) -> String {
 pub const METHODS: &[(&str, &[&str], &str)] = &[
     (
         "ibp",
-        &["robustness", "output_range", "vnnlib"],
+        &["robustness", "output_range", "vnnlib", "two_network"],
         "interval bound propagation (sound, loose)",
     ),
     (
         "crown",
-        &["robustness", "output_range", "vnnlib"],
+        &["robustness", "output_range", "vnnlib", "two_network"],
         "CROWN linear relaxation (sound)",
     ),
     (
         "alpha_crown",
-        &["robustness", "output_range", "vnnlib"],
+        &["robustness", "output_range", "vnnlib", "two_network"],
         "CROWN with optimised relu slopes (sound)",
     ),
     (
         "bab",
-        &["robustness", "output_range", "vnnlib"],
+        &["robustness", "output_range", "vnnlib", "two_network"],
         "branch and bound over CROWN (sound and complete up to its limits)",
     ),
     (
@@ -241,6 +246,7 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
             "attention_mask",
             "ignored_labels",
             "execution",
+            "two_network",
         ],
         "random executions: finds counterexamples, never proves (status tested)",
     ),
@@ -442,7 +448,10 @@ impl<'db> ContractCx<'db> {
             let kind = claim.kind();
             let needs_tol = matches!(
                 claim,
-                Claim::Equivalence | Claim::Gradient | Claim::Bridge { .. }
+                Claim::Equivalence
+                    | Claim::Gradient
+                    | Claim::Bridge { .. }
+                    | Claim::TwoNetwork { .. }
             );
             if needs_tol && self.out.tolerance.is_none() {
                 let d = self.error(
@@ -792,6 +801,89 @@ impl<'db> ContractCx<'db> {
         }
     }
 
+    /// A name that resolves to a graph item (and is no value of the target, which claims name
+    /// first).
+    fn is_graph_name(&self, e: &Expr) -> bool {
+        let Expr::Name(p) = e else { return false };
+        let file = self.item.file(self.db);
+        let segs: Vec<&str> = p.segments.iter().map(|s| s.text.as_str()).collect();
+        (segs.len() > 1 || !self.names.iter().any(|n| *n == p.text()))
+            && lookup(self.db, file, &segs).is_some_and(|d| d.kind == DefKind::Graph)
+    }
+
+    /// `a ~= b` over two graphs: one is the contract's target, the other a graph with the same
+    /// signature shapes (TL0460 otherwise).
+    fn two_network(&mut self, lhs: &Expr, rhs: &Expr, span: TextRange) -> Option<Claim> {
+        let file = self.item.file(self.db);
+        let resolve = |e: &Expr| -> Option<(ItemSource<'db>, String, TextRange)> {
+            let Expr::Name(p) = e else { return None };
+            let segs: Vec<&str> = p.segments.iter().map(|s| s.text.as_str()).collect();
+            lookup(self.db, file, &segs).map(|d| (d.item, p.text(), p.span))
+        };
+        let (a, b) = (resolve(lhs)?, resolve(rhs)?);
+        for (item, _, range) in [&a, &b] {
+            self.out.uses.push(Use {
+                range: *range,
+                resolution: Resolution::Def(*item, DefKind::Graph),
+            });
+        }
+        let Some(Target::Graph(target)) = self.out.target else {
+            self.error(
+                460,
+                span,
+                "a two-network claim needs a contract `on` one of its graphs",
+            );
+            return None;
+        };
+        let other = if a.0 == target {
+            b.clone()
+        } else if b.0 == target {
+            a.clone()
+        } else {
+            let d = self.error(
+                460,
+                span,
+                format!("`{} ~= {}` does not name the contract's graph", a.1, b.1),
+            );
+            d.help = Some("write the contract `on` one of the two graphs".into());
+            return None;
+        };
+        if other.0 == target {
+            self.error(460, span, "a graph compared with itself holds trivially");
+            return None;
+        }
+        let (ts, os) = (
+            graph_signature(self.db, target).as_ref(),
+            graph_signature(self.db, other.0).as_ref(),
+        );
+        if let (Some(ts), Some(os)) = (ts, os) {
+            let shapes =
+                |ps: &[crate::graphs::Port]| ps.iter().map(|p| p.ty.clone()).collect::<Vec<_>>();
+            if ts.inputs.len() != 1 || os.inputs.len() != 1 {
+                self.error(
+                    460,
+                    span,
+                    "a two-network claim compares graphs with one input each (the input both are applied to)",
+                );
+                return None;
+            }
+            if shapes(&ts.inputs) != shapes(&os.inputs)
+                || ts.outputs.first().map(|p| &p.ty) != os.outputs.first().map(|p| &p.ty)
+            {
+                self.error(
+                    460,
+                    span,
+                    format!(
+                        "`{}` and `{}` have different input or first-output types; a two-network claim compares graphs of one signature",
+                        a.1, b.1
+                    ),
+                );
+                return None;
+            }
+        }
+        Some(Claim::TwoNetwork { other: other.1 })
+    }
+
     fn claim(&mut self, e: &Expr, has_within: bool) -> Option<Claim> {
         match e {
             Expr::Binary {
@@ -823,8 +915,11 @@ impl<'db> ContractCx<'db> {
                     | (Some("reference"), Some("compiled")) => Claim::Equivalence,
                     (Some("gradient"), Some("finite_difference"))
                     | (Some("finite_difference"), Some("gradient")) => Claim::Gradient,
+                    (Some(_), Some(_)) if self.is_graph_name(lhs) && self.is_graph_name(rhs) => {
+                        self.two_network(lhs, rhs, *span)?
+                    }
                     _ => {
-                        let d = self.error(405, *span, "`~=` compares `compiled ~= reference` or `gradient ~= finite_difference`");
+                        let d = self.error(405, *span, "`~=` compares `compiled ~= reference`, `gradient ~= finite_difference` or two graphs (`student ~= teacher`)");
                         d.help = Some("for output bounds use <=, >=, < or >".into());
                         return None;
                     }

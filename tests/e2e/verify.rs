@@ -79,6 +79,10 @@ fn examples_verify_with_honest_statuses() {
         ("robust_digit_7", "checked"),
         ("compiled_matches", "tested"),
         ("gated_bounded", "assumed"),
+        // Two networks (a model and its f16-rounded copy): checked by bounds on the difference
+        // network near a point, only tested on the whole box.
+        ("f16_copy_stays_close", "checked"),
+        ("f16_copy_sampled", "tested"),
         ("loss_gradient", "assumed"),
         ("head_bounded", "checked"),
         ("scores_bounded", "checked"),

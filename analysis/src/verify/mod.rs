@@ -22,6 +22,7 @@ mod gradient;
 pub mod model;
 mod sampling;
 pub mod sets;
+mod two_network;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -169,6 +170,8 @@ pub struct Prepared {
     pub model: Result<Arc<Model>, Failure>,
     /// For `ensure other within T`: the other contract.
     pub bridged: Option<Result<Box<Prepared>, Failure>>,
+    /// For a two-network claim (`target ~= other within T`): the other graph.
+    pub other: Option<Result<Arc<Model>, Failure>>,
     pub cache_key: String,
 }
 
@@ -338,6 +341,20 @@ fn prepare_inner<'db>(
         Some(Target::Onnx(import)) => load_onnx(db, import, &mut hasher),
         None => Err(Failure::target("the contract's target does not resolve")),
     };
+    let other = match &claim {
+        Some(Claim::TwoNetwork { other }) => {
+            let segs: Vec<&str> = other.split('.').collect();
+            Some(
+                match crate::scope::lookup(db, file, &segs)
+                    .filter(|d| d.kind == crate::items::DefKind::Graph)
+                {
+                    Some(def) => load_graph(db, def.item, &mut hasher),
+                    None => Err(Failure::target(format!("graph `{other}` does not resolve"))),
+                },
+            )
+        }
+        _ => None,
+    };
     let mut files: Vec<PathBuf> = inputs.iter().flat_map(|(_, s)| s.files()).collect();
     files.extend(vnnlib.clone());
     files.extend(opts.catalog_files.iter().cloned());
@@ -370,6 +387,7 @@ fn prepare_inner<'db>(
         rests_on,
         model,
         bridged,
+        other,
         cache_key,
     }
 }
@@ -633,6 +651,7 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
         claim,
     };
     let result = match (claim, m) {
+        (Claim::TwoNetwork { .. }, m) => two_network::run(&cx, m),
         (
             Claim::Argmax { .. } | Claim::Linear { .. } | Claim::All(_) | Claim::VnnLib { .. },
             Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. },
