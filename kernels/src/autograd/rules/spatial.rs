@@ -253,3 +253,63 @@ pub(super) fn avg_pool2d(
         gx
     })
 }
+
+/// Forward mode of max pooling: each window's tangent is its first maximal tap's (the tap the
+/// backward rule sends the gradient to).
+pub(super) fn max_pool2d_jvp(
+    x: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+    p: &Pool2dParams,
+    u: &ArrayD<f64>,
+) -> Result<ArrayD<f64>, RuleError> {
+    const OP: &str = "max_pool2d";
+    let unbatched = x.ndim() == 3;
+    let lift = |a: &ArrayD<f64>| {
+        if unbatched {
+            a.clone().insert_axis(Axis(0))
+        } else {
+            a.clone()
+        }
+    };
+    let (x4, y4, u4) = (
+        four(OP, &lift(x), "input")?,
+        four(OP, &lift(y), "output")?,
+        four(OP, &lift(u), "tangent")?,
+    );
+    let (n, c, h, w) = x4.dim();
+    let (_, _, ho, wo) = y4.dim();
+    let mut out = Plane4::zeros(y4.raw_dim());
+    for img in 0..n {
+        for ch in 0..c {
+            for oh in 0..ho {
+                for ow in 0..wo {
+                    let m = y4[[img, ch, oh, ow]];
+                    let winner = (0..p.kernel[0])
+                        .filter_map(|ki| {
+                            tap(oh, ki, p.stride[0], p.dilation[0], p.padding[0][0], h)
+                        })
+                        .flat_map(|ih| {
+                            (0..p.kernel[1])
+                                .filter_map(move |kj| {
+                                    tap(ow, kj, p.stride[1], p.dilation[1], p.padding[1][0], w)
+                                })
+                                .map(move |iw| (ih, iw))
+                        })
+                        .find(|&(ih, iw)| {
+                            let v = x4[[img, ch, ih, iw]];
+                            v == m || (v.is_nan() && m.is_nan())
+                        });
+                    if let Some((ih, iw)) = winner {
+                        out[[img, ch, oh, ow]] = u4[[img, ch, ih, iw]];
+                    }
+                }
+            }
+        }
+    }
+    let out = out.into_dyn();
+    Ok(if unbatched {
+        out.remove_axis(Axis(0))
+    } else {
+        out
+    })
+}
