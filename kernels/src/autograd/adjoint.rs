@@ -92,6 +92,7 @@ fn abs_dot(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
 
 /// The adjoint law for one kernel op at `operands`: tangents `u` (one per operand, `None` for
 /// integer operands) and a cotangent `v` of kernel output `output` (value `y`).
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn op_adjoint(
     op: &crate::backend::KernelOp,
     operands: &[&Tensor],

@@ -26,6 +26,7 @@ mod adjoint;
 mod backward;
 mod error;
 mod forward;
+mod kinks;
 mod objective;
 mod rules;
 
@@ -33,6 +34,7 @@ pub use adjoint::{gamma, graph_adjoint, AdjointCheck};
 pub use backward::{backward, backward_from, gradients, Gradients};
 pub use error::{AutogradError, AutogradResult};
 pub use forward::{forward_tangents, jvp, Jvp, Seeds};
+pub use kinks::{kinks, Kink};
 pub use objective::{Objective, Wrt};
 
 #[cfg(test)]

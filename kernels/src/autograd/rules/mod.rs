@@ -457,5 +457,52 @@ pub(crate) fn jvp(
     Ok(out)
 }
 
+/// Whether `op` is evaluated within `margin(v) = rel * max(1, |v|)` of a point where it is not
+/// differentiable (the third entry of the op table, beside the VJP and JVP rules): relu, leaky
+/// relu and abs at 0, clamp at a bound, and a tie for the maximum of a max reduction or of a max
+/// pooling window. `None` where the op is smooth there; else the reason.
+pub(crate) fn kink(
+    op: &KernelOp,
+    operands: &[&Tensor],
+    y: &ArrayD<f64>,
+    rel: f64,
+) -> Result<Option<String>, RuleError> {
+    let name = op.name();
+    let near = |a: f64, b: f64| (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0);
+    let count = |x: &ArrayD<f64>, at: &dyn Fn(f64) -> bool| x.iter().filter(|&&v| at(v)).count();
+    let found = match op {
+        KernelOp::Unary(u) => {
+            let x = float(name, operands, 0)?;
+            let (n, what) = match *u {
+                crate::cpu::UnaryOp::Relu
+                | crate::cpu::UnaryOp::LeakyRelu { .. }
+                | crate::cpu::UnaryOp::Abs => (count(x, &|v| near(v, 0.0)), "at 0"),
+                crate::cpu::UnaryOp::Clamp { min, max } => (
+                    count(x, &|v| {
+                        min.is_some_and(|lo| near(v, lo)) || max.is_some_and(|hi| near(v, hi))
+                    }),
+                    "at a clamp bound",
+                ),
+                _ => (0, ""),
+            };
+            (n > 0).then(|| format!("{n} element(s) {what}"))
+        }
+        KernelOp::Reduce {
+            op: crate::cpu::ReduceOp::Max,
+            axes,
+            keepdim,
+        } => {
+            let n = reduce::max_ties(axes.as_deref(), *keepdim, float(name, operands, 0)?, y, rel)?;
+            (n > 0).then(|| format!("{n} group(s) whose maximum ties"))
+        }
+        KernelOp::MaxPool2d(p) => {
+            let n = spatial::max_pool2d_ties(float(name, operands, 0)?, y, p, rel)?;
+            (n > 0).then(|| format!("{n} window(s) whose maximum ties"))
+        }
+        _ => None,
+    };
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests;

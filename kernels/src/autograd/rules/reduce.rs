@@ -166,3 +166,30 @@ pub(super) fn log_softmax_jvp(
     let dot = lane_sum(&(y.mapv(f64::exp) * u), a);
     Ok(u - &dot)
 }
+
+/// How many groups of a max reduction have two elements within `rel * max(1, |max|)` of the
+/// maximum (a tie: the reduction is not differentiable there).
+pub(super) fn max_ties(
+    axes: Option<&[isize]>,
+    keepdim: bool,
+    x: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+    rel: f64,
+) -> Result<usize, RuleError> {
+    const OP: &str = "max";
+    let axes = match axes {
+        Some(a) => normalize_axes(OP, a, x.ndim())?,
+        None => (0..x.ndim()).collect(),
+    };
+    let yk = kept(y, &axes, keepdim);
+    let yb = yk
+        .broadcast(IxDyn(x.shape()))
+        .ok_or_else(|| operand_mismatch(OP, "the output does not broadcast to the input"))?;
+    let mut near = Zip::from(x)
+        .and(&yb)
+        .map_collect(|&v, &m| f64::from((m - v).abs() <= rel * m.abs().max(1.0)));
+    for &a in axes.iter().rev() {
+        near = near.sum_axis(Axis(a));
+    }
+    Ok(near.iter().filter(|&&n| n >= 2.0).count())
+}

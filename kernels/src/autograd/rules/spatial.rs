@@ -313,3 +313,51 @@ pub(super) fn max_pool2d_jvp(
         out
     })
 }
+
+/// How many max-pooling windows have two taps within `rel * max(1, |max|)` of their maximum.
+pub(super) fn max_pool2d_ties(
+    x: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+    p: &Pool2dParams,
+    rel: f64,
+) -> Result<usize, RuleError> {
+    const OP: &str = "max_pool2d";
+    let lift = |a: &ArrayD<f64>| {
+        if x.ndim() == 3 {
+            a.clone().insert_axis(Axis(0))
+        } else {
+            a.clone()
+        }
+    };
+    let (x4, y4) = (four(OP, &lift(x), "input")?, four(OP, &lift(y), "output")?);
+    let (n, c, h, w) = x4.dim();
+    let (_, _, ho, wo) = y4.dim();
+    let mut ties = 0;
+    for img in 0..n {
+        for ch in 0..c {
+            for oh in 0..ho {
+                for ow in 0..wo {
+                    let m = y4[[img, ch, oh, ow]];
+                    let margin = rel * m.abs().max(1.0);
+                    let close = (0..p.kernel[0])
+                        .filter_map(|ki| {
+                            tap(oh, ki, p.stride[0], p.dilation[0], p.padding[0][0], h)
+                        })
+                        .flat_map(|ih| {
+                            (0..p.kernel[1])
+                                .filter_map(move |kj| {
+                                    tap(ow, kj, p.stride[1], p.dilation[1], p.padding[1][0], w)
+                                })
+                                .map(move |iw| (ih, iw))
+                        })
+                        .filter(|&(ih, iw)| (m - x4[[img, ch, ih, iw]]).abs() <= margin)
+                        .count();
+                    if close >= 2 {
+                        ties += 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok(ties)
+}
