@@ -24,6 +24,7 @@
 
 mod adjoint;
 mod backward;
+mod enclosure;
 mod error;
 mod forward;
 mod kinks;
@@ -32,6 +33,7 @@ mod rules;
 
 pub use adjoint::{gamma, graph_adjoint, AdjointCheck};
 pub use backward::{backward, backward_from, gradients, Gradients};
+pub use enclosure::{jacobian_enclosure, JacobianEnclosure};
 pub use error::{AutogradError, AutogradResult};
 pub use forward::{forward_tangents, jvp, Jvp, Seeds};
 pub use kinks::{kinks, Kink};

@@ -24,6 +24,7 @@ mod shape;
 mod spatial;
 
 pub(crate) use elementwise::unbroadcast;
+pub(crate) use spatial::max_pool2d_hull;
 
 use crate::backend::KernelOp;
 use crate::error::KernelError;

@@ -361,3 +361,83 @@ pub(super) fn max_pool2d_ties(
     }
     Ok(ties)
 }
+
+/// The tangent hull of max pooling over a box, for the Jacobian enclosure: a tap can be a
+/// window's maximum somewhere in the box when its upper bound reaches the window's largest lower
+/// bound (`ylo`), and the tangent of the window lies in the hull of those taps' tangents (the
+/// generalized derivative of a max is the convex hull of its active pieces'). `tlo`/`thi` carry a
+/// leading direction axis.
+pub(crate) fn max_pool2d_hull(
+    xhi: &ArrayD<f64>,
+    ylo: &ArrayD<f64>,
+    p: &Pool2dParams,
+    tlo: &ArrayD<f64>,
+    thi: &ArrayD<f64>,
+) -> Result<(ArrayD<f64>, ArrayD<f64>), RuleError> {
+    const OP: &str = "max_pool2d";
+    let unbatched = xhi.ndim() == 3;
+    let lift = |a: &ArrayD<f64>, at: usize| {
+        if unbatched {
+            a.clone().insert_axis(Axis(at))
+        } else {
+            a.clone()
+        }
+    };
+    let (xhi4, ylo4) = (
+        four(OP, &lift(xhi, 0), "input")?,
+        four(OP, &lift(ylo, 0), "output")?,
+    );
+    let (tlo, thi) = (lift(tlo, 1), lift(thi, 1));
+    let dirs = tlo.shape().first().copied().unwrap_or(0);
+    let (n, c, h, w) = xhi4.dim();
+    let (_, _, ho, wo) = ylo4.dim();
+    let shape = [dirs, n, c, ho, wo];
+    let mut olo = ndarray::Array5::<f64>::zeros(shape);
+    let mut ohi = ndarray::Array5::<f64>::zeros(shape);
+    let tlo5 = tlo
+        .into_dimensionality::<ndarray::Ix5>()
+        .map_err(|_| operand_mismatch(OP, "tangent must be [dirs, N, C, H, W]"))?;
+    let thi5 = thi
+        .into_dimensionality::<ndarray::Ix5>()
+        .map_err(|_| operand_mismatch(OP, "tangent must be [dirs, N, C, H, W]"))?;
+    for img in 0..n {
+        for ch in 0..c {
+            for oh in 0..ho {
+                for ow in 0..wo {
+                    let floor = ylo4[[img, ch, oh, ow]];
+                    let cands: Vec<(usize, usize)> = (0..p.kernel[0])
+                        .filter_map(|ki| {
+                            tap(oh, ki, p.stride[0], p.dilation[0], p.padding[0][0], h)
+                        })
+                        .flat_map(|ih| {
+                            (0..p.kernel[1])
+                                .filter_map(move |kj| {
+                                    tap(ow, kj, p.stride[1], p.dilation[1], p.padding[1][0], w)
+                                })
+                                .map(move |iw| (ih, iw))
+                        })
+                        .filter(|&(ih, iw)| xhi4[[img, ch, ih, iw]] >= floor)
+                        .collect();
+                    for d in 0..dirs {
+                        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+                        for &(ih, iw) in &cands {
+                            lo = lo.min(tlo5[[d, img, ch, ih, iw]]);
+                            hi = hi.max(thi5[[d, img, ch, ih, iw]]);
+                        }
+                        if cands.is_empty() {
+                            (lo, hi) = (0.0, 0.0);
+                        }
+                        olo[[d, img, ch, oh, ow]] = lo;
+                        ohi[[d, img, ch, oh, ow]] = hi;
+                    }
+                }
+            }
+        }
+    }
+    let (olo, ohi) = (olo.into_dyn(), ohi.into_dyn());
+    Ok(if unbatched {
+        (olo.remove_axis(Axis(1)), ohi.remove_axis(Axis(1)))
+    } else {
+        (olo, ohi)
+    })
+}
