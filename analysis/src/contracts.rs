@@ -599,6 +599,9 @@ impl<'db> ContractCx<'db> {
             .filter(|a| a.name.is_none())
             .map(|a| &a.value)
             .collect();
+        // The set's value arguments (a ball's centre, a box's bounds) with their spans: their
+        // shapes are checked against the input's below.
+        let mut shaped: Vec<(&'static str, TextRange, Values)> = Vec::new();
         let set = match callee.text().as_str() {
             "vnnlib" => {
                 if var.is_some() {
@@ -617,10 +620,11 @@ impl<'db> ContractCx<'db> {
                 };
             }
             "linf_ball" => {
-                let center = positional
-                    .first()
-                    .or(named("center").as_ref())
-                    .and_then(|e| self.values(e));
+                let center_expr = positional.first().copied().or(named("center"));
+                let center = center_expr.and_then(|e| self.values(e));
+                if let (Some(e), Some(v)) = (center_expr, &center) {
+                    shaped.push(("the ball's centre", e.span(), v.clone()));
+                }
                 let eps = named("eps")
                     .or(positional.get(1).copied())
                     .and_then(attr_value)
@@ -640,14 +644,18 @@ impl<'db> ContractCx<'db> {
                 }
             }
             "box" => {
-                let lower = positional
-                    .first()
-                    .or(named("lower").as_ref())
-                    .and_then(|e| self.values(e));
-                let upper = positional
-                    .get(1)
-                    .or(named("upper").as_ref())
-                    .and_then(|e| self.values(e));
+                let lower_expr = positional.first().copied().or(named("lower"));
+                let upper_expr = positional.get(1).copied().or(named("upper"));
+                let lower = lower_expr.and_then(|e| self.values(e));
+                let upper = upper_expr.and_then(|e| self.values(e));
+                for (what, e, v) in [
+                    ("the box's lower bound", lower_expr, &lower),
+                    ("the box's upper bound", upper_expr, &upper),
+                ] {
+                    if let (Some(e), Some(v)) = (e, v) {
+                        shaped.push((what, e.span(), v.clone()));
+                    }
+                }
                 match (lower, upper) {
                     (Some(lower), Some(upper)) => {
                         if let (Values::Scalar(l), Values::Scalar(u)) = (&lower, &upper) {
@@ -697,8 +705,68 @@ impl<'db> ContractCx<'db> {
                 "name the input this set is for: `given x in ...`",
             );
         }
+        if let Some(v) = var {
+            for (what, range, values) in shaped {
+                self.check_set_shape(&v.text, what, range, &values);
+            }
+        }
         self.out.inputs.push((var.map(|v| v.text.clone()), set));
         None
+    }
+
+    /// TL0431: a set's values (a literal or a `load`ed .npy, read by its header) that cannot be
+    /// broadcast to the input's declared shape. Verify would only find out when it tries to make
+    /// the set concrete (TL0802, the contract `uncovered`, exit 0); it is known here.
+    fn check_set_shape(&mut self, input: &str, what: &str, range: TextRange, values: &Values) {
+        let Some(ty) = self.input_type(input) else {
+            return;
+        };
+        let shape: Vec<u64> = match values {
+            Values::Scalar(_) => return,
+            Values::Literal { shape, .. } => shape.clone(),
+            Values::File { path } => {
+                let file = self.item.file(self.db);
+                let ext = self
+                    .db
+                    .external(&crate::scope::relative_path(self.db, file, path));
+                // An unreadable file is reported where it is read (verify, TL0802); a file
+                // holding several tensors is not a `load` of one array.
+                match crate::payload::payload_header(self.db, ext) {
+                    Ok(entries) if entries.len() == 1 => entries[0].shape.clone(),
+                    _ => return,
+                }
+            }
+        };
+        if let Err(why) = set_values_fit(&shape, &ty.shape) {
+            let d = self.error(
+                431,
+                range,
+                format!(
+                    "{what} has shape {shape:?}, which does not broadcast to `{input}: {}` ({why})",
+                    ty.shape
+                ),
+            );
+            d.help = Some(format!(
+                "give values of `{input}`'s shape {}, or a shape that broadcasts to it (a number, or extents of 1)",
+                ty.shape
+            ));
+        }
+    }
+
+    /// The declared type of a target input.
+    fn input_type(&self, name: &str) -> Option<crate::graphs::TensorType> {
+        match self.out.target? {
+            Target::Onnx(import) => crate::onnx_model::onnx_signature(self.db, import)
+                .as_ref()?
+                .inputs
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.ty.clone()),
+            Target::Graph(g) => {
+                let (item, i) = resolve_node_path(self.db, g, &[name])?;
+                analyze_graph(self.db, item).as_ref()?.nodes[i].ty.clone()
+            }
+        }
     }
 
     fn values(&mut self, e: &Expr) -> Option<Values> {
@@ -1275,6 +1343,39 @@ fn article(word: &str) -> &'static str {
     } else {
         "a"
     }
+}
+
+/// Whether values of `from` broadcast (NumPy rules, right-aligned, as verify makes sets concrete:
+/// `verify::sets::broadcast`) to an input of `to` for every value of its symbolic extents: an
+/// extent of 1 fits anything, a fixed extent only itself, and a symbolic extent only 1 (verify
+/// sets symbolic extents to 1 for some methods and 4 for others). Extra leading extents of 1 may
+/// be dropped.
+pub fn set_values_fit(from: &[u64], to: &tl_ir::Shape) -> Result<(), String> {
+    let to = &to.0;
+    let extra = from.len().saturating_sub(to.len());
+    if let Some(d) = from[..extra].iter().find(|&&d| d != 1) {
+        return Err(format!(
+            "it has more axes than the input and a leading extent {d}, not 1"
+        ));
+    }
+    let from = &from[extra..];
+    let pad = to.len() - from.len();
+    for (axis, (&f, t)) in from.iter().zip(&to[pad..]).enumerate() {
+        let axis = axis + pad;
+        match t {
+            _ if f == 1 => {}
+            tl_ir::Dim::Known(k) if *k == f => {}
+            tl_ir::Dim::Known(k) => {
+                return Err(format!("axis {axis} has extent {f} where the input has {k}"))
+            }
+            tl_ir::Dim::Sym(s) => {
+                return Err(format!(
+                    "axis {axis} has extent {f} where the input has the symbolic extent {s}: only 1 fits every {s}"
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn name_of(e: &Expr) -> Option<String> {

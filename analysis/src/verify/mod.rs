@@ -371,10 +371,14 @@ fn prepare_inner<'db>(
         }
         _ => None,
     };
-    hasher.update(format!(
-        "{methods:?}\n{:?}\n{:?}\n",
-        opts.default_methods, opts.timeout
-    ));
+    // Not the run's time limit (`opts.timeout`): the cache stores a timed-out run with the limit
+    // it had and reuses it only within that limit (cache.rs); a decided run holds whatever time
+    // a rerun would get. A bridge keeps it: the other contract's timeout shows in the bridge's
+    // run as an unknown, not a timeout, so the cache could not tell a larger limit apart.
+    hasher.update(format!("{methods:?}\n{:?}\n", opts.default_methods));
+    if bridged.is_some() {
+        hasher.update(format!("{:?}\n", opts.timeout));
+    }
     let cache_key = hex(&hasher.finalize());
     Prepared {
         name,
