@@ -3,6 +3,7 @@
 mod bounds;
 mod check;
 mod engine;
+mod export_interop;
 mod graph;
 mod lsp;
 mod support;
