@@ -4,6 +4,7 @@ mod bounds;
 mod cache_timeouts;
 mod check;
 mod engine;
+mod export_interop;
 mod fuzz_smoke;
 mod graph;
 mod lsp;
