@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use ndarray::{Array2, ArrayD, IxDyn};
 use tl_kernels::autograd::{
-    gamma, jacobian_enclosure, jvp, kinks, AutogradError, JacobianEnclosure, Seeds,
+    gamma, jacobian_enclosure_with, jvp, kinks, AutogradError, JacobianEnclosure, Seeds, ValueHints,
 };
 use tl_kernels::Tensor;
 
@@ -272,7 +272,15 @@ fn enclosure_decides(p: &Problem, e: &JacobianEnclosure) -> (bool, String) {
 /// `ibp`: the enclosure decides, else sampled exact Jacobians may falsify, else unknown.
 pub(super) fn enclose(cx: &Cx, seed: u64) -> Result<(Verdict, String), Failure> {
     let p = problem(cx)?;
-    let e = match jacobian_enclosure(&p.graph, &cx.model.params, &p.boxes, &p.input, &p.output) {
+    let (hints, hint_note) = crown_hints(cx, &p);
+    let e = match jacobian_enclosure_with(
+        &p.graph,
+        &cx.model.params,
+        &p.boxes,
+        &p.input,
+        &p.output,
+        &hints,
+    ) {
         Ok(e) => e,
         Err(err @ AutogradError::NoRule { .. }) => {
             return Ok((
@@ -289,7 +297,7 @@ pub(super) fn enclose(cx: &Cx, seed: u64) -> Result<(Verdict, String), Failure> 
         return Ok((
             Verdict::Holds,
             format!(
-                "{line}: {} holds (interval forward mode over the f64 reference semantics, generalized derivatives at kinks, rounding outward); checked",
+                "{line}: {} holds (interval forward mode over the f64 reference semantics, generalized derivatives at kinks, rounding outward{hint_note}); checked",
                 p.kind.text(&p)
             ),
         ));
@@ -308,6 +316,42 @@ pub(super) fn enclose(cx: &Cx, seed: u64) -> Result<(Verdict, String), Failure> 
         },
         String::new(),
     ))
+}
+
+/// CROWN bounds of every layer over the box (sound over the reals: f64 rounding charged, no f32
+/// executor margin), to tighten the enclosure's primal intervals; none when the graph is outside
+/// the bounds crate (more than one input, an op it does not lower).
+fn crown_hints(cx: &Cx, p: &Problem) -> (ValueHints, String) {
+    let mut hints = ValueHints::new();
+    if p.graph.inputs.len() != 1 {
+        return (hints, String::new());
+    }
+    let payload = |key: &str| cx.model.f64_param(key);
+    let Ok(net) = tl_bounds::BoundNet::from_graph(&p.graph, &payload, Some(&p.output)) else {
+        return (hints, String::new());
+    };
+    let (lo, hi) = &p.boxes[&p.input];
+    let Ok(input) =
+        tl_bounds::InputBox::new(lo.iter().copied().collect(), hi.iter().copied().collect())
+    else {
+        return (hints, String::new());
+    };
+    let opts = tl_bounds::CrownOptions {
+        intersect_ibp: true,
+        sound: true,
+        f32_executor: false,
+    };
+    let Ok(Some(a)) = tl_bounds::Analysis::new(&net, &input, tl_bounds::Method::Crown, opts, &[])
+    else {
+        return (hints, String::new());
+    };
+    for (i, node) in net.nodes.iter().enumerate() {
+        let (l, h) = (&a.lower[i], &a.upper[i]);
+        if !l.is_empty() && l.len() == h.len() {
+            hints.insert(node.name.clone(), (l.to_vec(), h.to_vec()));
+        }
+    }
+    (hints, ", value intervals tightened by CROWN".into())
 }
 
 /// `sampling`: exact Jacobians at sampled interior points only.

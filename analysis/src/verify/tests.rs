@@ -749,3 +749,34 @@ fn derivative_sign_claims_are_checked_or_falsified() {
         verdicts(&run)
     );
 }
+
+#[test]
+fn the_jacobian_contracts_of_the_examples_are_checked() {
+    for (file, name, needle) in [
+        (
+            "risk_score.tl",
+            "monotone_in_debt",
+            "d(score[0, 0]) / d(x[0, 3]) in [",
+        ),
+        (
+            "risk_score.tl",
+            "score_lipschitz",
+            "Lipschitz constant of `score` by",
+        ),
+        (
+            "acas_xu_controller.tl",
+            "scores_lipschitz_near_coc",
+            "tightened by CROWN",
+        ),
+    ] {
+        let run = example(file, name);
+        assert_eq!(
+            run.status,
+            Status::Checked,
+            "{file}::{name}: {:?}",
+            verdicts(&run)
+        );
+        let d = &run.outcome.methods[0].detail;
+        assert!(d.contains(needle) && d.ends_with("checked"), "{d}");
+    }
+}
