@@ -12,6 +12,7 @@
 //! compiled f32 executor re-ran it and confirmed the violation. Gradient claims are about the
 //! reference (f64) semantics: reverse mode against finite differences of that semantics.
 
+#[cfg(test)]
 mod adjoint;
 mod bounds;
 mod bridge;
