@@ -163,6 +163,7 @@ fn sum_bound(a: f64, b: f64, down: bool) -> f64 {
 /// A node's enclosure: an integer value (indices, labels) or a float interval with an optional
 /// interval tangent (`None`: it does not depend on the input).
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per node, short-lived
 enum Val {
     Int(Tensor),
     Float { p: Iv, t: Option<Iv> },
@@ -585,14 +586,14 @@ fn through_weights(
             )
         };
         let b = bias(rest[1].clone())?;
-        lo = lo + &b;
-        hi = hi + &b;
+        lo += &b;
+        hi += &b;
         let babs = b.mapv(f64::abs);
-        mlo = mlo + &babs;
-        mhi = mhi + &babs;
+        mlo += &babs;
+        mhi += &babs;
         let bnz = b.mapv(|v| f64::from(v != 0.0));
-        nzlo = nzlo + &bnz;
-        nzhi = nzhi + &bnz;
+        nzlo += &bnz;
+        nzhi += &bnz;
     }
     let tiny = |c: ArrayD<f64>| c.mapv(|c| c * f64::MIN_POSITIVE);
     Ok(Iv { lo, hi }.widen_sides(
