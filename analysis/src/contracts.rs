@@ -94,6 +94,40 @@ pub enum Claim {
     /// `ensure other_contract within T`: the other contract's real-valued result, bridged to the
     /// executor named by `execute on` through tolerance T.
     Bridge { contract: String },
+    /// `lipschitz(y, x, norm = "linf") <= L`: the Lipschitz constant of `y` as a function of input
+    /// `x` over the input set, in the induced norm (linf: max row sum of |J|; l1: max column
+    /// sum), is at most `L` (`strict`: below `L`).
+    Lipschitz {
+        output: String,
+        input: String,
+        norm: JacobianNorm,
+        bound: f64,
+        strict: bool,
+    },
+    /// `d(y[i]) / d(x[j]) CMP c`: the partial derivative (the generalized one at kinks) stays on
+    /// one side of `c` over the input set; `>= 0` means `y[i]` is non-decreasing in `x[j]`.
+    Derivative {
+        output: ValueRef,
+        input: ValueRef,
+        cmp: Cmp,
+        bound: f64,
+    },
+}
+
+/// The norm of a Lipschitz claim (the operator norm it induces on the Jacobian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub enum JacobianNorm {
+    Linf,
+    L1,
+}
+
+impl JacobianNorm {
+    pub fn name(self) -> &'static str {
+        match self {
+            JacobianNorm::Linf => "linf",
+            JacobianNorm::L1 => "l1",
+        }
+    }
 }
 
 impl Claim {
@@ -109,6 +143,7 @@ impl Claim {
             Claim::MaskedWeightsZero { .. } => "attention_mask",
             Claim::IgnoredLabelsZero { .. } => "ignored_labels",
             Claim::Bridge { .. } => "execution",
+            Claim::Lipschitz { .. } | Claim::Derivative { .. } => "jacobian",
         }
     }
 }
@@ -217,8 +252,8 @@ pub fn duration_text(ms: u64) -> String {
 pub const METHODS: &[(&str, &[&str], &str)] = &[
     (
         "ibp",
-        &["robustness", "output_range", "vnnlib", "two_network"],
-        "interval bound propagation (sound, loose)",
+        &["robustness", "output_range", "vnnlib", "two_network", "jacobian"],
+        "interval bound propagation (sound, loose); for jacobian claims through the derivative graph",
     ),
     (
         "crown",
@@ -247,6 +282,7 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
             "ignored_labels",
             "execution",
             "two_network",
+            "jacobian",
         ],
         "random executions: finds counterexamples, never proves (status tested)",
     ),
@@ -1059,6 +1095,9 @@ impl<'db> ContractCx<'db> {
                     BinaryOp::Ge => Cmp::Ge,
                     _ => Cmp::Gt,
                 };
+                if let Some(claim) = self.jacobian_claim(lhs, cmp, rhs) {
+                    return claim;
+                }
                 let lhs = self.linear(lhs)?;
                 let rhs = self.linear(rhs)?;
                 Some(Claim::Linear { lhs, cmp, rhs })
@@ -1128,6 +1167,182 @@ impl<'db> ContractCx<'db> {
                 None
             }
         }
+    }
+
+    /// `lipschitz(y, x, norm = "linf") CMP L` or `d(y[i]) / d(x[j]) CMP c` (either side), or
+    /// `None` when neither side is one (then the comparison is linear). `Some(None)`: it is one,
+    /// with an error reported.
+    fn jacobian_claim(&mut self, lhs: &Expr, cmp: Cmp, rhs: &Expr) -> Option<Option<Claim>> {
+        let is_jacobian = |e: &Expr| match e {
+            Expr::Call { callee, .. } => callee.text() == "lipschitz",
+            Expr::Binary {
+                op: BinaryOp::Div,
+                lhs,
+                rhs,
+                ..
+            } => [lhs, rhs]
+                .iter()
+                .all(|e| matches!(e.as_ref(), Expr::Call { callee, .. } if callee.text() == "d")),
+            _ => false,
+        };
+        let flip = |c: Cmp| match c {
+            Cmp::Le => Cmp::Ge,
+            Cmp::Lt => Cmp::Gt,
+            Cmp::Ge => Cmp::Le,
+            Cmp::Gt => Cmp::Lt,
+        };
+        let (term, cmp, number) = if is_jacobian(lhs) {
+            (lhs, cmp, rhs)
+        } else if is_jacobian(rhs) {
+            (rhs, flip(cmp), lhs)
+        } else {
+            return None;
+        };
+        let bound = match attr_value(number).and_then(|v| v.as_f64()) {
+            Some(b) if b.is_finite() => b,
+            _ => {
+                self.error(
+                    440,
+                    number.span(),
+                    "a lipschitz or derivative claim compares with a number",
+                );
+                return Some(None);
+            }
+        };
+        Some(match term {
+            Expr::Call { args, span, .. } => self.lipschitz_claim(args, *span, cmp, bound),
+            Expr::Binary { lhs, rhs, .. } => {
+                let of = |this: &mut Self, e: &Expr| -> Option<ValueRef> {
+                    let Expr::Call { args, span, .. } = e else {
+                        return None;
+                    };
+                    let v = match args.as_slice() {
+                        [a] if a.name.is_none() => this.linear(&a.value)?,
+                        _ => {
+                            this.error(440, *span, "`d` takes one graph value: `d(y[0])`");
+                            return None;
+                        }
+                    };
+                    match (v.terms.as_slice(), v.constant) {
+                        ([(c, r)], k) if *c == 1.0 && k == 0.0 && r.index.is_some() => {
+                            Some(r.clone())
+                        }
+                        _ => {
+                            this.error(
+                                440,
+                                *span,
+                                "`d` takes one indexed element: `d(y[0])`, `d(x[0, 3])`",
+                            );
+                            None
+                        }
+                    }
+                };
+                let output = of(self, lhs);
+                let input = of(self, rhs);
+                let (output, input) = (output?, input?);
+                if !self.is_graph_input(&input.name) {
+                    self.error(
+                        441,
+                        rhs.span(),
+                        format!("`{}` is not an input of the graph: differentiate with respect to an input", input.name),
+                    );
+                    return Some(None);
+                }
+                Some(Claim::Derivative {
+                    output,
+                    input,
+                    cmp,
+                    bound,
+                })
+            }
+            _ => None,
+        })
+    }
+
+    fn lipschitz_claim(
+        &mut self,
+        args: &[ast::Arg],
+        span: TextRange,
+        cmp: Cmp,
+        bound: f64,
+    ) -> Option<Claim> {
+        if matches!(cmp, Cmp::Ge | Cmp::Gt) {
+            self.error(
+                440,
+                span,
+                "a Lipschitz claim bounds the constant from above: `lipschitz(y, x) <= L`",
+            );
+            return None;
+        }
+        let positional: Vec<&Expr> = args
+            .iter()
+            .filter(|a| a.name.is_none())
+            .map(|a| &a.value)
+            .collect();
+        let (Some(Expr::Name(y)), Some(Expr::Name(x)), 2) =
+            (positional.first(), positional.get(1), positional.len())
+        else {
+            self.error(
+                440,
+                span,
+                "`lipschitz` takes an output and an input: `lipschitz(y, x, norm = \"linf\")`",
+            );
+            return None;
+        };
+        let mut norm = JacobianNorm::Linf;
+        for a in args.iter().filter(|a| a.name.is_some()) {
+            let name = a.name.as_ref().map(|n| n.text.as_str()).unwrap_or_default();
+            match (name, &a.value) {
+                ("norm", Expr::String(s)) if s.value == "linf" => norm = JacobianNorm::Linf,
+                ("norm", Expr::String(s)) if s.value == "l1" => norm = JacobianNorm::L1,
+                ("norm", other) => {
+                    let d = self.error(442, other.span(), "unsupported Lipschitz norm");
+                    d.help = Some(
+                        "norms: \"linf\" (max row sum of |J|), \"l1\" (max column sum)".into(),
+                    );
+                    return None;
+                }
+                (other, _) => {
+                    self.error(
+                        440,
+                        a.span,
+                        format!("`lipschitz` has no argument `{other}`"),
+                    );
+                    return None;
+                }
+            }
+        }
+        let output = self.value_name(y)?;
+        let input = self.value_name(x)?;
+        if !self.is_graph_input(&input) {
+            self.error(
+                441,
+                x.span,
+                format!("`{input}` is not an input of the graph: a Lipschitz constant is taken with respect to an input"),
+            );
+            return None;
+        }
+        if bound < 0.0 {
+            self.error(440, span, "a Lipschitz constant is never negative");
+            return None;
+        }
+        Some(Claim::Lipschitz {
+            output,
+            input,
+            norm,
+            bound,
+            strict: cmp == Cmp::Lt,
+        })
+    }
+
+    /// Whether `name` is an input of the contract's graph (true when it cannot be told).
+    fn is_graph_input(&self, name: &str) -> bool {
+        let Some(Target::Graph(g)) = self.out.target else {
+            return true;
+        };
+        graph_signature(self.db, g)
+            .as_ref()
+            .is_none_or(|sig| sig.inputs.iter().any(|i| i.name == name))
     }
 
     /// A linear combination of graph values and numbers.

@@ -1,4 +1,4 @@
-//! The adjoint law `<J u, v> = <u, J^T v>` on a contract's model: forward mode against reverse
+//! (Test support.) The adjoint law `<J u, v> = <u, J^T v>` on a contract's model: forward mode against reverse
 //! mode (`tl_kernels::autograd::graph_adjoint`) at a drawn point, for random directions through
 //! every float input and param and a random cotangent of every float output. Sampled evidence
 //! about tl's own rules; the spec-example test below runs it on every shipped graph.

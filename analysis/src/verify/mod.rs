@@ -12,6 +12,7 @@
 //! compiled f32 executor re-ran it and confirmed the violation. Gradient claims are about the
 //! reference (f64) semantics: reverse mode against finite differences of that semantics.
 
+#[cfg(test)]
 mod adjoint;
 mod bounds;
 mod bridge;
@@ -20,6 +21,7 @@ mod catalog_method;
 pub mod claims;
 mod float;
 mod gradient;
+mod jacobian;
 pub mod model;
 mod sampling;
 pub mod sets;
@@ -667,6 +669,13 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
         (Claim::Equivalence, Method::Sampling { samples, seed }) => {
             return equivalence_with_derived_bound(&cx, *samples, *seed);
         }
+        (Claim::Lipschitz { .. } | Claim::Derivative { .. }, Method::Ibp) => {
+            jacobian::enclose(&cx, 0)
+        }
+        (
+            Claim::Lipschitz { .. } | Claim::Derivative { .. },
+            Method::Sampling { samples, seed },
+        ) => jacobian::sample(&cx, *samples, *seed),
         (_, Method::Sampling { samples, seed }) => sampling::run(&cx, *samples, *seed),
         (_, Method::Catalog) => catalog_method::run(&cx),
         (c, m) => Err(Failure::unsupported(format!(
