@@ -17,6 +17,7 @@ mod bridge;
 pub mod cache;
 mod catalog_method;
 pub mod claims;
+mod external;
 mod float;
 mod gradient;
 pub mod model;
@@ -652,6 +653,10 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
     };
     let result = match (claim, m) {
         (Claim::TwoNetwork { .. }, m) => two_network::run(&cx, m),
+        (
+            Claim::Argmax { .. } | Claim::Linear { .. } | Claim::All(_) | Claim::VnnLib { .. },
+            Method::External { path },
+        ) => external::run(&cx, path),
         (
             Claim::Argmax { .. } | Claim::Linear { .. } | Claim::All(_) | Claim::VnnLib { .. },
             Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. },
