@@ -171,6 +171,12 @@ pub enum Method {
     Certificate {
         path: String,
     },
+    /// Another verifier's answer, read from a result file (`tl-vnnlib verify` / VNN-COMP
+    /// output: `unsat`, `sat` with its assignment, ...): evidence that rests on the contract's
+    /// named `solver` assumption, so at most assumed; a `sat` counts only once replayed.
+    External {
+        path: String,
+    },
 }
 
 impl Method {
@@ -183,6 +189,7 @@ impl Method {
                 Status::Checked
             }
             Method::Certificate { .. } => Status::Checked,
+            Method::External { .. } => Status::Assumed,
             Method::Sampling { .. } => Status::Tested,
             // execGraphOfIR_semantics_eq is a theorem about TorchLean's compiler. tl's compiled
             // plan is a separate implementation of the same lowering, so for an equivalence claim
@@ -202,6 +209,7 @@ impl Method {
             Method::Sampling { .. } => "sampling",
             Method::Catalog => "catalog",
             Method::Certificate { .. } => "certificate",
+            Method::External { .. } => "external",
         }
     }
 }
@@ -234,6 +242,7 @@ impl std::fmt::Display for Method {
             }
             Method::Sampling { samples, seed } => write!(f, "sampling({samples}, seed = {seed})"),
             Method::Certificate { path } => write!(f, "certificate(\"{path}\")"),
+            Method::External { path } => write!(f, "external(\"{path}\")"),
             other => f.write_str(other.name()),
         }
     }
@@ -300,6 +309,11 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
         "certificate",
         &["robustness", "output_range", "vnnlib"],
         "an external certificate, recomputed by tl",
+    ),
+    (
+        "external",
+        &["robustness", "output_range", "vnnlib"],
+        "another verifier's answer from a result file, resting on a named solver assumption (at most assumed)",
     ),
 ];
 
@@ -509,6 +523,21 @@ impl<'db> ContractCx<'db> {
                 )
                 .with_help(format!("add `check by {}`", methods_for(kind).join(" | ")));
                 self.out.diagnostics.push(d);
+            }
+            let rests_on_solver = self
+                .out
+                .rests_on
+                .iter()
+                .any(|&a| assumption_kind(self.db, a).as_deref() == Some("solver"));
+            if let Some((_, span)) = self.method_spans.iter().find(|(n, _)| *n == "external") {
+                if !rests_on_solver {
+                    let d = self.error(
+                        461,
+                        *span,
+                        "an external solver's answer needs a named `solver` assumption",
+                    );
+                    d.help = Some("declare `assume solver other_verifier: \"...\"` and add `rests on other_verifier`".into());
+                }
             }
             let is_cuda = self.out.execute_on.as_deref() == Some("cuda");
             let rests_on_kernel = self
@@ -1525,6 +1554,19 @@ impl<'db> ContractCx<'db> {
                 }
             }
             "catalog" => Method::Catalog,
+            "external" => match positional.first() {
+                Some(Expr::String(s)) => Method::External {
+                    path: s.value.clone(),
+                },
+                _ => {
+                    self.error(
+                        412,
+                        m.span,
+                        "external takes a result file: `external(\"robust.result\")`",
+                    );
+                    return None;
+                }
+            },
             "certificate" => match positional.first() {
                 Some(Expr::String(s)) => Method::Certificate {
                     path: s.value.clone(),

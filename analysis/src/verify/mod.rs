@@ -19,6 +19,7 @@ mod bridge;
 pub mod cache;
 mod catalog_method;
 pub mod claims;
+mod external;
 mod float;
 mod gradient;
 mod jacobian;
@@ -659,6 +660,10 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
     };
     let result = match (claim, m) {
         (Claim::TwoNetwork { .. }, m) => two_network::run(&cx, m),
+        (
+            Claim::Argmax { .. } | Claim::Linear { .. } | Claim::All(_) | Claim::VnnLib { .. },
+            Method::External { path },
+        ) => external::run(&cx, path),
         (
             Claim::Argmax { .. } | Claim::Linear { .. } | Claim::All(_) | Claim::VnnLib { .. },
             Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. },
