@@ -104,6 +104,9 @@ pub enum Claim {
         bound: f64,
         strict: bool,
     },
+    /// `adjoint(y)`: tl's forward and reverse modes agree by the adjoint law
+    /// `<J u, v> = <u, J^T v>` for the derivative of `y`, per op node and for the whole graph.
+    Adjoint { output: String },
     /// `d(y[i]) / d(x[j]) CMP c`: the partial derivative (the generalized one at kinks) stays on
     /// one side of `c` over the input set; `>= 0` means `y[i]` is non-decreasing in `x[j]`.
     Derivative {
@@ -144,6 +147,7 @@ impl Claim {
             Claim::IgnoredLabelsZero { .. } => "ignored_labels",
             Claim::Bridge { .. } => "execution",
             Claim::Lipschitz { .. } | Claim::Derivative { .. } => "jacobian",
+            Claim::Adjoint { .. } => "adjoint",
         }
     }
 }
@@ -292,6 +296,7 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
             "execution",
             "two_network",
             "jacobian",
+            "adjoint",
         ],
         "random executions: finds counterexamples, never proves (status tested)",
     ),
@@ -1135,6 +1140,14 @@ impl<'db> ContractCx<'db> {
                 let name = callee.text();
                 match name.as_str() {
                     "all" if args.len() == 1 => self.claim(&args[0].value, has_within),
+                    "adjoint" => {
+                        let Some(Expr::Name(p)) = args.first().map(|a| &a.value) else {
+                            self.error(440, *span, "`adjoint` takes a graph value: `adjoint(y)`");
+                            return None;
+                        };
+                        let output = self.value_name(p)?;
+                        Some(Claim::Adjoint { output })
+                    }
                     "masked_weights_zero" | "ignored_labels_zero" => {
                         let Some(Expr::Name(p)) = args.first().map(|a| &a.value) else {
                             self.error(405, *span, format!("{name} takes a node name"));
@@ -1165,7 +1178,7 @@ impl<'db> ContractCx<'db> {
                     }
                     _ => {
                         let d = self.error(405, callee.span, format!("unknown claim `{name}`"));
-                        d.help = Some("claims: argmax(y) == k, linear comparisons, all(...), masked_weights_zero(n), ignored_labels_zero(n), compiled ~= reference, gradient ~= finite_difference".into());
+                        d.help = Some("claims: argmax(y) == k, linear comparisons, all(...), masked_weights_zero(n), ignored_labels_zero(n), adjoint(y), lipschitz(y, x) <= L, d(y[i]) / d(x[j]) >= c, compiled ~= reference, gradient ~= finite_difference".into());
                         None
                     }
                 }

@@ -12,7 +12,6 @@
 //! compiled f32 executor re-ran it and confirmed the violation. Gradient claims are about the
 //! reference (f64) semantics: reverse mode against finite differences of that semantics.
 
-#[cfg(test)]
 mod adjoint;
 mod bounds;
 mod bridge;
@@ -673,6 +672,9 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
         }
         (Claim::Equivalence, Method::Sampling { samples, seed }) => {
             return equivalence_with_derived_bound(&cx, *samples, *seed);
+        }
+        (Claim::Adjoint { output }, Method::Sampling { samples, seed }) => {
+            adjoint::run(&cx, output, *samples, *seed)
         }
         (Claim::Lipschitz { .. } | Claim::Derivative { .. }, Method::Ibp) => {
             jacobian::enclose(&cx, 0)
