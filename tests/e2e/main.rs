@@ -7,6 +7,7 @@ mod engine;
 mod fuzz_smoke;
 mod graph;
 mod lsp;
+mod lsp_stress;
 mod support;
 mod trust;
 mod verify;
