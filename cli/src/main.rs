@@ -1,6 +1,7 @@
 //! `tlc`: check, format, explain, run and verify `.tl` specs, and serve them to editors.
 
 mod bounds;
+mod bounds_nodes;
 mod certificate;
 mod check;
 mod explain;

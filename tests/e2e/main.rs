@@ -8,3 +8,4 @@ mod lsp;
 mod support;
 mod trust;
 mod verify;
+mod views;

@@ -1,0 +1,156 @@
+//! `tlc bounds --per-node` and `tlc report` on the shipped spec-examples.
+
+use std::path::Path;
+
+use crate::support::{repo_root, run_in, write_npy, TempDir};
+
+fn floats(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+/// A centre drawn at test time (xorshift seeded by the clock), printed so a failure reproduces.
+fn random_centre(n: usize) -> Vec<f32> {
+    let mut s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        | 1;
+    eprintln!("centre seed {s}");
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s % 2001) as f32 / 1000.0 - 1.0
+        })
+        .collect()
+}
+
+fn bounds_json(dir: &Path, spec: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "bounds",
+        spec,
+        "--input",
+        "x=centre.npy",
+        "--eps",
+        "0.05",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let (code, out, err) = run_in(dir, &args);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[test]
+fn per_node_boxes_nest_in_ibp_and_end_at_the_printed_output_bounds() {
+    let dir = TempDir::new("per-node");
+    write_npy(&dir.0.join("centre.npy"), &[1, 5], &random_centre(5));
+    let spec = repo_root().join("spec-examples/acas_xu_controller.tl");
+    let spec = spec.to_str().unwrap();
+    let plain = bounds_json(&dir.0, spec, &[]);
+    let v = bounds_json(&dir.0, spec, &["--per-node"]);
+    let per = &v["per_node"]["scores"];
+    let nodes = per["nodes"].as_array().expect("nodes");
+    // Input, then linear and relu per hidden layer, then the output layer.
+    assert!(nodes.len() >= 13, "{} nodes", nodes.len());
+    assert_eq!(nodes[0]["kind"], "input");
+    let outputs: Vec<_> = nodes.iter().filter(|n| n["output"] == true).collect();
+    assert_eq!(outputs.len(), 1);
+    assert_eq!(outputs[0]["name"], "scores");
+    // The output node's CROWN box is what `tlc bounds` prints.
+    assert_eq!(
+        floats(&outputs[0]["crown"]["lower"]),
+        floats(&plain["outputs"]["scores"]["lower"])
+    );
+    assert_eq!(
+        floats(&outputs[0]["crown"]["upper"]),
+        floats(&plain["outputs"]["scores"]["upper"])
+    );
+    let mut names = Vec::new();
+    for n in nodes {
+        let name = n["name"].as_str().expect("name").to_string();
+        let (il, iu) = (floats(&n["ibp"]["lower"]), floats(&n["ibp"]["upper"]));
+        let (cl, cu) = (floats(&n["crown"]["lower"]), floats(&n["crown"]["upper"]));
+        let size: u64 = n["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap())
+            .product();
+        assert_eq!(il.len() as u64, size, "{name}");
+        assert_eq!(cl.len() as u64, size, "{name}");
+        for j in 0..il.len() {
+            assert!(il[j] <= iu[j] && cl[j] <= cu[j], "{name}[{j}] inverted");
+            // Intersection with IBP is on: every intermediate CROWN box lies within IBP's, up
+            // to rounding: IBP from a parent box tightened by an ulp can move an ulp either way
+            // (midpoint-radius arithmetic is not monotone at that scale; both stay sound). The
+            // output's box is the final backward pass, not intersected, so it is not asserted.
+            if n["output"] != true {
+                let slack = 1e-12 * (il[j].abs().max(iu[j].abs()) + 1.0);
+                assert!(
+                    cl[j] >= il[j] - slack && cu[j] <= iu[j] + slack,
+                    "{name}[{j}]: crown [{}, {}] outside ibp [{}, {}]",
+                    cl[j],
+                    cu[j],
+                    il[j],
+                    iu[j]
+                );
+            }
+        }
+        let mean = (0..cl.len()).map(|j| cu[j] - cl[j]).sum::<f64>() / cl.len() as f64;
+        let got = n["crown"]["mean_width"].as_f64().unwrap();
+        assert!(
+            (mean - got).abs() <= 1e-9 * mean.abs().max(1.0),
+            "{name}: {mean} vs {got}"
+        );
+        names.push(name);
+    }
+    // Every graph node name appears in the spec, the input box is the eps ball.
+    let ranking: Vec<&str> = per["ranking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(ranking.len(), nodes.len());
+    let width_of = |name: &str| {
+        nodes
+            .iter()
+            .find(|n| n["name"] == name)
+            .map(|n| n["crown"]["mean_width"].as_f64().unwrap())
+            .unwrap()
+    };
+    for w in ranking.windows(2) {
+        assert!(
+            width_of(w[0]) >= width_of(w[1]),
+            "ranking out of order: {w:?}"
+        );
+    }
+    let input = &nodes[0]["ibp"];
+    assert!((input["mean_width"].as_f64().unwrap() - 0.1).abs() < 1e-6);
+    // Text mode shows the table and the ranking.
+    let (code, out, err) = run_in(
+        &dir.0,
+        &[
+            "bounds",
+            spec,
+            "--input",
+            "x=centre.npy",
+            "--eps",
+            "0.05",
+            "--per-node",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("diagnostic view"), "{out}");
+    assert!(out.contains("tightness"), "{out}");
+    for name in &names {
+        assert!(out.contains(name.as_str()), "{name} missing from:\n{out}");
+    }
+}
