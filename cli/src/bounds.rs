@@ -83,7 +83,7 @@ pub fn run(args: BoundsArgs) -> u8 {
     }
 }
 
-fn bounds(args: &BoundsArgs) -> Result<String, CliError> {
+pub(crate) fn bounds(args: &BoundsArgs) -> Result<String, CliError> {
     if !args.eps.is_finite() || args.eps < 0.0 {
         return Err(CliError::new(
             tl_bounds::codes::BAD_INPUT_BOX,

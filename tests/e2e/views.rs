@@ -154,3 +154,176 @@ fn per_node_boxes_nest_in_ibp_and_end_at_the_printed_output_bounds() {
         assert!(out.contains(name.as_str()), "{name} missing from:\n{out}");
     }
 }
+
+/// Every `.tl` file directly under spec-examples/.
+fn spec_examples() -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(repo_root().join("spec-examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tl"))
+        .collect();
+    v.sort();
+    assert!(v.len() >= 5, "spec-examples: {v:?}");
+    v
+}
+
+/// (graph names with their IR node names, (contract, status)) from `tlc trust` and `tlc graph`.
+fn expected(spec: &Path) -> (Vec<(String, Vec<String>)>, Vec<(String, String)>) {
+    let s = spec.to_str().unwrap();
+    let (_, out, err) = run_in(&repo_root(), &["trust", s, "--format", "json"]);
+    let trust: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{s}: trust not JSON ({e}): {err}"));
+    let file = &trust["files"][0];
+    let contracts = file["contracts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["contract"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut graphs = Vec::new();
+    for g in file["graphs"].as_array().unwrap() {
+        let name = g["graph"].as_str().unwrap();
+        let (code, out, err) = run_in(
+            &repo_root(),
+            &["graph", s, "--graph", name, "--format", "json"],
+        );
+        assert_eq!(code, 0, "{s} {name}: {err}");
+        let ir: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let nodes = ir["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_string())
+            .collect();
+        graphs.push((name.to_string(), nodes));
+    }
+    (graphs, contracts)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The page (or Chromium's DOM of it) names every node and every contract with its status.
+fn check_page(
+    what: &str,
+    html: &str,
+    graphs: &[(String, Vec<String>)],
+    contracts: &[(String, String)],
+) {
+    for (g, nodes) in graphs {
+        assert!(
+            html.contains(&format!("data-graph=\"{}\"", esc(g))),
+            "{what}: graph {g}"
+        );
+        for n in nodes {
+            assert!(
+                html.contains(&format!("data-node=\"{}\"", esc(n))),
+                "{what}: node {g}.{n} not in the SVG"
+            );
+            assert!(
+                html.contains(&format!("data-node-id=\"{}\"", esc(n))),
+                "{what}: node {g}.{n} not in the node list"
+            );
+        }
+    }
+    for (c, status) in contracts {
+        let at = html
+            .find(&format!("data-contract=\"{}\"", esc(c)))
+            .unwrap_or_else(|| panic!("{what}: contract {c} missing"));
+        let head = &html[at..html[at..].find("</h3>").map_or(html.len(), |e| at + e)];
+        assert!(
+            head.contains(&format!("data-status=\"{status}\"")),
+            "{what}: contract {c} should show {status}: {head}"
+        );
+    }
+}
+
+#[test]
+fn report_of_every_spec_example_names_every_node_and_contract_status() {
+    let dir = TempDir::new("report");
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        eprintln!(
+            "skipping the headless render: /usr/bin/chromium is absent (apt-get install chromium)"
+        );
+    }
+    for spec in spec_examples() {
+        let stem = spec.file_stem().unwrap().to_str().unwrap().to_string();
+        let page = dir.0.join(format!("{stem}.html"));
+        let (code, _, err) = run_in(
+            &repo_root(),
+            &[
+                "report",
+                spec.to_str().unwrap(),
+                "-o",
+                page.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, 0, "{stem}: {err}");
+        let html = std::fs::read_to_string(&page).unwrap();
+        // Self-contained: nothing fetched at view time.
+        for bad in ["src=\"http", "href=\"http", "<link ", "@import", "src=\"//"] {
+            assert!(!html.contains(bad), "{stem}: the page fetches ({bad})");
+        }
+        assert!(html.contains("diagnostic view"), "{stem}");
+        assert!(html.contains("the checked artifact rendered"), "{stem}");
+        let (graphs, contracts) = expected(&spec);
+        check_page(&stem, &html, &graphs, &contracts);
+        if chromium.exists() {
+            let profile = TempDir::new("chromium");
+            let url = format!("file://{}", page.display());
+            let base = [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ];
+            let user = format!("--user-data-dir={}", profile.0.display());
+            let out = std::process::Command::new(chromium)
+                .args(base)
+                .arg(&user)
+                .arg("--dump-dom")
+                .arg(&url)
+                .output()
+                .expect("chromium runs");
+            let dom = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                dom.contains("</html>"),
+                "{stem}: no DOM from chromium: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            check_page(&format!("{stem} (chromium DOM)"), &dom, &graphs, &contracts);
+            let shot = dir.0.join(format!("{stem}.png"));
+            let status = std::process::Command::new(chromium)
+                .args(base)
+                .arg(&user)
+                .arg("--window-size=1200,900")
+                .arg(format!("--screenshot={}", shot.display()))
+                .arg(&url)
+                .output()
+                .expect("chromium runs");
+            let png = std::fs::read(&shot).unwrap_or_else(|_| {
+                panic!(
+                    "{stem}: no screenshot: {}",
+                    String::from_utf8_lossy(&status.stderr)
+                )
+            });
+            assert!(
+                png.starts_with(b"\x89PNG") && png.len() > 10_000,
+                "{stem}: screenshot"
+            );
+        }
+    }
+}
