@@ -168,7 +168,12 @@ fn spec_examples() -> Vec<std::path::PathBuf> {
 }
 
 /// (graph names with their IR node names, (contract, status)) from `tlc trust` and `tlc graph`.
-fn expected(spec: &Path) -> (Vec<(String, Vec<String>)>, Vec<(String, String)>) {
+/// Graph names with their IR node names.
+type Graphs = Vec<(String, Vec<String>)>;
+/// (contract, status).
+type Statuses = Vec<(String, String)>;
+
+fn expected(spec: &Path) -> (Graphs, Statuses) {
     let s = spec.to_str().unwrap();
     let (_, out, err) = run_in(&repo_root(), &["trust", s, "--format", "json"]);
     let trust: serde_json::Value =

@@ -42,4 +42,13 @@
       });
     });
   });
+  // `report.html#node=NAME` selects a node on load (links, screenshots).
+  var m = /^#node=(.+)$/.exec(window.location.hash);
+  if (m) {
+    var want = decodeURIComponent(m[1]);
+    var hit = Array.prototype.find.call(document.querySelectorAll(".tl-node"), function (el) {
+      return el.getAttribute("data-node") === want;
+    });
+    if (hit) { hit.dispatchEvent(new MouseEvent("click")); }
+  }
 })();
