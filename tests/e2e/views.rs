@@ -332,3 +332,35 @@ fn report_of_every_spec_example_names_every_node_and_contract_status() {
         }
     }
 }
+
+#[test]
+fn report_refuses_bad_requests_with_codes() {
+    let dir = TempDir::new("report-bad");
+    let spec = repo_root().join("spec-examples/acas_xu_controller.tl");
+    let spec = spec.to_str().unwrap();
+    let page = dir.0.join("r.html");
+    let page = page.to_str().unwrap();
+    let (code, _, err) = run_in(
+        &dir.0,
+        &["report", spec, "--contract", "no_such", "-o", page],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("TL0860") && err.contains("no_such"), "{err}");
+    let missing = dir.0.join("no/such/dir/r.html");
+    let (code, _, err) = run_in(&dir.0, &["report", spec, "-o", missing.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("TL0861"), "{err}");
+    let (code, _, err) = run_in(&dir.0, &["report", spec, "--eps", "-1", "-o", page]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("TL06"), "{err}");
+    // One contract: its ledger only, with its graph.
+    let (code, _, err) = run_in(
+        &dir.0,
+        &["report", spec, "--contract", "coc_bounded", "-o", page],
+    );
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(page).unwrap();
+    assert!(html.contains("data-contract=\"coc_bounded\""));
+    assert!(!html.contains("data-contract=\"coc_vnnlib\""));
+    assert!(html.contains("data-graph=\"acas_controller\""));
+}

@@ -47,7 +47,7 @@ pub struct ReportArgs {
     #[arg(long = "input", value_name = "NAME=CENTER.npy")]
     pub input: Option<String>,
     /// The L-infinity radius of the bounds view's input ball.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
     pub eps: f64,
 }
 
@@ -87,6 +87,16 @@ pub fn run(args: ReportArgs) -> u8 {
 }
 
 fn report(args: &ReportArgs) -> Result<(usize, usize), CliError> {
+    if !args.eps.is_finite() || args.eps < 0.0 {
+        return Err(CliError::new(
+            tl_bounds::codes::BAD_INPUT_BOX,
+            format!(
+                "--eps {}: the radius must be a finite number >= 0",
+                args.eps
+            ),
+            exit::USAGE,
+        ));
+    }
     let db = RootDatabase::default();
     let text = std::fs::read_to_string(&args.spec).map_err(|e| {
         CliError::new(
