@@ -23,6 +23,8 @@ const ALPHA_LR: f64 = 0.1;
 
 JSON output: {\"graph\": ..., \"method\": ..., \"eps\": ..., \"semantics\": ...,
   \"outputs\": {\"y\": {\"shape\": [...], \"lower\": [...], \"upper\": [...]}}}, values row-major.
+With --per-node: every layer's IBP and CROWN box and a tightness ranking (JSON: \"per_node\";
+docs/views.md).
 Exit 0 bounds printed, 1 the graph cannot be bounded (TL06xx), 2 usage, I/O or spec errors.")]
 pub struct BoundsArgs {
     /// The spec.
