@@ -94,6 +94,43 @@ pub enum Claim {
     /// `ensure other_contract within T`: the other contract's real-valued result, bridged to the
     /// executor named by `execute on` through tolerance T.
     Bridge { contract: String },
+    /// `lipschitz(y, x, norm = "linf") <= L`: the Lipschitz constant of `y` as a function of input
+    /// `x` over the input set, in the induced norm (linf: max row sum of |J|; l1: max column
+    /// sum), is at most `L` (`strict`: below `L`).
+    Lipschitz {
+        output: String,
+        input: String,
+        norm: JacobianNorm,
+        bound: f64,
+        strict: bool,
+    },
+    /// `adjoint(y)`: tl's forward and reverse modes agree by the adjoint law
+    /// `<J u, v> = <u, J^T v>` for the derivative of `y`, per op node and for the whole graph.
+    Adjoint { output: String },
+    /// `d(y[i]) / d(x[j]) CMP c`: the partial derivative (the generalized one at kinks) stays on
+    /// one side of `c` over the input set; `>= 0` means `y[i]` is non-decreasing in `x[j]`.
+    Derivative {
+        output: ValueRef,
+        input: ValueRef,
+        cmp: Cmp,
+        bound: f64,
+    },
+}
+
+/// The norm of a Lipschitz claim (the operator norm it induces on the Jacobian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub enum JacobianNorm {
+    Linf,
+    L1,
+}
+
+impl JacobianNorm {
+    pub fn name(self) -> &'static str {
+        match self {
+            JacobianNorm::Linf => "linf",
+            JacobianNorm::L1 => "l1",
+        }
+    }
 }
 
 impl Claim {
@@ -109,6 +146,8 @@ impl Claim {
             Claim::MaskedWeightsZero { .. } => "attention_mask",
             Claim::IgnoredLabelsZero { .. } => "ignored_labels",
             Claim::Bridge { .. } => "execution",
+            Claim::Lipschitz { .. } | Claim::Derivative { .. } => "jacobian",
+            Claim::Adjoint { .. } => "adjoint",
         }
     }
 }
@@ -136,6 +175,12 @@ pub enum Method {
     Certificate {
         path: String,
     },
+    /// Another verifier's answer, read from a result file (`tl-vnnlib verify` / VNN-COMP
+    /// output: `unsat`, `sat` with its assignment, ...): evidence that rests on the contract's
+    /// named `solver` assumption, so at most assumed; a `sat` counts only once replayed.
+    External {
+        path: String,
+    },
 }
 
 impl Method {
@@ -148,6 +193,7 @@ impl Method {
                 Status::Checked
             }
             Method::Certificate { .. } => Status::Checked,
+            Method::External { .. } => Status::Assumed,
             Method::Sampling { .. } => Status::Tested,
             // execGraphOfIR_semantics_eq is a theorem about TorchLean's compiler. tl's compiled
             // plan is a separate implementation of the same lowering, so for an equivalence claim
@@ -167,6 +213,7 @@ impl Method {
             Method::Sampling { .. } => "sampling",
             Method::Catalog => "catalog",
             Method::Certificate { .. } => "certificate",
+            Method::External { .. } => "external",
         }
     }
 }
@@ -199,6 +246,7 @@ impl std::fmt::Display for Method {
             }
             Method::Sampling { samples, seed } => write!(f, "sampling({samples}, seed = {seed})"),
             Method::Certificate { path } => write!(f, "certificate(\"{path}\")"),
+            Method::External { path } => write!(f, "external(\"{path}\")"),
             other => f.write_str(other.name()),
         }
     }
@@ -217,8 +265,8 @@ pub fn duration_text(ms: u64) -> String {
 pub const METHODS: &[(&str, &[&str], &str)] = &[
     (
         "ibp",
-        &["robustness", "output_range", "vnnlib", "two_network"],
-        "interval bound propagation (sound, loose)",
+        &["robustness", "output_range", "vnnlib", "two_network", "jacobian"],
+        "interval bound propagation (sound, loose); for jacobian claims through the derivative graph",
     ),
     (
         "crown",
@@ -247,6 +295,8 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
             "ignored_labels",
             "execution",
             "two_network",
+            "jacobian",
+            "adjoint",
         ],
         "random executions: finds counterexamples, never proves (status tested)",
     ),
@@ -264,6 +314,11 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
         "certificate",
         &["robustness", "output_range", "vnnlib"],
         "an external certificate, recomputed by tl",
+    ),
+    (
+        "external",
+        &["robustness", "output_range", "vnnlib"],
+        "another verifier's answer from a result file, resting on a named solver assumption (at most assumed)",
     ),
 ];
 
@@ -474,6 +529,21 @@ impl<'db> ContractCx<'db> {
                 .with_help(format!("add `check by {}`", methods_for(kind).join(" | ")));
                 self.out.diagnostics.push(d);
             }
+            let rests_on_solver = self
+                .out
+                .rests_on
+                .iter()
+                .any(|&a| assumption_kind(self.db, a).as_deref() == Some("solver"));
+            if let Some((_, span)) = self.method_spans.iter().find(|(n, _)| *n == "external") {
+                if !rests_on_solver {
+                    let d = self.error(
+                        461,
+                        *span,
+                        "an external solver's answer needs a named `solver` assumption",
+                    );
+                    d.help = Some("declare `assume solver other_verifier: \"...\"` and add `rests on other_verifier`".into());
+                }
+            }
             let is_cuda = self.out.execute_on.as_deref() == Some("cuda");
             let rests_on_kernel = self
                 .out
@@ -599,6 +669,9 @@ impl<'db> ContractCx<'db> {
             .filter(|a| a.name.is_none())
             .map(|a| &a.value)
             .collect();
+        // The set's value arguments (a ball's centre, a box's bounds) with their spans: their
+        // shapes are checked against the input's below.
+        let mut shaped: Vec<(&'static str, TextRange, Values)> = Vec::new();
         let set = match callee.text().as_str() {
             "vnnlib" => {
                 if var.is_some() {
@@ -617,10 +690,11 @@ impl<'db> ContractCx<'db> {
                 };
             }
             "linf_ball" => {
-                let center = positional
-                    .first()
-                    .or(named("center").as_ref())
-                    .and_then(|e| self.values(e));
+                let center_expr = positional.first().copied().or(named("center"));
+                let center = center_expr.and_then(|e| self.values(e));
+                if let (Some(e), Some(v)) = (center_expr, &center) {
+                    shaped.push(("the ball's centre", e.span(), v.clone()));
+                }
                 let eps = named("eps")
                     .or(positional.get(1).copied())
                     .and_then(attr_value)
@@ -640,14 +714,18 @@ impl<'db> ContractCx<'db> {
                 }
             }
             "box" => {
-                let lower = positional
-                    .first()
-                    .or(named("lower").as_ref())
-                    .and_then(|e| self.values(e));
-                let upper = positional
-                    .get(1)
-                    .or(named("upper").as_ref())
-                    .and_then(|e| self.values(e));
+                let lower_expr = positional.first().copied().or(named("lower"));
+                let upper_expr = positional.get(1).copied().or(named("upper"));
+                let lower = lower_expr.and_then(|e| self.values(e));
+                let upper = upper_expr.and_then(|e| self.values(e));
+                for (what, e, v) in [
+                    ("the box's lower bound", lower_expr, &lower),
+                    ("the box's upper bound", upper_expr, &upper),
+                ] {
+                    if let (Some(e), Some(v)) = (e, v) {
+                        shaped.push((what, e.span(), v.clone()));
+                    }
+                }
                 match (lower, upper) {
                     (Some(lower), Some(upper)) => {
                         if let (Values::Scalar(l), Values::Scalar(u)) = (&lower, &upper) {
@@ -697,8 +775,68 @@ impl<'db> ContractCx<'db> {
                 "name the input this set is for: `given x in ...`",
             );
         }
+        if let Some(v) = var {
+            for (what, range, values) in shaped {
+                self.check_set_shape(&v.text, what, range, &values);
+            }
+        }
         self.out.inputs.push((var.map(|v| v.text.clone()), set));
         None
+    }
+
+    /// TL0431: a set's values (a literal or a `load`ed .npy, read by its header) that cannot be
+    /// broadcast to the input's declared shape. Verify would only find out when it tries to make
+    /// the set concrete (TL0802, the contract `uncovered`, exit 0); it is known here.
+    fn check_set_shape(&mut self, input: &str, what: &str, range: TextRange, values: &Values) {
+        let Some(ty) = self.input_type(input) else {
+            return;
+        };
+        let shape: Vec<u64> = match values {
+            Values::Scalar(_) => return,
+            Values::Literal { shape, .. } => shape.clone(),
+            Values::File { path } => {
+                let file = self.item.file(self.db);
+                let ext = self
+                    .db
+                    .external(&crate::scope::relative_path(self.db, file, path));
+                // An unreadable file is reported where it is read (verify, TL0802); a file
+                // holding several tensors is not a `load` of one array.
+                match crate::payload::payload_header(self.db, ext) {
+                    Ok(entries) if entries.len() == 1 => entries[0].shape.clone(),
+                    _ => return,
+                }
+            }
+        };
+        if let Err(why) = set_values_fit(&shape, &ty.shape) {
+            let d = self.error(
+                431,
+                range,
+                format!(
+                    "{what} has shape {shape:?}, which does not broadcast to `{input}: {}` ({why})",
+                    ty.shape
+                ),
+            );
+            d.help = Some(format!(
+                "give values of `{input}`'s shape {}, or a shape that broadcasts to it (a number, or extents of 1)",
+                ty.shape
+            ));
+        }
+    }
+
+    /// The declared type of a target input.
+    fn input_type(&self, name: &str) -> Option<crate::graphs::TensorType> {
+        match self.out.target? {
+            Target::Onnx(import) => crate::onnx_model::onnx_signature(self.db, import)
+                .as_ref()?
+                .inputs
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.ty.clone()),
+            Target::Graph(g) => {
+                let (item, i) = resolve_node_path(self.db, g, &[name])?;
+                analyze_graph(self.db, item).as_ref()?.nodes[i].ty.clone()
+            }
+        }
     }
 
     fn values(&mut self, e: &Expr) -> Option<Values> {
@@ -991,6 +1129,9 @@ impl<'db> ContractCx<'db> {
                     BinaryOp::Ge => Cmp::Ge,
                     _ => Cmp::Gt,
                 };
+                if let Some(claim) = self.jacobian_claim(lhs, cmp, rhs) {
+                    return claim;
+                }
                 let lhs = self.linear(lhs)?;
                 let rhs = self.linear(rhs)?;
                 Some(Claim::Linear { lhs, cmp, rhs })
@@ -999,6 +1140,14 @@ impl<'db> ContractCx<'db> {
                 let name = callee.text();
                 match name.as_str() {
                     "all" if args.len() == 1 => self.claim(&args[0].value, has_within),
+                    "adjoint" => {
+                        let Some(Expr::Name(p)) = args.first().map(|a| &a.value) else {
+                            self.error(440, *span, "`adjoint` takes a graph value: `adjoint(y)`");
+                            return None;
+                        };
+                        let output = self.value_name(p)?;
+                        Some(Claim::Adjoint { output })
+                    }
                     "masked_weights_zero" | "ignored_labels_zero" => {
                         let Some(Expr::Name(p)) = args.first().map(|a| &a.value) else {
                             self.error(405, *span, format!("{name} takes a node name"));
@@ -1029,7 +1178,7 @@ impl<'db> ContractCx<'db> {
                     }
                     _ => {
                         let d = self.error(405, callee.span, format!("unknown claim `{name}`"));
-                        d.help = Some("claims: argmax(y) == k, linear comparisons, all(...), masked_weights_zero(n), ignored_labels_zero(n), compiled ~= reference, gradient ~= finite_difference".into());
+                        d.help = Some("claims: argmax(y) == k, linear comparisons, all(...), masked_weights_zero(n), ignored_labels_zero(n), adjoint(y), lipschitz(y, x) <= L, d(y[i]) / d(x[j]) >= c, compiled ~= reference, gradient ~= finite_difference".into());
                         None
                     }
                 }
@@ -1060,6 +1209,182 @@ impl<'db> ContractCx<'db> {
                 None
             }
         }
+    }
+
+    /// `lipschitz(y, x, norm = "linf") CMP L` or `d(y[i]) / d(x[j]) CMP c` (either side), or
+    /// `None` when neither side is one (then the comparison is linear). `Some(None)`: it is one,
+    /// with an error reported.
+    fn jacobian_claim(&mut self, lhs: &Expr, cmp: Cmp, rhs: &Expr) -> Option<Option<Claim>> {
+        let is_jacobian = |e: &Expr| match e {
+            Expr::Call { callee, .. } => callee.text() == "lipschitz",
+            Expr::Binary {
+                op: BinaryOp::Div,
+                lhs,
+                rhs,
+                ..
+            } => [lhs, rhs]
+                .iter()
+                .all(|e| matches!(e.as_ref(), Expr::Call { callee, .. } if callee.text() == "d")),
+            _ => false,
+        };
+        let flip = |c: Cmp| match c {
+            Cmp::Le => Cmp::Ge,
+            Cmp::Lt => Cmp::Gt,
+            Cmp::Ge => Cmp::Le,
+            Cmp::Gt => Cmp::Lt,
+        };
+        let (term, cmp, number) = if is_jacobian(lhs) {
+            (lhs, cmp, rhs)
+        } else if is_jacobian(rhs) {
+            (rhs, flip(cmp), lhs)
+        } else {
+            return None;
+        };
+        let bound = match attr_value(number).and_then(|v| v.as_f64()) {
+            Some(b) if b.is_finite() => b,
+            _ => {
+                self.error(
+                    440,
+                    number.span(),
+                    "a lipschitz or derivative claim compares with a number",
+                );
+                return Some(None);
+            }
+        };
+        Some(match term {
+            Expr::Call { args, span, .. } => self.lipschitz_claim(args, *span, cmp, bound),
+            Expr::Binary { lhs, rhs, .. } => {
+                let of = |this: &mut Self, e: &Expr| -> Option<ValueRef> {
+                    let Expr::Call { args, span, .. } = e else {
+                        return None;
+                    };
+                    let v = match args.as_slice() {
+                        [a] if a.name.is_none() => this.linear(&a.value)?,
+                        _ => {
+                            this.error(440, *span, "`d` takes one graph value: `d(y[0])`");
+                            return None;
+                        }
+                    };
+                    match (v.terms.as_slice(), v.constant) {
+                        ([(c, r)], k) if *c == 1.0 && k == 0.0 && r.index.is_some() => {
+                            Some(r.clone())
+                        }
+                        _ => {
+                            this.error(
+                                440,
+                                *span,
+                                "`d` takes one indexed element: `d(y[0])`, `d(x[0, 3])`",
+                            );
+                            None
+                        }
+                    }
+                };
+                let output = of(self, lhs);
+                let input = of(self, rhs);
+                let (output, input) = (output?, input?);
+                if !self.is_graph_input(&input.name) {
+                    self.error(
+                        441,
+                        rhs.span(),
+                        format!("`{}` is not an input of the graph: differentiate with respect to an input", input.name),
+                    );
+                    return Some(None);
+                }
+                Some(Claim::Derivative {
+                    output,
+                    input,
+                    cmp,
+                    bound,
+                })
+            }
+            _ => None,
+        })
+    }
+
+    fn lipschitz_claim(
+        &mut self,
+        args: &[ast::Arg],
+        span: TextRange,
+        cmp: Cmp,
+        bound: f64,
+    ) -> Option<Claim> {
+        if matches!(cmp, Cmp::Ge | Cmp::Gt) {
+            self.error(
+                440,
+                span,
+                "a Lipschitz claim bounds the constant from above: `lipschitz(y, x) <= L`",
+            );
+            return None;
+        }
+        let positional: Vec<&Expr> = args
+            .iter()
+            .filter(|a| a.name.is_none())
+            .map(|a| &a.value)
+            .collect();
+        let (Some(Expr::Name(y)), Some(Expr::Name(x)), 2) =
+            (positional.first(), positional.get(1), positional.len())
+        else {
+            self.error(
+                440,
+                span,
+                "`lipschitz` takes an output and an input: `lipschitz(y, x, norm = \"linf\")`",
+            );
+            return None;
+        };
+        let mut norm = JacobianNorm::Linf;
+        for a in args.iter().filter(|a| a.name.is_some()) {
+            let name = a.name.as_ref().map(|n| n.text.as_str()).unwrap_or_default();
+            match (name, &a.value) {
+                ("norm", Expr::String(s)) if s.value == "linf" => norm = JacobianNorm::Linf,
+                ("norm", Expr::String(s)) if s.value == "l1" => norm = JacobianNorm::L1,
+                ("norm", other) => {
+                    let d = self.error(442, other.span(), "unsupported Lipschitz norm");
+                    d.help = Some(
+                        "norms: \"linf\" (max row sum of |J|), \"l1\" (max column sum)".into(),
+                    );
+                    return None;
+                }
+                (other, _) => {
+                    self.error(
+                        440,
+                        a.span,
+                        format!("`lipschitz` has no argument `{other}`"),
+                    );
+                    return None;
+                }
+            }
+        }
+        let output = self.value_name(y)?;
+        let input = self.value_name(x)?;
+        if !self.is_graph_input(&input) {
+            self.error(
+                441,
+                x.span,
+                format!("`{input}` is not an input of the graph: a Lipschitz constant is taken with respect to an input"),
+            );
+            return None;
+        }
+        if bound < 0.0 {
+            self.error(440, span, "a Lipschitz constant is never negative");
+            return None;
+        }
+        Some(Claim::Lipschitz {
+            output,
+            input,
+            norm,
+            bound,
+            strict: cmp == Cmp::Lt,
+        })
+    }
+
+    /// Whether `name` is an input of the contract's graph (true when it cannot be told).
+    fn is_graph_input(&self, name: &str) -> bool {
+        let Some(Target::Graph(g)) = self.out.target else {
+            return true;
+        };
+        graph_signature(self.db, g)
+            .as_ref()
+            .is_none_or(|sig| sig.inputs.iter().any(|i| i.name == name))
     }
 
     /// A linear combination of graph values and numbers.
@@ -1242,6 +1567,19 @@ impl<'db> ContractCx<'db> {
                 }
             }
             "catalog" => Method::Catalog,
+            "external" => match positional.first() {
+                Some(Expr::String(s)) => Method::External {
+                    path: s.value.clone(),
+                },
+                _ => {
+                    self.error(
+                        412,
+                        m.span,
+                        "external takes a result file: `external(\"robust.result\")`",
+                    );
+                    return None;
+                }
+            },
             "certificate" => match positional.first() {
                 Some(Expr::String(s)) => Method::Certificate {
                     path: s.value.clone(),
@@ -1275,6 +1613,39 @@ fn article(word: &str) -> &'static str {
     } else {
         "a"
     }
+}
+
+/// Whether values of `from` broadcast (NumPy rules, right-aligned, as verify makes sets concrete:
+/// `verify::sets::broadcast`) to an input of `to` for every value of its symbolic extents: an
+/// extent of 1 fits anything, a fixed extent only itself, and a symbolic extent only 1 (verify
+/// sets symbolic extents to 1 for some methods and 4 for others). Extra leading extents of 1 may
+/// be dropped.
+pub fn set_values_fit(from: &[u64], to: &tl_ir::Shape) -> Result<(), String> {
+    let to = &to.0;
+    let extra = from.len().saturating_sub(to.len());
+    if let Some(d) = from[..extra].iter().find(|&&d| d != 1) {
+        return Err(format!(
+            "it has more axes than the input and a leading extent {d}, not 1"
+        ));
+    }
+    let from = &from[extra..];
+    let pad = to.len() - from.len();
+    for (axis, (&f, t)) in from.iter().zip(&to[pad..]).enumerate() {
+        let axis = axis + pad;
+        match t {
+            _ if f == 1 => {}
+            tl_ir::Dim::Known(k) if *k == f => {}
+            tl_ir::Dim::Known(k) => {
+                return Err(format!("axis {axis} has extent {f} where the input has {k}"))
+            }
+            tl_ir::Dim::Sym(s) => {
+                return Err(format!(
+                    "axis {axis} has extent {f} where the input has the symbolic extent {s}: only 1 fits every {s}"
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn name_of(e: &Expr) -> Option<String> {

@@ -8,7 +8,7 @@
 pub mod client;
 mod convert;
 mod document;
-mod framing;
+pub mod framing;
 mod position;
 mod runs;
 mod server;

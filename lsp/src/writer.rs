@@ -227,14 +227,18 @@ pub async fn publish(state: Arc<State>, client: Client) {
     let st = state.clone();
     let computed = tokio::task::spawn_blocking(move || {
         let snapshot = st.lock_db().clone();
-        let open: Vec<(PathBuf, Uri, i32)> = st
+        // With each version its text: the writer updates a document before the database, so a
+        // snapshot taken in between holds the previous text. Such a document is skipped here
+        // (the database write that follows publishes it); publishing would label the previous
+        // text's diagnostics with the new version.
+        let open: Vec<(PathBuf, Uri, i32, ropey::Rope)> = st
             .lock_docs()
             .iter()
-            .map(|(p, d)| (p.clone(), d.uri.clone(), d.version))
+            .map(|(p, d)| (p.clone(), d.uri.clone(), d.version, d.rope.clone()))
             .collect();
         let uris = open
             .iter()
-            .map(|(p, u, _)| (p.clone(), u.clone()))
+            .map(|(p, u, _, _)| (p.clone(), u.clone()))
             .collect();
         catch_unwind(AssertUnwindSafe(|| {
             salsa::Cancelled::catch(AssertUnwindSafe(|| {
@@ -245,7 +249,11 @@ pub async fn publish(state: Arc<State>, client: Client) {
                     docs: st.docs_link(),
                 };
                 open.iter()
-                    .map(|(path, uri, version)| {
+                    .filter(|(path, _, _, rope)| {
+                        let file = snapshot.source(path);
+                        file.text(&snapshot).as_deref().is_ok_and(|t| *rope == t)
+                    })
+                    .map(|(path, uri, version, _)| {
                         let (runs, running) = st.verify.current(path, Some(*version));
                         analyse(&cx, path, uri, *version, &runs, &running)
                     })

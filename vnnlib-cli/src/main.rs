@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tl_bounds::vnnlib2::{self, codes, ElemType, TensorDecl};
+use tl_bounds::vnnlib2::{self, codes, ElemType};
 use tl_bounds::BoundsError;
 
 const NAME: &str = "tl (bound propagation: IBP, CROWN, alpha-CROWN, branch and bound)";
@@ -311,9 +311,7 @@ fn convert(args: &[String]) -> Result<String, Failure> {
         return Ok(tl_bounds::vnnlib::write_v1(&p));
     }
     let mut q = vnnlib2::from_property(&p);
-    let n = &mut q.networks[0];
-    n.inputs[0].elem = elem;
-    n.outputs[0].elem = elem;
+    let (mut xs, mut ys) = (vec![p.n_inputs], vec![p.n_outputs]);
     if let Some(m) = model {
         let net = tl_bounds::onnx::load_network(&m)?;
         let g = &net.graph;
@@ -324,7 +322,7 @@ fn convert(args: &[String]) -> Result<String, Failure> {
                 .map(|s| s.iter().map(|&v| v as usize).collect())
                 .unwrap_or_default()
         };
-        let (xs, ys) = (shape(g.inputs[0]), shape(g.outputs[0].1));
+        (xs, ys) = (shape(g.inputs[0]), shape(g.outputs[0].1));
         let size = |s: &[usize]| s.iter().product::<usize>();
         if size(&xs) != p.n_inputs || size(&ys) != p.n_outputs {
             return Err(fail(
@@ -337,37 +335,8 @@ fn convert(args: &[String]) -> Result<String, Failure> {
                 ),
             ));
         }
-        n.inputs[0].shape = xs;
-        n.outputs[0].shape = ys;
-        // Indices follow the shapes (row-major, the order the verifier flattens in).
-        let (xd, yd) = (n.inputs[0].clone(), n.outputs[0].clone());
-        for a in &mut q.assertions {
-            reindex(a, &xd, &yd);
-        }
     }
+    // Indices follow the shapes (row-major, the order the verifier flattens in).
+    vnnlib2::shape_single(&mut q, elem, &xs, &ys);
     Ok(vnnlib2::write(&q))
-}
-
-fn reindex(b: &mut vnnlib2::BoolExpr, x: &TensorDecl, y: &TensorDecl) {
-    use vnnlib2::{BoolExpr, Expr};
-    fn expr(e: &mut Expr, x: &TensorDecl, y: &TensorDecl) {
-        match e {
-            Expr::Num(..) => {}
-            Expr::Var(name, idx, _) => {
-                let d = if *name == x.name { x } else { y };
-                *idx = d.index_of(idx[0]);
-            }
-            Expr::Neg(a, _) => expr(a, x, y),
-            Expr::Add(xs, _) | Expr::Sub(xs, _) | Expr::Mul(xs, _) => {
-                xs.iter_mut().for_each(|a| expr(a, x, y))
-            }
-        }
-    }
-    match b {
-        BoolExpr::Cmp(_, a, c, _) => {
-            expr(a, x, y);
-            expr(c, x, y);
-        }
-        BoolExpr::And(xs, _) | BoolExpr::Or(xs, _) => xs.iter_mut().for_each(|a| reindex(a, x, y)),
-    }
 }

@@ -18,8 +18,10 @@ mod bridge;
 pub mod cache;
 mod catalog_method;
 pub mod claims;
+mod external;
 mod float;
 mod gradient;
+mod jacobian;
 pub mod model;
 mod sampling;
 pub mod sets;
@@ -371,10 +373,14 @@ fn prepare_inner<'db>(
         }
         _ => None,
     };
-    hasher.update(format!(
-        "{methods:?}\n{:?}\n{:?}\n",
-        opts.default_methods, opts.timeout
-    ));
+    // Not the run's time limit (`opts.timeout`): the cache stores a timed-out run with the limit
+    // it had and reuses it only within that limit (cache.rs); a decided run holds whatever time
+    // a rerun would get. A bridge keeps it: the other contract's timeout shows in the bridge's
+    // run as an unknown, not a timeout, so the cache could not tell a larger limit apart.
+    hasher.update(format!("{methods:?}\n{:?}\n", opts.default_methods));
+    if bridged.is_some() {
+        hasher.update(format!("{:?}\n", opts.timeout));
+    }
     let cache_key = hex(&hasher.finalize());
     Prepared {
         name,
@@ -655,6 +661,10 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
         (Claim::TwoNetwork { .. }, m) => two_network::run(&cx, m),
         (
             Claim::Argmax { .. } | Claim::Linear { .. } | Claim::All(_) | Claim::VnnLib { .. },
+            Method::External { path },
+        ) => external::run(&cx, path),
+        (
+            Claim::Argmax { .. } | Claim::Linear { .. } | Claim::All(_) | Claim::VnnLib { .. },
             Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. },
         ) => bounds::run(&cx, m),
         (Claim::Gradient, Method::Sampling { samples, seed }) => {
@@ -663,6 +673,16 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
         (Claim::Equivalence, Method::Sampling { samples, seed }) => {
             return equivalence_with_derived_bound(&cx, *samples, *seed);
         }
+        (Claim::Adjoint { output }, Method::Sampling { samples, seed }) => {
+            adjoint::run(&cx, output, *samples, *seed)
+        }
+        (Claim::Lipschitz { .. } | Claim::Derivative { .. }, Method::Ibp) => {
+            jacobian::enclose(&cx, 0)
+        }
+        (
+            Claim::Lipschitz { .. } | Claim::Derivative { .. },
+            Method::Sampling { samples, seed },
+        ) => jacobian::sample(&cx, *samples, *seed),
         (_, Method::Sampling { samples, seed }) => sampling::run(&cx, *samples, *seed),
         (_, Method::Catalog) => catalog_method::run(&cx),
         (c, m) => Err(Failure::unsupported(format!(

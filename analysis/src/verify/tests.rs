@@ -265,7 +265,8 @@ fn cache_keys_change_with_the_contract_and_the_options() {
         ..VerifyOptions::default()
     };
     let d = run_named(path, Some(TINY), "bounded", &opts);
-    assert_ne!(a.cache_key, d.cache_key);
+    // The time limit is not in the key: the cache stores it with a run that timed out.
+    assert_eq!(a.cache_key, d.cache_key);
     let dir = std::env::temp_dir().join(format!("tl-cache-test-{}", std::process::id()));
     let cache = cache::ResultCache::new(&dir);
     assert!(cache.get(&a.cache_key).is_none());
@@ -588,7 +589,7 @@ fn the_adjoint_law_holds_on_every_spec_example_graph() {
                         .collect();
                     vec![point]
                 });
-            match adjoint::adjoint_at(model, &draws[0], 11) {
+            match adjoint::testing::adjoint_at(model, &draws[0], 11) {
                 Ok(checks) => {
                     for (output, c) in checks {
                         println!(
@@ -611,4 +612,202 @@ fn the_adjoint_law_holds_on_every_spec_example_graph() {
     println!("graphs: {done:?}");
     assert!(done.len() >= 6, "{done:?}");
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+const JACOBIANS: &str = r#"
+graph net(x: f32[1, 3]) -> y: f32[1, 2] {
+  param w: f32[2, 3] = [[0.5, -0.25, 0.125], [1.5, 2.0, -1.0]]
+  param b: f32[2] = [0.1, -0.2]
+  h = relu(x)
+  y = linear(h, w, b)
+}
+contract lipschitz_proved on net {
+  given x in box(-1.0, 1.0)
+  ensure lipschitz(y, x, norm = "linf") <= 4.6
+  check by ibp
+}
+contract lipschitz_false on net {
+  given x in box(-1.0, 1.0)
+  ensure lipschitz(y, x) <= 4.0
+  check by ibp
+}
+contract lipschitz_at_the_edge on net {
+  given x in box(-1.0, 1.0)
+  ensure lipschitz(y, x) <= 4.5
+  check by ibp
+}
+contract lipschitz_sampled on net {
+  given x in box(-1.0, 1.0)
+  ensure lipschitz(y, x) <= 4.6
+  check by sampling(20, seed = 1)
+}
+contract l1_lipschitz on net {
+  given x in box(-1.0, 1.0)
+  ensure lipschitz(y, x, norm = "l1") <= 2.3
+  check by ibp
+}
+contract monotone on net {
+  given x in box(-1.0, 1.0)
+  ensure d(y[0, 1]) / d(x[0, 1]) >= 0
+  check by ibp
+}
+contract not_monotone on net {
+  given x in box(-1.0, 1.0)
+  ensure d(y[0, 0]) / d(x[0, 1]) >= 0
+  check by ibp
+}
+contract monotone_at_the_kink on net {
+  given x in box(0.0, 0.0)
+  ensure d(y[0, 1]) / d(x[0, 1]) >= 0
+  check by sampling(4, seed = 1)
+}
+graph soft(x: f32[1, 3]) -> y: f32[1, 3] {
+  y = softmax(x, axis = 1)
+}
+contract no_enclosure on soft {
+  given x in box(-1.0, 1.0)
+  ensure lipschitz(y, x) <= 10.0
+  check by ibp
+}
+"#;
+
+fn jacobian_run(name: &str) -> ContractRun {
+    let path = Path::new("/tmp/tl-verify-tests/jacobians.tl");
+    run_named(path, Some(JACOBIANS), name, &VerifyOptions::default())
+}
+
+#[test]
+fn lipschitz_claims_are_checked_by_the_enclosure_or_falsified_by_a_jacobian() {
+    let run = jacobian_run("lipschitz_proved");
+    assert_eq!(run.status, Status::Checked, "{:?}", verdicts(&run));
+    let d = &run.outcome.methods[0].detail;
+    // |W| row sums: 0.875 and 4.5, relu' in [0, 1] over the box.
+    assert!(d.contains("by 4.500000e0"), "{d}");
+    let run = jacobian_run("lipschitz_false");
+    assert_eq!(run.status, Status::Falsified, "{:?}", verdicts(&run));
+    let m = &run.outcome.methods[0];
+    assert!(
+        m.detail.contains("linf norm of the Jacobian is 4.5"),
+        "{}",
+        m.detail
+    );
+    let Verdict::Violated { counterexample } = &m.verdict else {
+        panic!("{:?}", m.verdict)
+    };
+    assert!(counterexample.inputs[0]
+        .2
+        .iter()
+        .all(|&v| v > 0.0 && v < 1.0));
+    // True, but the enclosure's outward rounding puts its bound just above 4.5 and no sample
+    // exceeds it: unknown, not checked.
+    let run = jacobian_run("lipschitz_at_the_edge");
+    assert_eq!(run.status, Status::Uncovered, "{:?}", verdicts(&run));
+    assert!(
+        matches!(&run.outcome.methods[0].verdict, Verdict::Unknown { reason } if reason.contains("too loose")),
+        "{:?}",
+        verdicts(&run)
+    );
+    let run = jacobian_run("lipschitz_sampled");
+    assert_eq!(run.status, Status::Tested, "{:?}", verdicts(&run));
+    // l1: column sums of |W|: 2.0, 2.25, 1.125.
+    let run = jacobian_run("l1_lipschitz");
+    assert_eq!(run.status, Status::Checked, "{:?}", verdicts(&run));
+}
+
+#[test]
+fn derivative_sign_claims_are_checked_or_falsified() {
+    let run = jacobian_run("monotone");
+    assert_eq!(run.status, Status::Checked, "{:?}", verdicts(&run));
+    assert!(
+        run.outcome.methods[0]
+            .detail
+            .contains("d(y[0, 1]) / d(x[0, 1]) in [0"),
+        "{}",
+        run.outcome.methods[0].detail
+    );
+    let run = jacobian_run("not_monotone");
+    assert_eq!(run.status, Status::Falsified, "{:?}", verdicts(&run));
+    assert!(
+        run.outcome.methods[0].detail.contains("is -2.5"),
+        "{}",
+        run.outcome.methods[0].detail
+    );
+    // Every point of a point box at relu's kink: sampling cannot judge the derivative there.
+    let run = jacobian_run("monotone_at_the_kink");
+    assert_eq!(run.status, Status::Uncovered, "{:?}", verdicts(&run));
+    assert!(
+        matches!(&run.outcome.methods[0].verdict, Verdict::Unknown { reason }
+            if reason.contains("at a kink") && reason.contains("not unique")),
+        "{:?}",
+        verdicts(&run)
+    );
+    let run = jacobian_run("no_enclosure");
+    assert_eq!(run.status, Status::Uncovered, "{:?}", verdicts(&run));
+    assert!(
+        matches!(&run.outcome.methods[0].verdict, Verdict::Unknown { reason }
+            if reason.contains("`s`") || reason.contains("softmax")),
+        "{:?}",
+        verdicts(&run)
+    );
+}
+
+#[test]
+fn the_jacobian_contracts_of_the_examples_are_checked() {
+    for (file, name, needle) in [
+        (
+            "risk_score.tl",
+            "monotone_in_debt",
+            "d(score[0, 0]) / d(x[0, 3]) in [",
+        ),
+        (
+            "risk_score.tl",
+            "score_lipschitz",
+            "Lipschitz constant of `score` by",
+        ),
+        (
+            "acas_xu_controller.tl",
+            "scores_lipschitz_near_coc",
+            "tightened by CROWN",
+        ),
+    ] {
+        let run = example(file, name);
+        assert_eq!(
+            run.status,
+            Status::Checked,
+            "{file}::{name}: {:?}",
+            verdicts(&run)
+        );
+        let d = &run.outcome.methods[0].detail;
+        assert!(d.contains(needle) && d.ends_with("checked"), "{d}");
+    }
+}
+
+const ADJOINT: &str = r#"
+graph mixer(x: f32[1, 3, 4]) -> y: f32[1, 3, 4] {
+  param w: f32[4, 4] = [[0.5, -0.25, 0.125, 0.3], [1.5, 2.0, -1.0, 0.2], [0.1, 0.2, 0.3, 0.4], [-0.7, 0.6, -0.5, 0.4]]
+  param b: f32[4] = [0.1, -0.2, 0.0, 0.3]
+  h = linear(x, w, b)
+  a = scaled_dot_product_attention(h, h, h, causal = true)
+  n = layer_norm(a)
+  s = softmax(n, axis = 2)
+  y = tanh(s)
+}
+contract law on mixer {
+  given x in box(-1.0, 1.0)
+  ensure adjoint(y)
+  check by sampling(3, seed = 1)
+}
+"#;
+
+#[test]
+fn the_adjoint_law_is_a_tested_contract_per_op_and_for_the_graph() {
+    let path = Path::new("/tmp/tl-verify-tests/adjoint.tl");
+    let run = run_named(path, Some(ADJOINT), "law", &VerifyOptions::default());
+    assert_eq!(run.status, Status::Tested, "{:?}", verdicts(&run));
+    let d = &run.outcome.methods[0].detail;
+    assert!(
+        d.contains("at each of its 5 differentiable op nodes")
+            && d.ends_with("sampled, not proved"),
+        "{d}"
+    );
 }

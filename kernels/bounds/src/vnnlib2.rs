@@ -1520,6 +1520,43 @@ pub fn from_property(p: &Property) -> Query {
     }
 }
 
+/// Gives the one network of a query made by [`from_property`] its element type and the shapes
+/// of its input and output (row-major: flat index `i` becomes the index of offset `i`). The
+/// shapes must hold the property's element counts.
+pub fn shape_single(q: &mut Query, elem: ElemType, x_shape: &[usize], y_shape: &[usize]) {
+    let n = &mut q.networks[0];
+    n.inputs[0].elem = elem;
+    n.outputs[0].elem = elem;
+    n.inputs[0].shape = x_shape.to_vec();
+    n.outputs[0].shape = y_shape.to_vec();
+    let (x, y) = (n.inputs[0].clone(), n.outputs[0].clone());
+    fn expr(e: &mut Expr, x: &TensorDecl, y: &TensorDecl) {
+        match e {
+            Expr::Num(..) => {}
+            Expr::Var(name, idx, _) => {
+                let d = if *name == x.name { x } else { y };
+                *idx = d.index_of(idx[0]);
+            }
+            Expr::Neg(a, _) => expr(a, x, y),
+            Expr::Add(xs, _) | Expr::Sub(xs, _) | Expr::Mul(xs, _) => {
+                xs.iter_mut().for_each(|a| expr(a, x, y))
+            }
+        }
+    }
+    fn walk(b: &mut BoolExpr, x: &TensorDecl, y: &TensorDecl) {
+        match b {
+            BoolExpr::Cmp(_, a, c, _) => {
+                expr(a, x, y);
+                expr(c, x, y);
+            }
+            BoolExpr::And(xs, _) | BoolExpr::Or(xs, _) => xs.iter_mut().for_each(|a| walk(a, x, y)),
+        }
+    }
+    for a in &mut q.assertions {
+        walk(a, &x, &y);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -182,3 +182,124 @@ fn leaky_relu_with_an_inexact_slope_stays_inside_the_f32_bounds() {
     }
     eprintln!("worst deviation / bound half-width: {worst}");
 }
+
+/// A random net `x: [1, c, 4, 4] -> conv -> batch_norm -> act -> flatten -> linear -> act ->
+/// linear`, with f64 weights that are not f32 numbers.
+fn random_net(rng: &mut Rng, act: Op) -> (Graph, HashMap<String, ArrayD<f64>>) {
+    use tl_ir::AttrValue;
+    let mut g = Graph::new("net");
+    let mut w = HashMap::new();
+    let mut param = |g: &mut Graph, key: &str, shape: &[usize], f: &mut dyn FnMut() -> f64| {
+        let n: usize = shape.iter().product();
+        let data: Vec<f64> = (0..n).map(|_| f()).collect();
+        w.insert(
+            key.to_string(),
+            ArrayD::from_shape_vec(IxDyn(shape), data).unwrap(),
+        );
+        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        g.add_param(key, Shape::known(&dims), DType::F32)
+    };
+    let x = g.add_input("x", Shape::known(&[1, 2, 4, 4]), DType::F32);
+    let cw = param(&mut g, "conv.w", &[3, 2, 3, 3], &mut || 0.4 * rng.sym());
+    let cb = param(&mut g, "conv.b", &[3], &mut || 0.2 * rng.sym());
+    let conv = g
+        .add_op(
+            "conv",
+            Op::Conv2d,
+            vec![x, cw, cb],
+            Attrs::new().with("padding", AttrValue::Ints(vec![1, 1])),
+        )
+        .unwrap();
+    let bw = param(&mut g, "bn.weight", &[3], &mut || 0.5 + rng.next());
+    let bb = param(&mut g, "bn.bias", &[3], &mut || 2.0 * rng.sym());
+    let bm = param(&mut g, "bn.mean", &[3], &mut || 2.0 * rng.sym());
+    let bv = param(&mut g, "bn.var", &[3], &mut || 0.2 + rng.next());
+    let bn = g
+        .add_op(
+            "bn",
+            Op::BatchNorm,
+            vec![conv, bw, bb, bm, bv],
+            Attrs::new(),
+        )
+        .unwrap();
+    let a1 = g.add_op("a1", act, vec![bn], Attrs::new()).unwrap();
+    let f = g
+        .add_op("flat", Op::Flatten, vec![a1], Attrs::new())
+        .unwrap();
+    let w1 = param(&mut g, "fc1.w", &[8, 48], &mut || 0.3 * rng.sym());
+    let b1 = param(&mut g, "fc1.b", &[8], &mut || 0.1 * rng.sym());
+    let h = g
+        .add_op("h", Op::Linear, vec![f, w1, b1], Attrs::new())
+        .unwrap();
+    let a2 = g.add_op("a2", act, vec![h], Attrs::new()).unwrap();
+    let w2 = param(&mut g, "fc2.w", &[4, 8], &mut || 0.5 * rng.sym());
+    let b2 = param(&mut g, "fc2.b", &[4], &mut || 0.1 * rng.sym());
+    let y = g
+        .add_op("y", Op::Linear, vec![a2, w2, b2], Attrs::new())
+        .unwrap();
+    g.add_output("y", y);
+    (g, w)
+}
+
+/// Tiny boxes around random points: the bounds are then nearly exact, so only the f32 noise
+/// model stands between the exact function and the executor's value.
+#[test]
+fn random_conv_nets_executor_stays_inside_the_f32_bounds_on_tiny_boxes() {
+    let mut rng = Rng(0xf32);
+    for act in [Op::Relu, Op::LeakyRelu, Op::Tanh, Op::Sigmoid] {
+        for _ in 0..6 {
+            let (g, w) = random_net(&mut rng, act);
+            let payload = |k: &str| w.get(k).cloned();
+            let net = BoundNet::from_graph(&g, &payload, Some("y")).unwrap();
+            let params: BTreeMap<String, Tensor> = w
+                .iter()
+                .map(|(k, v)| (k.clone(), Tensor::F64(v.clone())))
+                .collect();
+            let plan = compile(&g, &params).unwrap();
+            let centre: Vec<f64> = (0..32).map(|_| (rng.sym() as f32) as f64).collect();
+            let radius = 1e-7;
+            let lo: Vec<f64> = centre.iter().map(|c| c - radius).collect();
+            let hi: Vec<f64> = centre.iter().map(|c| c + radius).collect();
+            let boxed = InputBox::new(lo.clone(), hi.clone()).unwrap();
+            for method in [Method::Ibp, Method::Crown] {
+                let b =
+                    compute_bounds(&net, &boxed, method, None, CrownOptions::default()).unwrap();
+                for trial in 0..8 {
+                    let x: Vec<f32> = (0..32)
+                        .map(|j| {
+                            let v = match trial {
+                                0 => centre[j],
+                                1 => lo[j],
+                                2 => hi[j],
+                                _ => lo[j] + rng.next() * (hi[j] - lo[j]),
+                            };
+                            // f32 points of the box (the executor reads f32 inputs).
+                            let v32 = v as f32;
+                            if (v32 as f64) < lo[j] || (v32 as f64) > hi[j] {
+                                centre[j] as f32
+                            } else {
+                                v32
+                            }
+                        })
+                        .collect();
+                    let t = ArrayD::from_shape_vec(IxDyn(&[1, 2, 4, 4]), x).unwrap();
+                    let mut inputs = BTreeMap::new();
+                    inputs.insert("x".to_string(), Tensor::F32(t));
+                    let out = plan.run(&inputs).unwrap();
+                    let Tensor::F32(y) = &out["y"] else {
+                        panic!("f32 output expected")
+                    };
+                    for (j, &v) in y.iter().enumerate() {
+                        let v = v as f64;
+                        assert!(
+                            b.lower[j] <= v && v <= b.upper[j],
+                            "{act:?} {method:?}: executor output {v} at {j} outside the f32-sound bounds [{}, {}]",
+                            b.lower[j],
+                            b.upper[j]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

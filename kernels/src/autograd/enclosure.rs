@@ -103,14 +103,20 @@ impl Iv {
             .and(&self.hi)
             .map_collect(|&l, &h| l.abs().max(h.abs()))
     }
-    /// Widened outward by `rel * mag + TINY`.
-    fn widen(mut self, mag: &ArrayD<f64>, rel: f64) -> Iv {
+    /// Widened outward by `rel * mag`, plus `TINY` wherever `mag > 0` (a bound whose terms are
+    /// all exactly zero is exact). Callers fold a count of nonzero terms into `mag` where a
+    /// product could underflow to zero.
+    fn widen(self, mag: &ArrayD<f64>, rel: f64) -> Iv {
+        self.widen_sides(mag, mag, rel)
+    }
+    fn widen_sides(mut self, mlo: &ArrayD<f64>, mhi: &ArrayD<f64>, rel: f64) -> Iv {
+        let slack = |m: f64| rel * m + if m > 0.0 { TINY } else { 0.0 };
         Zip::from(&mut self.lo)
-            .and(mag)
-            .for_each(|l, &m| *l -= rel * m + TINY);
+            .and(mlo)
+            .for_each(|l, &m| *l -= slack(m));
         Zip::from(&mut self.hi)
-            .and(mag)
-            .for_each(|h, &m| *h += rel * m + TINY);
+            .and(mhi)
+            .for_each(|h, &m| *h += slack(m));
         self
     }
     fn widen_self(self, rel: f64) -> Iv {
@@ -119,38 +125,100 @@ impl Iv {
     }
 }
 
+/// A lower (`down`) or upper bound of the real product `a * b` from its rounded value: the FMA
+/// gives the product's exact rounding error, so exact products stay exact.
+fn product_bound(a: f64, b: f64, down: bool) -> f64 {
+    let p = a * b;
+    if a == 0.0 || b == 0.0 || !p.is_finite() {
+        return p;
+    }
+    if p.abs() < 1e-290 {
+        return if down { p - TINY } else { p + TINY };
+    }
+    let e = a.mul_add(b, -p);
+    let step = p.abs() * f64::EPSILON;
+    match (down, e < 0.0, e > 0.0) {
+        (true, true, _) => p - step,
+        (false, _, true) => p + step,
+        _ => p,
+    }
+}
+
+/// A bound of the real sum `a + b` from its rounded value (TwoSum gives the exact error).
+fn sum_bound(a: f64, b: f64, down: bool) -> f64 {
+    let s = a + b;
+    if !s.is_finite() {
+        return s;
+    }
+    let bb = s - a;
+    let err = (a - (s - bb)) + (b - bb);
+    let step = (s.abs() * f64::EPSILON).max(err.abs() * 2.0);
+    match (down, err < 0.0, err > 0.0) {
+        (true, true, _) => s - step,
+        (false, _, true) => s + step,
+        _ => s,
+    }
+}
+
 /// A node's enclosure: an integer value (indices, labels) or a float interval with an optional
 /// interval tangent (`None`: it does not depend on the input).
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per node, short-lived
 enum Val {
     Int(Tensor),
     Float { p: Iv, t: Option<Iv> },
 }
 
-/// Interval product of co-broadcast operands, widened by the product's rounding.
+/// Interval product of co-broadcast operands, each endpoint product bounded outward exactly.
 fn imul(a: &Iv, b: &Iv) -> Iv {
-    let (p1, p2, p3, p4) = (&a.lo * &b.lo, &a.lo * &b.hi, &a.hi * &b.lo, &a.hi * &b.hi);
-    let lo = Zip::from(&p1)
-        .and(&p2)
-        .and(&p3)
-        .and(&p4)
-        .map_collect(|&a, &b, &c, &d| a.min(b).min(c).min(d));
-    let hi = Zip::from(&p1)
-        .and(&p2)
-        .and(&p3)
-        .and(&p4)
-        .map_collect(|&a, &b, &c, &d| a.max(b).max(c).max(d));
-    Iv { lo, hi }.widen_self(f64::EPSILON)
+    let shape = {
+        let probe = &a.lo * &b.lo;
+        probe.raw_dim()
+    };
+    let bc = |x: &ArrayD<f64>| x.broadcast(shape.clone()).expect("co-broadcast").to_owned();
+    let (al, ah, bl, bh) = (bc(&a.lo), bc(&a.hi), bc(&b.lo), bc(&b.hi));
+    let bound = |down: bool| {
+        Zip::from(&al)
+            .and(&ah)
+            .and(&bl)
+            .and(&bh)
+            .map_collect(|&al, &ah, &bl, &bh| {
+                let ps = [
+                    product_bound(al, bl, down),
+                    product_bound(al, bh, down),
+                    product_bound(ah, bl, down),
+                    product_bound(ah, bh, down),
+                ];
+                if down {
+                    ps.into_iter().fold(f64::INFINITY, f64::min)
+                } else {
+                    ps.into_iter().fold(f64::NEG_INFINITY, f64::max)
+                }
+            })
+    };
+    Iv {
+        lo: bound(true),
+        hi: bound(false),
+    }
 }
 
 fn iadd(a: &Iv, b: &Iv, sign: f64) -> Iv {
-    let (lo, hi) = if sign > 0.0 {
-        (&a.lo + &b.lo, &a.hi + &b.hi)
+    let (blo, bhi) = if sign > 0.0 {
+        (b.lo.clone(), b.hi.clone())
     } else {
-        (&a.lo - &b.hi, &a.hi - &b.lo)
+        (b.hi.mapv(|v| -v), b.lo.mapv(|v| -v))
     };
-    let mag = &a.mag() + &b.mag();
-    Iv { lo, hi }.widen(&mag, f64::EPSILON)
+    let shape = (&a.lo + &blo).raw_dim();
+    let bc = |x: &ArrayD<f64>| x.broadcast(shape.clone()).expect("co-broadcast").to_owned();
+    let (al, ah, bl, bh) = (bc(&a.lo), bc(&a.hi), bc(&blo), bc(&bhi));
+    Iv {
+        lo: Zip::from(&al)
+            .and(&bl)
+            .map_collect(|&x, &y| sum_bound(x, y, true)),
+        hi: Zip::from(&ah)
+            .and(&bh)
+            .map_collect(|&x, &y| sum_bound(x, y, false)),
+    }
 }
 
 /// `t` (`[dirs, ..s]`) with extent-1 axes after the direction axis up to `rank + 1` axes, so it
@@ -209,6 +277,24 @@ pub fn jacobian_enclosure(
     boxes: &BTreeMap<String, (ArrayD<f64>, ArrayD<f64>)>,
     wrt: &str,
     output: &str,
+) -> AutogradResult<JacobianEnclosure> {
+    jacobian_enclosure_with(graph, payload, boxes, wrt, output, &BTreeMap::new())
+}
+
+/// Sound value bounds of some nodes over the same box, by node name (row-major lower and upper),
+/// from a tighter method (CROWN): each node's interval is intersected with its hint, which
+/// keeps more relus stable and so the derivative intervals narrower. A hint of the wrong length
+/// is ignored.
+pub type ValueHints = BTreeMap<String, (Vec<f64>, Vec<f64>)>;
+
+/// [`jacobian_enclosure`] with the primal intervals intersected with `hints`.
+pub fn jacobian_enclosure_with(
+    graph: &Graph,
+    payload: &dyn Payload,
+    boxes: &BTreeMap<String, (ArrayD<f64>, ArrayD<f64>)>,
+    wrt: &str,
+    output: &str,
+    hints: &ValueHints,
 ) -> AutogradResult<JacobianEnclosure> {
     graph
         .validate()
@@ -307,6 +393,18 @@ pub fn jacobian_enclosure(
                     }
                 }
             }
+        };
+        let v = match (v, hints.get(&node.name)) {
+            (Val::Float { mut p, t }, Some((lo, hi))) if lo.len() == p.lo.len() => {
+                for (b, &h) in p.lo.iter_mut().zip(lo) {
+                    *b = b.max(h);
+                }
+                for (b, &h) in p.hi.iter_mut().zip(hi) {
+                    *b = b.min(h);
+                }
+                Val::Float { p, t }
+            }
+            (v, _) => v,
         };
         vals.push(v);
     }
@@ -447,7 +545,9 @@ fn unary_primal(at: &Node, u: &UnaryOp, p: &Iv) -> AutogradResult<Iv> {
     })
 }
 
-/// `op(x, w[, b])` linear in x with point weights: centre and radius, the radius through `|w|`.
+/// `op(x, w[, b])` linear in x with point weights: the lower bound is `W+ lo + W- hi (+ b)`, the
+/// upper `W+ hi + W- lo (+ b)`; each is widened by `γ(k+3)` times the sum of its terms'
+/// magnitudes (plus a count of nonzero terms, for products that could underflow).
 fn through_weights(
     at: &Node,
     op: &KernelOp,
@@ -458,49 +558,49 @@ fn through_weights(
     with_bias: bool,
 ) -> AutogradResult<Iv> {
     let w = &rest[0];
-    let wabs = w.mapv(f64::abs);
-    let c = (&x.lo + &x.hi) * 0.5;
-    let r = Zip::from(&x.lo)
-        .and(&x.hi)
-        .and(&c)
-        .map_collect(|&l, &h, &c| (h - c).max(c - l) * (1.0 + 2.0 * f64::EPSILON));
-    let run = |op: &KernelOp, x: ArrayD<f64>, w: &ArrayD<f64>, bias: bool| {
-        let mut args = vec![Tensor::F64(x), Tensor::F64(w.clone())];
-        if bias {
-            args.push(Tensor::F64(rest[1].clone()));
-        }
-        at.kernel(op, &args)
+    let wpos = w.mapv(|v| v.max(0.0));
+    let wneg = w.mapv(|v| v.min(0.0));
+    let run = |x: ArrayD<f64>, w: &ArrayD<f64>| {
+        at.kernel(op_without_bias, &[Tensor::F64(x), Tensor::F64(w.clone())])
     };
-    let (yc, yr, mut mag) = if with_bias {
-        (
-            run(op, c.clone(), w, true)?,
-            run(op_without_bias, r.clone(), &wabs, false)?,
-            run(op_without_bias, c.mapv(f64::abs) + &r, &wabs, false)?,
-        )
-    } else {
-        (
-            run(op_without_bias, c.clone(), w, false)?,
-            run(op_without_bias, r.clone(), &wabs, false)?,
-            run(op_without_bias, c.mapv(f64::abs) + &r, &wabs, false)?,
-        )
-    };
+    let abs = |a: &ArrayD<f64>| a.mapv(f64::abs);
+    let mut lo = run(x.lo.clone(), &wpos)? + run(x.hi.clone(), &wneg)?;
+    let mut hi = run(x.hi.clone(), &wpos)? + run(x.lo.clone(), &wneg)?;
+    let mut mlo = run(abs(&x.lo), &wpos)? + run(abs(&x.hi), &abs(&wneg))?;
+    let mut mhi = run(abs(&x.hi), &wpos)? + run(abs(&x.lo), &abs(&wneg))?;
+    // How many terms of each bound are nonzero (a nonzero product may round to 0).
+    let indicator = |a: &ArrayD<f64>| a.mapv(|v| f64::from(v != 0.0));
+    let (ipos, ineg) = (indicator(&wpos), indicator(&wneg));
+    let mut nzlo = run(indicator(&x.lo), &ipos)? + run(indicator(&x.hi), &ineg)?;
+    let mut nzhi = run(indicator(&x.hi), &ipos)? + run(indicator(&x.lo), &ineg)?;
     if with_bias {
-        // |b| laid out as the op adds it (the kernel on zero input and weights).
-        let b = at.kernel(
-            op,
-            &[
-                Tensor::F64(ArrayD::zeros(c.raw_dim())),
-                Tensor::F64(ArrayD::zeros(w.raw_dim())),
-                Tensor::F64(rest[1].mapv(f64::abs)),
-            ],
-        )?;
-        mag = &mag + &b;
+        // b laid out as the op adds it (the kernel on zero input and weights).
+        let bias = |b: ArrayD<f64>| {
+            at.kernel(
+                op,
+                &[
+                    Tensor::F64(ArrayD::zeros(x.lo.raw_dim())),
+                    Tensor::F64(ArrayD::zeros(w.raw_dim())),
+                    Tensor::F64(b),
+                ],
+            )
+        };
+        let b = bias(rest[1].clone())?;
+        lo += &b;
+        hi += &b;
+        let babs = b.mapv(f64::abs);
+        mlo += &babs;
+        mhi += &babs;
+        let bnz = b.mapv(|v| f64::from(v != 0.0));
+        nzlo += &bnz;
+        nzhi += &bnz;
     }
-    let iv = Iv {
-        lo: &yc - &yr,
-        hi: &yc + &yr,
-    };
-    Ok(iv.widen(&mag, gamma(accumulation + 3)))
+    let tiny = |c: ArrayD<f64>| c.mapv(|c| c * f64::MIN_POSITIVE);
+    Ok(Iv { lo, hi }.widen_sides(
+        &(mlo + &tiny(nzlo)),
+        &(mhi + &tiny(nzhi)),
+        gamma(accumulation + 3),
+    ))
 }
 
 fn tangent_through_weights(
@@ -577,11 +677,16 @@ fn op_enclosure(at: &Node, op: &KernelOp, args: &[&Val]) -> AutogradResult<Val> 
                             .into_iter()
                             .unzip();
                     let shape = p.lo.raw_dim();
-                    let d = Iv {
+                    let mut d = Iv {
                         lo: ArrayD::from_shape_vec(shape.clone(), dlo).expect("same length"),
                         hi: ArrayD::from_shape_vec(shape, dhi).expect("same length"),
+                    };
+                    // Step derivatives are exact constants; the smooth ones are computed with
+                    // libm and are positive, so their lower bound stays at or above 0.
+                    if matches!(u, UnaryOp::Sigmoid | UnaryOp::Tanh | UnaryOp::Exp) {
+                        d = d.widen_self(TRANSCENDENTAL);
+                        d.lo.mapv_inplace(|v| v.max(0.0));
                     }
-                    .widen_self(TRANSCENDENTAL);
                     Some(imul(t, &d))
                 }
             };
@@ -766,7 +871,12 @@ fn monotone_linear(at: &Node, op: &KernelOp, args: &[&Val]) -> AutogradResult<Va
     let no_zero = |_: usize| Tensor::F64(ArrayD::zeros(IxDyn(&[0])));
     let lo = run(pick(&|iv| iv.lo.clone(), false), &no_zero)?;
     let hi = run(pick(&|iv| iv.hi.clone(), false), &no_zero)?;
-    let mag = run(pick(&Iv::mag, false), &no_zero)?;
+    let nonzero = |iv: &Iv| {
+        Zip::from(&iv.lo)
+            .and(&iv.hi)
+            .map_collect(|&l, &h| f64::from(l != 0.0 || h != 0.0) * f64::MIN_POSITIVE)
+    };
+    let mag = run(pick(&Iv::mag, false), &no_zero)? + run(pick(&nonzero, false), &no_zero)?;
     let count: usize = args
         .iter()
         .map(|v| match v {
@@ -806,7 +916,16 @@ fn monotone_linear(at: &Node, op: &KernelOp, args: &[&Val]) -> AutogradResult<Va
                         Val::Float { t: Some(t), .. } => Tensor::F64(
                             Zip::from(t.lo.index_axis(Axis(0), d))
                                 .and(t.hi.index_axis(Axis(0), d))
-                                .map_collect(|&l, &h| l.abs().max(h.abs())),
+                                .map_collect(|&l, &h| {
+                                    // The magnitude, or MIN_POSITIVE for a nonzero term whose
+                                    // product could underflow.
+                                    let m = l.abs().max(h.abs());
+                                    if m > 0.0 {
+                                        m.max(f64::MIN_POSITIVE)
+                                    } else {
+                                        0.0
+                                    }
+                                }),
                         ),
                     })
                     .collect();

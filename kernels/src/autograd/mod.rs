@@ -31,9 +31,9 @@ mod kinks;
 mod objective;
 mod rules;
 
-pub use adjoint::{gamma, graph_adjoint, AdjointCheck};
+pub use adjoint::{gamma, graph_adjoint, node_adjoints, AdjointCheck, NodeAdjoint};
 pub use backward::{backward, backward_from, gradients, Gradients};
-pub use enclosure::{jacobian_enclosure, JacobianEnclosure};
+pub use enclosure::{jacobian_enclosure, jacobian_enclosure_with, JacobianEnclosure, ValueHints};
 pub use error::{AutogradError, AutogradResult};
 pub use forward::{forward_tangents, jvp, Jvp, Seeds};
 pub use kinks::{kinks, Kink};

@@ -54,30 +54,61 @@ pub(super) fn conv2d(
     let og = o / p.groups;
     let mut gx = Plane4::zeros(x4.raw_dim());
     let mut gw = Plane4::zeros(w4.raw_dim());
+    // im2col per image and group: cols[(ic, ki, kj), (oh, ow)] holds the input tap (0 in the
+    // padding); then d w = g cols^T and d cols = w^T g (two matrix products), and d cols is
+    // scatter-added back to the taps it was read from.
+    let taps = cg * kh * kw;
+    let positions = ho * wo;
+    let tap_of = |ki: usize, kj: usize, oh: usize, ow: usize| {
+        let ih = tap(oh, ki, p.stride[0], p.dilation[0], p.padding[0][0], h)?;
+        let iw = tap(ow, kj, p.stride[1], p.dilation[1], p.padding[1][0], wd)?;
+        Some((ih, iw))
+    };
     for img in 0..n {
-        for oc in 0..o {
-            let group = oc / og;
-            for oh in 0..ho {
-                for ow in 0..wo {
-                    let gv = g4[[img, oc, oh, ow]];
-                    if gv == 0.0 {
-                        continue;
+        for group in 0..p.groups {
+            let mut cols = ndarray::Array2::<f64>::zeros((taps, positions));
+            for ic in 0..cg {
+                let xc = group * cg + ic;
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        let r = (ic * kh + ki) * kw + kj;
+                        for oh in 0..ho {
+                            for ow in 0..wo {
+                                if let Some((ih, iw)) = tap_of(ki, kj, oh, ow) {
+                                    cols[[r, oh * wo + ow]] = x4[[img, xc, ih, iw]];
+                                }
+                            }
+                        }
                     }
-                    for ki in 0..kh {
-                        let Some(ih) = tap(oh, ki, p.stride[0], p.dilation[0], p.padding[0][0], h)
-                        else {
-                            continue;
-                        };
-                        for kj in 0..kw {
-                            let Some(iw) =
-                                tap(ow, kj, p.stride[1], p.dilation[1], p.padding[1][0], wd)
-                            else {
-                                continue;
-                            };
-                            for ic in 0..cg {
-                                let xc = group * cg + ic;
-                                gx[[img, xc, ih, iw]] += gv * w4[[oc, ic, ki, kj]];
-                                gw[[oc, ic, ki, kj]] += gv * x4[[img, xc, ih, iw]];
+                }
+            }
+            let oc = group * og..(group + 1) * og;
+            let g2 = g4
+                .slice(ndarray::s![img, oc.clone(), .., ..])
+                .to_shape((og, positions))
+                .map_err(|e| operand_mismatch(OP, e.to_string()))?
+                .into_owned();
+            let w2 = w4
+                .slice(ndarray::s![oc.clone(), .., .., ..])
+                .to_shape((og, taps))
+                .map_err(|e| operand_mismatch(OP, e.to_string()))?
+                .into_owned();
+            let dw = g2.dot(&cols.t());
+            let mut gw_group = gw.slice_mut(ndarray::s![oc, .., .., ..]);
+            for (dst, &v) in gw_group.iter_mut().zip(dw.iter()) {
+                *dst += v;
+            }
+            let dcols = w2.t().dot(&g2);
+            for ic in 0..cg {
+                let xc = group * cg + ic;
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        let r = (ic * kh + ki) * kw + kj;
+                        for oh in 0..ho {
+                            for ow in 0..wo {
+                                if let Some((ih, iw)) = tap_of(ki, kj, oh, ow) {
+                                    gx[[img, xc, ih, iw]] += dcols[[r, oh * wo + ow]];
+                                }
                             }
                         }
                     }
