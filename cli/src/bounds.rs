@@ -23,6 +23,8 @@ const ALPHA_LR: f64 = 0.1;
 
 JSON output: {\"graph\": ..., \"method\": ..., \"eps\": ..., \"semantics\": ...,
   \"outputs\": {\"y\": {\"shape\": [...], \"lower\": [...], \"upper\": [...]}}}, values row-major.
+With --per-node: every layer's IBP and CROWN box and a tightness ranking (JSON: \"per_node\";
+docs/views.md).
 Exit 0 bounds printed, 1 the graph cannot be bounded (TL06xx), 2 usage, I/O or spec errors.")]
 pub struct BoundsArgs {
     /// The spec.
@@ -47,6 +49,10 @@ pub struct BoundsArgs {
     /// `reals`: over the reals only (tighter).
     #[arg(long, default_value = "f32", value_parser = ["f32", "reals"])]
     pub semantics: String,
+    /// Also print every node's IBP and CROWN box and a tightness ranking (a diagnostic view;
+    /// JSON: a `per_node` object keyed by output).
+    #[arg(long)]
+    pub per_node: bool,
 }
 
 /// A bounds-crate error as a CLI error: malformed inputs are usage errors, the rest findings.
@@ -65,6 +71,8 @@ struct OutputBounds {
     shape: Vec<u64>,
     lower: Vec<f64>,
     upper: Vec<f64>,
+    /// With `--per-node`: every node's boxes.
+    nodes: Option<Vec<crate::bounds_nodes::NodeBounds>>,
 }
 
 pub fn run(args: BoundsArgs) -> u8 {
@@ -77,7 +85,7 @@ pub fn run(args: BoundsArgs) -> u8 {
     }
 }
 
-fn bounds(args: &BoundsArgs) -> Result<String, CliError> {
+pub(crate) fn bounds(args: &BoundsArgs) -> Result<String, CliError> {
     if !args.eps.is_finite() || args.eps < 0.0 {
         return Err(CliError::new(
             tl_bounds::codes::BAD_INPUT_BOX,
@@ -146,7 +154,15 @@ fn bounds(args: &BoundsArgs) -> Result<String, CliError> {
                     .map_err(bounds_error)?;
                 let b =
                     compute_bounds(&net, &input_box, method, None, opts).map_err(bounds_error)?;
+                let nodes = if args.per_node {
+                    Some(crate::bounds_nodes::node_bounds(
+                        &net, &input_box, method, opts,
+                    )?)
+                } else {
+                    None
+                };
                 Ok(OutputBounds {
+                    nodes,
                     name: name.clone(),
                     shape: bound_graph.nodes[*id].shape.as_known().unwrap_or_default(),
                     lower: b.lower,
@@ -218,6 +234,11 @@ fn render_text(args: &BoundsArgs, graph: &str, input: &str, outputs: &[OutputBou
             s.push_str(&format!("  [{i:>width$}] {l} .. {u}\n"));
         }
     }
+    for o in outputs {
+        if let Some(nodes) = &o.nodes {
+            s.push_str(&crate::bounds_nodes::render_text(&o.name, nodes));
+        }
+    }
     s
 }
 
@@ -231,13 +252,27 @@ fn render_json(args: &BoundsArgs, graph: &str, outputs: &[OutputBounds]) -> Stri
             )
         })
         .collect();
-    let v = json!({
+    let mut v = json!({
         "graph": graph,
         "method": args.method,
         "eps": args.eps,
         "semantics": args.semantics,
         "outputs": outs,
     });
+    if args.per_node {
+        let per: serde_json::Map<String, serde_json::Value> = outputs
+            .iter()
+            .filter_map(|o| {
+                let nodes = o.nodes.as_ref()?;
+                let ranking: Vec<&str> = crate::bounds_nodes::ranking(nodes)
+                    .into_iter()
+                    .map(|i| nodes[i].name.as_str())
+                    .collect();
+                Some((o.name.clone(), json!({"nodes": nodes, "ranking": ranking})))
+            })
+            .collect();
+        v["per_node"] = serde_json::Value::Object(per);
+    }
     format!(
         "{}\n",
         serde_json::to_string_pretty(&v).expect("JSON values")

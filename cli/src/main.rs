@@ -1,6 +1,7 @@
 //! `tlc`: check, format, explain, run and verify `.tl` specs, and serve them to editors.
 
 mod bounds;
+mod bounds_nodes;
 mod certificate;
 mod check;
 mod explain;
@@ -11,6 +12,7 @@ mod fmt;
 mod graph;
 mod import;
 mod render;
+mod report;
 mod run;
 mod sources;
 mod trust;
@@ -97,6 +99,9 @@ enum Command {
     Merge(verify::MergeArgs),
     /// Sound bounds of a graph's outputs over an L-infinity ball (IBP, CROWN, alpha-CROWN).
     Bounds(bounds::BoundsArgs),
+    /// Write one self-contained HTML page: the graph laid out, each contract's ledger, per-node
+    /// bounds (diagnostic views labelled as such).
+    Report(report::ReportArgs),
     /// Decide a VNN-COMP instance (ONNX network + VNN-LIB property); write the result file.
     Vnncomp(vnncomp::VnncompArgs),
     /// Check branch-and-bound certificates.
@@ -119,6 +124,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Merge(args) => verify::merge(args),
         Command::Bounds(args) => bounds::run(args),
+        Command::Report(args) => report::run(args),
         Command::Vnncomp(args) => vnncomp::run(args),
         Command::Certificate(cmd) => certificate::run(cmd),
         Command::Lsp => match tl_lsp::run_stdio() {

@@ -96,7 +96,11 @@ fn emit(text: &str) {
 
 /// Runs the contracts of `file` and of the specs it imports (a bridge contract's ledger needs the
 /// outcome of the contract it bridges).
-fn verify_outcomes(db: &dyn Db, file: SourceFile, options: &VerifyOptions) -> Vec<ContractOutcome> {
+pub(crate) fn verify_outcomes(
+    db: &dyn Db,
+    file: SourceFile,
+    options: &VerifyOptions,
+) -> Vec<ContractOutcome> {
     let files: Vec<SourceFile> = std::iter::once(file)
         .chain(spec_imports(db, file).iter().map(|(_, f)| *f))
         .collect();

@@ -12,3 +12,4 @@ mod lsp_stress;
 mod support;
 mod trust;
 mod verify;
+mod views;

@@ -331,6 +331,25 @@ local function lsp_checks(tlc, spec)
   end
 end
 
+-- :TlReport writes the page with the real tlc and hands its path to the opener.
+local function report_checks(tlc, spec)
+  local tl = require("tl")
+  local opened
+  tl.config.tlc = tlc
+  tl.config.report_open = function(path)
+    opened = path
+  end
+  local buf = vim.fn.bufadd(spec)
+  vim.fn.bufload(buf)
+  local out = tl.report(buf)
+  local page = out and table.concat(vim.fn.readfile(out), "\n") or ""
+  check(
+    ":TlReport writes the HTML report and opens it",
+    out ~= nil and opened == out and page:match("data%-contract=") ~= nil and page:match("data%-node=") ~= nil,
+    "out=" .. tostring(out) .. " opened=" .. tostring(opened)
+  )
+end
+
 protected(function()
   local spec = choose_spec()
   say("spec: " .. spec)
@@ -343,6 +362,7 @@ protected(function()
   elseif vim.fn.executable(tlc) ~= 1 then
     skip("language server checks", "TLC=" .. tlc .. " is not an executable file")
   else
+    report_checks(tlc, spec)
     lsp_checks(tlc, spec)
   end
 end)

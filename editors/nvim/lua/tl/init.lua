@@ -19,6 +19,10 @@ M.defaults = {
   grammar_dir = plugin_root .. "/../tree-sitter-tl/src",
   on_attach = nil,
   capabilities = nil,
+  -- :TlReport: the tlc binary (default: cmd[1]) and how the written page is opened (a function
+  -- of the path; default: vim.ui.open where it exists, else xdg-open / open).
+  tlc = nil,
+  report_open = nil,
 }
 
 M.config = vim.deepcopy(M.defaults)
@@ -236,6 +240,52 @@ function M.build_parser(out_dir)
   return true
 end
 
+local function open_externally(path)
+  if vim.ui and vim.ui.open then
+    return vim.ui.open(path)
+  end
+  local opener = vim.fn.has("mac") == 1 and "open" or "xdg-open"
+  if vim.fn.executable(opener) ~= 1 then
+    notify("wrote " .. path .. " (no " .. opener .. " to open it)", vim.log.levels.WARN)
+    return
+  end
+  vim.fn.jobstart({ opener, path }, { detach = true })
+end
+
+--- Writes this file's `tlc report` page (graph, ledgers, per-node bounds; docs/views.md) and
+--- opens it. `contract`: only that contract (optional). Returns the page's path, or nil.
+function M.report(bufnr, contract)
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  local file = vim.api.nvim_buf_get_name(bufnr)
+  if file == "" then
+    notify("the buffer has no file", vim.log.levels.WARN)
+    return nil
+  end
+  if vim.bo[bufnr].modified then
+    vim.api.nvim_buf_call(bufnr, function()
+      vim.cmd("silent write")
+    end)
+  end
+  local out = vim.fn.tempname() .. "-" .. vim.fn.fnamemodify(file, ":t:r") .. ".html"
+  local tlc = M.config.tlc or M.config.cmd[1]
+  local cmd = { tlc, "report", file, "-o", out }
+  if contract and contract ~= "" then
+    table.insert(cmd, "--contract")
+    table.insert(cmd, contract)
+  end
+  local output = vim.fn.system(cmd)
+  -- Exit 1: the spec has errors; the page is still written (its ledgers marked incomplete).
+  if vim.fn.filereadable(out) ~= 1 then
+    notify("tlc report failed:\n" .. output, vim.log.levels.ERROR)
+    return nil
+  end
+  if vim.v.shell_error ~= 0 then
+    notify(output, vim.log.levels.WARN)
+  end
+  ;(M.config.report_open or open_externally)(out)
+  return out
+end
+
 local function parser_available(bufnr)
   return pcall(vim.treesitter.get_parser, bufnr, "tl")
 end
@@ -275,6 +325,9 @@ local function create_commands()
   cmd("TlGraph", function(o)
     M.show_graph(nil, o.args)
   end, { nargs = "?", desc = "tl: open a graph's mermaid text in a split" })
+  cmd("TlReport", function(o)
+    M.report(nil, o.args)
+  end, { nargs = "?", desc = "tl: write this file's HTML report (graph, ledgers, bounds) and open it" })
   cmd("TlStatus", function()
     local lines = status.describe(vim.api.nvim_get_current_buf())
     print(#lines > 0 and table.concat(lines, "\n") or "tl: no status reported yet")
