@@ -95,7 +95,12 @@ pub fn run(args: GraphArgs) -> u8 {
         };
     }
     if args.format == "mermaid" {
-        return match tl_analysis::ide::graph_mermaid(&db, file, &name) {
+        let mut host = tl_ide::AnalysisHost::new();
+        let mut change = tl_ide::Change::new();
+        change.load_file(&args.spec);
+        host.apply_change(change);
+        let mermaid = crate::uncancelled(host.analysis().graph_mermaid(&args.spec, &name));
+        return match mermaid {
             Some(text) => {
                 print!("{text}");
                 exit::OK

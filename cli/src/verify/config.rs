@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tl_analysis::ide::project::parse_duration;
+use tl_ide::project::parse_duration;
 
 use serde::Deserialize;
 

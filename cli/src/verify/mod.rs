@@ -16,11 +16,11 @@ use sha2::{Digest, Sha256};
 use tl_analysis::catalog::Catalog;
 use tl_analysis::check::file_diagnostics;
 use tl_analysis::db::{Db, SourceFile};
-use tl_analysis::ide::project::parse_method;
 use tl_analysis::items::{file_items, parse_item};
 use tl_analysis::verify::cache::ResultCache;
 use tl_analysis::verify::{execute, prepare, ContractRun, Memo, VerifyOptions};
 use tl_analysis::{RootDatabase, Severity};
+use tl_ide::project::parse_method;
 use tl_syntax::ast::Item;
 use tl_syntax::ItemKeyword;
 
