@@ -323,6 +323,44 @@ impl Analysis {
         self.with_db(|db| crate::runnable::resolve_graph(db, path, name))
     }
 
+    /// The named contracts of `path` in source order (for a batch run).
+    pub fn contracts(&self, path: &Path) -> Cancellable<Vec<crate::ContractRef>> {
+        self.with_file(path, |db, file| {
+            crate::verification::contract_refs(db, file)
+        })
+    }
+
+    /// Prepares one contract to run (`None`: the file no longer defines it).
+    pub fn prepare_contract(
+        &self,
+        contract: &crate::ContractRef,
+        opts: &VerifyOptions,
+    ) -> Cancellable<Option<Prepared>> {
+        self.with_db(|db| crate::verification::prepare_ref(db, contract, opts))
+    }
+
+    /// The ledger decides: sets each run's `status` to its contract's trust-ledger status over
+    /// all `runs` (`contracts[i]` is the contract of `runs[i]`). `tlc verify` calls this once its
+    /// methods have run; the editor's statuses go through the same ledger.
+    pub fn decide_statuses(
+        &self,
+        contracts: &[crate::ContractRef],
+        runs: &mut [ContractRun],
+    ) -> Cancellable<()> {
+        self.with_db(|db| crate::verification::decide(db, contracts, runs))
+    }
+
+    /// The trust report of `paths` (`tlc trust`): with `verify`, each error-free file's contracts
+    /// (and those of the specs it imports) run first with `options`, and the ledgers decide.
+    pub fn trust_report(
+        &self,
+        paths: &[PathBuf],
+        verify: bool,
+        options: &VerifyOptions,
+    ) -> Cancellable<crate::trust::TrustReport> {
+        self.with_db(|db| crate::trust::trust_report(db, paths, verify, options))
+    }
+
     /// The file's contracts (only `only`, when given) prepared to run: plain data, executed with
     /// [`crate::verify::execute`] after this snapshot is dropped.
     pub fn prepare_contracts(

@@ -27,6 +27,7 @@ mod status;
 mod symbols;
 mod text;
 mod tokens;
+pub mod trust;
 mod verification;
 
 #[cfg(test)]
@@ -53,6 +54,7 @@ pub use status::{ContractStatus, LensKind, LensTarget};
 pub use symbols::{DocumentSymbol, SymbolKind, WorkspaceSymbol};
 pub use tl_analysis::diagnostics::Severity;
 pub use tokens::{SemanticToken, TokenKind};
+pub use verification::ContractRef;
 
 pub(crate) use actions::{code_actions, format_file};
 pub(crate) use completion::completions;
@@ -80,6 +82,26 @@ pub mod verify {
     pub use tl_analysis::outcome::{ContractOutcome, MethodOutcome, Status, Verdict};
     pub use tl_analysis::verify::cache::ResultCache;
     pub use tl_analysis::verify::{execute, ContractRun, Memo, Prepared, VerifyOptions};
+}
+
+/// Diagnostic codes: `TL0123` parsed, and the section of docs/diagnostics.md that explains one
+/// (what `tlc explain` prints).
+pub use tl_analysis::diagnostics::{code_str, explain, parse_code};
+
+/// The loader's side of files: how a spec is read from disk (size limit, UTF-8 and NUL checks, a
+/// byte order mark dropped or kept) and how an external file is stamped. Reading happens here,
+/// on the front end's side of the door.
+pub mod vfs {
+    pub use tl_analysis::db::{
+        file_stamp, lossy_source, read_source, read_source_with_bom, LoadError, MAX_SOURCE_BYTES,
+    };
+}
+
+/// Model interchange for `tlc import`: an ONNX model loaded and imported into IR, and a spec
+/// written for it.
+pub mod interchange {
+    pub use tl_analysis::onnx_model::{load_onnx, with_initializer_params};
+    pub use tl_analysis::spec_writer::{sanitize_ident, write_spec, WeightsRef};
 }
 
 /// Paths as the database keys them: absolute, `.` and `..` resolved lexically.

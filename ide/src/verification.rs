@@ -11,14 +11,10 @@ use super::hover::hover;
 use super::occurrences::{occurrence_at, Symbol};
 use super::status::{contract_statuses, ContractStatus};
 use super::Hover;
-use tl_analysis::check::file_diagnostics;
 use tl_analysis::contracts::{analyze_contract, Method};
 use tl_analysis::db::{Db, SourceFile};
-use tl_analysis::diagnostics::Severity;
 use tl_analysis::items::{file_items, DefKind, ItemSource};
-use tl_analysis::ledger::{
-    contract_ledger_with, coverage_markdown, file_coverage, file_ledgers, ledger_markdown,
-};
+use tl_analysis::ledger::{contract_ledger_with, ledger_markdown};
 use tl_analysis::outcome::{ContractOutcome, Status, Verdict};
 use tl_analysis::verify::{prepare, ContractRun, Prepared, VerifyOptions};
 
@@ -182,32 +178,71 @@ pub fn hover_with_runs(
 /// contract's ledger (method links filled from `runs`, pending without one) and the per-layer
 /// coverage of every graph.
 pub fn trust_markdown(db: &dyn Db, file: SourceFile, runs: &[ContractRun]) -> String {
-    let mut s = String::from("# Trust report\n\n");
-    if runs.is_empty() {
-        s.push_str("Verification did not run in this session (`tl.verifyFile` runs it): method links are pending.\n\n");
-    }
     let name = file
         .path(db)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    s.push_str(&format!("## {name}\n\n"));
-    let errors = file_diagnostics(db, file)
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    if errors > 0 {
-        s.push_str(&format!(
-            "**{errors} error(s)**: the ledgers below are incomplete.\n\n"
-        ));
+    let report = crate::trust::file_trust(db, file, name, &outcomes(runs));
+    crate::trust::markdown(
+        &[report],
+        runs.is_empty().then_some(
+            "Verification did not run in this session (`tl.verifyFile` runs it): method links are pending.",
+        ),
+    )
+}
+
+/// A named contract of a file, found in source order: what a batch run (`tlc verify`) lists,
+/// filters, prepares and finally hands back to the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContractRef {
+    /// The defining file (normalised).
+    pub path: std::path::PathBuf,
+    pub name: String,
+    /// The contract's name in the file.
+    pub name_range: tl_syntax::TextRange,
+}
+
+/// The named contracts of `file` in source order.
+pub(crate) fn contract_refs(db: &dyn Db, file: SourceFile) -> Vec<ContractRef> {
+    let mut out = Vec::new();
+    for item in contract_items(db, file, None) {
+        let Some(name) = item.name(db).clone() else {
+            continue;
+        };
+        let span = match &tl_analysis::items::parse_item(db, item).item {
+            tl_syntax::ast::Item::Contract(c) => c.name.span,
+            _ => continue,
+        };
+        let offset = item.offset(db);
+        out.push(ContractRef {
+            path: file.path(db).clone(),
+            name,
+            name_range: tl_syntax::TextRange::new(offset + span.start, offset + span.end),
+        });
     }
-    for l in file_ledgers(db, file, &outcomes(runs)) {
-        s.push_str(&ledger_markdown(&l));
-        s.push('\n');
+    out
+}
+
+/// The item `c` names (the first contract of that name in its file).
+fn contract_item<'db>(db: &'db dyn Db, c: &ContractRef) -> Option<ItemSource<'db>> {
+    contract_items(db, db.source(&c.path), Some(&c.name))
+        .into_iter()
+        .next()
+}
+
+pub(crate) fn prepare_ref(db: &dyn Db, c: &ContractRef, opts: &VerifyOptions) -> Option<Prepared> {
+    contract_item(db, c).map(|i| prepare(db, i, opts))
+}
+
+/// The ledger decides: each run's `status` becomes its contract's trust-ledger status over the
+/// outcomes of all `runs` (so a bridge sees the run of the contract it bridges), the contract
+/// found by item (file and name). `contracts[i]` is the contract of `runs[i]`.
+pub(crate) fn decide(db: &dyn Db, contracts: &[ContractRef], runs: &mut [ContractRun]) {
+    let all = outcomes(runs);
+    for (c, run) in contracts.iter().zip(runs.iter_mut()) {
+        if let Some(ledger) = contract_item(db, c).and_then(|i| contract_ledger_with(db, i, &all)) {
+            run.status = ledger.status;
+        }
     }
-    for c in file_coverage(db, file) {
-        s.push_str(&coverage_markdown(&c));
-        s.push('\n');
-    }
-    s
 }

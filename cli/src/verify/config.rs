@@ -55,7 +55,7 @@ impl Config {
 
     /// Finds tl.toml in `start` or a directory above it and reads it.
     pub fn discover(start: &Path) -> Result<Config, String> {
-        let start = tl_analysis::db::normalize(start);
+        let start = tl_ide::normalize_path(start);
         let mut dir = if start.is_dir() {
             Some(start.as_path())
         } else {
