@@ -88,6 +88,10 @@ def mlp(x, layers):
     return x
 
 
+def f16(x):
+    return struct.unpack("<e", struct.pack("<e", x))[0]
+
+
 def quantize(m):
     return [[f32(v) for v in row] for row in m]
 
@@ -181,6 +185,27 @@ def main():
         os.path.join(W, "glu.safetensors"),
         [("glu1.a.weight", [3, 3], flat([[0.5 * v for v in row] for row in eye])), ("glu1.b.weight", [3, 3], flat(eye))],
     )
+
+    # A model and its f16-rounded copy (quantised_copy.tl): 4 -> 16 -> 16 -> 3, every weight of
+    # the copy the nearest f16 to the model's. Its own seed, so the files above do not move.
+    qrng = random.Random(20261202)
+    sizes = [4, 16, 16, 3]
+    model, copy = [], []
+    for i in range(len(sizes) - 1):
+        w = quantize(rand_matrix(qrng, sizes[i + 1], sizes[i], 1.0 / math.sqrt(sizes[i])))
+        b = [f32(qrng.gauss(0, 0.05)) for _ in range(sizes[i + 1])]
+        wq = [[f16(v) for v in row] for row in w]
+        bq = [f16(v) for v in b]
+        for tag, ww, bb in (("", w, b), ("_f16", wq, bq)):
+            write_npy(os.path.join(W, "qc_w%d%s.npy" % (i, tag)), [sizes[i + 1], sizes[i]], flat(ww))
+            write_npy(os.path.join(W, "qc_b%d%s.npy" % (i, tag)), [sizes[i + 1]], bb)
+        model.append((w, b))
+        copy.append((wq, bq))
+    worst = 0.0
+    for _ in range(20000):
+        x = [qrng.uniform(-1.0, 1.0) for _ in range(4)]
+        worst = max(worst, max(abs(p - q) for p, q in zip(mlp(x, model), mlp(x, copy))))
+    print("quantised_copy: max sampled |model - model_f16| on [-1, 1]^4 =", worst)
 
 
 if __name__ == "__main__":

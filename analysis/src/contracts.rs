@@ -83,6 +83,10 @@ pub enum Claim {
     Equivalence,
     /// `gradient ~= finite_difference within T`: autograd agrees with central differences.
     Gradient,
+    /// `target ~= other within T` with two graphs of the spec (a model and its quantised or
+    /// distilled copy): on every input of the set, `|target(x) - other(x)| <= T` element-wise,
+    /// both graphs applied to the same input. Checked by bounds on the difference network.
+    TwoNetwork { other: String },
     /// `masked_weights_zero(node)`: every masked attention weight of the node is exactly 0.
     MaskedWeightsZero { node: String },
     /// `ignored_labels_zero(node)`: labels equal to ignore_index contribute exactly zero loss.
@@ -90,6 +94,40 @@ pub enum Claim {
     /// `ensure other_contract within T`: the other contract's real-valued result, bridged to the
     /// executor named by `execute on` through tolerance T.
     Bridge { contract: String },
+    /// `lipschitz(y, x, norm = "linf") <= L`: the Lipschitz constant of `y` as a function of input
+    /// `x` over the input set, in the induced norm (linf: max row sum of |J|; l1: max column
+    /// sum), is at most `L` (`strict`: below `L`).
+    Lipschitz {
+        output: String,
+        input: String,
+        norm: JacobianNorm,
+        bound: f64,
+        strict: bool,
+    },
+    /// `d(y[i]) / d(x[j]) CMP c`: the partial derivative (the generalized one at kinks) stays on
+    /// one side of `c` over the input set; `>= 0` means `y[i]` is non-decreasing in `x[j]`.
+    Derivative {
+        output: ValueRef,
+        input: ValueRef,
+        cmp: Cmp,
+        bound: f64,
+    },
+}
+
+/// The norm of a Lipschitz claim (the operator norm it induces on the Jacobian).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub enum JacobianNorm {
+    Linf,
+    L1,
+}
+
+impl JacobianNorm {
+    pub fn name(self) -> &'static str {
+        match self {
+            JacobianNorm::Linf => "linf",
+            JacobianNorm::L1 => "l1",
+        }
+    }
 }
 
 impl Claim {
@@ -101,9 +139,11 @@ impl Claim {
             Claim::VnnLib { .. } => "vnnlib",
             Claim::Equivalence => "equivalence",
             Claim::Gradient => "gradient",
+            Claim::TwoNetwork { .. } => "two_network",
             Claim::MaskedWeightsZero { .. } => "attention_mask",
             Claim::IgnoredLabelsZero { .. } => "ignored_labels",
             Claim::Bridge { .. } => "execution",
+            Claim::Lipschitz { .. } | Claim::Derivative { .. } => "jacobian",
         }
     }
 }
@@ -212,22 +252,22 @@ pub fn duration_text(ms: u64) -> String {
 pub const METHODS: &[(&str, &[&str], &str)] = &[
     (
         "ibp",
-        &["robustness", "output_range", "vnnlib"],
-        "interval bound propagation (sound, loose)",
+        &["robustness", "output_range", "vnnlib", "two_network", "jacobian"],
+        "interval bound propagation (sound, loose); for jacobian claims through the derivative graph",
     ),
     (
         "crown",
-        &["robustness", "output_range", "vnnlib"],
+        &["robustness", "output_range", "vnnlib", "two_network"],
         "CROWN linear relaxation (sound)",
     ),
     (
         "alpha_crown",
-        &["robustness", "output_range", "vnnlib"],
+        &["robustness", "output_range", "vnnlib", "two_network"],
         "CROWN with optimised relu slopes (sound)",
     ),
     (
         "bab",
-        &["robustness", "output_range", "vnnlib"],
+        &["robustness", "output_range", "vnnlib", "two_network"],
         "branch and bound over CROWN (sound and complete up to its limits)",
     ),
     (
@@ -241,6 +281,8 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
             "attention_mask",
             "ignored_labels",
             "execution",
+            "two_network",
+            "jacobian",
         ],
         "random executions: finds counterexamples, never proves (status tested)",
     ),
@@ -442,7 +484,10 @@ impl<'db> ContractCx<'db> {
             let kind = claim.kind();
             let needs_tol = matches!(
                 claim,
-                Claim::Equivalence | Claim::Gradient | Claim::Bridge { .. }
+                Claim::Equivalence
+                    | Claim::Gradient
+                    | Claim::Bridge { .. }
+                    | Claim::TwoNetwork { .. }
             );
             if needs_tol && self.out.tolerance.is_none() {
                 let d = self.error(
@@ -590,6 +635,9 @@ impl<'db> ContractCx<'db> {
             .filter(|a| a.name.is_none())
             .map(|a| &a.value)
             .collect();
+        // The set's value arguments (a ball's centre, a box's bounds) with their spans: their
+        // shapes are checked against the input's below.
+        let mut shaped: Vec<(&'static str, TextRange, Values)> = Vec::new();
         let set = match callee.text().as_str() {
             "vnnlib" => {
                 if var.is_some() {
@@ -608,10 +656,11 @@ impl<'db> ContractCx<'db> {
                 };
             }
             "linf_ball" => {
-                let center = positional
-                    .first()
-                    .or(named("center").as_ref())
-                    .and_then(|e| self.values(e));
+                let center_expr = positional.first().copied().or(named("center"));
+                let center = center_expr.and_then(|e| self.values(e));
+                if let (Some(e), Some(v)) = (center_expr, &center) {
+                    shaped.push(("the ball's centre", e.span(), v.clone()));
+                }
                 let eps = named("eps")
                     .or(positional.get(1).copied())
                     .and_then(attr_value)
@@ -631,14 +680,18 @@ impl<'db> ContractCx<'db> {
                 }
             }
             "box" => {
-                let lower = positional
-                    .first()
-                    .or(named("lower").as_ref())
-                    .and_then(|e| self.values(e));
-                let upper = positional
-                    .get(1)
-                    .or(named("upper").as_ref())
-                    .and_then(|e| self.values(e));
+                let lower_expr = positional.first().copied().or(named("lower"));
+                let upper_expr = positional.get(1).copied().or(named("upper"));
+                let lower = lower_expr.and_then(|e| self.values(e));
+                let upper = upper_expr.and_then(|e| self.values(e));
+                for (what, e, v) in [
+                    ("the box's lower bound", lower_expr, &lower),
+                    ("the box's upper bound", upper_expr, &upper),
+                ] {
+                    if let (Some(e), Some(v)) = (e, v) {
+                        shaped.push((what, e.span(), v.clone()));
+                    }
+                }
                 match (lower, upper) {
                     (Some(lower), Some(upper)) => {
                         if let (Values::Scalar(l), Values::Scalar(u)) = (&lower, &upper) {
@@ -688,8 +741,68 @@ impl<'db> ContractCx<'db> {
                 "name the input this set is for: `given x in ...`",
             );
         }
+        if let Some(v) = var {
+            for (what, range, values) in shaped {
+                self.check_set_shape(&v.text, what, range, &values);
+            }
+        }
         self.out.inputs.push((var.map(|v| v.text.clone()), set));
         None
+    }
+
+    /// TL0431: a set's values (a literal or a `load`ed .npy, read by its header) that cannot be
+    /// broadcast to the input's declared shape. Verify would only find out when it tries to make
+    /// the set concrete (TL0802, the contract `uncovered`, exit 0); it is known here.
+    fn check_set_shape(&mut self, input: &str, what: &str, range: TextRange, values: &Values) {
+        let Some(ty) = self.input_type(input) else {
+            return;
+        };
+        let shape: Vec<u64> = match values {
+            Values::Scalar(_) => return,
+            Values::Literal { shape, .. } => shape.clone(),
+            Values::File { path } => {
+                let file = self.item.file(self.db);
+                let ext = self
+                    .db
+                    .external(&crate::scope::relative_path(self.db, file, path));
+                // An unreadable file is reported where it is read (verify, TL0802); a file
+                // holding several tensors is not a `load` of one array.
+                match crate::payload::payload_header(self.db, ext) {
+                    Ok(entries) if entries.len() == 1 => entries[0].shape.clone(),
+                    _ => return,
+                }
+            }
+        };
+        if let Err(why) = set_values_fit(&shape, &ty.shape) {
+            let d = self.error(
+                431,
+                range,
+                format!(
+                    "{what} has shape {shape:?}, which does not broadcast to `{input}: {}` ({why})",
+                    ty.shape
+                ),
+            );
+            d.help = Some(format!(
+                "give values of `{input}`'s shape {}, or a shape that broadcasts to it (a number, or extents of 1)",
+                ty.shape
+            ));
+        }
+    }
+
+    /// The declared type of a target input.
+    fn input_type(&self, name: &str) -> Option<crate::graphs::TensorType> {
+        match self.out.target? {
+            Target::Onnx(import) => crate::onnx_model::onnx_signature(self.db, import)
+                .as_ref()?
+                .inputs
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| p.ty.clone()),
+            Target::Graph(g) => {
+                let (item, i) = resolve_node_path(self.db, g, &[name])?;
+                analyze_graph(self.db, item).as_ref()?.nodes[i].ty.clone()
+            }
+        }
     }
 
     fn values(&mut self, e: &Expr) -> Option<Values> {
@@ -792,6 +905,89 @@ impl<'db> ContractCx<'db> {
         }
     }
 
+    /// A name that resolves to a graph item (and is no value of the target, which claims name
+    /// first).
+    fn is_graph_name(&self, e: &Expr) -> bool {
+        let Expr::Name(p) = e else { return false };
+        let file = self.item.file(self.db);
+        let segs: Vec<&str> = p.segments.iter().map(|s| s.text.as_str()).collect();
+        (segs.len() > 1 || !self.names.iter().any(|n| *n == p.text()))
+            && lookup(self.db, file, &segs).is_some_and(|d| d.kind == DefKind::Graph)
+    }
+
+    /// `a ~= b` over two graphs: one is the contract's target, the other a graph with the same
+    /// signature shapes (TL0460 otherwise).
+    fn two_network(&mut self, lhs: &Expr, rhs: &Expr, span: TextRange) -> Option<Claim> {
+        let file = self.item.file(self.db);
+        let resolve = |e: &Expr| -> Option<(ItemSource<'db>, String, TextRange)> {
+            let Expr::Name(p) = e else { return None };
+            let segs: Vec<&str> = p.segments.iter().map(|s| s.text.as_str()).collect();
+            lookup(self.db, file, &segs).map(|d| (d.item, p.text(), p.span))
+        };
+        let (a, b) = (resolve(lhs)?, resolve(rhs)?);
+        for (item, _, range) in [&a, &b] {
+            self.out.uses.push(Use {
+                range: *range,
+                resolution: Resolution::Def(*item, DefKind::Graph),
+            });
+        }
+        let Some(Target::Graph(target)) = self.out.target else {
+            self.error(
+                460,
+                span,
+                "a two-network claim needs a contract `on` one of its graphs",
+            );
+            return None;
+        };
+        let other = if a.0 == target {
+            b.clone()
+        } else if b.0 == target {
+            a.clone()
+        } else {
+            let d = self.error(
+                460,
+                span,
+                format!("`{} ~= {}` does not name the contract's graph", a.1, b.1),
+            );
+            d.help = Some("write the contract `on` one of the two graphs".into());
+            return None;
+        };
+        if other.0 == target {
+            self.error(460, span, "a graph compared with itself holds trivially");
+            return None;
+        }
+        let (ts, os) = (
+            graph_signature(self.db, target).as_ref(),
+            graph_signature(self.db, other.0).as_ref(),
+        );
+        if let (Some(ts), Some(os)) = (ts, os) {
+            let shapes =
+                |ps: &[crate::graphs::Port]| ps.iter().map(|p| p.ty.clone()).collect::<Vec<_>>();
+            if ts.inputs.len() != 1 || os.inputs.len() != 1 {
+                self.error(
+                    460,
+                    span,
+                    "a two-network claim compares graphs with one input each (the input both are applied to)",
+                );
+                return None;
+            }
+            if shapes(&ts.inputs) != shapes(&os.inputs)
+                || ts.outputs.first().map(|p| &p.ty) != os.outputs.first().map(|p| &p.ty)
+            {
+                self.error(
+                    460,
+                    span,
+                    format!(
+                        "`{}` and `{}` have different input or first-output types; a two-network claim compares graphs of one signature",
+                        a.1, b.1
+                    ),
+                );
+                return None;
+            }
+        }
+        Some(Claim::TwoNetwork { other: other.1 })
+    }
+
     fn claim(&mut self, e: &Expr, has_within: bool) -> Option<Claim> {
         match e {
             Expr::Binary {
@@ -823,8 +1019,11 @@ impl<'db> ContractCx<'db> {
                     | (Some("reference"), Some("compiled")) => Claim::Equivalence,
                     (Some("gradient"), Some("finite_difference"))
                     | (Some("finite_difference"), Some("gradient")) => Claim::Gradient,
+                    (Some(_), Some(_)) if self.is_graph_name(lhs) && self.is_graph_name(rhs) => {
+                        self.two_network(lhs, rhs, *span)?
+                    }
                     _ => {
-                        let d = self.error(405, *span, "`~=` compares `compiled ~= reference` or `gradient ~= finite_difference`");
+                        let d = self.error(405, *span, "`~=` compares `compiled ~= reference`, `gradient ~= finite_difference` or two graphs (`student ~= teacher`)");
                         d.help = Some("for output bounds use <=, >=, < or >".into());
                         return None;
                     }
@@ -896,6 +1095,9 @@ impl<'db> ContractCx<'db> {
                     BinaryOp::Ge => Cmp::Ge,
                     _ => Cmp::Gt,
                 };
+                if let Some(claim) = self.jacobian_claim(lhs, cmp, rhs) {
+                    return claim;
+                }
                 let lhs = self.linear(lhs)?;
                 let rhs = self.linear(rhs)?;
                 Some(Claim::Linear { lhs, cmp, rhs })
@@ -965,6 +1167,182 @@ impl<'db> ContractCx<'db> {
                 None
             }
         }
+    }
+
+    /// `lipschitz(y, x, norm = "linf") CMP L` or `d(y[i]) / d(x[j]) CMP c` (either side), or
+    /// `None` when neither side is one (then the comparison is linear). `Some(None)`: it is one,
+    /// with an error reported.
+    fn jacobian_claim(&mut self, lhs: &Expr, cmp: Cmp, rhs: &Expr) -> Option<Option<Claim>> {
+        let is_jacobian = |e: &Expr| match e {
+            Expr::Call { callee, .. } => callee.text() == "lipschitz",
+            Expr::Binary {
+                op: BinaryOp::Div,
+                lhs,
+                rhs,
+                ..
+            } => [lhs, rhs]
+                .iter()
+                .all(|e| matches!(e.as_ref(), Expr::Call { callee, .. } if callee.text() == "d")),
+            _ => false,
+        };
+        let flip = |c: Cmp| match c {
+            Cmp::Le => Cmp::Ge,
+            Cmp::Lt => Cmp::Gt,
+            Cmp::Ge => Cmp::Le,
+            Cmp::Gt => Cmp::Lt,
+        };
+        let (term, cmp, number) = if is_jacobian(lhs) {
+            (lhs, cmp, rhs)
+        } else if is_jacobian(rhs) {
+            (rhs, flip(cmp), lhs)
+        } else {
+            return None;
+        };
+        let bound = match attr_value(number).and_then(|v| v.as_f64()) {
+            Some(b) if b.is_finite() => b,
+            _ => {
+                self.error(
+                    440,
+                    number.span(),
+                    "a lipschitz or derivative claim compares with a number",
+                );
+                return Some(None);
+            }
+        };
+        Some(match term {
+            Expr::Call { args, span, .. } => self.lipschitz_claim(args, *span, cmp, bound),
+            Expr::Binary { lhs, rhs, .. } => {
+                let of = |this: &mut Self, e: &Expr| -> Option<ValueRef> {
+                    let Expr::Call { args, span, .. } = e else {
+                        return None;
+                    };
+                    let v = match args.as_slice() {
+                        [a] if a.name.is_none() => this.linear(&a.value)?,
+                        _ => {
+                            this.error(440, *span, "`d` takes one graph value: `d(y[0])`");
+                            return None;
+                        }
+                    };
+                    match (v.terms.as_slice(), v.constant) {
+                        ([(c, r)], k) if *c == 1.0 && k == 0.0 && r.index.is_some() => {
+                            Some(r.clone())
+                        }
+                        _ => {
+                            this.error(
+                                440,
+                                *span,
+                                "`d` takes one indexed element: `d(y[0])`, `d(x[0, 3])`",
+                            );
+                            None
+                        }
+                    }
+                };
+                let output = of(self, lhs);
+                let input = of(self, rhs);
+                let (output, input) = (output?, input?);
+                if !self.is_graph_input(&input.name) {
+                    self.error(
+                        441,
+                        rhs.span(),
+                        format!("`{}` is not an input of the graph: differentiate with respect to an input", input.name),
+                    );
+                    return Some(None);
+                }
+                Some(Claim::Derivative {
+                    output,
+                    input,
+                    cmp,
+                    bound,
+                })
+            }
+            _ => None,
+        })
+    }
+
+    fn lipschitz_claim(
+        &mut self,
+        args: &[ast::Arg],
+        span: TextRange,
+        cmp: Cmp,
+        bound: f64,
+    ) -> Option<Claim> {
+        if matches!(cmp, Cmp::Ge | Cmp::Gt) {
+            self.error(
+                440,
+                span,
+                "a Lipschitz claim bounds the constant from above: `lipschitz(y, x) <= L`",
+            );
+            return None;
+        }
+        let positional: Vec<&Expr> = args
+            .iter()
+            .filter(|a| a.name.is_none())
+            .map(|a| &a.value)
+            .collect();
+        let (Some(Expr::Name(y)), Some(Expr::Name(x)), 2) =
+            (positional.first(), positional.get(1), positional.len())
+        else {
+            self.error(
+                440,
+                span,
+                "`lipschitz` takes an output and an input: `lipschitz(y, x, norm = \"linf\")`",
+            );
+            return None;
+        };
+        let mut norm = JacobianNorm::Linf;
+        for a in args.iter().filter(|a| a.name.is_some()) {
+            let name = a.name.as_ref().map(|n| n.text.as_str()).unwrap_or_default();
+            match (name, &a.value) {
+                ("norm", Expr::String(s)) if s.value == "linf" => norm = JacobianNorm::Linf,
+                ("norm", Expr::String(s)) if s.value == "l1" => norm = JacobianNorm::L1,
+                ("norm", other) => {
+                    let d = self.error(442, other.span(), "unsupported Lipschitz norm");
+                    d.help = Some(
+                        "norms: \"linf\" (max row sum of |J|), \"l1\" (max column sum)".into(),
+                    );
+                    return None;
+                }
+                (other, _) => {
+                    self.error(
+                        440,
+                        a.span,
+                        format!("`lipschitz` has no argument `{other}`"),
+                    );
+                    return None;
+                }
+            }
+        }
+        let output = self.value_name(y)?;
+        let input = self.value_name(x)?;
+        if !self.is_graph_input(&input) {
+            self.error(
+                441,
+                x.span,
+                format!("`{input}` is not an input of the graph: a Lipschitz constant is taken with respect to an input"),
+            );
+            return None;
+        }
+        if bound < 0.0 {
+            self.error(440, span, "a Lipschitz constant is never negative");
+            return None;
+        }
+        Some(Claim::Lipschitz {
+            output,
+            input,
+            norm,
+            bound,
+            strict: cmp == Cmp::Lt,
+        })
+    }
+
+    /// Whether `name` is an input of the contract's graph (true when it cannot be told).
+    fn is_graph_input(&self, name: &str) -> bool {
+        let Some(Target::Graph(g)) = self.out.target else {
+            return true;
+        };
+        graph_signature(self.db, g)
+            .as_ref()
+            .is_none_or(|sig| sig.inputs.iter().any(|i| i.name == name))
     }
 
     /// A linear combination of graph values and numbers.
@@ -1180,6 +1558,39 @@ fn article(word: &str) -> &'static str {
     } else {
         "a"
     }
+}
+
+/// Whether values of `from` broadcast (NumPy rules, right-aligned, as verify makes sets concrete:
+/// `verify::sets::broadcast`) to an input of `to` for every value of its symbolic extents: an
+/// extent of 1 fits anything, a fixed extent only itself, and a symbolic extent only 1 (verify
+/// sets symbolic extents to 1 for some methods and 4 for others). Extra leading extents of 1 may
+/// be dropped.
+pub fn set_values_fit(from: &[u64], to: &tl_ir::Shape) -> Result<(), String> {
+    let to = &to.0;
+    let extra = from.len().saturating_sub(to.len());
+    if let Some(d) = from[..extra].iter().find(|&&d| d != 1) {
+        return Err(format!(
+            "it has more axes than the input and a leading extent {d}, not 1"
+        ));
+    }
+    let from = &from[extra..];
+    let pad = to.len() - from.len();
+    for (axis, (&f, t)) in from.iter().zip(&to[pad..]).enumerate() {
+        let axis = axis + pad;
+        match t {
+            _ if f == 1 => {}
+            tl_ir::Dim::Known(k) if *k == f => {}
+            tl_ir::Dim::Known(k) => {
+                return Err(format!("axis {axis} has extent {f} where the input has {k}"))
+            }
+            tl_ir::Dim::Sym(s) => {
+                return Err(format!(
+                    "axis {axis} has extent {f} where the input has the symbolic extent {s}: only 1 fits every {s}"
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn name_of(e: &Expr) -> Option<String> {

@@ -1,5 +1,7 @@
 //! `tlc export torchlean`: write a graph of a spec as a torchlean.ir.v1 JSON artifact with its
-//! weights inline (TorchLean's importer reads them per node).
+//! weights inline (TorchLean's importer reads them per node). `tlc export onnx` (a graph as an
+//! ONNX model, export_onnx.rs) and `tlc export vnnlib` (a contract as a VNN-LIB property,
+//! export_vnnlib.rs) hand a spec to other tools.
 
 use std::path::PathBuf;
 
@@ -11,23 +13,28 @@ use crate::run::{resolve, CliError};
 
 #[derive(Args)]
 #[command(
-    after_help = "Example:\n  tlc export torchlean spec-examples/mnist_mlp.tl --dim B=1 -o mnist.json"
+    after_help = "Examples:\n  tlc export torchlean spec-examples/mnist_mlp.tl --dim B=1 -o mnist.json\n  tlc export onnx spec-examples/mnist_mlp.tl --graph mnist_mlp -o mnist.onnx\n  tlc export vnnlib spec-examples/mnist_mlp.tl robust_digit_7 --version 2 -o robust.vnnlib"
 )]
 pub struct ExportArgs {
-    /// The target format (only `torchlean`).
-    #[arg(value_parser = ["torchlean"])]
+    /// The target format: `torchlean` or `onnx` (a graph), `vnnlib` (a contract).
+    #[arg(value_parser = ["torchlean", "onnx", "vnnlib"])]
     pub format: String,
     /// The spec.
     pub spec: PathBuf,
+    /// `vnnlib` only: the contract to export.
+    pub contract: Option<String>,
+    /// `vnnlib` only: VNN-LIB version 1 or 2 (2.0 declares float32 tensors of the graph's shapes).
+    #[arg(long = "version", value_parser = ["1", "2"], default_value = "2")]
+    pub vnnlib_version: String,
     /// The graph to export; needed when the spec has more than one.
     #[arg(long)]
     pub graph: Option<String>,
     /// A value for a symbolic extent (TorchLean shapes are concrete): `B=1`.
     #[arg(long = "dim", value_name = "NAME=N")]
     pub dims: Vec<String>,
-    /// The JSON file to write.
-    #[arg(short = 'o', long = "output", required = true)]
-    pub output: PathBuf,
+    /// The file to write (`vnnlib`: stdout when absent).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
 }
 
 pub fn run(args: ExportArgs) -> u8 {
@@ -38,6 +45,12 @@ pub fn run(args: ExportArgs) -> u8 {
 }
 
 fn run_inner(args: &ExportArgs) -> Result<(), CliError> {
+    match args.format.as_str() {
+        "onnx" => return crate::export_onnx::run(args),
+        "vnnlib" => return crate::export_vnnlib::run(args),
+        _ => {}
+    }
+    let output = required_output(args)?;
     let mut options = ExportOptions::default();
     for d in &args.dims {
         let parsed = d
@@ -57,10 +70,21 @@ fn run_inner(args: &ExportArgs) -> Result<(), CliError> {
         .with_payload(|graph, payload| export(graph, payload, &options))
         .map_err(|e| CliError::new(e.code(), e.to_string(), exit::FINDINGS))?;
     let text = serde_json::to_string_pretty(&artifact).expect("JSON values serialise");
-    std::fs::write(&args.output, text + "\n").map_err(|e| {
+    std::fs::write(output, text + "\n").map_err(|e| {
         CliError::new(
             "TL0541",
-            format!("cannot write {}: {e}", args.output.display()),
+            format!("cannot write {}: {e}", output.display()),
+            exit::USAGE,
+        )
+    })
+}
+
+/// `-o FILE`, which graph exports need.
+pub fn required_output(args: &ExportArgs) -> Result<&PathBuf, CliError> {
+    args.output.as_ref().ok_or_else(|| {
+        CliError::new(
+            "TL0582",
+            format!("tlc export {} needs -o FILE", args.format),
             exit::USAGE,
         )
     })

@@ -5,6 +5,8 @@ mod certificate;
 mod check;
 mod explain;
 mod export;
+mod export_onnx;
+mod export_vnnlib;
 mod fmt;
 mod graph;
 mod import;

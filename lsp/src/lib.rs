@@ -9,7 +9,7 @@
 pub mod client;
 mod convert;
 mod document;
-mod framing;
+pub mod framing;
 mod position;
 mod runs;
 mod server;

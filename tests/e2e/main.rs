@@ -1,8 +1,11 @@
 //! End-to-end tests: they drive the real `tlc` binary (and, in `lsp`, the real server over stdio).
 
 mod bounds;
+mod cache_timeouts;
 mod check;
 mod engine;
+mod export_interop;
+mod fuzz_smoke;
 mod graph;
 mod lsp;
 mod support;

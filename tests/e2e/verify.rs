@@ -74,13 +74,20 @@ fn examples_verify_with_honest_statuses() {
     let want = [
         ("coc_bounded", "checked"),
         ("coc_vnnlib", "assumed"),
+        ("scores_lipschitz_near_coc", "checked"),
         ("ignored_labels_free", "assumed"),
         ("robust_digit_7_on_gpu", "assumed"),
         ("robust_digit_7", "checked"),
         ("compiled_matches", "tested"),
         ("gated_bounded", "assumed"),
+        // Two networks (a model and its f16-rounded copy): checked by bounds on the difference
+        // network near a point, only tested on the whole box.
+        ("f16_copy_stays_close", "checked"),
+        ("f16_copy_sampled", "tested"),
         ("loss_gradient", "assumed"),
         ("head_bounded", "checked"),
+        ("monotone_in_debt", "checked"),
+        ("score_lipschitz", "checked"),
         ("scores_bounded", "checked"),
         ("causal_mask_exact", "assumed"),
         ("encoder_compiled_matches", "assumed"),

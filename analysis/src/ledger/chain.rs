@@ -19,6 +19,9 @@ use crate::lower::lower_graph;
 use crate::outcome::{ContractOutcome, Verdict};
 use crate::scope::{lookup, spec_imports};
 
+/// The named assumption an f32 bound through sigmoid/tanh rests on (tl-bounds' float models).
+const LIBM_ASSUMPTION_NAME: &str = "float.libm_within_4ulp";
+
 /// Bridges nested deeper than this are reported, not followed.
 const MAX_BRIDGE_DEPTH: usize = 16;
 /// Uncovered nodes listed one per line before the rest are counted.
@@ -585,8 +588,49 @@ impl<'a> Builder<'a> {
         out
     }
 
-    /// From the real-valued result to f32 execution: a bridge contract or an equivalence contract
-    /// on the same graph, else uncovered.
+    /// The bound method (ibp, crown, alpha_crown, bab) whose verdict `holds` decided this
+    /// contract in the verify run, if one did.
+    fn bound_that_held(&self, item: ItemSource<'_>) -> Option<String> {
+        let name = item.name(self.db).clone().unwrap_or_default();
+        let outcome = (self.outcomes)(item.file(self.db).path(self.db), &name)?;
+        if outcome.evidence_status() == Status::Falsified {
+            return None;
+        }
+        outcome
+            .methods
+            .iter()
+            .find(|m| {
+                matches!(m.verdict, Verdict::Holds)
+                    && ["ibp", "crown", "alpha_crown", "bab"]
+                        .iter()
+                        .any(|b| m.method == *b || m.method.starts_with(&format!("{b}(")))
+            })
+            .map(|m| m.method.clone())
+    }
+
+    /// Whether the target's f32 rounding bound rests on libm (sigmoid/tanh nodes; an ONNX
+    /// target, whose graph is not lowered here, is assumed to).
+    fn uses_libm(&self, a: &ContractAnalysis<'_>) -> bool {
+        let Some(Target::Graph(g)) = a.target else {
+            return true;
+        };
+        let Ok(lowered) = lower_graph(self.db, g) else {
+            return true;
+        };
+        lowered.graph.nodes.iter().any(|n| {
+            matches!(
+                &n.kind,
+                tl_ir::NodeKind::Op {
+                    op: tl_ir::Op::Sigmoid | tl_ir::Op::Tanh,
+                    ..
+                }
+            )
+        })
+    }
+
+    /// From the real-valued result to f32 execution: the contract's own bound (computed with
+    /// the f32 rounding as noise), a bridge contract or an equivalence contract on the same
+    /// graph, else uncovered.
     fn float_link(
         &self,
         chain: &mut Chain,
@@ -627,7 +671,31 @@ impl<'a> Builder<'a> {
                 && c.target.is_some()
                 && c.target == a.target
         });
-        if let Some((b, bi, c)) = bridge {
+        let on_tl_cpu = a.execute_on.as_deref().is_none_or(|e| e == "cpu");
+        if let Some(method) = on_tl_cpu.then(|| self.bound_that_held(item)).flatten() {
+            // Every bound method runs with the f32 executor's rounding as noise on each layer
+            // (tl-bounds f32_noise, docs/bounds.md): a bound that held holds for tl's compiled
+            // f32 executor too, with no tolerance in between.
+            l.claim = format!("f32 executor: the `{method}` bound covers it");
+            l.evidence.push(format!(
+                "{method} held with each layer's f32 rounding carried as bounded noise (docs/bounds.md), so the claim holds for tl's compiled f32 executor as well as over the reals"
+            ));
+            if self.uses_libm(a) {
+                l.status = Status::Assumed;
+                l.assumptions.push(LIBM_ASSUMPTION_NAME.into());
+                l.evidence.push(
+                    "sigmoid/tanh nodes: their f32 rounding is bounded under the libm assumption"
+                        .into(),
+                );
+                chain.extra.push((
+                    LIBM_ASSUMPTION_NAME.into(),
+                    "ledger",
+                    "the platform libm's expf/tanhf, called by the f32 executor, are within 4 ulp of the real function".into(),
+                ));
+            } else {
+                l.status = Status::Checked;
+            }
+        } else if let Some((b, bi, c)) = bridge {
             let result = self.run_methods(*bi, c, None);
             l.claim = format!("f32 executor: bridged by contract `{b}`");
             l.status = result.status;

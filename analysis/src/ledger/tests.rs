@@ -473,3 +473,59 @@ fn broken_contracts_and_graphs_give_ledgers_not_panics() {
         let _ = ledger_markdown(&l);
     }
 }
+
+/// A bound that held was computed with the f32 executor's rounding as noise, so it covers the
+/// f32 executor too: checked, or assumed under the libm assumption through sigmoid/tanh. A
+/// sampled or falsified result gives the float link nothing.
+#[test]
+fn a_bound_that_held_covers_the_f32_executor() {
+    let outcome = |file: SourceFile, db: &RootDatabase, m: MethodOutcome| ContractOutcome {
+        contract: "bounded".into(),
+        file: file.path(db).clone(),
+        methods: vec![m],
+    };
+    let (db, file) = fixture(MLP);
+    let item = contract(&db, file, "bounded");
+    for name in ["crown", "bab", "bab(timeout = 10s)"] {
+        let held = outcome(file, &db, method(name, Verdict::Holds, Status::Checked));
+        let l = contract_ledger(&db, item, Some(&held)).unwrap();
+        let float = link_of(&l, LinkLayer::Float);
+        assert_eq!(float.status, Status::Checked, "{name}: {float:#?}");
+        assert!(float.assumptions.is_empty());
+    }
+    let sampled = outcome(
+        file,
+        &db,
+        method("sampling", Verdict::Holds, Status::Tested),
+    );
+    let l = contract_ledger(&db, item, Some(&sampled)).unwrap();
+    assert_eq!(link_of(&l, LinkLayer::Float).status, Status::Uncovered);
+    let unknown = outcome(
+        file,
+        &db,
+        method(
+            "crown",
+            Verdict::Unknown {
+                reason: "loose".into(),
+            },
+            Status::Checked,
+        ),
+    );
+    let l = contract_ledger(&db, item, Some(&unknown)).unwrap();
+    assert_eq!(link_of(&l, LinkLayer::Float).status, Status::Uncovered);
+
+    let (db, file) = fixture(&MLP.replace("a = relu(h)", "a = tanh(h)"));
+    let item = contract(&db, file, "bounded");
+    let held = outcome(file, &db, method("crown", Verdict::Holds, Status::Checked));
+    let l = contract_ledger(&db, item, Some(&held)).unwrap();
+    let float = link_of(&l, LinkLayer::Float);
+    assert_eq!(float.status, Status::Assumed);
+    assert_eq!(
+        float.assumptions,
+        vec!["float.libm_within_4ulp".to_string()]
+    );
+    assert!(l
+        .assumptions
+        .iter()
+        .any(|a| a.name == "float.libm_within_4ulp"));
+}

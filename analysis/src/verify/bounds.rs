@@ -26,14 +26,14 @@ const ALPHA_ITERS: usize = 20;
 const ALPHA_LR: f64 = 0.1;
 
 /// A claim ready for the bounds crate.
-struct Problem {
-    net: BoundNet,
-    property: Property,
+pub(super) struct Problem {
+    pub(super) net: BoundNet,
+    pub(super) property: Property,
     /// Row form (None for a VNN-LIB property), to confirm counterexamples.
-    rows: Option<RowClaim>,
-    node: String,
-    input: String,
-    input_shape: Vec<usize>,
+    pub(super) rows: Option<RowClaim>,
+    pub(super) node: String,
+    pub(super) input: String,
+    pub(super) input_shape: Vec<usize>,
 }
 
 pub(super) fn run(cx: &Cx, method: &Method) -> Result<(Verdict, String), Failure> {
@@ -129,7 +129,11 @@ fn known(shape: &tl_ir::Shape) -> Result<Vec<usize>, Failure> {
 }
 
 /// One bound computation: holds iff every disjunct of every case is refuted by some row.
-fn bound(p: &Problem, method: BoundMethod, label: &str) -> Result<(Verdict, String), Failure> {
+pub(super) fn bound(
+    p: &Problem,
+    method: BoundMethod,
+    label: &str,
+) -> Result<(Verdict, String), Failure> {
     let mut worst: Option<(f64, usize, usize)> = None;
     for (k, case) in p.property.cases.iter().enumerate() {
         let rows: Vec<&tl_bounds::OutputConstraint> = case.disjuncts.iter().flatten().collect();
@@ -203,6 +207,22 @@ fn bab(
     max_nodes: Option<u64>,
     split: Option<&str>,
 ) -> Result<(Verdict, String), Failure> {
+    bab_with(cx, p, timeout_ms, max_nodes, split, &|x| confirm(cx, p, x))
+}
+
+/// A confirmation: re-runs a candidate input on the compiled executor(s), `Some` when the claim
+/// fails there.
+pub(super) type Confirm<'a> = dyn Fn(&[f64]) -> Result<Option<Counterexample>, Failure> + 'a;
+
+/// Branch and bound on `p`, a counterexample reported only when `confirm` replays it.
+pub(super) fn bab_with(
+    cx: &Cx,
+    p: &Problem,
+    timeout_ms: Option<u64>,
+    max_nodes: Option<u64>,
+    split: Option<&str>,
+    confirm: &Confirm,
+) -> Result<(Verdict, String), Failure> {
     let mut timeout = timeout_ms.map_or(DEFAULT_BAB_TIMEOUT, Duration::from_millis);
     if let Some(cap) = cx.opts.timeout {
         timeout = timeout.min(cap);
@@ -232,7 +252,7 @@ fn bab(
                 "branch and bound refuted every domain ({stats}); sound over the reals and for an f32 executor (bounds include the f32 rounding margin)"
             ),
         ),
-        tl_bounds::Verdict::Falsified(found) => match confirm(cx, p, &found.x)? {
+        tl_bounds::Verdict::Falsified(found) => match confirm(&found.x)? {
             Some(cex) => (
                 Verdict::Violated {
                     counterexample: cex,

@@ -215,7 +215,7 @@ fn push_rows(
 }
 
 /// Row-major flat index of `ix` (negative indices count from the end).
-fn flat_index(v: &ValueRef, ix: &[i64], shape: &[usize]) -> Result<usize, Failure> {
+pub(super) fn flat_index(v: &ValueRef, ix: &[i64], shape: &[usize]) -> Result<usize, Failure> {
     if ix.len() != shape.len() {
         return Err(Failure::claim(format!(
             "{}{ix:?} has {} indices, the value has shape {shape:?}",

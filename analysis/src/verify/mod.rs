@@ -12,6 +12,8 @@
 //! compiled f32 executor re-ran it and confirmed the violation. Gradient claims are about the
 //! reference (f64) semantics: reverse mode against finite differences of that semantics.
 
+#[cfg(test)]
+mod adjoint;
 mod bounds;
 mod bridge;
 pub mod cache;
@@ -19,9 +21,11 @@ mod catalog_method;
 pub mod claims;
 mod float;
 mod gradient;
+mod jacobian;
 pub mod model;
 mod sampling;
 pub mod sets;
+mod two_network;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -169,6 +173,8 @@ pub struct Prepared {
     pub model: Result<Arc<Model>, Failure>,
     /// For `ensure other within T`: the other contract.
     pub bridged: Option<Result<Box<Prepared>, Failure>>,
+    /// For a two-network claim (`target ~= other within T`): the other graph.
+    pub other: Option<Result<Arc<Model>, Failure>>,
     pub cache_key: String,
 }
 
@@ -338,6 +344,20 @@ fn prepare_inner<'db>(
         Some(Target::Onnx(import)) => load_onnx(db, import, &mut hasher),
         None => Err(Failure::target("the contract's target does not resolve")),
     };
+    let other = match &claim {
+        Some(Claim::TwoNetwork { other }) => {
+            let segs: Vec<&str> = other.split('.').collect();
+            Some(
+                match crate::scope::lookup(db, file, &segs)
+                    .filter(|d| d.kind == crate::items::DefKind::Graph)
+                {
+                    Some(def) => load_graph(db, def.item, &mut hasher),
+                    None => Err(Failure::target(format!("graph `{other}` does not resolve"))),
+                },
+            )
+        }
+        _ => None,
+    };
     let mut files: Vec<PathBuf> = inputs.iter().flat_map(|(_, s)| s.files()).collect();
     files.extend(vnnlib.clone());
     files.extend(opts.catalog_files.iter().cloned());
@@ -353,10 +373,14 @@ fn prepare_inner<'db>(
         }
         _ => None,
     };
-    hasher.update(format!(
-        "{methods:?}\n{:?}\n{:?}\n",
-        opts.default_methods, opts.timeout
-    ));
+    // Not the run's time limit (`opts.timeout`): the cache stores a timed-out run with the limit
+    // it had and reuses it only within that limit (cache.rs); a decided run holds whatever time
+    // a rerun would get. A bridge keeps it: the other contract's timeout shows in the bridge's
+    // run as an unknown, not a timeout, so the cache could not tell a larger limit apart.
+    hasher.update(format!("{methods:?}\n{:?}\n", opts.default_methods));
+    if bridged.is_some() {
+        hasher.update(format!("{:?}\n", opts.timeout));
+    }
     let cache_key = hex(&hasher.finalize());
     Prepared {
         name,
@@ -370,6 +394,7 @@ fn prepare_inner<'db>(
         rests_on,
         model,
         bridged,
+        other,
         cache_key,
     }
 }
@@ -633,6 +658,7 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
         claim,
     };
     let result = match (claim, m) {
+        (Claim::TwoNetwork { .. }, m) => two_network::run(&cx, m),
         (
             Claim::Argmax { .. } | Claim::Linear { .. } | Claim::All(_) | Claim::VnnLib { .. },
             Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. },
@@ -643,6 +669,13 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
         (Claim::Equivalence, Method::Sampling { samples, seed }) => {
             return equivalence_with_derived_bound(&cx, *samples, *seed);
         }
+        (Claim::Lipschitz { .. } | Claim::Derivative { .. }, Method::Ibp) => {
+            jacobian::enclose(&cx, 0)
+        }
+        (
+            Claim::Lipschitz { .. } | Claim::Derivative { .. },
+            Method::Sampling { samples, seed },
+        ) => jacobian::sample(&cx, *samples, *seed),
         (_, Method::Sampling { samples, seed }) => sampling::run(&cx, *samples, *seed),
         (_, Method::Catalog) => catalog_method::run(&cx),
         (c, m) => Err(Failure::unsupported(format!(
@@ -740,5 +773,7 @@ impl Cx<'_> {
     }
 }
 
+#[cfg(test)]
+mod dataset_tests;
 #[cfg(test)]
 mod tests;

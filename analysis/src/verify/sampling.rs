@@ -10,7 +10,7 @@ use tl_kernels::{denote, Tensor};
 
 use super::claims::{self, index_text, property_violated, RowClaim};
 use super::model::{concrete_shape, values, Model};
-use super::sets::{box_samples, SetSpec};
+use super::sets::box_samples;
 use super::{Cx, Failure, Tolerance};
 use crate::contracts::Claim;
 use crate::outcome::{Counterexample, Verdict};
@@ -62,15 +62,7 @@ pub(super) fn draw(
         let set = cx.set_for(&name).ok_or_else(|| {
             Failure::input(format!("input `{name}` has no `given` set to sample from"))
         })?;
-        let points = match set {
-            SetSpec::Dataset { path } => {
-                let rows = SetSpec::dataset_rows(path, &shape)?;
-                (0..count as usize)
-                    .map(|k| rows[k % rows.len()].clone())
-                    .collect()
-            }
-            other => box_samples(&other.to_box(&shape)?, count, seed ^ hash(&name)),
-        };
+        let points = set.points(&node.shape, size, count, seed ^ hash(&name))?;
         columns.push((name, shape, points, node.dtype.is_integer()));
     }
     (0..count as usize)
@@ -483,21 +475,32 @@ fn ignored(cx: &Cx, node: &str, samples: u64, seed: u64) -> Result<(Verdict, Str
     let n = 2 * STRUCTURE_SIZE as usize;
     let mut rng = Rng(seed ^ 0x001A_B315);
     // Float inputs from their sets; labels drawn here (they have no set).
+    // (name, concrete shape, one point per sample)
+    let mut columns = Vec::new();
+    for (iid, name) in model.inputs() {
+        if name == labels_name {
+            continue;
+        }
+        let shape = concrete_shape(&graph.nodes[iid].shape, n as u64);
+        let set = cx.set_for(&name).ok_or_else(|| {
+            Failure::input(format!("input `{name}` has no `given` set to sample from"))
+        })?;
+        let points = set.points(
+            &graph.nodes[iid].shape,
+            n as u64,
+            samples,
+            seed ^ hash(&name),
+        )?;
+        columns.push((name, shape, points));
+    }
     let mut draws = Vec::new();
     for k in 0..samples {
         let mut inputs = BTreeMap::new();
-        for (iid, name) in model.inputs() {
-            if name == labels_name {
-                continue;
-            }
-            let shape = concrete_shape(&graph.nodes[iid].shape, n as u64);
-            let set = cx.set_for(&name).ok_or_else(|| {
-                Failure::input(format!("input `{name}` has no `given` set to sample from"))
-            })?;
-            let x = box_samples(&set.to_box(&shape)?, 1, seed ^ k ^ hash(&name)).remove(0);
+        for (name, shape, points) in &columns {
             inputs.insert(
-                name,
-                Tensor::from_f64(&shape, x).map_err(|e| Failure::input(e.to_string()))?,
+                name.clone(),
+                Tensor::from_f64(shape, points[k as usize].clone())
+                    .map_err(|e| Failure::input(e.to_string()))?,
             );
         }
         let labels: Vec<i64> = (0..n)

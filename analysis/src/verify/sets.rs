@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 
 use tl_bounds::attack::{f32_point_in_box, Rng};
 use tl_bounds::InputBox;
+use tl_ir::{Dim, Shape};
 use tl_kernels::Tensor;
 
+use super::model::concrete_shape;
 use super::Failure;
 use crate::contracts::{InputSet, Values};
 
@@ -88,19 +90,118 @@ impl SetSpec {
         InputBox::new(lower, upper).map_err(|e| Failure::input(e.message))
     }
 
-    /// The rows of a dataset, each reshaped to `shape`.
-    pub fn dataset_rows(path: &Path, shape: &[usize]) -> Result<Vec<Vec<f64>>, Failure> {
+    /// `count` points of the set for an input of (possibly symbolic) `shape` whose symbolic
+    /// extents are set to `size`: the one place a set becomes concrete inputs, for every sampled
+    /// claim kind (ranges, equivalence, gradients, masks, ignored labels). A box or a ball gives
+    /// seeded points of its box (`box_samples`); a dataset gives its rows in file order, cycling.
+    pub fn points(
+        &self,
+        shape: &Shape,
+        size: u64,
+        count: u64,
+        seed: u64,
+    ) -> Result<Vec<Vec<f64>>, Failure> {
+        let concrete = concrete_shape(shape, size);
+        match self {
+            SetSpec::Dataset { path } => {
+                // A row is one example: the input's fixed extents, every symbolic extent 1.
+                let row_shape = concrete_shape(shape, 1);
+                let rows = SetSpec::dataset_rows(path, &row_shape)?;
+                let batch = Batch::new(shape, size);
+                let mut next = 0usize;
+                Ok((0..count)
+                    .map(|_| {
+                        let picked: Vec<&[f64]> = (0..batch.cells)
+                            .map(|_| {
+                                let r = &rows[next % rows.len()];
+                                next += 1;
+                                r.as_slice()
+                            })
+                            .collect();
+                        batch.fill(&concrete, &picked)
+                    })
+                    .collect())
+            }
+            other => Ok(box_samples(&other.to_box(&concrete)?, count, seed)),
+        }
+    }
+
+    /// The rows of a dataset: its values split into examples of `row_shape` (row-major, in file
+    /// order). TL0802 when the values do not split evenly.
+    pub fn dataset_rows(path: &Path, row_shape: &[usize]) -> Result<Vec<Vec<f64>>, Failure> {
         let t = read_npy(path)?;
         let all: Vec<f64> = t.to_f64().iter().copied().collect();
-        let per: usize = shape.iter().product();
+        if let Some(bad) = all.iter().find(|v| !v.is_finite()) {
+            return Err(Failure::input(format!(
+                "{}: the dataset contains {bad}",
+                path.display()
+            )));
+        }
+        let per: usize = row_shape.iter().product();
         if per == 0 || !all.len().is_multiple_of(per) || all.is_empty() {
             return Err(Failure::input(format!(
-                "{}: {} values do not split into rows of shape {shape:?}",
+                "{}: {} values do not split into rows of shape {:?}",
                 path.display(),
-                all.len()
+                all.len(),
+                row_shape
+                    .iter()
+                    .copied()
+                    .skip_while(|&d| d == 1 && row_shape.len() > 1)
+                    .collect::<Vec<_>>()
             )));
         }
         Ok(all.chunks(per).map(<[f64]>::to_vec).collect())
+    }
+}
+
+/// Where the rows of a dataset go in one batch: every position along the symbolic axes is one
+/// row (for the usual `[N, ...]` input, `size` consecutive rows stacked along the first axis).
+struct Batch {
+    /// Which axes are symbolic.
+    symbolic: Vec<bool>,
+    /// How many rows one batch holds: `size` to the number of symbolic axes.
+    cells: usize,
+    /// The row's extents (symbolic axes 1).
+    row: Vec<usize>,
+    size: usize,
+}
+
+impl Batch {
+    fn new(shape: &Shape, size: u64) -> Batch {
+        let symbolic: Vec<bool> = shape.0.iter().map(|d| matches!(d, Dim::Sym(_))).collect();
+        let n = symbolic.iter().filter(|&&s| s).count();
+        Batch {
+            cells: (size as usize).pow(n as u32),
+            row: concrete_shape(shape, 1),
+            symbolic,
+            size: size as usize,
+        }
+    }
+
+    /// The batch of `concrete` shape, row-major, from `cells` rows.
+    fn fill(&self, concrete: &[usize], rows: &[&[f64]]) -> Vec<f64> {
+        let n: usize = concrete.iter().product();
+        let mut out = Vec::with_capacity(n);
+        let mut idx = vec![0usize; concrete.len()];
+        for _ in 0..n {
+            let (mut cell, mut within) = (0usize, 0usize);
+            for (axis, &i) in idx.iter().enumerate() {
+                if self.symbolic[axis] {
+                    cell = cell * self.size + i;
+                } else {
+                    within = within * self.row[axis] + i;
+                }
+            }
+            out.push(rows[cell][within]);
+            for axis in (0..concrete.len()).rev() {
+                idx[axis] += 1;
+                if idx[axis] < concrete[axis] {
+                    break;
+                }
+                idx[axis] = 0;
+            }
+        }
+        out
     }
 }
 

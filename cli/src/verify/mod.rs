@@ -329,14 +329,14 @@ pub fn run(args: VerifyArgs) -> u8 {
         .map(|job| {
             let cached = cache
                 .as_ref()
-                .and_then(|c| c.get(&job.prepared.cache_key))
+                .and_then(|c| c.get_within(&job.prepared.cache_key, opts.timeout))
                 .map(|r| r.for_contract(&job.prepared));
             let run = match cached {
                 Some(r) => r,
                 None => {
                     let r = execute(&job.prepared, &opts, &memo);
                     if let Some(c) = &cache {
-                        if let Err(e) = c.put(&r) {
+                        if let Err(e) = c.put_within(&r, opts.timeout) {
                             cache_warned.call_once(|| {
                                 eprintln!(
                                     "warning[TL0821]: cannot write the cache in {}: {e}",

@@ -355,6 +355,7 @@ impl<'n> Analysis<'n> {
                 shift,
                 coef_ulps,
                 shift_err,
+                ..
             } => {
                 let (l, u) = (&self.lower[*src], &self.upper[*src]);
                 let n = scale.len();

@@ -24,7 +24,7 @@
 //! - **add/sub** of two computed tensors: `(e_a + e_b) + u (|out| + e_a + e_b)`.
 //! - **relu, max_pool2d, transpose/permute/slice**: exact ops, 1-Lipschitz in max norm:
 //!   `e_out = e_in` (relu: 0 where the computed and the real input are both <= 0).
-//! - **leaky relu**: `max(1, |alpha|) e + u |alpha| (m + e)`.
+//! - **leaky relu** (`x * f32(alpha)`): `max(1, |alpha|) e + gamma(2) |alpha| (m + e)`.
 //! - **tanh, sigmoid**: the largest derivative over `[l - e, u + e]` times `e`, plus the rounding
 //!   of the implementation: std's `f32::tanh`/`f32::exp` call the platform libm (glibc's `tanhf`
 //!   and `expf` on Linux: at most 2 ulp and 1 ulp in glibc's published `libm-test-ulps` tables).
@@ -282,8 +282,9 @@ pub fn analyze(
             Layer::LeakyRelu { src, alpha } => {
                 let ex = &errs[*src];
                 let mx = mag(*src) + ex;
-                let e = ex * alpha.abs().max(1.0) + mx * (u * alpha.abs()) + eta;
-                (e, "leaky relu, one rounding".into())
+                // `x * f32(alpha)`: the slope's rounding and the product's.
+                let e = ex * alpha.abs().max(1.0) + mx * (gamma_with(2.0, u) * alpha.abs()) + eta;
+                (e, "leaky relu, gamma(2)".into())
             }
             Layer::MaxPool { src, windows } => {
                 let ex = &errs[*src];

@@ -258,6 +258,7 @@ impl<'n> Leaf<'n> {
                 shift,
                 coef_ulps,
                 shift_err,
+                ..
             } => {
                 let (l, h) = (&self.lo[*src], &self.hi[*src]);
                 let gg = g(2) + 4.0 * *coef_ulps as f64 * U;
@@ -350,17 +351,30 @@ impl<'n> Leaf<'n> {
                     })
                     .collect()
             }
+            // Batch norm's shift is folded by the executor in f32 and may cancel: its rounding
+            // scales with |b| + |mean s| (`f32_fold_terms`), over 12 roundings.
             Layer::Scale {
-                src, scale, shift, ..
+                src,
+                scale,
+                shift,
+                f32_fold_terms,
+                ..
             } => (0..scale.len())
-                .map(|j| (scale[j].abs() * self.mag[*src][j] + shift[j].abs()) * g32(4))
+                .map(|j| {
+                    let scaled = scale[j].abs() * self.mag[*src][j];
+                    if f32_fold_terms[j] != 0.0 {
+                        (scaled + f32_fold_terms[j]) * g32(12)
+                    } else {
+                        (scaled + shift[j].abs()) * g32(4)
+                    }
+                })
                 .collect(),
             Layer::Add { a, b } | Layer::Sub { a, b } => (0..node.size)
                 .map(|j| (self.mag[*a][j] + self.mag[*b][j]) * U_F32)
                 .collect(),
             Layer::LeakyRelu { src, alpha } => self.mag[*src]
                 .iter()
-                .map(|m| m * alpha.abs() * U_F32)
+                .map(|m| m * alpha.abs() * g32(2))
                 .collect(),
             Layer::Sigmoid { .. } | Layer::Tanh { .. } => vec![8.0 * U_F32; node.size],
             Layer::Relu { .. } | Layer::MaxPool { .. } | Layer::Gather { .. } => {
@@ -441,6 +455,7 @@ impl<'n> Leaf<'n> {
                     shift,
                     coef_ulps,
                     shift_err,
+                    ..
                 } => {
                     let m = &self.mag[*src];
                     let gg = g(1) + 4.0 * *coef_ulps as f64 * U;

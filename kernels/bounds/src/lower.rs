@@ -12,6 +12,37 @@ use crate::net::{BoundNet, Layer, NetNode};
 /// for weights itself.
 pub type Payload<'a> = &'a dyn Fn(&str) -> Option<ArrayD<f64>>;
 
+/// The ops [`BoundNet::from_graph`] lowers when an operand depends on the input (some only in
+/// the forms their relaxation covers: a product with a constant, pools without ceil mode);
+/// constants of any op fold. `tl-vnnlib supports --onnx-operators` answers from this list.
+pub const LOWERED_OPS: &[Op] = &[
+    Op::Add,
+    Op::Sub,
+    Op::Mul,
+    Op::Div,
+    Op::Neg,
+    Op::Matmul,
+    Op::Linear,
+    Op::Conv2d,
+    Op::BatchNorm,
+    Op::AvgPool2d,
+    Op::MaxPool2d,
+    Op::Relu,
+    Op::LeakyRelu,
+    Op::Sigmoid,
+    Op::Tanh,
+    Op::Reshape,
+    Op::Flatten,
+    Op::Squeeze,
+    Op::Unsqueeze,
+    Op::Transpose,
+    Op::Permute,
+    Op::Slice,
+    Op::Identity,
+    Op::Dropout,
+    Op::Constant,
+];
+
 /// Dense lowering refuses matrices above this many entries (a coded error instead of exhausting
 /// memory on a large conv net).
 pub const MAX_DENSE_ENTRIES: usize = 1 << 26;
@@ -25,6 +56,9 @@ enum Val {
 struct Lowerer<'g> {
     graph: &'g Graph,
     nodes: Vec<NetNode>,
+    /// Set by [`BoundNet::compose`]: per graph input (signature order), the elements of the shared
+    /// input layer (layer 0) it reads.
+    shared: Option<&'g [Vec<usize>]>,
 }
 
 fn unsupported(name: &str, what: impl std::fmt::Display) -> BoundsError {
@@ -72,6 +106,7 @@ impl BoundNet {
         let mut lw = Lowerer {
             graph,
             nodes: Vec::new(),
+            shared: None,
         };
         let mut vals: Vec<Option<Val>> = Vec::with_capacity(out_node + 1);
         for id in 0..=out_node {
@@ -107,6 +142,186 @@ impl BoundNet {
         output: Option<&str>,
     ) -> Result<BoundNet> {
         BoundNet::from_graph(graph, &|k: &str| weights.get(k).cloned(), output)
+    }
+}
+
+/// One network of a [`BoundNet::compose`]d query: its graph and weights, which elements of the
+/// shared input each graph input reads, and the nodes whose values the composed output holds.
+pub struct Part<'a> {
+    pub graph: &'a Graph,
+    pub payload: Payload<'a>,
+    /// Per graph input (signature order): the shared input's elements, row-major over the
+    /// input's shape. Two inputs may read the same elements (a shared input).
+    pub inputs: Vec<Vec<usize>>,
+    /// Nodes (graph outputs or hidden nodes) whose flattened values make up this part's share
+    /// of the composed output, in order.
+    pub outputs: Vec<usize>,
+}
+
+impl BoundNet {
+    /// Lowers several networks over one shared input of `n_input` elements into one net whose
+    /// output is the concatenation of every part's `outputs`, in order. A linear constraint on
+    /// that output relates values of different networks (a difference network sharing the
+    /// input), of several outputs or hidden nodes of one network. The concatenation is built from
+    /// exact layers (gathers, scales by 0 and 1, additions of zero): bounds on it are the bounds
+    /// of the parts, and `eval` of it is the parts' evaluations side by side.
+    pub fn compose(n_input: usize, parts: &[Part]) -> Result<BoundNet> {
+        if n_input == 0 {
+            return Err(BoundsError::new(
+                codes::UNSUPPORTED_GRAPH,
+                "a composed network needs at least one input element",
+            ));
+        }
+        let mut nodes = vec![NetNode {
+            layer: Layer::Input,
+            size: n_input,
+            name: "input".into(),
+            shape: vec![n_input],
+        }];
+        // (layer, size) of every piece of the output.
+        let mut pieces: Vec<(usize, usize)> = Vec::new();
+        for part in parts {
+            let graph = part.graph;
+            graph.validate().map_err(|e| {
+                BoundsError::new(
+                    codes::UNSUPPORTED_GRAPH,
+                    format!("invalid graph: {}", e.message),
+                )
+            })?;
+            if part.inputs.len() != graph.inputs.len() {
+                return Err(BoundsError::new(
+                    codes::UNSUPPORTED_GRAPH,
+                    format!(
+                        "graph {} has {} inputs, {} were mapped",
+                        graph.name,
+                        graph.inputs.len(),
+                        part.inputs.len()
+                    ),
+                ));
+            }
+            let Some(&last) = part.outputs.iter().max() else {
+                continue;
+            };
+            if last >= graph.nodes.len() {
+                return Err(BoundsError::new(
+                    codes::UNSUPPORTED_GRAPH,
+                    format!("graph {} has no node {last}", graph.name),
+                ));
+            }
+            let mut lw = Lowerer {
+                graph,
+                nodes: std::mem::take(&mut nodes),
+                shared: Some(&part.inputs),
+            };
+            let mut vals: Vec<Option<Val>> = Vec::with_capacity(last + 1);
+            for id in 0..=last {
+                let v = lw.lower_node(id, &vals, part.payload)?;
+                vals.push(Some(v));
+            }
+            for &o in &part.outputs {
+                let piece = match vals[o].as_ref().unwrap() {
+                    Val::Var(layer, shape) => (*layer, numel(shape)),
+                    Val::Const(c) => {
+                        // A value that does not depend on the input: 0 * x[0..] + c.
+                        let n = c.len();
+                        let g = lw.nodes.len();
+                        lw.nodes.push(NetNode {
+                            layer: Layer::Gather {
+                                src: 0,
+                                index: vec![0; n],
+                            },
+                            size: n,
+                            name: format!("{}.const", graph.nodes[o].name),
+                            shape: vec![n],
+                        });
+                        lw.nodes.push(NetNode {
+                            layer: Layer::Scale {
+                                src: g,
+                                scale: Array1::zeros(n),
+                                shift: c.iter().cloned().collect(),
+                                coef_ulps: 0,
+                                shift_err: Array1::zeros(n),
+                                f32_fold_terms: Array1::zeros(n),
+                            },
+                            size: n,
+                            name: graph.nodes[o].name.clone(),
+                            shape: vec![n],
+                        });
+                        (lw.nodes.len() - 1, n)
+                    }
+                };
+                pieces.push(piece);
+            }
+            nodes = lw.nodes;
+        }
+        let total: usize = pieces.iter().map(|p| p.1).sum();
+        if pieces.is_empty() || total == 0 {
+            return Err(BoundsError::new(
+                codes::UNSUPPORTED_GRAPH,
+                "a composed network needs at least one output element",
+            ));
+        }
+        let output = if pieces.len() == 1 {
+            pieces[0].0
+        } else {
+            // Each piece placed at its offset of a `total`-vector (gather, then zero the rest),
+            // the placed pieces summed.
+            let mut acc: Option<usize> = None;
+            let mut offset = 0;
+            for (layer, size) in pieces {
+                let index: Vec<usize> = (0..total)
+                    .map(|j| {
+                        if (offset..offset + size).contains(&j) {
+                            j - offset
+                        } else {
+                            0
+                        }
+                    })
+                    .collect();
+                let scale: Array1<f64> = (0..total)
+                    .map(|j| f64::from(u8::from((offset..offset + size).contains(&j))))
+                    .collect();
+                let name = nodes[layer].name.clone();
+                nodes.push(NetNode {
+                    layer: Layer::Gather { src: layer, index },
+                    size: total,
+                    name: format!("{name}.placed"),
+                    shape: vec![total],
+                });
+                let g = nodes.len() - 1;
+                nodes.push(NetNode {
+                    layer: Layer::Scale {
+                        src: g,
+                        scale,
+                        shift: Array1::zeros(total),
+                        coef_ulps: 0,
+                        shift_err: Array1::zeros(total),
+                        f32_fold_terms: Array1::zeros(total),
+                    },
+                    size: total,
+                    name: format!("{name}.masked"),
+                    shape: vec![total],
+                });
+                let m = nodes.len() - 1;
+                acc = Some(match acc {
+                    None => m,
+                    Some(a) => {
+                        nodes.push(NetNode {
+                            layer: Layer::Add { a, b: m },
+                            size: total,
+                            name: format!("{name}.concat"),
+                            shape: vec![total],
+                        });
+                        nodes.len() - 1
+                    }
+                });
+                offset += size;
+            }
+            acc.unwrap()
+        };
+        let mut net = BoundNet { nodes, output };
+        net.fuse_bias_adds();
+        Ok(net)
     }
 }
 
@@ -207,6 +422,28 @@ impl Lowerer<'_> {
         match &node.kind {
             NodeKind::Input => {
                 let shape = known_shape(g, id)?;
+                if let Some(map) = self.shared {
+                    let k = g.inputs.iter().position(|&i| i == id);
+                    let index = k.and_then(|k| map.get(k)).ok_or_else(|| {
+                        BoundsError::new(
+                            codes::UNSUPPORTED_GRAPH,
+                            format!("{name}: no shared input elements for this graph input"),
+                        )
+                    })?;
+                    if index.len() != numel(&shape)
+                        || index.iter().any(|&i| i >= self.nodes[0].size)
+                    {
+                        return Err(BoundsError::new(
+                            codes::UNSUPPORTED_GRAPH,
+                            format!(
+                                "{name}: {} shared input elements for an input of shape {shape:?}",
+                                index.len()
+                            ),
+                        ));
+                    }
+                    let index = index.clone();
+                    return self.push(Layer::Gather { src: 0, index }, id, shape);
+                }
                 if !self.nodes.is_empty() {
                     return Err(BoundsError::new(
                         codes::UNSUPPORTED_GRAPH,
@@ -346,6 +583,7 @@ impl Lowerer<'_> {
                     shift: Array1::zeros(out_n),
                     coef_ulps: 0,
                     shift_err: Array1::zeros(out_n),
+                    f32_fold_terms: Array1::zeros(out_n),
                 },
                 id,
                 out_shape,
@@ -461,6 +699,7 @@ impl Lowerer<'_> {
                 let per_c = numel(&xs[2..]);
                 let (mut scale, mut shift, mut shift_err) =
                     (Array1::zeros(out_n), Array1::zeros(out_n), Array1::zeros(out_n));
+                let mut f32_fold_terms = Array1::zeros(out_n);
                 for n in 0..xs[0] {
                     for ch in 0..c {
                         let denom = (var[[ch]] + eps).sqrt();
@@ -473,12 +712,14 @@ impl Lowerer<'_> {
                         let s = w[[ch]] / denom;
                         let t = b[[ch]] - mean[[ch]] * s;
                         // s carries <= 3 roundings (add, sqrt, div); t two more on top of s's.
-                        let err = 6.0 * f64::EPSILON * (b[[ch]].abs() + (mean[[ch]] * s).abs());
+                        let fold = b[[ch]].abs() + (mean[[ch]] * s).abs();
+                        let err = 6.0 * f64::EPSILON * fold;
                         for k in 0..per_c {
                             let i = (n * c + ch) * per_c + k;
                             scale[i] = s;
                             shift[i] = t;
                             shift_err[i] = err;
+                            f32_fold_terms[i] = fold;
                         }
                     }
                 }
@@ -489,6 +730,7 @@ impl Lowerer<'_> {
                         shift,
                         coef_ulps: 3,
                         shift_err,
+                        f32_fold_terms,
                     },
                     id,
                     out_shape,
@@ -608,6 +850,7 @@ impl Lowerer<'_> {
                 shift,
                 coef_ulps,
                 shift_err: Array1::zeros(n),
+                f32_fold_terms: Array1::zeros(n),
             },
             id,
             out_shape,

@@ -28,6 +28,11 @@ pub enum Layer {
         shift: Array1<f64>,
         coef_ulps: u32,
         shift_err: Array1<f64>,
+        /// The magnitude of the terms the f32 executor sums to make the shift itself (`|bias| +
+        /// |mean * s|` for batch_norm, whose `s` and `t` the executor folds in f32), zero where
+        /// the executor reads the shift as a constant. The shift may cancel (`bias ~ mean * s`),
+        /// so the executor's rounding scales with these terms, not with `|shift|`.
+        f32_fold_terms: Array1<f64>,
     },
     /// `y = a + b` (same size).
     Add {
@@ -162,11 +167,20 @@ impl BoundNet {
         let children = self.children();
         for i in 0..self.nodes.len() {
             let Layer::Scale {
-                src, scale, shift, ..
+                src,
+                scale,
+                shift,
+                shift_err,
+                f32_fold_terms,
+                ..
             } = &self.nodes[i].layer
             else {
                 continue;
             };
+            // A folded batch norm's shift carries rounding terms an affine bias has no room for.
+            if shift_err.iter().chain(f32_fold_terms).any(|&v| v != 0.0) {
+                continue;
+            }
             let src = *src;
             if children[src].len() != 1 || src == self.output || scale.iter().any(|&s| s != 1.0) {
                 continue;

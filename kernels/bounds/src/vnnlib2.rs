@@ -1050,9 +1050,76 @@ impl Query {
                 "a tensor with no elements cannot be verified",
             ));
         }
+        let slot = |d: &TensorDecl, k: usize| {
+            if d.name == x.name {
+                Some(Slot::Input(k))
+            } else if d.name == y.name {
+                Some(Slot::Output(k))
+            } else {
+                None
+            }
+        };
+        self.to_property_with(nx, ny, &slot, &|_| false, &|i| {
+            let idx = x.index_of(i);
+            format!("{}{:?}", x.name, idx)
+        })
+    }
+
+    /// Every assertion's top-level conjuncts (nested `and`s flattened): the constraints that
+    /// hold in every case of the query.
+    pub fn top_conjuncts(&self) -> Vec<&BoolExpr> {
+        fn walk<'a>(b: &'a BoolExpr, out: &mut Vec<&'a BoolExpr>) {
+            match b {
+                BoolExpr::And(xs, _) => xs.iter().for_each(|x| walk(x, out)),
+                b => out.push(b),
+            }
+        }
+        let mut out = Vec::new();
+        self.assertions.iter().for_each(|a| walk(a, &mut out));
+        out
+    }
+
+    /// Lowers the query to a [`Property`] over `n_in` input and `n_out` output elements of a
+    /// composed network: `slot(decl, k)` says where element `k` (row-major) of a declared
+    /// variable lives, `None` for a variable outside the composition. Top-level conjuncts for
+    /// which `skip` holds are left out (the caller has accounted for them, e.g. by sharing the
+    /// elements two equal inputs name). `input_name(i)` names input element `i` in messages.
+    pub fn to_property_with(
+        &self,
+        n_in: usize,
+        n_out: usize,
+        slot: &dyn Fn(&TensorDecl, usize) -> Option<Slot>,
+        skip: &dyn Fn(&BoolExpr) -> bool,
+        input_name: &dyn Fn(usize) -> String,
+    ) -> Result<Property> {
+        let var = |name: &str, idx: &[usize], loc: Loc| -> Result<Lin> {
+            let Some((_, d)) = self.lookup(name) else {
+                return Err(self.err(codes::SCOPE, loc, format!("`{name}` is not declared")));
+            };
+            let mut l = Lin::default();
+            match slot(d, d.offset(idx)) {
+                Some(Slot::Input(i)) if i < n_in => {
+                    l.x.insert(i, 1.0);
+                }
+                Some(Slot::Output(j)) if j < n_out => {
+                    l.y.insert(j, 1.0);
+                }
+                _ => {
+                    return Err(self.err(
+                        codes::UNSUPPORTED,
+                        loc,
+                        format!("`{name}` is outside the network tl verifies"),
+                    ))
+                }
+            }
+            Ok(l)
+        };
         let mut formula: Dnf = vec![Vec::new()];
-        for a in &self.assertions {
-            let f = self.dnf(a, x, y)?;
+        for a in self.top_conjuncts() {
+            if skip(a) {
+                continue;
+            }
+            let f = self.dnf(a, &var)?;
             if formula.len().saturating_mul(f.len()) > MAX_TERMS {
                 return Err(self.err(
                     crate::error::codes::VNNLIB_BAD_PROPERTY,
@@ -1062,42 +1129,29 @@ impl Query {
             }
             formula = vnnlib::dnf_and(formula, f);
         }
-        vnnlib::property_from_dnf(nx, ny, formula, |i| {
-            let idx = x.index_of(i);
-            format!("{}{:?}", x.name, idx)
-        })
+        vnnlib::property_from_dnf(n_in, n_out, formula, input_name)
     }
 
-    fn lin(&self, e: &Expr, x: &TensorDecl, y: &TensorDecl) -> Result<Lin> {
+    fn lin(&self, e: &Expr, var: &Resolver) -> Result<Lin> {
         Ok(match e {
             Expr::Num(v, _) => Lin {
                 c: *v,
                 ..Lin::default()
             },
-            Expr::Var(name, idx, loc) => {
-                let mut l = Lin::default();
-                if *name == x.name {
-                    l.x.insert(x.offset(idx), 1.0);
-                } else if *name == y.name {
-                    l.y.insert(y.offset(idx), 1.0);
-                } else {
-                    return Err(self.err(codes::SCOPE, *loc, format!("`{name}` is not declared")));
-                }
-                l
-            }
-            Expr::Neg(a, _) => self.lin(a, x, y)?.scale(-1.0),
+            Expr::Var(name, idx, loc) => var(name, idx, *loc)?,
+            Expr::Neg(a, _) => self.lin(a, var)?.scale(-1.0),
             Expr::Add(xs, _) => {
                 let mut acc = Lin::default();
                 for a in xs {
-                    acc = acc.add(self.lin(a, x, y)?);
+                    acc = acc.add(self.lin(a, var)?);
                 }
                 acc
             }
             Expr::Sub(xs, _) => {
                 let mut it = xs.iter();
-                let mut acc = self.lin(it.next().unwrap(), x, y)?;
+                let mut acc = self.lin(it.next().unwrap(), var)?;
                 for a in it {
-                    acc = acc.add(self.lin(a, x, y)?.scale(-1.0));
+                    acc = acc.add(self.lin(a, var)?.scale(-1.0));
                 }
                 acc
             }
@@ -1105,7 +1159,7 @@ impl Query {
                 let mut acc: Option<Lin> = None;
                 let mut k = 1.0;
                 for a in xs {
-                    let t = self.lin(a, x, y)?;
+                    let t = self.lin(a, var)?;
                     if t.is_const() {
                         k *= t.c;
                     } else if acc.is_none() {
@@ -1129,12 +1183,12 @@ impl Query {
         })
     }
 
-    fn dnf(&self, b: &BoolExpr, x: &TensorDecl, y: &TensorDecl) -> Result<Dnf> {
+    fn dnf(&self, b: &BoolExpr, var: &Resolver) -> Result<Dnf> {
         match b {
             BoolExpr::And(xs, loc) => {
                 let mut acc: Dnf = vec![Vec::new()];
                 for a in xs {
-                    let f = self.dnf(a, x, y)?;
+                    let f = self.dnf(a, var)?;
                     if acc.len().saturating_mul(f.len()) > MAX_TERMS {
                         return Err(self.err(
                             crate::error::codes::VNNLIB_BAD_PROPERTY,
@@ -1149,7 +1203,7 @@ impl Query {
             BoolExpr::Or(xs, loc) => {
                 let mut acc = Vec::new();
                 for a in xs {
-                    acc.extend(self.dnf(a, x, y)?);
+                    acc.extend(self.dnf(a, var)?);
                     if acc.len() > MAX_TERMS {
                         return Err(self.err(
                             crate::error::codes::VNNLIB_BAD_PROPERTY,
@@ -1161,7 +1215,7 @@ impl Query {
                 Ok(acc)
             }
             BoolExpr::Cmp(op, a, c, loc) => {
-                let (a, c) = (self.lin(a, x, y)?, self.lin(c, x, y)?);
+                let (a, c) = (self.lin(a, var)?, self.lin(c, var)?);
                 let span = self.position(loc.start);
                 let le = |l: Lin, strict| Atom {
                     lin: l,
@@ -1178,6 +1232,64 @@ impl Query {
                     CmpOp::Eq => vec![vec![le(a_minus_c, false), le(c_minus_a, false)]],
                     CmpOp::Ne => vec![vec![le(a_minus_c, true)], vec![le(c_minus_a, true)]],
                 })
+            }
+        }
+    }
+}
+
+/// Where an element of a declared variable lives in the verified (composed) network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// Element of the network input.
+    Input(usize),
+    /// Element of the network output.
+    Output(usize),
+}
+
+type Resolver<'a> = dyn Fn(&str, &[usize], Loc) -> Result<Lin> + 'a;
+
+// ---------------------------------------------------------------------------------------------
+// Evaluating a query at an assignment (the replay of a counterexample).
+
+impl Query {
+    /// Whether every assertion holds when each declared variable's elements (row-major) are
+    /// `val(decl, offset)`. Arithmetic is f64, comparisons exact on the computed values.
+    pub fn holds(&self, val: &dyn Fn(&TensorDecl, usize) -> f64) -> bool {
+        self.assertions.iter().all(|a| self.holds_bool(a, val))
+    }
+
+    fn term(&self, e: &Expr, val: &dyn Fn(&TensorDecl, usize) -> f64) -> f64 {
+        match e {
+            Expr::Num(v, _) => *v,
+            Expr::Var(name, idx, _) => match self.lookup(name) {
+                Some((_, d)) => val(d, d.offset(idx)),
+                None => f64::NAN,
+            },
+            Expr::Neg(a, _) => -self.term(a, val),
+            Expr::Add(xs, _) => xs.iter().map(|x| self.term(x, val)).sum(),
+            Expr::Sub(xs, _) => {
+                let mut it = xs.iter();
+                let first = it.next().map_or(0.0, |x| self.term(x, val));
+                it.fold(first, |acc, x| acc - self.term(x, val))
+            }
+            Expr::Mul(xs, _) => xs.iter().map(|x| self.term(x, val)).product(),
+        }
+    }
+
+    fn holds_bool(&self, b: &BoolExpr, val: &dyn Fn(&TensorDecl, usize) -> f64) -> bool {
+        match b {
+            BoolExpr::And(xs, _) => xs.iter().all(|x| self.holds_bool(x, val)),
+            BoolExpr::Or(xs, _) => xs.iter().any(|x| self.holds_bool(x, val)),
+            BoolExpr::Cmp(op, a, c, _) => {
+                let (a, c) = (self.term(a, val), self.term(c, val));
+                match op {
+                    CmpOp::Le => a <= c,
+                    CmpOp::Lt => a < c,
+                    CmpOp::Ge => a >= c,
+                    CmpOp::Gt => a > c,
+                    CmpOp::Eq => a == c,
+                    CmpOp::Ne => a != c && !a.is_nan() && !c.is_nan(),
+                }
             }
         }
     }
@@ -1405,6 +1517,43 @@ pub fn from_property(p: &Property) -> Query {
         }],
         assertions: vec![assertion],
         line_starts: vec![0],
+    }
+}
+
+/// Gives the one network of a query made by [`from_property`] its element type and the shapes
+/// of its input and output (row-major: flat index `i` becomes the index of offset `i`). The
+/// shapes must hold the property's element counts.
+pub fn shape_single(q: &mut Query, elem: ElemType, x_shape: &[usize], y_shape: &[usize]) {
+    let n = &mut q.networks[0];
+    n.inputs[0].elem = elem;
+    n.outputs[0].elem = elem;
+    n.inputs[0].shape = x_shape.to_vec();
+    n.outputs[0].shape = y_shape.to_vec();
+    let (x, y) = (n.inputs[0].clone(), n.outputs[0].clone());
+    fn expr(e: &mut Expr, x: &TensorDecl, y: &TensorDecl) {
+        match e {
+            Expr::Num(..) => {}
+            Expr::Var(name, idx, _) => {
+                let d = if *name == x.name { x } else { y };
+                *idx = d.index_of(idx[0]);
+            }
+            Expr::Neg(a, _) => expr(a, x, y),
+            Expr::Add(xs, _) | Expr::Sub(xs, _) | Expr::Mul(xs, _) => {
+                xs.iter_mut().for_each(|a| expr(a, x, y))
+            }
+        }
+    }
+    fn walk(b: &mut BoolExpr, x: &TensorDecl, y: &TensorDecl) {
+        match b {
+            BoolExpr::Cmp(_, a, c, _) => {
+                expr(a, x, y);
+                expr(c, x, y);
+            }
+            BoolExpr::And(xs, _) | BoolExpr::Or(xs, _) => xs.iter_mut().for_each(|a| walk(a, x, y)),
+        }
+    }
+    for a in &mut q.assertions {
+        walk(a, &x, &y);
     }
 }
 

@@ -99,6 +99,17 @@ pub fn backward(
     values: &Denotation,
     output: NodeId,
 ) -> AutogradResult<Vec<Option<ArrayD<f64>>>> {
+    backward_from(graph, values, output, None)
+}
+
+/// [`backward`] from the cotangent `seed` of `output` (`None`: all ones): the adjoint of every
+/// node is `J_node^T seed`, the vector-Jacobian product of the whole graph.
+pub fn backward_from(
+    graph: &Graph,
+    values: &Denotation,
+    output: NodeId,
+    seed: Option<&ArrayD<f64>>,
+) -> AutogradResult<Vec<Option<ArrayD<f64>>>> {
     let value = |id: NodeId| {
         values.node(id).ok_or_else(|| {
             AutogradError::Exec(ExecError::InvalidGraph {
@@ -116,7 +127,20 @@ pub fn backward(
     }
     let depends = depends_on_leaves(graph);
     let mut adjoints: Vec<Option<ArrayD<f64>>> = vec![None; graph.nodes.len()];
-    adjoints[output] = Some(ArrayD::ones(out.shape()));
+    adjoints[output] = Some(match seed {
+        Some(s) if s.shape() == out.shape() => s.clone(),
+        Some(s) => {
+            return Err(AutogradError::NotDifferentiable {
+                output: out_name.into(),
+                detail: format!(
+                    "the cotangent {:?} differs from the output {:?}",
+                    s.shape(),
+                    out.shape()
+                ),
+            })
+        }
+        None => ArrayD::ones(out.shape()),
+    });
     for id in (0..=output).rev() {
         let node = &graph.nodes[id];
         let NodeKind::Op { op, attrs } = &node.kind else {
@@ -202,7 +226,7 @@ pub fn backward(
 
 /// Whether each node depends on a float input or param (only those need adjoints; a constant
 /// subgraph is never differentiated, so an op without a rule there is no error).
-fn depends_on_leaves(graph: &Graph) -> Vec<bool> {
+pub(crate) fn depends_on_leaves(graph: &Graph) -> Vec<bool> {
     let mut depends = vec![false; graph.nodes.len()];
     for (id, node) in graph.nodes.iter().enumerate() {
         depends[id] = match node.kind {

@@ -7,6 +7,10 @@
 //! summing broadcast axes back out. [`gradients`] returns the gradient of one output (of the sum of
 //! its elements when it is not a scalar) with respect to every float input and param.
 //!
+//! Forward mode ([`jvp`], [`forward_tangents`]) pushes tangents of the inputs and params through
+//! the same values with each op's JVP rule (beside its VJP rule); [`graph_adjoint`] checks the
+//! adjoint law `<J u, v> = <u, J^T v>` between the two modes with a derived rounding budget.
+//!
 //! [`Objective`] is the same output as a plain function of those coordinates, for central finite
 //! differences: tl *tests* its reverse mode against them (status "tested"), it does not prove it.
 //!
@@ -18,13 +22,21 @@
 //! Ops without a rule (argmax, cast) are refused with TL0560 naming the node, never given a
 //! silent zero.
 
+mod adjoint;
 mod backward;
+mod enclosure;
 mod error;
+mod forward;
+mod kinks;
 mod objective;
 mod rules;
 
-pub use backward::{backward, gradients, Gradients};
+pub use adjoint::{gamma, graph_adjoint, AdjointCheck};
+pub use backward::{backward, backward_from, gradients, Gradients};
+pub use enclosure::{jacobian_enclosure, jacobian_enclosure_with, JacobianEnclosure, ValueHints};
 pub use error::{AutogradError, AutogradResult};
+pub use forward::{forward_tangents, jvp, Jvp, Seeds};
+pub use kinks::{kinks, Kink};
 pub use objective::{Objective, Wrt};
 
 #[cfg(test)]

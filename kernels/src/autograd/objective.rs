@@ -128,6 +128,12 @@ impl<'g> Objective<'g> {
         Ok(y.to_f64().sum())
     }
 
+    /// The nodes evaluated within `rel * max(1, |v|)` of a kink at the point ([`super::kinks`]).
+    pub fn kinks(&self, rel: f64) -> AutogradResult<Vec<super::Kink>> {
+        let den = denote(self.graph, &self.params, &self.inputs)?;
+        super::kinks(self.graph, &den, rel)
+    }
+
     /// Reverse-mode gradients at the point.
     pub fn gradients(&self) -> AutogradResult<Gradients> {
         gradients(self.graph, &self.params, &self.inputs, &self.output)

@@ -14,15 +14,20 @@ pub enum Reduction {
     Sum,
 }
 
+/// Combines per-element losses. The sum is one left-to-right pass in row-major order (not
+/// ndarray's lane-unrolled `sum`): adding an exact 0 then leaves the running sum unchanged, so a
+/// loss whose ignored rows contribute 0 equals, bit for bit, the loss without those rows (the
+/// property `ignored_labels_zero` claims of the compiled f32 kernel).
 fn reduce_losses<T: Real>(losses: ArrayD<T>, reduction: Reduction, count: usize) -> ArrayD<T> {
+    let sum = |l: &ArrayD<T>| l.iter().fold(T::zero(), |acc, &v| acc + v);
     match reduction {
         Reduction::None => losses,
-        Reduction::Sum => ArrayD::from_elem(IxDyn(&[]), losses.sum()),
+        Reduction::Sum => ArrayD::from_elem(IxDyn(&[]), sum(&losses)),
         Reduction::Mean => {
             let mean = if count == 0 {
                 T::zero()
             } else {
-                losses.sum() / T::from_usize(count)
+                sum(&losses) / T::from_usize(count)
             };
             ArrayD::from_elem(IxDyn(&[]), mean)
         }
@@ -185,6 +190,59 @@ mod tests {
                 .code(),
             "TL0505"
         );
+    }
+
+    /// Ignored rows change nothing, bit for bit, in f32 (issue #14: ndarray's lane-unrolled sum
+    /// put the kept losses in different accumulators with and without the zero rows, so the mean
+    /// differed in the last place). Random logits and labels, drawn at test time.
+    #[test]
+    fn ignored_rows_leave_the_f32_loss_bit_identical() {
+        let mut seed = 0x1A_B315u64 ^ std::process::id() as u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for trial in 0..300 {
+            let rows = 8 + trial % 24;
+            let classes = 2 + trial % 5;
+            let logits =
+                Array::from_shape_fn((rows, classes), |_| (next() * 20.0 - 10.0) as f32).into_dyn();
+            let labels: Vec<i64> = (0..rows)
+                .map(|_| {
+                    if next() < 0.35 {
+                        -100
+                    } else {
+                        ((next() * classes as f64) as i64).min(classes as i64 - 1)
+                    }
+                })
+                .collect();
+            let keep: Vec<usize> = (0..rows).filter(|&i| labels[i] != -100).collect();
+            let kept_logits = logits.select(ndarray::Axis(0), &keep);
+            let kept_labels: Vec<i64> = keep.iter().map(|&i| labels[i]).collect();
+            for reduction in [Reduction::Mean, Reduction::Sum] {
+                let full = cross_entropy(
+                    logits.view(),
+                    arr1(&labels).into_dyn().view(),
+                    Some(-100),
+                    reduction,
+                )
+                .unwrap()[[]];
+                let without = cross_entropy(
+                    kept_logits.view(),
+                    arr1(&kept_labels).into_dyn().view(),
+                    Some(-100),
+                    reduction,
+                )
+                .unwrap()[[]];
+                assert_eq!(
+                    full.to_bits(),
+                    without.to_bits(),
+                    "trial {trial} {reduction:?}: {full} with the ignored rows, {without} without"
+                );
+            }
+        }
     }
 
     #[test]

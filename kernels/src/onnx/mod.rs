@@ -6,6 +6,7 @@
 #[allow(clippy::all, missing_docs)]
 #[rustfmt::skip]
 pub mod proto;
+mod export;
 mod fold;
 mod import;
 mod tensor;
@@ -19,6 +20,7 @@ use proto::attribute_proto::AttributeType;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+pub use export::{export, export_bytes, ExportError, EXPORT_OPSET};
 pub use import::{
     import, import_with, is_supported, supported_ops, ImportOptions, ImportedModel,
     IMPORT_ONLY_OPS, OPSETS,

@@ -131,3 +131,59 @@ fn transposed(mut x: ArrayViewD<f64>) -> ArrayViewD<f64> {
     x.swap_axes(n - 2, n - 1);
     x
 }
+
+/// Forward mode of attention: with `z = scale * q k^T (+ add)` and `P = softmax_kept(z)`,
+/// `dz = scale (dq k^T + q dk^T) (+ d add)`, `dP = P ⊙ (dz - rowsum(P ⊙ dz))` (zero wherever
+/// `P` is, so masked keys and fully masked rows get none), and `dO = dP v + P dv`.
+pub(super) fn attention_jvp(
+    a: Attention,
+    operands: &[&Tensor],
+    tangents: &super::Tangents,
+    output: usize,
+) -> Result<ArrayD<f64>, RuleError> {
+    if output > usize::from(a.return_weights) {
+        return Err(operand_mismatch(
+            OP,
+            format!("the kernel has no output {output}"),
+        ));
+    }
+    let (q, k, v) = (
+        float(OP, operands, 0)?,
+        float(OP, operands, 1)?,
+        float(OP, operands, 2)?,
+    );
+    let d = |i| super::tangent(OP, operands, tangents, i);
+    let keep = match a.mask {
+        MaskKind::Keep => Some(keep_of(operand(operands, 3)?)),
+        _ => None,
+    };
+    let additive = match a.mask {
+        MaskKind::Additive => Some(float(OP, operands, 3)?),
+        _ => None,
+    };
+    let mask = match (&keep, additive) {
+        (Some(keep), _) => Some(AttentionMask::Keep(keep.view())),
+        (None, Some(add)) => Some(AttentionMask::Additive(add.view())),
+        (None, None) => None,
+    };
+    let p =
+        scaled_dot_product_attention(q.view(), k.view(), v.view(), mask, a.causal, a.scale, true)?
+            .weights
+            .ok_or_else(|| operand_mismatch(OP, "the kernel returned no weights"))?;
+    let scale = effective_scale(a.scale, q.shape()[q.ndim() - 1]);
+    let (dq, dk) = (d(0)?, d(1)?);
+    let mut dz = (matmul(dq.view(), transposed(k.view()))?
+        + matmul(q.view(), transposed(dk.view()))?)
+        * scale;
+    if matches!(a.mask, MaskKind::Additive) {
+        let dadd = d(3)?;
+        dz = &dz + &dadd;
+    }
+    let dot = (&p * &dz).sum_axis(ndarray::Axis(p.ndim() - 1));
+    let dp = &p * &(&dz - &dot.insert_axis(ndarray::Axis(p.ndim() - 1)));
+    if output == 1 {
+        return Ok(dp);
+    }
+    let dv = d(2)?;
+    Ok(matmul(dp.view(), v.view())? + matmul(p.view(), dv.view())?)
+}

@@ -183,3 +183,79 @@ pub(crate) fn unbroadcast(mut g: ArrayD<f64>, shape: &[usize]) -> ArrayD<f64> {
     }
     g
 }
+
+/// Forward mode of a unary op: `f'(x) * u`, the same scalar derivative (and kink conventions) as
+/// the backward rule.
+pub(super) fn unary_jvp(
+    op: &UnaryOp,
+    x: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+    u: &ArrayD<f64>,
+) -> ArrayD<f64> {
+    Zip::from(u)
+        .and(x)
+        .and(y)
+        .map_collect(|&u, &x, &y| u * derivative(op, x, y))
+}
+
+/// Forward mode of `a op b` (numpy broadcasting): the tangent of the broadcast result.
+pub(super) fn binary_jvp(
+    op: BinaryOp,
+    a: &ArrayD<f64>,
+    b: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+    da: &ArrayD<f64>,
+    db: &ArrayD<f64>,
+) -> Result<ArrayD<f64>, RuleError> {
+    let shape = IxDyn(y.shape());
+    let (Some(ab), Some(bb), Some(dab), Some(dbb)) = (
+        a.broadcast(shape.clone()),
+        b.broadcast(shape.clone()),
+        da.broadcast(shape.clone()),
+        db.broadcast(shape),
+    ) else {
+        return Err(operand_mismatch(
+            op.name(),
+            format!(
+                "operands {:?} and {:?} do not broadcast to the output {:?}",
+                a.shape(),
+                b.shape(),
+                y.shape()
+            ),
+        ));
+    };
+    Ok(match op {
+        BinaryOp::Add => &dab + &dbb,
+        BinaryOp::Sub => &dab - &dbb,
+        BinaryOp::Mul => &dab * &bb + &ab * &dbb,
+        BinaryOp::Div => Zip::from(&ab)
+            .and(&bb)
+            .and(&dab)
+            .and(&dbb)
+            .map_collect(|&a, &b, &da, &db| da / b - a * db / (b * b)),
+        BinaryOp::Pow => Zip::from(&ab)
+            .and(&bb)
+            .and(&dab)
+            .and(&dbb)
+            .and(y)
+            .map_collect(|&a, &b, &da, &db, &y| {
+                let wrt_a = if b == 0.0 {
+                    0.0
+                } else {
+                    b * a.powf(b - 1.0) * da
+                };
+                let wrt_b = if a == 0.0 && b >= 0.0 {
+                    0.0
+                } else {
+                    y * a.ln() * db
+                };
+                wrt_a + wrt_b
+            }),
+        BinaryOp::Max | BinaryOp::Min => {
+            return Err(RuleError::Missing(format!(
+                "{} has no forward-mode rule (no tl op lowers to it)",
+                op.name()
+            )))
+        }
+    })
+}

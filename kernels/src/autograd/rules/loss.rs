@@ -96,3 +96,82 @@ pub(super) fn cross_entropy(
     }
     Ok(vec![Some(gx), None])
 }
+
+/// `per_element` reduced as the forward kernel reduces the loss (`count` elements for a mean).
+fn reduce_like(
+    reduction: Reduction,
+    per_element: ArrayD<f64>,
+    count: usize,
+    y: &ArrayD<f64>,
+) -> Result<ArrayD<f64>, RuleError> {
+    let total = || per_element.sum();
+    let v = match reduction {
+        Reduction::None => return Ok(per_element),
+        Reduction::Sum => total(),
+        Reduction::Mean if count == 0 => 0.0,
+        Reduction::Mean => total() / count as f64,
+    };
+    Ok(ArrayD::from_elem(y.raw_dim(), v))
+}
+
+/// Forward mode of the mean squared error: `2 (p - t) (dp - dt)`, reduced.
+pub(super) fn mse_jvp(
+    p: &ArrayD<f64>,
+    t: &ArrayD<f64>,
+    reduction: Reduction,
+    dp: &ArrayD<f64>,
+    dt: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+) -> Result<ArrayD<f64>, RuleError> {
+    if p.shape() != t.shape() {
+        return Err(operand_mismatch(
+            "mse_loss",
+            "prediction and target differ in shape",
+        ));
+    }
+    let per = (p - t) * 2.0 * &(dp - dt);
+    reduce_like(reduction, per, p.len(), y)
+}
+
+/// Forward mode of cross entropy over the logits: per counted label,
+/// `sum(softmax(row) * du_row) - du_row[label]`; ignored labels contribute exactly 0.
+pub(super) fn cross_entropy_jvp(
+    logits: &ArrayD<f64>,
+    labels: &ArrayD<i64>,
+    ignore_index: Option<i64>,
+    reduction: Reduction,
+    du: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+) -> Result<ArrayD<f64>, RuleError> {
+    const OP: &str = "cross_entropy";
+    if logits.ndim() == 0 {
+        return Err(operand_mismatch(OP, "logits must have rank >= 1"));
+    }
+    let class_axis = usize::from(logits.ndim() > 1);
+    let classes = logits.shape()[class_axis];
+    let sm = softmax(logits.view(), class_axis as isize)?;
+    let expected = (&sm * du).sum_axis(Axis(class_axis));
+    if expected.shape() != labels.shape() {
+        return Err(operand_mismatch(OP, "labels do not fit the logits"));
+    }
+    let mut per = ArrayD::<f64>::zeros(labels.raw_dim());
+    let mut counted = 0;
+    for (idx, &l) in labels.indexed_iter() {
+        if Some(l) == ignore_index {
+            continue;
+        }
+        if l < 0 || l >= classes as i64 {
+            return Err(KernelError::Index {
+                op: OP,
+                index: l,
+                size: classes,
+            }
+            .into());
+        }
+        counted += 1;
+        let mut at: Vec<usize> = idx.slice().to_vec();
+        at.insert(class_axis, l as usize);
+        per[&idx] = expected[&idx] - du[IxDyn(&at)];
+    }
+    reduce_like(reduction, per, counted, y)
+}

@@ -4,6 +4,15 @@
 //!
 //! An op without a rule is [`RuleError::Missing`], never a silent zero. Integer operands (labels,
 //! indices, masks) get no gradient (`None`).
+//!
+//! Beside each VJP rule sits its forward-mode rule (Jacobian-vector product, [`jvp`]): given the
+//! operands' values and a tangent per operand, the tangent of the output. The same `match` over
+//! [`KernelOp`] dispatches both, so an op cannot have one without the other going unnoticed (the
+//! op-table test in `tests.rs` runs both on every differentiable op). Ops linear in their float
+//! operands (data movement, sums, average pools) apply the forward kernel itself to the tangents;
+//! bilinear ops (linear, matmul, convolutions, mul) apply it once per operand; every other op has
+//! its derivative written out. The JVP rules are independent of the VJP rules, so the adjoint law
+//! `<J u, v> = <u, J^T v>` (`autograd::adjoint`) tests one against the other.
 
 mod attention;
 mod elementwise;
@@ -15,6 +24,7 @@ mod shape;
 mod spatial;
 
 pub(crate) use elementwise::unbroadcast;
+pub(crate) use spatial::max_pool2d_hull;
 
 use crate::backend::KernelOp;
 use crate::error::KernelError;
@@ -183,6 +193,316 @@ pub(crate) fn vjp(
         ),
         KernelOp::Cast { .. } => Err(RuleError::Missing("cast has no backward rule".into())),
     }
+}
+
+/// Tangents, one per operand: `None` is a zero tangent (integer operands, constants).
+pub(crate) type Tangents<'a> = [Option<&'a ArrayD<f64>>];
+
+/// The tangent of operand `i` (zeros when it has none).
+fn tangent(
+    op: &'static str,
+    operands: &[&Tensor],
+    tangents: &Tangents,
+    i: usize,
+) -> Result<ArrayD<f64>, RuleError> {
+    let shape = operands
+        .get(i)
+        .ok_or_else(|| operand_mismatch(op, format!("operand {i} missing")))?
+        .shape();
+    match tangents.get(i).copied().flatten() {
+        Some(t) if t.shape() == shape => Ok(t.clone()),
+        Some(t) => Err(operand_mismatch(
+            op,
+            format!("tangent {:?} for operand {i} of shape {shape:?}", t.shape()),
+        )),
+        None => Ok(ArrayD::zeros(ndarray::IxDyn(shape))),
+    }
+}
+
+/// Output 0 of the forward kernel of `op` on `args`, in f64.
+fn run_kernel(op: &KernelOp, args: &[Tensor]) -> Result<ArrayD<f64>, RuleError> {
+    use crate::backend::{Backend, CpuBackend};
+    let refs: Vec<&Tensor> = args.iter().collect();
+    let mut outs = CpuBackend.run(op, &refs)?;
+    if outs.is_empty() {
+        return Err(operand_mismatch(op.name(), "the kernel returned nothing"));
+    }
+    Ok(outs.swap_remove(0).to_f64())
+}
+
+/// The JVP of an op linear in its float operands: the kernel on the tangents (integer operands,
+/// indices and labels, kept as they are).
+fn linear_in_floats(
+    op: &KernelOp,
+    operands: &[&Tensor],
+    tangents: &Tangents,
+) -> Result<ArrayD<f64>, RuleError> {
+    let args = operands
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match t {
+            Tensor::I64(_) => Ok((*t).clone()),
+            _ => tangent(op.name(), operands, tangents, i).map(Tensor::F64),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    run_kernel(op, &args)
+}
+
+/// The JVP of `op(x, w[, b])`, bilinear in (x, w) plus an optional bias: `op(dx, w, db) +
+/// op_nobias(x, dw)`.
+fn bilinear(
+    op: &KernelOp,
+    op_without_bias: &KernelOp,
+    operands: &[&Tensor],
+    tangents: &Tangents,
+) -> Result<ArrayD<f64>, RuleError> {
+    let name = op.name();
+    let x = float(name, operands, 0)?.clone();
+    let w = float(name, operands, 1)?.clone();
+    let mut first = vec![
+        Tensor::F64(tangent(name, operands, tangents, 0)?),
+        Tensor::F64(w),
+    ];
+    if operands.len() > 2 {
+        first.push(Tensor::F64(tangent(name, operands, tangents, 2)?));
+    }
+    let a = run_kernel(op, &first)?;
+    let b = run_kernel(
+        op_without_bias,
+        &[
+            Tensor::F64(x),
+            Tensor::F64(tangent(name, operands, tangents, 1)?),
+        ],
+    )?;
+    if a.shape() != b.shape() {
+        return Err(operand_mismatch(
+            name,
+            "the two tangent terms differ in shape",
+        ));
+    }
+    Ok(a + b)
+}
+
+/// The tangent of `op`'s kernel output number `output` (value `y`) for the operand tangents
+/// `tangents` (one per operand; `None` is zero). Ops without a VJP rule have none here either.
+pub(crate) fn jvp(
+    op: &KernelOp,
+    operands: &[&Tensor],
+    tangents: &Tangents,
+    output: usize,
+    y: &ArrayD<f64>,
+) -> Result<ArrayD<f64>, RuleError> {
+    let name = op.name();
+    let x = |i| float(name, operands, i);
+    let dx = |i| tangent(name, operands, tangents, i);
+    if output != 0 && !matches!(op, KernelOp::Attention { .. }) {
+        return Err(RuleError::Missing(format!(
+            "output {output} of {name} has no forward-mode rule"
+        )));
+    }
+    if tangents.len() != operands.len() {
+        return Err(operand_mismatch(
+            name,
+            format!(
+                "{} tangents for {} operands",
+                tangents.len(),
+                operands.len()
+            ),
+        ));
+    }
+    let out = match op {
+        KernelOp::Unary(u) => elementwise::unary_jvp(u, x(0)?, y, &dx(0)?),
+        KernelOp::Binary(b) => elementwise::binary_jvp(*b, x(0)?, x(1)?, y, &dx(0)?, &dx(1)?)?,
+        KernelOp::Linear { .. } => {
+            bilinear(op, &KernelOp::Linear { bias: false }, operands, tangents)?
+        }
+        KernelOp::MatMul => bilinear(op, op, operands, tangents)?,
+        KernelOp::Conv2d { params, .. } => bilinear(
+            op,
+            &KernelOp::Conv2d {
+                params: *params,
+                bias: false,
+            },
+            operands,
+            tangents,
+        )?,
+        KernelOp::Conv1d { params, .. } => bilinear(
+            op,
+            &KernelOp::Conv1d {
+                params: *params,
+                bias: false,
+            },
+            operands,
+            tangents,
+        )?,
+        KernelOp::Reduce {
+            op: crate::cpu::ReduceOp::Max,
+            axes,
+            keepdim,
+        } => reduce::max_jvp(axes.as_deref(), *keepdim, x(0)?, y, &dx(0)?)?,
+        KernelOp::Softmax { axis } => reduce::softmax_jvp(*axis, y, &dx(0)?)?,
+        KernelOp::LogSoftmax { axis } => reduce::log_softmax_jvp(*axis, y, &dx(0)?)?,
+        KernelOp::Reduce { .. }
+        | KernelOp::GlobalAvgPool
+        | KernelOp::AvgPool2d(_)
+        | KernelOp::Transpose { .. }
+        | KernelOp::Permute { .. }
+        | KernelOp::Reshape { .. }
+        | KernelOp::Flatten { .. }
+        | KernelOp::Squeeze { .. }
+        | KernelOp::Unsqueeze { .. }
+        | KernelOp::Concat { .. }
+        | KernelOp::Slice { .. }
+        | KernelOp::Gather { .. }
+        | KernelOp::Embedding => linear_in_floats(op, operands, tangents)?,
+        KernelOp::MseLoss { reduction } => {
+            loss::mse_jvp(x(0)?, x(1)?, *reduction, &dx(0)?, &dx(1)?, y)?
+        }
+        KernelOp::CrossEntropy {
+            ignore_index,
+            reduction,
+        } => loss::cross_entropy_jvp(
+            x(0)?,
+            integer(name, operands, 1)?,
+            *ignore_index,
+            *reduction,
+            &dx(0)?,
+            y,
+        )?,
+        KernelOp::LayerNorm {
+            normalized_shape,
+            eps,
+            weight,
+            bias,
+        } => {
+            let w = if *weight { Some((x(1)?, dx(1)?)) } else { None };
+            let b = if *bias {
+                Some(dx(1 + usize::from(*weight))?)
+            } else {
+                None
+            };
+            norm::layer_norm_jvp(
+                x(0)?,
+                &dx(0)?,
+                normalized_shape.as_deref(),
+                w.as_ref().map(|(w, dw)| (*w, dw)),
+                b.as_ref(),
+                *eps,
+            )?
+        }
+        KernelOp::RmsNorm {
+            normalized_shape,
+            eps,
+            weight,
+        } => {
+            let w = if *weight { Some((x(1)?, dx(1)?)) } else { None };
+            norm::rms_norm_jvp(
+                x(0)?,
+                &dx(0)?,
+                normalized_shape.as_deref(),
+                w.as_ref().map(|(w, dw)| (*w, dw)),
+                *eps,
+            )?
+        }
+        KernelOp::BatchNorm { eps, weight, bias } => {
+            let w = if *weight { Some((x(3)?, dx(3)?)) } else { None };
+            let b = if *bias {
+                Some(dx(3 + usize::from(*weight))?)
+            } else {
+                None
+            };
+            norm::batch_norm_jvp(
+                [x(0)?, x(1)?, x(2)?],
+                [&dx(0)?, &dx(1)?, &dx(2)?],
+                w.as_ref().map(|(w, dw)| (*w, dw)),
+                b.as_ref(),
+                *eps,
+            )?
+        }
+        KernelOp::MaxPool2d(p) => spatial::max_pool2d_jvp(x(0)?, y, p, &dx(0)?)?,
+        KernelOp::ArgMax { .. } => {
+            return Err(RuleError::Missing(
+                "argmax is piecewise constant with an integer result: it has no derivative".into(),
+            ))
+        }
+        KernelOp::Attention {
+            causal,
+            scale,
+            mask,
+            return_weights,
+        } => attention::attention_jvp(
+            attention::Attention {
+                causal: *causal,
+                scale: *scale,
+                mask: *mask,
+                return_weights: *return_weights,
+            },
+            operands,
+            tangents,
+            output,
+        )?,
+        KernelOp::Cast { .. } => {
+            return Err(RuleError::Missing("cast has no forward-mode rule".into()))
+        }
+    };
+    if out.shape() != y.shape() {
+        return Err(operand_mismatch(
+            name,
+            format!(
+                "the output tangent {:?} differs from the output {:?}",
+                out.shape(),
+                y.shape()
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Whether `op` is evaluated within `margin(v) = rel * max(1, |v|)` of a point where it is not
+/// differentiable (the third entry of the op table, beside the VJP and JVP rules): relu, leaky
+/// relu and abs at 0, clamp at a bound, and a tie for the maximum of a max reduction or of a max
+/// pooling window. `None` where the op is smooth there; else the reason.
+pub(crate) fn kink(
+    op: &KernelOp,
+    operands: &[&Tensor],
+    y: &ArrayD<f64>,
+    rel: f64,
+) -> Result<Option<String>, RuleError> {
+    let name = op.name();
+    let near = |a: f64, b: f64| (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0);
+    let count = |x: &ArrayD<f64>, at: &dyn Fn(f64) -> bool| x.iter().filter(|&&v| at(v)).count();
+    let found = match op {
+        KernelOp::Unary(u) => {
+            let x = float(name, operands, 0)?;
+            let (n, what) = match *u {
+                crate::cpu::UnaryOp::Relu
+                | crate::cpu::UnaryOp::LeakyRelu { .. }
+                | crate::cpu::UnaryOp::Abs => (count(x, &|v| near(v, 0.0)), "at 0"),
+                crate::cpu::UnaryOp::Clamp { min, max } => (
+                    count(x, &|v| {
+                        min.is_some_and(|lo| near(v, lo)) || max.is_some_and(|hi| near(v, hi))
+                    }),
+                    "at a clamp bound",
+                ),
+                _ => (0, ""),
+            };
+            (n > 0).then(|| format!("{n} element(s) {what}"))
+        }
+        KernelOp::Reduce {
+            op: crate::cpu::ReduceOp::Max,
+            axes,
+            keepdim,
+        } => {
+            let n = reduce::max_ties(axes.as_deref(), *keepdim, float(name, operands, 0)?, y, rel)?;
+            (n > 0).then(|| format!("{n} group(s) whose maximum ties"))
+        }
+        KernelOp::MaxPool2d(p) => {
+            let n = spatial::max_pool2d_ties(float(name, operands, 0)?, y, p, rel)?;
+            (n > 0).then(|| format!("{n} window(s) whose maximum ties"))
+        }
+        _ => None,
+    };
+    Ok(found)
 }
 
 #[cfg(test)]

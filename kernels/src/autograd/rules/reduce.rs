@@ -106,3 +106,90 @@ pub(super) fn global_avg_pool(x: &ArrayD<f64>, g: &ArrayD<f64>) -> Result<Grads,
         .map_err(|e| operand_mismatch(OP, e.to_string()))?;
     Ok(vec![Some(gx)])
 }
+
+/// Forward mode of a max reduction, with the backward rule's convention at ties: the tangent is
+/// the mean of the tangents of the tied maxima of each group.
+pub(super) fn max_jvp(
+    axes: Option<&[isize]>,
+    keepdim: bool,
+    x: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+    u: &ArrayD<f64>,
+) -> Result<ArrayD<f64>, RuleError> {
+    const OP: &str = "max";
+    let axes = match axes {
+        Some(a) => normalize_axes(OP, a, x.ndim())?,
+        None => (0..x.ndim()).collect(),
+    };
+    let yk = kept(y, &axes, keepdim);
+    let yb = yk
+        .broadcast(IxDyn(x.shape()))
+        .ok_or_else(|| operand_mismatch(OP, "the output does not broadcast to the input"))?;
+    let is_max = Zip::from(x)
+        .and(&yb)
+        .map_collect(|&v, &m| f64::from(v == m || (v.is_nan() && m.is_nan())));
+    let mut picked = &is_max * u;
+    let mut ties = is_max;
+    for &a in axes.iter().rev() {
+        picked = picked.sum_axis(Axis(a));
+        ties = ties.sum_axis(Axis(a));
+    }
+    let mut out = Zip::from(&picked)
+        .and(&ties)
+        .map_collect(|&p, &t| if t > 0.0 { p / t } else { 0.0 });
+    if keepdim {
+        for &a in &axes {
+            out.insert_axis_inplace(Axis(a));
+        }
+    }
+    Ok(out)
+}
+
+/// Forward mode of softmax: `y * (u - sum(y * u))` along the axis.
+pub(super) fn softmax_jvp(
+    axis: isize,
+    y: &ArrayD<f64>,
+    u: &ArrayD<f64>,
+) -> Result<ArrayD<f64>, RuleError> {
+    let a = normalize_axis("softmax", axis, y.ndim())?;
+    let dot = lane_sum(&(u * y), a);
+    Ok(y * &(u - &dot))
+}
+
+/// Forward mode of log_softmax: `u - sum(softmax * u)` along the axis.
+pub(super) fn log_softmax_jvp(
+    axis: isize,
+    y: &ArrayD<f64>,
+    u: &ArrayD<f64>,
+) -> Result<ArrayD<f64>, RuleError> {
+    let a = normalize_axis("log_softmax", axis, y.ndim())?;
+    let dot = lane_sum(&(y.mapv(f64::exp) * u), a);
+    Ok(u - &dot)
+}
+
+/// How many groups of a max reduction have two elements within `rel * max(1, |max|)` of the
+/// maximum (a tie: the reduction is not differentiable there).
+pub(super) fn max_ties(
+    axes: Option<&[isize]>,
+    keepdim: bool,
+    x: &ArrayD<f64>,
+    y: &ArrayD<f64>,
+    rel: f64,
+) -> Result<usize, RuleError> {
+    const OP: &str = "max";
+    let axes = match axes {
+        Some(a) => normalize_axes(OP, a, x.ndim())?,
+        None => (0..x.ndim()).collect(),
+    };
+    let yk = kept(y, &axes, keepdim);
+    let yb = yk
+        .broadcast(IxDyn(x.shape()))
+        .ok_or_else(|| operand_mismatch(OP, "the output does not broadcast to the input"))?;
+    let mut near = Zip::from(x)
+        .and(&yb)
+        .map_collect(|&v, &m| f64::from((m - v).abs() <= rel * m.abs().max(1.0)));
+    for &a in axes.iter().rev() {
+        near = near.sum_axis(Axis(a));
+    }
+    Ok(near.iter().filter(|&&n| n >= 2.0).count())
+}

@@ -1,6 +1,10 @@
 //! Every rule against central finite differences of `L = sum(r * op(operands))` for a random
 //! cotangent `r`, on random f64 operands with odd shapes and broadcasting. Points are kept away
 //! from kinks (relu/abs/clamp/max), where the one-sided derivatives differ.
+//!
+//! Every case also runs the op's forward-mode rule: its JVP against central differences along a
+//! random direction, and the adjoint law `<JVP u, v> = <u, VJP v>` within its derived rounding
+//! budget (`autograd::adjoint`). So the cases below are the op-table test of all three.
 
 use super::*;
 use crate::backend::{Backend, CpuBackend};
@@ -110,7 +114,102 @@ fn check_output(op: KernelOp, operands: Vec<Tensor>, output: usize, seed: u64) -
             );
         }
     }
+    check_jvp(&op, &operands, output, &y, &r, &mut rng);
     grads
+}
+
+/// The JVP along a random direction `u` (one per float operand) against the central difference
+/// `(f(x + h u) - f(x - h u)) / 2h`, element by element; then the adjoint law with the cotangent
+/// `r`.
+fn check_jvp(
+    op: &KernelOp,
+    operands: &[Tensor],
+    output: usize,
+    y: &ArrayD<f64>,
+    r: &ArrayD<f64>,
+    rng: &mut Rng,
+) {
+    let u: Vec<Option<ArrayD<f64>>> = operands
+        .iter()
+        .map(|t| match t {
+            Tensor::F64(x) => Some(rng.array(x.shape(), -1.0, 1.0)),
+            _ => None,
+        })
+        .collect();
+    let refs: Vec<&Tensor> = operands.iter().collect();
+    let us: Vec<Option<&ArrayD<f64>>> = u.iter().map(Option::as_ref).collect();
+    let ju = jvp(op, &refs, &us, output, y).unwrap_or_else(|e| panic!("{} jvp: {e:?}", op.name()));
+    assert_eq!(ju.shape(), y.shape(), "{}: tangent shape", op.name());
+    let scale = operands
+        .iter()
+        .filter_map(|t| t.as_f64().ok())
+        .flat_map(|a| a.iter())
+        .fold(1.0f64, |m, v| m.max(v.abs()));
+    let h = 1e-6 * scale;
+    let moved = |sign: f64| -> Vec<Tensor> {
+        operands
+            .iter()
+            .zip(&u)
+            .map(|(t, d)| match (t, d) {
+                (Tensor::F64(x), Some(d)) => Tensor::F64(x + &(d * (sign * h))),
+                _ => t.clone(),
+            })
+            .collect()
+    };
+    let (up, down) = (
+        forward_output(op, &moved(1.0), output),
+        forward_output(op, &moved(-1.0), output),
+    );
+    for (i, ((&j, &a), &b)) in ju.iter().zip(up.iter()).zip(down.iter()).enumerate() {
+        let fd = (a - b) / (2.0 * h);
+        assert!(
+            (j - fd).abs() <= 1e-6 * fd.abs().max(1.0),
+            "{} output element {i}: forward mode {j} vs finite difference {fd}",
+            op.name()
+        );
+    }
+    let law = crate::autograd::adjoint::op_adjoint(op, &refs, &us, output, y, r)
+        .unwrap_or_else(|e| panic!("{} adjoint: {e:?}", op.name()));
+    assert!(
+        law.holds(),
+        "{}: <J u, v> = {} but <u, J^T v> = {} (error {:e} > budget {:e})",
+        op.name(),
+        law.forward,
+        law.reverse,
+        law.error(),
+        law.budget
+    );
+}
+
+/// A wrong rule breaks the adjoint law: a VJP rule with a flipped sign, simulated by negating
+/// the cotangent on one side only, misses by far more than the budget.
+#[test]
+fn the_adjoint_law_catches_a_wrong_rule() {
+    let mut rng = Rng(77);
+    let op = KernelOp::Linear { bias: true };
+    let ops = [
+        t(rng.array(&[3, 4], -1.0, 1.0)),
+        t(rng.array(&[5, 4], -1.0, 1.0)),
+        t(rng.array(&[5], -1.0, 1.0)),
+    ];
+    let refs: Vec<&Tensor> = ops.iter().collect();
+    let y = forward(&op, &ops);
+    let v = rng.array(y.shape(), -1.0, 1.0);
+    let u: Vec<ArrayD<f64>> = ops
+        .iter()
+        .map(|o| rng.array(o.shape(), -1.0, 1.0))
+        .collect();
+    let us: Vec<Option<&ArrayD<f64>>> = u.iter().map(Some).collect();
+    let right = crate::autograd::adjoint::op_adjoint(&op, &refs, &us, 0, &y, &v).unwrap();
+    assert!(right.holds(), "{right:?}");
+    // The same law with a wrong transpose (the cotangent scaled by 1.001 on the reverse side).
+    let wrong =
+        crate::autograd::adjoint::op_adjoint(&op, &refs, &us, 0, &y, &(&v * 1.001)).unwrap();
+    let forged = crate::autograd::AdjointCheck {
+        forward: right.forward,
+        ..wrong
+    };
+    assert!(!forged.holds(), "{forged:?}");
 }
 
 fn t(a: ArrayD<f64>) -> Tensor {

@@ -1,0 +1,957 @@
+//! Sound enclosures of a graph's Jacobian over an input box: forward mode with interval primal
+//! values and interval tangents, one tangent per coordinate of the differentiated input.
+//!
+//! Every node carries an interval `[lo, hi]` of its values over the box (interval bound
+//! propagation) and, when it depends on the input, an interval tangent of shape
+//! `[coordinates, ..node shape]`: row `j` encloses `d node / d x_j` over the box. Each op's rule
+//! bounds its derivative over the primal interval: relu's is `[0, 1]` where the pre-activation
+//! interval straddles 0 (1 above, 0 below), sigmoid's and tanh's come from the distance of the
+//! interval to 0, linear maps apply their weights (centre and radius, the radius through `|W|`),
+//! max pooling takes the hull of the tangents of the taps that can be maximal. At a kink the
+//! enclosure contains the whole generalized (Clarke) derivative, so by the mean value theorem for
+//! Lipschitz functions, `f(b) - f(a)` lies in `J (b - a)` for an enclosing `J` along every segment
+//! in the box: bounds on the enclosure are bounds on slopes, differentiable or not.
+//!
+//! Rounding: every computed interval is widened outward by Higham's `γ(k+2)` times the magnitude
+//! of the terms summed (`k` the op's accumulation length: the input features of a linear map, the
+//! taps of a convolution window), plus 4 ulps for the transcendental ops (libm's `exp`/`tanh`
+//! are within 1 ulp of the correctly rounded result), so the enclosure holds over the reals, not
+//! only in f64. Ops without an enclosure rule (softmax, normalisations, attention, losses,
+//! products of two varying values through matmul) are refused naming the node.
+
+use super::adjoint::gamma;
+use super::backward::output_id;
+use super::error::{AutogradError, AutogradResult};
+use super::rules::max_pool2d_hull;
+use crate::backend::{Backend, CpuBackend, KernelOp};
+use crate::cpu::{BinaryOp, UnaryOp};
+use crate::exec::{lower, ExecError, Lowered, Payload};
+use crate::tensor::Tensor;
+use ndarray::{Array2, ArrayD, Axis, IxDyn, Zip};
+use std::collections::BTreeMap;
+use tl_ir::{Graph, NodeKind};
+
+/// Outward slack below every bound (subnormal results of a widened product).
+const TINY: f64 = 1e-300;
+/// Transcendental results are within this many ulps (relative) of the real value.
+const TRANSCENDENTAL: f64 = 4.0 * f64::EPSILON;
+
+/// The Jacobian of one output with respect to one input over a box, enclosed elementwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JacobianEnclosure {
+    pub output_shape: Vec<usize>,
+    pub input_shape: Vec<usize>,
+    /// `[output element, input coordinate]`, row-major over both shapes.
+    pub lo: Array2<f64>,
+    pub hi: Array2<f64>,
+    /// The output's values over the box (the primal enclosure).
+    pub value_lo: ArrayD<f64>,
+    pub value_hi: ArrayD<f64>,
+}
+
+impl JacobianEnclosure {
+    /// An upper bound of `max_i sum_j |J_ij|` over the input coordinates `free` (the induced
+    /// linf operator norm; `free[j]` false drops a coordinate the set holds fixed).
+    pub fn linf_norm_bound(&self, free: &[bool]) -> f64 {
+        let n = self.lo.ncols();
+        self.lo
+            .outer_iter()
+            .zip(self.hi.outer_iter())
+            .map(|(lo, hi)| {
+                let s: f64 = (0..n)
+                    .filter(|&j| free.get(j).copied().unwrap_or(true))
+                    .map(|j| lo[j].abs().max(hi[j].abs()))
+                    .sum();
+                s * (1.0 + gamma(n + 1))
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// An upper bound of `max_j sum_i |J_ij|` over the free coordinates (the induced l1 norm).
+    pub fn l1_norm_bound(&self, free: &[bool]) -> f64 {
+        let m = self.lo.nrows();
+        (0..self.lo.ncols())
+            .filter(|&j| free.get(j).copied().unwrap_or(true))
+            .map(|j| {
+                let s: f64 = (0..m)
+                    .map(|i| self.lo[[i, j]].abs().max(self.hi[[i, j]].abs()))
+                    .sum();
+                s * (1.0 + gamma(m + 1))
+            })
+            .fold(0.0, f64::max)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Iv {
+    lo: ArrayD<f64>,
+    hi: ArrayD<f64>,
+}
+
+impl Iv {
+    fn point(a: ArrayD<f64>) -> Iv {
+        Iv {
+            lo: a.clone(),
+            hi: a,
+        }
+    }
+    fn is_point(&self) -> bool {
+        self.lo == self.hi
+    }
+    fn mag(&self) -> ArrayD<f64> {
+        Zip::from(&self.lo)
+            .and(&self.hi)
+            .map_collect(|&l, &h| l.abs().max(h.abs()))
+    }
+    /// Widened outward by `rel * mag`, plus `TINY` wherever `mag > 0` (a bound whose terms are
+    /// all exactly zero is exact). Callers fold a count of nonzero terms into `mag` where a
+    /// product could underflow to zero.
+    fn widen(self, mag: &ArrayD<f64>, rel: f64) -> Iv {
+        self.widen_sides(mag, mag, rel)
+    }
+    fn widen_sides(mut self, mlo: &ArrayD<f64>, mhi: &ArrayD<f64>, rel: f64) -> Iv {
+        let slack = |m: f64| rel * m + if m > 0.0 { TINY } else { 0.0 };
+        Zip::from(&mut self.lo)
+            .and(mlo)
+            .for_each(|l, &m| *l -= slack(m));
+        Zip::from(&mut self.hi)
+            .and(mhi)
+            .for_each(|h, &m| *h += slack(m));
+        self
+    }
+    fn widen_self(self, rel: f64) -> Iv {
+        let m = self.mag();
+        self.widen(&m, rel)
+    }
+}
+
+/// A lower (`down`) or upper bound of the real product `a * b` from its rounded value: the FMA
+/// gives the product's exact rounding error, so exact products stay exact.
+fn product_bound(a: f64, b: f64, down: bool) -> f64 {
+    let p = a * b;
+    if a == 0.0 || b == 0.0 || !p.is_finite() {
+        return p;
+    }
+    if p.abs() < 1e-290 {
+        return if down { p - TINY } else { p + TINY };
+    }
+    let e = a.mul_add(b, -p);
+    let step = p.abs() * f64::EPSILON;
+    match (down, e < 0.0, e > 0.0) {
+        (true, true, _) => p - step,
+        (false, _, true) => p + step,
+        _ => p,
+    }
+}
+
+/// A bound of the real sum `a + b` from its rounded value (TwoSum gives the exact error).
+fn sum_bound(a: f64, b: f64, down: bool) -> f64 {
+    let s = a + b;
+    if !s.is_finite() {
+        return s;
+    }
+    let bb = s - a;
+    let err = (a - (s - bb)) + (b - bb);
+    let step = (s.abs() * f64::EPSILON).max(err.abs() * 2.0);
+    match (down, err < 0.0, err > 0.0) {
+        (true, true, _) => s - step,
+        (false, _, true) => s + step,
+        _ => s,
+    }
+}
+
+/// A node's enclosure: an integer value (indices, labels) or a float interval with an optional
+/// interval tangent (`None`: it does not depend on the input).
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per node, short-lived
+enum Val {
+    Int(Tensor),
+    Float { p: Iv, t: Option<Iv> },
+}
+
+/// Interval product of co-broadcast operands, each endpoint product bounded outward exactly.
+fn imul(a: &Iv, b: &Iv) -> Iv {
+    let shape = {
+        let probe = &a.lo * &b.lo;
+        probe.raw_dim()
+    };
+    let bc = |x: &ArrayD<f64>| x.broadcast(shape.clone()).expect("co-broadcast").to_owned();
+    let (al, ah, bl, bh) = (bc(&a.lo), bc(&a.hi), bc(&b.lo), bc(&b.hi));
+    let bound = |down: bool| {
+        Zip::from(&al)
+            .and(&ah)
+            .and(&bl)
+            .and(&bh)
+            .map_collect(|&al, &ah, &bl, &bh| {
+                let ps = [
+                    product_bound(al, bl, down),
+                    product_bound(al, bh, down),
+                    product_bound(ah, bl, down),
+                    product_bound(ah, bh, down),
+                ];
+                if down {
+                    ps.into_iter().fold(f64::INFINITY, f64::min)
+                } else {
+                    ps.into_iter().fold(f64::NEG_INFINITY, f64::max)
+                }
+            })
+    };
+    Iv {
+        lo: bound(true),
+        hi: bound(false),
+    }
+}
+
+fn iadd(a: &Iv, b: &Iv, sign: f64) -> Iv {
+    let (blo, bhi) = if sign > 0.0 {
+        (b.lo.clone(), b.hi.clone())
+    } else {
+        (b.hi.mapv(|v| -v), b.lo.mapv(|v| -v))
+    };
+    let shape = (&a.lo + &blo).raw_dim();
+    let bc = |x: &ArrayD<f64>| x.broadcast(shape.clone()).expect("co-broadcast").to_owned();
+    let (al, ah, bl, bh) = (bc(&a.lo), bc(&a.hi), bc(&blo), bc(&bhi));
+    Iv {
+        lo: Zip::from(&al)
+            .and(&bl)
+            .map_collect(|&x, &y| sum_bound(x, y, true)),
+        hi: Zip::from(&ah)
+            .and(&bh)
+            .map_collect(|&x, &y| sum_bound(x, y, false)),
+    }
+}
+
+/// `t` (`[dirs, ..s]`) with extent-1 axes after the direction axis up to `rank + 1` axes, so it
+/// broadcasts against a value of rank `rank`.
+fn lift(t: &ArrayD<f64>, rank: usize) -> ArrayD<f64> {
+    let mut t = t.clone();
+    while t.ndim() < rank + 1 {
+        t.insert_axis_inplace(Axis(1));
+    }
+    t
+}
+
+fn lift_iv(t: &Iv, rank: usize) -> Iv {
+    Iv {
+        lo: lift(&t.lo, rank),
+        hi: lift(&t.hi, rank),
+    }
+}
+
+struct Node<'a> {
+    name: &'a str,
+    op: &'static str,
+}
+
+impl Node<'_> {
+    fn unsupported(&self, detail: impl Into<String>) -> AutogradError {
+        AutogradError::NoRule {
+            node: self.name.into(),
+            op: self.op,
+            detail: format!(
+                "the Jacobian enclosure has no rule for this: {}",
+                detail.into()
+            ),
+        }
+    }
+    fn kernel(&self, op: &KernelOp, args: &[Tensor]) -> AutogradResult<ArrayD<f64>> {
+        let refs: Vec<&Tensor> = args.iter().collect();
+        let mut outs = CpuBackend.run(op, &refs).map_err(|source| {
+            AutogradError::Exec(ExecError::Kernel {
+                node: self.name.into(),
+                source,
+            })
+        })?;
+        if outs.is_empty() {
+            return Err(self.unsupported("the kernel returned nothing"));
+        }
+        Ok(outs.swap_remove(0).to_f64())
+    }
+}
+
+/// Encloses `d output / d wrt` over the box `boxes` (every float input's lower and upper values;
+/// integer inputs are refused unless their box is a point).
+pub fn jacobian_enclosure(
+    graph: &Graph,
+    payload: &dyn Payload,
+    boxes: &BTreeMap<String, (ArrayD<f64>, ArrayD<f64>)>,
+    wrt: &str,
+    output: &str,
+) -> AutogradResult<JacobianEnclosure> {
+    jacobian_enclosure_with(graph, payload, boxes, wrt, output, &BTreeMap::new())
+}
+
+/// Sound value bounds of some nodes over the same box, by node name (row-major lower and upper),
+/// from a tighter method (CROWN): each node's interval is intersected with its hint, which
+/// keeps more relus stable and so the derivative intervals narrower. A hint of the wrong length
+/// is ignored.
+pub type ValueHints = BTreeMap<String, (Vec<f64>, Vec<f64>)>;
+
+/// [`jacobian_enclosure`] with the primal intervals intersected with `hints`.
+pub fn jacobian_enclosure_with(
+    graph: &Graph,
+    payload: &dyn Payload,
+    boxes: &BTreeMap<String, (ArrayD<f64>, ArrayD<f64>)>,
+    wrt: &str,
+    output: &str,
+    hints: &ValueHints,
+) -> AutogradResult<JacobianEnclosure> {
+    graph
+        .validate()
+        .map_err(|e| ExecError::InvalidGraph { detail: e.message })?;
+    let out = output_id(graph, output)?;
+    let mut vals: Vec<Val> = Vec::with_capacity(graph.nodes.len());
+    let mut input_shape = None;
+    for node in &graph.nodes {
+        let at = Node {
+            name: &node.name,
+            op: match &node.kind {
+                NodeKind::Op { op, .. } => op.name(),
+                NodeKind::Input => "input",
+                NodeKind::Param { .. } => "param",
+            },
+        };
+        let v = match &node.kind {
+            NodeKind::Input => {
+                let (lo, hi) =
+                    boxes
+                        .get(&node.name)
+                        .ok_or_else(|| AutogradError::NotDifferentiable {
+                            output: node.name.clone(),
+                            detail: "the input has no box".into(),
+                        })?;
+                if node.dtype.is_integer() {
+                    if lo != hi {
+                        return Err(at.unsupported("an integer input that varies over the set"));
+                    }
+                    Val::Int(Tensor::I64(lo.mapv(|v| v.round() as i64)))
+                } else {
+                    let p = Iv {
+                        lo: lo.clone(),
+                        hi: hi.clone(),
+                    };
+                    let t = (node.name == wrt).then(|| {
+                        let n = lo.len();
+                        let mut shape = vec![n];
+                        shape.extend_from_slice(lo.shape());
+                        let eye = Array2::<f64>::eye(n)
+                            .into_shape_with_order(IxDyn(&shape))
+                            .expect("n * n elements");
+                        input_shape = Some(lo.shape().to_vec());
+                        Iv::point(eye)
+                    });
+                    Val::Float { p, t }
+                }
+            }
+            NodeKind::Param { key } => {
+                let t = payload.load(key).map_err(ExecError::from)?;
+                match t {
+                    Tensor::I64(_) => Val::Int(t),
+                    t => Val::Float {
+                        p: Iv::point(t.to_f64()),
+                        t: None,
+                    },
+                }
+            }
+            NodeKind::Op { op, attrs } => {
+                let lowered = lower(*op, attrs, node.parents.len()).map_err(|detail| {
+                    ExecError::Lowering {
+                        node: node.name.clone(),
+                        op: op.name(),
+                        detail,
+                    }
+                })?;
+                match lowered {
+                    Lowered::Forward => node
+                        .parents
+                        .first()
+                        .map(|&p| vals[p].clone())
+                        .ok_or_else(|| at.unsupported("no operand"))?,
+                    Lowered::Constant { .. } => match lowered.constant_tensor(crate::DType::F64) {
+                        Some(Tensor::I64(a)) => Val::Int(Tensor::I64(a)),
+                        Some(t) => Val::Float {
+                            p: Iv::point(t.to_f64()),
+                            t: None,
+                        },
+                        None => return Err(at.unsupported("a constant that does not fit")),
+                    },
+                    Lowered::Kernel {
+                        op: kop,
+                        operands,
+                        keep_mask,
+                        output: which,
+                    } => {
+                        if which != 0 || keep_mask.is_some() {
+                            return Err(at.unsupported("attention"));
+                        }
+                        let args: Vec<&Val> = operands
+                            .iter()
+                            .map(|&i| node.parents.get(i).map(|&p| &vals[p]))
+                            .collect::<Option<_>>()
+                            .ok_or_else(|| at.unsupported("an operand is missing"))?;
+                        op_enclosure(&at, &kop, &args)?
+                    }
+                }
+            }
+        };
+        let v = match (v, hints.get(&node.name)) {
+            (Val::Float { mut p, t }, Some((lo, hi))) if lo.len() == p.lo.len() => {
+                for (b, &h) in p.lo.iter_mut().zip(lo) {
+                    *b = b.max(h);
+                }
+                for (b, &h) in p.hi.iter_mut().zip(hi) {
+                    *b = b.min(h);
+                }
+                Val::Float { p, t }
+            }
+            (v, _) => v,
+        };
+        vals.push(v);
+    }
+    let input_shape = input_shape.ok_or_else(|| AutogradError::NotDifferentiable {
+        output: wrt.into(),
+        detail: "not a float input of the graph".into(),
+    })?;
+    let n: usize = input_shape.iter().product();
+    let Val::Float { p, t } = &vals[out] else {
+        return Err(AutogradError::NotDifferentiable {
+            output: output.into(),
+            detail: "its value is an integer".into(),
+        });
+    };
+    let output_shape = p.lo.shape().to_vec();
+    let m = p.lo.len();
+    let (lo, hi) = match t {
+        Some(t) => {
+            let as2 = |a: &ArrayD<f64>| {
+                a.to_shape((n, m)).map(|v| v.t().to_owned()).map_err(|e| {
+                    AutogradError::NotDifferentiable {
+                        output: output.into(),
+                        detail: e.to_string(),
+                    }
+                })
+            };
+            (as2(&t.lo)?, as2(&t.hi)?)
+        }
+        None => (Array2::zeros((m, n)), Array2::zeros((m, n))),
+    };
+    Ok(JacobianEnclosure {
+        output_shape,
+        input_shape,
+        lo,
+        hi,
+        value_lo: p.lo.clone(),
+        value_hi: p.hi.clone(),
+    })
+}
+
+/// The derivative of a unary op over `[lo, hi]`, enclosed; `None` when there is no rule.
+fn unary_derivative(u: &UnaryOp, lo: f64, hi: f64) -> Option<(f64, f64)> {
+    // Even functions decreasing in |x|: their extremes over [lo, hi] are at the points nearest
+    // to and farthest from 0.
+    let even = |f: &dyn Fn(f64) -> f64| {
+        let near = if lo <= 0.0 && hi >= 0.0 {
+            0.0
+        } else {
+            lo.abs().min(hi.abs())
+        };
+        let far = lo.abs().max(hi.abs());
+        (f(far), f(near))
+    };
+    let step = |a: f64, b: f64| {
+        if hi < 0.0 {
+            (a, a)
+        } else if lo > 0.0 {
+            (b, b)
+        } else {
+            (a.min(b), a.max(b))
+        }
+    };
+    Some(match *u {
+        UnaryOp::Relu => step(0.0, 1.0),
+        UnaryOp::LeakyRelu { alpha } => step(alpha, 1.0),
+        UnaryOp::Abs => step(-1.0, 1.0),
+        UnaryOp::Sigmoid => even(&|x: f64| {
+            let s = 1.0 / (1.0 + x.exp());
+            s * (1.0 - s)
+        }),
+        UnaryOp::Tanh => even(&|x: f64| 1.0 - x.tanh() * x.tanh()),
+        UnaryOp::Exp => (lo.exp(), hi.exp()),
+        UnaryOp::Neg => (-1.0, -1.0),
+        UnaryOp::Scale { factor } => (factor, factor),
+        UnaryOp::Offset { .. } | UnaryOp::Identity => (1.0, 1.0),
+        UnaryOp::Clamp { min, max } => {
+            let inside = |x: f64| min.is_none_or(|a| x >= a) && max.is_none_or(|b| x <= b);
+            let below = max.is_some_and(|b| lo > b) || min.is_some_and(|a| hi < a);
+            if below {
+                (0.0, 0.0)
+            } else if inside(lo) && inside(hi) {
+                (1.0, 1.0)
+            } else {
+                (0.0, 1.0)
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// The primal enclosure of a unary op: monotone ops map the endpoints (through the forward
+/// kernel itself), the rest by their shape.
+fn unary_primal(at: &Node, u: &UnaryOp, p: &Iv) -> AutogradResult<Iv> {
+    let kop = KernelOp::Unary(*u);
+    let ends = |lo: &ArrayD<f64>, hi: &ArrayD<f64>| -> AutogradResult<Iv> {
+        Ok(Iv {
+            lo: at.kernel(&kop, &[Tensor::F64(lo.clone())])?,
+            hi: at.kernel(&kop, &[Tensor::F64(hi.clone())])?,
+        })
+    };
+    Ok(match *u {
+        UnaryOp::Relu
+        | UnaryOp::Sigmoid
+        | UnaryOp::Tanh
+        | UnaryOp::Exp
+        | UnaryOp::Offset { .. }
+        | UnaryOp::Identity
+        | UnaryOp::Clamp { .. } => ends(&p.lo, &p.hi)?.widen_self(TRANSCENDENTAL),
+        UnaryOp::LeakyRelu { alpha } if alpha >= 0.0 => {
+            ends(&p.lo, &p.hi)?.widen_self(f64::EPSILON)
+        }
+        UnaryOp::Neg => Iv {
+            lo: p.hi.mapv(|v| -v),
+            hi: p.lo.mapv(|v| -v),
+        },
+        UnaryOp::Scale { factor } => {
+            let (a, b) = (p.lo.mapv(|v| v * factor), p.hi.mapv(|v| v * factor));
+            if factor >= 0.0 {
+                Iv { lo: a, hi: b }
+            } else {
+                Iv { lo: b, hi: a }
+            }
+            .widen_self(f64::EPSILON)
+        }
+        UnaryOp::Abs => Iv {
+            lo: Zip::from(&p.lo).and(&p.hi).map_collect(|&l, &h| {
+                if l > 0.0 {
+                    l
+                } else if h < 0.0 {
+                    -h
+                } else {
+                    0.0
+                }
+            }),
+            hi: p.mag(),
+        },
+        _ => return Err(at.unsupported(format!("{} has no interval rule", at.op))),
+    })
+}
+
+/// `op(x, w[, b])` linear in x with point weights: the lower bound is `W+ lo + W- hi (+ b)`, the
+/// upper `W+ hi + W- lo (+ b)`; each is widened by `γ(k+3)` times the sum of its terms'
+/// magnitudes (plus a count of nonzero terms, for products that could underflow).
+fn through_weights(
+    at: &Node,
+    op: &KernelOp,
+    op_without_bias: &KernelOp,
+    x: &Iv,
+    rest: &[ArrayD<f64>],
+    accumulation: usize,
+    with_bias: bool,
+) -> AutogradResult<Iv> {
+    let w = &rest[0];
+    let wpos = w.mapv(|v| v.max(0.0));
+    let wneg = w.mapv(|v| v.min(0.0));
+    let run = |x: ArrayD<f64>, w: &ArrayD<f64>| {
+        at.kernel(op_without_bias, &[Tensor::F64(x), Tensor::F64(w.clone())])
+    };
+    let abs = |a: &ArrayD<f64>| a.mapv(f64::abs);
+    let mut lo = run(x.lo.clone(), &wpos)? + run(x.hi.clone(), &wneg)?;
+    let mut hi = run(x.hi.clone(), &wpos)? + run(x.lo.clone(), &wneg)?;
+    let mut mlo = run(abs(&x.lo), &wpos)? + run(abs(&x.hi), &abs(&wneg))?;
+    let mut mhi = run(abs(&x.hi), &wpos)? + run(abs(&x.lo), &abs(&wneg))?;
+    // How many terms of each bound are nonzero (a nonzero product may round to 0).
+    let indicator = |a: &ArrayD<f64>| a.mapv(|v| f64::from(v != 0.0));
+    let (ipos, ineg) = (indicator(&wpos), indicator(&wneg));
+    let mut nzlo = run(indicator(&x.lo), &ipos)? + run(indicator(&x.hi), &ineg)?;
+    let mut nzhi = run(indicator(&x.hi), &ipos)? + run(indicator(&x.lo), &ineg)?;
+    if with_bias {
+        // b laid out as the op adds it (the kernel on zero input and weights).
+        let bias = |b: ArrayD<f64>| {
+            at.kernel(
+                op,
+                &[
+                    Tensor::F64(ArrayD::zeros(x.lo.raw_dim())),
+                    Tensor::F64(ArrayD::zeros(w.raw_dim())),
+                    Tensor::F64(b),
+                ],
+            )
+        };
+        let b = bias(rest[1].clone())?;
+        lo += &b;
+        hi += &b;
+        let babs = b.mapv(f64::abs);
+        mlo += &babs;
+        mhi += &babs;
+        let bnz = b.mapv(|v| f64::from(v != 0.0));
+        nzlo += &bnz;
+        nzhi += &bnz;
+    }
+    let tiny = |c: ArrayD<f64>| c.mapv(|c| c * f64::MIN_POSITIVE);
+    Ok(Iv { lo, hi }.widen_sides(
+        &(mlo + &tiny(nzlo)),
+        &(mhi + &tiny(nzhi)),
+        gamma(accumulation + 3),
+    ))
+}
+
+fn tangent_through_weights(
+    at: &Node,
+    op_without_bias: &KernelOp,
+    t: &Iv,
+    w: &ArrayD<f64>,
+    accumulation: usize,
+) -> AutogradResult<Iv> {
+    let mut lo_parts = Vec::new();
+    let mut hi_parts = Vec::new();
+    for (l, h) in t.lo.outer_iter().zip(t.hi.outer_iter()) {
+        let iv = through_weights(
+            at,
+            op_without_bias,
+            op_without_bias,
+            &Iv {
+                lo: l.to_owned(),
+                hi: h.to_owned(),
+            },
+            std::slice::from_ref(w),
+            accumulation,
+            false,
+        )?;
+        lo_parts.push(iv.lo);
+        hi_parts.push(iv.hi);
+    }
+    let stack = |parts: &[ArrayD<f64>]| {
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        ndarray::stack(Axis(0), &views).map_err(|e| {
+            AutogradError::Exec(ExecError::InvalidGraph {
+                detail: e.to_string(),
+            })
+        })
+    };
+    Ok(Iv {
+        lo: stack(&lo_parts)?,
+        hi: stack(&hi_parts)?,
+    })
+}
+
+fn op_enclosure(at: &Node, op: &KernelOp, args: &[&Val]) -> AutogradResult<Val> {
+    let float = |i: usize| -> AutogradResult<(&Iv, Option<&Iv>)> {
+        match args.get(i) {
+            Some(Val::Float { p, t }) => Ok((p, t.as_ref())),
+            Some(Val::Int(_)) => Err(at.unsupported(format!("operand {i} is an integer"))),
+            None => Err(at.unsupported(format!("operand {i} is missing"))),
+        }
+    };
+    let point = |i: usize, what: &str| -> AutogradResult<ArrayD<f64>> {
+        let (p, t) = float(i)?;
+        if t.is_some() || !p.is_point() {
+            return Err(at.unsupported(format!(
+                "its {what} varies over the set (only constant weights are supported)"
+            )));
+        }
+        Ok(p.lo.clone())
+    };
+    match op {
+        KernelOp::Unary(u) => {
+            let (p, t) = float(0)?;
+            let primal = unary_primal(at, u, p)?;
+            let t = match t {
+                None => None,
+                Some(t) => {
+                    let (dlo, dhi): (Vec<f64>, Vec<f64>) =
+                        p.lo.iter()
+                            .zip(p.hi.iter())
+                            .map(|(&l, &h)| unary_derivative(u, l, h))
+                            .collect::<Option<Vec<_>>>()
+                            .ok_or_else(|| {
+                                at.unsupported(format!("{} has no derivative bound", at.op))
+                            })?
+                            .into_iter()
+                            .unzip();
+                    let shape = p.lo.raw_dim();
+                    let mut d = Iv {
+                        lo: ArrayD::from_shape_vec(shape.clone(), dlo).expect("same length"),
+                        hi: ArrayD::from_shape_vec(shape, dhi).expect("same length"),
+                    };
+                    // Step derivatives are exact constants; the smooth ones are computed with
+                    // libm and are positive, so their lower bound stays at or above 0.
+                    if matches!(u, UnaryOp::Sigmoid | UnaryOp::Tanh | UnaryOp::Exp) {
+                        d = d.widen_self(TRANSCENDENTAL);
+                        d.lo.mapv_inplace(|v| v.max(0.0));
+                    }
+                    Some(imul(t, &d))
+                }
+            };
+            Ok(Val::Float { p: primal, t })
+        }
+        KernelOp::Binary(b) => {
+            let ((pa, ta), (pb, tb)) = (float(0)?, float(1)?);
+            let primal = match b {
+                BinaryOp::Add => iadd(pa, pb, 1.0),
+                BinaryOp::Sub => iadd(pa, pb, -1.0),
+                BinaryOp::Mul => imul(pa, pb),
+                BinaryOp::Div if tb.is_none() && pb.is_point() => {
+                    if pb.lo.iter().any(|&v| v == 0.0 || !v.is_finite()) {
+                        return Err(at.unsupported("division by a value that can be 0"));
+                    }
+                    imul(
+                        pa,
+                        &Iv::point(pb.lo.mapv(|v| 1.0 / v)).widen_self(f64::EPSILON),
+                    )
+                }
+                _ => return Err(at.unsupported(format!("{} of two varying values", b.name()))),
+            };
+            let rank = primal.lo.ndim();
+            let t = match (
+                ta.map(|t| lift_iv(t, pa.lo.ndim())),
+                tb.map(|t| lift_iv(t, pb.lo.ndim())),
+            ) {
+                (None, None) => None,
+                (ta, tb) => Some(match b {
+                    BinaryOp::Add | BinaryOp::Sub => {
+                        let sign = if *b == BinaryOp::Add { 1.0 } else { -1.0 };
+                        let zero = || Iv::point(ArrayD::zeros(IxDyn(&[1])));
+                        let ta = ta.unwrap_or_else(zero);
+                        let tb = tb.unwrap_or_else(zero);
+                        lift_iv(&iadd(&ta, &tb, sign), rank)
+                    }
+                    BinaryOp::Mul => {
+                        let l = ta.map(|ta| imul(&ta, pb));
+                        let r = tb.map(|tb| imul(pa, &tb));
+                        match (l, r) {
+                            (Some(l), Some(r)) => iadd(&l, &r, 1.0),
+                            (Some(x), None) | (None, Some(x)) => x,
+                            (None, None) => unreachable!("one tangent exists"),
+                        }
+                    }
+                    _ => {
+                        let inv = Iv::point(pb.lo.mapv(|v| 1.0 / v)).widen_self(f64::EPSILON);
+                        imul(&ta.expect("only the numerator varies"), &inv)
+                    }
+                }),
+            };
+            Ok(Val::Float { p: primal, t })
+        }
+        KernelOp::Linear { bias } => {
+            let (p, t) = float(0)?;
+            let mut rest = vec![point(1, "weight")?];
+            if *bias {
+                rest.push(point(2, "bias")?);
+            }
+            let ins = rest[0].shape().get(1).copied().unwrap_or(0);
+            let nobias = KernelOp::Linear { bias: false };
+            let primal = through_weights(at, op, &nobias, p, &rest, ins, *bias)?;
+            let t = t
+                .map(|t| tangent_through_weights(at, &nobias, t, &rest[0], ins))
+                .transpose()?;
+            Ok(Val::Float { p: primal, t })
+        }
+        KernelOp::MatMul => {
+            let (p, t) = float(0)?;
+            let w = point(1, "right operand")?;
+            let k = w.shape().first().copied().unwrap_or(0);
+            let primal = through_weights(at, op, op, p, std::slice::from_ref(&w), k, false)?;
+            let t = t
+                .map(|t| tangent_through_weights(at, op, t, &w, k))
+                .transpose()?;
+            Ok(Val::Float { p: primal, t })
+        }
+        KernelOp::Conv2d { bias, .. } | KernelOp::Conv1d { bias, .. } => {
+            conv_enclosure(at, op, *bias, float, point)
+        }
+        KernelOp::MaxPool2d(pool) => {
+            let (p, t) = float(0)?;
+            let kop = KernelOp::MaxPool2d(*pool);
+            let primal = Iv {
+                lo: at.kernel(&kop, &[Tensor::F64(p.lo.clone())])?,
+                hi: at.kernel(&kop, &[Tensor::F64(p.hi.clone())])?,
+            };
+            let t = t
+                .map(|t| {
+                    max_pool2d_hull(&p.hi, &primal.lo, pool, &t.lo, &t.hi)
+                        .map(|(lo, hi)| Iv { lo, hi })
+                        .map_err(|e| match e {
+                            super::rules::RuleError::Kernel(source) => {
+                                AutogradError::Exec(ExecError::Kernel {
+                                    node: at.name.into(),
+                                    source,
+                                })
+                            }
+                            super::rules::RuleError::Missing(d) => at.unsupported(d),
+                        })
+                })
+                .transpose()?;
+            Ok(Val::Float { p: primal, t })
+        }
+        // Linear with non-negative coefficients: the endpoints map to the endpoints.
+        KernelOp::Reduce {
+            op: crate::cpu::ReduceOp::Sum | crate::cpu::ReduceOp::Mean,
+            ..
+        }
+        | KernelOp::GlobalAvgPool
+        | KernelOp::AvgPool2d(_)
+        | KernelOp::Transpose { .. }
+        | KernelOp::Permute { .. }
+        | KernelOp::Reshape { .. }
+        | KernelOp::Flatten { .. }
+        | KernelOp::Squeeze { .. }
+        | KernelOp::Unsqueeze { .. }
+        | KernelOp::Concat { .. }
+        | KernelOp::Slice { .. }
+        | KernelOp::Gather { .. } => monotone_linear(at, op, args),
+        _ => Err(at.unsupported(format!("{} has no enclosure rule", at.op))),
+    }
+}
+
+fn conv_enclosure<'a>(
+    at: &Node,
+    op: &KernelOp,
+    bias: bool,
+    float: impl Fn(usize) -> AutogradResult<(&'a Iv, Option<&'a Iv>)>,
+    point: impl Fn(usize, &str) -> AutogradResult<ArrayD<f64>>,
+) -> AutogradResult<Val> {
+    let (p, t) = float(0)?;
+    let nobias = match op {
+        KernelOp::Conv2d { params, .. } => KernelOp::Conv2d {
+            params: *params,
+            bias: false,
+        },
+        KernelOp::Conv1d { params, .. } => KernelOp::Conv1d {
+            params: *params,
+            bias: false,
+        },
+        _ => return Err(at.unsupported("not a convolution")),
+    };
+    let mut rest = vec![point(1, "weight")?];
+    if bias {
+        rest.push(point(2, "bias")?);
+    }
+    let taps: usize = rest[0].shape()[1..].iter().product();
+    let primal = through_weights(at, op, &nobias, p, &rest, taps, bias)?;
+    let t = t
+        .map(|t| tangent_through_weights(at, &nobias, t, &rest[0], taps))
+        .transpose()?;
+    Ok(Val::Float { p: primal, t })
+}
+
+/// Ops linear in their float operands with non-negative coefficients (sums, means, average pools,
+/// data movement): the kernel maps lower to lower and upper to upper bounds, per direction for
+/// the tangents; integer operands (indices) are kept.
+fn monotone_linear(at: &Node, op: &KernelOp, args: &[&Val]) -> AutogradResult<Val> {
+    let pick = |f: &dyn Fn(&Iv) -> ArrayD<f64>, tangent: bool| -> Vec<Option<Tensor>> {
+        args.iter()
+            .map(|v| match v {
+                Val::Int(t) => Some(t.clone()),
+                Val::Float { p, t: tv } => {
+                    if tangent {
+                        tv.as_ref().map(|t| Tensor::F64(f(t)))
+                    } else {
+                        Some(Tensor::F64(f(p)))
+                    }
+                }
+            })
+            .collect()
+    };
+    let run = |args: Vec<Option<Tensor>>, zeros_like: &dyn Fn(usize) -> Tensor| {
+        let full: Vec<Tensor> = args
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| a.unwrap_or_else(|| zeros_like(i)))
+            .collect();
+        at.kernel(op, &full)
+    };
+    let no_zero = |_: usize| Tensor::F64(ArrayD::zeros(IxDyn(&[0])));
+    let lo = run(pick(&|iv| iv.lo.clone(), false), &no_zero)?;
+    let hi = run(pick(&|iv| iv.hi.clone(), false), &no_zero)?;
+    let nonzero = |iv: &Iv| {
+        Zip::from(&iv.lo)
+            .and(&iv.hi)
+            .map_collect(|&l, &h| f64::from(l != 0.0 || h != 0.0) * f64::MIN_POSITIVE)
+    };
+    let mag = run(pick(&Iv::mag, false), &no_zero)? + run(pick(&nonzero, false), &no_zero)?;
+    let count: usize = args
+        .iter()
+        .map(|v| match v {
+            Val::Float { p, .. } => p.lo.len(),
+            Val::Int(_) => 0,
+        })
+        .sum();
+    let rel = gamma(count + 2);
+    let primal = Iv { lo, hi }.widen(&mag, rel);
+    let dirs = args.iter().find_map(|v| match v {
+        Val::Float { t: Some(t), .. } => Some(t.lo.shape()[0]),
+        _ => None,
+    });
+    let t = match dirs {
+        None => None,
+        Some(n) => {
+            let slice = |which: fn(&Iv) -> &ArrayD<f64>, d: usize| -> Vec<Tensor> {
+                args.iter()
+                    .map(|v| match v {
+                        Val::Int(t) => t.clone(),
+                        Val::Float { p, t: None } => Tensor::F64(ArrayD::zeros(p.lo.raw_dim())),
+                        Val::Float { t: Some(t), .. } => {
+                            Tensor::F64(which(t).index_axis(Axis(0), d).to_owned())
+                        }
+                    })
+                    .collect()
+            };
+            let (mut tl, mut th, mut tm) = (Vec::new(), Vec::new(), Vec::new());
+            for d in 0..n {
+                tl.push(at.kernel(op, &slice(|t| &t.lo, d))?);
+                th.push(at.kernel(op, &slice(|t| &t.hi, d))?);
+                let mags: Vec<Tensor> = args
+                    .iter()
+                    .map(|v| match v {
+                        Val::Int(t) => t.clone(),
+                        Val::Float { p, t: None } => Tensor::F64(ArrayD::zeros(p.lo.raw_dim())),
+                        Val::Float { t: Some(t), .. } => Tensor::F64(
+                            Zip::from(t.lo.index_axis(Axis(0), d))
+                                .and(t.hi.index_axis(Axis(0), d))
+                                .map_collect(|&l, &h| {
+                                    // The magnitude, or MIN_POSITIVE for a nonzero term whose
+                                    // product could underflow.
+                                    let m = l.abs().max(h.abs());
+                                    if m > 0.0 {
+                                        m.max(f64::MIN_POSITIVE)
+                                    } else {
+                                        0.0
+                                    }
+                                }),
+                        ),
+                    })
+                    .collect();
+                // Non-negative coefficients: the op on the magnitudes is the sum of |terms|.
+                tm.push(at.kernel(op, &mags)?);
+            }
+            let stack = |parts: &[ArrayD<f64>]| {
+                let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+                ndarray::stack(Axis(0), &views).map_err(|e| {
+                    AutogradError::Exec(ExecError::InvalidGraph {
+                        detail: e.to_string(),
+                    })
+                })
+            };
+            Some(
+                Iv {
+                    lo: stack(&tl)?,
+                    hi: stack(&th)?,
+                }
+                .widen(&stack(&tm)?, rel),
+            )
+        }
+    };
+    Ok(Val::Float { p: primal, t })
+}
+
+#[cfg(test)]
+#[path = "enclosure_tests.rs"]
+mod tests;
