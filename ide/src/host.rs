@@ -172,6 +172,14 @@ impl Analysis {
         self.with_file(path, |db, file| crate::file_text(db, file).to_string())
     }
 
+    /// Why the file at `path` could not be read (missing, too large, not UTF-8, binary), when it
+    /// could not.
+    pub fn load_error(&self, path: &Path) -> Cancellable<Option<String>> {
+        self.with_file(path, |db, file| {
+            file.text(db).as_ref().err().map(|e| e.to_string())
+        })
+    }
+
     /// Every diagnostic of the file at `path`, sorted by position.
     pub fn diagnostics(&self, path: &Path) -> Cancellable<Vec<Diagnostic>> {
         self.with_file(path, |db, file| {
@@ -359,6 +367,15 @@ impl Analysis {
         options: &VerifyOptions,
     ) -> Cancellable<crate::trust::TrustReport> {
         self.with_db(|db| crate::trust::trust_report(db, paths, verify, options))
+    }
+
+    /// The target graph and VNN-LIB file of the `given vnnlib(...)` contract `name` of `path`.
+    pub fn contract_vnnlib_target(
+        &self,
+        path: &Path,
+        name: &str,
+    ) -> Cancellable<Result<(crate::RunnableGraph, PathBuf), crate::GraphError>> {
+        self.with_db(|db| crate::runnable::contract_vnnlib_target(db, path, name))
     }
 
     /// The file's contracts (only `only`, when given) prepared to run: plain data, executed with

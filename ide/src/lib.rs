@@ -79,9 +79,12 @@ pub(crate) use verification::{
 /// own threads and [`Analysis::statuses_with_runs`]. A [`verify::Prepared`] contract holds no
 /// database: it is executed after the snapshot is dropped.
 pub mod verify {
+    pub use tl_analysis::contracts::{Claim, Method};
     pub use tl_analysis::outcome::{ContractOutcome, MethodOutcome, Status, Verdict};
     pub use tl_analysis::verify::cache::ResultCache;
-    pub use tl_analysis::verify::{execute, ContractRun, Memo, Prepared, VerifyOptions};
+    pub use tl_analysis::verify::model::{instantiate, Model};
+    pub use tl_analysis::verify::{claims, SetSpec};
+    pub use tl_analysis::verify::{execute, ContractRun, Failure, Memo, Prepared, VerifyOptions};
 }
 
 /// Diagnostic codes: `TL0123` parsed, and the section of docs/diagnostics.md that explains one

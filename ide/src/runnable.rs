@@ -8,12 +8,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use std::path::PathBuf;
+
 use tl_analysis::check::file_diagnostics;
+use tl_analysis::contracts::{analyze_contract, Claim, Target};
 use tl_analysis::db::{Db, SourceFile};
 use tl_analysis::items::DefKind;
 use tl_analysis::lower::{lower_graph, Lowered, SpecPayload};
 use tl_analysis::onnx_model::{onnx_file, onnx_graph, OnnxGraph};
-use tl_analysis::scope::lookup;
+use tl_analysis::scope::{lookup, relative_path};
 use tl_ir::Graph;
 use tl_kernels::exec::Payload;
 
@@ -169,4 +172,65 @@ fn only_graph(db: &dyn Db, file: SourceFile) -> Result<String, GraphError> {
             true,
         )),
     }
+}
+
+/// The target graph and VNN-LIB file of a `given vnnlib(...)` contract (`tlc certificate check
+/// --contract`). Codes: TL0633 (no such contract, or one without a VNN-LIB property or target),
+/// TL0534 (the target does not lower), the ONNX importer's own.
+pub(crate) fn contract_vnnlib_target(
+    db: &dyn Db,
+    spec: &Path,
+    name: &str,
+) -> Result<(RunnableGraph, PathBuf), GraphError> {
+    let no_property = tl_bounds::codes::NO_PROPERTY;
+    let file = db.source(spec);
+    let def = lookup(db, file, &[name])
+        .filter(|d| d.kind == DefKind::Contract)
+        .ok_or_else(|| {
+            GraphError::new(
+                no_property,
+                format!("{} has no contract `{name}`", spec.display()),
+                true,
+            )
+        })?;
+    let analysis = analyze_contract(db, def.item)
+        .as_ref()
+        .ok_or_else(|| GraphError::new(no_property, format!("`{name}` is not a contract"), true))?;
+    let Some(Claim::VnnLib { path }) = &analysis.claim else {
+        return Err(GraphError::new(
+            no_property,
+            format!(
+                "contract `{name}` does not state a VNN-LIB property; certificates are checked against `given vnnlib(...)` contracts or --vnnlib"
+            ),
+            true,
+        ));
+    };
+    let vnnlib = relative_path(db, file, path);
+    let runnable = match analysis.target {
+        Some(Target::Graph(item)) => lower_graph(db, item)
+            .clone()
+            .map(RunnableGraph::Spec)
+            .map_err(|e| GraphError::new("TL0534", format!("{name}: {e}"), false))?,
+        Some(Target::Onnx(item)) => {
+            let ext = onnx_file(db, item).ok_or_else(|| {
+                GraphError::new(
+                    no_property,
+                    format!("the target of `{name}` is not an ONNX model"),
+                    true,
+                )
+            })?;
+            onnx_graph(db, ext)
+                .clone()
+                .map(RunnableGraph::Onnx)
+                .map_err(|e| GraphError::new(format!("TL{:04}", e.code), e.message, true))?
+        }
+        None => {
+            return Err(GraphError::new(
+                no_property,
+                format!("contract `{name}` has no target"),
+                true,
+            ))
+        }
+    };
+    Ok((runnable, vnnlib))
 }
