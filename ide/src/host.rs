@@ -306,6 +306,17 @@ impl Analysis {
         self.with_file(path, |db, file| crate::graph_mermaid(db, file, name))
     }
 
+    /// What `tlc graph` shows of the spec at `path`: the graph `name` (its only one when `None`)
+    /// as the spec's mermaid view when `mermaid` (an imported model has only its IR), else its IR.
+    pub fn graph_view(
+        &self,
+        path: &Path,
+        name: Option<&str>,
+        mermaid: bool,
+    ) -> Cancellable<Result<crate::GraphView, crate::ViewError>> {
+        self.with_db(|db| crate::graph_select::graph_view(db, path, name, mermaid))
+    }
+
     /// The file's trust report as markdown (`tlc trust --format markdown` for one file).
     pub fn trust_markdown(&self, path: &Path, runs: &[ContractRun]) -> Cancellable<String> {
         self.with_file(path, |db, file| crate::trust_markdown(db, file, runs))

@@ -14,6 +14,7 @@
 mod actions;
 mod completion;
 mod folding;
+mod graph_select;
 mod graph_view;
 mod host;
 mod hover;
@@ -43,6 +44,7 @@ use tl_analysis::items::{file_items, ItemSource};
 pub use actions::CodeAction;
 pub use completion::{CompletionItem, CompletionKind};
 pub use folding::{Fold, FoldKind};
+pub use graph_select::{GraphView, ViewError};
 pub use host::{Analysis, AnalysisHost, Cancellable, Cancelled, Change, Diagnostic, FileRange};
 pub use hover::Hover;
 pub use inlay::InlayHint;
