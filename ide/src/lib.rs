@@ -109,6 +109,12 @@ pub mod interchange {
     pub use tl_analysis::spec_writer::{sanitize_ident, write_spec, WeightsRef};
 }
 
+/// Test support shared by the analysis' and the front ends' tests (not part of the API).
+#[doc(hidden)]
+pub mod testing {
+    pub use tl_analysis::testing::*;
+}
+
 /// Paths as the database keys them: absolute, `.` and `..` resolved lexically.
 pub fn normalize_path(path: &std::path::Path) -> PathBuf {
     tl_analysis::db::normalize(path)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tl_analysis::catalog::Catalog;
+pub use tl_analysis::catalog::Catalog;
 use tl_analysis::contracts::Method;
 use tl_analysis::verify::VerifyOptions;
 
