@@ -1,12 +1,14 @@
-//! The `tl.toml` settings a verify run in the editor needs, read the way `tlc verify` reads them
-//! (the file is found upward from the spec): default methods, the search time limit, catalogs,
-//! and the result cache `.tl-cache/verify/` beside it, shared with `tlc verify`. Keys that only
-//! matter to a command-line run (`roots`, `exclude`, `fail_on`) are not read here; `tlc verify`
-//! validates them.
+//! `tl.toml`, read by one resolver for both front ends: [`ProjectFile`] is the file as
+//! `tlc verify` reads it (found upward from a spec or directory, unknown keys refused, every
+//! error a `TL0820` message naming the file), and [`project_settings`] is what a verify run of one
+//! spec uses from it (default methods, the search time limit, catalogs, and the result cache
+//! `.tl-cache/verify/` beside it, shared by `tlc verify` and the editor).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use serde::Deserialize;
 
 pub use tl_analysis::catalog::Catalog;
 use tl_analysis::contracts::Method;
@@ -25,82 +27,207 @@ pub struct ProjectSettings {
 /// Finds the tl.toml governing `spec` (in its directory or above) and reads it; the defaults when
 /// there is none. Errors are `TL0820` messages, as `tlc verify` reports them.
 pub fn project_settings(spec: &Path) -> Result<ProjectSettings, String> {
-    let mut dir = spec.parent();
-    while let Some(d) = dir {
-        let candidate = d.join("tl.toml");
-        if candidate.is_file() {
-            return read_project(&candidate);
-        }
-        dir = d.parent();
-    }
-    Ok(ProjectSettings {
-        root: None,
-        options: VerifyOptions::default(),
-        cache_dir: None,
-    })
-}
-
-fn read_project(path: &Path) -> Result<ProjectSettings, String> {
-    let fail = |what: String| format!("TL0820: {}: {what}", path.display());
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| fail(e.message().to_string()))?;
-    let root = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let strings = |key: &str| -> Result<Vec<String>, String> {
-        match table.get(key) {
-            None => Ok(vec![]),
-            Some(toml::Value::Array(items)) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(String::from)
-                        .ok_or_else(|| fail(format!("`{key}` must be a list of strings")))
-                })
-                .collect(),
-            Some(_) => Err(fail(format!("`{key}` must be a list of strings"))),
-        }
+    let project = ProjectFile::discover(spec)?;
+    let Some(root) = project.root.clone() else {
+        return Ok(ProjectSettings {
+            root: None,
+            options: VerifyOptions::default(),
+            cache_dir: None,
+        });
     };
+    let fail = |what: String| format!("TL0820: {}: {what}", root.join("tl.toml").display());
     let mut default_methods = Vec::new();
-    for m in strings("default_methods")? {
+    for m in &project.default_methods {
         default_methods.push(
-            parse_method(&m)
+            parse_method(m)
                 .ok_or_else(|| fail(format!("default_methods: unknown method `{m}`")))?,
         );
     }
-    let timeout = match table.get("timeout") {
-        None => None,
-        Some(toml::Value::Integer(s)) if *s > 0 => Some(Duration::from_secs(*s as u64)),
-        Some(toml::Value::String(s)) => Some(
-            parse_duration(s)
-                .ok_or_else(|| fail(format!("timeout `{s}` is not a duration like 60s")))?,
-        ),
-        Some(other) => {
-            return Err(fail(format!(
-                "timeout must be seconds or a string like \"60s\", not {other}"
-            )))
-        }
-    };
-    let catalog_files: Vec<PathBuf> = strings("catalogs")?.iter().map(|c| root.join(c)).collect();
-    let mut catalog = Catalog::builtin();
-    for c in &catalog_files {
-        catalog.merge_file(c).map_err(|errs| {
-            let msgs: Vec<String> = errs
-                .iter()
-                .map(|e| format!("{} {}", e.code, e.message))
-                .collect();
-            format!("catalog {}: {}", c.display(), msgs.join("; "))
-        })?;
-    }
+    let catalog = project.catalog()?;
     Ok(ProjectSettings {
         cache_dir: Some(root.join(".tl-cache").join("verify")),
         root: Some(root),
         options: VerifyOptions {
             default_methods,
-            timeout,
+            timeout: project.timeout,
             catalog: Arc::new(catalog),
-            catalog_files,
+            catalog_files: project.catalogs.clone(),
             ..VerifyOptions::default()
         },
     })
+}
+
+impl ProjectFile {
+    /// The builtin catalog with the project's catalogs merged in (errors: each entry's code).
+    pub fn catalog(&self) -> Result<Catalog, String> {
+        let mut catalog = Catalog::builtin();
+        for c in &self.catalogs {
+            catalog.merge_file(c).map_err(|errs| {
+                let msgs: Vec<String> = errs
+                    .iter()
+                    .map(|e| format!("{} {}", e.code, e.message))
+                    .collect();
+                format!("catalog {}: {}", c.display(), msgs.join("; "))
+            })?;
+        }
+        Ok(catalog)
+    }
+}
+
+/// Statuses and outcomes `fail_on` may name.
+pub const FAIL_ON_VALUES: &[&str] = &[
+    "falsified",
+    "uncovered",
+    "assumed",
+    "tested",
+    "timeout",
+    "error",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    roots: Option<Vec<String>>,
+    exclude: Option<Vec<String>>,
+    default_methods: Option<Vec<String>>,
+    timeout: Option<toml::Value>,
+    catalogs: Option<Vec<String>>,
+    fail_on: Option<Vec<String>>,
+}
+
+/// `tl.toml` as written, paths made absolute.
+#[derive(Debug, Clone)]
+pub struct ProjectFile {
+    /// The directory holding tl.toml (None: no tl.toml found).
+    pub root: Option<PathBuf>,
+    pub roots: Vec<PathBuf>,
+    pub exclude: Vec<String>,
+    pub default_methods: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub catalogs: Vec<PathBuf>,
+    pub fail_on: Vec<String>,
+}
+
+impl ProjectFile {
+    fn defaults(root: Option<PathBuf>) -> ProjectFile {
+        ProjectFile {
+            root,
+            roots: vec![],
+            exclude: vec![],
+            default_methods: vec![],
+            timeout: None,
+            catalogs: vec![],
+            fail_on: vec!["falsified".into()],
+        }
+    }
+
+    /// Finds tl.toml in `start` or a directory above it and reads it.
+    pub fn discover(start: &Path) -> Result<ProjectFile, String> {
+        let start = crate::normalize_path(start);
+        let mut dir = if start.is_dir() {
+            Some(start.as_path())
+        } else {
+            start.parent()
+        };
+        while let Some(d) = dir {
+            let candidate = d.join("tl.toml");
+            if candidate.is_file() {
+                return ProjectFile::load(&candidate);
+            }
+            dir = d.parent();
+        }
+        Ok(ProjectFile::defaults(None))
+    }
+
+    pub fn load(path: &Path) -> Result<ProjectFile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("TL0820: cannot read {}: {e}", path.display()))?;
+        let raw: Raw = toml::from_str(&text)
+            .map_err(|e| format!("TL0820: {}: {}", path.display(), e.message()))?;
+        let root = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let mut c = ProjectFile::defaults(Some(root.clone()));
+        c.roots = raw
+            .roots
+            .unwrap_or_default()
+            .iter()
+            .map(|r| root.join(r))
+            .collect();
+        c.exclude = raw.exclude.unwrap_or_default();
+        c.default_methods = raw.default_methods.unwrap_or_default();
+        c.catalogs = raw
+            .catalogs
+            .unwrap_or_default()
+            .iter()
+            .map(|r| root.join(r))
+            .collect();
+        if let Some(f) = raw.fail_on {
+            c.fail_on = f;
+        }
+        check_fail_on(&c.fail_on).map_err(|e| format!("TL0820: {}: {e}", path.display()))?;
+        c.timeout = match raw.timeout {
+            None => None,
+            Some(toml::Value::Integer(s)) if s > 0 => Some(Duration::from_secs(s as u64)),
+            Some(toml::Value::String(s)) => Some(parse_duration(&s).ok_or_else(|| {
+                format!(
+                    "TL0820: {}: timeout `{s}` is not a duration like 60s",
+                    path.display()
+                )
+            })?),
+            Some(other) => {
+                return Err(format!(
+                    "TL0820: {}: timeout must be seconds or a string like \"60s\", not {other}",
+                    path.display()
+                ))
+            }
+        };
+        Ok(c)
+    }
+
+    /// Whether `path` (absolute) is excluded by a pattern (matched against the path relative to
+    /// the project root; `*` stays within a path segment, `**` crosses them).
+    pub fn excluded(&self, path: &Path) -> bool {
+        let rel = match &self.root {
+            Some(r) => path.strip_prefix(r).unwrap_or(path),
+            None => path,
+        };
+        let rel = rel.to_string_lossy().replace('\\', "/");
+        self.exclude.iter().any(|p| {
+            let p = p.trim_end_matches('/');
+            glob(p, &rel) || rel.starts_with(&format!("{p}/"))
+        })
+    }
+}
+
+pub fn check_fail_on(values: &[String]) -> Result<(), String> {
+    for v in values {
+        if !FAIL_ON_VALUES.contains(&v.as_str()) {
+            return Err(format!(
+                "fail_on value `{v}` is not one of {}",
+                FAIL_ON_VALUES.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some(b'*') if p.get(1) == Some(&b'*') => {
+                let rest = &p[2..];
+                (0..=t.len()).any(|i| go(rest, &t[i..]))
+            }
+            Some(b'*') => {
+                let rest = &p[1..];
+                (0..=t.len())
+                    .take_while(|&i| i == 0 || t[i - 1] != b'/')
+                    .any(|i| go(rest, &t[i..]))
+            }
+            Some(&c) => t.first() == Some(&c) && go(&p[1..], &t[1..]),
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
 }
 
 /// `crown`, `bab`, `sampling`, `sampling(200)`: the `default_methods` forms docs/verify.md lists.
@@ -146,6 +273,16 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(d.join("specs")).expect("temp dir");
         d
+    }
+
+    #[test]
+    fn globs_and_durations() {
+        assert!(glob("fixtures/*.tl", "fixtures/a.tl"));
+        assert!(!glob("fixtures/*.tl", "fixtures/x/a.tl"));
+        assert!(glob("**/broken/*", "tests/fixtures/broken/a.tl"));
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("fast"), None);
     }
 
     #[test]

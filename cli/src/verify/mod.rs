@@ -13,7 +13,7 @@ use std::sync::Arc;
 use clap::Args;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use tl_ide::project::{parse_method, Catalog};
+use tl_ide::project::parse_method;
 use tl_ide::verify::{execute, ContractRun, Memo, ResultCache, VerifyOptions};
 use tl_ide::{Analysis, AnalysisHost, Change, ContractRef, Severity};
 
@@ -167,16 +167,10 @@ pub fn run(args: VerifyArgs) -> u8 {
             }
         }
     }
-    let mut catalog = Catalog::builtin();
-    for c in &config.catalogs {
-        if let Err(errs) = catalog.merge_file(c) {
-            let msgs: Vec<String> = errs
-                .iter()
-                .map(|e| format!("{} {}", e.code, e.message))
-                .collect();
-            return usage(format!("catalog {}: {}", c.display(), msgs.join("; ")));
-        }
-    }
+    let catalog = match config.catalog() {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
     let roots: Vec<PathBuf> = if !args.paths.is_empty() {
         args.paths.clone()
     } else if !config.roots.is_empty() {
