@@ -104,6 +104,9 @@ pub enum Claim {
         bound: f64,
         strict: bool,
     },
+    /// `adjoint(y)`: tl's forward and reverse modes agree by the adjoint law
+    /// `<J u, v> = <u, J^T v>` for the derivative of `y`, per op node and for the whole graph.
+    Adjoint { output: String },
     /// `d(y[i]) / d(x[j]) CMP c`: the partial derivative (the generalized one at kinks) stays on
     /// one side of `c` over the input set; `>= 0` means `y[i]` is non-decreasing in `x[j]`.
     Derivative {
@@ -144,6 +147,7 @@ impl Claim {
             Claim::IgnoredLabelsZero { .. } => "ignored_labels",
             Claim::Bridge { .. } => "execution",
             Claim::Lipschitz { .. } | Claim::Derivative { .. } => "jacobian",
+            Claim::Adjoint { .. } => "adjoint",
         }
     }
 }
@@ -171,6 +175,12 @@ pub enum Method {
     Certificate {
         path: String,
     },
+    /// Another verifier's answer, read from a result file (`tl-vnnlib verify` / VNN-COMP
+    /// output: `unsat`, `sat` with its assignment, ...): evidence that rests on the contract's
+    /// named `solver` assumption, so at most assumed; a `sat` counts only once replayed.
+    External {
+        path: String,
+    },
 }
 
 impl Method {
@@ -183,6 +193,7 @@ impl Method {
                 Status::Checked
             }
             Method::Certificate { .. } => Status::Checked,
+            Method::External { .. } => Status::Assumed,
             Method::Sampling { .. } => Status::Tested,
             // execGraphOfIR_semantics_eq is a theorem about TorchLean's compiler. tl's compiled
             // plan is a separate implementation of the same lowering, so for an equivalence claim
@@ -202,6 +213,7 @@ impl Method {
             Method::Sampling { .. } => "sampling",
             Method::Catalog => "catalog",
             Method::Certificate { .. } => "certificate",
+            Method::External { .. } => "external",
         }
     }
 }
@@ -234,6 +246,7 @@ impl std::fmt::Display for Method {
             }
             Method::Sampling { samples, seed } => write!(f, "sampling({samples}, seed = {seed})"),
             Method::Certificate { path } => write!(f, "certificate(\"{path}\")"),
+            Method::External { path } => write!(f, "external(\"{path}\")"),
             other => f.write_str(other.name()),
         }
     }
@@ -283,6 +296,7 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
             "execution",
             "two_network",
             "jacobian",
+            "adjoint",
         ],
         "random executions: finds counterexamples, never proves (status tested)",
     ),
@@ -300,6 +314,11 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
         "certificate",
         &["robustness", "output_range", "vnnlib"],
         "an external certificate, recomputed by tl",
+    ),
+    (
+        "external",
+        &["robustness", "output_range", "vnnlib"],
+        "another verifier's answer from a result file, resting on a named solver assumption (at most assumed)",
     ),
 ];
 
@@ -509,6 +528,21 @@ impl<'db> ContractCx<'db> {
                 )
                 .with_help(format!("add `check by {}`", methods_for(kind).join(" | ")));
                 self.out.diagnostics.push(d);
+            }
+            let rests_on_solver = self
+                .out
+                .rests_on
+                .iter()
+                .any(|&a| assumption_kind(self.db, a).as_deref() == Some("solver"));
+            if let Some((_, span)) = self.method_spans.iter().find(|(n, _)| *n == "external") {
+                if !rests_on_solver {
+                    let d = self.error(
+                        461,
+                        *span,
+                        "an external solver's answer needs a named `solver` assumption",
+                    );
+                    d.help = Some("declare `assume solver other_verifier: \"...\"` and add `rests on other_verifier`".into());
+                }
             }
             let is_cuda = self.out.execute_on.as_deref() == Some("cuda");
             let rests_on_kernel = self
@@ -1106,6 +1140,14 @@ impl<'db> ContractCx<'db> {
                 let name = callee.text();
                 match name.as_str() {
                     "all" if args.len() == 1 => self.claim(&args[0].value, has_within),
+                    "adjoint" => {
+                        let Some(Expr::Name(p)) = args.first().map(|a| &a.value) else {
+                            self.error(440, *span, "`adjoint` takes a graph value: `adjoint(y)`");
+                            return None;
+                        };
+                        let output = self.value_name(p)?;
+                        Some(Claim::Adjoint { output })
+                    }
                     "masked_weights_zero" | "ignored_labels_zero" => {
                         let Some(Expr::Name(p)) = args.first().map(|a| &a.value) else {
                             self.error(405, *span, format!("{name} takes a node name"));
@@ -1136,7 +1178,7 @@ impl<'db> ContractCx<'db> {
                     }
                     _ => {
                         let d = self.error(405, callee.span, format!("unknown claim `{name}`"));
-                        d.help = Some("claims: argmax(y) == k, linear comparisons, all(...), masked_weights_zero(n), ignored_labels_zero(n), compiled ~= reference, gradient ~= finite_difference".into());
+                        d.help = Some("claims: argmax(y) == k, linear comparisons, all(...), masked_weights_zero(n), ignored_labels_zero(n), adjoint(y), lipschitz(y, x) <= L, d(y[i]) / d(x[j]) >= c, compiled ~= reference, gradient ~= finite_difference".into());
                         None
                     }
                 }
@@ -1525,6 +1567,19 @@ impl<'db> ContractCx<'db> {
                 }
             }
             "catalog" => Method::Catalog,
+            "external" => match positional.first() {
+                Some(Expr::String(s)) => Method::External {
+                    path: s.value.clone(),
+                },
+                _ => {
+                    self.error(
+                        412,
+                        m.span,
+                        "external takes a result file: `external(\"robust.result\")`",
+                    );
+                    return None;
+                }
+            },
             "certificate" => match positional.first() {
                 Some(Expr::String(s)) => Method::Certificate {
                     path: s.value.clone(),

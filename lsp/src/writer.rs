@@ -223,23 +223,31 @@ pub async fn publish(state: Arc<State>, client: Client) {
     let st = state.clone();
     let computed = tokio::task::spawn_blocking(move || {
         let snapshot = st.analysis();
-        let open: Vec<(PathBuf, Uri, i32)> = st
+        // With each version its text: the writer updates a document before the database, so a
+        // snapshot taken in between holds the previous text. Such a document is skipped here
+        // (the database write that follows publishes it); publishing would label the previous
+        // text's diagnostics with the new version.
+        let open: Vec<(PathBuf, Uri, i32, ropey::Rope)> = st
             .lock_docs()
             .iter()
-            .map(|(p, d)| (p.clone(), d.uri.clone(), d.version))
+            .map(|(p, d)| (p.clone(), d.uri.clone(), d.version, d.rope.clone()))
             .collect();
         let uris = open
             .iter()
-            .map(|(p, u, _)| (p.clone(), u.clone()))
+            .map(|(p, u, _, _)| (p.clone(), u.clone()))
             .collect();
         catch_unwind(AssertUnwindSafe(|| {
             let cx = Cx::new(&snapshot, st.encoding(), &uris, st.docs_link());
-            open.iter()
-                .map(|(path, uri, version)| {
-                    let (runs, running) = st.verify.current(path, Some(*version));
-                    analyse(&cx, path, uri, *version, &runs, &running)
-                })
-                .collect::<Cancellable<Vec<_>>>()
+            let mut out = Vec::new();
+            for (path, uri, version, rope) in &open {
+                let readable = cx.analysis.load_error(path)?.is_none();
+                if !(readable && *rope == cx.text(path)?.as_str()) {
+                    continue;
+                }
+                let (runs, running) = st.verify.current(path, Some(*version));
+                out.push(analyse(&cx, path, uri, *version, &runs, &running)?);
+            }
+            Ok::<_, tl_ide::Cancelled>(out)
         }))
     })
     .await;

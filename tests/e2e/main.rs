@@ -8,6 +8,7 @@ mod export_interop;
 mod fuzz_smoke;
 mod graph;
 mod lsp;
+mod lsp_stress;
 mod support;
 mod trust;
 mod verify;

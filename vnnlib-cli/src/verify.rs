@@ -156,6 +156,35 @@ fn load_model(path: &Path, q: &Query, n: &Network) -> Result<Model, Failure> {
         .collect();
     let inputs = bind(&n.inputs, graph_inputs, "input")?;
     let outs = bind(&n.outputs, graph.outputs.clone(), "output")?;
+    // By name, every graph input must be declared exactly once.
+    if let Some((k, _)) = inputs
+        .iter()
+        .enumerate()
+        .find(|(k, id)| inputs[..*k].contains(id))
+    {
+        return Err(mismatch(
+            q,
+            &n.inputs[k],
+            path,
+            format!(
+                "`{}` names a model input another declaration already names",
+                n.inputs[k].name
+            ),
+        ));
+    }
+    if inputs.len() != graph.inputs.len() {
+        return Err(mismatch(
+            q,
+            &n.inputs[0],
+            path,
+            format!(
+                "network `{}` declares {} inputs, the model has {}",
+                n.name,
+                inputs.len(),
+                graph.inputs.len()
+            ),
+        ));
+    }
     let mut hidden = Vec::new();
     for d in &n.hidden {
         let want = d.onnx_name.as_deref().unwrap_or_default();

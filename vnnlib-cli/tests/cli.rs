@@ -607,3 +607,68 @@ fn structure_mismatch_and_unsupported_constraints_are_refused() {
         "a code and a position: {err}"
     );
 }
+
+/// Byte-level mutations of a valid two-network query with hidden nodes, run through the binary:
+/// every outcome is an answer (exit 0, a verdict line) or a coded error (exit 2, `error[TL`),
+/// never a panic.
+#[test]
+fn mutated_queries_never_panic_the_binary() {
+    let d = tmp("fuzz");
+    let teacher = write_model(&d, "teacher.onnx", DataType::Float);
+    let student = write_model_dw(&d, "student.onnx", DataType::Float, 0.01);
+    let base = format!(
+        "(declare-network teacher (declare-input tX float32 [1,2] \"x\") (declare-hidden tH float32 [1,2] \"h\") (declare-output tY float32 [1,2] \"y\"))\n\
+         (declare-network student (isomorphic-to teacher) (declare-input sX float32 [1,2]) (declare-output sY float32 [1,2]))\n\
+         {BOX}(assert (and (== tX[0,0] sX[0,0]) (== tX[0,1] sX[0,1])))\n(assert (or (> (- sY[0,0] tY[0,0]) 0.006) (< tH[0,1] -0.4)))\n"
+    );
+    let nets = [
+        format!("teacher={}", teacher.display()),
+        format!("student={}", student.display()),
+    ];
+    let mut s: u64 = 0x243f6a8885a308d3;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let alphabet = b"()[],-+*<=>!. 0123456789XYHtsf\"\n";
+    let q = d.join("m.vnnlib");
+    for _ in 0..300 {
+        let mut b = base.as_bytes().to_vec();
+        for _ in 0..(1 + next() % 3) {
+            let i = (next() as usize) % b.len();
+            match next() % 3 {
+                0 => {
+                    b.remove(i);
+                }
+                1 => b.insert(i, alphabet[(next() as usize) % alphabet.len()]),
+                _ => b[i] = alphabet[(next() as usize) % alphabet.len()],
+            }
+        }
+        std::fs::write(&q, &b).unwrap();
+        let qs = q.display().to_string();
+        let (rc, out, err) = run(&[
+            "verify",
+            &qs,
+            "--network",
+            &nets[0],
+            "--network",
+            &nets[1],
+            "--timeout",
+            "5",
+        ]);
+        let text = String::from_utf8_lossy(&b);
+        match rc {
+            0 => assert!(
+                matches!(
+                    out.lines().next(),
+                    Some("sat" | "unsat" | "unknown" | "timed-out")
+                ),
+                "{text}\n{out}"
+            ),
+            2 => assert!(err.contains("error[TL") && out.is_empty(), "{text}\n{err}"),
+            _ => panic!("exit {rc} on\n{text}\n{err}"),
+        }
+    }
+}

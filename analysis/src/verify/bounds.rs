@@ -61,7 +61,7 @@ pub(super) fn run(cx: &Cx, method: &Method) -> Result<(Verdict, String), Failure
     }
 }
 
-fn problem(cx: &Cx) -> Result<Problem, Failure> {
+pub(super) fn problem(cx: &Cx) -> Result<Problem, Failure> {
     let graph = &cx.model.graph;
     if graph.inputs.len() != 1 {
         return Err(Failure::unsupported(format!(
@@ -275,7 +275,7 @@ pub(super) fn bab_with(
 }
 
 /// Re-runs `x` on the compiled f32 plan and checks that the claim fails there.
-fn confirm(cx: &Cx, p: &Problem, x: &[f64]) -> Result<Option<Counterexample>, Failure> {
+pub(super) fn confirm(cx: &Cx, p: &Problem, x: &[f64]) -> Result<Option<Counterexample>, Failure> {
     let model = cx.model.with_outputs(std::slice::from_ref(&p.node))?;
     let plan = model.compile()?;
     let input =

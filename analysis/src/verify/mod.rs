@@ -12,13 +12,13 @@
 //! compiled f32 executor re-ran it and confirmed the violation. Gradient claims are about the
 //! reference (f64) semantics: reverse mode against finite differences of that semantics.
 
-#[cfg(test)]
 mod adjoint;
 mod bounds;
 mod bridge;
 pub mod cache;
 mod catalog_method;
 pub mod claims;
+mod external;
 mod float;
 mod gradient;
 mod jacobian;
@@ -661,6 +661,10 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
         (Claim::TwoNetwork { .. }, m) => two_network::run(&cx, m),
         (
             Claim::Argmax { .. } | Claim::Linear { .. } | Claim::All(_) | Claim::VnnLib { .. },
+            Method::External { path },
+        ) => external::run(&cx, path),
+        (
+            Claim::Argmax { .. } | Claim::Linear { .. } | Claim::All(_) | Claim::VnnLib { .. },
             Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. },
         ) => bounds::run(&cx, m),
         (Claim::Gradient, Method::Sampling { samples, seed }) => {
@@ -668,6 +672,9 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
         }
         (Claim::Equivalence, Method::Sampling { samples, seed }) => {
             return equivalence_with_derived_bound(&cx, *samples, *seed);
+        }
+        (Claim::Adjoint { output }, Method::Sampling { samples, seed }) => {
+            adjoint::run(&cx, output, *samples, *seed)
         }
         (Claim::Lipschitz { .. } | Claim::Derivative { .. }, Method::Ibp) => {
             jacobian::enclose(&cx, 0)

@@ -589,7 +589,7 @@ fn the_adjoint_law_holds_on_every_spec_example_graph() {
                         .collect();
                     vec![point]
                 });
-            match adjoint::adjoint_at(model, &draws[0], 11) {
+            match adjoint::testing::adjoint_at(model, &draws[0], 11) {
                 Ok(checks) => {
                     for (output, c) in checks {
                         println!(
@@ -780,4 +780,34 @@ fn the_jacobian_contracts_of_the_examples_are_checked() {
         let d = &run.outcome.methods[0].detail;
         assert!(d.contains(needle) && d.ends_with("checked"), "{d}");
     }
+}
+
+const ADJOINT: &str = r#"
+graph mixer(x: f32[1, 3, 4]) -> y: f32[1, 3, 4] {
+  param w: f32[4, 4] = [[0.5, -0.25, 0.125, 0.3], [1.5, 2.0, -1.0, 0.2], [0.1, 0.2, 0.3, 0.4], [-0.7, 0.6, -0.5, 0.4]]
+  param b: f32[4] = [0.1, -0.2, 0.0, 0.3]
+  h = linear(x, w, b)
+  a = scaled_dot_product_attention(h, h, h, causal = true)
+  n = layer_norm(a)
+  s = softmax(n, axis = 2)
+  y = tanh(s)
+}
+contract law on mixer {
+  given x in box(-1.0, 1.0)
+  ensure adjoint(y)
+  check by sampling(3, seed = 1)
+}
+"#;
+
+#[test]
+fn the_adjoint_law_is_a_tested_contract_per_op_and_for_the_graph() {
+    let path = Path::new("/tmp/tl-verify-tests/adjoint.tl");
+    let run = run_named(path, Some(ADJOINT), "law", &VerifyOptions::default());
+    assert_eq!(run.status, Status::Tested, "{:?}", verdicts(&run));
+    let d = &run.outcome.methods[0].detail;
+    assert!(
+        d.contains("at each of its 5 differentiable op nodes")
+            && d.ends_with("sampled, not proved"),
+        "{d}"
+    );
 }

@@ -29,7 +29,7 @@ use super::backward::{backward_from, depends_on_leaves, output_id};
 use super::error::{AutogradError, AutogradResult};
 use super::forward::{forward_tangents, Seeds};
 use super::rules::{jvp, vjp, RuleError, Tangents};
-use crate::exec::{denote, Payload};
+use crate::exec::{denote, lower, Denotation, ExecError, Lowered, Payload};
 use crate::tensor::Tensor;
 use ndarray::ArrayD;
 use std::collections::BTreeMap;
@@ -92,7 +92,6 @@ fn abs_dot(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
 
 /// The adjoint law for one kernel op at `operands`: tangents `u` (one per operand, `None` for
 /// integer operands) and a cotangent `v` of kernel output `output` (value `y`).
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn op_adjoint(
     op: &crate::backend::KernelOp,
     operands: &[&Tensor],
@@ -163,4 +162,95 @@ pub fn graph_adjoint(
         }
     }
     Ok(AdjointCheck::new(forward, reverse, scale, terms))
+}
+
+/// The adjoint law of one op node at the values of a denotation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeAdjoint {
+    pub node: String,
+    pub op: &'static str,
+    pub check: AdjointCheck,
+}
+
+/// The adjoint law for every differentiable op node of `graph` at `values` (a node on a path
+/// from a float input or param, with a float value), with seeded random tangents of its float
+/// operands and a random cotangent of its value, in [-1, 1]: each op's JVP rule against its VJP
+/// rule, so a failure names the op.
+pub fn node_adjoints(
+    graph: &Graph,
+    values: &Denotation,
+    seed: u64,
+) -> AutogradResult<Vec<NodeAdjoint>> {
+    let mut state = seed ^ 0x5EED_AD70;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        2.0 * (((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64) - 1.0
+    };
+    let depends = depends_on_leaves(graph);
+    let mut out = Vec::new();
+    for (id, node) in graph.nodes.iter().enumerate() {
+        let NodeKind::Op { op, attrs } = &node.kind else {
+            continue;
+        };
+        if !depends[id] || !node.dtype.is_float() {
+            continue;
+        }
+        let lowered =
+            lower(*op, attrs, node.parents.len()).map_err(|detail| ExecError::Lowering {
+                node: node.name.clone(),
+                op: op.name(),
+                detail,
+            })?;
+        let Lowered::Kernel {
+            op: kop,
+            operands,
+            output,
+            keep_mask,
+        } = lowered
+        else {
+            continue;
+        };
+        let missing = || {
+            AutogradError::Exec(ExecError::InvalidGraph {
+                detail: format!("node {}: an operand has no value", node.name),
+            })
+        };
+        let args = operands
+            .iter()
+            .map(|&i| node.parents.get(i).and_then(|&p| values.node(p)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(missing)?;
+        let y = values.node(id).ok_or_else(missing)?.to_f64();
+        let u: Vec<Option<ArrayD<f64>>> = args
+            .iter()
+            .enumerate()
+            .map(|(pos, t)| {
+                (keep_mask != Some(pos) && t.dtype().is_float())
+                    .then(|| ArrayD::from_shape_simple_fn(ndarray::IxDyn(t.shape()), &mut next))
+            })
+            .collect();
+        let v = ArrayD::from_shape_simple_fn(y.raw_dim(), &mut next);
+        let us: Vec<Option<&ArrayD<f64>>> = u.iter().map(Option::as_ref).collect();
+        let no_rule = |detail: String| AutogradError::NoRule {
+            node: node.name.clone(),
+            op: op.name(),
+            detail,
+        };
+        let check = op_adjoint(&kop, &args, &us, output, &y, &v).map_err(|e| match e {
+            RuleError::Missing(d) => no_rule(d),
+            RuleError::Kernel(source) => AutogradError::Exec(ExecError::Kernel {
+                node: node.name.clone(),
+                source,
+            }),
+        })?;
+        out.push(NodeAdjoint {
+            node: node.name.clone(),
+            op: op.name(),
+            check,
+        });
+    }
+    Ok(out)
 }

@@ -31,7 +31,7 @@ mod kinks;
 mod objective;
 mod rules;
 
-pub use adjoint::{gamma, graph_adjoint, AdjointCheck};
+pub use adjoint::{gamma, graph_adjoint, node_adjoints, AdjointCheck, NodeAdjoint};
 pub use backward::{backward, backward_from, gradients, Gradients};
 pub use enclosure::{jacobian_enclosure, jacobian_enclosure_with, JacobianEnclosure, ValueHints};
 pub use error::{AutogradError, AutogradResult};

@@ -1280,6 +1280,20 @@ impl Builder<'_> {
                 None => return Ok(None),
             }
         }
+        // A node with fewer inputs than its op reads is an error, not an index past the end
+        // (found by fuzzing: a Gather with one input).
+        let needs = match op {
+            "Add" | "Sub" | "Mul" | "Div" | "Gather" | "Reshape" => 2,
+            "Range" => 3,
+            "Concat" => 0,
+            _ => 1,
+        };
+        if args.len() < needs {
+            return Err(shape_err(format!(
+                "{op} has {} input(s), it needs {needs}",
+                args.len()
+            )));
+        }
         // Only fold values that came from shapes: constant-only integer graphs (an int
         // initializer through Identity) fold too, which is exact.
         let ints = |f: &Folded| {
@@ -1440,7 +1454,9 @@ impl Builder<'_> {
                 if delta == 0 {
                     return Err(Self::err(node, "Range delta is 0"));
                 }
-                let count = ((limit - start) as f64 / delta as f64).ceil().max(0.0) as i64;
+                let count = ((limit as f64 - start as f64) / delta as f64)
+                    .ceil()
+                    .max(0.0) as i64;
                 if count > 1 << 24 {
                     return Err(Self::err(
                         node,
