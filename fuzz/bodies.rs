@@ -84,24 +84,35 @@ fn write(path: &Path, data: &[u8]) {
     f.write_all(data).expect("scratch write");
 }
 
-/// The parser and every analysis: bytes in, diagnostics out, through the same function
-/// `tlc check` uses (`Db::source` reads the file with its UTF-8/BOM/NUL checks, then
-/// `check::file_diagnostics`). Every diagnostic is coded and its span lies inside the text on
-/// character boundaries (the renderer slices the text there).
+/// The parser and every analysis: bytes in, diagnostics out, through the same door `tlc check`
+/// uses (`tl_ide`: the file loaded with its UTF-8/BOM/NUL checks, then `Analysis::diagnostics`).
+/// Every diagnostic is coded and its span lies inside the text on character boundaries (the
+/// renderer slices the text there).
 pub fn check(data: &[u8]) {
-    use tl_analysis::db::Db;
     let path = scratch().join("fuzz.tl");
     write(&path, data);
-    let db = tl_analysis::RootDatabase::default();
-    let file = db.source(&path);
-    let text = match file.text(&db) {
-        Ok(t) => t.clone(),
-        Err(_) => String::from_utf8_lossy(data).into_owned(),
+    let mut host = tl_ide::AnalysisHost::new();
+    let mut change = tl_ide::Change::new();
+    change.load_file(&path);
+    host.apply_change(change);
+    let analysis = host.analysis();
+    let here = tl_ide::normalize_path(&path);
+    let text = match analysis
+        .load_error(&path)
+        .expect("nothing changes while checking")
+    {
+        None => analysis
+            .file_text(&path)
+            .expect("nothing changes while checking"),
+        Some(_) => String::from_utf8_lossy(data).into_owned(),
     };
-    for d in tl_analysis::check::file_diagnostics(&db, file) {
+    for d in analysis
+        .diagnostics(&path)
+        .expect("nothing changes while checking")
+    {
         assert!(d.code > 0, "uncoded diagnostic: {}", d.message);
-        for span in std::iter::once(&d.span).chain(d.related.iter().map(|(s, _)| s)) {
-            if span.file != file {
+        for span in std::iter::once(&d.range).chain(d.related.iter().map(|(s, _)| s)) {
+            if span.path != here {
                 continue;
             }
             let (s, e) = (span.range.start as usize, span.range.end as usize);

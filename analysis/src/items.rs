@@ -117,7 +117,7 @@ impl DefKind {
 }
 
 /// The kind of definition an item keyword introduces (`None` for junk).
-pub(crate) fn def_kind(keyword: ItemKeyword) -> Option<DefKind> {
+pub fn def_kind(keyword: ItemKeyword) -> Option<DefKind> {
     Some(match keyword {
         ItemKeyword::Graph => DefKind::Graph,
         ItemKeyword::Block => DefKind::Block,

@@ -1,6 +1,6 @@
 //! tl semantic model: the salsa database, name and shape analysis, diagnostics, the proof catalog,
-//! the trust ledger and check orchestration, behind an `ide`-style facade that the CLI and the
-//! language server both call (so they cannot disagree).
+//! the trust ledger and check orchestration. Front ends do not use it directly: they go through
+//! `tl-ide` (ide/), whose `AnalysisHost`/`Analysis` own the database and answer in plain data.
 //!
 //! Query layers, each depending only on the ones above it:
 //! - `db`: inputs (source texts, external file stamps);
@@ -16,7 +16,6 @@ pub mod contracts;
 pub mod db;
 pub mod diagnostics;
 pub mod graphs;
-pub mod ide;
 pub mod items;
 pub mod ledger;
 pub mod lower;

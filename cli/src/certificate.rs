@@ -5,12 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use tl_analysis::contracts::{analyze_contract, Claim, Target};
-use tl_analysis::db::Db;
-use tl_analysis::items::DefKind;
-use tl_analysis::onnx_model::{onnx_file, onnx_graph};
-use tl_analysis::scope::{lookup, relative_path};
-use tl_analysis::RootDatabase;
 use tl_bounds::{codes, BoundNet, Certificate, Property};
 
 use crate::bounds::bounds_error;
@@ -158,60 +152,15 @@ fn contract_problem(spec: &Path, name: &str) -> Result<(BoundNet, Property, Stri
             return Err(CliError::new(e.code, e.message, exit::USAGE));
         }
     }
-    let db = RootDatabase::default();
-    let file = db.source(spec);
-    let def = lookup(&db, file, &[name])
-        .filter(|d| d.kind == DefKind::Contract)
-        .ok_or_else(|| {
-            CliError::new(
-                codes::NO_PROPERTY,
-                format!("{} has no contract `{name}`", spec.display()),
-                exit::USAGE,
-            )
+    let mut host = tl_ide::AnalysisHost::new();
+    let mut change = tl_ide::Change::new();
+    change.load_file(spec);
+    host.apply_change(change);
+    let (runnable, vnnlib) = crate::uncancelled(host.analysis().contract_vnnlib_target(spec, name))
+        .map_err(|e| {
+            let status = if e.usage { exit::USAGE } else { exit::FINDINGS };
+            CliError::new(e.code, e.message, status)
         })?;
-    let analysis = analyze_contract(&db, def.item).as_ref().ok_or_else(|| {
-        CliError::new(
-            codes::NO_PROPERTY,
-            format!("`{name}` is not a contract"),
-            exit::USAGE,
-        )
-    })?;
-    let Some(Claim::VnnLib { path }) = &analysis.claim else {
-        return Err(CliError::new(
-            codes::NO_PROPERTY,
-            format!(
-                "contract `{name}` does not state a VNN-LIB property; certificates are checked against `given vnnlib(...)` contracts or --vnnlib"
-            ),
-            exit::USAGE,
-        ));
-    };
-    let vnnlib = relative_path(&db, file, path);
-    let runnable = match analysis.target {
-        Some(Target::Graph(item)) => tl_analysis::lower::lower_graph(&db, item)
-            .clone()
-            .map(RunnableGraph::Spec)
-            .map_err(|e| CliError::new("TL0534", format!("{name}: {e}"), exit::FINDINGS))?,
-        Some(Target::Onnx(item)) => {
-            let ext = onnx_file(&db, item).ok_or_else(|| {
-                CliError::new(
-                    codes::NO_PROPERTY,
-                    format!("the target of `{name}` is not an ONNX model"),
-                    exit::USAGE,
-                )
-            })?;
-            onnx_graph(&db, ext)
-                .clone()
-                .map(RunnableGraph::Onnx)
-                .map_err(|e| CliError::new(format!("TL{:04}", e.code), e.message, exit::USAGE))?
-        }
-        None => {
-            return Err(CliError::new(
-                codes::NO_PROPERTY,
-                format!("contract `{name}` has no target"),
-                exit::USAGE,
-            ))
-        }
-    };
     let net = net_of(&runnable)?;
     let prop = tl_bounds::vnnlib::load(&vnnlib).map_err(usage)?;
     Ok((net, prop, format!("contract {name} ({})", vnnlib.display())))

@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use tl_analysis::check::file_diagnostics;
-use tl_analysis::db::Db;
-use tl_analysis::{RootDatabase, Severity};
+use tl_ide::{AnalysisHost, Change, Severity};
 
 use crate::exit;
 use crate::render::Renderer;
@@ -28,12 +26,17 @@ pub fn run(paths: &[PathBuf], format: &str, deny_warnings: bool) -> u8 {
         );
         return exit::USAGE;
     }
-    let db = RootDatabase::default();
-    let mut renderer = Renderer::new(&db);
+    let mut host = AnalysisHost::new();
+    let mut change = Change::new();
+    for path in &files {
+        change.load_file(path);
+    }
+    host.apply_change(change);
+    let analysis = host.analysis();
+    let mut renderer = Renderer::new(&analysis);
     let (mut errors, mut warnings) = (0usize, 0usize);
     for path in &files {
-        let file = db.source(path);
-        for d in file_diagnostics(&db, file) {
+        for d in crate::uncancelled(analysis.diagnostics(path)) {
             match d.severity {
                 Severity::Error => errors += 1,
                 Severity::Warning => warnings += 1,

@@ -1,6 +1,6 @@
 //! `tlc explain TL0123`.
 
-use tl_analysis::diagnostics::{explain, parse_code};
+use tl_ide::{explain, parse_code};
 
 use crate::exit;
 

@@ -6,14 +6,9 @@
 //! Pair it with `tlc export onnx SPEC --graph G` for the model. A claim about another node, or of
 //! a kind VNN-LIB cannot state (equivalence, gradients, two networks), is refused (TL0581).
 
-use tl_analysis::check::file_diagnostics;
-use tl_analysis::contracts::Claim;
-use tl_analysis::db::Db;
-use tl_analysis::items::file_items;
-use tl_analysis::verify::{claims, model::instantiate, prepare, VerifyOptions};
-use tl_analysis::{RootDatabase, Severity};
 use tl_bounds::vnnlib2::{self, ElemType};
-use tl_syntax::ItemKeyword;
+use tl_ide::verify::{claims, instantiate, Claim, Failure, VerifyOptions};
+use tl_ide::Severity;
 
 use crate::exit;
 use crate::export::ExportArgs;
@@ -45,16 +40,19 @@ pub fn run(args: &ExportArgs) -> Result<(), CliError> {
             exit::USAGE,
         ));
     }
-    let db = RootDatabase::default();
-    let file = db.source(&args.spec);
-    if let Err(e) = file.text(&db) {
+    let mut host = tl_ide::AnalysisHost::new();
+    let mut change = tl_ide::Change::new();
+    change.load_file(&args.spec);
+    host.apply_change(change);
+    let analysis = host.analysis();
+    if let Some(e) = crate::uncancelled(analysis.load_error(&args.spec)) {
         return Err(CliError::new(
             "TL0120",
             format!("cannot read {}: {e}", args.spec.display()),
             exit::USAGE,
         ));
     }
-    let errors = file_diagnostics(&db, file)
+    let errors = crate::uncancelled(analysis.diagnostics(&args.spec))
         .into_iter()
         .filter(|d| d.severity == Severity::Error)
         .count();
@@ -68,10 +66,10 @@ pub fn run(args: &ExportArgs) -> Result<(), CliError> {
             exit::FINDINGS,
         ));
     }
-    let item = file_items(&db, file)
-        .iter()
-        .copied()
-        .find(|i| i.keyword(&db) == ItemKeyword::Contract && i.name(&db).as_deref() == Some(name))
+    let p = crate::uncancelled(analysis.contracts(&args.spec))
+        .into_iter()
+        .find(|c| c.name == name)
+        .and_then(|c| crate::uncancelled(analysis.prepare_contract(&c, &VerifyOptions::default())))
         .ok_or_else(|| {
             CliError::new(
                 "TL0581",
@@ -79,8 +77,7 @@ pub fn run(args: &ExportArgs) -> Result<(), CliError> {
                 exit::USAGE,
             )
         })?;
-    let p = prepare(&db, item, &VerifyOptions::default());
-    let fail = |f: tl_analysis::verify::Failure| CliError::new(f.code, f.message, exit::FINDINGS);
+    let fail = |f: Failure| CliError::new(f.code, f.message, exit::FINDINGS);
     let claim = p
         .claim
         .clone()

@@ -41,7 +41,7 @@ pub fn run(paths: &[PathBuf], check: bool) -> u8 {
     };
     let mut status = exit::OK;
     for path in files {
-        let text = match tl_analysis::db::read_source_with_bom(&path) {
+        let text = match tl_ide::vfs::read_source_with_bom(&path) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: {}: {e}", path.display());

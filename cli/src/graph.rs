@@ -5,14 +5,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use tl_analysis::check::file_diagnostics;
-use tl_analysis::db::Db;
-use tl_analysis::items::file_items;
-use tl_analysis::lower::lower_graph;
-use tl_analysis::onnx_model::{onnx_file, onnx_graph};
-use tl_analysis::{RootDatabase, Severity};
+use tl_ide::GraphView;
 use tl_ir::{Graph, NodeKind};
-use tl_syntax::ItemKeyword;
 
 use crate::exit;
 
@@ -36,93 +30,29 @@ pub fn run(args: GraphArgs) -> u8 {
         eprintln!("error: {}: no such file", args.spec.display());
         return exit::USAGE;
     }
-    let db = RootDatabase::default();
-    let file = db.source(&args.spec);
-    let errors = file_diagnostics(&db, file)
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    if errors > 0 {
-        eprintln!(
-            "error: {} has {errors} error(s); run `tlc check {}`",
-            args.spec.display(),
-            args.spec.display()
-        );
-        return exit::FINDINGS;
-    }
-    let graphs: Vec<_> = file_items(&db, file)
-        .iter()
-        .copied()
-        .filter(|&i| match i.keyword(&db) {
-            ItemKeyword::Graph | ItemKeyword::Block => true,
-            ItemKeyword::Import => onnx_file(&db, i).is_some(),
-            _ => false,
-        })
-        .collect();
-    let name = match (&args.graph, graphs.as_slice()) {
-        (Some(n), _) => n.clone(),
-        (None, [only]) => only.name(&db).clone().unwrap_or_default(),
-        (None, _) => {
-            let names: Vec<String> = graphs.iter().filter_map(|g| g.name(&db).clone()).collect();
-            eprintln!(
-                "error: {} defines {} graphs; pick one with --graph ({})",
-                args.spec.display(),
-                names.len(),
-                names.join(", ")
-            );
-            return exit::USAGE;
+    let mut host = tl_ide::AnalysisHost::new();
+    let mut change = tl_ide::Change::new();
+    change.load_file(&args.spec);
+    host.apply_change(change);
+    let view =
+        host.analysis()
+            .graph_view(&args.spec, args.graph.as_deref(), args.format == "mermaid");
+    match crate::uncancelled(view) {
+        Ok(GraphView::Mermaid(text)) => {
+            print!("{text}");
+            exit::OK
         }
-    };
-    // `import onnx "m.onnx" as net`: the imported model's IR, named by its alias (as `tlc run
-    // --graph net` finds it); the model's own graph name (often `torch_jit`) is not the spec's.
-    if let Some(import) = file_items(&db, file).iter().copied().find(|i| {
-        i.keyword(&db) == ItemKeyword::Import && i.name(&db).as_deref() == Some(name.as_str())
-    }) {
-        let Some(ext) = onnx_file(&db, import) else {
-            eprintln!("error: `{name}` imports a spec, not a model; name one of its graphs");
-            return exit::USAGE;
-        };
-        return match onnx_graph(&db, ext) {
-            Ok(model) => {
-                let mut graph = model.graph.clone();
-                graph.name = name.clone();
-                print_ir(&graph, &args.format)
+        Ok(GraphView::Ir(graph)) => print_ir(&graph, &args.format),
+        Err(e) => {
+            match &e.code {
+                Some(code) => eprintln!("error[{code}]: {}", e.message),
+                None => eprintln!("error: {}", e.message),
             }
-            Err(e) => {
-                eprintln!("error[TL{:04}]: {}", e.code, e.message);
+            if e.usage {
+                exit::USAGE
+            } else {
                 exit::FINDINGS
             }
-        };
-    }
-    if args.format == "mermaid" {
-        return match tl_analysis::ide::graph_mermaid(&db, file, &name) {
-            Some(text) => {
-                print!("{text}");
-                exit::OK
-            }
-            None => {
-                eprintln!("error: no graph or block named `{name}`");
-                exit::USAGE
-            }
-        };
-    }
-    let Some(item) = graphs
-        .iter()
-        .copied()
-        .find(|g| g.name(&db).as_deref() == Some(name.as_str()))
-    else {
-        eprintln!("error: no graph named `{name}` in {}", args.spec.display());
-        return exit::USAGE;
-    };
-    if item.keyword(&db) == ItemKeyword::Block {
-        eprintln!("error: `{name}` is a block; the IR exists for graphs (use --format mermaid for a block)");
-        return exit::USAGE;
-    }
-    match lower_graph(&db, item) {
-        Ok(lowered) => print_ir(&lowered.graph, &args.format),
-        Err(e) => {
-            eprintln!("error: cannot lower `{name}`: {e}");
-            exit::FINDINGS
         }
     }
 }

@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 
 use clap::Args;
-use tl_analysis::onnx_model::{load_onnx, with_initializer_params};
-use tl_analysis::spec_writer::{write_spec, WeightsRef};
+use tl_ide::interchange::{load_onnx, with_initializer_params, write_spec, WeightsRef};
 use tl_kernels::Tensor;
 
 use crate::exit;
@@ -58,7 +57,7 @@ pub fn run(args: ImportArgs) -> u8 {
 
 /// `target` as written from the directory the spec lives in.
 fn relative_to_spec(target: &Path, spec: Option<&Path>) -> String {
-    let abs = |p: &Path| tl_analysis::db::normalize(p);
+    let abs = |p: &Path| tl_ide::normalize_path(p);
     let Some(spec) = spec else {
         return target.display().to_string();
     };

@@ -34,6 +34,12 @@ pub mod exit {
     pub const USAGE: u8 = 2;
 }
 
+/// An answer from a `tl_ide::Analysis` snapshot. `tlc` applies no change to its host while it
+/// holds a snapshot, so nothing it asks can be cancelled.
+pub fn uncancelled<T>(answer: tl_ide::Cancellable<T>) -> T {
+    answer.unwrap_or_else(|_| unreachable!("tlc changes no input while it analyses"))
+}
+
 #[derive(Parser)]
 #[command(
     name = "tlc",

@@ -4,23 +4,23 @@ use codespan_reporting::diagnostic::{Diagnostic, Label, Severity as CsSeverity};
 use codespan_reporting::files::SimpleFiles;
 use codespan_reporting::term::{self, Config};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-use tl_analysis::db::{Db, SourceFile};
-use tl_analysis::{ResolvedDiagnostic, Severity};
+use tl_ide::{Analysis, Diagnostic as IdeDiagnostic, Severity};
 
 /// Renders diagnostics of any files, with source snippets (`human`) or one line each (`short`).
 pub struct Renderer<'a> {
-    db: &'a dyn Db,
+    analysis: &'a Analysis,
     files: SimpleFiles<String, String>,
-    ids: HashMap<SourceFile, usize>,
+    ids: HashMap<PathBuf, usize>,
     base: std::path::PathBuf,
     color: bool,
 }
 
 impl<'a> Renderer<'a> {
-    pub fn new(db: &'a dyn Db) -> Self {
+    pub fn new(analysis: &'a Analysis) -> Self {
         Renderer {
-            db,
+            analysis,
             files: SimpleFiles::new(),
             ids: HashMap::new(),
             base: std::env::current_dir().unwrap_or_default(),
@@ -28,32 +28,27 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    fn id(&mut self, file: SourceFile) -> usize {
-        if let Some(&id) = self.ids.get(&file) {
+    fn id(&mut self, path: &Path) -> usize {
+        if let Some(&id) = self.ids.get(path) {
             return id;
         }
-        let path = file.path(self.db);
         let name = path
             .strip_prefix(&self.base)
             .unwrap_or(path)
             .display()
             .to_string();
         // An unreadable file is shown lossily, so its diagnostic points at the bad byte.
-        let text = match file.text(self.db) {
-            Ok(t) => t.clone(),
-            Err(e) if e.offset().is_some() => tl_analysis::db::lossy_source(path),
-            Err(_) => String::new(),
-        };
+        let text = crate::uncancelled(self.analysis.display_text(path));
         let id = self.files.add(name, text);
-        self.ids.insert(file, id);
+        self.ids.insert(path.to_path_buf(), id);
         id
     }
 
     /// `path:line:col: severity[TL0123]: message`.
-    pub fn short(&mut self, d: &ResolvedDiagnostic) -> String {
-        let id = self.id(d.span.file);
+    pub fn short(&mut self, d: &IdeDiagnostic) -> String {
+        let id = self.id(&d.range.path);
         let file = self.files.get(id).expect("added");
-        let (line, col) = line_col(file.source(), d.span.range.start as usize);
+        let (line, col) = line_col(file.source(), d.range.range.start as usize);
         format!(
             "{}:{line}:{col}: {}[{}]: {}",
             file.name(),
@@ -63,13 +58,13 @@ impl<'a> Renderer<'a> {
         )
     }
 
-    pub fn human(&mut self, d: &ResolvedDiagnostic) -> String {
-        let id = self.id(d.span.file);
-        let mut labels = vec![
-            Label::primary(id, range(d.span.range, self.len(id))).with_message(d.label.clone())
-        ];
+    pub fn human(&mut self, d: &IdeDiagnostic) -> String {
+        let id = self.id(&d.range.path);
+        let mut labels =
+            vec![Label::primary(id, range(d.range.range, self.len(id)))
+                .with_message(d.label.clone())];
         for (span, message) in &d.related {
-            let rid = self.id(span.file);
+            let rid = self.id(&span.path);
             let len = self.len(rid);
             labels
                 .push(Label::secondary(rid, range(span.range, len)).with_message(message.clone()));

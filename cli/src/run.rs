@@ -4,17 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::Args;
 use serde_json::{json, Value};
-use tl_analysis::check::file_diagnostics;
-use tl_analysis::db::Db;
-use tl_analysis::items::DefKind;
-use tl_analysis::lower::{lower_graph, Lowered, SpecPayload};
-use tl_analysis::onnx_model::{onnx_file, onnx_graph, OnnxGraph};
-use tl_analysis::scope::lookup;
-use tl_analysis::{RootDatabase, Severity, SourceFile};
 use tl_ir::{Graph, NodeKind};
 use tl_kernels::exec::Payload;
 use tl_kernels::{compile, denote, Tensor};
@@ -76,131 +68,28 @@ impl From<tl_kernels::ExecError> for CliError {
     }
 }
 
-/// A graph ready to run: lowered from the spec, or imported from an ONNX model.
-pub enum RunnableGraph {
-    Spec(Arc<Lowered>),
-    Onnx(Arc<OnnxGraph>),
-}
+pub use tl_ide::RunnableGraph;
 
-impl RunnableGraph {
-    pub fn graph(&self) -> &Graph {
-        match self {
-            RunnableGraph::Spec(l) => &l.graph,
-            RunnableGraph::Onnx(o) => &o.graph,
-        }
-    }
-
-    /// Calls `f` with the graph and a payload for its params.
-    pub fn with_payload<R>(&self, f: impl FnOnce(&Graph, &dyn Payload) -> R) -> R {
-        match self {
-            RunnableGraph::Spec(l) => f(&l.graph, &SpecPayload::new(&l.params)),
-            RunnableGraph::Onnx(o) => f(&o.graph, &o.payload),
-        }
-    }
-}
-
-/// Loads a spec, refuses it when it has errors (printing them), and resolves the graph to run.
+/// Loads a spec, refuses it when it has errors (printing them), and resolves the graph to run
+/// (`tl_ide::Analysis::resolve_graph`).
 pub fn resolve(spec: &Path, name: Option<&str>) -> Result<RunnableGraph, CliError> {
-    let db = RootDatabase::default();
-    let file = db.source(spec);
-    if let Err(e) = file.text(&db) {
-        return Err(CliError::new(
-            "TL0120",
-            format!("cannot read {}: {e}", spec.display()),
-            exit::USAGE,
-        ));
-    }
-    let errors: Vec<_> = file_diagnostics(&db, file)
-        .into_iter()
-        .filter(|d| d.severity == Severity::Error)
-        .collect();
-    if !errors.is_empty() {
-        let mut r = Renderer::new(&db);
-        for d in &errors {
-            eprint!("{}", r.human(d));
+    let mut host = tl_ide::AnalysisHost::new();
+    let mut change = tl_ide::Change::new();
+    change.load_file(spec);
+    host.apply_change(change);
+    let analysis = host.analysis();
+    match crate::uncancelled(analysis.resolve_graph(spec, name)) {
+        Ok(g) => Ok(g),
+        Err(e) => {
+            if !e.diagnostics.is_empty() {
+                let mut r = Renderer::new(&analysis);
+                for d in &e.diagnostics {
+                    eprint!("{}", r.human(d));
+                }
+            }
+            let status = if e.usage { exit::USAGE } else { exit::FINDINGS };
+            Err(CliError::new(e.code, e.message, status))
         }
-        return Err(CliError::new(
-            "TL0533",
-            format!(
-                "{} has {} error(s); fix them before running (see `tlc check`)",
-                spec.display(),
-                errors.len()
-            ),
-            exit::FINDINGS,
-        ));
-    }
-    let name = match name {
-        Some(n) => n.to_string(),
-        None => only_graph(&db, file)?,
-    };
-    let segments: Vec<&str> = name.split('.').collect();
-    let def = lookup(&db, file, &segments).ok_or_else(|| {
-        CliError::new(
-            "TL0532",
-            format!(
-                "no graph `{name}` in {}; graphs: {}",
-                spec.display(),
-                runnable_names(&db, file).join(", ")
-            ),
-            exit::USAGE,
-        )
-    })?;
-    match def.kind {
-        DefKind::Graph => lower_graph(&db, def.item)
-            .clone()
-            .map(RunnableGraph::Spec)
-            .map_err(|e| CliError::new("TL0534", format!("{name}: {e}"), exit::FINDINGS)),
-        DefKind::Import => {
-            let ext = onnx_file(&db, def.item).ok_or_else(|| {
-                CliError::new(
-                    "TL0532",
-                    format!("`{name}` imports a spec, not a model; name one of its graphs"),
-                    exit::USAGE,
-                )
-            })?;
-            onnx_graph(&db, ext)
-                .clone()
-                .map(RunnableGraph::Onnx)
-                .map_err(|e| CliError::new(format!("TL{:04}", e.code), e.message, exit::FINDINGS))
-        }
-        other => Err(CliError::new(
-            "TL0532",
-            format!("`{name}` is a {}, not a graph", other.describe()),
-            exit::USAGE,
-        )),
-    }
-}
-
-/// Graphs and ONNX imports a spec defines.
-fn runnable_names(db: &dyn Db, file: SourceFile) -> Vec<String> {
-    tl_analysis::items::file_definitions(db, file)
-        .iter()
-        .filter(|(_, defs)| match defs[0].kind {
-            DefKind::Graph => true,
-            DefKind::Import => onnx_file(db, defs[0].item).is_some(),
-            _ => false,
-        })
-        .map(|(n, _)| n.clone())
-        .collect()
-}
-
-fn only_graph(db: &dyn Db, file: SourceFile) -> Result<String, CliError> {
-    let names = runnable_names(db, file);
-    match names.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(CliError::new(
-            "TL0532",
-            format!("{} defines no graph to run", file.path(db).display()),
-            exit::USAGE,
-        )),
-        many => Err(CliError::new(
-            "TL0532",
-            format!(
-                "the spec has several graphs; pick one with --graph ({})",
-                many.join(", ")
-            ),
-            exit::USAGE,
-        )),
     }
 }
 

@@ -3,18 +3,9 @@
 
 use std::path::PathBuf;
 
-use tl_analysis::check::file_diagnostics;
-use tl_analysis::db::{Db, SourceFile};
-use tl_analysis::items::file_items;
-use tl_analysis::ledger::{
-    coverage_markdown, coverage_text, file_coverage, file_ledgers, ledger_markdown, ledger_text,
-    FileTrust, TrustReport,
-};
-use tl_analysis::outcome::ContractOutcome;
-use tl_analysis::scope::spec_imports;
-use tl_analysis::verify::{run_contract, VerifyOptions};
-use tl_analysis::{RootDatabase, Severity};
-use tl_syntax::ItemKeyword;
+use tl_ide::trust::{coverage_text, ledger_text, TrustReport};
+use tl_ide::verify::VerifyOptions;
+use tl_ide::{AnalysisHost, Change};
 
 use crate::exit;
 
@@ -46,28 +37,17 @@ pub fn run(args: TrustArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let db = RootDatabase::default();
-    let options = VerifyOptions::default();
-    let mut reports = Vec::new();
+    let mut host = AnalysisHost::new();
+    let mut change = Change::new();
     for path in &files {
-        let file = db.source(path);
-        let errors = file_diagnostics(&db, file)
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .count();
-        let outcomes = if args.verify && errors == 0 {
-            verify_outcomes(&db, file, &options)
-        } else {
-            vec![]
-        };
-        reports.push(FileTrust {
-            file: path.display().to_string(),
-            errors,
-            contracts: file_ledgers(&db, file, &outcomes),
-            graphs: file_coverage(&db, file),
-        });
+        change.load_file(path);
     }
-    let report = TrustReport::new(args.verify, reports);
+    host.apply_change(change);
+    let report = crate::uncancelled(host.analysis().trust_report(
+        &files,
+        args.verify,
+        &VerifyOptions::default(),
+    ));
     match args.format.as_str() {
         "json" => match serde_json::to_string_pretty(&report) {
             Ok(s) => emit(&format!("{s}\n")),
@@ -94,24 +74,6 @@ fn emit(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-/// Runs the contracts of `file` and of the specs it imports (a bridge contract's ledger needs the
-/// outcome of the contract it bridges).
-pub(crate) fn verify_outcomes(
-    db: &dyn Db,
-    file: SourceFile,
-    options: &VerifyOptions,
-) -> Vec<ContractOutcome> {
-    let files: Vec<SourceFile> = std::iter::once(file)
-        .chain(spec_imports(db, file).iter().map(|(_, f)| *f))
-        .collect();
-    files
-        .iter()
-        .flat_map(|&f| file_items(db, f).iter().copied())
-        .filter(|i| i.keyword(db) == ItemKeyword::Contract)
-        .map(|i| run_contract(db, i, options).outcome)
-        .collect()
-}
-
 fn text(report: &TrustReport) -> String {
     let mut s = String::new();
     for f in &report.files {
@@ -135,28 +97,12 @@ fn text(report: &TrustReport) -> String {
 }
 
 fn markdown(report: &TrustReport) -> String {
-    let mut s = String::from("# Trust report\n\n");
-    if !report.verified {
-        s.push_str("Verification did not run (`tlc trust --verify` runs it): method links are pending.\n\n");
-    }
-    for f in &report.files {
-        s.push_str(&format!("## {}\n\n", f.file));
-        if f.errors > 0 {
-            s.push_str(&format!(
-                "**{} error(s)**: the ledgers below are incomplete.\n\n",
-                f.errors
-            ));
-        }
-        for l in &f.contracts {
-            s.push_str(&ledger_markdown(l));
-            s.push('\n');
-        }
-        for c in &f.graphs {
-            s.push_str(&coverage_markdown(c));
-            s.push('\n');
-        }
-    }
-    s
+    tl_ide::trust::markdown(
+        &report.files,
+        (!report.verified).then_some(
+            "Verification did not run (`tlc trust --verify` runs it): method links are pending.",
+        ),
+    )
 }
 
 /// `9 contracts: 1 assumed, 8 uncovered (7 pending verification)`.

@@ -1,29 +1,59 @@
 //! The facade's plain data as LSP types. Positions are computed against the text the analysis
 //! saw (the database snapshot), so ranges always match the diagnostics and tokens they describe.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::str::FromStr;
 
-use tl_analysis::ide;
-use tl_analysis::{Db, ResolvedDiagnostic, RootDatabase, Severity, SourceFile};
+use tl_ide as ide;
+use tl_ide::{Analysis, Cancellable, FileRange, Severity};
 use tower_lsp_server::ls_types::{self as lsp, Uri};
 
 use crate::position::{Encoding, LineIndex};
 
-/// Conversion context: one database snapshot, the encoding, and the open documents' URIs.
+/// Conversion context: one analysis snapshot, the encoding, and the open documents' URIs.
 pub struct Cx<'a> {
-    pub db: &'a RootDatabase,
+    pub analysis: &'a Analysis,
     pub encoding: Encoding,
     /// URIs of open documents by normalised path (an `untitled:` buffer keeps its URI).
-    pub uris: &'a HashMap<std::path::PathBuf, Uri>,
+    pub uris: &'a HashMap<PathBuf, Uri>,
     /// `file:///.../docs/diagnostics.md`, for codeDescription links.
     pub docs: Option<&'a str>,
+    /// Texts fetched from the snapshot, so that many ranges in one file copy it once.
+    texts: RefCell<HashMap<PathBuf, Rc<String>>>,
 }
 
-impl Cx<'_> {
-    pub fn index(&self, file: SourceFile) -> LineIndex<'_> {
-        let text = file.text(self.db).as_deref().unwrap_or("");
+impl<'a> Cx<'a> {
+    pub fn new(
+        analysis: &'a Analysis,
+        encoding: Encoding,
+        uris: &'a HashMap<PathBuf, Uri>,
+        docs: Option<&'a str>,
+    ) -> Cx<'a> {
+        Cx {
+            analysis,
+            encoding,
+            uris,
+            docs,
+            texts: RefCell::default(),
+        }
+    }
+
+    /// The text of `path` as the snapshot holds it (what every offset is into).
+    pub fn text(&self, path: &Path) -> Cancellable<Rc<String>> {
+        if let Some(t) = self.texts.borrow().get(path) {
+            return Ok(t.clone());
+        }
+        let text = Rc::new(self.analysis.file_text(path)?);
+        self.texts
+            .borrow_mut()
+            .insert(path.to_path_buf(), text.clone());
+        Ok(text)
+    }
+
+    pub fn index<'t>(&self, text: &'t str) -> LineIndex<'t> {
         LineIndex::new(text, self.encoding)
     }
 
@@ -34,14 +64,31 @@ impl Cx<'_> {
             .or_else(|| Uri::from_file_path(path))
     }
 
-    pub fn location(&self, file: SourceFile, range: tl_syntax::TextRange) -> Option<lsp::Location> {
-        Some(lsp::Location {
-            uri: self.uri(file.path(self.db))?,
-            range: self.index(file).range(range),
-        })
+    pub fn location(&self, r: &FileRange) -> Cancellable<Option<lsp::Location>> {
+        let Some(uri) = self.uri(&r.path) else {
+            return Ok(None);
+        };
+        let text = self.text(&r.path)?;
+        Ok(Some(lsp::Location {
+            uri,
+            range: self.index(&text).range(r.range),
+        }))
     }
 
-    pub fn diagnostic(&self, d: &ResolvedDiagnostic, index: &LineIndex<'_>) -> lsp::Diagnostic {
+    /// Locations of `ranges`, dropping those without a URI.
+    pub fn locations(&self, ranges: &[FileRange]) -> Cancellable<Vec<lsp::Location>> {
+        let mut out = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            out.extend(self.location(r)?);
+        }
+        Ok(out)
+    }
+
+    pub fn diagnostic(
+        &self,
+        d: &ide::Diagnostic,
+        index: &LineIndex<'_>,
+    ) -> Cancellable<lsp::Diagnostic> {
         let mut message = d.message.clone();
         if !d.label.is_empty() {
             message.push_str(&format!(" ({})", d.label));
@@ -58,18 +105,17 @@ impl Cx<'_> {
                 .ok()
                 .map(|href| lsp::CodeDescription { href })
         });
-        let related: Vec<lsp::DiagnosticRelatedInformation> = d
-            .related
-            .iter()
-            .filter_map(|(span, msg)| {
-                Some(lsp::DiagnosticRelatedInformation {
-                    location: self.location(span.file, span.range)?,
+        let mut related: Vec<lsp::DiagnosticRelatedInformation> = Vec::new();
+        for (span, msg) in &d.related {
+            if let Some(location) = self.location(span)? {
+                related.push(lsp::DiagnosticRelatedInformation {
+                    location,
                     message: msg.clone(),
-                })
-            })
-            .collect();
-        lsp::Diagnostic {
-            range: index.range(d.span.range),
+                });
+            }
+        }
+        Ok(lsp::Diagnostic {
+            range: index.range(d.range.range),
             severity: Some(match d.severity {
                 Severity::Error => lsp::DiagnosticSeverity::ERROR,
                 Severity::Warning => lsp::DiagnosticSeverity::WARNING,
@@ -82,23 +128,23 @@ impl Cx<'_> {
             related_information: (!related.is_empty()).then_some(related),
             tags: d.unnecessary.then(|| vec![lsp::DiagnosticTag::UNNECESSARY]),
             data: None,
-        }
+        })
     }
 
-    pub fn edits(&self, edits: &[ide::FileEdit]) -> HashMap<Uri, Vec<lsp::TextEdit>> {
+    pub fn edits(&self, edits: &[ide::FileEdit]) -> Cancellable<HashMap<Uri, Vec<lsp::TextEdit>>> {
         let mut out: HashMap<Uri, Vec<lsp::TextEdit>> = HashMap::new();
         for e in edits {
-            let file = self.db.source(&e.path);
+            let text = self.text(&e.path)?;
             let Some(uri) = self.uri(&e.path) else {
                 continue;
             };
-            let range = self.index(file).range(e.range);
+            let range = self.index(&text).range(e.range);
             out.entry(uri).or_default().push(lsp::TextEdit {
                 range,
                 new_text: e.new_text.clone(),
             });
         }
-        out
+        Ok(out)
     }
 }
 
@@ -254,14 +300,6 @@ pub fn strip_snippet(s: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Every source file the snapshot knows (the workspace for references and symbols).
-pub fn workspace(db: &RootDatabase) -> Vec<SourceFile> {
-    db.known_sources()
-        .into_iter()
-        .filter(|f| f.text(db).is_ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! The tl language server: a protocol adapter over `tl_analysis::ide`, on tower-lsp-server.
+//! The tl language server: a protocol adapter over `tl-ide`, on tower-lsp-server.
 //!
-//! `tlc lsp` calls [`run_stdio`]. Everything the server answers comes from the `ide` facade, so the
-//! editor and `tlc check` cannot disagree; this crate only handles the protocol: positions in the
-//! negotiated encoding, incremental text sync, the single-writer edit queue, and the `tl/status`
-//! notification and `tl.*` commands, and verify runs (`verifier`) over `tl_analysis::verify`.
+//! `tlc lsp` calls [`run_stdio`]. Everything the server answers comes from `tl_ide::Analysis`
+//! snapshots of one `tl_ide::AnalysisHost`, so the editor and `tlc check` cannot disagree; this
+//! crate only handles the protocol: positions in the negotiated encoding, incremental text sync,
+//! the single-writer edit queue, the `tl/status` notification and `tl.*` commands, and verify runs
+//! (`verifier`) over `tl_ide::verify`. It does not depend on the analysis crate or on salsa.
 
 pub mod client;
 mod convert;

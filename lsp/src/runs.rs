@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use tl_analysis::verify::cache::ResultCache;
-use tl_analysis::verify::ContractRun;
+use tl_ide::verify::{ContractRun, ResultCache};
 
 /// Results kept in memory before the oldest half is dropped.
 const MEMORY_LIMIT: usize = 4096;
@@ -167,7 +166,7 @@ impl Runs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tl_analysis::outcome::{ContractOutcome, Status};
+    use tl_ide::verify::{ContractOutcome, Status};
 
     fn run(name: &str, key: &str) -> ContractRun {
         ContractRun {

@@ -1,16 +1,17 @@
-//! The language server: LSP requests mapped onto the `tl_analysis::ide` facade.
+//! The language server: LSP requests mapped onto `tl_ide::Analysis`.
 //!
-//! Requests run on a database snapshot on a blocking thread, inside `catch_unwind` and salsa's
-//! `Cancelled::catch`: a bug becomes an error response, an edit that lands mid-query becomes
+//! Requests run on an analysis snapshot on a blocking thread, inside `catch_unwind`: a bug becomes
+//! an error response, an edit that lands mid-query (`tl_ide::Cancelled`) becomes
 //! `ContentModified`, and the server keeps running either way.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tl_analysis::{ide, Db};
+use tl_ide as ide;
+use tl_ide::Cancellable;
 use tl_syntax::TextRange;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
@@ -31,7 +32,7 @@ pub const COMMANDS: [&str; 4] = [
 
 /// The verify results shown for `path`: those of the open document's current version (or of the
 /// file on disk when it is not open).
-fn shown_runs(state: &State, path: &std::path::Path) -> Vec<tl_analysis::verify::ContractRun> {
+fn shown_runs(state: &State, path: &Path) -> Vec<ide::verify::ContractRun> {
     let version = state.lock_docs().get(path).map(|d| d.version);
     state.verify.current(path, version).0
 }
@@ -54,22 +55,20 @@ impl Server {
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Cx<'_>) -> T + Send + 'static,
+        F: FnOnce(&Cx<'_>) -> Cancellable<T> + Send + 'static,
     {
         self.state.caught_up().await;
         let state = self.state.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let snapshot = state.lock_db().clone();
+            let snapshot = state.analysis();
             let uris = state.uris();
             catch_unwind(AssertUnwindSafe(|| {
-                salsa::Cancelled::catch(AssertUnwindSafe(|| {
-                    f(&Cx {
-                        db: &snapshot,
-                        encoding: state.encoding(),
-                        uris: &uris,
-                        docs: state.docs_link(),
-                    })
-                }))
+                f(&Cx::new(
+                    &snapshot,
+                    state.encoding(),
+                    &uris,
+                    state.docs_link(),
+                ))
             }))
         })
         .await;
@@ -104,15 +103,15 @@ impl Server {
     async fn at<T, F>(&self, pos: &TextDocumentPositionParams, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Cx<'_>, tl_analysis::SourceFile, u32, &LineIndex<'_>) -> T + Send + 'static,
+        F: FnOnce(&Cx<'_>, &Path, u32, &LineIndex<'_>) -> Cancellable<T> + Send + 'static,
     {
         let path = path_of(&pos.text_document.uri);
         let position = pos.position;
         self.read(move |cx| {
-            let file = cx.db.source(&path);
-            let index = cx.index(file);
+            let text = cx.text(&path)?;
+            let index = cx.index(&text);
             let offset = index.offset(position);
-            f(cx, file, offset, &index)
+            f(cx, &path, offset, &index)
         })
         .await
     }
@@ -161,7 +160,7 @@ fn find_docs(root: Option<&std::path::Path>) -> Option<String> {
     let candidates = root
         .map(|r| r.join("docs/diagnostics.md"))
         .into_iter()
-        .chain([tl_analysis::db::normalize(&built)]);
+        .chain([ide::normalize_path(&built)]);
     for c in candidates {
         if c.is_file() {
             return Uri::from_file_path(&c).map(|u| u.as_str().to_string());
@@ -387,13 +386,12 @@ impl LanguageServer for Server {
         let state = self.state.clone();
         self.at(
             &params.text_document_position_params,
-            move |cx, file, offset, index| {
-                let ws = convert::workspace(cx.db);
-                let runs = shown_runs(&state, file.path(cx.db));
-                ide::hover_with_runs(cx.db, &ws, file, offset, &runs).map(|h| Hover {
+            move |cx, path, offset, index| {
+                let runs = shown_runs(&state, path);
+                Ok(cx.analysis.hover(path, offset, &runs)?.map(|h| Hover {
                     contents: HoverContents::Markup(convert::markdown(h.markdown)),
                     range: Some(index.range(h.range)),
-                })
+                }))
             },
         )
         .await
@@ -403,8 +401,10 @@ impl LanguageServer for Server {
         let snippets = self.state.snippets.load(Ordering::SeqCst);
         self.at(
             &params.text_document_position,
-            move |cx, file, offset, index| {
-                let items: Vec<CompletionItem> = ide::completions(cx.db, file, offset)
+            move |cx, path, offset, index| {
+                let items: Vec<CompletionItem> = cx
+                    .analysis
+                    .completions(path, offset)?
                     .into_iter()
                     .map(|c| {
                         let text = c.insert_text.clone().map(|t| {
@@ -436,7 +436,7 @@ impl LanguageServer for Server {
                         }
                     })
                     .collect();
-                Some(CompletionResponse::Array(items))
+                Ok(Some(CompletionResponse::Array(items)))
             },
         )
         .await
@@ -445,9 +445,11 @@ impl LanguageServer for Server {
     async fn signature_help(&self, params: SignatureHelpParams) -> Result<Option<SignatureHelp>> {
         self.at(
             &params.text_document_position_params,
-            |cx, file, offset, _| {
-                let h = ide::signature_help(cx.db, file, offset)?;
-                Some(SignatureHelp {
+            |cx, path, offset, _| {
+                let Some(h) = cx.analysis.signature_help(path, offset)? else {
+                    return Ok(None);
+                };
+                Ok(Some(SignatureHelp {
                     signatures: vec![SignatureInformation {
                         label: h.label,
                         documentation: Some(Documentation::MarkupContent(convert::markdown(
@@ -466,7 +468,7 @@ impl LanguageServer for Server {
                     }],
                     active_signature: Some(0),
                     active_parameter: h.active_parameter,
-                })
+                }))
             },
         )
         .await
@@ -478,10 +480,11 @@ impl LanguageServer for Server {
     ) -> Result<Option<GotoDefinitionResponse>> {
         self.at(
             &params.text_document_position_params,
-            |cx, file, offset, _| {
-                let d = ide::definition(cx.db, file, offset)?;
-                cx.location(d.file, d.range)
-                    .map(GotoDefinitionResponse::Scalar)
+            |cx, path, offset, _| {
+                let Some(d) = cx.analysis.definition(path, offset)? else {
+                    return Ok(None);
+                };
+                Ok(cx.location(&d)?.map(GotoDefinitionResponse::Scalar))
             },
         )
         .await
@@ -491,14 +494,9 @@ impl LanguageServer for Server {
         let include = params.context.include_declaration;
         self.at(
             &params.text_document_position,
-            move |cx, file, offset, _| {
-                let ws = convert::workspace(cx.db);
-                let refs = ide::references(cx.db, &ws, file, offset, include);
-                Some(
-                    refs.into_iter()
-                        .filter_map(|r| cx.location(r.file, r.range))
-                        .collect(),
-                )
+            move |cx, path, offset, _| {
+                let refs = cx.analysis.references(path, offset, include)?;
+                Ok(Some(cx.locations(&refs)?))
             },
         )
         .await
@@ -508,10 +506,12 @@ impl LanguageServer for Server {
         &self,
         params: TextDocumentPositionParams,
     ) -> Result<Option<PrepareRenameResponse>> {
-        self.at(&params, |_cx, file, offset, index| {
-            ide::prepare_rename(_cx.db, file, offset)
+        self.at(&params, |cx, path, offset, index| {
+            Ok(cx
+                .analysis
+                .prepare_rename(path, offset)?
                 .map(|r| PrepareRenameResponse::Range(index.range(r)))
-                .map_err(|e| invalid_params(e.0))
+                .map_err(|e| invalid_params(e.0)))
         })
         .await?
         .map(Some)
@@ -521,16 +521,14 @@ impl LanguageServer for Server {
         let new_name = params.new_name.clone();
         self.at(
             &params.text_document_position,
-            move |cx, file, offset, _| {
-                let ws = convert::workspace(cx.db);
-                ide::rename(cx.db, &ws, file, offset, &new_name)
-                    .map(|edits| {
-                        Some(WorkspaceEdit {
-                            changes: Some(cx.edits(&edits)),
-                            ..Default::default()
-                        })
-                    })
-                    .map_err(|e| invalid_params(e.0))
+            move |cx, path, offset, _| {
+                Ok(match cx.analysis.rename(path, offset, &new_name)? {
+                    Ok(edits) => Ok(Some(WorkspaceEdit {
+                        changes: Some(cx.edits(&edits)?),
+                        ..Default::default()
+                    })),
+                    Err(e) => Err(invalid_params(e.0)),
+                })
             },
         )
         .await?
@@ -542,13 +540,15 @@ impl LanguageServer for Server {
     ) -> Result<Option<DocumentSymbolResponse>> {
         let path = path_of(&params.text_document.uri);
         self.read(move |cx| {
-            let file = cx.db.source(&path);
-            let index = cx.index(file);
-            let symbols = ide::document_symbols(cx.db, file)
+            let text = cx.text(&path)?;
+            let index = cx.index(&text);
+            let symbols = cx
+                .analysis
+                .document_symbols(&path)?
                 .iter()
                 .map(|s| convert::document_symbol(s, &index))
                 .collect();
-            Some(DocumentSymbolResponse::Nested(symbols))
+            Ok(Some(DocumentSymbolResponse::Nested(symbols)))
         })
         .await
     }
@@ -559,22 +559,25 @@ impl LanguageServer for Server {
     ) -> Result<Option<WorkspaceSymbolResponse>> {
         let query = params.query;
         self.read(move |cx| {
-            let ws = convert::workspace(cx.db);
-            let found = ide::workspace_symbols(cx.db, &ws, &query, 500);
-            let symbols = found
-                .into_iter()
-                .filter_map(|s| {
-                    Some(WorkspaceSymbol {
+            let found = cx.analysis.workspace_symbols(&query, 500)?;
+            let mut symbols = Vec::with_capacity(found.len());
+            for s in found {
+                let at = ide::FileRange {
+                    path: s.path,
+                    range: s.range,
+                };
+                if let Some(location) = cx.location(&at)? {
+                    symbols.push(WorkspaceSymbol {
                         name: s.name,
                         kind: convert::symbol_kind(s.kind),
                         tags: None,
                         container_name: s.container,
-                        location: OneOf::Left(cx.location(s.file, s.range)?),
+                        location: OneOf::Left(location),
                         data: None,
-                    })
-                })
-                .collect();
-            Some(WorkspaceSymbolResponse::Nested(symbols))
+                    });
+                }
+            }
+            Ok(Some(WorkspaceSymbolResponse::Nested(symbols)))
         })
         .await
     }
@@ -585,13 +588,13 @@ impl LanguageServer for Server {
     ) -> Result<Option<SemanticTokensResult>> {
         let path = path_of(&params.text_document.uri);
         self.read(move |cx| {
-            let file = cx.db.source(&path);
-            let index = cx.index(file);
-            let tokens = ide::semantic_tokens(cx.db, file);
-            Some(SemanticTokensResult::Tokens(SemanticTokens {
+            let text = cx.text(&path)?;
+            let index = cx.index(&text);
+            let tokens = cx.analysis.semantic_tokens(&path)?;
+            Ok(Some(SemanticTokensResult::Tokens(SemanticTokens {
                 result_id: None,
                 data: convert::semantic_tokens(&tokens, &index),
-            }))
+            })))
         })
         .await
     }
@@ -599,10 +602,11 @@ impl LanguageServer for Server {
     async fn folding_range(&self, params: FoldingRangeParams) -> Result<Option<Vec<FoldingRange>>> {
         let path = path_of(&params.text_document.uri);
         self.read(move |cx| {
-            let file = cx.db.source(&path);
-            let index = cx.index(file);
-            let text = file.text(cx.db).as_deref().unwrap_or("");
-            let folds = ide::folding_ranges(cx.db, file)
+            let text = cx.text(&path)?;
+            let index = cx.index(&text);
+            let folds = cx
+                .analysis
+                .folding_ranges(&path)?
                 .into_iter()
                 .filter_map(|f| {
                     let start = index.position(f.range.start);
@@ -624,7 +628,7 @@ impl LanguageServer for Server {
                     })
                 })
                 .collect();
-            Some(folds)
+            Ok(Some(folds))
         })
         .await
     }
@@ -636,9 +640,11 @@ impl LanguageServer for Server {
         let path = path_of(&params.text_document.uri);
         let range = params.range;
         self.read(move |cx| {
-            let file = cx.db.source(&path);
-            let index = cx.index(file);
-            let hints = ide::inlay_hints(cx.db, file, index.text_range(range))
+            let text = cx.text(&path)?;
+            let index = cx.index(&text);
+            let hints = cx
+                .analysis
+                .inlay_hints(&path, index.text_range(range))?
                 .into_iter()
                 .map(|h| InlayHint {
                     position: index.position(h.offset),
@@ -651,7 +657,7 @@ impl LanguageServer for Server {
                     data: None,
                 })
                 .collect();
-            Some(hints)
+            Ok(Some(hints))
         })
         .await
     }
@@ -659,17 +665,17 @@ impl LanguageServer for Server {
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
         let path = path_of(&params.text_document.uri);
         self.read(move |cx| {
-            let file = cx.db.source(&path);
-            let index = cx.index(file);
-            let len = file.text(cx.db).as_deref().map_or(0, str::len) as u32;
-            match ide::format_file(cx.db, file) {
+            let text = cx.text(&path)?;
+            let index = cx.index(&text);
+            let len = text.len() as u32;
+            Ok(match cx.analysis.format_file(&path)? {
                 Ok(None) => Ok(Some(Vec::new())),
                 Ok(Some(text)) => Ok(Some(vec![TextEdit {
                     range: index.range(TextRange::new(0, len)),
                     new_text: text,
                 }])),
                 Err(reason) => Err(invalid_params(reason)),
-            }
+            })
         })
         .await?
     }
@@ -678,27 +684,25 @@ impl LanguageServer for Server {
         let path = path_of(&params.text_document.uri);
         let range = params.range;
         self.read(move |cx| {
-            let file = cx.db.source(&path);
-            let index = cx.index(file);
-            let actions = ide::code_actions(cx.db, file, index.text_range(range))
-                .into_iter()
-                .map(|a| {
-                    CodeActionOrCommand::CodeAction(CodeAction {
-                        title: a.title,
-                        kind: Some(CodeActionKind::QUICKFIX),
-                        diagnostics: None,
-                        edit: Some(WorkspaceEdit {
-                            changes: Some(cx.edits(&a.edits)),
-                            ..Default::default()
-                        }),
-                        command: None,
-                        is_preferred: a.preferred.then_some(true),
-                        disabled: None,
-                        data: Some(json!({ "code": format!("TL{:04}", a.code) })),
-                    })
-                })
-                .collect();
-            Some(actions)
+            let text = cx.text(&path)?;
+            let index = cx.index(&text);
+            let mut actions = Vec::new();
+            for a in cx.analysis.code_actions(&path, index.text_range(range))? {
+                actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                    title: a.title,
+                    kind: Some(CodeActionKind::QUICKFIX),
+                    diagnostics: None,
+                    edit: Some(WorkspaceEdit {
+                        changes: Some(cx.edits(&a.edits)?),
+                        ..Default::default()
+                    }),
+                    command: None,
+                    is_preferred: a.preferred.then_some(true),
+                    disabled: None,
+                    data: Some(json!({ "code": format!("TL{:04}", a.code) })),
+                }));
+            }
+            Ok(Some(actions))
         })
         .await
     }
@@ -708,13 +712,13 @@ impl LanguageServer for Server {
         let path = path_of(&uri);
         let state = self.state.clone();
         self.read(move |cx| {
-            let file = cx.db.source(&path);
-            let index = cx.index(file);
+            let text = cx.text(&path)?;
+            let index = cx.index(&text);
             let version = state.lock_docs().get(&path).map(|d| d.version);
             let (runs, running) = state.verify.current(&path, version);
-            let statuses = ide::statuses_with_runs(cx.db, file, &runs, &running);
+            let statuses = cx.analysis.statuses_with_runs(&path, &runs, &running)?;
             let mut lenses = Vec::new();
-            for t in ide::lens_targets(cx.db, file) {
+            for t in cx.analysis.lens_targets(&path)? {
                 let range = index.range(t.range);
                 let lens = |title: &str, command: &str, args: Vec<Value>| CodeLens {
                     range,
@@ -755,7 +759,7 @@ impl LanguageServer for Server {
                     }
                 }
             }
-            Some(lenses)
+            Ok(Some(lenses))
         })
         .await
     }
@@ -777,21 +781,23 @@ impl LanguageServer for Server {
                 let name =
                     arg(1).ok_or_else(|| invalid_params("tl.showGraph takes [uri, graph name]"))?;
                 self.read(move |cx| {
-                    let file = cx.db.source(&path);
-                    ide::graph_mermaid(cx.db, file, &name)
+                    Ok(cx
+                        .analysis
+                        .graph_mermaid(&path, &name)?
                         .map(|text| Some(json!({ "format": "mermaid", "text": text })))
                         .ok_or_else(|| {
                             invalid_params(format!("no graph or block `{name}` in scope"))
-                        })
+                        }))
                 })
                 .await?
             }
             "tl.showTrust" => {
                 let state = self.state.clone();
                 self.read(move |cx| {
-                    let file = cx.db.source(&path);
                     let runs = shown_runs(&state, &path);
-                    Some(Value::String(ide::trust_markdown(cx.db, file, &runs)))
+                    Ok(Some(Value::String(
+                        cx.analysis.trust_markdown(&path, &runs)?,
+                    )))
                 })
                 .await
             }

@@ -1,17 +1,17 @@
-//! Server state shared by the handlers and the writer: the database, open documents, negotiated
-//! settings, and the edit queue's sequence numbers.
+//! Server state shared by the handlers and the writer: the analysis host, open documents,
+//! negotiated settings, and the edit queue's sequence numbers.
 //!
-//! The database lives behind a mutex. Readers lock it only to clone a snapshot (on a blocking
-//! thread, never across an `.await`); the single writer locks it to apply edits, which cancels the
-//! queries running on older snapshots (salsa's `Cancelled`), so a burst of edits never queues
-//! stale analyses.
+//! The `tl_ide::AnalysisHost` lives behind a mutex. Readers lock it only to take an `Analysis`
+//! snapshot (on a blocking thread, never across an `.await`); the single writer locks it to apply
+//! a `Change`, which cancels the answers computing on older snapshots (`tl_ide::Cancelled`), so a
+//! burst of edits never queues stale analyses.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
-use tl_analysis::RootDatabase;
+use tl_ide::{Analysis, AnalysisHost};
 use tokio::sync::{mpsc, watch};
 use tower_lsp_server::ls_types::{TextDocumentContentChangeEvent, Uri};
 
@@ -46,7 +46,7 @@ pub enum Edit {
 }
 
 pub struct State {
-    pub db: Mutex<RootDatabase>,
+    pub host: Mutex<AnalysisHost>,
     pub docs: Mutex<HashMap<PathBuf, Document>>,
     pub encoding: OnceLock<Encoding>,
     pub inlay_hints: AtomicBool,
@@ -73,7 +73,7 @@ impl State {
     pub fn new() -> (State, mpsc::UnboundedReceiver<(u64, Edit)>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let state = State {
-            db: Mutex::new(RootDatabase::default()),
+            host: Mutex::new(AnalysisHost::new()),
             docs: Mutex::new(HashMap::new()),
             encoding: OnceLock::new(),
             inlay_hints: AtomicBool::new(true),
@@ -115,8 +115,13 @@ impl State {
         let _ = rx.wait_for(|&applied| applied >= target).await;
     }
 
-    pub fn lock_db(&self) -> MutexGuard<'_, RootDatabase> {
-        self.db.lock().unwrap_or_else(PoisonError::into_inner)
+    pub fn lock_host(&self) -> MutexGuard<'_, AnalysisHost> {
+        self.host.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A snapshot of the current inputs (the host's lock is held only while taking it).
+    pub fn analysis(&self) -> Analysis {
+        self.lock_host().analysis()
     }
 
     pub fn lock_docs(&self) -> MutexGuard<'_, HashMap<PathBuf, Document>> {
@@ -137,7 +142,7 @@ impl State {
 pub fn path_of(uri: &Uri) -> PathBuf {
     if uri.as_str().starts_with("file:") {
         if let Some(p) = uri.to_file_path() {
-            return tl_analysis::db::normalize(&p);
+            return tl_ide::normalize_path(&p);
         }
     }
     let safe: String = uri

@@ -15,9 +15,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::Serialize;
-use tl_analysis::ide;
-use tl_analysis::verify::{execute, Memo, Prepared};
-use tl_analysis::Db;
+use tl_ide as ide;
+use tl_ide::verify::{execute, Memo, Prepared};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode};
 use tower_lsp_server::ls_types::notification::Progress;
 use tower_lsp_server::ls_types::{
@@ -133,13 +132,10 @@ async fn prepare_all(
 ) -> Result<Option<(Vec<Prepared>, ide::ProjectSettings)>, Error> {
     let st = state.clone();
     let joined = tokio::task::spawn_blocking(move || {
-        let settings = ide::project_settings(&path).map_err(server_error)?;
-        let snapshot = st.lock_db().clone();
+        let settings = ide::project::project_settings(&path).map_err(server_error)?;
+        let snapshot = st.analysis();
         let prepared = catch_unwind(AssertUnwindSafe(|| {
-            salsa::Cancelled::catch(AssertUnwindSafe(|| {
-                let file = snapshot.source(&path);
-                ide::prepare_contracts(&snapshot, file, only.as_deref(), &settings.options)
-            }))
+            snapshot.prepare_contracts(&path, only.as_deref(), &settings.options)
         }));
         drop(snapshot);
         match prepared {
@@ -167,20 +163,13 @@ pub async fn publish_status(
     let path = path_of(uri);
     let u = uri.clone();
     let status = tokio::task::spawn_blocking(move || {
-        let snapshot = st.lock_db().clone();
+        let snapshot = st.analysis();
         let uris = st.uris();
         let (runs, running) = st.verify.current(&path, version);
         catch_unwind(AssertUnwindSafe(|| {
-            salsa::Cancelled::catch(AssertUnwindSafe(|| {
-                let cx = Cx {
-                    db: &snapshot,
-                    encoding: st.encoding(),
-                    uris: &uris,
-                    docs: st.docs_link(),
-                };
-                let file = snapshot.source(&path);
-                status_params(&cx, file, &u, &cx.index(file), &runs, &running)
-            }))
+            let cx = Cx::new(&snapshot, st.encoding(), &uris, st.docs_link());
+            let text = cx.text(&path)?;
+            status_params(&cx, &path, &u, &cx.index(&text), &runs, &running)
         }))
     })
     .await;

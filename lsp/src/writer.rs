@@ -9,9 +9,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tl_analysis::check::file_diagnostics;
-use tl_analysis::verify::ContractRun;
-use tl_analysis::{ide, Db};
+use tl_ide::verify::ContractRun;
+use tl_ide::{Cancellable, Change};
 use tokio::sync::mpsc;
 use tower_lsp_server::ls_types::{notification::Notification, Diagnostic, Range, Uri};
 use tower_lsp_server::Client;
@@ -51,7 +50,7 @@ pub struct ContractReport {
 /// Most `.tl` files a workspace scan loads (a guard against scanning a home directory).
 const MAX_SCANNED_FILES: usize = 5000;
 
-/// What a batch of edits asks of the database.
+/// What a batch of edits asks of the analysis host.
 enum Write {
     Set(PathBuf, String),
     Reload(PathBuf),
@@ -83,18 +82,15 @@ pub async fn run(state: Arc<State>, client: Client, mut rx: mpsc::UnboundedRecei
         let st = state.clone();
         let done = tokio::task::spawn_blocking(move || {
             catch_unwind(AssertUnwindSafe(|| {
-                let mut db = st.lock_db();
+                let mut change = Change::new();
                 for w in writes {
                     match w {
-                        Write::Set(path, text) => {
-                            db.set_source_text(&path, text);
-                        }
-                        Write::Reload(path) => db.reload_source(&path),
-                        Write::Load(path) => {
-                            db.source(&path);
-                        }
+                        Write::Set(path, text) => change.set_file_text(path, text),
+                        Write::Reload(path) => change.file_changed_on_disk(path),
+                        Write::Load(path) => change.load_file(path),
                     }
                 }
+                st.lock_host().apply_change(change);
             }))
         })
         .await;
@@ -204,7 +200,7 @@ fn scan(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
         if ft.is_dir() {
             scan(&path, out, depth + 1);
         } else if ft.is_file() && path.extension().is_some_and(|x| x == "tl") {
-            out.push(tl_analysis::db::normalize(&path));
+            out.push(tl_ide::normalize_path(&path));
             if out.len() >= MAX_SCANNED_FILES {
                 return;
             }
@@ -226,7 +222,7 @@ pub async fn publish(state: Arc<State>, client: Client) {
     let generation = state.generation.fetch_add(1, Ordering::SeqCst) + 1;
     let st = state.clone();
     let computed = tokio::task::spawn_blocking(move || {
-        let snapshot = st.lock_db().clone();
+        let snapshot = st.analysis();
         // With each version its text: the writer updates a document before the database, so a
         // snapshot taken in between holds the previous text. Such a document is skipped here
         // (the database write that follows publishes it); publishing would label the previous
@@ -241,30 +237,23 @@ pub async fn publish(state: Arc<State>, client: Client) {
             .map(|(p, u, _, _)| (p.clone(), u.clone()))
             .collect();
         catch_unwind(AssertUnwindSafe(|| {
-            salsa::Cancelled::catch(AssertUnwindSafe(|| {
-                let cx = Cx {
-                    db: &snapshot,
-                    encoding: st.encoding(),
-                    uris: &uris,
-                    docs: st.docs_link(),
-                };
-                open.iter()
-                    .filter(|(path, _, _, rope)| {
-                        let file = snapshot.source(path);
-                        file.text(&snapshot).as_deref().is_ok_and(|t| *rope == t)
-                    })
-                    .map(|(path, uri, version, _)| {
-                        let (runs, running) = st.verify.current(path, Some(*version));
-                        analyse(&cx, path, uri, *version, &runs, &running)
-                    })
-                    .collect::<Vec<_>>()
-            }))
+            let cx = Cx::new(&snapshot, st.encoding(), &uris, st.docs_link());
+            let mut out = Vec::new();
+            for (path, uri, version, rope) in &open {
+                let readable = cx.analysis.load_error(path)?.is_none();
+                if !(readable && *rope == cx.text(path)?.as_str()) {
+                    continue;
+                }
+                let (runs, running) = st.verify.current(path, Some(*version));
+                out.push(analyse(&cx, path, uri, *version, &runs, &running)?);
+            }
+            Ok::<_, tl_ide::Cancelled>(out)
         }))
     })
     .await;
     let Ok(Ok(Ok(results))) = computed else {
         // Cancelled by a newer write (which publishes itself) or a bug, reported once.
-        if !matches!(computed, Ok(Ok(Err(_)))) {
+        if !matches!(computed, Ok(Ok(Err(tl_ide::Cancelled)))) {
             eprintln!("tl-lsp: computing diagnostics failed (bug)");
         }
         return;
@@ -293,38 +282,42 @@ fn analyse(
     version: i32,
     runs: &[ContractRun],
     running: &[String],
-) -> Published {
-    let file = cx.db.source(path);
-    let text = file.text(cx.db).as_deref().unwrap_or("");
-    let index = LineIndex::new(text, cx.encoding);
-    let diagnostics = file_diagnostics(cx.db, file)
-        .iter()
-        .filter(|d| d.span.file == file)
-        .map(|d| cx.diagnostic(d, &index))
-        .collect();
-    let status = status_params(cx, file, uri, &index, runs, running);
-    Published {
+) -> Cancellable<Published> {
+    let text = cx.text(path)?;
+    let index = cx.index(&text);
+    // Diagnostics located in this file (an import's own errors are published for that file).
+    let here = tl_ide::normalize_path(path);
+    let mut diagnostics = Vec::new();
+    for d in cx.analysis.diagnostics(path)? {
+        if d.range.path == here {
+            diagnostics.push(cx.diagnostic(&d, &index)?);
+        }
+    }
+    let status = status_params(cx, path, uri, &index, runs, running)?;
+    Ok(Published {
         uri: uri.clone(),
         version,
         path: path.to_path_buf(),
         diagnostics,
         status,
-    }
+    })
 }
 
-/// Every contract of `file` with its status: the trust ledger's over `runs` where a contract
+/// Every contract of `path` with its status: the trust ledger's over `runs` where a contract
 /// has one (what `tlc verify` prints), `running` for those in flight, else the analysis status.
 pub fn status_params(
     cx: &Cx<'_>,
-    file: tl_analysis::SourceFile,
+    path: &Path,
     uri: &Uri,
     index: &LineIndex<'_>,
     runs: &[ContractRun],
     running: &[String],
-) -> StatusParams {
-    StatusParams {
+) -> Cancellable<StatusParams> {
+    Ok(StatusParams {
         uri: uri.clone(),
-        contracts: ide::statuses_with_runs(cx.db, file, runs, running)
+        contracts: cx
+            .analysis
+            .statuses_with_runs(path, runs, running)?
             .into_iter()
             .map(|c| ContractReport {
                 name: c.name,
@@ -335,5 +328,5 @@ pub fn status_params(
                 message: Some(c.message),
             })
             .collect(),
-    }
+    })
 }

@@ -146,7 +146,7 @@ fn imported_onnx_specs_check_clean_and_compute_the_model() {
         let (_, expected) = read_npy(&fixtures().join(format!("{stem}.expected.{output}.npy")));
         let input_arg = format!(
             "{}={}",
-            tl_analysis::spec_writer::sanitize_ident(&input),
+            tl_ide::interchange::sanitize_ident(&input),
             fixtures()
                 .join(format!("{stem}.input.{input}.npy"))
                 .display()

@@ -1,14 +1,13 @@
 //! Language-server stress (issue #14): the real `tlc lsp` gets 1,000 seeded random edits across
 //! the shipped examples (typing, deleting, pasting whole files, undo) in bursts. After every burst
 //! the diagnostics it publishes for the burst's last version must equal a fresh analysis of the
-//! same text with the function `tlc check` uses (`check::file_diagnostics`), converted as the
+//! same text with the function `tlc check` uses (`tl_ide::Analysis::diagnostics`), converted as the
 //! server converts them; the server must not die; its resident memory at the end must stay
 //! within a bound of what it was after warm-up.
 //!
 //! `TL_STRESS_EDITS=N` changes the number of edits (docs/performance.md has a longer run).
 
 use serde_json::{json, Value};
-use tl_analysis::RootDatabase;
 use tl_lsp::client::StdioClient;
 use tl_lsp::{Encoding, LineIndex};
 
@@ -87,16 +86,21 @@ fn boundary(text: &str, mut i: usize) -> usize {
     i
 }
 
-/// The server's diagnostics for `text` at `path`, computed here: `file_diagnostics`, only the
+/// The server's diagnostics for `text` at `path`, computed here: `Analysis::diagnostics`, only the
 /// file's own, converted as tl-lsp's `convert::diagnostic` does (range in UTF-16, code, message
 /// with label, notes and help).
 fn expected(path: &std::path::Path, text: &str) -> Vec<(String, Value, String)> {
-    let mut db = RootDatabase::default();
-    let file = db.set_source_text(path, text.to_string());
+    let mut host = tl_ide::AnalysisHost::new();
+    let mut change = tl_ide::Change::new();
+    change.set_file_text(path, text.to_string());
+    host.apply_change(change);
+    let here = tl_ide::normalize_path(path);
     let index = LineIndex::new(text, Encoding::Utf16);
-    tl_analysis::check::file_diagnostics(&db, file)
+    host.analysis()
+        .diagnostics(path)
+        .expect("nothing changes while analysing")
         .iter()
-        .filter(|d| d.span.file == file)
+        .filter(|d| d.range.path == here)
         .map(|d| {
             let mut message = d.message.clone();
             if !d.label.is_empty() {
@@ -108,7 +112,7 @@ fn expected(path: &std::path::Path, text: &str) -> Vec<(String, Value, String)> 
             if let Some(h) = &d.help {
                 message.push_str(&format!("\nhelp: {h}"));
             }
-            let range = serde_json::to_value(index.range(d.span.range)).unwrap();
+            let range = serde_json::to_value(index.range(d.range.range)).unwrap();
             (d.code_str(), range, message)
         })
         .collect()

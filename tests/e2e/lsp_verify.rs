@@ -151,7 +151,7 @@ fn verify_file_matches_tlc_verify_with_progress_lenses_hover_and_trust() {
     assert!(markdown.contains("| method | **checked** |"), "{markdown}");
     insta::assert_snapshot!(
         "verified_contract_hover",
-        tl_analysis::testing::redact_sampled_numbers(&markdown)
+        tl_ide::testing::redact_sampled_numbers(&markdown)
     );
 
     // The trust report carries the results too.

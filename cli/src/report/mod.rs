@@ -11,11 +11,8 @@ mod html;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tl_analysis::check::file_diagnostics;
-use tl_analysis::db::Db;
-use tl_analysis::ledger::{file_coverage, file_ledgers, FileTrust};
-use tl_analysis::verify::VerifyOptions;
-use tl_analysis::{RootDatabase, Severity};
+use tl_ide::verify::VerifyOptions;
+use tl_ide::{AnalysisHost, Change};
 use tl_ir::{Dim, Graph};
 
 use crate::bounds::BoundsArgs;
@@ -97,7 +94,6 @@ fn report(args: &ReportArgs) -> Result<(usize, usize), CliError> {
             exit::USAGE,
         ));
     }
-    let db = RootDatabase::default();
     let text = std::fs::read_to_string(&args.spec).map_err(|e| {
         CliError::new(
             "TL0120",
@@ -105,23 +101,23 @@ fn report(args: &ReportArgs) -> Result<(usize, usize), CliError> {
             exit::USAGE,
         )
     })?;
-    drop(text);
-    let file = db.source(&args.spec);
-    let errors = file_diagnostics(&db, file)
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    let outcomes = if args.verify && errors == 0 {
-        crate::trust::verify_outcomes(&db, file, &VerifyOptions::default())
-    } else {
-        vec![]
-    };
-    let trust = FileTrust {
-        file: args.spec.display().to_string(),
-        errors,
-        contracts: file_ledgers(&db, file, &outcomes),
-        graphs: file_coverage(&db, file),
-    };
+    let mut host = AnalysisHost::new();
+    let mut change = Change::new();
+    change.set_file_text(args.spec.clone(), text);
+    host.apply_change(change);
+    let analysis = host.analysis();
+    // The same report `tlc trust [--verify]` prints for this one file.
+    let report = crate::uncancelled(analysis.trust_report(
+        &[args.spec.clone()],
+        args.verify,
+        &VerifyOptions::default(),
+    ));
+    let trust = report
+        .files
+        .into_iter()
+        .next()
+        .expect("one file asked, one answered");
+    let errors = trust.errors;
     let trust = serde_json::to_value(&trust).map_err(|e| {
         CliError::new(
             "TL0860",
@@ -145,15 +141,13 @@ fn report(args: &ReportArgs) -> Result<(usize, usize), CliError> {
     }
     // Graphs of the spec, then those of the specs it imports that a shown contract is on.
     let mut covs: Vec<Value> = trust["graphs"].as_array().cloned().unwrap_or_default();
-    for (_, imported) in tl_analysis::scope::spec_imports(&db, file).iter() {
-        for cov in file_coverage(&db, *imported) {
-            let cov = serde_json::to_value(&cov).unwrap_or(Value::Null);
-            let name = cov["graph"].clone();
-            let wanted = contracts.iter().any(|l| l["target"] == name);
-            let known = covs.iter().any(|c| c["graph"] == name);
-            if wanted && !known {
-                covs.push(cov);
-            }
+    for cov in crate::uncancelled(analysis.imported_coverage(&args.spec)) {
+        let cov = serde_json::to_value(&cov).unwrap_or(Value::Null);
+        let name = cov["graph"].clone();
+        let wanted = contracts.iter().any(|l| l["target"] == name);
+        let known = covs.iter().any(|c| c["graph"] == name);
+        if wanted && !known {
+            covs.push(cov);
         }
     }
     let mut graphs = Vec::new();

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use serde_json::json;
-use tl_analysis::outcome::Status;
+use tl_ide::verify::Status;
 
 use super::report::{ContractEntry, Report};
 
@@ -97,8 +97,8 @@ pub fn human(r: &Report, style: &Style) -> String {
     s
 }
 
-fn method_line(m: &tl_analysis::outcome::MethodOutcome) -> String {
-    use tl_analysis::outcome::Verdict;
+fn method_line(m: &tl_ide::verify::MethodOutcome) -> String {
+    use tl_ide::verify::Verdict;
     let v = match &m.verdict {
         Verdict::Holds => format!("holds (grants {})", m.grants),
         Verdict::Violated { counterexample } => {

@@ -13,16 +13,9 @@ use std::sync::Arc;
 use clap::Args;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use tl_analysis::catalog::Catalog;
-use tl_analysis::check::file_diagnostics;
-use tl_analysis::db::{Db, SourceFile};
-use tl_analysis::ide::project::parse_method;
-use tl_analysis::items::{file_items, parse_item};
-use tl_analysis::verify::cache::ResultCache;
-use tl_analysis::verify::{execute, prepare, ContractRun, Memo, VerifyOptions};
-use tl_analysis::{RootDatabase, Severity};
-use tl_syntax::ast::Item;
-use tl_syntax::ItemKeyword;
+use tl_ide::project::parse_method;
+use tl_ide::verify::{execute, ContractRun, Memo, ResultCache, VerifyOptions};
+use tl_ide::{Analysis, AnalysisHost, Change, ContractRef, Severity};
 
 use config::Config;
 use formats::Style;
@@ -130,11 +123,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn location(db: &dyn Db, file: SourceFile, base: &Path, start: usize, end: usize) -> Location {
-    let text = file.text(db).clone().unwrap_or_default();
+fn location(analysis: &Analysis, path: &Path, base: &Path, start: usize, end: usize) -> Location {
+    let text = crate::uncancelled(analysis.file_text(path));
     let (line, column) = line_col(&text, start);
     let (end_line, end_column) = line_col(&text, end.max(start));
-    let path = file.path(db);
     let rel = path.strip_prefix(base).unwrap_or(path);
     Location {
         file: rel.to_string_lossy().replace('\\', "/"),
@@ -175,16 +167,10 @@ pub fn run(args: VerifyArgs) -> u8 {
             }
         }
     }
-    let mut catalog = Catalog::builtin();
-    for c in &config.catalogs {
-        if let Err(errs) = catalog.merge_file(c) {
-            let msgs: Vec<String> = errs
-                .iter()
-                .map(|e| format!("{} {}", e.code, e.message))
-                .collect();
-            return usage(format!("catalog {}: {}", c.display(), msgs.join("; ")));
-        }
-    }
+    let catalog = match config.catalog() {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
     let roots: Vec<PathBuf> = if !args.paths.is_empty() {
         args.paths.clone()
     } else if !config.roots.is_empty() {
@@ -195,7 +181,7 @@ pub fn run(args: VerifyArgs) -> u8 {
     let files: Vec<PathBuf> = match crate::sources::collect(&roots) {
         Ok(f) => f
             .into_iter()
-            .map(|p| tl_analysis::db::normalize(&p))
+            .map(|p| tl_ide::normalize_path(&p))
             .filter(|p| !config.excluded(p))
             .collect(),
         Err(e) => return usage(e),
@@ -204,12 +190,18 @@ pub fn run(args: VerifyArgs) -> u8 {
         return usage("no .tl files to verify");
     }
     let base = config.root.clone().unwrap_or_else(|| cwd.clone());
-    let db = RootDatabase::default();
+    let mut host = AnalysisHost::new();
+    let mut change = Change::new();
+    for path in &files {
+        change.load_file(path);
+    }
+    host.apply_change(change);
+    let analysis = host.analysis();
 
     // 1. Spec diagnostics: any error stops the run (exit 2).
     let mut diagnostics = Vec::new();
     for path in &files {
-        for d in file_diagnostics(&db, db.source(path)) {
+        for d in crate::uncancelled(analysis.diagnostics(path)) {
             diagnostics.push(DiagnosticEntry {
                 code: d.code_str(),
                 severity: match d.severity {
@@ -220,11 +212,11 @@ pub fn run(args: VerifyArgs) -> u8 {
                 .into(),
                 message: d.message.clone(),
                 location: location(
-                    &db,
-                    d.span.file,
+                    &analysis,
+                    &d.range.path,
                     &base,
-                    d.span.range.start as usize,
-                    d.span.range.end as usize,
+                    d.range.range.start as usize,
+                    d.range.range.end as usize,
                 ),
             });
         }
@@ -237,12 +229,12 @@ pub fn run(args: VerifyArgs) -> u8 {
     }
 
     // 2. Contracts, in file and source order, filtered by --contract and --shard.
-    struct Job<'db> {
+    struct Job {
         id: String,
         name: String,
         location: Location,
-        item: tl_analysis::items::ItemSource<'db>,
-        prepared: tl_analysis::verify::Prepared,
+        contract: ContractRef,
+        prepared: tl_ide::verify::Prepared,
     }
     let opts = VerifyOptions {
         default_methods,
@@ -253,25 +245,14 @@ pub fn run(args: VerifyArgs) -> u8 {
     };
     let mut jobs = Vec::new();
     for path in &files {
-        let file = db.source(path);
-        for &item in file_items(&db, file) {
-            if item.keyword(&db) != ItemKeyword::Contract {
-                continue;
-            }
-            let Some(name) = item.name(&db).clone() else {
-                continue;
-            };
-            let offset = item.offset(&db) as usize;
-            let span = match &parse_item(&db, item).item {
-                Item::Contract(c) => c.name.span,
-                _ => continue,
-            };
+        for contract in crate::uncancelled(analysis.contracts(path)) {
+            let name = contract.name.clone();
             let loc = location(
-                &db,
-                file,
+                &analysis,
+                &contract.path,
                 &base,
-                offset + span.start as usize,
-                offset + span.end as usize,
+                contract.name_range.start as usize,
+                contract.name_range.end as usize,
             );
             let id = format!("{}::{name}", loc.file);
             if let Some(want) = &args.contract {
@@ -284,12 +265,16 @@ pub fn run(args: VerifyArgs) -> u8 {
                     continue;
                 }
             }
+            let Some(prepared) = crate::uncancelled(analysis.prepare_contract(&contract, &opts))
+            else {
+                continue;
+            };
             jobs.push(Job {
                 id,
                 name,
                 location: loc,
-                item,
-                prepared: prepare(&db, item, &opts),
+                contract,
+                prepared,
             });
         }
     }
@@ -383,14 +368,9 @@ pub fn run(args: VerifyArgs) -> u8 {
     // The reported status is the trust ledger's: the weakest link of the whole evidence chain
     // (graph semantics, method, float bridge, execution target, assumptions), so `tlc verify`,
     // `tlc trust` and the editor agree on every contract.
-    let outcomes: Vec<tl_analysis::outcome::ContractOutcome> =
-        runs.iter().map(|r| r.outcome.clone()).collect();
     let mut runs = runs;
-    for (job, run) in jobs.iter().zip(runs.iter_mut()) {
-        if let Some(ledger) = tl_analysis::ledger::contract_ledger_with(&db, job.item, &outcomes) {
-            run.status = ledger.status;
-        }
-    }
+    let contracts: Vec<ContractRef> = jobs.iter().map(|j| j.contract.clone()).collect();
+    crate::uncancelled(analysis.decide_statuses(&contracts, &mut runs));
 
     let contracts: Vec<ContractEntry> = jobs
         .into_iter()
@@ -428,7 +408,7 @@ fn user_cache_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tl_analysis::contracts::Method;
+    use tl_ide::verify::Method;
 
     #[test]
     fn shards_partition_ids_and_parse() {

@@ -2,7 +2,7 @@
 //! `tl-verify-report`, version 1, documented in docs/verify.md) that `tlc merge` combines.
 
 use serde::{Deserialize, Serialize};
-use tl_analysis::outcome::{MethodOutcome, Status, Verdict};
+use tl_ide::verify::{MethodOutcome, Status, Verdict};
 
 pub const SCHEMA: &str = "tl-verify-report";
 pub const VERSION: u32 = 1;

@@ -1,0 +1,112 @@
+//! Trust reports: each contract's ledger and each graph's coverage per proof layer, for one or
+//! more files, and the one markdown layout that `tlc trust --format markdown` and the editor's
+//! "Show trust" both print.
+
+use std::path::PathBuf;
+
+use tl_analysis::check::file_diagnostics;
+use tl_analysis::db::{Db, SourceFile};
+use tl_analysis::diagnostics::Severity;
+use tl_analysis::items::file_items;
+use tl_analysis::ledger::{coverage_markdown, file_coverage, file_ledgers, ledger_markdown};
+use tl_analysis::outcome::ContractOutcome;
+use tl_analysis::scope::spec_imports;
+use tl_analysis::verify::{run_contract, VerifyOptions};
+use tl_syntax::ItemKeyword;
+
+pub use tl_analysis::ledger::{coverage_text, ledger_text, FileTrust, GraphCoverage, TrustReport};
+
+/// One file's trust: its error count, ledgers over `outcomes` and graph coverage, under `label`.
+pub(crate) fn file_trust(
+    db: &dyn Db,
+    file: SourceFile,
+    label: String,
+    outcomes: &[ContractOutcome],
+) -> FileTrust {
+    FileTrust {
+        file: label,
+        errors: error_count(db, file),
+        contracts: file_ledgers(db, file, outcomes),
+        graphs: file_coverage(db, file),
+    }
+}
+
+fn error_count(db: &dyn Db, file: SourceFile) -> usize {
+    file_diagnostics(db, file)
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count()
+}
+
+/// The trust report of `paths` (labelled as given). With `verify`, the contracts of each file
+/// without errors, and of the specs it imports (a bridge contract's ledger needs the outcome of
+/// the contract it bridges), run first, so the ledgers' method links are filled.
+pub(crate) fn trust_report(
+    db: &dyn Db,
+    paths: &[PathBuf],
+    verify: bool,
+    options: &VerifyOptions,
+) -> TrustReport {
+    let files = paths
+        .iter()
+        .map(|path| {
+            let file = db.source(path);
+            let outcomes = if verify && error_count(db, file) == 0 {
+                verify_outcomes(db, file, options)
+            } else {
+                vec![]
+            };
+            file_trust(db, file, path.display().to_string(), &outcomes)
+        })
+        .collect();
+    TrustReport::new(verify, files)
+}
+
+fn verify_outcomes(db: &dyn Db, file: SourceFile, options: &VerifyOptions) -> Vec<ContractOutcome> {
+    let files: Vec<SourceFile> = std::iter::once(file)
+        .chain(spec_imports(db, file).iter().map(|(_, f)| *f))
+        .collect();
+    files
+        .iter()
+        .flat_map(|&f| file_items(db, f).iter().copied())
+        .filter(|i| i.keyword(db) == ItemKeyword::Contract)
+        .map(|i| run_contract(db, i, options).outcome)
+        .collect()
+}
+
+/// A trust report as markdown. `not_run` is the line shown when no verify run filled the method
+/// links (it says how to run one in the front end at hand).
+pub fn markdown(files: &[FileTrust], not_run: Option<&str>) -> String {
+    let mut s = String::from("# Trust report\n\n");
+    if let Some(line) = not_run {
+        s.push_str(line);
+        s.push_str("\n\n");
+    }
+    for f in files {
+        s.push_str(&format!("## {}\n\n", f.file));
+        if f.errors > 0 {
+            s.push_str(&format!(
+                "**{} error(s)**: the ledgers below are incomplete.\n\n",
+                f.errors
+            ));
+        }
+        for l in &f.contracts {
+            s.push_str(&ledger_markdown(l));
+            s.push('\n');
+        }
+        for c in &f.graphs {
+            s.push_str(&coverage_markdown(c));
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// The coverage of every graph of the specs `file` imports (a report shows the graphs its
+/// contracts are on, wherever they are defined).
+pub(crate) fn imported_coverage(db: &dyn Db, file: SourceFile) -> Vec<GraphCoverage> {
+    spec_imports(db, file)
+        .iter()
+        .flat_map(|(_, imported)| file_coverage(db, *imported))
+        .collect()
+}
