@@ -124,9 +124,11 @@ fn examples_verify_with_honest_statuses() {
         .iter()
         .find(|c| c["name"] == "causal_mask_exact")
         .unwrap();
+    // The hard-mask theorems are for one score matrix; the example's attention is batched, so the
+    // catalog needs the non-mechanical slicewise_batched_attention condition and sampling decides.
     assert_eq!(
-        mask["evidence_status"], "proved",
-        "the catalog proves the claim itself"
+        mask["evidence_status"], "tested",
+        "the catalog alone does not decide batched attention"
     );
     let gpu = report["contracts"]
         .as_array()

@@ -134,16 +134,21 @@ fn equivalence_is_checked_when_the_derived_bound_fits_and_tested_otherwise() {
 }
 
 #[test]
-fn causal_mask_is_proved_by_the_catalog() {
+fn causal_mask_catalog_needs_the_slicewise_assumption_so_sampling_decides() {
     let run = example("transformer_encoder.tl", "causal_mask_exact");
-    assert_eq!(run.evidence_status, Status::Proved, "{:?}", verdicts(&run));
+    // The hard-mask theorems are for one score matrix; the example's attention is batched, and
+    // the slice-by-slice use is not mechanical: the catalog does not decide, sampling does.
+    assert_eq!(run.evidence_status, Status::Tested, "{:?}", verdicts(&run));
+    let catalog = &run.outcome.methods[0];
+    assert!(
+        catalog.detail.contains("slicewise_batched_attention")
+            || format!("{:?}", catalog.verdict).contains("slicewise_batched_attention"),
+        "{:?}",
+        verdicts(&run)
+    );
+    assert_eq!(run.outcome.methods.len(), 2, "sampling runs after the catalog");
     // The example rests on an assumption about the attention and gelu kernels.
     assert_eq!(run.status, Status::Assumed);
-    assert_eq!(
-        run.outcome.methods.len(),
-        1,
-        "sampling is not run once proved"
-    );
 }
 
 #[test]
