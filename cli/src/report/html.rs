@@ -389,8 +389,15 @@ pub fn page(args: &ReportArgs, trust: &Value, contracts: &[Value], graphs: &[Gra
     let data = serde_json::to_string(&Value::Object(data))
         .unwrap_or_else(|_| "{}".into())
         .replace("</", "<\\/");
+    // The CSP says what "self-contained" means: inline style and script only, nothing fetched, so
+    // the page behaves the same opened from disk and in an editor's webview.
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>{body}<script type=\"application/json\" id=\"tl-data\">{data}</script><script>{SCRIPT}</script></body></html>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\"><title>{}</title><style>{STYLE}</style></head><body>{body}<script type=\"application/json\" id=\"tl-data\">{data}</script><script>{SCRIPT}</script></body></html>\n",
         esc(&title)
     )
 }
+
+/// The page's Content-Security-Policy: no network, no other file; inline style, inline script and
+/// data: images only.
+pub const CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:";

@@ -156,6 +156,19 @@ export async function webviewTexts(page) {
   return texts;
 }
 
+/** The content frame of the webview whose body text starts with `prefix`, or undefined. */
+export async function webviewFrameStartingWith(page, prefix) {
+  for (const frame of page.frames()) {
+    if (!frame.url().includes('/webview/browser/pre/fake.html')) continue;
+    try {
+      if (normalize(await frame.locator('body').textContent({ timeout: 2000 })).startsWith(prefix)) return frame;
+    } catch {
+      // a frame being torn down
+    }
+  }
+  return undefined;
+}
+
 /**
  * "Developer: Show Running Extensions", then the hover on the extension's activation time: VS
  * Code's own words for why it activated ("... because you opened a tl file").

@@ -36,6 +36,7 @@ import {
   lspProcesses,
   problemsRows,
   statusSummaryText,
+  webviewFrameStartingWith,
   webviewTexts,
 } from './checks.mjs';
 import { launchBrowser, normalize, Workbench } from './workbench.mjs';
@@ -402,6 +403,40 @@ try {
     console.log(`  nodes: ${shown.join(', ')}`);
     const tabs = await bench.tabLabels();
     if (!tabs.includes(`tl graph: ${graph}`)) throw new Error(`no "tl graph: ${graph}" tab: ${tabs}`);
+  });
+
+  await step('tl: Show Report: the webview shows `tlc report`\'s page: its nodes, the ledger statuses, and its script runs', async () => {
+    const graph = /^graph\s+(\w+)/m.exec(mnistText)?.[1];
+    const nodes = expectedGraphNodes(tlc, folder, 'mnist_mlp.tl', graph, cliCache);
+    const headings = expectedTrustHeadings(tlc, folder, 'mnist_mlp.tl', cliCache);
+    await bench.focusTab('mnist_mlp.tl');
+    await bench.runCommand('tl: Show Report (graph, ledgers, bounds)');
+    const frame = await bench.waitUntil('the report webview', () => webviewFrameStartingWith(page, 'tl report:'), (f) => !!f, 60_000);
+    const text = normalize(await frame.locator('body').textContent());
+    if (!text.includes('mnist_mlp.tl')) throw new Error(`the report is not about mnist_mlp.tl: ${text.slice(0, 200)}`);
+    // Each contract heading and status as `tlc trust --verify` gives them.
+    for (const h of headings) {
+      const m = /^contract (\S+) on (\S+) \((\w+)\): (\w+)$/.exec(h);
+      if (!m) throw new Error(`unexpected trust heading ${h}`);
+      const row = `contract ${m[1]} on ${m[2]} (${m[3]}) ${m[4]}`;
+      if (!text.includes(row)) throw new Error(`the report lacks "${row}"`);
+    }
+    const shown = await frame.locator('.tl-node[data-node]').evaluateAll((els) => els.map((e) => e.getAttribute('data-node')));
+    if (!sameSet(shown, nodes)) throw new Error(`report graph nodes ${shown} differ from tlc graph's ${nodes}`);
+    // The page's own script runs in the webview (its CSP allows inline script only): a click on a
+    // node fills the details panel.
+    await frame.locator(`.tl-node[data-node="${nodes[nodes.length - 1]}"]`).first().click();
+    const details = await bench.waitUntil('the node details panel', async () => normalize(await frame.locator('.details').first().textContent()), (t) =>
+      t.startsWith(nodes[nodes.length - 1]) && t.includes('parents:'),
+    );
+    console.log(`  report: ${headings.length} contract(s), nodes ${shown.join(', ')}; details: ${details.slice(0, 60)}`);
+    const tabs = await bench.tabLabels();
+    if (!tabs.includes('tl report: mnist_mlp.tl')) throw new Error(`no "tl report: mnist_mlp.tl" tab: ${tabs}`);
+    if (screenshotAt) {
+      const shot = path.join(path.dirname(screenshotAt), 'vscode-report-webview.png');
+      await page.screenshot({ path: shot });
+      console.log(`  wrote ${shot}`);
+    }
   });
 
   await step('tl: Restart Language Server: a new `tlc lsp`, statuses and diagnostics come back', async () => {

@@ -2,13 +2,18 @@
 // the palette commands. The logic lives in the pure modules next to this file (tested under node);
 // this file is the thin seam to the `vscode` API.
 
+import { execFile } from 'child_process';
+import * as crypto from 'crypto';
 import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as vscode from 'vscode';
 import { ExecuteCommandRequest, LanguageClient, LanguageClientOptions, ServerOptions } from 'vscode-languageclient/node';
 import { CommandOutcome, graphHtml, interpretResult } from './commandResults';
 import { DECORATION_STYLE, planGutter } from './decorationMapping';
 import { contractAt, graphAt, graphNames } from './locate';
 import { CONTRACT_STATUSES, ContractReport, ContractStatus, SERVER_COMMANDS, STATUS_NOTIFICATION, parseStatusParams } from './protocol';
+import { checkReportPage, interpretReportRun, reportArgs, ReportRun } from './reportPage';
 import { resolveServerPath } from './serverPath';
 import { summarize } from './statusSummary';
 import { TRUST_SCHEME, UNFILLED_TRUST_REPORT, trustDocumentAddress } from './trustDocument';
@@ -23,6 +28,8 @@ let specWatcher: vscode.FileSystemWatcher;
 /** Trust reports' markdown by their `tl-trust:` document URI (see trustDocument.ts). */
 const trustTexts = new Map<string, string>();
 const trustChanged = new vscode.EventEmitter<vscode.Uri>();
+/** One report panel per spec: showing the report again refreshes it in place. */
+const reportPanels = new Map<string, vscode.WebviewPanel>();
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   output = vscode.window.createOutputChannel('tl');
@@ -59,6 +66,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const name = graphAt(text, editor.selection.active.line) ?? (await pickGraph(text));
     if (name) await runOnActiveFile(SERVER_COMMANDS.showGraph, (doc) => [doc.uri.toString(), name]);
   });
+  register('tl.editor.showReport', showReport);
   register('tl.editor.restartServer', async () => {
     await stopClient();
     await startClient();
@@ -84,21 +92,27 @@ export async function deactivate(): Promise<void> {
   await stopClient();
 }
 
-async function startClient(): Promise<void> {
-  const config = vscode.workspace.getConfiguration('tl');
+/** The `tlc` binary (`tl.server.path`, else PATH), or undefined after telling the user why not. */
+async function resolveTlc(): Promise<string | undefined> {
   const resolved = resolveServerPath({
-    configured: config.get<string>('server.path'),
+    configured: vscode.workspace.getConfiguration('tl').get<string>('server.path'),
     workspaceFolder: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
     env: process.env,
     platform: process.platform,
     isExecutable,
   });
-  if (!resolved.ok) {
-    output.appendLine(resolved.message);
-    const choice = await vscode.window.showErrorMessage(resolved.message, 'Open Settings');
-    if (choice) await vscode.commands.executeCommand('workbench.action.openSettings', 'tl.server.path');
-    return;
-  }
+  if (resolved.ok) return resolved.path;
+  output.appendLine(resolved.message);
+  const choice = await vscode.window.showErrorMessage(resolved.message, 'Open Settings');
+  if (choice) await vscode.commands.executeCommand('workbench.action.openSettings', 'tl.server.path');
+  return undefined;
+}
+
+async function startClient(): Promise<void> {
+  const config = vscode.workspace.getConfiguration('tl');
+  const tlc = await resolveTlc();
+  if (!tlc) return;
+  const resolved = { path: tlc };
   const args = config.get<string[]>('server.args') ?? ['lsp'];
   const serverOptions: ServerOptions = { command: resolved.path, args };
   const clientOptions: LanguageClientOptions = {
@@ -210,6 +224,81 @@ async function present(command: string, args: unknown[], result: unknown): Promi
     case 'nothing':
       break;
   }
+}
+
+/**
+ * "tl: Show Report": runs `tlc report` on the saved file (the same binary the server is) and
+ * shows the page it writes in a webview. The page is tlc's own; scripts run under its CSP only.
+ */
+async function showReport(): Promise<void> {
+  const editor = activeTlEditor();
+  if (!editor) return;
+  const doc = editor.document;
+  if (doc.uri.scheme !== 'file') {
+    void vscode.window.showWarningMessage('tl: the report reads a file on disk; save this document first.');
+    return;
+  }
+  if (doc.isDirty) {
+    const choice = await vscode.window.showWarningMessage(
+      'tl: the report reads the file on disk, which differs from the editor.',
+      'Save and Show Report',
+    );
+    if (choice !== 'Save and Show Report' || !(await doc.save())) return;
+  }
+  const tlc = await resolveTlc();
+  if (!tlc) return;
+  const spec = doc.uri.fsPath;
+  const verify = vscode.workspace.getConfiguration('tl').get<boolean>('report.verify', true);
+  const digest = crypto.createHash('sha256').update(spec).digest('hex').slice(0, 12);
+  const page = path.join(os.tmpdir(), `tl-report-${process.pid}-${digest}.html`);
+  const args = reportArgs(spec, page, verify);
+  output.appendLine(`running ${tlc} ${args.join(' ')}`);
+  const run = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `tl: report of ${path.basename(spec)}`, cancellable: true },
+    (_progress, token) =>
+      new Promise<ReportRun>((resolve) => {
+        const child = execFile(tlc, args, { cwd: path.dirname(spec), maxBuffer: 16 << 20 }, (_err, _stdout, stderr) =>
+          resolve(interpretReportRun(child.exitCode, child.signalCode, stderr, token.isCancellationRequested)),
+        );
+        token.onCancellationRequested(() => child.kill());
+      }),
+  );
+  switch (run.kind) {
+    case 'cancelled':
+      return;
+    case 'failed':
+      output.appendLine(`tl: ${run.message}`);
+      void vscode.window.showErrorMessage(`tl: ${run.message}`);
+      return;
+    case 'page':
+      if (run.warning) void vscode.window.showWarningMessage(`tl: ${run.warning}`);
+  }
+  let html: string;
+  try {
+    html = fs.readFileSync(page, 'utf8');
+    fs.rmSync(page, { force: true });
+  } catch (err) {
+    void vscode.window.showErrorMessage(`tl: cannot read the page tlc report wrote: ${String(err)}`);
+    return;
+  }
+  const refused = checkReportPage(html);
+  if (refused) {
+    void vscode.window.showErrorMessage(`tl: ${refused}`);
+    return;
+  }
+  const key = doc.uri.toString();
+  let panel = reportPanels.get(key);
+  if (!panel) {
+    panel = vscode.window.createWebviewPanel('tl.report', `tl report: ${path.basename(spec)}`, vscode.ViewColumn.Beside, {
+      enableScripts: true,
+      localResourceRoots: [],
+    });
+    panel.onDidDispose(() => reportPanels.delete(key));
+    reportPanels.set(key, panel);
+  } else {
+    panel.reveal(vscode.ViewColumn.Beside);
+  }
+  panel.webview.html = html;
 }
 
 async function pickGraph(text: string): Promise<string | undefined> {
