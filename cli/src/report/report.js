@@ -42,6 +42,18 @@
       });
     });
   });
+  // An editor showing the page (VS Code's webview) posts the graph the cursor is in.
+  window.addEventListener("message", function (event) {
+    var msg = event.data;
+    if (!msg || msg.type !== "tl.revealGraph") { return; }
+    var found = null;
+    document.querySelectorAll("section.graph").forEach(function (sec) {
+      var hit = sec.getAttribute("data-graph") === msg.graph;
+      sec.classList.toggle("current", hit);
+      if (hit && !found) { found = sec; }
+    });
+    if (found) { found.scrollIntoView({ block: "start" }); }
+  });
   // `report.html#node=NAME` selects a node on load (links, screenshots).
   var m = /^#node=(.+)$/.exec(window.location.hash);
   if (m) {

@@ -429,6 +429,12 @@ try {
     const details = await bench.waitUntil('the node details panel', async () => normalize(await frame.locator('.details').first().textContent()), (t) =>
       t.startsWith(nodes[nodes.length - 1]) && t.includes('parents:'),
     );
+    // The panel follows the cursor: in a contract on the graph, its section becomes current.
+    await bench.focusTab('mnist_mlp.tl');
+    await bench.goTo(linesStartingWith(mnistText, 'ensure ')[0], 3);
+    await bench.waitUntil(`the report's section of ${graph} marked current`, async () =>
+      frame.locator(`section.graph.current[data-graph="${graph}"]`).count(), (n) => n === 1,
+    );
     console.log(`  report: ${headings.length} contract(s), nodes ${shown.join(', ')}; details: ${details.slice(0, 60)}`);
     const tabs = await bench.tabLabels();
     if (!tabs.includes('tl report: mnist_mlp.tl')) throw new Error(`no "tl report: mnist_mlp.tl" tab: ${tabs}`);

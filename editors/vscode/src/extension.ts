@@ -13,7 +13,7 @@ import { CommandOutcome, graphHtml, interpretResult } from './commandResults';
 import { DECORATION_STYLE, planGutter } from './decorationMapping';
 import { contractAt, graphAt, graphNames } from './locate';
 import { CONTRACT_STATUSES, ContractReport, ContractStatus, SERVER_COMMANDS, STATUS_NOTIFICATION, parseStatusParams } from './protocol';
-import { checkReportPage, interpretReportRun, reportArgs, ReportRun } from './reportPage';
+import { checkReportPage, graphForCursor, interpretReportRun, reportArgs, ReportRun, revealGraphMessage } from './reportPage';
 import { resolveServerPath } from './serverPath';
 import { summarize } from './statusSummary';
 import { TRUST_SCHEME, UNFILLED_TRUST_REPORT, trustDocumentAddress } from './trustDocument';
@@ -74,6 +74,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   context.subscriptions.push(
     vscode.window.onDidChangeActiveTextEditor(refreshStatusBar),
+    vscode.window.onDidChangeTextEditorSelection((e) => followCursorInReport(e.textEditor)),
     vscode.window.onDidChangeVisibleTextEditors(refreshGutters),
     vscode.workspace.onDidCloseTextDocument((doc) => statusByUri.delete(doc.uri.toString())),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
@@ -293,12 +294,30 @@ async function showReport(): Promise<void> {
       enableScripts: true,
       localResourceRoots: [],
     });
-    panel.onDidDispose(() => reportPanels.delete(key));
+    panel.onDidDispose(() => {
+      reportPanels.delete(key);
+      revealedGraph.delete(key);
+    });
     reportPanels.set(key, panel);
   } else {
     panel.reveal(vscode.ViewColumn.Beside);
   }
   panel.webview.html = html;
+  followCursorInReport(editor, true);
+}
+
+/** The graph last revealed in each spec's report panel, so a cursor move inside it posts nothing. */
+const revealedGraph = new Map<string, string>();
+
+/** The report panel of the editor's spec scrolls to the graph the cursor is in. */
+function followCursorInReport(editor: vscode.TextEditor, always = false): void {
+  const key = editor.document.uri.toString();
+  const panel = reportPanels.get(key);
+  if (!panel) return;
+  const graph = graphForCursor(editor.document.getText(), editor.selection.active.line);
+  if (!graph || (!always && revealedGraph.get(key) === graph)) return;
+  revealedGraph.set(key, graph);
+  void panel.webview.postMessage(revealGraphMessage(graph));
 }
 
 async function pickGraph(text: string): Promise<string | undefined> {

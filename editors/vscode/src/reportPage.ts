@@ -42,3 +42,24 @@ export function checkReportPage(html: string): string | undefined {
   if (csp[1] !== REPORT_CSP) return `the page's Content-Security-Policy is not the one tlc report writes: ${csp[1]}`;
   return undefined;
 }
+
+/**
+ * The graph the report should show for a cursor line (zero-based): the graph or block the cursor
+ * is in, or the target of the contract it is in (`contract c on g`).
+ */
+export function graphForCursor(text: string, line: number): string | undefined {
+  const lines = text.split(/\r?\n/);
+  for (let i = Math.min(line, lines.length - 1); i >= 0; i--) {
+    const m = /^\s*(graph|block|contract|tolerance|assume|import)\b\s*([A-Za-z_][A-Za-z0-9_]*)?(?:\s+on\s+([A-Za-z_][A-Za-z0-9_]*))?/.exec(lines[i]);
+    if (!m) continue;
+    if (m[1] === 'graph' || m[1] === 'block') return m[2];
+    if (m[1] === 'contract') return m[3];
+    return undefined;
+  }
+  return undefined;
+}
+
+/** The message the report page's script understands (cli/src/report/report.js). */
+export function revealGraphMessage(graph: string): { type: 'tl.revealGraph'; graph: string } {
+  return { type: 'tl.revealGraph', graph };
+}

@@ -28,3 +28,24 @@ test("only a page with tlc report's own CSP is shown", () => {
   assert.match(checkReportPage('<!DOCTYPE html>\n<html><head></head></html>')!, /no Content-Security-Policy/);
   assert.match(checkReportPage('{"not": "html"}')!, /not an HTML page/);
 });
+
+test('the report follows the graph the cursor is in, or the contract\'s target', async () => {
+  const { graphForCursor } = await import('../reportPage');
+  const text = [
+    'tolerance t = abs 1e-5',
+    'graph g(x: f32[2]) -> y: f32[2] {',
+    '  y = relu(x)',
+    '}',
+    'contract c on g {',
+    '  ensure y >= 0',
+    '}',
+    'block b(x) -> y {',
+    '  y = relu(x)',
+    '}',
+  ].join('\n');
+  assert.equal(graphForCursor(text, 0), undefined);
+  assert.equal(graphForCursor(text, 2), 'g');
+  assert.equal(graphForCursor(text, 5), 'g');
+  assert.equal(graphForCursor(text, 8), 'b');
+  assert.equal(graphForCursor(text, 99), 'b');
+});
