@@ -377,6 +377,20 @@ impl Analysis {
         verify: bool,
         options: &VerifyOptions,
     ) -> Cancellable<crate::trust::TrustReport> {
+        self.with_db(|db| crate::trust::trust_report(db, paths, verify, options).0)
+    }
+
+    /// [`Analysis::trust_report`] and, with `verify`, every counterexample the contracts of
+    /// `paths` got, replayed node by node in both engines (`tlc report`'s replay view).
+    pub fn trust_report_with_replays(
+        &self,
+        paths: &[PathBuf],
+        verify: bool,
+        options: &VerifyOptions,
+    ) -> Cancellable<(
+        crate::trust::TrustReport,
+        Vec<crate::trust::CounterexampleReplay>,
+    )> {
         self.with_db(|db| crate::trust::trust_report(db, paths, verify, options))
     }
 

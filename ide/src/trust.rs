@@ -10,8 +10,10 @@ use tl_analysis::diagnostics::Severity;
 use tl_analysis::items::file_items;
 use tl_analysis::ledger::{coverage_markdown, file_coverage, file_ledgers, ledger_markdown};
 use tl_analysis::outcome::ContractOutcome;
+use tl_analysis::outcome::{Counterexample, Verdict};
 use tl_analysis::scope::spec_imports;
-use tl_analysis::verify::{run_contract, VerifyOptions};
+use tl_analysis::verify::replay::{replay, NodeReplay};
+use tl_analysis::verify::{execute, prepare, Memo, VerifyOptions};
 use tl_syntax::ItemKeyword;
 
 pub use tl_analysis::ledger::{coverage_text, ledger_text, FileTrust, GraphCoverage, TrustReport};
@@ -40,38 +42,81 @@ fn error_count(db: &dyn Db, file: SourceFile) -> usize {
 
 /// The trust report of `paths` (labelled as given). With `verify`, the contracts of each file
 /// without errors, and of the specs it imports (a bridge contract's ledger needs the outcome of
-/// the contract it bridges), run first, so the ledgers' method links are filled.
+/// the contract it bridges), run first, so the ledgers' method links are filled; every
+/// counterexample a contract of `paths` got is replayed node by node.
 pub(crate) fn trust_report(
     db: &dyn Db,
     paths: &[PathBuf],
     verify: bool,
     options: &VerifyOptions,
-) -> TrustReport {
+) -> (TrustReport, Vec<CounterexampleReplay>) {
+    let mut replays = Vec::new();
     let files = paths
         .iter()
         .map(|path| {
             let file = db.source(path);
             let outcomes = if verify && error_count(db, file) == 0 {
-                verify_outcomes(db, file, options)
+                verify_outcomes(db, file, options, &mut replays)
             } else {
                 vec![]
             };
             file_trust(db, file, path.display().to_string(), &outcomes)
         })
         .collect();
-    TrustReport::new(verify, files)
+    (TrustReport::new(verify, files), replays)
 }
 
-fn verify_outcomes(db: &dyn Db, file: SourceFile, options: &VerifyOptions) -> Vec<ContractOutcome> {
+/// A counterexample a verify run found, replayed through both engines of the contract's target.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CounterexampleReplay {
+    pub file: PathBuf,
+    pub contract: String,
+    /// The method that found it (`bab`, `sampling`, ...).
+    pub method: String,
+    pub counterexample: Counterexample,
+    /// Every op node's values, or why the replay could not run.
+    pub nodes: Result<Vec<NodeReplay>, String>,
+}
+
+fn verify_outcomes(
+    db: &dyn Db,
+    file: SourceFile,
+    options: &VerifyOptions,
+    replays: &mut Vec<CounterexampleReplay>,
+) -> Vec<ContractOutcome> {
     let files: Vec<SourceFile> = std::iter::once(file)
         .chain(spec_imports(db, file).iter().map(|(_, f)| *f))
         .collect();
-    files
-        .iter()
-        .flat_map(|&f| file_items(db, f).iter().copied())
-        .filter(|i| i.keyword(db) == ItemKeyword::Contract)
-        .map(|i| run_contract(db, i, options).outcome)
-        .collect()
+    let mut outcomes = Vec::new();
+    for &f in &files {
+        for &item in file_items(db, f).iter() {
+            if item.keyword(db) != ItemKeyword::Contract {
+                continue;
+            }
+            let prepared = prepare(db, item, options);
+            let run = execute(&prepared, options, &Memo::default());
+            if f == file {
+                for m in &run.outcome.methods {
+                    let Verdict::Violated { counterexample } = &m.verdict else {
+                        continue;
+                    };
+                    let nodes = match &prepared.model {
+                        Ok(model) => replay(model, counterexample).map_err(|e| e.message.clone()),
+                        Err(e) => Err(e.message.clone()),
+                    };
+                    replays.push(CounterexampleReplay {
+                        file: prepared.file.clone(),
+                        contract: prepared.name.clone(),
+                        method: m.method.clone(),
+                        counterexample: counterexample.clone(),
+                        nodes,
+                    });
+                }
+            }
+            outcomes.push(run.outcome);
+        }
+    }
+    outcomes
 }
 
 /// A trust report as markdown. `not_run` is the line shown when no verify run filled the method

@@ -364,3 +364,125 @@ fn report_refuses_bad_requests_with_codes() {
     assert!(!html.contains("data-contract=\"coc_vnnlib\""));
     assert!(html.contains("data-graph=\"acas_controller\""));
 }
+
+/// The `<small>` values of the `col`-th cell of the replay row of `node` (0 = the node name).
+fn replay_cell_values(html: &str, node: &str, col: usize) -> Vec<f64> {
+    let start = html
+        .find(&format!("<tr data-replay-node=\"{node}\">"))
+        .unwrap_or_else(|| panic!("no replay row for {node}"));
+    let row = &html[start..start + html[start..].find("</tr>").unwrap()];
+    let cell = row.split("<td>").nth(col + 1).expect("cell");
+    let small = &cell[cell.find("<small>").expect("values") + 7..cell.find("</small>").unwrap()];
+    small
+        .split(", ")
+        .filter(|v| *v != "...")
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("not a number: {v}")))
+        .collect()
+}
+
+#[test]
+fn report_replays_a_falsified_contracts_counterexample_node_by_node() {
+    // mnist_mlp with a wrong class: branch and bound finds the digit's own image breaks it.
+    let dir = TempDir::new("report-replay");
+    let examples = repo_root().join("spec-examples");
+    let text = std::fs::read_to_string(examples.join("mnist_mlp.tl")).unwrap();
+    let wrong = text
+        .replace("\"weights/", &format!("\"{}/weights/", examples.display()))
+        .replace("\"data/", &format!("\"{}/data/", examples.display()))
+        .replace("argmax(logits) == 7", "argmax(logits) == 3");
+    assert_ne!(
+        wrong, text,
+        "mnist_mlp.tl no longer has the lines this test edits"
+    );
+    std::fs::write(dir.0.join("wrong.tl"), wrong).unwrap();
+    let (code, out, err) = run_in(
+        &dir.0,
+        &[
+            "verify",
+            "wrong.tl",
+            "--contract",
+            "robust_digit_7",
+            "--format",
+            "json",
+            "--no-cache",
+        ],
+    );
+    assert_eq!(code, 1, "falsified is below the bar: {err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cex = report["contracts"][0]["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|m| m["verdict"].get("counterexample"))
+        .expect("a counterexample")
+        .clone();
+    let (code, _, err) = run_in(
+        &dir.0,
+        &[
+            "report",
+            "wrong.tl",
+            "--verify",
+            "--contract",
+            "robust_digit_7",
+            "-o",
+            "r.html",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(dir.0.join("r.html")).unwrap();
+    assert!(
+        html.contains("<section class=\"replay\">"),
+        "no replay section"
+    );
+    // One row per op node of the graph, in graph order.
+    let (code, graph, err) = run_in(
+        &dir.0,
+        &[
+            "graph",
+            "wrong.tl",
+            "--graph",
+            "mnist_mlp",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let graph: serde_json::Value = serde_json::from_str(&graph).unwrap();
+    let ops: Vec<&str> = graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"]["kind"] == "op")
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    let rows: Vec<&str> = html
+        .match_indices("<tr data-replay-node=\"")
+        .map(|(i, m)| {
+            let rest = &html[i + m.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    assert_eq!(rows, ops, "replay rows vs tlc graph's op nodes");
+    // The compiled column of the output row is the counterexample's confirmed output, and the
+    // reference column agrees with it to f32 rounding.
+    let logits = cex["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o[0] == "logits")
+        .expect("logits in the counterexample");
+    let want = floats(&logits[2]);
+    let compiled = replay_cell_values(&html, "logits", 4);
+    let reference = replay_cell_values(&html, "logits", 3);
+    assert_eq!(compiled.len(), 8.min(want.len()));
+    for ((c, r), w) in compiled.iter().zip(&reference).zip(&want) {
+        assert!(
+            (c - w).abs() <= 1e-5 * w.abs().max(1.0),
+            "compiled {c} vs confirmed {w}"
+        );
+        assert!(
+            (r - w).abs() <= 1e-4 * w.abs().max(1.0),
+            "reference {r} vs confirmed {w}"
+        );
+    }
+}

@@ -23,6 +23,7 @@ mod float;
 mod gradient;
 mod jacobian;
 pub mod model;
+pub mod replay;
 mod sampling;
 pub mod sets;
 mod two_network;

@@ -233,6 +233,95 @@ fn num(v: &Value) -> String {
     v.as_f64().map_or("-".into(), |x| format!("{x:.4e}"))
 }
 
+/// A number of a replay (serde writes NaN and infinities as null).
+fn value(v: &Value) -> String {
+    v.as_f64().map_or("NaN".into(), |x| format!("{x:.6e}"))
+}
+
+fn summary(v: &Value) -> String {
+    let first: Vec<String> = v["first"]
+        .as_array()
+        .map(|a| a.iter().map(value).collect())
+        .unwrap_or_default();
+    let more = v["len"].as_u64().unwrap_or(0) as usize > first.len();
+    format!(
+        "[{}, {}]<br><small>{}{}</small>",
+        value(&v["min"]),
+        value(&v["max"]),
+        first.join(", "),
+        if more { ", ..." } else { "" }
+    )
+}
+
+/// Each counterexample a verify run found, replayed node by node in both engines.
+fn replays_html(replays: &[Value]) -> String {
+    if replays.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("<section class=\"replay\"><h2>counterexample replay <span class=\"label diag\">diagnostic view: the counterexample of the ledger's falsified method link, re-run on tl's f64 reference semantics and compiled f32 executor with every op node recorded</span></h2>");
+    for r in replays {
+        let contract = r["contract"].as_str().unwrap_or("?");
+        s.push_str(&format!(
+            "<div class=\"replay-case\" data-contract=\"{}\"><h3>contract <code>{}</code>: found by <code>{}</code>, confirmed on {}</h3>",
+            esc(contract),
+            esc(contract),
+            esc(r["method"].as_str().unwrap_or("?")),
+            esc(r["counterexample"]["confirmed_on"].as_str().unwrap_or("?"))
+        ));
+        s.push_str("<table><tr><th>input</th><th>shape</th><th>range, first values</th></tr>");
+        for input in r["counterexample"]["inputs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let vals: Vec<f64> = input[2]
+                .as_array()
+                .map(|a| a.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect())
+                .unwrap_or_default();
+            let (lo, hi) = vals
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                    (l.min(x), h.max(x))
+                });
+            let first: Vec<String> = vals.iter().take(8).map(|x| format!("{x:.6e}")).collect();
+            s.push_str(&format!(
+                "<tr><td><code>{}</code></td><td>{}</td><td>[{lo:.6e}, {hi:.6e}]<br><small>{}{}</small></td></tr>",
+                esc(input[0].as_str().unwrap_or("?")),
+                esc(&input[1].to_string()),
+                first.join(", "),
+                if vals.len() > 8 { ", ..." } else { "" }
+            ));
+        }
+        s.push_str("</table>");
+        match (r["nodes"].get("Ok"), r["nodes"].get("Err")) {
+            (Some(nodes), _) => {
+                s.push_str("<table class=\"replay-nodes\"><tr><th>node</th><th>op</th><th>shape</th><th>reference (f64): range, first values</th><th>compiled (f32): range, first values</th><th>max |ref - f32|</th></tr>");
+                for n in nodes.as_array().into_iter().flatten() {
+                    s.push_str(&format!(
+                        "<tr data-replay-node=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        esc(n["node"].as_str().unwrap_or("?")),
+                        esc(n["node"].as_str().unwrap_or("?")),
+                        esc(n["op"].as_str().unwrap_or("?")),
+                        esc(&n["shape"].to_string()),
+                        summary(&n["reference"]),
+                        summary(&n["compiled"]),
+                        value(&n["max_abs_diff"])
+                    ));
+                }
+                s.push_str("</table>");
+            }
+            (_, Some(why)) => s.push_str(&format!(
+                "<p class=\"note\">not replayed: {}</p>",
+                esc(why.as_str().unwrap_or("?"))
+            )),
+            _ => {}
+        }
+        s.push_str("</div>");
+    }
+    s.push_str("</section>");
+    s
+}
+
 fn bounds_html(view: &GraphView) -> String {
     let Some(b) = &view.bounds else {
         return String::new();
@@ -273,7 +362,13 @@ fn bounds_html(view: &GraphView) -> String {
     s
 }
 
-pub fn page(args: &ReportArgs, trust: &Value, contracts: &[Value], graphs: &[GraphView]) -> String {
+pub fn page(
+    args: &ReportArgs,
+    trust: &Value,
+    contracts: &[Value],
+    replays: &[Value],
+    graphs: &[GraphView],
+) -> String {
     let title = format!("tl report: {}", args.spec.display());
     let mut body = format!("<h1>{}</h1>", esc(&title));
     body.push_str(&format!(
@@ -306,6 +401,7 @@ pub fn page(args: &ReportArgs, trust: &Value, contracts: &[Value], graphs: &[Gra
         body.push_str(&ledger_html(l));
     }
     body.push_str("</section>");
+    body.push_str(&replays_html(replays));
     // Graph details for the script.
     let mut data = serde_json::Map::new();
     for view in graphs {

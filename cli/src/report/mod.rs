@@ -107,7 +107,7 @@ fn report(args: &ReportArgs) -> Result<(usize, usize), CliError> {
     host.apply_change(change);
     let analysis = host.analysis();
     // The same report `tlc trust [--verify]` prints for this one file.
-    let report = crate::uncancelled(analysis.trust_report(
+    let (report, replays) = crate::uncancelled(analysis.trust_report_with_replays(
         &[args.spec.clone()],
         args.verify,
         &VerifyOptions::default(),
@@ -163,7 +163,12 @@ fn report(args: &ReportArgs) -> Result<(usize, usize), CliError> {
         }
         graphs.push(graph_view(args, &name, cov));
     }
-    let page = html::page(args, &trust, &contracts, &graphs);
+    let replays: Vec<Value> = replays
+        .iter()
+        .filter(|r| args.contract.as_deref().is_none_or(|c| r.contract == c))
+        .filter_map(|r| serde_json::to_value(r).ok())
+        .collect();
+    let page = html::page(args, &trust, &contracts, &replays, &graphs);
     std::fs::write(&args.output, page).map_err(|e| {
         CliError::new(
             "TL0861",
