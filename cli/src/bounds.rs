@@ -73,6 +73,8 @@ struct OutputBounds {
     upper: Vec<f64>,
     /// With `--per-node`: every node's boxes.
     nodes: Option<Vec<crate::bounds_nodes::NodeBounds>>,
+    /// With `--per-node`: every node's derived f32 rounding budget over the same box.
+    float: Option<crate::bounds_nodes::FloatBudget>,
 }
 
 pub fn run(args: BoundsArgs) -> u8 {
@@ -161,8 +163,12 @@ pub(crate) fn bounds(args: &BoundsArgs) -> Result<String, CliError> {
                 } else {
                     None
                 };
+                let float = args.per_node.then(|| {
+                    crate::bounds_nodes::float_budget(&net, &bound_graph, &input_box, method)
+                });
                 Ok(OutputBounds {
                     nodes,
+                    float,
                     name: name.clone(),
                     shape: bound_graph.nodes[*id].shape.as_known().unwrap_or_default(),
                     lower: b.lower,
@@ -238,6 +244,9 @@ fn render_text(args: &BoundsArgs, graph: &str, input: &str, outputs: &[OutputBou
         if let Some(nodes) = &o.nodes {
             s.push_str(&crate::bounds_nodes::render_text(&o.name, nodes));
         }
+        if let Some(budget) = &o.float {
+            s.push_str(&crate::bounds_nodes::render_float_text(budget));
+        }
     }
     s
 }
@@ -268,7 +277,10 @@ fn render_json(args: &BoundsArgs, graph: &str, outputs: &[OutputBounds]) -> Stri
                     .into_iter()
                     .map(|i| nodes[i].name.as_str())
                     .collect();
-                Some((o.name.clone(), json!({"nodes": nodes, "ranking": ranking})))
+                Some((
+                    o.name.clone(),
+                    json!({"nodes": nodes, "ranking": ranking, "float": o.float}),
+                ))
             })
             .collect();
         v["per_node"] = serde_json::Value::Object(per);

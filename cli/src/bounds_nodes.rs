@@ -11,7 +11,9 @@
 
 use serde::Serialize;
 use tl_bounds::crown::Analysis;
+use tl_bounds::float_error::{analyze, Format};
 use tl_bounds::{BoundNet, CrownOptions, InputBox, Method};
+use tl_ir::Graph;
 
 use crate::bounds::bounds_error;
 use crate::run::CliError;
@@ -117,6 +119,90 @@ pub fn node_bounds(
         });
     }
     Ok(out)
+}
+
+/// The derived f32 rounding budget per node: a bound on |compiled f32 - real| over the same box
+/// (`tl_bounds::float_error`, the analysis a contract's float link uses).
+#[derive(Clone, Debug, Serialize)]
+pub struct FloatBudget {
+    pub nodes: Vec<FloatNode>,
+    /// Named assumptions the budget rests on (libm accuracy for sigmoid/tanh, ...).
+    pub assumptions: Vec<String>,
+    /// Where and why the analysis stopped, when it could not model a node (then `nodes` is empty).
+    pub unmodelled: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FloatNode {
+    pub name: String,
+    pub kind: String,
+    /// The largest bound on |compiled f32 - real| over the node's elements.
+    pub max_abs: f64,
+    /// The largest relative bound, where every element's real range excludes zero.
+    pub max_rel: Option<f64>,
+    /// The rounding rule charged at this node.
+    pub rule: String,
+}
+
+/// The f32 rounding budget of every live layer of `net` over `input`.
+pub fn float_budget(
+    net: &BoundNet,
+    graph: &Graph,
+    input: &InputBox,
+    method: Method,
+) -> FloatBudget {
+    let method = match method {
+        Method::Ibp => Method::Ibp,
+        _ => Method::Crown,
+    };
+    match analyze(net, graph, input, method, Format::F32) {
+        Ok(b) => FloatBudget {
+            nodes: b
+                .nodes
+                .iter()
+                .map(|n| FloatNode {
+                    name: n.name.clone(),
+                    kind: n.kind.to_string(),
+                    max_abs: n.max_abs(),
+                    max_rel: n.max_rel(),
+                    rule: n.rule.clone(),
+                })
+                .collect(),
+            assumptions: b.assumptions,
+            unmodelled: None,
+        },
+        Err(u) => FloatBudget {
+            nodes: vec![],
+            assumptions: vec![],
+            unmodelled: Some(u.to_string()),
+        },
+    }
+}
+
+/// The float budget as text lines under the per-node boxes.
+pub fn render_float_text(budget: &FloatBudget) -> String {
+    let mut s = String::from(
+        "f32 rounding budget per node: derived bound on |compiled f32 - real| over the box (diagnostic view)\n",
+    );
+    if let Some(why) = &budget.unmodelled {
+        s.push_str(&format!("  not derived: {why}\n"));
+        return s;
+    }
+    for n in &budget.nodes {
+        s.push_str(&format!(
+            "  {:<24} {:<10} abs <= {:.3e}{}  ({})\n",
+            n.name,
+            n.kind,
+            n.max_abs,
+            n.max_rel
+                .map_or(String::new(), |r| format!(", rel <= {r:.3e}")),
+            n.rule
+        ));
+    }
+    if !budget.assumptions.is_empty() {
+        s.push_str(&format!("  rests on: {}\n", budget.assumptions.join(", ")));
+    }
+    s
 }
 
 /// Indices into `nodes`, loosest CROWN box (largest mean width) first; ties by name.

@@ -134,6 +134,56 @@ fn per_node_boxes_nest_in_ibp_and_end_at_the_printed_output_bounds() {
     }
     let input = &nodes[0]["ibp"];
     assert!((input["mean_width"].as_f64().unwrap() - 0.1).abs() < 1e-6);
+    // The f32 rounding budget: one entry per layer of the boxes, and the output's bound covers
+    // what the two engines actually differ by at points of the box (the centre here; the bound
+    // is on |f32 - real| and the f64 reference is within 1e-12 of real at this size).
+    let budget = &per["float"];
+    assert!(budget["unmodelled"].is_null(), "{budget}");
+    let budget_names: Vec<&str> = budget["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        budget_names,
+        names.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let output_budget = budget["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "scores")
+        .unwrap()["max_abs"]
+        .as_f64()
+        .unwrap();
+    assert!(output_budget.is_finite() && output_budget > 0.0);
+    let run = |engine: &str| {
+        let (code, out, err) = run_in(
+            &dir.0,
+            &[
+                "run",
+                spec,
+                "--input",
+                "x=centre.npy",
+                "--engine",
+                engine,
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        floats(&v["outputs"]["scores"]["data"])
+    };
+    let (f32_out, f64_out) = (run("compiled"), run("reference"));
+    for (a, b) in f32_out.iter().zip(&f64_out) {
+        assert!(
+            (a - b).abs() <= output_budget + 1e-12,
+            "measured |f32 - f64| = {} above the derived budget {output_budget}",
+            (a - b).abs()
+        );
+    }
     // Text mode shows the table and the ranking.
     let (code, out, err) = run_in(
         &dir.0,
@@ -150,6 +200,7 @@ fn per_node_boxes_nest_in_ibp_and_end_at_the_printed_output_bounds() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("diagnostic view"), "{out}");
     assert!(out.contains("tightness"), "{out}");
+    assert!(out.contains("f32 rounding budget per node"), "{out}");
     for name in &names {
         assert!(out.contains(name.as_str()), "{name} missing from:\n{out}");
     }
@@ -434,6 +485,13 @@ fn report_replays_a_falsified_contracts_counterexample_node_by_node() {
         html.contains("<section class=\"replay\">"),
         "no replay section"
     );
+    // The bounds view carries the f32 rounding budget of every layer.
+    for node in ["x", "h1", "a1", "logits"] {
+        assert!(
+            html.contains(&format!("data-budget-node=\"{node}\"")),
+            "no budget row for {node}"
+        );
+    }
     // One row per op node of the graph, in graph order.
     let (code, graph, err) = run_in(
         &dir.0,

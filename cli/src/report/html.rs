@@ -357,8 +357,48 @@ fn bounds_html(view: &GraphView) -> String {
             s.push_str(&format!("<li>{}</li>", esc(r.as_str().unwrap_or(""))));
         }
         s.push_str("</ol>");
+        s.push_str(&float_budget_html(&per["float"]));
     }
     s.push_str("</section>");
+    s
+}
+
+/// The derived f32 rounding budget per node over the same box (`tlc bounds --per-node`'s `float`).
+fn float_budget_html(f: &Value) -> String {
+    if f.is_null() {
+        return String::new();
+    }
+    let mut s = String::from("<div class=\"float-budget\"><p>f32 rounding budget per node <span class=\"label diag\">diagnostic view: the derived bound on |compiled f32 - real| that a contract's float link uses (tl_bounds::float_error, docs/trust.md), over the same box</span></p>");
+    if let Some(why) = f["unmodelled"].as_str() {
+        s.push_str(&format!(
+            "<p class=\"note\">not derived: {}</p></div>",
+            esc(why)
+        ));
+        return s;
+    }
+    s.push_str("<table class=\"budget\"><tr><th>node</th><th>kind</th><th>abs bound</th><th>rel bound</th><th>rule</th></tr>");
+    for n in f["nodes"].as_array().into_iter().flatten() {
+        s.push_str(&format!(
+            "<tr data-budget-node=\"{}\"><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(n["name"].as_str().unwrap_or("")),
+            esc(n["name"].as_str().unwrap_or("")),
+            esc(n["kind"].as_str().unwrap_or("")),
+            num(&n["max_abs"]),
+            n["max_rel"].as_f64().map_or("-".into(), |r| format!("{r:.4e}")),
+            esc(n["rule"].as_str().unwrap_or("")),
+        ));
+    }
+    s.push_str("</table>");
+    let rests: Vec<&str> = f["assumptions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !rests.is_empty() {
+        s.push_str(&format!("<p>rests on: {}</p>", esc(&rests.join(", "))));
+    }
+    s.push_str("</div>");
     s
 }
 
