@@ -544,3 +544,60 @@ fn report_replays_a_falsified_contracts_counterexample_node_by_node() {
         );
     }
 }
+
+#[test]
+fn report_shows_the_gradient_tape_of_a_gradient_contracts_graph() {
+    let dir = TempDir::new("report-tape");
+    let spec = repo_root().join("spec-examples/regression_training.tl");
+    let spec = spec.to_str().unwrap();
+    let (code, _, err) = run_in(&dir.0, &["report", spec, "-o", "r.html"]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(dir.0.join("r.html")).unwrap();
+    let at = html
+        .find("<section class=\"tape\">")
+        .expect("a tape section for the gradient contract's graph");
+    let section = &html[at..at + html[at..].find("</section>").unwrap()];
+    let rows: Vec<&str> = section
+        .match_indices("<tr data-tape-node=\"")
+        .map(|(i, m)| {
+            let rest = &section[i + m.len()..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    // Every op node of the lowered graph is on the tape, the output first, whose adjoint is 1.
+    let (code, graph, err) = run_in(
+        &dir.0,
+        &[
+            "graph",
+            spec,
+            "--graph",
+            "training_loss",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let graph: serde_json::Value = serde_json::from_str(&graph).unwrap();
+    for n in graph["nodes"].as_array().unwrap() {
+        if n["kind"]["kind"] == "op" {
+            let name = n["name"].as_str().unwrap();
+            assert!(
+                rows.contains(&name),
+                "{name} missing from the tape {rows:?}"
+            );
+        }
+    }
+    assert_eq!(rows.first(), Some(&"loss"));
+    let first = &section[section.find("<tr data-tape-node=\"loss\">").unwrap()..];
+    assert!(
+        first.contains("[1.0000e0, 1.0000e0]"),
+        "d loss / d loss is 1: {}",
+        &first[..first.find("</tr>").unwrap()]
+    );
+    // A graph no gradient contract is on gets no tape.
+    let spec = repo_root().join("spec-examples/acas_xu_controller.tl");
+    let (code, _, err) = run_in(&dir.0, &["report", spec.to_str().unwrap(), "-o", "a.html"]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(dir.0.join("a.html")).unwrap();
+    assert!(!html.contains("<section class=\"tape\">"));
+}

@@ -363,6 +363,46 @@ fn bounds_html(view: &GraphView) -> String {
     s
 }
 
+/// The gradient tape of a gradient contract's target (diagnostic).
+fn tape_html(view: &GraphView) -> String {
+    let Some(tape) = &view.tape else {
+        return String::new();
+    };
+    let mut s = format!(
+        "<section class=\"tape\"><h3>gradient tape of <code>{}</code> <span class=\"label diag\">diagnostic view: the reverse sweep of tl's autograd (f64 reference semantics) at one seeded point; a gradient contract checks this sweep against finite differences</span></h3>",
+        esc(&view.name)
+    );
+    match tape {
+        Err(why) => s.push_str(&format!("<p class=\"note\">no tape: {}</p>", esc(why))),
+        Ok(t) => {
+            s.push_str(&format!(
+                "<p>output <code>{}</code>; {}</p>",
+                esc(&t.output),
+                esc(&t.point)
+            ));
+            s.push_str("<table class=\"tape-rows\"><tr><th>step</th><th>node</th><th>op</th><th>shape</th><th>value range</th><th>adjoint range</th><th>adjoint L2</th></tr>");
+            for (i, r) in t.rows.iter().enumerate() {
+                s.push_str(&format!(
+                    "<tr data-tape-node=\"{}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{:?}</td><td>[{:.4e}, {:.4e}]</td><td>[{:.4e}, {:.4e}]</td><td>{:.4e}</td></tr>",
+                    esc(&r.node),
+                    i + 1,
+                    esc(&r.node),
+                    esc(&r.op),
+                    r.shape,
+                    r.value.0,
+                    r.value.1,
+                    r.adjoint.0,
+                    r.adjoint.1,
+                    r.adjoint_l2
+                ));
+            }
+            s.push_str("</table>");
+        }
+    }
+    s.push_str("</section>");
+    s
+}
+
 /// The derived f32 rounding budget per node over the same box (`tlc bounds --per-node`'s `float`).
 fn float_budget_html(f: &Value) -> String {
     if f.is_null() {
@@ -519,6 +559,7 @@ pub fn page(
             data.insert(view.name.clone(), Value::Object(nodes));
         }
         body.push_str(&bounds_html(view));
+        body.push_str(&tape_html(view));
         body.push_str("</section>");
     }
     // `</` cannot appear inside a script element.

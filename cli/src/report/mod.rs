@@ -7,6 +7,7 @@
 //! its colours and the bounds table are diagnostic views.
 
 mod html;
+mod tape;
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,8 @@ pub struct GraphView {
     pub bounds: Option<Value>,
     /// How the bounds view's input box was chosen.
     pub bounds_input: String,
+    /// For the target of a gradient contract: the reverse sweep at a seeded point.
+    pub tape: Option<Result<tape::Tape, String>>,
 }
 
 pub fn run(args: ReportArgs) -> u8 {
@@ -161,7 +164,10 @@ fn report(args: &ReportArgs) -> Result<(usize, usize), CliError> {
                 continue;
             }
         }
-        graphs.push(graph_view(args, &name, cov));
+        let gradient_target = contracts
+            .iter()
+            .any(|l| l["target"] == name.as_str() && l["kind"] == "gradient");
+        graphs.push(graph_view(args, &name, cov, gradient_target));
     }
     let replays: Vec<Value> = replays
         .iter()
@@ -179,7 +185,7 @@ fn report(args: &ReportArgs) -> Result<(usize, usize), CliError> {
     Ok((errors, contracts.len()))
 }
 
-fn graph_view(args: &ReportArgs, name: &str, coverage: Value) -> GraphView {
+fn graph_view(args: &ReportArgs, name: &str, coverage: Value, gradient_target: bool) -> GraphView {
     let mut view = GraphView {
         name: name.to_string(),
         graph: None,
@@ -187,9 +193,19 @@ fn graph_view(args: &ReportArgs, name: &str, coverage: Value) -> GraphView {
         coverage,
         bounds: None,
         bounds_input: String::new(),
+        tape: None,
     };
     let graph = match resolve(&args.spec, Some(name)) {
-        Ok(r) => r.graph().clone(),
+        Ok(r) => {
+            if gradient_target {
+                view.tape = r
+                    .graph()
+                    .outputs
+                    .first()
+                    .map(|(out, _)| tape::tape(&r, out));
+            }
+            r.graph().clone()
+        }
         Err(e) => {
             view.note
                 .push(format!("graph not loaded: {}: {}", e.code, e.message));
