@@ -1058,7 +1058,8 @@ pub(crate) fn softmax_interval(
     groups: &[Vec<usize>],
 ) -> (Array1<f64>, Array1<f64>) {
     let n = l.len();
-    let (mut lo, mut hi) = (Array1::zeros(n), Array1::ones(n));
+    // Positions in no group (a causal mask's future) are exactly 0.
+    let (mut lo, mut hi) = (Array1::zeros(n), Array1::zeros(n));
     let exp_up = |d: f64| {
         let e = d.exp();
         (e + 8.0 * U64 * e).next_up()

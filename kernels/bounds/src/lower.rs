@@ -1426,7 +1426,8 @@ impl Lowerer<'_> {
         )
     }
 
-    /// `softmax(scale q k^T)` and, for scaled_dot_product_attention, `@ v`; masks are refused.
+    /// `softmax(scale q k^T)` and, for scaled_dot_product_attention, `@ v`; a causal mask leaves
+    /// the future positions out of every softmax group (exactly 0); mask tensors are refused.
     #[allow(clippy::too_many_arguments)]
     fn attention(
         &mut self,
@@ -1441,12 +1442,10 @@ impl Lowerer<'_> {
         let name = self.graph.nodes[id].name.clone();
         let with_v = op == Op::ScaledDotProductAttention;
         let n_extra = usize::from(with_v);
-        if rest.len() > n_extra || attrs.bool("causal", false) {
-            return Err(unsupported(
-                &name,
-                "attention with a mask or causal masking",
-            ));
+        if rest.len() > n_extra {
+            return Err(unsupported(&name, "attention with a mask tensor"));
         }
+        let causal = attrs.bool("causal", false);
         let (Val::Var(qi, qs), Val::Var(ki, ks)) = (q, k) else {
             return Err(unsupported(
                 &name,
@@ -1477,7 +1476,15 @@ impl Lowerer<'_> {
             "scaled",
             sshape.clone(),
         )?;
-        let groups = lanes(&sshape, sshape.len() - 1);
+        let mut groups = lanes(&sshape, sshape.len() - 1);
+        if causal {
+            // Hard mask: position j > i is exactly 0 (in no group), the rest a softmax.
+            let rank = sshape.len();
+            for g in &mut groups {
+                let i = unravel(g[0], &sshape)[rank - 2];
+                g.truncate(i + 1);
+            }
+        }
         if !with_v {
             return self.push(
                 Layer::Softmax {

@@ -79,7 +79,8 @@ pub enum Layer {
         a: usize,
         b: usize,
     },
-    /// Softmax over each group of positions (`y` has `x`'s size; the groups partition it).
+    /// Softmax over each group of positions (`y` has `x`'s size; positions in no group, a
+    /// causal mask's future, are exactly 0).
     /// Bounded directly: `y_i >= 1 / (1 + sum_{j != i} exp(u_j - l_i))`, the upper bound
     /// likewise; CROWN treats it as an interval layer (constant lines).
     Softmax {

@@ -178,6 +178,19 @@ fn attention(rng: &mut Rng) -> (Graph, HashMap<String, ArrayD<f64>>) {
     n.finish(y)
 }
 
+fn causal_attention(rng: &mut Rng) -> (Graph, HashMap<String, ArrayD<f64>>) {
+    let mut n = Net::new("causal");
+    let (q, k) = (n.proj(n.x, D, rng), n.proj(n.x, D, rng));
+    let w = n.op(
+        Op::AttentionWeights,
+        vec![q, k],
+        Attrs::new().with("causal", AttrValue::Bool(true)),
+    );
+    let v = n.proj(n.x, D, rng);
+    let y = n.op(Op::Matmul, vec![w, v], Attrs::new());
+    n.finish(y)
+}
+
 /// Pre-norm encoder block: x + attn(ln(x)), then + W2 gelu(W1 ln(.) + b1).
 fn encoder(rng: &mut Rng) -> (Graph, HashMap<String, ArrayD<f64>>) {
     let mut n = Net::new("encoder");
@@ -219,6 +232,7 @@ const BUILDERS: &[(&str, Builder)] = &[
     ("mean and sum", mean_sum),
     ("gelu and erf", gelu_erf),
     ("attention", attention),
+    ("causal attention", causal_attention),
     ("encoder", encoder),
 ];
 
