@@ -395,3 +395,46 @@ fn division_by_a_tensor_that_may_be_zero_is_a_coded_error() {
     let err = compute_bounds(&net, &boxed, Method::Ibp, None, CrownOptions::default()).unwrap_err();
     assert_eq!(err.code, "TL0606", "{}", err.message);
 }
+
+/// Branch and bound proves a property of a softmax network; the producer's certificate check
+/// accepts it, and the independent checker, which has no relaxation of its own for softmax,
+/// refuses it with TL0607 instead of accepting what it cannot re-derive.
+#[test]
+fn the_independent_checker_refuses_transformer_layers_with_a_code() {
+    use tl_bounds::vnnlib::{Case, OutputConstraint, Property};
+    use tl_bounds::{check_certificate, check_independently, verify, BabConfig, Verdict};
+    let mut rng = Rng(7);
+    let (graph, weights) = softmax(&mut rng);
+    let payload = |k: &str| weights.get(k).cloned();
+    let net = BoundNet::from_graph(&graph, &payload, Some("y")).unwrap();
+    let boxed = InputBox::new(vec![-1.0; L * D], vec![1.0; L * D]).unwrap();
+    let mut coeffs = vec![0.0; L * D];
+    coeffs[0] = 1.0;
+    // Unsafe: y_0 <= -0.5; a softmax output never is.
+    let prop = Property {
+        n_inputs: L * D,
+        n_outputs: L * D,
+        cases: vec![Case {
+            input: boxed,
+            disjuncts: vec![vec![OutputConstraint {
+                coeffs,
+                rhs: -0.5,
+                strict: false,
+            }]],
+        }],
+    };
+    let cfg = BabConfig {
+        certificate: true,
+        ..BabConfig::default()
+    };
+    let Verdict::Verified {
+        certificate: Some(cert),
+    } = verify(&net, &prop, &cfg).unwrap().verdict
+    else {
+        panic!("softmax >= 0 was not verified");
+    };
+    check_certificate(&cert, &net, &prop, cfg.f32_executor).unwrap();
+    let err = check_independently(&cert, &net, &prop, cfg.f32_executor).unwrap_err();
+    assert_eq!(err.code, "TL0607", "{}", err.message);
+    assert!(err.message.contains("softmax"), "{}", err.message);
+}
