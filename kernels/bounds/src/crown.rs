@@ -322,18 +322,15 @@ impl<'n> Analysis<'n> {
     fn clamp_to_known_range(&self, i: usize, lo: &mut Array1<f64>, hi: &mut Array1<f64>) {
         let floor_at = |lo: &mut Array1<f64>, v: f64| lo.mapv_inplace(|l| l.max(v));
         match &self.net.nodes[i].layer {
-            Layer::Unary { f, .. }
-                if matches!(
-                    f,
+            Layer::Unary {
+                f:
                     UnaryFn::Exp
-                        | UnaryFn::Square
-                        | UnaryFn::Sqrt
-                        | UnaryFn::Rsqrt
-                        | UnaryFn::Reciprocal
-                ) =>
-            {
-                floor_at(lo, 0.0)
-            }
+                    | UnaryFn::Square
+                    | UnaryFn::Sqrt
+                    | UnaryFn::Rsqrt
+                    | UnaryFn::Reciprocal,
+                ..
+            } => floor_at(lo, 0.0),
             Layer::Softmax { .. } => {
                 floor_at(lo, 0.0);
                 hi.mapv_inplace(|h| h.min(1.0));

@@ -24,6 +24,7 @@
 //!   group's range (cpu/reduce.rs subtracts the maximum first);
 //! - layer norm is lowered to centering (affine), square, mean + eps (affine), rsqrt, a product
 //!   and a scale, the two-pass order of cpu/norm.rs, so each step's rule applies.
+//!
 //! The noise enters IBP as a widening and CROWN as a `|A| e` term at each layer, so the bounds
 //! contain both the exact outputs and the executor's.
 

@@ -1331,14 +1331,14 @@ impl Lowerer<'_> {
             (None, None) => *xs.last().unwrap_or(&1),
         };
         let n = numel(xs);
-        if d == 0 || n % d != 0 || out_shape != xs {
+        if d == 0 || !n.is_multiple_of(d) || out_shape != xs {
             return Err(unsupported(
                 &name,
                 format!("layer_norm over {d} trailing elements of {xs:?}"),
             ));
         }
         let eps = attrs.float("eps", 1e-5);
-        if !(eps >= 0.0) || !eps.is_finite() {
+        if !eps.is_finite() || eps < 0.0 {
             return Err(BoundsError::new(
                 codes::NON_FINITE,
                 format!("{name}: eps {eps} is not a finite non-negative number"),

@@ -212,7 +212,8 @@ impl UnaryFn {
     pub fn relax(self, l: f64, u: f64, y_lo: f64, y_hi: f64) -> (f64, f64, f64, f64) {
         let boxed = (0.0, y_lo, 0.0, y_hi);
         let width = u - l;
-        if !(width > 1e-9 * (1.0 + l.abs().max(u.abs()))) || l.abs().max(u.abs()) > 1e6 {
+        let big = l.abs().max(u.abs());
+        if width.is_nan() || width <= 1e-9 * (1.0 + big) || big > 1e6 {
             return boxed;
         }
         let shape = self.shape_on(l, u);
