@@ -10,6 +10,7 @@ mod graph;
 mod lsp;
 mod lsp_stress;
 mod support;
+mod transformer_bounds;
 mod trust;
 mod verify;
 mod views;

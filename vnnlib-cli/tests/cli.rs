@@ -184,15 +184,20 @@ fn global_options_and_supports() {
         assert_eq!(rc, 0, "{flag}: {err}");
         out.lines().map(String::from).collect::<Vec<_>>()
     };
-    // Only operators the verifier bounds: Gemm and Relu are, Softmax and Exp are imported but
-    // have no relaxation.
+    // Only operators the verifier bounds: Gemm, Relu, Softmax and Exp are; LogSoftmax is
+    // imported but has no relaxation.
     let ops = lines("--onnx-operators");
     assert!(ops
         .iter()
         .all(|o| tl_kernels::onnx::supported_ops().contains(&o.as_str())));
-    assert!(ops.iter().any(|o| o == "Gemm") && ops.iter().any(|o| o == "Relu"));
-    assert!(tl_kernels::onnx::supported_ops().contains(&"Softmax"));
-    assert!(!ops.iter().any(|o| o == "Softmax" || o == "Exp"), "{ops:?}");
+    assert!(
+        ["Gemm", "Relu", "Softmax", "Exp", "LayerNormalization"]
+            .iter()
+            .all(|want| ops.iter().any(|o| o == want)),
+        "{ops:?}"
+    );
+    assert!(tl_kernels::onnx::supported_ops().contains(&"LogSoftmax"));
+    assert!(!ops.iter().any(|o| o == "LogSoftmax"), "{ops:?}");
     assert_eq!(lines("--onnx-element-types"), ["float32", "real"]);
     assert_eq!(lines("--vnnlib-versions"), ["2.0", "2.0"]);
     assert_eq!(lines("--onnx-opset-versions").len(), 2);

@@ -608,8 +608,9 @@ impl<'a> Builder<'a> {
             .map(|m| m.method.clone())
     }
 
-    /// Whether the target's f32 rounding bound rests on libm (sigmoid/tanh nodes; an ONNX
-    /// target, whose graph is not lowered here, is assumed to).
+    /// Whether the target's f32 rounding bound rests on libm (sigmoid, tanh, exp, log, erf,
+    /// gelu, softmax, attention nodes; an ONNX target, whose graph is not lowered here, is
+    /// assumed to).
     fn uses_libm(&self, a: &ContractAnalysis<'_>) -> bool {
         let Some(Target::Graph(g)) = a.target else {
             return true;
@@ -621,7 +622,15 @@ impl<'a> Builder<'a> {
             matches!(
                 &n.kind,
                 tl_ir::NodeKind::Op {
-                    op: tl_ir::Op::Sigmoid | tl_ir::Op::Tanh,
+                    op: tl_ir::Op::Sigmoid
+                        | tl_ir::Op::Tanh
+                        | tl_ir::Op::Exp
+                        | tl_ir::Op::Log
+                        | tl_ir::Op::Erf
+                        | tl_ir::Op::Gelu
+                        | tl_ir::Op::Softmax
+                        | tl_ir::Op::AttentionWeights
+                        | tl_ir::Op::ScaledDotProductAttention,
                     ..
                 }
             )
@@ -684,7 +693,7 @@ impl<'a> Builder<'a> {
                 l.status = Status::Assumed;
                 l.assumptions.push(LIBM_ASSUMPTION_NAME.into());
                 l.evidence.push(
-                    "sigmoid/tanh nodes: their f32 rounding is bounded under the libm assumption"
+                    "sigmoid/tanh/exp/log/erf/gelu/softmax nodes: their f32 rounding is bounded under the libm assumption"
                         .into(),
                 );
                 chain.extra.push((

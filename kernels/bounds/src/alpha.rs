@@ -107,71 +107,94 @@ fn gradients(an: &Analysis, lb: &LinearBound, alphas: &Alphas) -> Vec<(usize, Ar
             g.push(Array2::zeros((0, 0)));
             continue;
         }
-        let v = match &node.layer {
-            Layer::Input => Array2::from_shape_fn((rows, l.len()), |(r, j)| {
-                if lb.a_in[[r, j]] >= 0.0 {
-                    l[j]
-                } else {
-                    u[j]
-                }
-            }),
-            Layer::Affine { src, w, b, .. } => g[*src].dot(&w.t()) + b,
-            Layer::Scale {
-                src, scale, shift, ..
-            } => &g[*src] * scale + shift,
-            Layer::Add { a, b } => &g[*a] + &g[*b],
-            Layer::Sub { a, b } => &g[*a] - &g[*b],
-            Layer::Gather { src, index } => {
-                Array2::from_shape_fn((rows, index.len()), |(r, j)| g[*src][[r, index[j]]])
-            }
-            Layer::Relu { src }
-            | Layer::LeakyRelu { src, .. }
-            | Layer::Sigmoid { src }
-            | Layer::Tanh { src } => {
-                let rl = an.relax[i].as_ref().expect("relaxed");
-                let a = &lb.relu_a[&i];
-                let al = alphas.get(&i);
-                let gs = &g[*src];
-                let mut grad = al.map(|x| Array2::zeros(x.raw_dim()));
-                let v = Array2::from_shape_fn((rows, rl.lo_s.len()), |(r, j)| {
-                    if a[[r, j]] >= 0.0 {
-                        let slope = match al {
-                            Some(al) if rl.unstable[j] => al[[r, j]],
-                            _ => rl.lo_s[j],
-                        };
-                        slope * gs[[r, j]] + rl.lo_b[j]
+        let v =
+            match &node.layer {
+                Layer::Input => Array2::from_shape_fn((rows, l.len()), |(r, j)| {
+                    if lb.a_in[[r, j]] >= 0.0 {
+                        l[j]
                     } else {
-                        rl.up_s[j] * gs[[r, j]] + rl.up_b[j]
+                        u[j]
                     }
-                });
-                if let Some(grad) = grad.as_mut() {
-                    for r in 0..rows {
-                        for j in 0..rl.lo_s.len() {
-                            if rl.unstable[j] && a[[r, j]] > 0.0 {
-                                grad[[r, j]] = a[[r, j]] * gs[[r, j]];
+                }),
+                Layer::Affine { src, w, b, .. } => g[*src].dot(&w.t()) + b,
+                Layer::Scale {
+                    src, scale, shift, ..
+                } => &g[*src] * scale + shift,
+                Layer::Add { a, b } => &g[*a] + &g[*b],
+                Layer::Sub { a, b } => &g[*a] - &g[*b],
+                Layer::Gather { src, index } => {
+                    Array2::from_shape_fn((rows, index.len()), |(r, j)| g[*src][[r, index[j]]])
+                }
+                Layer::Mul { a: pa, b: pb } => {
+                    // The McCormick plane the backward pass chose, at the planes' operand points.
+                    let a = &lb.relu_a[&i];
+                    let (la, lo_b, up_b) = (&an.lower[*pa], &an.lower[*pb], &an.upper[*pb]);
+                    let (ga, gb) = (&g[*pa], &g[*pb]);
+                    Array2::from_shape_fn((rows, la.len()), |(r, j)| {
+                        let bk = if a[[r, j]] >= 0.0 { lo_b[j] } else { up_b[j] };
+                        bk * ga[[r, j]] + la[j] * gb[[r, j]] - la[j] * bk
+                    })
+                }
+                Layer::Softmax { .. } => {
+                    let a = &lb.relu_a[&i];
+                    let (l, u) = (&an.lower[i], &an.upper[i]);
+                    Array2::from_shape_fn((rows, l.len()), |(r, j)| {
+                        if a[[r, j]] >= 0.0 {
+                            l[j]
+                        } else {
+                            u[j]
+                        }
+                    })
+                }
+                Layer::Relu { src }
+                | Layer::LeakyRelu { src, .. }
+                | Layer::Sigmoid { src }
+                | Layer::Tanh { src }
+                | Layer::Unary { src, .. } => {
+                    let rl = an.relax[i].as_ref().expect("relaxed");
+                    let a = &lb.relu_a[&i];
+                    let al = alphas.get(&i);
+                    let gs = &g[*src];
+                    let mut grad = al.map(|x| Array2::zeros(x.raw_dim()));
+                    let v = Array2::from_shape_fn((rows, rl.lo_s.len()), |(r, j)| {
+                        if a[[r, j]] >= 0.0 {
+                            let slope = match al {
+                                Some(al) if rl.unstable[j] => al[[r, j]],
+                                _ => rl.lo_s[j],
+                            };
+                            slope * gs[[r, j]] + rl.lo_b[j]
+                        } else {
+                            rl.up_s[j] * gs[[r, j]] + rl.up_b[j]
+                        }
+                    });
+                    if let Some(grad) = grad.as_mut() {
+                        for r in 0..rows {
+                            for j in 0..rl.lo_s.len() {
+                                if rl.unstable[j] && a[[r, j]] > 0.0 {
+                                    grad[[r, j]] = a[[r, j]] * gs[[r, j]];
+                                }
                             }
                         }
                     }
+                    if let Some(grad) = grad {
+                        out.push((i, grad));
+                    }
+                    v
                 }
-                if let Some(grad) = grad {
-                    out.push((i, grad));
+                Layer::MaxPool { src, windows } => {
+                    // Not optimised; the adjoint only has to pass through it. Using the upper
+                    // bound of each window keeps the gradient an ascent direction heuristic.
+                    let (ls, us) = (&an.lower[*src], &an.upper[*src]);
+                    Array2::from_shape_fn((rows, windows.len()), |(r, j)| {
+                        let k = *windows[j]
+                            .iter()
+                            .max_by(|&&p, &&q| ls[p].total_cmp(&ls[q]))
+                            .expect("non-empty");
+                        let _ = us;
+                        g[*src][[r, k]]
+                    })
                 }
-                v
-            }
-            Layer::MaxPool { src, windows } => {
-                // Not optimised; the adjoint only has to pass through it. Using the upper
-                // bound of each window keeps the gradient an ascent direction heuristic.
-                let (ls, us) = (&an.lower[*src], &an.upper[*src]);
-                Array2::from_shape_fn((rows, windows.len()), |(r, j)| {
-                    let k = *windows[j]
-                        .iter()
-                        .max_by(|&&p, &&q| ls[p].total_cmp(&ls[q]))
-                        .expect("non-empty");
-                    let _ = us;
-                    g[*src][[r, k]]
-                })
-            }
-        };
+            };
         g.push(v);
     }
     out

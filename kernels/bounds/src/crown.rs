@@ -14,6 +14,7 @@ use crate::net::{BoundNet, Layer};
 use crate::relax::{relax, Act, Relax};
 use crate::rounding::{down, gamma, underflow, up, U64};
 use crate::stop::Stop;
+use crate::unary::UnaryFn;
 
 /// Intermediate bounds are computed this many neurons at a time (2x rows: both signs), so the
 /// backward pass's coefficient matrices stay small and a stop is noticed between chunks.
@@ -231,6 +232,14 @@ impl<'n> Analysis<'n> {
                 let src = net.nodes[i].layer.parents()[0];
                 an.relax[i] = Some(relax(act, &an.lower[src], &an.upper[src]));
             }
+            if let Layer::Unary { src, f } = &net.nodes[i].layer {
+                an.relax[i] = Some(relax_unary(
+                    *f,
+                    &an.lower[*src],
+                    &an.upper[*src],
+                    &net.nodes[i].name,
+                )?);
+            }
             let noise = if opts.f32_executor {
                 crate::f32_noise::layer_noise(&an, i)
             } else {
@@ -248,7 +257,10 @@ impl<'n> Analysis<'n> {
                     .and(&an.noise[i])
                     .map_collect(|&h, &e| up(h, e));
             }
-            if method != Method::Ibp && needs_crown[i] && i != 0 {
+            an.clamp_to_known_range(i, &mut lo, &mut hi);
+            // A softmax's CROWN bound is its own box (an interval layer): nothing to gain.
+            let interval_layer = matches!(net.nodes[i].layer, Layer::Softmax { .. });
+            if method != Method::Ibp && needs_crown[i] && i != 0 && !interval_layer {
                 // Only neurons whose relaxation depends on the bounds: relus unstable under IBP
                 // (as auto_LiRPA's sparse intermediate bounds), every neuron for other layers.
                 let relu_only = children[i].iter().all(|&c| {
@@ -299,6 +311,45 @@ impl<'n> Analysis<'n> {
             an.upper.push(hi);
         }
         Ok(Some(an))
+    }
+
+    /// Ranges both the exact value and the f32 executor's value are known to lie in, which the
+    /// noise widening may have left: exp, squares, square roots and reciprocals of positive
+    /// values are non-negative (so are their f32 results), softmax lies in [0, 1] (in f32 too:
+    /// each term is at most the sum), and a non-negative combination of non-negative values
+    /// plus a non-negative bias is at least the bias (every rounding is monotone; the bias
+    /// itself rounds to f32 once: layer norm's `var + eps` stays positive).
+    fn clamp_to_known_range(&self, i: usize, lo: &mut Array1<f64>, hi: &mut Array1<f64>) {
+        let floor_at = |lo: &mut Array1<f64>, v: f64| lo.mapv_inplace(|l| l.max(v));
+        match &self.net.nodes[i].layer {
+            Layer::Unary {
+                f:
+                    UnaryFn::Exp
+                    | UnaryFn::Square
+                    | UnaryFn::Sqrt
+                    | UnaryFn::Rsqrt
+                    | UnaryFn::Reciprocal,
+                ..
+            } => floor_at(lo, 0.0),
+            Layer::Softmax { .. } => {
+                floor_at(lo, 0.0);
+                hi.mapv_inplace(|h| h.min(1.0));
+            }
+            Layer::Affine { src, w, b, .. }
+                if self.lower[*src].iter().all(|&l| l >= 0.0) && w.iter().all(|&v| v >= 0.0) =>
+            {
+                for (l, &bj) in lo.iter_mut().zip(b) {
+                    if bj >= 0.0 {
+                        *l = l.max(bj * (1.0 - 4.0 * crate::rounding::U32));
+                    }
+                }
+            }
+            _ => {}
+        }
+        for (l, h) in lo.iter_mut().zip(hi.iter_mut()) {
+            // Only rounding can cross them here; keep the enclosure non-empty.
+            *h = h.max(*l);
+        }
     }
 
     fn widen(&self, v: f64, err: f64, lower: bool) -> f64 {
@@ -418,6 +469,34 @@ impl<'n> Analysis<'n> {
                     }
                 });
                 (lo, hi)
+            }
+            Layer::Unary { src, f } => {
+                let (l, u) = (&self.lower[*src], &self.upper[*src]);
+                let (mut lo, mut hi) = (Array1::zeros(l.len()), Array1::zeros(l.len()));
+                for j in 0..l.len() {
+                    // The domain was checked when the layer was relaxed.
+                    (lo[j], hi[j]) = f.interval(l[j], u[j]);
+                }
+                (lo, hi)
+            }
+            Layer::Mul { a, b } => {
+                let (la, ua, lb, ub) = (
+                    &self.lower[*a],
+                    &self.upper[*a],
+                    &self.lower[*b],
+                    &self.upper[*b],
+                );
+                let n = la.len();
+                let (mut lo, mut hi) = (Array1::zeros(n), Array1::zeros(n));
+                for j in 0..n {
+                    let (lo_j, hi_j) = interval_product(la[j], ua[j], lb[j], ub[j]);
+                    lo[j] = lo_j;
+                    hi[j] = hi_j;
+                }
+                (lo, hi)
+            }
+            Layer::Softmax { src, groups } => {
+                softmax_interval(&self.lower[*src], &self.upper[*src], groups)
             }
             Layer::MaxPool { src, windows } => (
                 windows
@@ -549,10 +628,23 @@ impl<'n> Analysis<'n> {
                     let m = self.magnitude(*src);
                     add(index.iter().map(|&k| m[k] * gamma(1.0)).collect());
                 }
+                Layer::Mul { a, b } => {
+                    // Per entry: two coefficient products and an intercept `c la lb` summed
+                    // over the row, all below `3 |c| M_a M_b` in magnitude.
+                    let (ma, mb) = (self.magnitude(*a), self.magnitude(*b));
+                    let g = 3.0 * gamma((ma.len() + 4) as f64);
+                    add(ma * mb * g);
+                }
+                Layer::Softmax { src, .. } => {
+                    // The step is `A y_box`: a row sum of products with values in [0, 1].
+                    let n = self.net.nodes[*src].size;
+                    add(Array1::from_elem(n, 1.01 * gamma((n + 2) as f64)));
+                }
                 Layer::Relu { src }
                 | Layer::LeakyRelu { src, .. }
                 | Layer::Sigmoid { src }
-                | Layer::Tanh { src } => {
+                | Layer::Tanh { src }
+                | Layer::Unary { src, .. } => {
                     // Each coefficient is one product; the intercept sum has n terms. Slopes
                     // (alpha ones included) are at most 1 in absolute value on unstable neurons.
                     let rl = self.relax[i].as_ref().expect("relaxed before its charge");
@@ -694,10 +786,53 @@ impl<'n> Analysis<'n> {
                     ops += 1.0;
                     self.add_into(&mut pending[*src], na, *src, &mut abs_err);
                 }
+                Layer::Mul { a: pa, b: pb } => {
+                    if record {
+                        relu_a.insert(i, a.clone());
+                    }
+                    let (la, lb, ub) = (&self.lower[*pa], &self.lower[*pb], &self.upper[*pb]);
+                    let n = la.len();
+                    ops += (n + 4) as f64;
+                    let mut na = Array2::<f64>::zeros((rows, n));
+                    let mut nb = Array2::<f64>::zeros((rows, n));
+                    for r in 0..rows {
+                        let mut bsum = 0.0;
+                        for j in 0..n {
+                            let c = a[[r, j]];
+                            // McCormick: a b >= lb a + la b - la lb (c >= 0), and
+                            // a b <= ub a + la b - la ub (c < 0); both exact in the reals.
+                            let bk = if c >= 0.0 { lb[j] } else { ub[j] };
+                            na[[r, j]] = c * bk;
+                            nb[[r, j]] = c * la[j];
+                            bsum -= c * (la[j] * bk);
+                        }
+                        bias[r] += bsum;
+                    }
+                    self.add_into(&mut pending[*pa], na, *pa, &mut abs_err);
+                    self.add_into(&mut pending[*pb], nb, *pb, &mut abs_err);
+                }
+                Layer::Softmax { .. } => {
+                    if record {
+                        relu_a.insert(i, a.clone());
+                    }
+                    // An interval layer: constant lines at its own bounds, which already hold
+                    // the executor's noise. Nothing flows further back.
+                    let (l, u) = (&self.lower[i], &self.upper[i]);
+                    ops += (l.len() + 2) as f64;
+                    for r in 0..rows {
+                        let mut bsum = 0.0;
+                        for j in 0..l.len() {
+                            let c = a[[r, j]];
+                            bsum += if c >= 0.0 { c * l[j] } else { c * u[j] };
+                        }
+                        bias[r] += bsum;
+                    }
+                }
                 Layer::Relu { src }
                 | Layer::LeakyRelu { src, .. }
                 | Layer::Sigmoid { src }
-                | Layer::Tanh { src } => {
+                | Layer::Tanh { src }
+                | Layer::Unary { src, .. } => {
                     let rl = self.relax[i].as_ref().expect("relaxed in Analysis::new");
                     let alpha = alphas.and_then(|al| al.get(&i));
                     if record {
@@ -853,6 +988,108 @@ impl<'n> Analysis<'n> {
             Method::AlphaCrown { iters, lr } => crate::alpha::optimize(self, c, iters, lr).lower,
         }
     }
+}
+
+/// The relaxation of an elementwise [`UnaryFn`] layer; an operand outside the function's domain
+/// is a coded error (no sound bound exists there).
+fn relax_unary(f: UnaryFn, lower: &Array1<f64>, upper: &Array1<f64>, name: &str) -> Result<Relax> {
+    let n = lower.len();
+    let mut r = Relax {
+        lo_s: Array1::zeros(n),
+        lo_b: Array1::zeros(n),
+        up_s: Array1::zeros(n),
+        up_b: Array1::zeros(n),
+        unstable: vec![false; n],
+    };
+    for j in 0..n {
+        let (l, u) = (lower[j], upper[j]);
+        if !f.in_domain(l, u) {
+            return Err(BoundsError::new(
+                codes::OUTSIDE_DOMAIN,
+                format!(
+                    "{name}: the operand of {} may be {l:e}..{u:e} at element {j}, outside its domain{}",
+                    f.name(),
+                    match f.domain() {
+                        Some((_, true)) => " (x > 0)",
+                        Some((_, false)) => " (x >= 0)",
+                        None => " (finite values)",
+                    }
+                ),
+            ));
+        }
+        let (yl, yu) = f.interval(l, u);
+        if !yl.is_finite() || !yu.is_finite() {
+            return Err(BoundsError::new(
+                codes::OUTSIDE_DOMAIN,
+                format!(
+                    "{name}: {} overflows on the operand's range {l:e}..{u:e}",
+                    f.name()
+                ),
+            ));
+        }
+        (r.lo_s[j], r.lo_b[j], r.up_s[j], r.up_b[j]) = f.relax(l, u, yl, yu);
+    }
+    Ok(r)
+}
+
+/// `[la, ua] * [lb, ub]`, outward rounded (each product rounds once).
+pub(crate) fn interval_product(la: f64, ua: f64, lb: f64, ub: f64) -> (f64, f64) {
+    let p = [la * lb, la * ub, ua * lb, ua * ub];
+    if p.iter().any(|v| v.is_nan()) {
+        return (f64::NEG_INFINITY, f64::INFINITY);
+    }
+    let lo = p.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (
+        lo.next_down() - f64::from_bits(1),
+        hi.next_up() + f64::from_bits(1),
+    )
+}
+
+/// Softmax bounds per group: `y_i = 1 / (1 + sum_{j != i} exp(x_j - x_i))` is smallest at
+/// `x_j = u_j`, `x_i = l_i` and largest at the other corner; each step rounds outward (libm's
+/// exp within 4 ulp, as for sigmoid).
+pub(crate) fn softmax_interval(
+    l: &Array1<f64>,
+    u: &Array1<f64>,
+    groups: &[Vec<usize>],
+) -> (Array1<f64>, Array1<f64>) {
+    let n = l.len();
+    // Positions in no group (a causal mask's future) are exactly 0.
+    let (mut lo, mut hi) = (Array1::zeros(n), Array1::zeros(n));
+    let exp_up = |d: f64| {
+        let e = d.exp();
+        (e + 8.0 * U64 * e).next_up()
+    };
+    let exp_down = |d: f64| {
+        let e = d.exp();
+        (e - 8.0 * U64 * e).next_down().max(0.0)
+    };
+    for g in groups {
+        let k = g.len() as f64;
+        let grow = 1.0 + gamma(k + 2.0);
+        let shrink = 1.0 - gamma(k + 2.0);
+        for &i in g {
+            let (mut s_hi, mut s_lo) = (0.0f64, 0.0f64);
+            for &j in g {
+                if j != i {
+                    s_hi += exp_up((u[j] - l[i]).next_up());
+                    s_lo += exp_down((l[j] - u[i]).next_down());
+                }
+            }
+            let s_hi = (s_hi * grow).next_up();
+            let s_lo = (s_lo * shrink).next_down().max(0.0);
+            let y_lo = if s_hi.is_finite() {
+                (1.0 / (1.0 + s_hi).next_up()).next_down() - f64::MIN_POSITIVE
+            } else {
+                0.0
+            };
+            let y_hi = (1.0 / (1.0 + s_lo).next_down()).next_up();
+            lo[i] = y_lo.max(0.0);
+            hi[i] = y_hi.min(1.0);
+        }
+    }
+    (lo, hi)
 }
 
 /// Bounds of the output (or of `spec * output` when a spec is given) over `input`.

@@ -29,6 +29,11 @@ pub mod codes {
     pub const NON_FINITE: &str = "TL0604";
     /// A linear specification does not match the output size.
     pub const BAD_SPEC: &str = "TL0605";
+    /// An operand's bounds leave the domain of the function applied to it (division by a tensor
+    /// whose bounds reach 0, log/sqrt/rsqrt of a possibly non-positive tensor, overflow).
+    pub const OUTSIDE_DOMAIN: &str = "TL0606";
+    /// The independent certificate checker has no relaxation of its own for a layer kind.
+    pub const CHECKER_UNSUPPORTED: &str = "TL0607";
     /// VNN-LIB text is not well-formed (tokens, parentheses, numbers).
     pub const VNNLIB_SYNTAX: &str = "TL0610";
     /// VNN-LIB refers to an undeclared or misnamed variable.

@@ -12,6 +12,9 @@ pub trait Real: Copy + PartialOrd + std::fmt::Debug + Send + Sync + 'static {
     fn mul(self, o: Self) -> Self;
     fn sigmoid(self) -> Self;
     fn tanh(self) -> Self;
+    fn unary(self, f: crate::unary::UnaryFn) -> Self;
+    fn exp(self) -> Self;
+    fn div(self, o: Self) -> Self;
 }
 
 impl Real for f64 {
@@ -36,6 +39,15 @@ impl Real for f64 {
     fn tanh(self) -> Self {
         f64::tanh(self)
     }
+    fn unary(self, f: crate::unary::UnaryFn) -> Self {
+        f.eval::<f64>(self)
+    }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn div(self, o: Self) -> Self {
+        self / o
+    }
 }
 
 impl Real for f32 {
@@ -59,6 +71,15 @@ impl Real for f32 {
     }
     fn tanh(self) -> Self {
         f32::tanh(self)
+    }
+    fn unary(self, f: crate::unary::UnaryFn) -> Self {
+        f.eval::<f32>(self)
+    }
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+    fn div(self, o: Self) -> Self {
+        self / o
     }
 }
 
@@ -122,6 +143,31 @@ pub fn eval_all<T: Real>(net: &BoundNet, x: &[f64]) -> Vec<Vec<T>> {
                 })
                 .collect(),
             Layer::Sigmoid { src } => vals[*src].iter().map(|&v| v.sigmoid()).collect(),
+            Layer::Unary { src, f } => vals[*src].iter().map(|&v| v.unary(*f)).collect(),
+            Layer::Mul { a, b } => vals[*a]
+                .iter()
+                .zip(&vals[*b])
+                .map(|(&p, &q)| p.mul(q))
+                .collect(),
+            Layer::Softmax { src, groups } => {
+                // As cpu/reduce.rs: exp(x - max) / sum.
+                let x = &vals[*src];
+                let mut y = vec![T::zero(); x.len()];
+                for g in groups {
+                    let m = g
+                        .iter()
+                        .map(|&j| x[j])
+                        .fold(x[g[0]], |a, v| if v > a { v } else { a });
+                    for &j in g {
+                        y[j] = x[j].add(m.mul(T::of(-1.0))).exp();
+                    }
+                    let s = g.iter().fold(T::zero(), |a, &j| a.add(y[j]));
+                    for &j in g {
+                        y[j] = y[j].div(s);
+                    }
+                }
+                y
+            }
             Layer::Tanh { src } => vals[*src].iter().map(|&v| v.tanh()).collect(),
             Layer::MaxPool { src, windows } => windows
                 .iter()
@@ -213,6 +259,33 @@ pub fn input_gradient(net: &BoundNet, x: &[f64], weights: &[f64]) -> Vec<f64> {
                     let y = vals[i][j];
                     let d = if tanh { 1.0 - y * y } else { y * (1.0 - y) };
                     grads[src][j] += gj * d;
+                }
+            }
+            Layer::Unary { src, f } => {
+                for (j, &gj) in g.iter().enumerate() {
+                    // A central difference: the gradient only steers the attack.
+                    let x = vals[*src][j];
+                    let h = 1e-6 * (1.0 + x.abs());
+                    let d = (f.f(x + h) - f.f(x - h)) / (2.0 * h);
+                    if d.is_finite() {
+                        grads[*src][j] += gj * d;
+                    }
+                }
+            }
+            Layer::Mul { a, b } => {
+                for (j, &gj) in g.iter().enumerate() {
+                    let (p, q) = (vals[*a][j], vals[*b][j]);
+                    grads[*a][j] += gj * q;
+                    grads[*b][j] += gj * p;
+                }
+            }
+            Layer::Softmax { src, groups } => {
+                let y = &vals[i];
+                for grp in groups {
+                    let dot: f64 = grp.iter().map(|&k| g[k] * y[k]).sum();
+                    for &j in grp {
+                        grads[*src][j] += y[j] * (g[j] - dot);
+                    }
                 }
             }
             Layer::MaxPool { src, windows } => {

@@ -3,7 +3,8 @@
 //! With `m` an upper bound of |value| of a layer's inputs (from the bounds computed so far, which
 //! already enclose the executor's values), the executor's output of the layer differs from the
 //! exact function of its (already perturbed) inputs by at most:
-//! - dot products of length n (weights rounded to f32 too): `gamma32(n + 2) (|W| m + |b|)`;
+//! - dot products of length n (weights rounded to f32 too): `gamma32(n + 2) (|W| m + |b|)`, with
+//!   `n + 2` doubled for coefficients the executor does not store (a pool's, layer norm's `1/n`);
 //! - elementwise scale and shift by constants: `gamma32(4) (|s| m + |t|)`; add/sub:
 //!   `u32 (m_a + m_b)`;
 //! - batch norm, whose `s = w / sqrt(var + eps)` and `t = b - mean s` the executor folds in f32
@@ -14,7 +15,16 @@
 //!   rounded to f32 too);
 //! - sigmoid, tanh: 8 u32 absolute (f32 `exp`/`tanh` assumed accurate to 4 ulp: an assumption
 //!   named in docs/bounds.md);
-//! - the input: the f32 rounding of a real point of the box, `u32 |x|`.
+//! - the input: the f32 rounding of a real point of the box, `u32 |x|`;
+//! - exp, log, sqrt, square, reciprocal, rsqrt, erf, gelu: `UnaryFn::f32_noise` (unary.rs),
+//!   relative to the output's magnitude (exp, log, erf under the libm assumption);
+//! - a product of two tensors: `u32 m_a m_b` (the executor's matmul of two activations is
+//!   lowered to these products and a 0/1 affine sum, whose dot-product rule covers any order);
+//! - softmax: `2.2 (R + 6) u32 + gamma32(n + 2)` absolute (outputs are at most 1), with `R` the
+//!   group's range (cpu/reduce.rs subtracts the maximum first);
+//! - layer norm is lowered to centering (affine), square, mean + eps (affine), rsqrt, a product
+//!   and a scale, the two-pass order of cpu/norm.rs, so each step's rule applies.
+//!
 //! The noise enters IBP as a widening and CROWN as a `|A| e` term at each layer, so the bounds
 //! contain both the exact outputs and the executor's.
 
@@ -29,6 +39,9 @@ fn mag(an: &Analysis, i: usize) -> Array1<f64> {
         .and(&an.upper[i])
         .map_collect(|l, u| l.abs().max(u.abs()))
 }
+
+/// Gradual underflow of one f32 operation (the executor does not flush denormals).
+const TINY: f64 = 2.0 * 1.401298464324817e-45;
 
 /// Noise bound of layer `i` (its parents' bounds must be known).
 pub fn layer_noise(an: &Analysis, i: usize) -> Array1<f64> {
@@ -45,8 +58,17 @@ pub fn layer_noise(an: &Analysis, i: usize) -> Array1<f64> {
                 .collect();
             m * U32
         }
-        Layer::Affine { src, w_abs, b, .. } => {
-            let g = gamma_with((w_abs.ncols() + 2) as f64, U32);
+        Layer::Affine {
+            src,
+            w_abs,
+            b,
+            coef_ulps,
+            ..
+        } => {
+            // Coefficients that are not the executor's own (a pool's or layer norm's 1/n: the
+            // executor sums, then divides, then may subtract) get the count doubled per ulp.
+            let n = (w_abs.ncols() + 2) * (1 + *coef_ulps as usize);
+            let g = gamma_with(n as f64, U32);
             (w_abs.dot(&mag(an, *src)) + b.mapv(f64::abs)) * g
         }
         Layer::Scale {
@@ -69,6 +91,35 @@ pub fn layer_noise(an: &Analysis, i: usize) -> Array1<f64> {
         Layer::Sigmoid { .. } | Layer::Tanh { .. } => Array1::from_elem(node.size, 8.0 * U32),
         Layer::Relu { .. } | Layer::MaxPool { .. } | Layer::Gather { .. } => {
             Array1::zeros(node.size)
+        }
+        Layer::Unary { src, f } => {
+            let (l, u) = (&an.lower[*src], &an.upper[*src]);
+            (0..node.size)
+                .map(|j| {
+                    let (yl, yu) = f.interval(l[j], u[j]);
+                    f.f32_noise(l[j].abs().max(u[j].abs()), yl.abs().max(yu.abs()))
+                })
+                .collect()
+        }
+        // One rounded product of two f32 operands.
+        Layer::Mul { a, b } => mag(an, *a) * mag(an, *b) * U32 + TINY,
+        Layer::Softmax { src, groups } => {
+            // exp(x - max) / sum (cpu/reduce.rs): the subtraction's rounding moves exp by a
+            // factor within u R (R the group's range), exp adds 4 ulp (libm assumption), the sum
+            // gamma(n) and the division one rounding; numerator and sum err the same way, the
+            // quotient twice that. Outputs are at most 1.
+            let (l, u) = (&an.lower[*src], &an.upper[*src]);
+            let mut e = Array1::zeros(node.size);
+            for g in groups {
+                let top = g.iter().map(|&j| u[j]).fold(f64::NEG_INFINITY, f64::max);
+                let bottom = g.iter().map(|&j| l[j]).fold(f64::INFINITY, f64::min);
+                let range = (top - bottom).max(0.0);
+                let rel = 2.2 * (range + 6.0) * U32 + gamma_with(g.len() as f64 + 2.0, U32);
+                for &j in g {
+                    e[j] = rel + TINY;
+                }
+            }
+            e
         }
     };
     e * bump

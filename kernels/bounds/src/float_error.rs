@@ -294,6 +294,12 @@ pub fn analyze(
                     .collect();
                 (e, "max over a window, exact and 1-Lipschitz".into())
             }
+            Layer::Unary { .. } | Layer::Mul { .. } | Layer::Softmax { .. } => {
+                return Err(stop(format!(
+                    "{} has no derived-float-error rule yet",
+                    node.layer.kind_name()
+                )))
+            }
             Layer::Tanh { src } | Layer::Sigmoid { src } => {
                 let tanh = matches!(node.layer, Layer::Tanh { .. });
                 let ex = &errs[*src];

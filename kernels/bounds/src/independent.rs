@@ -47,6 +47,14 @@ fn g32(n: usize) -> f64 {
     nu / (1.0 - nu) * 1.01
 }
 
+/// Layer kinds [`check_independently`] refuses (TL0607).
+fn unsupported_here(l: &Layer) -> bool {
+    matches!(
+        l,
+        Layer::Unary { .. } | Layer::Mul { .. } | Layer::Softmax { .. }
+    )
+}
+
 fn reject(msg: impl Into<String>) -> BoundsError {
     BoundsError::new(codes::CERT_REJECTED, msg)
 }
@@ -96,7 +104,10 @@ fn parents(l: &Layer) -> Vec<usize> {
         | Layer::LeakyRelu { src, .. }
         | Layer::Sigmoid { src }
         | Layer::Tanh { src }
-        | Layer::MaxPool { src, .. } => vec![*src],
+        | Layer::MaxPool { src, .. }
+        | Layer::Unary { src, .. }
+        | Layer::Softmax { src, .. } => vec![*src],
+        Layer::Mul { a, b } => vec![*a, *b],
     }
 }
 
@@ -227,6 +238,9 @@ impl<'n> Leaf<'n> {
         let dn = |v: f64, e: f64| (v - e).next_down();
         let upw = |v: f64, e: f64| (v + e).next_up();
         match &self.net.nodes[i].layer {
+            Layer::Unary { .. } | Layer::Mul { .. } | Layer::Softmax { .. } => {
+                unreachable!("refused by check_independently (TL0607)")
+            }
             Layer::Input => (lower.to_vec(), upper.to_vec()),
             Layer::Affine {
                 src,
@@ -336,6 +350,9 @@ impl<'n> Leaf<'n> {
         let bump = 1.0 + 1e-6;
         let node = &self.net.nodes[i];
         let e: Vec<f64> = match &node.layer {
+            Layer::Unary { .. } | Layer::Mul { .. } | Layer::Softmax { .. } => {
+                unreachable!("refused by check_independently (TL0607)")
+            }
             Layer::Input => lower
                 .iter()
                 .zip(upper)
@@ -420,6 +437,9 @@ impl<'n> Leaf<'n> {
             }
             ops += a.len() + 2;
             match &net.nodes[i].layer {
+                Layer::Unary { .. } | Layer::Mul { .. } | Layer::Softmax { .. } => {
+                    unreachable!("refused by check_independently (TL0607)")
+                }
                 Layer::Input => a_in = Some(a),
                 Layer::Affine {
                     src,
@@ -611,6 +631,24 @@ pub fn check_independently(
         return Err(BoundsError::new(
             codes::VNNLIB_MISMATCH,
             "the property does not match the network",
+        ));
+    }
+    // This checker keeps its own relaxations and has none yet for these layers: refuse rather
+    // than accept a certificate it cannot re-derive.
+    let live_net = live(net);
+    if let Some(node) = net
+        .nodes
+        .iter()
+        .enumerate()
+        .find_map(|(i, n)| (live_net[i] && unsupported_here(&n.layer)).then_some(n))
+    {
+        return Err(BoundsError::new(
+            codes::CHECKER_UNSUPPORTED,
+            format!(
+                "the independent checker has no relaxation for {} (layer {}); the certificate is not re-checked",
+                node.layer.kind_name(),
+                node.name
+            ),
         ));
     }
     let mut report = CheckReport::default();

@@ -23,6 +23,7 @@ pub mod relax;
 pub mod rounding;
 pub mod runner;
 pub mod stop;
+pub mod unary;
 pub mod vnnlib;
 pub mod vnnlib2;
 
@@ -39,4 +40,5 @@ pub use lower::Payload;
 pub use net::{BoundNet, Layer, NetNode};
 pub use runner::{format_result, run_instance, run_instance_with, write_result, Instance};
 pub use stop::{Stop, StopReason};
+pub use unary::UnaryFn;
 pub use vnnlib::{Case, OutputConstraint, Property};

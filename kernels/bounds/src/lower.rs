@@ -7,6 +7,7 @@ use tl_ir::{AttrValue, Attrs, Graph, NodeKind, Op};
 
 use crate::error::{codes, BoundsError, Result};
 use crate::net::{BoundNet, Layer, NetNode};
+use crate::unary::UnaryFn;
 
 /// Weights by param key, as f64 arrays. Any loader can provide one; the verifier never reads files
 /// for weights itself.
@@ -31,6 +32,18 @@ pub const LOWERED_OPS: &[Op] = &[
     Op::LeakyRelu,
     Op::Sigmoid,
     Op::Tanh,
+    Op::Gelu,
+    Op::Erf,
+    Op::Exp,
+    Op::Log,
+    Op::Sqrt,
+    Op::Pow,
+    Op::Sum,
+    Op::Mean,
+    Op::Softmax,
+    Op::LayerNorm,
+    Op::AttentionWeights,
+    Op::ScaledDotProductAttention,
     Op::Reshape,
     Op::Flatten,
     Op::Squeeze,
@@ -602,8 +615,90 @@ impl Lowerer<'_> {
                 };
                 self.push(layer, id, out_shape)
             }
+            (Op::Mul, [Val::Var(a, sa), Val::Var(b, sb)]) => {
+                let a = self.broadcast_var(id, "a", *a, sa, &out_shape)?;
+                let b = self.broadcast_var(id, "b", *b, sb, &out_shape)?;
+                self.push(Layer::Mul { a, b }, id, out_shape)
+            }
+            (Op::Div, [Val::Var(a, sa), Val::Var(b, sb)]) => {
+                let r = self.push_part(
+                    Layer::Unary { src: *b, f: UnaryFn::Reciprocal },
+                    id,
+                    "reciprocal",
+                    sb.clone(),
+                )?;
+                let a = self.broadcast_var(id, "a", *a, sa, &out_shape)?;
+                let r = self.broadcast_var(id, "b", r, sb, &out_shape)?;
+                self.push(Layer::Mul { a, b: r }, id, out_shape)
+            }
+            (Op::Div, [Val::Const(c), Val::Var(src, xs)]) => {
+                // c / x = c * (1 / x) for x > 0.
+                let r = self.push_part(
+                    Layer::Unary { src: *src, f: UnaryFn::Reciprocal },
+                    id,
+                    "reciprocal",
+                    xs.clone(),
+                )?;
+                let r = Val::Var(r, xs.clone());
+                self.lower_const_binary(id, Op::Mul, &Val::Const(c.clone()), &r, out_shape)
+            }
             (Op::Add | Op::Sub | Op::Mul | Op::Div, [x, y]) => {
                 self.lower_const_binary(id, op, x, y, out_shape)
+            }
+            (Op::Exp | Op::Log | Op::Sqrt | Op::Erf | Op::Gelu, [Val::Var(src, _)]) => {
+                let f = match op {
+                    Op::Exp => UnaryFn::Exp,
+                    Op::Log => UnaryFn::Log,
+                    Op::Sqrt => UnaryFn::Sqrt,
+                    Op::Erf => UnaryFn::Erf,
+                    _ if attrs.str("approximate", "none") == "tanh" => UnaryFn::GeluTanh,
+                    _ => UnaryFn::Gelu,
+                };
+                self.push(Layer::Unary { src: *src, f }, id, out_shape)
+            }
+            (Op::Pow, [Val::Var(src, xs), Val::Const(e)]) => {
+                let p = e.iter().next().copied().unwrap_or(f64::NAN);
+                if e.iter().any(|&v| v != p) || *xs != out_shape {
+                    return Err(unsupported(name, "pow needs one constant exponent"));
+                }
+                let f = match p {
+                    1.0 => return Ok(Val::Var(*src, out_shape)),
+                    2.0 => UnaryFn::Square,
+                    0.5 => UnaryFn::Sqrt,
+                    -1.0 => UnaryFn::Reciprocal,
+                    -0.5 => UnaryFn::Rsqrt,
+                    _ => {
+                        return Err(unsupported(
+                            name,
+                            format!("pow by {p} (the verifier bounds exponents 2, 0.5, 1, -1 and -0.5)"),
+                        ))
+                    }
+                };
+                self.push(Layer::Unary { src: *src, f }, id, out_shape)
+            }
+            (Op::Matmul, [Val::Var(a, sa), Val::Var(b, sb)]) => {
+                self.matmul_vars(id, (*a, sa), (*b, sb), false, out_shape)
+            }
+            (Op::Sum | Op::Mean, [Val::Var(src, xs)]) => {
+                self.reduce(id, op == Op::Mean, attrs, *src, xs, out_shape)
+            }
+            (Op::Softmax, [Val::Var(src, xs)]) => {
+                let axis = norm_axis(name, attrs.int("axis", -1), xs.len())?;
+                let groups = lanes(xs, axis);
+                self.push(Layer::Softmax { src: *src, groups }, id, out_shape)
+            }
+            (Op::LayerNorm, [Val::Var(src, xs), rest @ ..]) => {
+                let consts: Vec<&ArrayD<f64>> = rest
+                    .iter()
+                    .map(|v| match v {
+                        Val::Const(c) => Ok(c),
+                        Val::Var(..) => Err(unsupported(name, "layer_norm weight and bias must be constants")),
+                    })
+                    .collect::<Result<_>>()?;
+                self.layer_norm(id, attrs, *src, xs, &consts, out_shape)
+            }
+            (Op::AttentionWeights | Op::ScaledDotProductAttention, [q, k, rest @ ..]) => {
+                self.attention(id, op, attrs, q, k, rest, out_shape)
             }
             (Op::Linear, [Val::Var(src, xs), Val::Const(w), rest @ ..]) => {
                 let bias = match rest {
@@ -789,7 +884,7 @@ impl Lowerer<'_> {
             _ => Err(unsupported(
                 name,
                 format!(
-                    "{} is not supported by the bound verifier in this form (supported: linear, matmul with a constant, conv2d, relu, leaky_relu, sigmoid, tanh, add/sub/mul/div, neg, batch_norm, avg_pool2d, max_pool2d, flatten/reshape, transpose/permute/slice, identity, dropout, constants)",
+                    "{} is not supported by the bound verifier in this form (supported: linear, matmul, conv2d, relu, leaky_relu, sigmoid, tanh, gelu, erf, exp, log, sqrt, pow by 2/0.5/-1/-0.5, add/sub/mul/div (division by a positive tensor), neg, sum/mean, softmax, layer_norm, attention_weights/scaled_dot_product_attention without a mask, batch_norm, avg_pool2d, max_pool2d, flatten/reshape, transpose/permute/slice, identity, dropout, constants)",
                     op.name()
                 ),
             )),
@@ -1000,6 +1095,444 @@ impl Lowerer<'_> {
             out_shape,
         )
     }
+}
+
+/// Helpers for the Transformer ops: broadcasting, products of two tensors, reductions, layer
+/// norm and attention, each lowered to layers with known relaxations.
+impl Lowerer<'_> {
+    /// A layer with its own name (`node.part`): one step of an op lowered to several layers.
+    fn push_part(
+        &mut self,
+        layer: Layer,
+        id: usize,
+        part: &str,
+        shape: Vec<usize>,
+    ) -> Result<usize> {
+        let size = numel(&shape);
+        self.nodes.push(NetNode {
+            layer,
+            size,
+            name: format!("{}.{part}", self.graph.nodes[id].name),
+            shape,
+        });
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// `src` (of `shape`) broadcast to `out` by a gather (none when the shapes agree).
+    fn broadcast_var(
+        &mut self,
+        id: usize,
+        part: &str,
+        src: usize,
+        shape: &[usize],
+        out: &[usize],
+    ) -> Result<usize> {
+        if shape == out {
+            return Ok(src);
+        }
+        let name = self.graph.nodes[id].name.clone();
+        if shape.len() > out.len() {
+            return Err(unsupported(
+                &name,
+                format!("{shape:?} does not broadcast to {out:?}"),
+            ));
+        }
+        let off = out.len() - shape.len();
+        for (k, &d) in shape.iter().enumerate() {
+            if d != 1 && d != out[off + k] {
+                return Err(unsupported(
+                    &name,
+                    format!("{shape:?} does not broadcast to {out:?}"),
+                ));
+            }
+        }
+        let strides = row_major_strides(shape);
+        let index = (0..numel(out))
+            .map(|flat| {
+                let idx = unravel(flat, out);
+                shape
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &d)| if d == 1 { 0 } else { idx[off + k] * strides[k] })
+                    .sum()
+            })
+            .collect();
+        self.push_part(
+            Layer::Gather { src, index },
+            id,
+            &format!("broadcast_{part}"),
+            out.to_vec(),
+        )
+    }
+
+    /// `a @ b` (or `a @ b^T`) of two input-dependent tensors of rank >= 2: the `k` products of
+    /// every output element gathered side by side, multiplied elementwise (McCormick), then
+    /// summed by a 0/1 affine layer.
+    fn matmul_vars(
+        &mut self,
+        id: usize,
+        (a, sa): (usize, &[usize]),
+        (b, sb): (usize, &[usize]),
+        transpose_b: bool,
+        out_shape: Vec<usize>,
+    ) -> Result<Val> {
+        let name = self.graph.nodes[id].name.clone();
+        if sa.len() < 2 || sb.len() < 2 || out_shape.len() < 2 {
+            return Err(unsupported(
+                &name,
+                "a product of two input-dependent tensors needs both of rank >= 2",
+            ));
+        }
+        let (n, k) = (sa[sa.len() - 2], sa[sa.len() - 1]);
+        let (kb, m) = if transpose_b {
+            (sb[sb.len() - 1], sb[sb.len() - 2])
+        } else {
+            (sb[sb.len() - 2], sb[sb.len() - 1])
+        };
+        let r = out_shape.len();
+        if kb != k || out_shape[r - 2] != n || out_shape[r - 1] != m {
+            return Err(unsupported(
+                &name,
+                format!("matmul of {sa:?} and {sb:?} does not give {out_shape:?}"),
+            ));
+        }
+        let batch = &out_shape[..r - 2];
+        // Flat index of element (batch idx, row, col) of an operand, broadcasting its batch axes.
+        let flat_of = |shape: &[usize], bidx: &[usize], row: usize, col: usize| -> usize {
+            let strides = row_major_strides(shape);
+            let rk = shape.len();
+            let off = batch.len() + 2 - rk;
+            let mut f = row * strides[rk - 2] + col * strides[rk - 1];
+            for d in 0..rk - 2 {
+                let i = bidx[off + d];
+                f += if shape[d] == 1 { 0 } else { i * strides[d] };
+            }
+            f
+        };
+        for (shape, what) in [(sa, "a"), (sb, "b")] {
+            let rk = shape.len();
+            if rk - 2 > batch.len() {
+                return Err(unsupported(
+                    &name,
+                    format!("operand {what} has more batch axes than the output"),
+                ));
+            }
+            let off = batch.len() + 2 - rk;
+            if (0..rk - 2).any(|d| shape[d] != 1 && shape[d] != batch[off + d]) {
+                return Err(unsupported(
+                    &name,
+                    format!("operand {what} {shape:?} does not broadcast to {out_shape:?}"),
+                ));
+            }
+        }
+        let out_n = numel(&out_shape);
+        let mut ia = Vec::with_capacity(out_n * k);
+        let mut ib = Vec::with_capacity(out_n * k);
+        for flat in 0..out_n {
+            let idx = unravel(flat, &out_shape);
+            let (i, j) = (idx[r - 2], idx[r - 1]);
+            for t in 0..k {
+                ia.push(flat_of(sa, &idx, i, t));
+                ib.push(if transpose_b {
+                    flat_of(sb, &idx, j, t)
+                } else {
+                    flat_of(sb, &idx, t, j)
+                });
+            }
+        }
+        let mut w = self.dense(&name, out_n, out_n * k)?;
+        for row in 0..out_n {
+            for t in 0..k {
+                w[[row, row * k + t]] = 1.0;
+            }
+        }
+        let pshape = vec![out_n * k];
+        let ga = self.push_part(
+            Layer::Gather { src: a, index: ia },
+            id,
+            "lhs",
+            pshape.clone(),
+        )?;
+        let gb = self.push_part(
+            Layer::Gather { src: b, index: ib },
+            id,
+            "rhs",
+            pshape.clone(),
+        )?;
+        let prod = self.push_part(Layer::Mul { a: ga, b: gb }, id, "products", pshape)?;
+        self.push(
+            Layer::affine(prod, w, Array1::zeros(out_n), 0),
+            id,
+            out_shape,
+        )
+    }
+
+    /// Sum or mean over `axes` as one affine layer.
+    fn reduce(
+        &mut self,
+        id: usize,
+        mean: bool,
+        attrs: &Attrs,
+        src: usize,
+        xs: &[usize],
+        out_shape: Vec<usize>,
+    ) -> Result<Val> {
+        let name = self.graph.nodes[id].name.clone();
+        let rank = xs.len();
+        let axes: Vec<usize> = match attrs.ints("axes") {
+            Some(v) => v
+                .iter()
+                .map(|&a| norm_axis(&name, a, rank))
+                .collect::<Result<_>>()?,
+            None => (0..rank).collect(),
+        };
+        let kept: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
+        let out_n = numel(&out_shape);
+        let kept_shape: Vec<usize> = kept.iter().map(|&d| xs[d]).collect();
+        if numel(&kept_shape) != out_n {
+            return Err(unsupported(
+                &name,
+                format!("reducing {xs:?} over {axes:?} does not give {out_shape:?}"),
+            ));
+        }
+        let count: usize = axes.iter().map(|&d| xs[d]).product();
+        let coef = if mean { 1.0 / count.max(1) as f64 } else { 1.0 };
+        let mut w = self.dense(&name, out_n, numel(xs))?;
+        let kstrides = row_major_strides(&kept_shape);
+        for flat in 0..numel(xs) {
+            let idx = unravel(flat, xs);
+            let row: usize = kept.iter().zip(&kstrides).map(|(&d, s)| idx[d] * s).sum();
+            w[[row, flat]] = coef;
+        }
+        let ulps = u32::from(mean && !count.is_power_of_two());
+        self.push(
+            Layer::affine(src, w, Array1::zeros(out_n), ulps),
+            id,
+            out_shape,
+        )
+    }
+
+    /// `(x - mean) / sqrt(var + eps) * w + b` over the trailing `D` elements, in the order of
+    /// tl's kernel (cpu/norm.rs): centering (affine), square, mean + eps (affine), rsqrt, a
+    /// product with the broadcast rsqrt, then the scale and shift.
+    fn layer_norm(
+        &mut self,
+        id: usize,
+        attrs: &Attrs,
+        src: usize,
+        xs: &[usize],
+        consts: &[&ArrayD<f64>],
+        out_shape: Vec<usize>,
+    ) -> Result<Val> {
+        let name = self.graph.nodes[id].name.clone();
+        let d: usize = match (attrs.ints("normalized_shape"), consts.first()) {
+            (Some(ns), _) => ns.iter().map(|&v| v.max(0) as usize).product(),
+            (None, Some(w)) => w.len(),
+            (None, None) => *xs.last().unwrap_or(&1),
+        };
+        let n = numel(xs);
+        if d == 0 || !n.is_multiple_of(d) || out_shape != xs {
+            return Err(unsupported(
+                &name,
+                format!("layer_norm over {d} trailing elements of {xs:?}"),
+            ));
+        }
+        let eps = attrs.float("eps", 1e-5);
+        if !eps.is_finite() || eps < 0.0 {
+            return Err(BoundsError::new(
+                codes::NON_FINITE,
+                format!("{name}: eps {eps} is not a finite non-negative number"),
+            ));
+        }
+        let groups = n / d;
+        let inv = 1.0 / d as f64;
+        let mut wc = self.dense(&name, n, n)?;
+        for g in 0..groups {
+            for i in 0..d {
+                for j in 0..d {
+                    wc[[g * d + i, g * d + j]] = if i == j { 1.0 - inv } else { -inv };
+                }
+            }
+        }
+        let ulps = u32::from(!d.is_power_of_two());
+        let centered = self.push_part(
+            Layer::affine(src, wc, Array1::zeros(n), ulps.max(1)),
+            id,
+            "centered",
+            xs.to_vec(),
+        )?;
+        let sq = self.push_part(
+            Layer::Unary {
+                src: centered,
+                f: UnaryFn::Square,
+            },
+            id,
+            "squared",
+            xs.to_vec(),
+        )?;
+        let mut wv = self.dense(&name, groups, n)?;
+        for g in 0..groups {
+            for j in 0..d {
+                wv[[g, g * d + j]] = inv;
+            }
+        }
+        let var = self.push_part(
+            Layer::affine(sq, wv, Array1::from_elem(groups, eps), ulps),
+            id,
+            "var_eps",
+            vec![groups],
+        )?;
+        let rs = self.push_part(
+            Layer::Unary {
+                src: var,
+                f: UnaryFn::Rsqrt,
+            },
+            id,
+            "rsqrt",
+            vec![groups],
+        )?;
+        let index = (0..n).map(|j| j / d).collect();
+        let rb = self.push_part(Layer::Gather { src: rs, index }, id, "rsqrt_b", xs.to_vec())?;
+        let weight = consts.first();
+        let bias = consts.get(1);
+        if weight.is_none() && bias.is_none() {
+            return self.push(Layer::Mul { a: centered, b: rb }, id, out_shape);
+        }
+        let z = self.push_part(
+            Layer::Mul { a: centered, b: rb },
+            id,
+            "normalized",
+            xs.to_vec(),
+        )?;
+        let scale = match weight {
+            Some(w) => broadcast_flat(&name, w, xs)?,
+            None => Array1::ones(n),
+        };
+        let shift = match bias {
+            Some(b) => broadcast_flat(&name, b, xs)?,
+            None => Array1::zeros(n),
+        };
+        self.push(
+            Layer::Scale {
+                src: z,
+                scale,
+                shift,
+                coef_ulps: 0,
+                shift_err: Array1::zeros(n),
+                f32_fold_terms: Array1::zeros(n),
+            },
+            id,
+            out_shape,
+        )
+    }
+
+    /// `softmax(scale q k^T)` and, for scaled_dot_product_attention, `@ v`; a causal mask leaves
+    /// the future positions out of every softmax group (exactly 0); mask tensors are refused.
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &mut self,
+        id: usize,
+        op: Op,
+        attrs: &Attrs,
+        q: &Val,
+        k: &Val,
+        rest: &[&Val],
+        out_shape: Vec<usize>,
+    ) -> Result<Val> {
+        let name = self.graph.nodes[id].name.clone();
+        let with_v = op == Op::ScaledDotProductAttention;
+        let n_extra = usize::from(with_v);
+        if rest.len() > n_extra {
+            return Err(unsupported(&name, "attention with a mask tensor"));
+        }
+        let causal = attrs.bool("causal", false);
+        let (Val::Var(qi, qs), Val::Var(ki, ks)) = (q, k) else {
+            return Err(unsupported(
+                &name,
+                "attention needs input-dependent q and k",
+            ));
+        };
+        let e = *qs.last().unwrap_or(&1);
+        let scale = attrs.float("scale", 1.0 / (e as f64).sqrt());
+        let r = qs.len();
+        let mut sshape = qs[..r - 1].to_vec();
+        sshape.push(ks[ks.len() - 2]);
+        let Val::Var(scores, _) =
+            self.matmul_vars(id, (*qi, qs), (*ki, ks), true, sshape.clone())?
+        else {
+            unreachable!("matmul_vars pushes a layer")
+        };
+        let sn = numel(&sshape);
+        let scaled = self.push_part(
+            Layer::Scale {
+                src: scores,
+                scale: Array1::from_elem(sn, scale),
+                shift: Array1::zeros(sn),
+                coef_ulps: 1,
+                shift_err: Array1::zeros(sn),
+                f32_fold_terms: Array1::zeros(sn),
+            },
+            id,
+            "scaled",
+            sshape.clone(),
+        )?;
+        let mut groups = lanes(&sshape, sshape.len() - 1);
+        if causal {
+            // Hard mask: position j > i is exactly 0 (in no group), the rest a softmax.
+            let rank = sshape.len();
+            for g in &mut groups {
+                let i = unravel(g[0], &sshape)[rank - 2];
+                g.truncate(i + 1);
+            }
+        }
+        if !with_v {
+            return self.push(
+                Layer::Softmax {
+                    src: scaled,
+                    groups,
+                },
+                id,
+                out_shape,
+            );
+        }
+        let p = self.push_part(
+            Layer::Softmax {
+                src: scaled,
+                groups,
+            },
+            id,
+            "weights",
+            sshape.clone(),
+        )?;
+        match rest[0] {
+            Val::Var(vi, vs) => self.matmul_vars(id, (p, &sshape), (*vi, vs), false, out_shape),
+            Val::Const(_) => Err(unsupported(&name, "attention with constant values")),
+        }
+    }
+}
+
+fn norm_axis(name: &str, a: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    let v = if a < 0 { a + r } else { a };
+    if (0..r).contains(&v) {
+        Ok(v as usize)
+    } else {
+        Err(unsupported(
+            name,
+            format!("axis {a} out of range for rank {rank}"),
+        ))
+    }
+}
+
+/// The groups of flat positions along `axis` (softmax lanes).
+fn lanes(shape: &[usize], axis: usize) -> Vec<Vec<usize>> {
+    let strides = row_major_strides(shape);
+    let len = shape[axis];
+    let n = numel(shape);
+    (0..n)
+        .filter(|&f| unravel(f, shape)[axis] == 0)
+        .map(|f| (0..len).map(|t| f + t * strides[axis]).collect())
+        .collect()
 }
 
 fn row_major_strides(shape: &[usize]) -> Vec<usize> {

@@ -4,6 +4,8 @@
 
 use ndarray::{Array1, Array2};
 
+use crate::unary::UnaryFn;
+
 /// One layer; `src`/`a`/`b` are indices of earlier layers.
 #[derive(Clone, Debug)]
 pub enum Layer {
@@ -67,6 +69,24 @@ pub enum Layer {
         src: usize,
         windows: Vec<Vec<usize>>,
     },
+    /// `y = f(x)` elementwise for a function of `unary.rs` (exp, erf, gelu, rsqrt, ...).
+    Unary {
+        src: usize,
+        f: UnaryFn,
+    },
+    /// `y = a * b` elementwise, both operands bounded (interval product; McCormick planes).
+    Mul {
+        a: usize,
+        b: usize,
+    },
+    /// Softmax over each group of positions (`y` has `x`'s size; positions in no group, a
+    /// causal mask's future, are exactly 0).
+    /// Bounded directly: `y_i >= 1 / (1 + sum_{j != i} exp(u_j - l_i))`, the upper bound
+    /// likewise; CROWN treats it as an interval layer (constant lines).
+    Softmax {
+        src: usize,
+        groups: Vec<Vec<usize>>,
+    },
 }
 
 impl Layer {
@@ -84,7 +104,7 @@ impl Layer {
     pub fn parents(&self) -> Vec<usize> {
         match self {
             Layer::Input => vec![],
-            Layer::Add { a, b } | Layer::Sub { a, b } => vec![*a, *b],
+            Layer::Add { a, b } | Layer::Sub { a, b } | Layer::Mul { a, b } => vec![*a, *b],
             Layer::Affine { src, .. }
             | Layer::Scale { src, .. }
             | Layer::Gather { src, .. }
@@ -92,7 +112,9 @@ impl Layer {
             | Layer::LeakyRelu { src, .. }
             | Layer::Sigmoid { src }
             | Layer::Tanh { src }
-            | Layer::MaxPool { src, .. } => vec![*src],
+            | Layer::MaxPool { src, .. }
+            | Layer::Unary { src, .. }
+            | Layer::Softmax { src, .. } => vec![*src],
         }
     }
 
@@ -105,6 +127,9 @@ impl Layer {
                 | Layer::Sigmoid { .. }
                 | Layer::Tanh { .. }
                 | Layer::MaxPool { .. }
+                | Layer::Unary { .. }
+                | Layer::Mul { .. }
+                | Layer::Softmax { .. }
         )
     }
 
@@ -121,6 +146,9 @@ impl Layer {
             Layer::Sigmoid { .. } => "sigmoid",
             Layer::Tanh { .. } => "tanh",
             Layer::MaxPool { .. } => "max_pool2d",
+            Layer::Unary { f, .. } => f.name(),
+            Layer::Mul { .. } => "mul",
+            Layer::Softmax { .. } => "softmax",
         }
     }
 }
@@ -216,7 +244,10 @@ impl BoundNet {
                 Layer::Affine { w, b, .. } => (2 * w.len() + b.len()) * f,
                 Layer::Scale { scale, .. } => 3 * scale.len() * f,
                 Layer::Gather { index, .. } => index.len() * std::mem::size_of::<usize>(),
-                Layer::MaxPool { windows, .. } => {
+                Layer::MaxPool { windows, .. }
+                | Layer::Softmax {
+                    groups: windows, ..
+                } => {
                     windows.iter().map(|w| w.len() + 3).sum::<usize>()
                         * std::mem::size_of::<usize>()
                 }

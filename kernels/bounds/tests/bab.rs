@@ -214,15 +214,16 @@ fn bad_inputs_get_coded_errors() {
     );
     w.insert(key, good);
 
+    // An op with no relaxation is refused with a code naming it.
     let mut soft = Graph::new("soft");
     let x = soft.add_input("x", Shape::known(&[1, 3]), DType::F32);
     let s = soft
-        .add_op("s", Op::Softmax, vec![x], Attrs::new())
+        .add_op("s", Op::LogSoftmax, vec![x], Attrs::new())
         .unwrap();
     soft.add_output("y", s);
     let e = BoundNet::from_graph_map(&soft, &w, None).unwrap_err();
     assert_eq!(e.code, codes::UNSUPPORTED_OP);
-    assert!(e.message.contains("softmax"));
+    assert!(e.message.contains("log_softmax"));
 
     let mut sym = Graph::new("sym");
     let x = sym.add_input(
