@@ -140,6 +140,12 @@ pub enum KernelOp {
     Cast {
         dtype: DType,
     },
+    /// `pads[axis] = (before, after)`; `value` fills constant mode.
+    Pad {
+        pads: Vec<(usize, usize)>,
+        mode: cpu::PadMode,
+        value: f64,
+    },
 }
 
 impl KernelOp {
@@ -175,6 +181,7 @@ impl KernelOp {
             KernelOp::MseLoss { .. } => "mse_loss",
             KernelOp::CrossEntropy { .. } => "cross_entropy",
             KernelOp::Cast { .. } => "cast",
+            KernelOp::Pad { .. } => "pad",
         }
     }
 
@@ -197,6 +204,7 @@ impl KernelOp {
             | KernelOp::Squeeze { .. }
             | KernelOp::Flatten { .. }
             | KernelOp::Slice { .. }
+            | KernelOp::Pad { .. }
             | KernelOp::Cast { .. } => Some(1),
             KernelOp::Binary(_)
             | KernelOp::MatMul
@@ -505,6 +513,14 @@ impl Backend for CpuBackend {
                 ))
             }
             KernelOp::Cast { dtype } => inputs[0].cast(*dtype).map(|t| vec![t]),
+            KernelOp::Pad { pads, mode, value } => {
+                per_float!(name, inputs, |v| cpu::pad(
+                    v[0].clone(),
+                    pads,
+                    *mode,
+                    *value
+                ))
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod gemm;
 pub mod linalg;
 pub mod loss;
 pub mod norm;
+pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod shape_ops;
@@ -22,6 +23,7 @@ pub use gemm::{gemm_packed_into, Epilogue, MatrixStrides, PackedMatrix, PANEL};
 pub use linalg::{linear, linear_into, matmul};
 pub use loss::{cross_entropy, mse_loss, Reduction};
 pub use norm::{batch_norm, layer_norm, rms_norm};
+pub use pad::{pad, pad_axis_map, pad_backward, PadMode};
 pub use pool::{
     avg_pool2d, avg_pool2d_into, global_avg_pool, max_pool2d, max_pool2d_into, Pool2dParams,
 };

@@ -99,6 +99,22 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
             threshold: attrs.float_or_default(op, "threshold"),
         }),
         Op::Silu => unary(UnaryOp::Silu),
+        Op::Elu => unary(UnaryOp::Elu {
+            alpha: attrs.float_or_default(op, "alpha"),
+        }),
+        Op::Selu => unary(UnaryOp::Selu {
+            alpha: attrs.float_or_default(op, "alpha"),
+            gamma: attrs.float_or_default(op, "gamma"),
+        }),
+        Op::HardSigmoid => unary(UnaryOp::HardSigmoid {
+            alpha: attrs.float_or_default(op, "alpha"),
+            beta: attrs.float_or_default(op, "beta"),
+        }),
+        Op::HardSwish => unary(UnaryOp::HardSwish),
+        Op::Prelu => binary(BinaryOp::Prelu),
+        Op::Maximum => binary(BinaryOp::Max),
+        Op::Minimum => binary(BinaryOp::Min),
+        Op::Pad => pad(attrs),
         Op::Neg => unary(UnaryOp::Neg),
         Op::Exp => unary(UnaryOp::Exp),
         Op::Log => unary(UnaryOp::Log),
@@ -368,6 +384,27 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
             vec![0, 1],
         )),
     }
+}
+
+fn pad(attrs: &Attrs) -> Result<Lowered, String> {
+    let pads = attrs.ints("pads").ok_or("pad needs pads")?;
+    let pads = non_negative(&pads, "pads")?;
+    if pads.len() % 2 != 0 {
+        return Err(format!("pads has {} entries, not two per axis", pads.len()));
+    }
+    let rank = pads.len() / 2;
+    let mode_name = attrs.str("mode", "constant");
+    let mode = crate::cpu::PadMode::from_name(mode_name)
+        .ok_or_else(|| format!("mode = {mode_name:?} is not constant, reflect or edge"))?;
+    let value = attrs.float_or_default(Op::Pad, "value");
+    Ok(kernel(
+        KernelOp::Pad {
+            pads: (0..rank).map(|i| (pads[i], pads[rank + i])).collect(),
+            mode,
+            value,
+        },
+        vec![0],
+    ))
 }
 
 fn reduction(attrs: &Attrs) -> Result<Reduction, String> {

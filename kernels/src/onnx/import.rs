@@ -48,6 +48,30 @@ fn direct_op(op_type: &str) -> Option<&'static tl_ir::OpInfo> {
     .then_some(row)
 }
 
+/// The variadic ONNX elementwise ops (`Sum`, `Mean`, `Max`, `Min`: any number of inputs with
+/// numpy broadcasting) and the binary tl op whose chain computes them (`Mean` divides the sum).
+fn variadic_op(op_type: &str) -> Option<Op> {
+    let op = match op_type {
+        "Sum" | "Mean" => Op::Add,
+        "Max" => Op::Maximum,
+        "Min" => Op::Minimum,
+        _ => return None,
+    };
+    op.info().onnx.contains(&op_type).then_some(op)
+}
+
+/// The tl op an ONNX op maps to with its float attributes copied by name (`Elu`'s `alpha`,
+/// `Selu`'s `alpha`/`gamma`, `HardSigmoid`'s `alpha`/`beta`): the only row listing it, with
+/// required inputs and only float attributes whose table defaults are ONNX's.
+fn float_attr_row(op_type: &str) -> Option<&'static tl_ir::OpInfo> {
+    let mut rows = tl_ir::OPS.iter().filter(|o| o.onnx.contains(&op_type));
+    let row = rows.next()?;
+    (rows.next().is_none()
+        && row.inputs.iter().all(|i| !i.optional && !i.variadic)
+        && row.attrs.iter().all(|a| a.kind == tl_ir::AttrKind::Float))
+    .then_some(row)
+}
+
 /// A tl graph imported from ONNX, with its params (initializers, some re-laid-out) as payload.
 #[derive(Debug, Clone)]
 pub struct ImportedModel {
@@ -359,6 +383,11 @@ impl Builder<'_> {
             .ok_or_else(|| Self::err(node, "node has no output"))?;
         if node.op_type == "Split" {
             return self.split(node);
+        }
+        if let Some(op) = variadic_op(&node.op_type) {
+            let id = self.variadic(node, &out_name, op)?;
+            self.values.insert(out_name, id);
+            return Ok(());
         }
         if node.outputs.iter().skip(1).any(|o| !o.is_empty())
             && !matches!(node.op_type.as_str(), "Dropout")
@@ -822,12 +851,16 @@ impl Builder<'_> {
                         self.op(node, out_name.clone(), op, vec![x], attrs)?
                     }
                 }
-                other => {
-                    return Err(Self::err(
-                        node,
-                        format!("{other} is listed as supported but has no mapping"),
-                    ))
-                }
+                "Pad" => self.pad(node, &out_name)?,
+                other => match float_attr_row(other) {
+                    Some(row) => self.float_attr_op(node, &out_name, row)?,
+                    None => {
+                        return Err(Self::err(
+                            node,
+                            format!("{other} is listed as supported but has no mapping"),
+                        ))
+                    }
+                },
             }
         };
         self.values.insert(out_name, id);
@@ -958,6 +991,172 @@ impl Builder<'_> {
                 self.op(node, out_name.into(), Op::Add, vec![y, c_id], Attrs::new())
             }
         }
+    }
+
+    /// `Sum`/`Mean`/`Max`/`Min` of n inputs: a left-to-right chain of the binary op (one input is
+    /// the identity); `Mean` divides the sum by n.
+    fn variadic(&mut self, node: &OnnxNode, out_name: &str, op: Op) -> Result<NodeId, ExecError> {
+        let names: Vec<&String> = node.inputs.iter().filter(|n| !n.is_empty()).collect();
+        if names.is_empty() {
+            return Err(Self::err(
+                node,
+                format!("{} needs at least one input", node.op_type),
+            ));
+        }
+        let mean = node.op_type == "Mean";
+        let mut acc = self.value(names[0], &node.name)?;
+        for (k, name) in names.iter().enumerate().skip(1) {
+            let x = self.value(name, &node.name)?;
+            let last = k + 1 == names.len() && !mean;
+            let name = if last {
+                out_name.to_string()
+            } else {
+                self.fresh_name(&node.name)
+            };
+            acc = self.op(node, name, op, vec![acc, x], Attrs::new())?;
+        }
+        if mean && names.len() > 1 {
+            let dtype = self.graph.nodes[acc].dtype;
+            let n = self.typed_scalar(node, names.len() as f64, dtype)?;
+            return self.op(node, out_name.into(), Op::Div, vec![acc, n], Attrs::new());
+        }
+        if names.len() == 1 {
+            return self.op(node, out_name.into(), Op::Identity, vec![acc], Attrs::new());
+        }
+        Ok(acc)
+    }
+
+    /// A scalar constant of the float dtype `dtype` (so an f64 graph stays f64).
+    fn typed_scalar(
+        &mut self,
+        node: &OnnxNode,
+        v: f64,
+        dtype: IrDType,
+    ) -> Result<NodeId, ExecError> {
+        let name = self.fresh_name(&node.name);
+        let attrs = Attrs::new().with("value", AttrValue::Float(v)).with(
+            "dtype",
+            AttrValue::Str(if dtype == IrDType::F64 { "f64" } else { "f32" }.into()),
+        );
+        self.op(node, name, Op::Constant, vec![], attrs)
+    }
+
+    /// An op whose ONNX attributes are its tl float attributes by name; any other attribute is
+    /// refused rather than ignored.
+    fn float_attr_op(
+        &mut self,
+        node: &OnnxNode,
+        out_name: &str,
+        row: &'static tl_ir::OpInfo,
+    ) -> Result<NodeId, ExecError> {
+        let mut attrs = Attrs::new();
+        for (name, value) in &node.attributes {
+            match (row.attr(name), value) {
+                (Some(spec), Attribute::Float(v)) => {
+                    attrs = attrs.with(spec.name, AttrValue::Float(f64::from(*v)))
+                }
+                _ => {
+                    return Err(Self::err(
+                        node,
+                        format!("{} attribute {name:?} is not supported", node.op_type),
+                    ))
+                }
+            }
+        }
+        let parents = (0..row.inputs.len())
+            .map(|i| match node.inputs.get(i) {
+                Some(n) if !n.is_empty() => self.value(n, &node.name),
+                _ => Err(Self::err(node, format!("input {i} is missing"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.op(node, out_name.into(), row.op, parents, attrs)
+    }
+
+    /// Pad: pads, mode and value as attributes before opset 11; from 11 pads and the constant
+    /// value are inputs (known at import), and from 18 an `axes` input picks the padded axes.
+    fn pad(&mut self, node: &OnnxNode, out_name: &str) -> Result<NodeId, ExecError> {
+        let x = self.value(node.inputs.first().map_or("", String::as_str), &node.name)?;
+        let rank = self.rank(x);
+        let input = |i: usize| node.inputs.get(i).filter(|n| !n.is_empty()).cloned();
+        let mode = match node.attributes.get("mode") {
+            Some(Attribute::String(m)) => m.clone(),
+            _ => "constant".into(),
+        };
+        if !matches!(mode.as_str(), "constant" | "reflect" | "edge") {
+            return Err(Self::err(
+                node,
+                format!("Pad mode {mode:?} is not supported (constant, reflect, edge)"),
+            ));
+        }
+        let (pads, value) = if self.model.opset < 11 {
+            let pads = match node.attributes.get("pads") {
+                Some(Attribute::Ints(v)) => v.clone(),
+                _ => return Err(Self::err(node, "Pad needs pads")),
+            };
+            let value = match node.attributes.get("value") {
+                Some(Attribute::Float(v)) => f64::from(*v),
+                _ => 0.0,
+            };
+            (pads, value)
+        } else {
+            let pads_name = input(1).ok_or_else(|| Self::err(node, "Pad needs a pads input"))?;
+            let pads = self.constant_ints(node, &pads_name)?;
+            let value = match input(2) {
+                Some(v) => {
+                    let t = self.constant(&v).ok_or_else(|| {
+                        Self::err(node, format!("Pad constant_value {v:?} must be a constant"))
+                    })?;
+                    if t.shape().iter().product::<usize>() != 1 {
+                        return Err(Self::err(node, "Pad constant_value must be a scalar"));
+                    }
+                    t.to_f64().iter().next().copied().unwrap_or(0.0)
+                }
+                None => 0.0,
+            };
+            let pads = match input(3) {
+                None => pads,
+                Some(a) => {
+                    let axes = self.constant_ints(node, &a)?;
+                    if pads.len() != 2 * axes.len() {
+                        return Err(Self::err(
+                            node,
+                            format!("Pad has {} pads for {} axes", pads.len(), axes.len()),
+                        ));
+                    }
+                    let mut full = vec![0; 2 * rank];
+                    for (k, &a) in axes.iter().enumerate() {
+                        let norm = if a < 0 { a + rank as i64 } else { a };
+                        if !(0..rank as i64).contains(&norm) {
+                            return Err(Self::err(
+                                node,
+                                format!("Pad axis {a} is out of range for rank {rank}"),
+                            ));
+                        }
+                        full[norm as usize] = pads[k];
+                        full[rank + norm as usize] = pads[axes.len() + k];
+                    }
+                    full
+                }
+            };
+            (pads, value)
+        };
+        if pads.len() != 2 * rank {
+            return Err(Self::err(
+                node,
+                format!("Pad has {} pads for an input of rank {rank}", pads.len()),
+            ));
+        }
+        if let Some(p) = pads.iter().find(|&&p| p < 0) {
+            return Err(Self::err(
+                node,
+                format!("negative pads (cropping) are not supported: pads {pads:?} has {p}"),
+            ));
+        }
+        let attrs = Attrs::new()
+            .with("pads", AttrValue::Ints(pads))
+            .with("mode", AttrValue::Str(mode))
+            .with("value", AttrValue::Float(value));
+        self.op(node, out_name.into(), Op::Pad, vec![x], attrs)
     }
 
     /// Slice over several axes becomes a chain of single-axis slices.

@@ -55,13 +55,30 @@ pub fn infer_shape(op: Op, inputs: &[Shape], attrs: &Attrs) -> R {
     use Op::*;
     match op {
         Relu | LeakyRelu | Sigmoid | Tanh | Gelu | Softplus | Silu | Neg | Exp | Log | Sqrt
-        | Abs | Erf | Clamp | Dropout | Identity => Ok(inputs[0].clone()),
+        | Abs | Erf | Clamp | Dropout | Identity | Elu | Selu | HardSigmoid | HardSwish => {
+            Ok(inputs[0].clone())
+        }
+        Prelu => {
+            // The slope broadcasts to x one way: the output keeps x's shape.
+            let out = broadcast(&inputs[0], &inputs[1])?;
+            if out != inputs[0] {
+                return Err(err_at(
+                    1,
+                    format!(
+                        "prelu slope {} must broadcast to x {} (the output keeps x's shape)",
+                        inputs[1], inputs[0]
+                    ),
+                ));
+            }
+            Ok(out)
+        }
+        Pad => pad(&inputs[0], attrs),
         Softmax | LogSoftmax => {
             axis(attrs.int("axis", -1), inputs[0].rank(), "axis")?;
             Ok(inputs[0].clone())
         }
         Constant => constant_shape(attrs),
-        Add | Sub | Mul | Div | Pow => broadcast(&inputs[0], &inputs[1]),
+        Add | Sub | Mul | Div | Pow | Maximum | Minimum => broadcast(&inputs[0], &inputs[1]),
         Linear => linear(inputs),
         Matmul => matmul(&inputs[0], &inputs[1]),
         Conv1d => conv(inputs, attrs, 1),
@@ -281,6 +298,63 @@ fn constant_shape(attrs: &Attrs) -> R {
             "constant needs value = a number or a nested list of numbers",
         )),
     }
+}
+
+/// `pad`: each axis grows by its leading and trailing counts (ONNX layout `[begins..., ends...]`).
+fn pad(x: &Shape, attrs: &Attrs) -> R {
+    let rank = x.rank();
+    let pads = attrs
+        .ints("pads")
+        .ok_or_else(|| err_attr("pads", "pad needs pads"))?;
+    if pads.len() != 2 * rank {
+        return Err(err_attr(
+            "pads",
+            format!(
+                "pads has {} entries; a tensor of rank {rank} needs {}",
+                pads.len(),
+                2 * rank
+            ),
+        ));
+    }
+    if let Some(p) = pads.iter().find(|&&p| p < 0) {
+        return Err(err_attr(
+            "pads",
+            format!("pads must be >= 0 (cropping is a slice), got {p}"),
+        ));
+    }
+    let mode = attrs.str("mode", "constant");
+    if !matches!(mode, "constant" | "reflect" | "edge") {
+        return Err(err_attr(
+            "mode",
+            format!("mode = {mode:?} is not constant, reflect or edge"),
+        ));
+    }
+    let mut out = Vec::with_capacity(rank);
+    for (i, d) in x.0.iter().enumerate() {
+        let (lo, hi) = (pads[i] as u64, pads[rank + i] as u64);
+        out.push(match d {
+            _ if lo == 0 && hi == 0 => d.clone(),
+            Dim::Known(n) => {
+                if mode == "reflect" && (lo >= *n || hi >= *n) {
+                    return Err(err_attr(
+                        "pads",
+                        format!("reflect padding of axis {i} by {lo} and {hi} needs an extent above both, got {n}"),
+                    ));
+                }
+                if mode == "edge" && *n == 0 {
+                    return Err(err_at(0, format!("edge padding of the empty axis {i}")));
+                }
+                Dim::Known(n + lo + hi)
+            }
+            Dim::Sym(s) => {
+                return Err(err_at(
+                    0,
+                    format!("pad of axis {i}, of symbolic extent {s}, needs a known extent"),
+                ))
+            }
+        });
+    }
+    Ok(Shape(out))
 }
 
 /// numpy broadcasting of two shapes.
@@ -1032,6 +1106,60 @@ mod tests {
         assert!(
             broadcast(&sym(&["B"]), &sym(&["N"])).is_err(),
             "different symbols are not provably equal"
+        );
+    }
+
+    #[test]
+    fn pad_grows_each_axis_and_refuses_what_onnx_runtimes_refuse() {
+        let pads = |p: &[i64], mode: &str| {
+            Attrs::new()
+                .with("pads", AttrValue::Ints(p.to_vec()))
+                .with("mode", AttrValue::Str(mode.into()))
+        };
+        assert_eq!(
+            infer_shape(
+                Op::Pad,
+                &[s(&[1, 3, 4, 5])],
+                &pads(&[0, 0, 1, 2, 0, 0, 3, 0], "constant")
+            )
+            .unwrap(),
+            s(&[1, 3, 8, 7])
+        );
+        // Symbolic axes are fine when not padded.
+        assert_eq!(
+            infer_shape(Op::Pad, &[sym(&["B", "4"])], &pads(&[0, 1, 0, 1], "edge")).unwrap(),
+            sym(&["B", "6"])
+        );
+        let e = infer_shape(Op::Pad, &[s(&[2, 3])], &pads(&[0, -1, 0, 0], "constant")).unwrap_err();
+        assert_eq!(e.attr, Some("pads"));
+        assert!(infer_shape(Op::Pad, &[s(&[2, 3])], &pads(&[0, 3, 0, 0], "reflect")).is_err());
+        assert!(infer_shape(Op::Pad, &[s(&[2, 3])], &pads(&[0, 2, 0, 2], "reflect")).is_ok());
+        assert!(infer_shape(Op::Pad, &[s(&[2, 3])], &pads(&[0, 1], "constant")).is_err());
+        assert!(infer_shape(Op::Pad, &[s(&[2, 3])], &pads(&[0, 1, 0, 1], "wrap")).is_err());
+        assert!(infer_shape(
+            Op::Pad,
+            &[sym(&["B", "3"])],
+            &pads(&[1, 0, 0, 0], "constant")
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn prelu_slope_broadcasts_one_way_to_x() {
+        let a = Attrs::new();
+        assert_eq!(
+            infer_shape(Op::Prelu, &[s(&[2, 3, 4, 4]), s(&[3, 1, 1])], &a).unwrap(),
+            s(&[2, 3, 4, 4])
+        );
+        assert_eq!(
+            infer_shape(Op::Prelu, &[s(&[2, 3]), s(&[1])], &a).unwrap(),
+            s(&[2, 3])
+        );
+        let e = infer_shape(Op::Prelu, &[s(&[3]), s(&[2, 3])], &a).unwrap_err();
+        assert_eq!(e.input, Some(1));
+        assert_eq!(
+            infer_shape(Op::Maximum, &[s(&[2, 1]), s(&[3])], &a).unwrap(),
+            s(&[2, 3])
         );
     }
 

@@ -192,6 +192,10 @@ pub(crate) fn vjp(
             g,
         ),
         KernelOp::Cast { .. } => Err(RuleError::Missing("cast has no backward rule".into())),
+        KernelOp::Pad { pads, mode, .. } => Ok(vec![Some(
+            crate::cpu::pad_backward(g.view(), x(0)?.shape(), pads, *mode)
+                .map_err(RuleError::Kernel)?,
+        )]),
     }
 }
 
@@ -444,6 +448,10 @@ pub(crate) fn jvp(
         KernelOp::Cast { .. } => {
             return Err(RuleError::Missing("cast has no forward-mode rule".into()))
         }
+        // Linear in x; the fill is a constant, so its tangent is 0.
+        KernelOp::Pad { pads, mode, .. } => {
+            crate::cpu::pad(dx(0)?.view(), pads, *mode, 0.0).map_err(RuleError::Kernel)?
+        }
     };
     if out.shape() != y.shape() {
         return Err(operand_mismatch(
@@ -484,9 +492,40 @@ pub(crate) fn kink(
                     }),
                     "at a clamp bound",
                 ),
+                crate::cpu::UnaryOp::Elu { .. } | crate::cpu::UnaryOp::Selu { .. } => {
+                    (count(x, &|v| near(v, 0.0)), "at 0")
+                }
+                crate::cpu::UnaryOp::HardSigmoid { alpha, beta } if alpha != 0.0 => (
+                    count(x, &|v| {
+                        near(v, -beta / alpha) || near(v, (1.0 - beta) / alpha)
+                    }),
+                    "at a corner of hard_sigmoid",
+                ),
+                crate::cpu::UnaryOp::HardSwish => {
+                    (count(x, &|v| near(v, -3.0) || near(v, 3.0)), "at -3 or 3")
+                }
                 _ => (0, ""),
             };
             (n > 0).then(|| format!("{n} element(s) {what}"))
+        }
+        KernelOp::Binary(
+            b @ (crate::cpu::BinaryOp::Prelu
+            | crate::cpu::BinaryOp::Max
+            | crate::cpu::BinaryOp::Min),
+        ) => {
+            let a = float(name, operands, 0)?;
+            let n = if *b == crate::cpu::BinaryOp::Prelu {
+                count(a, &|v| near(v, 0.0))
+            } else {
+                let other = float(name, operands, 1)?;
+                match (a.broadcast(y.raw_dim()), other.broadcast(y.raw_dim())) {
+                    (Some(a), Some(o)) => ndarray::Zip::from(&a)
+                        .and(&o)
+                        .fold(0, |n, &p, &q| n + usize::from(near(p, q))),
+                    _ => 0,
+                }
+            };
+            (n > 0).then(|| format!("{n} element(s) at a kink of {name}"))
         }
         KernelOp::Reduce {
             op: crate::cpu::ReduceOp::Max,

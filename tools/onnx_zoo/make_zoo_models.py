@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""Model-zoo ONNX graphs for the ops real exports emit (issue 15), with onnxruntime's outputs.
+
+Usage: python3 tools/onnx_zoo/make_zoo_models.py OUT_DIR
+Install: pip install onnx onnxruntime numpy
+(tested with onnx 1.23.2, onnxruntime 1.32.0, numpy 2.4.6)
+
+Run by kernels/tests/onnx_zoo_models.rs into a temporary directory at test time; nothing here is
+committed as a binary. Each graph is built node by node with onnx.helper, with random weights from
+a fixed seed, at several opsets, in the node forms the exporters emit:
+
+- pad_*: Pad in constant (with a fill value), reflect and edge modes; pads as attributes before
+  opset 11 (the form of opsets 2-10), as an int64 initializer input from 11, and with the `axes` input from 18.
+  F.pad(x, (l, r, t, b), mode=...) exports so.
+- act_*: Elu(alpha), Selu (defaults), HardSigmoid(alpha = 1/6, as nn.Hardsigmoid exports),
+  HardSwish (opset 14+; before it nn.Hardswish exports as x * HardSigmoid(x)), PRelu with a
+  [C, 1, 1] slope (nn.PReLU(C) on NCHW) and a [1] slope (nn.PReLU()), and the variadic Sum, Mean,
+  Max and Min with 1 to 3 broadcasting inputs (torch.stack(...).sum(0) is not this; these come
+  from TF/Keras and hand-built graphs, and torch.max(a, b) exports as Max of two).
+- mobilenetv3_*: a MobileNetV3 inverted-residual block with squeeze-and-excitation: 1x1 expand
+  Conv -> HardSwish -> explicit Pad -> 3x3 depthwise Conv (group = channels, stride 2) ->
+  BatchNormalization -> HardSwish -> SE (GlobalAveragePool -> 1x1 Conv -> Relu -> 1x1 Conv ->
+  HardSigmoid -> Mul) -> 1x1 project Conv, then a stride-1 block with a residual Add.
+
+Bad input (written to bad.txt as `NAME CODE NODE`: the coded error tl must give, naming the node):
+- bad_pad_negative: a Pad with a negative pad (cropping): TL0521.
+- bad_pad_data_pads: a Pad whose pads are computed from tensor data: TL0570.
+
+For every good model the script writes NAME.onnx, NAME.input.x.npy, NAME.expected.y.npy
+(onnxruntime, one thread, CPU), NAME.output (the output's name), and manifest.txt with one model
+name per line.
+"""
+
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+RNG = np.random.default_rng(20261203)
+
+
+def w(*shape, scale=0.4):
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+def i64(v):
+    return np.array(v, dtype=np.int64)
+
+
+class G:
+    """A graph under construction: nodes, initializers, fresh names."""
+
+    def __init__(self):
+        self.nodes, self.inits, self.n = [], [], 0
+
+    def fresh(self, base):
+        self.n += 1
+        return f"/{base}_{self.n}"
+
+    def init(self, array, base="init"):
+        name = self.fresh(base)
+        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def op(self, op_type, inputs, **attrs):
+        out = self.fresh(f"{op_type}_output")
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=f"/{op_type}_{self.n}", **attrs))
+        return out
+
+
+def finish(opset, g, x_shape, y):
+    graph = helper.make_graph(
+        g.nodes, "torch_jit",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)],
+        g.inits,
+    )
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                          producer_name="pytorch", producer_version="1.13.1")
+    m.ir_version = 8
+    # The output's shape, which the checker wants, from a run of onnxruntime.
+    x = np.zeros(x_shape, dtype=np.float32)
+    (out,) = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    m.graph.output[0].CopyFrom(helper.make_tensor_value_info(y, TensorProto.FLOAT, list(out.shape)))
+    onnx.checker.check_model(m)
+    return m
+
+
+def pad(g, x, opset, pads, mode="constant", value=None, axes=None):
+    """A Pad node in the form of `opset`."""
+    if opset < 11:
+        attrs = {"pads": pads, "mode": mode}
+        if value is not None:
+            attrs["value"] = value
+        return g.op("Pad", [x], **attrs)
+    ins = [x, g.init(i64(pads), "pads")]
+    if value is not None or axes is not None:
+        ins.append(g.init(np.array(value or 0.0, dtype=np.float32), "value") if value is not None else "")
+    if axes is not None:
+        ins.append(g.init(i64(axes), "axes"))
+    return g.op("Pad", ins, mode=mode)
+
+
+# ---------------------------------------------------------------- Pad
+def pad_model(opset):
+    g = G()
+    # x: [2, 3, 5, 6]
+    a = pad(g, "x", opset, [0, 0, 1, 2, 0, 0, 2, 1], "constant", value=0.5)
+    b = pad(g, "x", opset, [0, 0, 2, 1, 0, 0, 1, 3], "reflect")
+    c = pad(g, "x", opset, [0, 0, 3, 0, 0, 0, 0, 3], "edge")
+    # A cheap consumer of all three that keeps their layout observable.
+    y = g.op("Concat", [g.op("Flatten", [a], axis=1), g.op("Flatten", [b], axis=1),
+                        g.op("Flatten", [c], axis=1)], axis=1)
+    return finish(opset, g, [2, 3, 5, 6], y)
+
+
+def pad_axes_model(opset):
+    """Opset 18+: pads for the axes named by the `axes` input only (negative axes too)."""
+    g = G()
+    a = pad(g, "x", opset, [1, 2, 3, 0], "reflect", axes=[-1, 2])
+    b = pad(g, "x", opset, [2, 1], "constant", value=-1.25, axes=[1])
+    y = g.op("Concat", [g.op("Flatten", [a], axis=1), g.op("Flatten", [b], axis=1)], axis=1)
+    return finish(opset, g, [2, 3, 5, 6], y)
+
+
+# ---------------------------------------------------------------- activations
+def hardswish(g, x, opset):
+    if opset >= 14:
+        return g.op("HardSwish", [x])
+    return g.op("Mul", [x, g.op("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)])
+
+
+def act_model(opset):
+    g = G()
+    # x: [2, 4, 3, 3], values spread over [-4, 4] by the scale below
+    x = g.op("Mul", ["x", g.init(np.array(2.5, dtype=np.float32))])
+    e = g.op("Elu", [x], alpha=0.7)
+    s = g.op("Selu", [x])
+    hs = g.op("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)
+    hw = hardswish(g, x, opset)
+    p4 = g.op("PRelu", [x, g.init(w(4, 1, 1), "prelu.weight")])
+    p1 = g.op("PRelu", [x, g.init(np.array([0.25], dtype=np.float32), "prelu1.weight")])
+    bias = g.init(w(3), "bias")  # broadcasts along the last axis
+    sm = g.op("Sum", [e, s, bias])
+    mean = g.op("Mean", [hs, hw, p4])
+    mx = g.op("Max", [p1, e, bias])
+    mn = g.op("Min", [s, hw])
+    one = g.op("Min", [mx])
+    y = g.op("Concat", [sm, mean, mx, mn, one], axis=1)
+    return finish(opset, g, [2, 4, 3, 3], y)
+
+
+# ---------------------------------------------------------------- MobileNetV3 block
+def conv(g, x, cout, cin, k, stride=1, group=1, pads=None, bias=True):
+    ins = [x, g.init(w(cout, cin // group, k, k, scale=0.5), "conv.weight")]
+    if bias:
+        ins.append(g.init(w(cout, scale=0.1), "conv.bias"))
+    return g.op("Conv", ins, kernel_shape=[k, k], strides=[stride, stride], group=group,
+                pads=pads or [0, 0, 0, 0], dilations=[1, 1])
+
+
+def batch_norm(g, x, c):
+    return g.op("BatchNormalization", [
+        x, g.init((1.0 + w(c, scale=0.1)), "bn.weight"), g.init(w(c, scale=0.1), "bn.bias"),
+        g.init(w(c, scale=0.1), "bn.running_mean"),
+        g.init((0.5 + np.abs(w(c))).astype(np.float32), "bn.running_var")], epsilon=1e-5)
+
+
+def se(g, x, c, r, opset):
+    s = g.op("GlobalAveragePool", [x])
+    s = g.op("Relu", [conv(g, s, r, c, 1)])
+    s = g.op("HardSigmoid", [conv(g, s, c, r, 1)], alpha=1.0 / 6.0, beta=0.5)
+    return g.op("Mul", [x, s])
+
+
+def mobilenetv3_model(opset):
+    g = G()
+    # x: [1, 8, 9, 9] -> expand 16 -> dw s2 -> project 8 -> block 2 with residual
+    h = hardswish(g, conv(g, "x", 16, 8, 1), opset)
+    h = pad(g, h, opset, [0, 0, 1, 1, 0, 0, 1, 1], "constant")  # asymmetric exports pad explicitly
+    h = batch_norm(g, conv(g, h, 16, 16, 3, stride=2, group=16, bias=False), 16)
+    h = hardswish(g, h, opset)
+    h = se(g, h, 16, 4, opset)
+    y1 = conv(g, h, 8, 16, 1)
+    h = hardswish(g, conv(g, y1, 24, 8, 1), opset)
+    h = hardswish(g, batch_norm(g, conv(g, h, 24, 24, 3, group=24, pads=[1, 1, 1, 1], bias=False), 24), opset)
+    h = se(g, h, 24, 8, opset)
+    y = g.op("Add", [y1, conv(g, h, 8, 24, 1)])
+    return finish(opset, g, [1, 8, 9, 9], y)
+
+
+# ---------------------------------------------------------------- bad input
+def bad_pad_negative():
+    g = G()
+    y = pad(g, "x", 13, [0, 1, 0, -1], "constant")
+    return finish(13, g, [2, 4], y), g.nodes[-1].name
+
+
+def bad_pad_data_pads():
+    g = G()
+    # pads = the argmax of each row, twice: computed from the tensor's values.
+    m = g.op("ArgMax", ["x"], axis=1, keepdims=0)
+    pads = g.op("Concat", [m, m], axis=0)
+    y = g.op("Pad", ["x", pads], mode="constant")
+    return finish(13, g, [2, 4], y), g.nodes[-1].name
+
+
+MODELS = {}
+for op in (9, 10, 11, 13, 18, 21):
+    MODELS[f"pad_op{op}"] = (lambda op=op: pad_model(op), [2, 3, 5, 6])
+for op in (18, 21):
+    MODELS[f"pad_axes_op{op}"] = (lambda op=op: pad_axes_model(op), [2, 3, 5, 6])
+for op in (9, 11, 13, 17, 20):
+    MODELS[f"act_op{op}"] = (lambda op=op: act_model(op), [2, 4, 3, 3])
+for op in (11, 13, 17, 20):
+    MODELS[f"mobilenetv3_op{op}"] = (lambda op=op: mobilenetv3_model(op), [1, 8, 9, 9])
+
+BAD = {"bad_pad_negative": (bad_pad_negative, "TL0521"),
+       "bad_pad_data_pads": (bad_pad_data_pads, "TL0570")}
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    for name, (build, x_shape) in MODELS.items():
+        m = build()
+        path = os.path.join(out, name + ".onnx")
+        onnx.save(m, path)
+        x = RNG.standard_normal(x_shape).astype(np.float32)
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        (y,) = sess.run(None, {"x": x})
+        np.save(os.path.join(out, name + ".input.x.npy"), x)
+        np.save(os.path.join(out, name + ".expected.y.npy"), y)
+        with open(os.path.join(out, name + ".output"), "w") as f:
+            f.write(m.graph.output[0].name)
+    with open(os.path.join(out, "manifest.txt"), "w") as f:
+        f.write("\n".join(MODELS) + "\n")
+    lines = []
+    for name, (build, code) in BAD.items():
+        m, node = build()
+        onnx.save(m, os.path.join(out, name + ".onnx"))
+        lines.append(f"{name} {code} {node}")
+    with open(os.path.join(out, "bad.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
