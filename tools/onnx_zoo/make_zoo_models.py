@@ -22,6 +22,9 @@ a fixed seed, at several opsets, in the node forms the exporters emit:
   BatchNormalization -> HardSwish -> SE (GlobalAveragePool -> 1x1 Conv -> Relu -> 1x1 Conv ->
   HardSigmoid -> Mul) -> 1x1 project Conv, then a stride-1 block with a residual Add.
 
+- asym_pads_*: Conv (plain, grouped and dilated) and MaxPool with asymmetric pads, which tl
+  imports as an explicit Pad (zeros before a conv, -inf before a max pool) and an unpadded window.
+
 Bad input (written to bad.txt as `NAME CODE NODE`: the coded error tl must give, naming the node):
 - bad_pad_negative: a Pad with a negative pad (cropping): TL0521.
 - bad_pad_data_pads: a Pad whose pads are computed from tensor data: TL0570.
@@ -192,6 +195,17 @@ def mobilenetv3_model(opset):
     return finish(opset, g, [1, 8, 9, 9], y)
 
 
+# ---------------------------------------------------------------- asymmetric pads
+def asym_pads_model(opset):
+    """Conv and MaxPool with pads that differ between an axis' two ends (TF 'SAME' exports)."""
+    g = G()
+    h = conv(g, "x", 4, 3, 3, stride=2, pads=[0, 1, 2, 0])
+    h = g.op("MaxPool", [g.op("Relu", [h])], kernel_shape=[3, 3], strides=[2, 1], pads=[1, 0, 0, 1])
+    d = g.op("Conv", [h, g.init(w(4, 1, 2, 2), "dw.weight")], kernel_shape=[2, 2], group=4,
+             pads=[1, 0, 0, 1], dilations=[2, 1])
+    return finish(opset, g, [2, 3, 11, 10], d)
+
+
 # ---------------------------------------------------------------- bad input
 def bad_pad_negative():
     g = G()
@@ -215,6 +229,8 @@ for op in (18, 21):
     MODELS[f"pad_axes_op{op}"] = (lambda op=op: pad_axes_model(op), [2, 3, 5, 6])
 for op in (9, 11, 13, 17, 20):
     MODELS[f"act_op{op}"] = (lambda op=op: act_model(op), [2, 4, 3, 3])
+for op in (9, 13, 17):
+    MODELS[f"asym_pads_op{op}"] = (lambda op=op: asym_pads_model(op), [2, 3, 11, 10])
 for op in (11, 13, 17, 20):
     MODELS[f"mobilenetv3_op{op}"] = (lambda op=op: mobilenetv3_model(op), [1, 8, 9, 9])
 

@@ -587,6 +587,7 @@ impl Builder<'_> {
                 "Conv" => {
                     let x = input(self, 0)?;
                     let w = input(self, 1)?;
+                    let x = self.pre_pad(node, x, self.rank(w).saturating_sub(2), 0.0)?;
                     let spatial = self.rank(w).saturating_sub(2);
                     let op = match spatial {
                         1 => Op::Conv1d,
@@ -614,6 +615,13 @@ impl Builder<'_> {
                     if kernel.len() != 2 {
                         return Err(Self::err(node, "only 2-D pooling is supported"));
                     }
+                    // Asymmetric pads: explicit -inf padding is exact for max pooling; average
+                    // pooling divides by the window's real elements, which a pad would change.
+                    let x = if node.op_type == "MaxPool" && int("ceil_mode", 0) == 0 {
+                        self.pre_pad(node, x, 2, f64::NEG_INFINITY)?
+                    } else {
+                        x
+                    };
                     let mut attrs = self
                         .window_attrs(node, 2)?
                         .with("kernel_size", AttrValue::Ints(kernel))
@@ -867,6 +875,49 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// The ONNX `pads` of a conv or pool node when they differ between the two ends of an axis.
+    fn asymmetric_pads(node: &OnnxNode, spatial: usize) -> Option<Vec<i64>> {
+        match node.attributes.get("pads") {
+            Some(Attribute::Ints(p))
+                if p.len() == 2 * spatial && (0..spatial).any(|i| p[i] != p[i + spatial]) =>
+            {
+                Some(p.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// `x` padded explicitly with `fill` (over the spatial axes, as `pads` says) when the node's
+    /// pads are asymmetric; [`Self::window_attrs`] then sees no padding. Else `x` itself.
+    fn pre_pad(
+        &mut self,
+        node: &OnnxNode,
+        x: NodeId,
+        spatial: usize,
+        fill: f64,
+    ) -> Result<NodeId, ExecError> {
+        let Some(p) = Self::asymmetric_pads(node, spatial) else {
+            return Ok(x);
+        };
+        if p.iter().any(|&v| v < 0) {
+            return Err(Self::err(
+                node,
+                format!("negative pads {p:?} are not supported"),
+            ));
+        }
+        let lead = self.rank(x).saturating_sub(spatial);
+        let mut pads = vec![0; lead];
+        pads.extend_from_slice(&p[..spatial]);
+        pads.extend(std::iter::repeat_n(0, lead));
+        pads.extend_from_slice(&p[spatial..]);
+        let name = self.fresh_name(&node.name);
+        let attrs = Attrs::new()
+            .with("pads", AttrValue::Ints(pads))
+            .with("mode", AttrValue::Str("constant".into()))
+            .with("value", AttrValue::Float(fill));
+        self.op(node, name, Op::Pad, vec![x], attrs)
+    }
+
     /// stride/padding/dilation attrs for conv and pooling from ONNX strides/pads/dilations.
     fn window_attrs(&self, node: &OnnxNode, spatial: usize) -> Result<Attrs, ExecError> {
         let ints = |name: &str| match node.attributes.get(name) {
@@ -883,10 +934,20 @@ impl Builder<'_> {
             _ => {}
         }
         let pads = ints("pads").unwrap_or_else(|| vec![0; 2 * spatial]);
+        // Asymmetric pads of a conv or max pool were made explicit by `pre_pad`.
+        let pre_padded = Self::asymmetric_pads(node, spatial).is_some()
+            && (node.op_type == "Conv"
+                || (node.op_type == "MaxPool"
+                    && !matches!(node.attributes.get("ceil_mode"), Some(Attribute::Int(v)) if *v != 0)));
+        let pads = if pre_padded {
+            vec![0; 2 * spatial]
+        } else {
+            pads
+        };
         if pads.len() != 2 * spatial || (0..spatial).any(|i| pads[i] != pads[i + spatial]) {
             return Err(Self::err(
                 node,
-                format!("pads {pads:?}: only symmetric padding is supported"),
+                format!("pads {pads:?}: asymmetric padding is supported for Conv and MaxPool (without ceil_mode) only"),
             ));
         }
         Ok(Attrs::new()
