@@ -42,6 +42,11 @@ pub enum KernelOp {
         params: Conv2dParams,
         bias: bool,
     },
+    /// x, w, [b]
+    ConvTranspose2d {
+        params: cpu::ConvTranspose2dParams,
+        bias: bool,
+    },
     /// x, [weight], [bias]; `normalized_shape: None` means the weight's shape when there is a
     /// weight, else the last axis.
     LayerNorm {
@@ -157,6 +162,7 @@ impl KernelOp {
             KernelOp::MatMul => "matmul",
             KernelOp::Conv1d { .. } => "conv1d",
             KernelOp::Conv2d { .. } => "conv2d",
+            KernelOp::ConvTranspose2d { .. } => "conv_transpose2d",
             KernelOp::LayerNorm { .. } => "layer_norm",
             KernelOp::BatchNorm { .. } => "batch_norm",
             KernelOp::RmsNorm { .. } => "rms_norm",
@@ -213,7 +219,9 @@ impl KernelOp {
             | KernelOp::MseLoss { .. }
             | KernelOp::CrossEntropy { .. } => Some(2),
             KernelOp::Linear { bias } => n(2, &[*bias]),
-            KernelOp::Conv1d { bias, .. } | KernelOp::Conv2d { bias, .. } => n(2, &[*bias]),
+            KernelOp::Conv1d { bias, .. }
+            | KernelOp::Conv2d { bias, .. }
+            | KernelOp::ConvTranspose2d { bias, .. } => n(2, &[*bias]),
             KernelOp::LayerNorm { weight, bias, .. } => n(1, &[*weight, *bias]),
             KernelOp::BatchNorm { weight, bias, .. } => n(3, &[*weight, *bias]),
             KernelOp::RmsNorm { weight, .. } => n(1, &[*weight]),
@@ -373,6 +381,14 @@ impl Backend for CpuBackend {
             }
             KernelOp::Conv2d { params, bias } => {
                 per_float!(name, inputs, |v| cpu::conv2d(
+                    v[0].clone(),
+                    v[1].clone(),
+                    opt(&v, 2, *bias),
+                    params
+                ))
+            }
+            KernelOp::ConvTranspose2d { params, bias } => {
+                per_float!(name, inputs, |v| cpu::conv_transpose2d(
                     v[0].clone(),
                     v[1].clone(),
                     opt(&v, 2, *bias),

@@ -25,9 +25,13 @@ a fixed seed, at several opsets, in the node forms the exporters emit:
 - asym_pads_*: Conv (plain, grouped and dilated) and MaxPool with asymmetric pads, which tl
   imports as an explicit Pad (zeros before a conv, -inf before a max pool) and an unpadded window.
 
+- unet_decoder_*: a UNet-style decoder: ConvTranspose (k2 s2; k3 s2 p1 output_padding 1; grouped
+  and dilated) with the encoder's skip concatenated.
+
 Bad input (written to bad.txt as `NAME CODE NODE`: the coded error tl must give, naming the node):
 - bad_pad_negative: a Pad with a negative pad (cropping): TL0521.
 - bad_pad_data_pads: a Pad whose pads are computed from tensor data: TL0570.
+- bad_conv_transpose_weights: a ConvTranspose weight for 5 input channels on 4: TL0521.
 
 For every good model the script writes NAME.onnx, NAME.input.x.npy, NAME.expected.y.npy
 (onnxruntime, one thread, CPU), NAME.output (the output's name), and manifest.txt with one model
@@ -206,6 +210,31 @@ def asym_pads_model(opset):
     return finish(opset, g, [2, 3, 11, 10], d)
 
 
+# ---------------------------------------------------------------- UNet-style decoder
+def conv_t(g, x, cin, cout, k, stride, pads, output_padding=None, group=1, dilations=None):
+    attrs = {"kernel_shape": [k, k], "strides": [stride, stride], "pads": pads, "group": group}
+    if output_padding:
+        attrs["output_padding"] = output_padding
+    if dilations:
+        attrs["dilations"] = dilations
+    return g.op("ConvTranspose", [x, g.init(w(cin, cout // group, k, k), "up.weight"),
+                                  g.init(w(cout, scale=0.1), "up.bias")], **attrs)
+
+
+def unet_decoder_model(opset):
+    """Encoder (Conv stride 2 twice) and decoder (ConvTranspose k2 s2, as nn.ConvTranspose2d
+    exports, concatenated with the skip, Conv, then a k3 s2 p1 output_padding 1 ConvTranspose
+    and a grouped, dilated one)."""
+    g = G()
+    e1 = g.op("Relu", [conv(g, "x", 8, 3, 3, pads=[1, 1, 1, 1])])          # 8 x 12 x 12
+    e2 = g.op("Relu", [conv(g, e1, 16, 8, 3, stride=2, pads=[1, 1, 1, 1])])  # 16 x 6 x 6
+    u1 = conv_t(g, e2, 16, 8, 2, 2, [0, 0, 0, 0])                         # 8 x 12 x 12
+    h = g.op("Relu", [conv(g, g.op("Concat", [u1, e1], axis=1), 8, 16, 3, pads=[1, 1, 1, 1])])
+    h2 = conv_t(g, h, 8, 4, 3, 2, [1, 1, 1, 1], output_padding=[1, 1])     # 4 x 24 x 24
+    y = conv_t(g, h2, 4, 6, 3, 1, [2, 2, 2, 2], group=2, dilations=[2, 2])  # 6 x 24 x 24
+    return finish(opset, g, [1, 3, 12, 12], y)
+
+
 # ---------------------------------------------------------------- bad input
 def bad_pad_negative():
     g = G()
@@ -229,12 +258,27 @@ for op in (18, 21):
     MODELS[f"pad_axes_op{op}"] = (lambda op=op: pad_axes_model(op), [2, 3, 5, 6])
 for op in (9, 11, 13, 17, 20):
     MODELS[f"act_op{op}"] = (lambda op=op: act_model(op), [2, 4, 3, 3])
+for op in (11, 13, 17, 20):
+    MODELS[f"unet_decoder_op{op}"] = (lambda op=op: unet_decoder_model(op), [1, 3, 12, 12])
 for op in (9, 13, 17):
     MODELS[f"asym_pads_op{op}"] = (lambda op=op: asym_pads_model(op), [2, 3, 11, 10])
 for op in (11, 13, 17, 20):
     MODELS[f"mobilenetv3_op{op}"] = (lambda op=op: mobilenetv3_model(op), [1, 8, 9, 9])
 
+def bad_conv_transpose_weights():
+    """A ConvTranspose whose weight expects 5 input channels on a 4-channel input."""
+    g = G()
+    y = g.op("ConvTranspose", ["x", g.init(w(5, 2, 3, 3), "up.weight")], kernel_shape=[3, 3])
+    graph = helper.make_graph(g.nodes, "torch_jit",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 5, 5])],
+                              [helper.make_tensor_value_info(y, TensorProto.FLOAT, [1, 2, 7, 7])], g.inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m, g.nodes[-1].name
+
+
 BAD = {"bad_pad_negative": (bad_pad_negative, "TL0521"),
+       "bad_conv_transpose_weights": (bad_conv_transpose_weights, "TL0521"),
        "bad_pad_data_pads": (bad_pad_data_pads, "TL0570")}
 
 

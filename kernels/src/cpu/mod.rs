@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod conv;
+pub mod conv_transpose;
 pub mod elementwise;
 pub mod gemm;
 pub mod linalg;
@@ -16,6 +17,7 @@ pub mod shape_ops;
 
 pub use attention::{scaled_dot_product_attention, AttentionMask, AttentionOutput};
 pub use conv::{conv1d, conv2d, Conv1dParams, Conv2dParams, PackedConv2d};
+pub use conv_transpose::{conv_transpose2d, conv_transpose2d_backward, ConvTranspose2dParams};
 pub use elementwise::{
     binary, binary_into, unary, unary_chain_in_place, unary_into, BinaryOp, UnaryOp,
 };

@@ -165,6 +165,24 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
                 all(n),
             ))
         }
+        Op::ConvTranspose2d => {
+            let c = conv_attrs(attrs, 2)?;
+            let output_padding = spatial(attrs, "output_padding", 2, Some(0))?;
+            let params = crate::cpu::ConvTranspose2dParams {
+                stride: [c.stride[0], c.stride[1]],
+                padding: [c.padding[0], c.padding[1]],
+                output_padding: [output_padding[0], output_padding[1]],
+                dilation: [c.dilation[0], c.dilation[1]],
+                groups: c.groups,
+            };
+            Ok(kernel(
+                KernelOp::ConvTranspose2d {
+                    params,
+                    bias: n == 3,
+                },
+                all(n),
+            ))
+        }
         Op::LayerNorm => {
             let normalized_shape = attrs
                 .ints("normalized_shape")

@@ -608,6 +608,31 @@ impl Builder<'_> {
                     }
                     self.op(node, out_name.clone(), op, parents, attrs)?
                 }
+                "ConvTranspose" => {
+                    let x = input(self, 0)?;
+                    let w = input(self, 1)?;
+                    if self.rank(w) != 4 {
+                        return Err(Self::err(node, "only 2-D transposed convolutions are supported"));
+                    }
+                    if node.attributes.contains_key("output_shape") {
+                        return Err(Self::err(
+                            node,
+                            "output_shape is not supported; export with pads and output_padding",
+                        ));
+                    }
+                    let attrs = self
+                        .window_attrs(node, 2)?
+                        .with("groups", AttrValue::Int(int("group", 1)))
+                        .with(
+                            "output_padding",
+                            AttrValue::Ints(ints("output_padding").unwrap_or_else(|| vec![0, 0])),
+                        );
+                    let mut parents = vec![x, w];
+                    if has_input(2) {
+                        parents.push(input(self, 2)?);
+                    }
+                    self.op(node, out_name.clone(), Op::ConvTranspose2d, parents, attrs)?
+                }
                 "MaxPool" | "AveragePool" => {
                     let x = input(self, 0)?;
                     let kernel = ints("kernel_shape")

@@ -44,6 +44,7 @@ pub enum Op {
     Matmul,
     Conv1d,
     Conv2d,
+    ConvTranspose2d,
     // normalization
     LayerNorm,
     BatchNorm,
@@ -461,6 +462,16 @@ pub static OPS: &[OpInfo] = &[
     OpInfo { op: Op::Conv2d, name: "conv2d", family: Family::LinearAlgebra, inputs: &[req("x"), req("weight"), opt("bias")], attrs: CONV_ATTRS,
         dtype_rule: DTypeRule::SameFloat, shape_rule: "x[N, C, H, W], weight[O, C/groups, KH, KW] -> [N, O, H', W'] with H' = floor((H + 2p - d(KH-1) - 1)/s) + 1",
         semantics: "2-D cross-correlation, NCHW (PyTorch Conv2d)", onnx: &["Conv"] },
+    OpInfo { op: Op::ConvTranspose2d, name: "conv_transpose2d", family: Family::LinearAlgebra, inputs: &[req("x"), req("weight"), opt("bias")],
+        attrs: &[attr("stride", AttrKind::Ints, Some("1"), "step between the input's positions in the output, per spatial axis"),
+                 attr("padding", AttrKind::Ints, Some("0"), "cropped from both sides of the output, per spatial axis"),
+                 attr("output_padding", AttrKind::Ints, Some("0"), "added to the output's trailing side, per spatial axis (below stride or dilation)"),
+                 attr("dilation", AttrKind::Ints, Some("1"), "spacing between kernel taps, per spatial axis"),
+                 attr("groups", AttrKind::Int, Some("1"), "input and output channels are split into this many groups")],
+        dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "x[N, C, H, W], weight[C, O/groups, KH, KW] -> [N, O, H', W'] with H' = (H - 1)s - 2p + d(KH - 1) + output_padding + 1",
+        semantics: "the transpose (adjoint) of conv2d with the same parameters: every input element scatters weight-scaled taps into the output (PyTorch ConvTranspose2d)",
+        onnx: &["ConvTranspose"] },
     // ---- normalization
     OpInfo { op: Op::LayerNorm, name: "layer_norm", family: Family::Normalization, inputs: &[req("x"), opt("weight"), opt("bias")],
         attrs: &[attr("normalized_shape", AttrKind::Ints, Some("weight's shape, else the last axis"), "trailing axes normalised together"),
@@ -601,10 +612,10 @@ mod tests {
 
     #[test]
     fn every_op_variant_has_exactly_one_row() {
-        // The enum has 60 variants (count them when adding one); each appears once in the table.
+        // The enum has 61 variants (count them when adding one); each appears once in the table.
         let ops: HashSet<Op> = OPS.iter().map(|o| o.op).collect();
         assert_eq!(ops.len(), OPS.len());
-        assert_eq!(OPS.len(), 60);
+        assert_eq!(OPS.len(), 61);
     }
 
     #[test]

@@ -83,6 +83,7 @@ pub fn infer_shape(op: Op, inputs: &[Shape], attrs: &Attrs) -> R {
         Matmul => matmul(&inputs[0], &inputs[1]),
         Conv1d => conv(inputs, attrs, 1),
         Conv2d => conv(inputs, attrs, 2),
+        ConvTranspose2d => conv_transpose2d(inputs, attrs),
         LayerNorm => layer_norm(inputs, attrs),
         BatchNorm => batch_norm(inputs),
         RmsNorm => {
@@ -489,6 +490,112 @@ fn positive(v: &[i64], name: &'static str, allow_zero: bool) -> Result<Vec<u64>,
             }
         })
         .collect()
+}
+
+fn conv_transpose2d(inputs: &[Shape], attrs: &Attrs) -> R {
+    const OP: &str = "conv_transpose2d";
+    let (x, w) = (&inputs[0], &inputs[1]);
+    if x.rank() != 4 {
+        return Err(err_at(
+            0,
+            format!("{OP} input must be [N, C, H, W], got {x}"),
+        ));
+    }
+    if w.rank() != 4 {
+        return Err(err_at(
+            1,
+            format!("{OP} weight must be [C, O/groups, KH, KW], got {w}"),
+        ));
+    }
+    let spatial =
+        |name: &'static str, default: i64, zero_ok: bool| -> Result<Vec<u64>, ShapeError> {
+            let v = attrs
+                .spatial(name, 2, default)
+                .ok_or_else(|| err_attr(name, format!("{name} needs 1 or 2 values")))?;
+            positive(&v, name, zero_ok)
+        };
+    let stride = spatial("stride", 1, false)?;
+    let padding = spatial("padding", 0, true)?;
+    let output_padding = spatial("output_padding", 0, true)?;
+    let dilation = spatial("dilation", 1, false)?;
+    let groups = attrs.int("groups", 1);
+    if groups < 1 {
+        return Err(err_attr(
+            "groups",
+            format!("groups must be >= 1, got {groups}"),
+        ));
+    }
+    let g = groups as u64;
+    if !same(&x.0[1], &w.0[0]) {
+        return Err(err_at(
+            1,
+            format!(
+                "{OP}: input has {} channels, weight {w} expects {}",
+                x.0[1], w.0[0]
+            ),
+        ));
+    }
+    if let Some(c) = x.0[1].known() {
+        if c % g != 0 {
+            return Err(err_attr(
+                "groups",
+                format!("{OP}: {c} input channels do not split into {g} groups"),
+            ));
+        }
+    }
+    for i in 0..2 {
+        if output_padding[i] >= stride[i].max(dilation[i]) {
+            return Err(err_attr(
+                "output_padding",
+                format!(
+                    "{OP}: output_padding {} must be below stride {} or dilation {}",
+                    output_padding[i], stride[i], dilation[i]
+                ),
+            ));
+        }
+    }
+    let out_channels = match w.0[1].known() {
+        Some(o) => Dim::Known(o * g),
+        None if g == 1 => w.0[1].clone(),
+        None => {
+            return Err(err_at(
+                1,
+                format!("{OP}: grouped weight {w} needs a known extent"),
+            ))
+        }
+    };
+    if let Some(b) = inputs.get(2) {
+        if b.rank() != 1 || !same(&b.0[0], &out_channels) {
+            return Err(err_at(
+                2,
+                format!("{OP} bias must be [{out_channels}], got {b}"),
+            ));
+        }
+    }
+    let mut out = vec![x.0[0].clone(), out_channels];
+    for i in 0..2 {
+        let (Some(n), Some(k)) = (x.0[2 + i].known(), w.0[2 + i].known()) else {
+            return Err(err_at(
+                0,
+                format!("{OP} needs known spatial extents, got {x} and {w}"),
+            ));
+        };
+        let full = n.saturating_sub(1) * stride[i]
+            + dilation[i] * k.saturating_sub(1)
+            + output_padding[i]
+            + 1;
+        if n == 0 || k == 0 || full <= 2 * padding[i] {
+            return Err(err_at(
+                0,
+                format!(
+                    "{OP}: input {x} with weight {w} and padding {} leaves no output",
+                    padding[i]
+                ),
+            ));
+        }
+        out.push(Dim::Known(full - 2 * padding[i]));
+    }
+    Ok(Shape(out))
 }
 
 fn conv(inputs: &[Shape], attrs: &Attrs, nd: usize) -> R {
@@ -1140,6 +1247,44 @@ mod tests {
             Op::Pad,
             &[sym(&["B", "3"])],
             &pads(&[1, 0, 0, 0], "constant")
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn conv_transpose2d_inverts_the_conv_extent_formula() {
+        let attrs = Attrs::new()
+            .with("stride", AttrValue::Int(2))
+            .with("padding", AttrValue::Int(1))
+            .with("output_padding", AttrValue::Int(1));
+        // PyTorch: ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1) on 5x7 -> 10x14.
+        assert_eq!(
+            infer_shape(
+                Op::ConvTranspose2d,
+                &[s(&[1, 4, 5, 7]), s(&[4, 3, 3, 3]), s(&[6])],
+                &attrs.clone().with("groups", AttrValue::Int(2))
+            )
+            .unwrap(),
+            s(&[1, 6, 10, 14])
+        );
+        assert!(infer_shape(
+            Op::ConvTranspose2d,
+            &[s(&[1, 5, 5, 7]), s(&[4, 3, 3, 3])],
+            &attrs
+        )
+        .is_err());
+        let e = infer_shape(
+            Op::ConvTranspose2d,
+            &[s(&[1, 4, 5, 7]), s(&[4, 3, 3, 3]), s(&[4])],
+            &attrs,
+        )
+        .unwrap_err();
+        assert_eq!(e.input, Some(2));
+        let bad_op = Attrs::new().with("output_padding", AttrValue::Int(1));
+        assert!(infer_shape(
+            Op::ConvTranspose2d,
+            &[s(&[1, 4, 5, 7]), s(&[4, 3, 3, 3])],
+            &bad_op
         )
         .is_err());
     }

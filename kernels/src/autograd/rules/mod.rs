@@ -170,6 +170,21 @@ pub(crate) fn vjp(
         }
         KernelOp::Conv2d { params, bias } => spatial::conv2d(x(0)?, x(1)?, *bias, params, g),
         KernelOp::Conv1d { params, bias } => spatial::conv1d(x(0)?, x(1)?, *bias, params, g),
+        KernelOp::ConvTranspose2d { params, bias } => {
+            let (dx, dw, db) = crate::cpu::conv_transpose2d_backward(
+                x(0)?.view(),
+                x(1)?.view(),
+                g.view(),
+                *bias,
+                params,
+            )
+            .map_err(RuleError::Kernel)?;
+            let mut grads = vec![Some(dx), Some(dw)];
+            if *bias {
+                grads.push(db);
+            }
+            Ok(grads)
+        }
         KernelOp::MaxPool2d(p) => spatial::max_pool2d(x(0)?, y, p, g),
         KernelOp::AvgPool2d(p) => spatial::avg_pool2d(x(0)?, p, g),
         KernelOp::ArgMax { .. } => Err(RuleError::Missing(
@@ -324,6 +339,15 @@ pub(crate) fn jvp(
         KernelOp::Conv2d { params, .. } => bilinear(
             op,
             &KernelOp::Conv2d {
+                params: *params,
+                bias: false,
+            },
+            operands,
+            tangents,
+        )?,
+        KernelOp::ConvTranspose2d { params, .. } => bilinear(
+            op,
+            &KernelOp::ConvTranspose2d {
                 params: *params,
                 bias: false,
             },

@@ -387,6 +387,32 @@ fn binary_rules_unbroadcast() {
 }
 
 #[test]
+fn conv_transpose2d_rules_match_finite_differences() {
+    let mut rng = Rng(11);
+    let p = crate::cpu::ConvTranspose2dParams {
+        stride: [2, 1],
+        padding: [1, 0],
+        output_padding: [1, 0],
+        dilation: [1, 2],
+        groups: 2,
+    };
+    for bias in [false, true] {
+        let mut ops = vec![
+            t(rng.array(&[2, 4, 3, 3], -1.0, 1.0)),
+            t(rng.array(&[4, 3, 2, 2], -1.0, 1.0)),
+        ];
+        if bias {
+            ops.push(t(rng.array(&[6], -1.0, 1.0)));
+        }
+        check(
+            KernelOp::ConvTranspose2d { params: p, bias },
+            ops,
+            80 + u64::from(bias),
+        );
+    }
+}
+
+#[test]
 fn max_min_split_a_tie_and_pad_scatters_back() {
     let a = t(ArrayD::from_elem(IxDyn(&[2]), 1.0));
     let g = ArrayD::<f64>::ones(IxDyn(&[2]));
