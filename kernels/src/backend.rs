@@ -145,6 +145,7 @@ pub enum KernelOp {
     Cast {
         dtype: DType,
     },
+    Resize(cpu::ResizeParams),
     /// `pads[axis] = (before, after)`; `value` fills constant mode.
     Pad {
         pads: Vec<(usize, usize)>,
@@ -188,6 +189,7 @@ impl KernelOp {
             KernelOp::CrossEntropy { .. } => "cross_entropy",
             KernelOp::Cast { .. } => "cast",
             KernelOp::Pad { .. } => "pad",
+            KernelOp::Resize(_) => "resize",
         }
     }
 
@@ -211,6 +213,7 @@ impl KernelOp {
             | KernelOp::Flatten { .. }
             | KernelOp::Slice { .. }
             | KernelOp::Pad { .. }
+            | KernelOp::Resize(_)
             | KernelOp::Cast { .. } => Some(1),
             KernelOp::Binary(_)
             | KernelOp::MatMul
@@ -529,6 +532,7 @@ impl Backend for CpuBackend {
                 ))
             }
             KernelOp::Cast { dtype } => inputs[0].cast(*dtype).map(|t| vec![t]),
+            KernelOp::Resize(p) => per_float!(name, inputs, |v| cpu::resize(v[0].clone(), p)),
             KernelOp::Pad { pads, mode, value } => {
                 per_float!(name, inputs, |v| cpu::pad(
                     v[0].clone(),

@@ -25,12 +25,17 @@ a fixed seed, at several opsets, in the node forms the exporters emit:
 - asym_pads_*: Conv (plain, grouped and dilated) and MaxPool with asymmetric pads, which tl
   imports as an explicit Pad (zeros before a conv, -inf before a max pool) and an unpadded window.
 
+- resize_*: Upsample (opset 9) and Resize (10-21) in nearest (asymmetric + floor, as
+  nn.Upsample exports; half_pixel with round_prefer_floor/ceil) and linear modes (half_pixel,
+  pytorch_half_pixel as bilinear with align_corners=False exports, align_corners), by scales and by
+  sizes. unet_upsample_*: a UNet stage with bilinear upsampling and a concatenated skip.
 - unet_decoder_*: a UNet-style decoder: ConvTranspose (k2 s2; k3 s2 p1 output_padding 1; grouped
   and dilated) with the encoder's skip concatenated.
 
 Bad input (written to bad.txt as `NAME CODE NODE`: the coded error tl must give, naming the node):
 - bad_pad_negative: a Pad with a negative pad (cropping): TL0521.
 - bad_pad_data_pads: a Pad whose pads are computed from tensor data: TL0570.
+- bad_resize_data_sizes: a Resize whose sizes are computed from tensor data: TL0570.
 - bad_conv_transpose_weights: a ConvTranspose weight for 5 input channels on 4: TL0521.
 
 For every good model the script writes NAME.onnx, NAME.input.x.npy, NAME.expected.y.npy
@@ -235,6 +240,57 @@ def unet_decoder_model(opset):
     return finish(opset, g, [1, 3, 12, 12], y)
 
 
+# ---------------------------------------------------------------- Resize / Upsample
+def resize(g, x, opset, mode, scales=None, sizes=None, coord=None, nearest=None):
+    """A Resize node as the exporters write it at `opset` (Upsample before 10)."""
+    if opset < 10:
+        return g.op("Upsample", [x, g.init(np.array(scales, dtype=np.float32), "scales")], mode=mode)
+    if opset == 10:
+        return g.op("Resize", [x, g.init(np.array(scales, dtype=np.float32), "scales")], mode=mode)
+    roi = g.init(np.array([], dtype=np.float32), "roi") if opset < 13 else ""
+    sc = g.init(np.array(scales if scales else [], dtype=np.float32), "scales") if (scales or opset < 13) else ""
+    ins = [x, roi, sc] + ([g.init(i64(sizes), "sizes")] if sizes else [])
+    attrs = {"mode": mode}
+    if coord:
+        attrs["coordinate_transformation_mode"] = coord
+    if nearest:
+        attrs["nearest_mode"] = nearest
+    return g.op("Resize", ins, **attrs)
+
+
+def resize_model(opset):
+    """nn.Upsample(scale_factor=2) (nearest: asymmetric + floor), bilinear with
+    align_corners False (pytorch_half_pixel; half_pixel from ONNX defaults) and True, and a
+    size-based resize to a non-multiple extent."""
+    g = G()
+    outs = [resize(g, "x", opset, "nearest", scales=[1, 1, 2, 2], coord="asymmetric", nearest="floor")]
+    if opset >= 10:
+        outs.append(resize(g, "x", opset, "linear", scales=[1, 1, 2, 2]))
+    if opset >= 11:
+        outs.append(resize(g, "x", opset, "linear", scales=[1, 1, 2, 2], coord="pytorch_half_pixel"))
+        outs.append(resize(g, "x", opset, "linear", scales=[1, 1, 2, 2], coord="align_corners"))
+        outs.append(resize(g, "x", opset, "nearest", scales=[1, 1, 2, 2]))
+        odd = resize(g, "x", opset, "linear", sizes=[2, 3, 7, 9], coord="align_corners")
+        odd2 = resize(g, "x", opset, "nearest", sizes=[2, 3, 7, 9], coord="half_pixel",
+                      nearest="round_prefer_ceil")
+        outs.append(g.op("Resize", [g.op("Add", [odd, odd2])] + ([g.init(np.array([], dtype=np.float32), "roi")] if opset < 13 else [""])
+                         + [g.init(np.array([], dtype=np.float32), "scales") if opset < 13 else "", g.init(i64([2, 3, 10, 10]), "sizes")],
+                         mode="linear", coordinate_transformation_mode="half_pixel"))
+    y = g.op("Concat", [g.op("Flatten", [o], axis=1) for o in outs], axis=1)
+    return finish(opset, g, [2, 3, 5, 5], y)
+
+
+def unet_upsample_model(opset):
+    """A UNet decoder stage with bilinear upsampling (nn.Upsample(scale_factor=2,
+    mode="bilinear")) and the skip concatenated."""
+    g = G()
+    e1 = g.op("Relu", [conv(g, "x", 6, 3, 3, pads=[1, 1, 1, 1])])
+    e2 = g.op("Relu", [conv(g, g.op("MaxPool", [e1], kernel_shape=[2, 2], strides=[2, 2]), 12, 6, 3, pads=[1, 1, 1, 1])])
+    up = resize(g, e2, opset, "linear", scales=[1, 1, 2, 2], coord="pytorch_half_pixel")
+    y = conv(g, g.op("Concat", [up, e1], axis=1), 4, 18, 3, pads=[1, 1, 1, 1])
+    return finish(opset, g, [1, 3, 8, 8], y)
+
+
 # ---------------------------------------------------------------- bad input
 def bad_pad_negative():
     g = G()
@@ -260,6 +316,10 @@ for op in (9, 11, 13, 17, 20):
     MODELS[f"act_op{op}"] = (lambda op=op: act_model(op), [2, 4, 3, 3])
 for op in (11, 13, 17, 20):
     MODELS[f"unet_decoder_op{op}"] = (lambda op=op: unet_decoder_model(op), [1, 3, 12, 12])
+for op in (9, 10, 11, 13, 18, 19, 21):
+    MODELS[f"resize_op{op}"] = (lambda op=op: resize_model(op), [2, 3, 5, 5])
+for op in (11, 13, 17):
+    MODELS[f"unet_upsample_op{op}"] = (lambda op=op: unet_upsample_model(op), [1, 3, 8, 8])
 for op in (9, 13, 17):
     MODELS[f"asym_pads_op{op}"] = (lambda op=op: asym_pads_model(op), [2, 3, 11, 10])
 for op in (11, 13, 17, 20):
@@ -277,7 +337,21 @@ def bad_conv_transpose_weights():
     return m, g.nodes[-1].name
 
 
+def bad_resize_data_sizes():
+    """A Resize whose sizes are computed from the tensor's values."""
+    g = G()
+    sizes = g.op("ArgMax", ["x"], axis=1, keepdims=0)
+    y = g.op("Resize", ["x", "", "", sizes], mode="nearest")
+    graph = helper.make_graph(g.nodes, "torch_jit",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info(y, TensorProto.FLOAT, ["a", "b"])], g.inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m, g.nodes[-1].name
+
+
 BAD = {"bad_pad_negative": (bad_pad_negative, "TL0521"),
+       "bad_resize_data_sizes": (bad_resize_data_sizes, "TL0570"),
        "bad_conv_transpose_weights": (bad_conv_transpose_weights, "TL0521"),
        "bad_pad_data_pads": (bad_pad_data_pads, "TL0570")}
 

@@ -13,6 +13,7 @@ pub mod norm;
 pub mod pad;
 pub mod pool;
 pub mod reduce;
+pub mod resize;
 pub mod shape_ops;
 
 pub use attention::{scaled_dot_product_attention, AttentionMask, AttentionOutput};
@@ -30,6 +31,9 @@ pub use pool::{
     avg_pool2d, avg_pool2d_into, global_avg_pool, max_pool2d, max_pool2d_into, Pool2dParams,
 };
 pub use reduce::{argmax, log_softmax, reduce, softmax, ReduceOp};
+pub use resize::{
+    resize, resize_backward, resize_taps, CoordinateMode, NearestMode, ResizeMode, ResizeParams,
+};
 pub use shape_ops::{
     concat, embedding, flatten, gather, permute, reshape, resolve_shape, slice, slice_indices,
     squeeze, transpose, unsqueeze,

@@ -115,6 +115,7 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
         Op::Maximum => binary(BinaryOp::Max),
         Op::Minimum => binary(BinaryOp::Min),
         Op::Pad => pad(attrs),
+        Op::Resize => resize(attrs),
         Op::Neg => unary(UnaryOp::Neg),
         Op::Exp => unary(UnaryOp::Exp),
         Op::Log => unary(UnaryOp::Log),
@@ -421,6 +422,43 @@ fn pad(attrs: &Attrs) -> Result<Lowered, String> {
             mode,
             value,
         },
+        vec![0],
+    ))
+}
+
+fn resize(attrs: &Attrs) -> Result<Lowered, String> {
+    use crate::cpu::{CoordinateMode as C, NearestMode as N, ResizeMode as M};
+    let shape = non_negative(&attrs.ints("shape").ok_or("resize needs shape")?, "shape")?;
+    let mode = match attrs.str("mode", "nearest") {
+        "nearest" => M::Nearest,
+        "linear" => M::Linear,
+        other => return Err(format!("mode = {other:?} is not nearest or linear")),
+    };
+    let coordinates = match attrs.str("coordinate_transformation_mode", "half_pixel") {
+        "half_pixel" => C::HalfPixel,
+        "pytorch_half_pixel" => C::PytorchHalfPixel,
+        "asymmetric" => C::Asymmetric,
+        "align_corners" => C::AlignCorners,
+        other => {
+            return Err(format!(
+                "coordinate_transformation_mode = {other:?} is not supported"
+            ))
+        }
+    };
+    let nearest = match attrs.str("nearest_mode", "round_prefer_floor") {
+        "round_prefer_floor" => N::RoundPreferFloor,
+        "round_prefer_ceil" => N::RoundPreferCeil,
+        "floor" => N::Floor,
+        "ceil" => N::Ceil,
+        other => return Err(format!("nearest_mode = {other:?} is not supported")),
+    };
+    Ok(kernel(
+        KernelOp::Resize(crate::cpu::ResizeParams {
+            shape,
+            mode,
+            coordinates,
+            nearest,
+        }),
         vec![0],
     ))
 }

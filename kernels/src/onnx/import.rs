@@ -885,6 +885,7 @@ impl Builder<'_> {
                     }
                 }
                 "Pad" => self.pad(node, &out_name)?,
+                "Resize" | "Upsample" => self.resize(node, &out_name)?,
                 other => match float_attr_row(other) {
                     Some(row) => self.float_attr_op(node, &out_name, row)?,
                     None => {
@@ -1243,6 +1244,136 @@ impl Builder<'_> {
             .with("mode", AttrValue::Str(mode))
             .with("value", AttrValue::Float(value));
         self.op(node, out_name.into(), Op::Pad, vec![x], attrs)
+    }
+
+    /// Resize (opsets 10-21) and Upsample (7-9) in nearest and linear modes, to extents known at
+    /// import: `sizes`, or `scales` whose products with the input's extents are whole.
+    fn resize(&mut self, node: &OnnxNode, out_name: &str) -> Result<NodeId, ExecError> {
+        let x = self.value(node.inputs.first().map_or("", String::as_str), &node.name)?;
+        let rank = self.rank(x);
+        let opset = self.model.opset;
+        let input = |i: usize| node.inputs.get(i).filter(|n| !n.is_empty()).cloned();
+        let text = |name: &str, default: &str| match node.attributes.get(name) {
+            Some(Attribute::String(v)) => v.clone(),
+            _ => default.to_string(),
+        };
+        let int = |name: &str| match node.attributes.get(name) {
+            Some(Attribute::Int(v)) => *v,
+            _ => 0,
+        };
+        let mode = text("mode", "nearest");
+        let mode = match mode.as_str() {
+            "nearest" => "nearest",
+            "linear" | "bilinear" => "linear",
+            other => {
+                return Err(Self::err(
+                    node,
+                    format!(
+                        "{} mode {other:?} is not supported (nearest, linear)",
+                        node.op_type
+                    ),
+                ))
+            }
+        };
+        // Upsample and Resize-10 map output to input coordinates as x / scale, rounding down.
+        let legacy = node.op_type == "Upsample" || opset < 11;
+        let coordinates = if legacy {
+            "asymmetric".to_string()
+        } else {
+            text("coordinate_transformation_mode", "half_pixel")
+        };
+        if !matches!(
+            coordinates.as_str(),
+            "half_pixel" | "pytorch_half_pixel" | "asymmetric" | "align_corners"
+        ) {
+            return Err(Self::err(
+                node,
+                format!("coordinate_transformation_mode {coordinates:?} is not supported"),
+            ));
+        }
+        let nearest = if legacy {
+            "floor".to_string()
+        } else {
+            text("nearest_mode", "round_prefer_floor")
+        };
+        if int("exclude_outside") != 0 || int("antialias") != 0 {
+            return Err(Self::err(
+                node,
+                "exclude_outside and antialias are not supported",
+            ));
+        }
+        if !matches!(
+            text("keep_aspect_ratio_policy", "stretch").as_str(),
+            "stretch"
+        ) {
+            return Err(Self::err(
+                node,
+                "keep_aspect_ratio_policy other than stretch is not supported",
+            ));
+        }
+        if node.attributes.contains_key("axes") {
+            return Err(Self::err(node, "the axes attribute is not supported"));
+        }
+        let dims: Vec<u64> = self.graph.nodes[x]
+            .shape
+            .as_known()
+            .ok_or_else(|| Self::err(node, "resize needs an input of known extents"))?;
+        let (scales_at, sizes_at) = match (node.op_type.as_str(), opset) {
+            ("Upsample", o) if o < 9 => (None, None),
+            ("Upsample", _) | (_, 10) => (Some(1), None),
+            _ => (Some(2), Some(3)),
+        };
+        let sizes = match sizes_at.and_then(input) {
+            Some(n) => Some(self.constant_ints(node, &n)?),
+            None => None,
+        };
+        let shape: Vec<i64> = if let Some(sizes) = sizes {
+            sizes
+        } else {
+            let scales: Vec<f64> = match scales_at.and_then(input) {
+                Some(n) => {
+                    let t = self.constant(&n).ok_or_else(|| ExecError::OnnxShape {
+                        node: node.name.clone(),
+                        detail: format!(
+                            "scales {n:?} is computed from tensor data (not a constant)"
+                        ),
+                    })?;
+                    t.to_f64().iter().copied().collect()
+                }
+                None => match node.attributes.get("scales") {
+                    Some(Attribute::Floats(v)) => v.iter().map(|&f| f64::from(f)).collect(),
+                    _ => return Err(Self::err(node, "resize needs scales or sizes")),
+                },
+            };
+            if scales.len() != rank {
+                return Err(Self::err(
+                    node,
+                    format!("{} scales for an input of rank {rank}", scales.len()),
+                ));
+            }
+            let mut shape = Vec::with_capacity(rank);
+            for (&d, &sc) in dims.iter().zip(&scales) {
+                let out = d as f64 * sc;
+                // tl maps coordinates with out / in; that is the given scale only when out is whole.
+                if !(sc > 0.0) || (out - out.round()).abs() > 1e-4 {
+                    return Err(Self::err(
+                        node,
+                        format!("scale {sc} of an axis of extent {d} does not give a whole extent"),
+                    ));
+                }
+                shape.push(out.round() as i64);
+            }
+            shape
+        };
+        let attrs = Attrs::new()
+            .with("shape", AttrValue::Ints(shape))
+            .with("mode", AttrValue::Str(mode.into()))
+            .with(
+                "coordinate_transformation_mode",
+                AttrValue::Str(coordinates),
+            )
+            .with("nearest_mode", AttrValue::Str(nearest));
+        self.op(node, out_name.into(), Op::Resize, vec![x], attrs)
     }
 
     /// Slice over several axes becomes a chain of single-axis slices.

@@ -76,6 +76,7 @@ pub enum Op {
     Embedding,
     Gather,
     Pad,
+    Resize,
     // attention
     AttentionWeights,
     ScaledDotProductAttention,
@@ -570,6 +571,16 @@ pub static OPS: &[OpInfo] = &[
                  attr("value", AttrKind::Float, Some("0.0"), "the fill of constant mode")],
         dtype_rule: DTypeRule::SameFloat, shape_rule: "axis i grows by pads[i] + pads[rank + i]; reflect needs pads below the extent, edge a non-empty axis",
         semantics: "x surrounded by value (constant), its mirror image without the edge (reflect) or its edge repeated (edge)", onnx: &["Pad"] },
+    OpInfo { op: Op::Resize, name: "resize", family: Family::Structural, inputs: X,
+        attrs: &[attr("shape", AttrKind::Ints, None, "the output's extents (every axis)"),
+                 attr("mode", AttrKind::Choice(&["nearest", "linear"]), Some("\"nearest\""), "nearest neighbour, or n-linear over the resized axes"),
+                 attr("coordinate_transformation_mode", AttrKind::Choice(&["half_pixel", "pytorch_half_pixel", "asymmetric", "align_corners"]),
+                      Some("\"half_pixel\""), "how an output index maps to an input coordinate (ONNX's names)"),
+                 attr("nearest_mode", AttrKind::Choice(&["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]),
+                      Some("\"round_prefer_floor\""), "how nearest mode rounds the coordinate")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "shape, which has x's rank; unresized axes keep x's extent",
+        semantics: "ONNX Resize with scale = shape / x.shape per axis: nearest picks a source element, linear interpolates between the two nearest (coordinate clamped to the axis)",
+        onnx: &["Resize", "Upsample"] },
     // ---- attention
     OpInfo { op: Op::AttentionWeights, name: "attention_weights", family: Family::Attention, inputs: &[req("q"), req("k"), opt("mask")],
         attrs: &[attr("causal", AttrKind::Bool, Some("false"), "mask future positions (j > i)"),
@@ -612,10 +623,10 @@ mod tests {
 
     #[test]
     fn every_op_variant_has_exactly_one_row() {
-        // The enum has 61 variants (count them when adding one); each appears once in the table.
+        // The enum has 62 variants (count them when adding one); each appears once in the table.
         let ops: HashSet<Op> = OPS.iter().map(|o| o.op).collect();
         assert_eq!(ops.len(), OPS.len());
-        assert_eq!(OPS.len(), 61);
+        assert_eq!(OPS.len(), 62);
     }
 
     #[test]

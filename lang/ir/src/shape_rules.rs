@@ -73,6 +73,7 @@ pub fn infer_shape(op: Op, inputs: &[Shape], attrs: &Attrs) -> R {
             Ok(out)
         }
         Pad => pad(&inputs[0], attrs),
+        Resize => resize(&inputs[0], attrs),
         Softmax | LogSoftmax => {
             axis(attrs.int("axis", -1), inputs[0].rank(), "axis")?;
             Ok(inputs[0].clone())
@@ -356,6 +357,40 @@ fn pad(x: &Shape, attrs: &Attrs) -> R {
         });
     }
     Ok(Shape(out))
+}
+
+/// `resize`: the `shape` attribute, of x's rank; an axis of symbolic extent must keep it.
+fn resize(x: &Shape, attrs: &Attrs) -> R {
+    let shape = attrs
+        .ints("shape")
+        .ok_or_else(|| err_attr("shape", "resize needs shape"))?;
+    if shape.len() != x.rank() {
+        return Err(err_attr(
+            "shape",
+            format!(
+                "shape {shape:?} has {} entries; x {x} has rank {}",
+                shape.len(),
+                x.rank()
+            ),
+        ));
+    }
+    x.0.iter()
+        .zip(&shape)
+        .enumerate()
+        .map(|(i, (d, &t))| match d {
+            _ if t < 1 => Err(err_attr(
+                "shape",
+                format!("resize extent {t} of axis {i} is not positive"),
+            )),
+            Dim::Known(0) => Err(err_at(0, format!("resize of the empty axis {i}"))),
+            Dim::Known(_) => Ok(Dim::Known(t as u64)),
+            Dim::Sym(s) => Err(err_at(
+                0,
+                format!("resize of axis {i}, of symbolic extent {s}, needs a known extent"),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Shape)
 }
 
 /// numpy broadcasting of two shapes.

@@ -207,6 +207,9 @@ pub(crate) fn vjp(
             g,
         ),
         KernelOp::Cast { .. } => Err(RuleError::Missing("cast has no backward rule".into())),
+        KernelOp::Resize(p) => Ok(vec![Some(
+            crate::cpu::resize_backward(g.view(), x(0)?.shape(), p).map_err(RuleError::Kernel)?,
+        )]),
         KernelOp::Pad { pads, mode, .. } => Ok(vec![Some(
             crate::cpu::pad_backward(g.view(), x(0)?.shape(), pads, *mode)
                 .map_err(RuleError::Kernel)?,
@@ -472,6 +475,7 @@ pub(crate) fn jvp(
         KernelOp::Cast { .. } => {
             return Err(RuleError::Missing("cast has no forward-mode rule".into()))
         }
+        KernelOp::Resize(p) => crate::cpu::resize(dx(0)?.view(), p).map_err(RuleError::Kernel)?,
         // Linear in x; the fill is a constant, so its tangent is 0.
         KernelOp::Pad { pads, mode, .. } => {
             crate::cpu::pad(dx(0)?.view(), pads, *mode, 0.0).map_err(RuleError::Kernel)?

@@ -413,6 +413,32 @@ fn conv_transpose2d_rules_match_finite_differences() {
 }
 
 #[test]
+fn resize_rules_match_finite_differences() {
+    use crate::cpu::{CoordinateMode, NearestMode, ResizeMode, ResizeParams};
+    let mut rng = Rng(12);
+    for (s, (mode, coordinates)) in [
+        (ResizeMode::Linear, CoordinateMode::HalfPixel),
+        (ResizeMode::Linear, CoordinateMode::AlignCorners),
+        (ResizeMode::Nearest, CoordinateMode::Asymmetric),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = ResizeParams {
+            shape: vec![1, 2, 5, 7],
+            mode,
+            coordinates,
+            nearest: NearestMode::Floor,
+        };
+        check(
+            KernelOp::Resize(p),
+            vec![t(rng.array(&[1, 2, 3, 4], -1.0, 1.0))],
+            90 + s as u64,
+        );
+    }
+}
+
+#[test]
 fn max_min_split_a_tie_and_pad_scatters_back() {
     let a = t(ArrayD::from_elem(IxDyn(&[2]), 1.0));
     let g = ArrayD::<f64>::ones(IxDyn(&[2]));
