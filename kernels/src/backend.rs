@@ -42,6 +42,11 @@ pub enum KernelOp {
         params: Conv2dParams,
         bias: bool,
     },
+    /// x, w, [b]
+    ConvTranspose2d {
+        params: cpu::ConvTranspose2dParams,
+        bias: bool,
+    },
     /// x, [weight], [bias]; `normalized_shape: None` means the weight's shape when there is a
     /// weight, else the last axis.
     LayerNorm {
@@ -140,6 +145,13 @@ pub enum KernelOp {
     Cast {
         dtype: DType,
     },
+    Resize(cpu::ResizeParams),
+    /// `pads[axis] = (before, after)`; `value` fills constant mode.
+    Pad {
+        pads: Vec<(usize, usize)>,
+        mode: cpu::PadMode,
+        value: f64,
+    },
 }
 
 impl KernelOp {
@@ -151,6 +163,7 @@ impl KernelOp {
             KernelOp::MatMul => "matmul",
             KernelOp::Conv1d { .. } => "conv1d",
             KernelOp::Conv2d { .. } => "conv2d",
+            KernelOp::ConvTranspose2d { .. } => "conv_transpose2d",
             KernelOp::LayerNorm { .. } => "layer_norm",
             KernelOp::BatchNorm { .. } => "batch_norm",
             KernelOp::RmsNorm { .. } => "rms_norm",
@@ -175,6 +188,8 @@ impl KernelOp {
             KernelOp::MseLoss { .. } => "mse_loss",
             KernelOp::CrossEntropy { .. } => "cross_entropy",
             KernelOp::Cast { .. } => "cast",
+            KernelOp::Pad { .. } => "pad",
+            KernelOp::Resize(_) => "resize",
         }
     }
 
@@ -197,6 +212,8 @@ impl KernelOp {
             | KernelOp::Squeeze { .. }
             | KernelOp::Flatten { .. }
             | KernelOp::Slice { .. }
+            | KernelOp::Pad { .. }
+            | KernelOp::Resize(_)
             | KernelOp::Cast { .. } => Some(1),
             KernelOp::Binary(_)
             | KernelOp::MatMul
@@ -205,7 +222,9 @@ impl KernelOp {
             | KernelOp::MseLoss { .. }
             | KernelOp::CrossEntropy { .. } => Some(2),
             KernelOp::Linear { bias } => n(2, &[*bias]),
-            KernelOp::Conv1d { bias, .. } | KernelOp::Conv2d { bias, .. } => n(2, &[*bias]),
+            KernelOp::Conv1d { bias, .. }
+            | KernelOp::Conv2d { bias, .. }
+            | KernelOp::ConvTranspose2d { bias, .. } => n(2, &[*bias]),
             KernelOp::LayerNorm { weight, bias, .. } => n(1, &[*weight, *bias]),
             KernelOp::BatchNorm { weight, bias, .. } => n(3, &[*weight, *bias]),
             KernelOp::RmsNorm { weight, .. } => n(1, &[*weight]),
@@ -371,6 +390,14 @@ impl Backend for CpuBackend {
                     params
                 ))
             }
+            KernelOp::ConvTranspose2d { params, bias } => {
+                per_float!(name, inputs, |v| cpu::conv_transpose2d(
+                    v[0].clone(),
+                    v[1].clone(),
+                    opt(&v, 2, *bias),
+                    params
+                ))
+            }
             KernelOp::LayerNorm {
                 normalized_shape,
                 eps,
@@ -505,6 +532,15 @@ impl Backend for CpuBackend {
                 ))
             }
             KernelOp::Cast { dtype } => inputs[0].cast(*dtype).map(|t| vec![t]),
+            KernelOp::Resize(p) => per_float!(name, inputs, |v| cpu::resize(v[0].clone(), p)),
+            KernelOp::Pad { pads, mode, value } => {
+                per_float!(name, inputs, |v| cpu::pad(
+                    v[0].clone(),
+                    pads,
+                    *mode,
+                    *value
+                ))
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ enum Step {
     Unary(Op),
     AddInput,
     MulInput,
+    MaxInput,
     Linear(Vec<f32>, Vec<f32>),
     Softmax,
     LayerNorm,
@@ -28,11 +29,16 @@ fn step() -> impl Strategy<Value = Step> {
             Op::Sigmoid,
             Op::Abs,
             Op::Neg,
-            Op::Identity
+            Op::Identity,
+            Op::Elu,
+            Op::Selu,
+            Op::HardSigmoid,
+            Op::HardSwish
         ])
         .prop_map(Step::Unary),
         Just(Step::AddInput),
         Just(Step::MulInput),
+        Just(Step::MaxInput),
         (w, b).prop_map(|(w, b)| Step::Linear(w, b)),
         Just(Step::Softmax),
         Just(Step::LayerNorm),
@@ -51,6 +57,7 @@ fn build(steps: &[Step]) -> (Graph, BTreeMap<String, Tensor>) {
             Step::Unary(op) => g.add_op(name, *op, vec![cur], Attrs::new()),
             Step::AddInput => g.add_op(name, Op::Add, vec![cur, x], Attrs::new()),
             Step::MulInput => g.add_op(name, Op::Mul, vec![cur, x], Attrs::new()),
+            Step::MaxInput => g.add_op(name, Op::Maximum, vec![cur, x], Attrs::new()),
             Step::Linear(w, b) => {
                 let wk = format!("l{i}.weight");
                 let bk = format!("l{i}.bias");

@@ -225,6 +225,40 @@ fn bad_inputs_get_coded_errors() {
     assert_eq!(e.code, codes::UNSUPPORTED_OP);
     assert!(e.message.contains("log_softmax"));
 
+    // The model-zoo ops have no relaxation yet: refused with TL0600 naming the op, never
+    // bounded as something else.
+    for (op, attrs) in [
+        (Op::Elu, Attrs::new()),
+        (Op::Selu, Attrs::new()),
+        (Op::HardSigmoid, Attrs::new()),
+        (Op::HardSwish, Attrs::new()),
+        (Op::Prelu, Attrs::new()),
+        (Op::Maximum, Attrs::new()),
+        (Op::Minimum, Attrs::new()),
+        (
+            Op::Pad,
+            Attrs::new().with("pads", tl_ir::AttrValue::Ints(vec![0, 1, 0, 1])),
+        ),
+    ] {
+        let mut g = Graph::new("zoo");
+        let x = g.add_input("x", Shape::known(&[1, 3]), DType::F32);
+        let args = if op.info().inputs.len() == 2 {
+            vec![x, x]
+        } else {
+            vec![x]
+        };
+        let y = g.add_op("y", op, args, attrs).unwrap();
+        g.add_output("out", y);
+        let e = BoundNet::from_graph_map(&g, &w, None).unwrap_err();
+        assert_eq!(e.code, codes::UNSUPPORTED_OP, "{}", op.name());
+        assert!(
+            e.message.contains(op.name()),
+            "{}: {}",
+            op.name(),
+            e.message
+        );
+    }
+
     let mut sym = Graph::new("sym");
     let x = sym.add_input(
         "x",

@@ -50,6 +50,22 @@ pub enum UnaryOp {
     },
     /// Dropout in evaluation mode: the identity.
     Identity,
+    /// `x` for `x > 0`, else `alpha (e^x - 1)`.
+    Elu {
+        alpha: f64,
+    },
+    /// `gamma * elu_alpha(x)`.
+    Selu {
+        alpha: f64,
+        gamma: f64,
+    },
+    /// `max(0, min(1, alpha x + beta))`.
+    HardSigmoid {
+        alpha: f64,
+        beta: f64,
+    },
+    /// `x * max(0, min(1, x / 6 + 1/2))`.
+    HardSwish,
 }
 
 impl UnaryOp {
@@ -73,6 +89,10 @@ impl UnaryOp {
             UnaryOp::Scale { .. } => "mul",
             UnaryOp::Offset { .. } => "add",
             UnaryOp::Identity => "identity",
+            UnaryOp::Elu { .. } => "elu",
+            UnaryOp::Selu { .. } => "selu",
+            UnaryOp::HardSigmoid { .. } => "hard_sigmoid",
+            UnaryOp::HardSwish => "hard_swish",
         }
     }
 
@@ -121,6 +141,15 @@ impl UnaryOp {
             }
             UnaryOp::Scale { factor } => finite("factor", factor),
             UnaryOp::Offset { offset } => finite("offset", offset),
+            UnaryOp::Elu { alpha } => finite("alpha", alpha),
+            UnaryOp::Selu { alpha, gamma } => {
+                finite("alpha", alpha)?;
+                finite("gamma", gamma)
+            }
+            UnaryOp::HardSigmoid { alpha, beta } => {
+                finite("alpha", alpha)?;
+                finite("beta", beta)
+            }
             _ => Ok(()),
         }
     }
@@ -196,7 +225,36 @@ impl UnaryOp {
             UnaryOp::Scale { factor } => x * T::from_f64(factor),
             UnaryOp::Offset { offset } => x + T::from_f64(offset),
             UnaryOp::Identity => x,
+            UnaryOp::Elu { alpha } => elu(x, T::from_f64(alpha)),
+            UnaryOp::Selu { alpha, gamma } => T::from_f64(gamma) * elu(x, T::from_f64(alpha)),
+            UnaryOp::HardSigmoid { alpha, beta } => {
+                hard_sigmoid(x, T::from_f64(alpha), T::from_f64(beta))
+            }
+            UnaryOp::HardSwish => x * hard_sigmoid(x, T::from_f64(1.0 / 6.0), T::from_f64(0.5)),
         }
+    }
+}
+
+/// `x` for `x > 0`, else `alpha (e^x - 1)` (NaN stays NaN).
+#[inline]
+fn elu<T: Real>(x: T, alpha: T) -> T {
+    if x > T::zero() || x.is_nan() {
+        x
+    } else {
+        alpha * (x.exp() - T::one())
+    }
+}
+
+/// `alpha x + beta` clamped to `[0, 1]` (NaN stays NaN).
+#[inline]
+fn hard_sigmoid<T: Real>(x: T, alpha: T, beta: T) -> T {
+    let v = alpha * x + beta;
+    if v < T::zero() {
+        T::zero()
+    } else if v > T::one() {
+        T::one()
+    } else {
+        v
     }
 }
 
@@ -266,6 +324,8 @@ pub enum BinaryOp {
     /// Elementwise maximum / minimum (NaN propagates).
     Max,
     Min,
+    /// `a` where `a >= 0`, else `b * a` (ONNX PRelu: `b` is the slope).
+    Prelu,
 }
 
 impl BinaryOp {
@@ -278,6 +338,7 @@ impl BinaryOp {
             BinaryOp::Pow => "pow",
             BinaryOp::Max => "maximum",
             BinaryOp::Min => "minimum",
+            BinaryOp::Prelu => "prelu",
         }
     }
 
@@ -291,6 +352,13 @@ impl BinaryOp {
             BinaryOp::Pow => a.powf(b),
             BinaryOp::Max => a.max_nan(b),
             BinaryOp::Min => -((-a).max_nan(-b)),
+            BinaryOp::Prelu => {
+                if a >= T::zero() || a.is_nan() {
+                    a
+                } else {
+                    b * a
+                }
+            }
         }
     }
 }
@@ -393,6 +461,39 @@ mod tests {
             1e-15,
         );
         close(&un(UnaryOp::Silu, &[1.0]), &[0.7310585786300049], 1e-15);
+        // elu(-1) = alpha (e^-1 - 1); selu(-1) = gamma alpha (e^-1 - 1) with PyTorch's constants.
+        close(
+            &un(UnaryOp::Elu { alpha: 0.5 }, &[-1.0, 2.0, 0.0]),
+            &[0.5 * ((-1f64).exp() - 1.0), 2.0, 0.0],
+            1e-15,
+        );
+        close(
+            &un(
+                UnaryOp::Selu {
+                    alpha: 1.6732632423543772,
+                    gamma: 1.0507009873554805,
+                },
+                &[-1.0, 2.0],
+            ),
+            &[-1.1113307378125625, 2.101401974710961],
+            1e-14,
+        );
+        // nn.Hardsigmoid (alpha 1/6): 0 at -3, 1 at 3, 1/2 at 0; hard_swish(1) = 2/3.
+        let hs = UnaryOp::HardSigmoid {
+            alpha: 1.0 / 6.0,
+            beta: 0.5,
+        };
+        close(
+            &un(hs, &[-4.0, -3.0, 0.0, 1.5, 3.5]),
+            &[0.0, 0.0, 0.5, 0.75, 1.0],
+            1e-15,
+        );
+        close(
+            &un(UnaryOp::HardSwish, &[-4.0, 1.0, -1.0, 5.0]),
+            &[0.0, 2.0 / 3.0, -1.0 / 3.0, 5.0],
+            1e-15,
+        );
+        assert!(un(UnaryOp::HardSwish, &[f64::NAN])[0].is_nan());
     }
 
     #[test]

@@ -99,6 +99,23 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
             threshold: attrs.float_or_default(op, "threshold"),
         }),
         Op::Silu => unary(UnaryOp::Silu),
+        Op::Elu => unary(UnaryOp::Elu {
+            alpha: attrs.float_or_default(op, "alpha"),
+        }),
+        Op::Selu => unary(UnaryOp::Selu {
+            alpha: attrs.float_or_default(op, "alpha"),
+            gamma: attrs.float_or_default(op, "gamma"),
+        }),
+        Op::HardSigmoid => unary(UnaryOp::HardSigmoid {
+            alpha: attrs.float_or_default(op, "alpha"),
+            beta: attrs.float_or_default(op, "beta"),
+        }),
+        Op::HardSwish => unary(UnaryOp::HardSwish),
+        Op::Prelu => binary(BinaryOp::Prelu),
+        Op::Maximum => binary(BinaryOp::Max),
+        Op::Minimum => binary(BinaryOp::Min),
+        Op::Pad => pad(attrs),
+        Op::Resize => resize(attrs),
         Op::Neg => unary(UnaryOp::Neg),
         Op::Exp => unary(UnaryOp::Exp),
         Op::Log => unary(UnaryOp::Log),
@@ -143,6 +160,24 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
             );
             Ok(kernel(
                 KernelOp::Conv2d {
+                    params,
+                    bias: n == 3,
+                },
+                all(n),
+            ))
+        }
+        Op::ConvTranspose2d => {
+            let c = conv_attrs(attrs, 2)?;
+            let output_padding = spatial(attrs, "output_padding", 2, Some(0))?;
+            let params = crate::cpu::ConvTranspose2dParams {
+                stride: [c.stride[0], c.stride[1]],
+                padding: [c.padding[0], c.padding[1]],
+                output_padding: [output_padding[0], output_padding[1]],
+                dilation: [c.dilation[0], c.dilation[1]],
+                groups: c.groups,
+            };
+            Ok(kernel(
+                KernelOp::ConvTranspose2d {
                     params,
                     bias: n == 3,
                 },
@@ -368,6 +403,64 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
             vec![0, 1],
         )),
     }
+}
+
+fn pad(attrs: &Attrs) -> Result<Lowered, String> {
+    let pads = attrs.ints("pads").ok_or("pad needs pads")?;
+    let pads = non_negative(&pads, "pads")?;
+    if pads.len() % 2 != 0 {
+        return Err(format!("pads has {} entries, not two per axis", pads.len()));
+    }
+    let rank = pads.len() / 2;
+    let mode_name = attrs.str("mode", "constant");
+    let mode = crate::cpu::PadMode::from_name(mode_name)
+        .ok_or_else(|| format!("mode = {mode_name:?} is not constant, reflect or edge"))?;
+    let value = attrs.float_or_default(Op::Pad, "value");
+    Ok(kernel(
+        KernelOp::Pad {
+            pads: (0..rank).map(|i| (pads[i], pads[rank + i])).collect(),
+            mode,
+            value,
+        },
+        vec![0],
+    ))
+}
+
+fn resize(attrs: &Attrs) -> Result<Lowered, String> {
+    use crate::cpu::{CoordinateMode as C, NearestMode as N, ResizeMode as M};
+    let shape = non_negative(&attrs.ints("shape").ok_or("resize needs shape")?, "shape")?;
+    let mode = match attrs.str("mode", "nearest") {
+        "nearest" => M::Nearest,
+        "linear" => M::Linear,
+        other => return Err(format!("mode = {other:?} is not nearest or linear")),
+    };
+    let coordinates = match attrs.str("coordinate_transformation_mode", "half_pixel") {
+        "half_pixel" => C::HalfPixel,
+        "pytorch_half_pixel" => C::PytorchHalfPixel,
+        "asymmetric" => C::Asymmetric,
+        "align_corners" => C::AlignCorners,
+        other => {
+            return Err(format!(
+                "coordinate_transformation_mode = {other:?} is not supported"
+            ))
+        }
+    };
+    let nearest = match attrs.str("nearest_mode", "round_prefer_floor") {
+        "round_prefer_floor" => N::RoundPreferFloor,
+        "round_prefer_ceil" => N::RoundPreferCeil,
+        "floor" => N::Floor,
+        "ceil" => N::Ceil,
+        other => return Err(format!("nearest_mode = {other:?} is not supported")),
+    };
+    Ok(kernel(
+        KernelOp::Resize(crate::cpu::ResizeParams {
+            shape,
+            mode,
+            coordinates,
+            nearest,
+        }),
+        vec![0],
+    ))
 }
 
 fn reduction(attrs: &Attrs) -> Result<Reduction, String> {

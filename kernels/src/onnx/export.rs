@@ -4,7 +4,8 @@
 //! Every graph value keeps its tl name as the ONNX value name; params become initializers under
 //! their payload keys; symbolic extents become `dim_param`s. The ops written are the ones with a
 //! direct ONNX counterpart that the importer reads back to the same op (activations, element-wise
-//! arithmetic, matmul, linear, flatten over axes 1.., reshape to known extents, constants); any
+//! arithmetic, maximum/minimum, matmul, linear, flatten over axes 1.., reshape to known extents,
+//! pad, constants); any
 //! other op is refused with TL0580, never approximated.
 
 use std::collections::HashMap;
@@ -139,6 +140,15 @@ fn attr_float(name: &str, v: f64) -> AttributeProto {
     }
 }
 
+fn attr_string(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::String as i32,
+        s: v.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
 fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto {
         name: name.into(),
@@ -190,6 +200,58 @@ pub fn export(graph: &Graph, payload: &dyn Payload) -> Result<ModelProto, Export
                     Op::Mul => simple("Mul"),
                     Op::Div => simple("Div"),
                     Op::Matmul => simple("MatMul"),
+                    Op::Prelu => simple("PRelu"),
+                    Op::Maximum => simple("Max"),
+                    Op::Minimum => simple("Min"),
+                    Op::Elu => node(
+                        "Elu",
+                        args.clone(),
+                        name,
+                        vec![attr_float("alpha", attrs.float_or_default(*op, "alpha"))],
+                    ),
+                    Op::Selu => node(
+                        "Selu",
+                        args.clone(),
+                        name,
+                        vec![
+                            attr_float("alpha", attrs.float_or_default(*op, "alpha")),
+                            attr_float("gamma", attrs.float_or_default(*op, "gamma")),
+                        ],
+                    ),
+                    Op::HardSigmoid => node(
+                        "HardSigmoid",
+                        args.clone(),
+                        name,
+                        vec![
+                            attr_float("alpha", attrs.float_or_default(*op, "alpha")),
+                            attr_float("beta", attrs.float_or_default(*op, "beta")),
+                        ],
+                    ),
+                    Op::Pad => {
+                        // Opset 13: pads and the fill are inputs.
+                        let pads = attrs
+                            .ints("pads")
+                            .ok_or_else(|| err(name, "pad without pads"))?;
+                        let (p, v) = (format!("{name}__pads"), format!("{name}__value"));
+                        g.initializer.push(initializer(
+                            &p,
+                            &[pads.len()],
+                            pads.iter().map(|&x| x as f64).collect(),
+                            IrDType::I64,
+                        ));
+                        g.initializer.push(initializer(
+                            &v,
+                            &[],
+                            vec![attrs.float_or_default(*op, "value")],
+                            n.dtype,
+                        ));
+                        node(
+                            "Pad",
+                            vec![arg(0), p, v],
+                            name,
+                            vec![attr_string("mode", attrs.str("mode", "constant"))],
+                        )
+                    }
                     Op::LeakyRelu => node(
                         "LeakyRelu",
                         args.clone(),
@@ -267,7 +329,7 @@ pub fn export(graph: &Graph, payload: &dyn Payload) -> Result<ModelProto, Export
                         return Err(err(
                             name,
                             format!(
-                                "op {} has no ONNX export (exported: relu, sigmoid, tanh, leaky_relu, neg, identity, add, sub, mul, div, matmul, linear, flatten, reshape, constant)",
+                                "op {} has no ONNX export (exported: relu, sigmoid, tanh, leaky_relu, elu, selu, hard_sigmoid, prelu, neg, identity, add, sub, mul, div, maximum, minimum, matmul, linear, flatten, reshape, pad, constant; hard_swish needs opset 14)",
                                 other.name()
                             ),
                         ))

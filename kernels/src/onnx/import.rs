@@ -48,6 +48,30 @@ fn direct_op(op_type: &str) -> Option<&'static tl_ir::OpInfo> {
     .then_some(row)
 }
 
+/// The variadic ONNX elementwise ops (`Sum`, `Mean`, `Max`, `Min`: any number of inputs with
+/// numpy broadcasting) and the binary tl op whose chain computes them (`Mean` divides the sum).
+fn variadic_op(op_type: &str) -> Option<Op> {
+    let op = match op_type {
+        "Sum" | "Mean" => Op::Add,
+        "Max" => Op::Maximum,
+        "Min" => Op::Minimum,
+        _ => return None,
+    };
+    op.info().onnx.contains(&op_type).then_some(op)
+}
+
+/// The tl op an ONNX op maps to with its float attributes copied by name (`Elu`'s `alpha`,
+/// `Selu`'s `alpha`/`gamma`, `HardSigmoid`'s `alpha`/`beta`): the only row listing it, with
+/// required inputs and only float attributes whose table defaults are ONNX's.
+fn float_attr_row(op_type: &str) -> Option<&'static tl_ir::OpInfo> {
+    let mut rows = tl_ir::OPS.iter().filter(|o| o.onnx.contains(&op_type));
+    let row = rows.next()?;
+    (rows.next().is_none()
+        && row.inputs.iter().all(|i| !i.optional && !i.variadic)
+        && row.attrs.iter().all(|a| a.kind == tl_ir::AttrKind::Float))
+    .then_some(row)
+}
+
 /// A tl graph imported from ONNX, with its params (initializers, some re-laid-out) as payload.
 #[derive(Debug, Clone)]
 pub struct ImportedModel {
@@ -360,6 +384,11 @@ impl Builder<'_> {
         if node.op_type == "Split" {
             return self.split(node);
         }
+        if let Some(op) = variadic_op(&node.op_type) {
+            let id = self.variadic(node, &out_name, op)?;
+            self.values.insert(out_name, id);
+            return Ok(());
+        }
         if node.outputs.iter().skip(1).any(|o| !o.is_empty())
             && !matches!(node.op_type.as_str(), "Dropout")
             && !self.outputs_unused(&node.outputs[1..])
@@ -558,6 +587,7 @@ impl Builder<'_> {
                 "Conv" => {
                     let x = input(self, 0)?;
                     let w = input(self, 1)?;
+                    let x = self.pre_pad(node, x, self.rank(w).saturating_sub(2), 0.0)?;
                     let spatial = self.rank(w).saturating_sub(2);
                     let op = match spatial {
                         1 => Op::Conv1d,
@@ -578,6 +608,31 @@ impl Builder<'_> {
                     }
                     self.op(node, out_name.clone(), op, parents, attrs)?
                 }
+                "ConvTranspose" => {
+                    let x = input(self, 0)?;
+                    let w = input(self, 1)?;
+                    if self.rank(w) != 4 {
+                        return Err(Self::err(node, "only 2-D transposed convolutions are supported"));
+                    }
+                    if node.attributes.contains_key("output_shape") {
+                        return Err(Self::err(
+                            node,
+                            "output_shape is not supported; export with pads and output_padding",
+                        ));
+                    }
+                    let attrs = self
+                        .window_attrs(node, 2)?
+                        .with("groups", AttrValue::Int(int("group", 1)))
+                        .with(
+                            "output_padding",
+                            AttrValue::Ints(ints("output_padding").unwrap_or_else(|| vec![0, 0])),
+                        );
+                    let mut parents = vec![x, w];
+                    if has_input(2) {
+                        parents.push(input(self, 2)?);
+                    }
+                    self.op(node, out_name.clone(), Op::ConvTranspose2d, parents, attrs)?
+                }
                 "MaxPool" | "AveragePool" => {
                     let x = input(self, 0)?;
                     let kernel = ints("kernel_shape")
@@ -585,6 +640,13 @@ impl Builder<'_> {
                     if kernel.len() != 2 {
                         return Err(Self::err(node, "only 2-D pooling is supported"));
                     }
+                    // Asymmetric pads: explicit -inf padding is exact for max pooling; average
+                    // pooling divides by the window's real elements, which a pad would change.
+                    let x = if node.op_type == "MaxPool" && int("ceil_mode", 0) == 0 {
+                        self.pre_pad(node, x, 2, f64::NEG_INFINITY)?
+                    } else {
+                        x
+                    };
                     let mut attrs = self
                         .window_attrs(node, 2)?
                         .with("kernel_size", AttrValue::Ints(kernel))
@@ -822,16 +884,64 @@ impl Builder<'_> {
                         self.op(node, out_name.clone(), op, vec![x], attrs)?
                     }
                 }
-                other => {
-                    return Err(Self::err(
-                        node,
-                        format!("{other} is listed as supported but has no mapping"),
-                    ))
-                }
+                "Pad" => self.pad(node, &out_name)?,
+                "Resize" | "Upsample" => self.resize(node, &out_name)?,
+                other => match float_attr_row(other) {
+                    Some(row) => self.float_attr_op(node, &out_name, row)?,
+                    None => {
+                        return Err(Self::err(
+                            node,
+                            format!("{other} is listed as supported but has no mapping"),
+                        ))
+                    }
+                },
             }
         };
         self.values.insert(out_name, id);
         Ok(())
+    }
+
+    /// The ONNX `pads` of a conv or pool node when they differ between the two ends of an axis.
+    fn asymmetric_pads(node: &OnnxNode, spatial: usize) -> Option<Vec<i64>> {
+        match node.attributes.get("pads") {
+            Some(Attribute::Ints(p))
+                if p.len() == 2 * spatial && (0..spatial).any(|i| p[i] != p[i + spatial]) =>
+            {
+                Some(p.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// `x` padded explicitly with `fill` (over the spatial axes, as `pads` says) when the node's
+    /// pads are asymmetric; [`Self::window_attrs`] then sees no padding. Else `x` itself.
+    fn pre_pad(
+        &mut self,
+        node: &OnnxNode,
+        x: NodeId,
+        spatial: usize,
+        fill: f64,
+    ) -> Result<NodeId, ExecError> {
+        let Some(p) = Self::asymmetric_pads(node, spatial) else {
+            return Ok(x);
+        };
+        if p.iter().any(|&v| v < 0) {
+            return Err(Self::err(
+                node,
+                format!("negative pads {p:?} are not supported"),
+            ));
+        }
+        let lead = self.rank(x).saturating_sub(spatial);
+        let mut pads = vec![0; lead];
+        pads.extend_from_slice(&p[..spatial]);
+        pads.extend(std::iter::repeat_n(0, lead));
+        pads.extend_from_slice(&p[spatial..]);
+        let name = self.fresh_name(&node.name);
+        let attrs = Attrs::new()
+            .with("pads", AttrValue::Ints(pads))
+            .with("mode", AttrValue::Str("constant".into()))
+            .with("value", AttrValue::Float(fill));
+        self.op(node, name, Op::Pad, vec![x], attrs)
     }
 
     /// stride/padding/dilation attrs for conv and pooling from ONNX strides/pads/dilations.
@@ -850,10 +960,20 @@ impl Builder<'_> {
             _ => {}
         }
         let pads = ints("pads").unwrap_or_else(|| vec![0; 2 * spatial]);
+        // Asymmetric pads of a conv or max pool were made explicit by `pre_pad`.
+        let pre_padded = Self::asymmetric_pads(node, spatial).is_some()
+            && (node.op_type == "Conv"
+                || (node.op_type == "MaxPool"
+                    && !matches!(node.attributes.get("ceil_mode"), Some(Attribute::Int(v)) if *v != 0)));
+        let pads = if pre_padded {
+            vec![0; 2 * spatial]
+        } else {
+            pads
+        };
         if pads.len() != 2 * spatial || (0..spatial).any(|i| pads[i] != pads[i + spatial]) {
             return Err(Self::err(
                 node,
-                format!("pads {pads:?}: only symmetric padding is supported"),
+                format!("pads {pads:?}: asymmetric padding is supported for Conv and MaxPool (without ceil_mode) only"),
             ));
         }
         Ok(Attrs::new()
@@ -958,6 +1078,302 @@ impl Builder<'_> {
                 self.op(node, out_name.into(), Op::Add, vec![y, c_id], Attrs::new())
             }
         }
+    }
+
+    /// `Sum`/`Mean`/`Max`/`Min` of n inputs: a left-to-right chain of the binary op (one input is
+    /// the identity); `Mean` divides the sum by n.
+    fn variadic(&mut self, node: &OnnxNode, out_name: &str, op: Op) -> Result<NodeId, ExecError> {
+        let names: Vec<&String> = node.inputs.iter().filter(|n| !n.is_empty()).collect();
+        if names.is_empty() {
+            return Err(Self::err(
+                node,
+                format!("{} needs at least one input", node.op_type),
+            ));
+        }
+        let mean = node.op_type == "Mean";
+        let mut acc = self.value(names[0], &node.name)?;
+        for (k, name) in names.iter().enumerate().skip(1) {
+            let x = self.value(name, &node.name)?;
+            let last = k + 1 == names.len() && !mean;
+            let name = if last {
+                out_name.to_string()
+            } else {
+                self.fresh_name(&node.name)
+            };
+            acc = self.op(node, name, op, vec![acc, x], Attrs::new())?;
+        }
+        if mean && names.len() > 1 {
+            let dtype = self.graph.nodes[acc].dtype;
+            let n = self.typed_scalar(node, names.len() as f64, dtype)?;
+            return self.op(node, out_name.into(), Op::Div, vec![acc, n], Attrs::new());
+        }
+        if names.len() == 1 {
+            return self.op(node, out_name.into(), Op::Identity, vec![acc], Attrs::new());
+        }
+        Ok(acc)
+    }
+
+    /// A scalar constant of the float dtype `dtype` (so an f64 graph stays f64).
+    fn typed_scalar(
+        &mut self,
+        node: &OnnxNode,
+        v: f64,
+        dtype: IrDType,
+    ) -> Result<NodeId, ExecError> {
+        let name = self.fresh_name(&node.name);
+        let attrs = Attrs::new().with("value", AttrValue::Float(v)).with(
+            "dtype",
+            AttrValue::Str(if dtype == IrDType::F64 { "f64" } else { "f32" }.into()),
+        );
+        self.op(node, name, Op::Constant, vec![], attrs)
+    }
+
+    /// An op whose ONNX attributes are its tl float attributes by name; any other attribute is
+    /// refused rather than ignored.
+    fn float_attr_op(
+        &mut self,
+        node: &OnnxNode,
+        out_name: &str,
+        row: &'static tl_ir::OpInfo,
+    ) -> Result<NodeId, ExecError> {
+        let mut attrs = Attrs::new();
+        for (name, value) in &node.attributes {
+            match (row.attr(name), value) {
+                (Some(spec), Attribute::Float(v)) => {
+                    attrs = attrs.with(spec.name, AttrValue::Float(f64::from(*v)))
+                }
+                _ => {
+                    return Err(Self::err(
+                        node,
+                        format!("{} attribute {name:?} is not supported", node.op_type),
+                    ))
+                }
+            }
+        }
+        let parents = (0..row.inputs.len())
+            .map(|i| match node.inputs.get(i) {
+                Some(n) if !n.is_empty() => self.value(n, &node.name),
+                _ => Err(Self::err(node, format!("input {i} is missing"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.op(node, out_name.into(), row.op, parents, attrs)
+    }
+
+    /// Pad: pads, mode and value as attributes before opset 11; from 11 pads and the constant
+    /// value are inputs (known at import), and from 18 an `axes` input picks the padded axes.
+    fn pad(&mut self, node: &OnnxNode, out_name: &str) -> Result<NodeId, ExecError> {
+        let x = self.value(node.inputs.first().map_or("", String::as_str), &node.name)?;
+        let rank = self.rank(x);
+        let input = |i: usize| node.inputs.get(i).filter(|n| !n.is_empty()).cloned();
+        let mode = match node.attributes.get("mode") {
+            Some(Attribute::String(m)) => m.clone(),
+            _ => "constant".into(),
+        };
+        if !matches!(mode.as_str(), "constant" | "reflect" | "edge") {
+            return Err(Self::err(
+                node,
+                format!("Pad mode {mode:?} is not supported (constant, reflect, edge)"),
+            ));
+        }
+        let (pads, value) = if self.model.opset < 11 {
+            let pads = match node.attributes.get("pads") {
+                Some(Attribute::Ints(v)) => v.clone(),
+                _ => return Err(Self::err(node, "Pad needs pads")),
+            };
+            let value = match node.attributes.get("value") {
+                Some(Attribute::Float(v)) => f64::from(*v),
+                _ => 0.0,
+            };
+            (pads, value)
+        } else {
+            let pads_name = input(1).ok_or_else(|| Self::err(node, "Pad needs a pads input"))?;
+            let pads = self.constant_ints(node, &pads_name)?;
+            let value = match input(2) {
+                Some(v) => {
+                    let t = self.constant(&v).ok_or_else(|| {
+                        Self::err(node, format!("Pad constant_value {v:?} must be a constant"))
+                    })?;
+                    if t.shape().iter().product::<usize>() != 1 {
+                        return Err(Self::err(node, "Pad constant_value must be a scalar"));
+                    }
+                    t.to_f64().iter().next().copied().unwrap_or(0.0)
+                }
+                None => 0.0,
+            };
+            let pads = match input(3) {
+                None => pads,
+                Some(a) => {
+                    let axes = self.constant_ints(node, &a)?;
+                    if pads.len() != 2 * axes.len() {
+                        return Err(Self::err(
+                            node,
+                            format!("Pad has {} pads for {} axes", pads.len(), axes.len()),
+                        ));
+                    }
+                    let mut full = vec![0; 2 * rank];
+                    for (k, &a) in axes.iter().enumerate() {
+                        let norm = if a < 0 { a + rank as i64 } else { a };
+                        if !(0..rank as i64).contains(&norm) {
+                            return Err(Self::err(
+                                node,
+                                format!("Pad axis {a} is out of range for rank {rank}"),
+                            ));
+                        }
+                        full[norm as usize] = pads[k];
+                        full[rank + norm as usize] = pads[axes.len() + k];
+                    }
+                    full
+                }
+            };
+            (pads, value)
+        };
+        if pads.len() != 2 * rank {
+            return Err(Self::err(
+                node,
+                format!("Pad has {} pads for an input of rank {rank}", pads.len()),
+            ));
+        }
+        if let Some(p) = pads.iter().find(|&&p| p < 0) {
+            return Err(Self::err(
+                node,
+                format!("negative pads (cropping) are not supported: pads {pads:?} has {p}"),
+            ));
+        }
+        let attrs = Attrs::new()
+            .with("pads", AttrValue::Ints(pads))
+            .with("mode", AttrValue::Str(mode))
+            .with("value", AttrValue::Float(value));
+        self.op(node, out_name.into(), Op::Pad, vec![x], attrs)
+    }
+
+    /// Resize (opsets 10-21) and Upsample (7-9) in nearest and linear modes, to extents known at
+    /// import: `sizes`, or `scales` whose products with the input's extents are whole.
+    fn resize(&mut self, node: &OnnxNode, out_name: &str) -> Result<NodeId, ExecError> {
+        let x = self.value(node.inputs.first().map_or("", String::as_str), &node.name)?;
+        let rank = self.rank(x);
+        let opset = self.model.opset;
+        let input = |i: usize| node.inputs.get(i).filter(|n| !n.is_empty()).cloned();
+        let text = |name: &str, default: &str| match node.attributes.get(name) {
+            Some(Attribute::String(v)) => v.clone(),
+            _ => default.to_string(),
+        };
+        let int = |name: &str| match node.attributes.get(name) {
+            Some(Attribute::Int(v)) => *v,
+            _ => 0,
+        };
+        let mode = text("mode", "nearest");
+        let mode = match mode.as_str() {
+            "nearest" => "nearest",
+            "linear" | "bilinear" => "linear",
+            other => {
+                return Err(Self::err(
+                    node,
+                    format!(
+                        "{} mode {other:?} is not supported (nearest, linear)",
+                        node.op_type
+                    ),
+                ))
+            }
+        };
+        // Upsample and Resize-10 map output to input coordinates as x / scale, rounding down.
+        let legacy = node.op_type == "Upsample" || opset < 11;
+        let coordinates = if legacy {
+            "asymmetric".to_string()
+        } else {
+            text("coordinate_transformation_mode", "half_pixel")
+        };
+        if !matches!(
+            coordinates.as_str(),
+            "half_pixel" | "pytorch_half_pixel" | "asymmetric" | "align_corners"
+        ) {
+            return Err(Self::err(
+                node,
+                format!("coordinate_transformation_mode {coordinates:?} is not supported"),
+            ));
+        }
+        let nearest = if legacy {
+            "floor".to_string()
+        } else {
+            text("nearest_mode", "round_prefer_floor")
+        };
+        if int("exclude_outside") != 0 || int("antialias") != 0 {
+            return Err(Self::err(
+                node,
+                "exclude_outside and antialias are not supported",
+            ));
+        }
+        if !matches!(
+            text("keep_aspect_ratio_policy", "stretch").as_str(),
+            "stretch"
+        ) {
+            return Err(Self::err(
+                node,
+                "keep_aspect_ratio_policy other than stretch is not supported",
+            ));
+        }
+        if node.attributes.contains_key("axes") {
+            return Err(Self::err(node, "the axes attribute is not supported"));
+        }
+        let dims: Vec<u64> = self.graph.nodes[x]
+            .shape
+            .as_known()
+            .ok_or_else(|| Self::err(node, "resize needs an input of known extents"))?;
+        let (scales_at, sizes_at) = match (node.op_type.as_str(), opset) {
+            ("Upsample", o) if o < 9 => (None, None),
+            ("Upsample", _) | (_, 10) => (Some(1), None),
+            _ => (Some(2), Some(3)),
+        };
+        let sizes = match sizes_at.and_then(input) {
+            Some(n) => Some(self.constant_ints(node, &n)?),
+            None => None,
+        };
+        let shape: Vec<i64> = if let Some(sizes) = sizes {
+            sizes
+        } else {
+            let scales: Vec<f64> = match scales_at.and_then(input) {
+                Some(n) => {
+                    let t = self.constant(&n).ok_or_else(|| ExecError::OnnxShape {
+                        node: node.name.clone(),
+                        detail: format!(
+                            "scales {n:?} is computed from tensor data (not a constant)"
+                        ),
+                    })?;
+                    t.to_f64().iter().copied().collect()
+                }
+                None => match node.attributes.get("scales") {
+                    Some(Attribute::Floats(v)) => v.iter().map(|&f| f64::from(f)).collect(),
+                    _ => return Err(Self::err(node, "resize needs scales or sizes")),
+                },
+            };
+            if scales.len() != rank {
+                return Err(Self::err(
+                    node,
+                    format!("{} scales for an input of rank {rank}", scales.len()),
+                ));
+            }
+            let mut shape = Vec::with_capacity(rank);
+            for (&d, &sc) in dims.iter().zip(&scales) {
+                let out = d as f64 * sc;
+                // tl maps coordinates with out / in; that is the given scale only when out is whole.
+                if !(sc > 0.0) || (out - out.round()).abs() > 1e-4 {
+                    return Err(Self::err(
+                        node,
+                        format!("scale {sc} of an axis of extent {d} does not give a whole extent"),
+                    ));
+                }
+                shape.push(out.round() as i64);
+            }
+            shape
+        };
+        let attrs = Attrs::new()
+            .with("shape", AttrValue::Ints(shape))
+            .with("mode", AttrValue::Str(mode.into()))
+            .with(
+                "coordinate_transformation_mode",
+                AttrValue::Str(coordinates),
+            )
+            .with("nearest_mode", AttrValue::Str(nearest));
+        self.op(node, out_name.into(), Op::Resize, vec![x], attrs)
     }
 
     /// Slice over several axes becomes a chain of single-axis slices.

@@ -564,3 +564,94 @@ fn structural_ops_read_constant_inputs() {
         "{err}"
     );
 }
+
+#[test]
+fn zoo_ops_export_and_import_back_to_the_same_values() {
+    use tl_ir::{AttrValue, Attrs, DType as IrDType, Graph, Op, Shape};
+    let mut g = Graph::new("zoo");
+    let x = g.add_input("x", Shape::known(&[2, 3, 4, 4]), IrDType::F32);
+    let slope = g.add_param("slope", Shape::known(&[3, 1, 1]), IrDType::F32);
+    let f = |v: f64| AttrValue::Float(v);
+    let e = g
+        .add_op("e", Op::Elu, vec![x], Attrs::new().with("alpha", f(0.5)))
+        .unwrap();
+    let s = g.add_op("s", Op::Selu, vec![e], Attrs::new()).unwrap();
+    let h = g
+        .add_op(
+            "h",
+            Op::HardSigmoid,
+            vec![x],
+            Attrs::new().with("alpha", f(0.25)).with("beta", f(0.375)),
+        )
+        .unwrap();
+    let p = g
+        .add_op("p", Op::Prelu, vec![s, slope], Attrs::new())
+        .unwrap();
+    let mx = g
+        .add_op("mx", Op::Maximum, vec![p, h], Attrs::new())
+        .unwrap();
+    let mn = g
+        .add_op("mn", Op::Minimum, vec![mx, x], Attrs::new())
+        .unwrap();
+    let padded = g
+        .add_op(
+            "pd",
+            Op::Pad,
+            vec![mn],
+            Attrs::new()
+                .with("pads", AttrValue::Ints(vec![0, 0, 1, 2, 0, 1, 3, 0]))
+                .with("mode", AttrValue::Str("reflect".into())),
+        )
+        .unwrap();
+    g.add_output("y", padded);
+    let payload: BTreeMap<String, Tensor> = [(
+        "slope".to_string(),
+        Tensor::from_f32(&[3, 1, 1], vec![0.1, -0.3, 0.7]).unwrap(),
+    )]
+    .into();
+    let bytes = export_bytes(&g, &payload).unwrap();
+    let model = decode_model(Path::new("zoo.onnx"), Path::new("."), &bytes).unwrap();
+    let back = import(&model).unwrap();
+    let ops: Vec<Op> = back
+        .graph
+        .nodes
+        .iter()
+        .filter_map(|n| match n.kind {
+            tl_ir::NodeKind::Op { op, .. } => Some(op),
+            _ => None,
+        })
+        .collect();
+    for op in [
+        Op::Elu,
+        Op::Selu,
+        Op::HardSigmoid,
+        Op::Prelu,
+        Op::Maximum,
+        Op::Minimum,
+        Op::Pad,
+    ] {
+        assert!(ops.contains(&op), "{} not read back: {ops:?}", op.name());
+    }
+    let data: Vec<f32> = (0..96)
+        .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.3)
+        .collect();
+    let inputs: BTreeMap<String, Tensor> = [(
+        "x".to_string(),
+        Tensor::from_f32(&[2, 3, 4, 4], data).unwrap(),
+    )]
+    .into();
+    let want = crate::denote(&g, &payload, &inputs).unwrap();
+    let got = crate::denote(&back.graph, &back.payload, &inputs).unwrap();
+    let (w, o) = (
+        want.output("y").unwrap().to_f64(),
+        got.output("y").unwrap().to_f64(),
+    );
+    assert_eq!(w.shape(), &[2, 4, 8, 6]);
+    // Float attributes travel as f32 (selu's defaults are not exact in f32).
+    let worst = w
+        .iter()
+        .zip(o.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-6, "{worst}");
+}

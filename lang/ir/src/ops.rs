@@ -17,6 +17,11 @@ pub enum Op {
     Gelu,
     Softplus,
     Silu,
+    Elu,
+    Selu,
+    HardSigmoid,
+    HardSwish,
+    Prelu,
     // constants
     Constant,
     // elementwise
@@ -32,11 +37,14 @@ pub enum Op {
     Abs,
     Erf,
     Clamp,
+    Maximum,
+    Minimum,
     // linear algebra
     Linear,
     Matmul,
     Conv1d,
     Conv2d,
+    ConvTranspose2d,
     // normalization
     LayerNorm,
     BatchNorm,
@@ -67,6 +75,8 @@ pub enum Op {
     Squeeze,
     Embedding,
     Gather,
+    Pad,
+    Resize,
     // attention
     AttentionWeights,
     ScaledDotProductAttention,
@@ -385,6 +395,24 @@ pub static OPS: &[OpInfo] = &[
         dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x", semantics: "log(1 + exp(beta * x)) / beta", onnx: &["Softplus"] },
     OpInfo { op: Op::Silu, name: "silu", family: Family::Activation, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
         shape_rule: "same as x", semantics: "x * sigmoid(x)", onnx: &[] },
+    OpInfo { op: Op::Elu, name: "elu", family: Family::Activation, inputs: X,
+        attrs: &[attr("alpha", AttrKind::Float, Some("1.0"), "scale of the negative branch")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x", semantics: "x if x > 0 else alpha * (exp(x) - 1)", onnx: &["Elu"] },
+    OpInfo { op: Op::Selu, name: "selu", family: Family::Activation, inputs: X,
+        attrs: &[attr("alpha", AttrKind::Float, Some("1.6732632423543772"), "scale of the negative branch"),
+                 attr("gamma", AttrKind::Float, Some("1.0507009873554805"), "scale of the whole output")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x",
+        semantics: "gamma * (x if x > 0 else alpha * (exp(x) - 1)) (defaults: ONNX's and PyTorch's)", onnx: &["Selu"] },
+    OpInfo { op: Op::HardSigmoid, name: "hard_sigmoid", family: Family::Activation, inputs: X,
+        attrs: &[attr("alpha", AttrKind::Float, Some("0.2"), "slope (PyTorch's nn.Hardsigmoid exports 1/6)"),
+                 attr("beta", AttrKind::Float, Some("0.5"), "offset")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x", semantics: "max(0, min(1, alpha * x + beta)) (defaults: ONNX's)",
+        onnx: &["HardSigmoid"] },
+    OpInfo { op: Op::HardSwish, name: "hard_swish", family: Family::Activation, inputs: X, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "same as x", semantics: "x * max(0, min(1, x / 6 + 1/2)) (MobileNetV3's h-swish)", onnx: &["HardSwish"] },
+    OpInfo { op: Op::Prelu, name: "prelu", family: Family::Activation, inputs: &[req("x"), req("slope")], attrs: &[],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x; slope broadcasts to x (numpy rules, one way)",
+        semantics: "x if x >= 0 else slope * x, slope broadcast to x (a learned leaky relu)", onnx: &["PRelu"] },
     // ---- constants
     OpInfo { op: Op::Constant, name: "constant", family: Family::Constant, inputs: &[],
         attrs: &[attr("value", AttrKind::Tensor, None, "the literal: a number or nested list"),
@@ -392,7 +420,7 @@ pub static OPS: &[OpInfo] = &[
         dtype_rule: DTypeRule::FromAttr, shape_rule: "the nesting of value", semantics: "a literal tensor", onnx: &["Constant"] },
     // ---- elementwise
     OpInfo { op: Op::Add, name: "add", family: Family::Elementwise, inputs: AB, attrs: &[], dtype_rule: DTypeRule::SameFloat,
-        shape_rule: "numpy broadcast of a and b", semantics: "a + b", onnx: &["Add"] },
+        shape_rule: "numpy broadcast of a and b", semantics: "a + b (ONNX Sum of n inputs is a chain of adds, Mean the chain divided by n)", onnx: &["Add", "Sum", "Mean"] },
     OpInfo { op: Op::Sub, name: "sub", family: Family::Elementwise, inputs: AB, attrs: &[], dtype_rule: DTypeRule::SameFloat,
         shape_rule: "numpy broadcast of a and b", semantics: "a - b", onnx: &["Sub"] },
     OpInfo { op: Op::Mul, name: "mul", family: Family::Elementwise, inputs: AB, attrs: &[], dtype_rule: DTypeRule::SameFloat,
@@ -416,6 +444,12 @@ pub static OPS: &[OpInfo] = &[
     OpInfo { op: Op::Clamp, name: "clamp", family: Family::Elementwise, inputs: X,
         attrs: &[attr("min", AttrKind::Float, Some("-inf"), "lower bound"), attr("max", AttrKind::Float, Some("inf"), "upper bound")],
         dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x", semantics: "min(max(x, min), max)", onnx: &["Clip"] },
+    OpInfo { op: Op::Maximum, name: "maximum", family: Family::Elementwise, inputs: AB, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "numpy broadcast of a and b", semantics: "the larger of a and b elementwise (NaN propagates); ONNX Max of n inputs is a chain",
+        onnx: &["Max"] },
+    OpInfo { op: Op::Minimum, name: "minimum", family: Family::Elementwise, inputs: AB, attrs: &[], dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "numpy broadcast of a and b", semantics: "the smaller of a and b elementwise (NaN propagates); ONNX Min of n inputs is a chain",
+        onnx: &["Min"] },
     // ---- linear algebra
     OpInfo { op: Op::Linear, name: "linear", family: Family::LinearAlgebra, inputs: &[req("x"), req("weight"), opt("bias")], attrs: &[],
         dtype_rule: DTypeRule::SameFloat, shape_rule: "x[..., in], weight[out, in], bias[out] -> [..., out]",
@@ -429,6 +463,16 @@ pub static OPS: &[OpInfo] = &[
     OpInfo { op: Op::Conv2d, name: "conv2d", family: Family::LinearAlgebra, inputs: &[req("x"), req("weight"), opt("bias")], attrs: CONV_ATTRS,
         dtype_rule: DTypeRule::SameFloat, shape_rule: "x[N, C, H, W], weight[O, C/groups, KH, KW] -> [N, O, H', W'] with H' = floor((H + 2p - d(KH-1) - 1)/s) + 1",
         semantics: "2-D cross-correlation, NCHW (PyTorch Conv2d)", onnx: &["Conv"] },
+    OpInfo { op: Op::ConvTranspose2d, name: "conv_transpose2d", family: Family::LinearAlgebra, inputs: &[req("x"), req("weight"), opt("bias")],
+        attrs: &[attr("stride", AttrKind::Ints, Some("1"), "step between the input's positions in the output, per spatial axis"),
+                 attr("padding", AttrKind::Ints, Some("0"), "cropped from both sides of the output, per spatial axis"),
+                 attr("output_padding", AttrKind::Ints, Some("0"), "added to the output's trailing side, per spatial axis (below stride or dilation)"),
+                 attr("dilation", AttrKind::Ints, Some("1"), "spacing between kernel taps, per spatial axis"),
+                 attr("groups", AttrKind::Int, Some("1"), "input and output channels are split into this many groups")],
+        dtype_rule: DTypeRule::SameFloat,
+        shape_rule: "x[N, C, H, W], weight[C, O/groups, KH, KW] -> [N, O, H', W'] with H' = (H - 1)s - 2p + d(KH - 1) + output_padding + 1",
+        semantics: "the transpose (adjoint) of conv2d with the same parameters: every input element scatters weight-scaled taps into the output (PyTorch ConvTranspose2d)",
+        onnx: &["ConvTranspose"] },
     // ---- normalization
     OpInfo { op: Op::LayerNorm, name: "layer_norm", family: Family::Normalization, inputs: &[req("x"), opt("weight"), opt("bias")],
         attrs: &[attr("normalized_shape", AttrKind::Ints, Some("weight's shape, else the last axis"), "trailing axes normalised together"),
@@ -521,6 +565,22 @@ pub static OPS: &[OpInfo] = &[
         attrs: &[attr("axis", AttrKind::Int, Some("0"), "axis indexed")],
         dtype_rule: DTypeRule::GatherLike, shape_rule: "x.shape[:axis] + indices.shape + x.shape[axis+1:]",
         semantics: "ONNX Gather: take along axis (negative indices count from the end)", onnx: &["Gather"] },
+    OpInfo { op: Op::Pad, name: "pad", family: Family::Structural, inputs: X,
+        attrs: &[attr("pads", AttrKind::Ints, None, "ONNX layout: every axis' leading count, then every axis' trailing count (>= 0)"),
+                 attr("mode", AttrKind::Choice(&["constant", "reflect", "edge"]), Some("\"constant\""), "what the new elements hold"),
+                 attr("value", AttrKind::Float, Some("0.0"), "the fill of constant mode")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "axis i grows by pads[i] + pads[rank + i]; reflect needs pads below the extent, edge a non-empty axis",
+        semantics: "x surrounded by value (constant), its mirror image without the edge (reflect) or its edge repeated (edge)", onnx: &["Pad"] },
+    OpInfo { op: Op::Resize, name: "resize", family: Family::Structural, inputs: X,
+        attrs: &[attr("shape", AttrKind::Ints, None, "the output's extents (every axis)"),
+                 attr("mode", AttrKind::Choice(&["nearest", "linear"]), Some("\"nearest\""), "nearest neighbour, or n-linear over the resized axes"),
+                 attr("coordinate_transformation_mode", AttrKind::Choice(&["half_pixel", "pytorch_half_pixel", "asymmetric", "align_corners"]),
+                      Some("\"half_pixel\""), "how an output index maps to an input coordinate (ONNX's names)"),
+                 attr("nearest_mode", AttrKind::Choice(&["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]),
+                      Some("\"round_prefer_floor\""), "how nearest mode rounds the coordinate")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "shape, which has x's rank; unresized axes keep x's extent",
+        semantics: "ONNX Resize with scale = shape / x.shape per axis: nearest picks a source element, linear interpolates between the two nearest (coordinate clamped to the axis)",
+        onnx: &["Resize", "Upsample"] },
     // ---- attention
     OpInfo { op: Op::AttentionWeights, name: "attention_weights", family: Family::Attention, inputs: &[req("q"), req("k"), opt("mask")],
         attrs: &[attr("causal", AttrKind::Bool, Some("false"), "mask future positions (j > i)"),
@@ -563,10 +623,10 @@ mod tests {
 
     #[test]
     fn every_op_variant_has_exactly_one_row() {
-        // The enum has 52 variants (count them when adding one); each appears once in the table.
+        // The enum has 62 variants (count them when adding one); each appears once in the table.
         let ops: HashSet<Op> = OPS.iter().map(|o| o.op).collect();
         assert_eq!(ops.len(), OPS.len());
-        assert_eq!(OPS.len(), 52);
+        assert_eq!(OPS.len(), 62);
     }
 
     #[test]

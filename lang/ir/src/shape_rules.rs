@@ -55,17 +55,36 @@ pub fn infer_shape(op: Op, inputs: &[Shape], attrs: &Attrs) -> R {
     use Op::*;
     match op {
         Relu | LeakyRelu | Sigmoid | Tanh | Gelu | Softplus | Silu | Neg | Exp | Log | Sqrt
-        | Abs | Erf | Clamp | Dropout | Identity => Ok(inputs[0].clone()),
+        | Abs | Erf | Clamp | Dropout | Identity | Elu | Selu | HardSigmoid | HardSwish => {
+            Ok(inputs[0].clone())
+        }
+        Prelu => {
+            // The slope broadcasts to x one way: the output keeps x's shape.
+            let out = broadcast(&inputs[0], &inputs[1])?;
+            if out != inputs[0] {
+                return Err(err_at(
+                    1,
+                    format!(
+                        "prelu slope {} must broadcast to x {} (the output keeps x's shape)",
+                        inputs[1], inputs[0]
+                    ),
+                ));
+            }
+            Ok(out)
+        }
+        Pad => pad(&inputs[0], attrs),
+        Resize => resize(&inputs[0], attrs),
         Softmax | LogSoftmax => {
             axis(attrs.int("axis", -1), inputs[0].rank(), "axis")?;
             Ok(inputs[0].clone())
         }
         Constant => constant_shape(attrs),
-        Add | Sub | Mul | Div | Pow => broadcast(&inputs[0], &inputs[1]),
+        Add | Sub | Mul | Div | Pow | Maximum | Minimum => broadcast(&inputs[0], &inputs[1]),
         Linear => linear(inputs),
         Matmul => matmul(&inputs[0], &inputs[1]),
         Conv1d => conv(inputs, attrs, 1),
         Conv2d => conv(inputs, attrs, 2),
+        ConvTranspose2d => conv_transpose2d(inputs, attrs),
         LayerNorm => layer_norm(inputs, attrs),
         BatchNorm => batch_norm(inputs),
         RmsNorm => {
@@ -283,6 +302,97 @@ fn constant_shape(attrs: &Attrs) -> R {
     }
 }
 
+/// `pad`: each axis grows by its leading and trailing counts (ONNX layout `[begins..., ends...]`).
+fn pad(x: &Shape, attrs: &Attrs) -> R {
+    let rank = x.rank();
+    let pads = attrs
+        .ints("pads")
+        .ok_or_else(|| err_attr("pads", "pad needs pads"))?;
+    if pads.len() != 2 * rank {
+        return Err(err_attr(
+            "pads",
+            format!(
+                "pads has {} entries; a tensor of rank {rank} needs {}",
+                pads.len(),
+                2 * rank
+            ),
+        ));
+    }
+    if let Some(p) = pads.iter().find(|&&p| p < 0) {
+        return Err(err_attr(
+            "pads",
+            format!("pads must be >= 0 (cropping is a slice), got {p}"),
+        ));
+    }
+    let mode = attrs.str("mode", "constant");
+    if !matches!(mode, "constant" | "reflect" | "edge") {
+        return Err(err_attr(
+            "mode",
+            format!("mode = {mode:?} is not constant, reflect or edge"),
+        ));
+    }
+    let mut out = Vec::with_capacity(rank);
+    for (i, d) in x.0.iter().enumerate() {
+        let (lo, hi) = (pads[i] as u64, pads[rank + i] as u64);
+        out.push(match d {
+            _ if lo == 0 && hi == 0 => d.clone(),
+            Dim::Known(n) => {
+                if mode == "reflect" && (lo >= *n || hi >= *n) {
+                    return Err(err_attr(
+                        "pads",
+                        format!("reflect padding of axis {i} by {lo} and {hi} needs an extent above both, got {n}"),
+                    ));
+                }
+                if mode == "edge" && *n == 0 {
+                    return Err(err_at(0, format!("edge padding of the empty axis {i}")));
+                }
+                Dim::Known(n + lo + hi)
+            }
+            Dim::Sym(s) => {
+                return Err(err_at(
+                    0,
+                    format!("pad of axis {i}, of symbolic extent {s}, needs a known extent"),
+                ))
+            }
+        });
+    }
+    Ok(Shape(out))
+}
+
+/// `resize`: the `shape` attribute, of x's rank; an axis of symbolic extent must keep it.
+fn resize(x: &Shape, attrs: &Attrs) -> R {
+    let shape = attrs
+        .ints("shape")
+        .ok_or_else(|| err_attr("shape", "resize needs shape"))?;
+    if shape.len() != x.rank() {
+        return Err(err_attr(
+            "shape",
+            format!(
+                "shape {shape:?} has {} entries; x {x} has rank {}",
+                shape.len(),
+                x.rank()
+            ),
+        ));
+    }
+    x.0.iter()
+        .zip(&shape)
+        .enumerate()
+        .map(|(i, (d, &t))| match d {
+            _ if t < 1 => Err(err_attr(
+                "shape",
+                format!("resize extent {t} of axis {i} is not positive"),
+            )),
+            Dim::Known(0) => Err(err_at(0, format!("resize of the empty axis {i}"))),
+            Dim::Known(_) => Ok(Dim::Known(t as u64)),
+            Dim::Sym(s) => Err(err_at(
+                0,
+                format!("resize of axis {i}, of symbolic extent {s}, needs a known extent"),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Shape)
+}
+
 /// numpy broadcasting of two shapes.
 pub fn broadcast(a: &Shape, b: &Shape) -> R {
     let n = a.rank().max(b.rank());
@@ -415,6 +525,112 @@ fn positive(v: &[i64], name: &'static str, allow_zero: bool) -> Result<Vec<u64>,
             }
         })
         .collect()
+}
+
+fn conv_transpose2d(inputs: &[Shape], attrs: &Attrs) -> R {
+    const OP: &str = "conv_transpose2d";
+    let (x, w) = (&inputs[0], &inputs[1]);
+    if x.rank() != 4 {
+        return Err(err_at(
+            0,
+            format!("{OP} input must be [N, C, H, W], got {x}"),
+        ));
+    }
+    if w.rank() != 4 {
+        return Err(err_at(
+            1,
+            format!("{OP} weight must be [C, O/groups, KH, KW], got {w}"),
+        ));
+    }
+    let spatial =
+        |name: &'static str, default: i64, zero_ok: bool| -> Result<Vec<u64>, ShapeError> {
+            let v = attrs
+                .spatial(name, 2, default)
+                .ok_or_else(|| err_attr(name, format!("{name} needs 1 or 2 values")))?;
+            positive(&v, name, zero_ok)
+        };
+    let stride = spatial("stride", 1, false)?;
+    let padding = spatial("padding", 0, true)?;
+    let output_padding = spatial("output_padding", 0, true)?;
+    let dilation = spatial("dilation", 1, false)?;
+    let groups = attrs.int("groups", 1);
+    if groups < 1 {
+        return Err(err_attr(
+            "groups",
+            format!("groups must be >= 1, got {groups}"),
+        ));
+    }
+    let g = groups as u64;
+    if !same(&x.0[1], &w.0[0]) {
+        return Err(err_at(
+            1,
+            format!(
+                "{OP}: input has {} channels, weight {w} expects {}",
+                x.0[1], w.0[0]
+            ),
+        ));
+    }
+    if let Some(c) = x.0[1].known() {
+        if c % g != 0 {
+            return Err(err_attr(
+                "groups",
+                format!("{OP}: {c} input channels do not split into {g} groups"),
+            ));
+        }
+    }
+    for i in 0..2 {
+        if output_padding[i] >= stride[i].max(dilation[i]) {
+            return Err(err_attr(
+                "output_padding",
+                format!(
+                    "{OP}: output_padding {} must be below stride {} or dilation {}",
+                    output_padding[i], stride[i], dilation[i]
+                ),
+            ));
+        }
+    }
+    let out_channels = match w.0[1].known() {
+        Some(o) => Dim::Known(o * g),
+        None if g == 1 => w.0[1].clone(),
+        None => {
+            return Err(err_at(
+                1,
+                format!("{OP}: grouped weight {w} needs a known extent"),
+            ))
+        }
+    };
+    if let Some(b) = inputs.get(2) {
+        if b.rank() != 1 || !same(&b.0[0], &out_channels) {
+            return Err(err_at(
+                2,
+                format!("{OP} bias must be [{out_channels}], got {b}"),
+            ));
+        }
+    }
+    let mut out = vec![x.0[0].clone(), out_channels];
+    for i in 0..2 {
+        let (Some(n), Some(k)) = (x.0[2 + i].known(), w.0[2 + i].known()) else {
+            return Err(err_at(
+                0,
+                format!("{OP} needs known spatial extents, got {x} and {w}"),
+            ));
+        };
+        let full = n.saturating_sub(1) * stride[i]
+            + dilation[i] * k.saturating_sub(1)
+            + output_padding[i]
+            + 1;
+        if n == 0 || k == 0 || full <= 2 * padding[i] {
+            return Err(err_at(
+                0,
+                format!(
+                    "{OP}: input {x} with weight {w} and padding {} leaves no output",
+                    padding[i]
+                ),
+            ));
+        }
+        out.push(Dim::Known(full - 2 * padding[i]));
+    }
+    Ok(Shape(out))
 }
 
 fn conv(inputs: &[Shape], attrs: &Attrs, nd: usize) -> R {
@@ -1032,6 +1248,98 @@ mod tests {
         assert!(
             broadcast(&sym(&["B"]), &sym(&["N"])).is_err(),
             "different symbols are not provably equal"
+        );
+    }
+
+    #[test]
+    fn pad_grows_each_axis_and_refuses_what_onnx_runtimes_refuse() {
+        let pads = |p: &[i64], mode: &str| {
+            Attrs::new()
+                .with("pads", AttrValue::Ints(p.to_vec()))
+                .with("mode", AttrValue::Str(mode.into()))
+        };
+        assert_eq!(
+            infer_shape(
+                Op::Pad,
+                &[s(&[1, 3, 4, 5])],
+                &pads(&[0, 0, 1, 2, 0, 0, 3, 0], "constant")
+            )
+            .unwrap(),
+            s(&[1, 3, 8, 7])
+        );
+        // Symbolic axes are fine when not padded.
+        assert_eq!(
+            infer_shape(Op::Pad, &[sym(&["B", "4"])], &pads(&[0, 1, 0, 1], "edge")).unwrap(),
+            sym(&["B", "6"])
+        );
+        let e = infer_shape(Op::Pad, &[s(&[2, 3])], &pads(&[0, -1, 0, 0], "constant")).unwrap_err();
+        assert_eq!(e.attr, Some("pads"));
+        assert!(infer_shape(Op::Pad, &[s(&[2, 3])], &pads(&[0, 3, 0, 0], "reflect")).is_err());
+        assert!(infer_shape(Op::Pad, &[s(&[2, 3])], &pads(&[0, 2, 0, 2], "reflect")).is_ok());
+        assert!(infer_shape(Op::Pad, &[s(&[2, 3])], &pads(&[0, 1], "constant")).is_err());
+        assert!(infer_shape(Op::Pad, &[s(&[2, 3])], &pads(&[0, 1, 0, 1], "wrap")).is_err());
+        assert!(infer_shape(
+            Op::Pad,
+            &[sym(&["B", "3"])],
+            &pads(&[1, 0, 0, 0], "constant")
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn conv_transpose2d_inverts_the_conv_extent_formula() {
+        let attrs = Attrs::new()
+            .with("stride", AttrValue::Int(2))
+            .with("padding", AttrValue::Int(1))
+            .with("output_padding", AttrValue::Int(1));
+        // PyTorch: ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1) on 5x7 -> 10x14.
+        assert_eq!(
+            infer_shape(
+                Op::ConvTranspose2d,
+                &[s(&[1, 4, 5, 7]), s(&[4, 3, 3, 3]), s(&[6])],
+                &attrs.clone().with("groups", AttrValue::Int(2))
+            )
+            .unwrap(),
+            s(&[1, 6, 10, 14])
+        );
+        assert!(infer_shape(
+            Op::ConvTranspose2d,
+            &[s(&[1, 5, 5, 7]), s(&[4, 3, 3, 3])],
+            &attrs
+        )
+        .is_err());
+        let e = infer_shape(
+            Op::ConvTranspose2d,
+            &[s(&[1, 4, 5, 7]), s(&[4, 3, 3, 3]), s(&[4])],
+            &attrs,
+        )
+        .unwrap_err();
+        assert_eq!(e.input, Some(2));
+        let bad_op = Attrs::new().with("output_padding", AttrValue::Int(1));
+        assert!(infer_shape(
+            Op::ConvTranspose2d,
+            &[s(&[1, 4, 5, 7]), s(&[4, 3, 3, 3])],
+            &bad_op
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn prelu_slope_broadcasts_one_way_to_x() {
+        let a = Attrs::new();
+        assert_eq!(
+            infer_shape(Op::Prelu, &[s(&[2, 3, 4, 4]), s(&[3, 1, 1])], &a).unwrap(),
+            s(&[2, 3, 4, 4])
+        );
+        assert_eq!(
+            infer_shape(Op::Prelu, &[s(&[2, 3]), s(&[1])], &a).unwrap(),
+            s(&[2, 3])
+        );
+        let e = infer_shape(Op::Prelu, &[s(&[3]), s(&[2, 3])], &a).unwrap_err();
+        assert_eq!(e.input, Some(1));
+        assert_eq!(
+            infer_shape(Op::Maximum, &[s(&[2, 1]), s(&[3])], &a).unwrap(),
+            s(&[2, 3])
         );
     }
 

@@ -93,6 +93,40 @@ fn derivative(op: &UnaryOp, x: f64, y: f64) -> f64 {
         }
         UnaryOp::Scale { factor } => factor,
         UnaryOp::Offset { .. } | UnaryOp::Identity => 1.0,
+        // PyTorch: elu'(x) = alpha e^x for x <= 0.
+        UnaryOp::Elu { alpha } => {
+            if x > 0.0 {
+                1.0
+            } else {
+                alpha * x.exp()
+            }
+        }
+        UnaryOp::Selu { alpha, gamma } => {
+            if x > 0.0 {
+                gamma
+            } else {
+                gamma * alpha * x.exp()
+            }
+        }
+        // PyTorch passes the slope strictly inside (0, 1) and 0 on the flat parts and the kinks.
+        UnaryOp::HardSigmoid { alpha, beta } => {
+            let v = alpha * x + beta;
+            if v > 0.0 && v < 1.0 {
+                alpha
+            } else {
+                0.0
+            }
+        }
+        // PyTorch: 0 below -3, x/3 + 1/2 on [-3, 3], 1 above.
+        UnaryOp::HardSwish => {
+            if x < -3.0 {
+                0.0
+            } else if x <= 3.0 {
+                x / 3.0 + 0.5
+            } else {
+                1.0
+            }
+        }
     }
 }
 
@@ -157,12 +191,30 @@ pub(super) fn binary(
                     }
                 }),
         ),
+        // PyTorch's maximum/minimum: the winner takes the gradient, a tie splits it evenly.
         BinaryOp::Max | BinaryOp::Min => {
-            return Err(RuleError::Missing(format!(
-                "{} has no backward rule (no tl op lowers to it)",
-                op.name()
-            )))
+            let share = |a: f64, b: f64| winner_share(op, a, b);
+            (
+                Zip::from(g)
+                    .and(&ab)
+                    .and(&bb)
+                    .map_collect(|&g, &a, &b| g * share(a, b)),
+                Zip::from(g)
+                    .and(&ab)
+                    .and(&bb)
+                    .map_collect(|&g, &a, &b| g * share(b, a)),
+            )
         }
+        // PyTorch's prelu: the slope applies where x <= 0; d/dslope = x there.
+        BinaryOp::Prelu => (
+            Zip::from(g)
+                .and(&ab)
+                .and(&bb)
+                .map_collect(|&g, &a, &b| if a > 0.0 { g } else { g * b }),
+            Zip::from(g)
+                .and(&ab)
+                .map_collect(|&g, &a| if a > 0.0 { 0.0 } else { g * a }),
+        ),
     };
     Ok(vec![
         Some(unbroadcast(ga, a.shape())),
@@ -252,10 +304,31 @@ pub(super) fn binary_jvp(
                 wrt_a + wrt_b
             }),
         BinaryOp::Max | BinaryOp::Min => {
-            return Err(RuleError::Missing(format!(
-                "{} has no forward-mode rule (no tl op lowers to it)",
-                op.name()
-            )))
+            Zip::from(&ab)
+                .and(&bb)
+                .and(&dab)
+                .and(&dbb)
+                .map_collect(|&a, &b, &da, &db| {
+                    winner_share(op, a, b) * da + winner_share(op, b, a) * db
+                })
         }
+        BinaryOp::Prelu => Zip::from(&ab)
+            .and(&bb)
+            .and(&dab)
+            .and(&dbb)
+            .map_collect(|&a, &b, &da, &db| if a > 0.0 { da } else { b * da + a * db }),
     })
+}
+
+/// The share of the gradient of `max(a, b)` (or `min`) that goes to `a`: 1 when it wins, 1/2 on
+/// a tie, else 0.
+fn winner_share(op: BinaryOp, a: f64, b: f64) -> f64 {
+    let wins = if op == BinaryOp::Max { a > b } else { a < b };
+    if wins {
+        1.0
+    } else if a == b {
+        0.5
+    } else {
+        0.0
+    }
 }

@@ -170,6 +170,21 @@ pub(crate) fn vjp(
         }
         KernelOp::Conv2d { params, bias } => spatial::conv2d(x(0)?, x(1)?, *bias, params, g),
         KernelOp::Conv1d { params, bias } => spatial::conv1d(x(0)?, x(1)?, *bias, params, g),
+        KernelOp::ConvTranspose2d { params, bias } => {
+            let (dx, dw, db) = crate::cpu::conv_transpose2d_backward(
+                x(0)?.view(),
+                x(1)?.view(),
+                g.view(),
+                *bias,
+                params,
+            )
+            .map_err(RuleError::Kernel)?;
+            let mut grads = vec![Some(dx), Some(dw)];
+            if *bias {
+                grads.push(db);
+            }
+            Ok(grads)
+        }
         KernelOp::MaxPool2d(p) => spatial::max_pool2d(x(0)?, y, p, g),
         KernelOp::AvgPool2d(p) => spatial::avg_pool2d(x(0)?, p, g),
         KernelOp::ArgMax { .. } => Err(RuleError::Missing(
@@ -192,6 +207,13 @@ pub(crate) fn vjp(
             g,
         ),
         KernelOp::Cast { .. } => Err(RuleError::Missing("cast has no backward rule".into())),
+        KernelOp::Resize(p) => Ok(vec![Some(
+            crate::cpu::resize_backward(g.view(), x(0)?.shape(), p).map_err(RuleError::Kernel)?,
+        )]),
+        KernelOp::Pad { pads, mode, .. } => Ok(vec![Some(
+            crate::cpu::pad_backward(g.view(), x(0)?.shape(), pads, *mode)
+                .map_err(RuleError::Kernel)?,
+        )]),
     }
 }
 
@@ -326,6 +348,15 @@ pub(crate) fn jvp(
             operands,
             tangents,
         )?,
+        KernelOp::ConvTranspose2d { params, .. } => bilinear(
+            op,
+            &KernelOp::ConvTranspose2d {
+                params: *params,
+                bias: false,
+            },
+            operands,
+            tangents,
+        )?,
         KernelOp::Conv1d { params, .. } => bilinear(
             op,
             &KernelOp::Conv1d {
@@ -444,6 +475,11 @@ pub(crate) fn jvp(
         KernelOp::Cast { .. } => {
             return Err(RuleError::Missing("cast has no forward-mode rule".into()))
         }
+        KernelOp::Resize(p) => crate::cpu::resize(dx(0)?.view(), p).map_err(RuleError::Kernel)?,
+        // Linear in x; the fill is a constant, so its tangent is 0.
+        KernelOp::Pad { pads, mode, .. } => {
+            crate::cpu::pad(dx(0)?.view(), pads, *mode, 0.0).map_err(RuleError::Kernel)?
+        }
     };
     if out.shape() != y.shape() {
         return Err(operand_mismatch(
@@ -484,9 +520,40 @@ pub(crate) fn kink(
                     }),
                     "at a clamp bound",
                 ),
+                crate::cpu::UnaryOp::Elu { .. } | crate::cpu::UnaryOp::Selu { .. } => {
+                    (count(x, &|v| near(v, 0.0)), "at 0")
+                }
+                crate::cpu::UnaryOp::HardSigmoid { alpha, beta } if alpha != 0.0 => (
+                    count(x, &|v| {
+                        near(v, -beta / alpha) || near(v, (1.0 - beta) / alpha)
+                    }),
+                    "at a corner of hard_sigmoid",
+                ),
+                crate::cpu::UnaryOp::HardSwish => {
+                    (count(x, &|v| near(v, -3.0) || near(v, 3.0)), "at -3 or 3")
+                }
                 _ => (0, ""),
             };
             (n > 0).then(|| format!("{n} element(s) {what}"))
+        }
+        KernelOp::Binary(
+            b @ (crate::cpu::BinaryOp::Prelu
+            | crate::cpu::BinaryOp::Max
+            | crate::cpu::BinaryOp::Min),
+        ) => {
+            let a = float(name, operands, 0)?;
+            let n = if *b == crate::cpu::BinaryOp::Prelu {
+                count(a, &|v| near(v, 0.0))
+            } else {
+                let other = float(name, operands, 1)?;
+                match (a.broadcast(y.raw_dim()), other.broadcast(y.raw_dim())) {
+                    (Some(a), Some(o)) => ndarray::Zip::from(&a)
+                        .and(&o)
+                        .fold(0, |n, &p, &q| n + usize::from(near(p, q))),
+                    _ => 0,
+                }
+            };
+            (n > 0).then(|| format!("{n} element(s) at a kink of {name}"))
         }
         KernelOp::Reduce {
             op: crate::cpu::ReduceOp::Max,

@@ -227,6 +227,11 @@ fn unary_rules_match_finite_differences() {
             min: Some(-0.05),
             max: Some(0.05),
         },
+        UnaryOp::Elu { alpha: 1.3 },
+        UnaryOp::Selu {
+            alpha: 1.6732632423543772,
+            gamma: 1.0507009873554805,
+        },
     ];
     for (s, op) in kinked.into_iter().enumerate() {
         check(
@@ -272,6 +277,29 @@ fn unary_rules_match_finite_differences() {
             vec![t(rng.array(&[7], 0.3, 4.0))],
             40 + s as u64,
         );
+    }
+    // Piecewise-linear activations away from their corners (hard_sigmoid's at -2.5 and 2.5,
+    // hard_swish's at -3 and 3), inside and outside.
+    for (s, (lo, hi)) in [(-2.4, 2.4), (2.6, 4.0), (-4.0, -3.1)]
+        .into_iter()
+        .enumerate()
+    {
+        for (k, op) in [
+            UnaryOp::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            },
+            UnaryOp::HardSwish,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            check(
+                KernelOp::Unary(op),
+                vec![t(rng.array(&[2, 5], lo, hi))],
+                60 + 2 * s as u64 + k as u64,
+            );
+        }
     }
     // Softplus in its linear region (beta x > threshold).
     check(
@@ -332,6 +360,112 @@ fn binary_rules_unbroadcast() {
             KernelOp::Binary(BinaryOp::Pow),
             vec![t(rng.array(sa, 0.4, 2.0)), t(rng.array(sb, -1.5, 2.5))],
             13 + s as u64,
+        );
+        for op in [BinaryOp::Max, BinaryOp::Min] {
+            check(
+                KernelOp::Binary(op),
+                vec![t(rng.array(sa, -2.0, 2.0)), t(rng.array(sb, -2.0, 2.0))],
+                17 + s as u64,
+            );
+        }
+    }
+    // prelu: the slope broadcasts to x (x keeps its shape), x away from the kink at 0.
+    for (s, (sx, sl)) in [
+        (&[2usize, 3, 4][..], &[3usize, 1][..]),
+        (&[3, 4], &[1]),
+        (&[2, 3], &[2, 3]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        check(
+            KernelOp::Binary(BinaryOp::Prelu),
+            vec![t(rng.away_from_zero(sx)), t(rng.array(sl, -0.5, 0.5))],
+            25 + s as u64,
+        );
+    }
+}
+
+#[test]
+fn conv_transpose2d_rules_match_finite_differences() {
+    let mut rng = Rng(11);
+    let p = crate::cpu::ConvTranspose2dParams {
+        stride: [2, 1],
+        padding: [1, 0],
+        output_padding: [1, 0],
+        dilation: [1, 2],
+        groups: 2,
+    };
+    for bias in [false, true] {
+        let mut ops = vec![
+            t(rng.array(&[2, 4, 3, 3], -1.0, 1.0)),
+            t(rng.array(&[4, 3, 2, 2], -1.0, 1.0)),
+        ];
+        if bias {
+            ops.push(t(rng.array(&[6], -1.0, 1.0)));
+        }
+        check(
+            KernelOp::ConvTranspose2d { params: p, bias },
+            ops,
+            80 + u64::from(bias),
+        );
+    }
+}
+
+#[test]
+fn resize_rules_match_finite_differences() {
+    use crate::cpu::{CoordinateMode, NearestMode, ResizeMode, ResizeParams};
+    let mut rng = Rng(12);
+    for (s, (mode, coordinates)) in [
+        (ResizeMode::Linear, CoordinateMode::HalfPixel),
+        (ResizeMode::Linear, CoordinateMode::AlignCorners),
+        (ResizeMode::Nearest, CoordinateMode::Asymmetric),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let p = ResizeParams {
+            shape: vec![1, 2, 5, 7],
+            mode,
+            coordinates,
+            nearest: NearestMode::Floor,
+        };
+        check(
+            KernelOp::Resize(p),
+            vec![t(rng.array(&[1, 2, 3, 4], -1.0, 1.0))],
+            90 + s as u64,
+        );
+    }
+}
+
+#[test]
+fn max_min_split_a_tie_and_pad_scatters_back() {
+    let a = t(ArrayD::from_elem(IxDyn(&[2]), 1.0));
+    let g = ArrayD::<f64>::ones(IxDyn(&[2]));
+    for op in [BinaryOp::Max, BinaryOp::Min] {
+        let kop = KernelOp::Binary(op);
+        let y = forward(&kop, &[a.clone(), a.clone()]);
+        let grads = vjp(&kop, &[&a, &a], 0, &y, &g).unwrap();
+        assert_eq!(grads[0].as_ref().unwrap()[[0]], 0.5, "{op:?}");
+        assert_eq!(grads[1].as_ref().unwrap()[[1]], 0.5, "{op:?}");
+    }
+    let mut rng = Rng(9);
+    for (s, mode) in [
+        crate::cpu::PadMode::Constant,
+        crate::cpu::PadMode::Reflect,
+        crate::cpu::PadMode::Edge,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        check(
+            KernelOp::Pad {
+                pads: vec![(0, 0), (1, 2), (2, 1)],
+                mode,
+                value: 0.75,
+            },
+            vec![t(rng.array(&[2, 3, 4], -1.0, 1.0))],
+            70 + s as u64,
         );
     }
 }
