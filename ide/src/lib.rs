@@ -33,6 +33,8 @@ mod verification;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vfs_tests;
 
 use std::path::PathBuf;
 

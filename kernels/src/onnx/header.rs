@@ -72,10 +72,11 @@ pub(super) fn decode_header_keeping(
             w.copy_field(key, len, &mut slim)?;
         }
     }
-    let model = proto::ModelProto::decode(slim.as_slice()).map_err(|e| PayloadError::OnnxDecode {
-        path: path.clone(),
-        detail: e.to_string(),
-    })?;
+    let model =
+        proto::ModelProto::decode(slim.as_slice()).map_err(|e| PayloadError::OnnxDecode {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
     let mut m = model_from_proto(label, base_dir, &model)?;
     for (name, header) in skipped {
         if m.initializers.contains_key(&name) {

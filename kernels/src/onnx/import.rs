@@ -915,7 +915,13 @@ impl Builder<'_> {
                     None => self.param(&key, transposed),
                 }
             }
-            (false, None) if self.model.headers.get(&b_name).is_some_and(|h| h.shape.len() == 2) => {
+            (false, None)
+                if self
+                    .model
+                    .headers
+                    .get(&b_name)
+                    .is_some_and(|h| h.shape.len() == 2) =>
+            {
                 // Header-only: the re-laid-out weight's type, as a full load would give it.
                 let h = &self.model.headers[&b_name];
                 let key = format!("{b_name}.T");

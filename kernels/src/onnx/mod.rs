@@ -21,8 +21,8 @@ use proto::attribute_proto::AttributeType;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-pub use header::{decode_header, load_header, HEADER_KEEP_BYTES};
 pub use export::{export, export_bytes, ExportError, EXPORT_OPSET};
+pub use header::{decode_header, load_header, HEADER_KEEP_BYTES};
 pub use import::{
     import, import_with, is_supported, supported_ops, ImportOptions, ImportedModel,
     IMPORT_ONLY_OPS, OPSETS,

@@ -633,7 +633,9 @@ fn header_only_gemm_weight_keeps_the_relaid_out_type() {
     let mut seed = 7u64;
     let data: Vec<f32> = (0..6)
         .map(|_| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
         })
         .collect();
