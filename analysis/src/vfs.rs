@@ -61,9 +61,14 @@ pub fn external_from_bytes(path: &Path, bytes: &[u8]) -> ExternalContent {
     if is_onnx_file(path) {
         let base = path.parent().unwrap_or(Path::new("."));
         ExternalContent::Onnx(
-            tl_kernels::onnx::decode_header(path, base, bytes, bytes.len() as u64)
-                .map(Arc::new)
-                .map_err(|e| (parse_code(e.code()).unwrap_or(301), e.to_string())),
+            tl_kernels::onnx::decode_header(
+                path,
+                base,
+                std::io::Cursor::new(bytes),
+                bytes.len() as u64,
+            )
+            .map(Arc::new)
+            .map_err(|e| (parse_code(e.code()).unwrap_or(301), e.to_string())),
         )
     } else {
         ExternalContent::Weights(Err((

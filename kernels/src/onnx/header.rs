@@ -13,7 +13,7 @@ use crate::error::{PayloadError, PayloadResult};
 use crate::payload::io_error;
 use prost::Message;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 
 /// Initializer data up to this many bytes is read (the importer folds shape tensors and small
@@ -38,7 +38,7 @@ pub fn load_header(path: &Path) -> PayloadResult<OnnxModel> {
 pub fn decode_header(
     label: &Path,
     base_dir: &Path,
-    reader: impl BufRead,
+    reader: impl BufRead + Seek,
     len: u64,
 ) -> PayloadResult<OnnxModel> {
     decode_header_keeping(label, base_dir, reader, len, HEADER_KEEP_BYTES)
@@ -48,7 +48,7 @@ pub fn decode_header(
 pub(super) fn decode_header_keeping(
     label: &Path,
     base_dir: &Path,
-    reader: impl BufRead,
+    reader: impl BufRead + Seek,
     len: u64,
     keep: u64,
 ) -> PayloadResult<OnnxModel> {
@@ -97,7 +97,7 @@ struct Walker<R> {
     keep: u64,
 }
 
-impl<R: BufRead> Walker<R> {
+impl<R: BufRead + Seek> Walker<R> {
     fn bad(&self, detail: impl Into<String>) -> PayloadError {
         PayloadError::OnnxDecode {
             path: self.path.clone(),
@@ -144,20 +144,13 @@ impl<R: BufRead> Walker<R> {
         Ok(buf)
     }
 
-    fn skip(&mut self, mut n: u64) -> PayloadResult<()> {
-        while n > 0 {
-            let avail = match self.r.fill_buf() {
-                Ok(buf) => buf.len() as u64,
-                Err(e) => return Err(self.bad(e.to_string())),
-            };
-            if avail == 0 {
-                return Err(self.bad("unexpected end of file"));
-            }
-            let step = avail.min(n);
-            self.r.consume(step as usize);
-            self.pos += step;
-            n -= step;
-        }
+    /// Skips `n` bytes by seeking (the data is never read; `length` checked they exist).
+    fn skip(&mut self, n: u64) -> PayloadResult<()> {
+        let step = i64::try_from(n).map_err(|_| self.bad("a field too large to skip"))?;
+        self.r
+            .seek(SeekFrom::Current(step))
+            .map_err(|e| self.bad(e.to_string()))?;
+        self.pos += n;
         Ok(())
     }
 

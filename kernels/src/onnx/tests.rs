@@ -587,7 +587,13 @@ fn repo_onnx_models() -> Vec<std::path::PathBuf> {
 fn header_keeping(path: &Path, keep: u64) -> PayloadResult<OnnxModel> {
     let bytes = std::fs::read(path).unwrap();
     let len = bytes.len() as u64;
-    header::decode_header_keeping(path, Path::new("."), bytes.as_slice(), len, keep)
+    header::decode_header_keeping(
+        path,
+        Path::new("."),
+        std::io::Cursor::new(&bytes),
+        len,
+        keep,
+    )
 }
 
 #[test]
@@ -646,7 +652,7 @@ fn header_only_gemm_weight_keeps_the_relaid_out_type() {
     let header = header::decode_header_keeping(
         Path::new("mem.onnx"),
         Path::new("."),
-        bytes.as_slice(),
+        std::io::Cursor::new(&bytes),
         bytes.len() as u64,
         0,
     )
@@ -662,7 +668,13 @@ fn truncated_models_are_coded_errors_in_the_header_reader() {
         let bytes = std::fs::read(&path).unwrap();
         for cut in [1, bytes.len() / 3, bytes.len() / 2, bytes.len() - 1] {
             let part = &bytes[..cut];
-            let r = header::decode_header_keeping(&path, Path::new("."), part, cut as u64, 64);
+            let r = header::decode_header_keeping(
+                &path,
+                Path::new("."),
+                std::io::Cursor::new(part),
+                cut as u64,
+                64,
+            );
             if let Err(e) = r {
                 assert!(e.code().starts_with("TL03"), "{e}");
             }
