@@ -52,8 +52,10 @@ def main():
     onnx.save(model, f"{out}/vgg19.onnx")
     with open(f"{out}/vgg19.tl", "w") as f:
         f.write('import onnx "vgg19.onnx" as net\n\n'
+                'assume environment vgg19_data: "vgg19.onnx holds random weights generated for the benchmark"\n\n'
                 "/// Logits stay bounded on a small box around the zero image.\n"
                 "contract bounded_logits on net {\n"
+                "  rests on vgg19_data\n"
                 "  given x in box(-0.01, 0.01)\n"
                 "  ensure all(logits <= 1000.0)\n"
                 "  check by ibp\n"
