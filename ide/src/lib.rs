@@ -32,6 +32,8 @@ pub mod trust;
 mod verification;
 
 #[cfg(test)]
+mod decide_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod vfs_tests;
