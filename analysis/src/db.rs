@@ -1,8 +1,8 @@
 //! The salsa database: its inputs (source texts, external files' headers) and the file registry.
 //!
 //! The inputs are a small VFS, as rust-analyzer's loader keeps: **no query reads the disk**. A
-//! query that names a file the database does not know yet gets an input marked not loaded and
-//! the path is recorded as requested; the host (outside every query) reads the requested files
+//! query that names a file the database does not know yet gets an input marked not loaded (the
+//! file is "requested"); the host (outside every query) reads the requested files
 //! with [`crate::vfs`] and sets them, which re-runs exactly the queries that asked
 //! ([`RootDatabase::load_requested`], [`RootDatabase::settle`]).
 
@@ -172,8 +172,6 @@ pub struct RootDatabase {
     storage: salsa::Storage<Self>,
     files: Arc<Mutex<HashMap<PathBuf, SourceFile>>>,
     externals: Arc<Mutex<HashMap<PathBuf, ExternalFile>>>,
-    /// Paths queries asked for that are not loaded yet.
-    requested: Arc<Mutex<std::collections::BTreeSet<PathBuf>>>,
     executions: Arc<Mutex<Option<Vec<String>>>>,
 }
 
@@ -191,7 +189,6 @@ impl Default for RootDatabase {
             }))),
             files: Arc::default(),
             externals: Arc::default(),
-            requested: Arc::default(),
             executions,
         }
     }
@@ -209,8 +206,7 @@ impl Db for RootDatabase {
             return *f;
         }
         let file = SourceFile::new(self, path.clone(), Err(LoadError::NotLoaded));
-        files.insert(path.clone(), file);
-        self.requested.lock().expect("requested lock").insert(path);
+        files.insert(path, file);
         file
     }
 
@@ -226,8 +222,7 @@ impl Db for RootDatabase {
             0,
             crate::vfs::ExternalContent::NotLoaded,
         );
-        ext.insert(path.clone(), file);
-        self.requested.lock().expect("requested lock").insert(path);
+        ext.insert(path, file);
         file
     }
 }
@@ -319,36 +314,61 @@ impl RootDatabase {
         }
     }
 
-    /// Whether queries asked for files that are not loaded yet.
+    /// Whether queries asked for files that are not loaded yet, as this database (or snapshot)
+    /// sees its inputs. A snapshot's inputs cannot change while it lives, so a snapshot that says
+    /// `false` computed every answer over loaded files.
     pub fn has_requested(&self) -> bool {
-        !self.requested.lock().expect("requested lock").is_empty()
+        let files: Vec<SourceFile> = self
+            .files
+            .lock()
+            .expect("files lock")
+            .values()
+            .copied()
+            .collect();
+        let externals: Vec<ExternalFile> = self
+            .externals
+            .lock()
+            .expect("externals lock")
+            .values()
+            .copied()
+            .collect();
+        files
+            .iter()
+            .any(|f| matches!(f.text(self), Err(LoadError::NotLoaded)))
+            || externals
+                .iter()
+                .any(|e| matches!(e.content(self), crate::vfs::ExternalContent::NotLoaded))
     }
 
-    /// Reads every requested file from disk (outside any query) and sets it; returns how many
-    /// were loaded.
+    /// Reads every file queries asked for that is not loaded yet from disk (outside any query)
+    /// and sets it; returns how many were loaded.
     pub fn load_requested(&mut self) -> usize {
-        let paths = std::mem::take(&mut *self.requested.lock().expect("requested lock"));
+        let files: Vec<(PathBuf, SourceFile)> = self
+            .files
+            .lock()
+            .expect("files lock")
+            .iter()
+            .map(|(p, f)| (p.clone(), *f))
+            .collect();
+        let externals: Vec<(PathBuf, ExternalFile)> = self
+            .externals
+            .lock()
+            .expect("externals lock")
+            .iter()
+            .map(|(p, f)| (p.clone(), *f))
+            .collect();
         let mut loaded = 0;
-        for path in paths {
-            let file = self.files.lock().expect("files lock").get(&path).copied();
-            if let Some(file) = file {
-                if matches!(file.text(self), Err(LoadError::NotLoaded)) {
-                    self.set_loaded_text(file, read_source(&path));
-                    loaded += 1;
-                }
+        for (path, file) in files {
+            if matches!(file.text(self), Err(LoadError::NotLoaded)) {
+                self.set_loaded_text(file, read_source(&path));
+                loaded += 1;
             }
-            let ext = self
-                .externals
-                .lock()
-                .expect("externals lock")
-                .get(&path)
-                .copied();
-            if let Some(ext) = ext {
-                if matches!(ext.content(self), crate::vfs::ExternalContent::NotLoaded) {
-                    let (stamp, content) = crate::vfs::load_external(&path);
-                    self.set_external(ext, stamp, content);
-                    loaded += 1;
-                }
+        }
+        for (path, ext) in externals {
+            if matches!(ext.content(self), crate::vfs::ExternalContent::NotLoaded) {
+                let (stamp, content) = crate::vfs::load_external(&path);
+                self.set_external(ext, stamp, content);
+                loaded += 1;
             }
         }
         loaded

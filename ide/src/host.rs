@@ -197,8 +197,8 @@ impl Analysis {
 
     /// Whether answering asked for files the host has not loaded yet: answers may then be
     /// missing what those files hold; the host loads them with [`Change::load_requested`].
-    pub fn has_requested(&self) -> bool {
-        self.db.has_requested()
+    pub fn has_requested(&self) -> Cancellable<bool> {
+        self.with_db(|db| db.has_requested())
     }
 
     /// The text of `path` as the snapshot holds it ("" when the file cannot be read): offsets in

@@ -250,7 +250,7 @@ pub async fn publish(state: Arc<State>, client: Client) {
                 let (runs, running) = st.verify.current(path, Some(*version));
                 out.push(analyse(&cx, path, uri, *version, &runs, &running)?);
             }
-            if snapshot.has_requested() {
+            if snapshot.has_requested()? {
                 // The analysis named files not loaded yet: these results lack them. The writer
                 // loads them and publishes again.
                 st.submit(Edit::LoadRequested);
