@@ -1,4 +1,10 @@
-//! The salsa database: inputs (source texts, external file stamps) and the on-demand file registry.
+//! The salsa database: its inputs (source texts, external files' headers) and the file registry.
+//!
+//! The inputs are a small VFS, as rust-analyzer's loader keeps: **no query reads the disk**. A
+//! query that names a file the database does not know yet gets an input marked not loaded (the
+//! file is "requested"); the host (outside every query) reads the requested files
+//! with [`crate::vfs`] and sets them, which re-runs exactly the queries that asked
+//! ([`RootDatabase::load_requested`], [`RootDatabase::settle`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,20 +22,25 @@ pub struct SourceFile {
     pub text: Result<String, LoadError>,
 }
 
-/// A file tl reads but does not parse as `.tl` (weights, ONNX models, VNN-LIB properties).
-/// `stamp` changes whenever the file on disk changes (length and modification time), so queries
-/// that read it re-run; the language server bumps it on watched-file events.
+/// A file tl reads but does not parse as `.tl` (weights, ONNX models, VNN-LIB properties): what
+/// the loader read of its header (never tensor data), and `stamp`, which changes whenever the file
+/// on disk changes (length and modification time). The language server reloads it on
+/// watched-file events.
 #[salsa::input(debug)]
 pub struct ExternalFile {
     #[returns(ref)]
     pub path: PathBuf,
     #[returns(copy)]
     pub stamp: u64,
+    #[returns(ref)]
+    pub content: crate::vfs::ExternalContent,
 }
 
 /// Why a source file has no text.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum LoadError {
+    /// The loader has not read the file yet (a query asked for it; the host loads it next).
+    NotLoaded,
     NotFound,
     NotUtf8 {
         valid_up_to: usize,
@@ -47,6 +58,7 @@ pub enum LoadError {
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            LoadError::NotLoaded => f.write_str("file not loaded yet"),
             LoadError::NotFound => f.write_str("file not found"),
             LoadError::NotUtf8 { valid_up_to } => write!(
                 f,
@@ -146,10 +158,10 @@ pub fn file_stamp(path: &Path) -> u64 {
 /// What every query can ask of the database beyond salsa itself.
 #[salsa::db]
 pub trait Db: salsa::Database {
-    /// The source file at `path` (normalised), read from disk on first use, or from an overlay
-    /// the front end set (an editor buffer).
+    /// The source file at `path` (normalised) as the loader or an editor set it; a path not
+    /// loaded yet is requested (its text is [`LoadError::NotLoaded`] until the host loads it).
     fn source(&self, path: &Path) -> SourceFile;
-    /// The external file at `path`, stamped on first use.
+    /// The external file at `path`; like [`Db::source`], requested when not loaded yet.
     fn external(&self, path: &Path) -> ExternalFile;
 }
 
@@ -193,7 +205,7 @@ impl Db for RootDatabase {
         if let Some(f) = files.get(&path) {
             return *f;
         }
-        let file = SourceFile::new(self, path.clone(), read_source(&path));
+        let file = SourceFile::new(self, path.clone(), Err(LoadError::NotLoaded));
         files.insert(path, file);
         file
     }
@@ -204,7 +216,12 @@ impl Db for RootDatabase {
         if let Some(f) = ext.get(&path) {
             return *f;
         }
-        let file = ExternalFile::new(self, path.clone(), file_stamp(&path));
+        let file = ExternalFile::new(
+            self,
+            path.clone(),
+            0,
+            crate::vfs::ExternalContent::NotLoaded,
+        );
         ext.insert(path, file);
         file
     }
@@ -230,15 +247,13 @@ impl RootDatabase {
         }
     }
 
-    /// Re-reads a file from disk (after a watched-file event or when an editor closes it).
+    /// Re-reads a known file from disk (after a watched-file event or when an editor closes it):
+    /// a source's text, or an external file's header.
     pub fn reload_source(&mut self, path: &Path) {
         let path = normalize(path);
         let existing = self.files.lock().expect("files lock").get(&path).copied();
         if let Some(file) = existing {
-            let text = read_source(&path);
-            if *file.text(self) != text {
-                let _previous = file.set_text(self).to(text);
-            }
+            self.set_loaded_text(file, read_source(&path));
         }
         let ext = self
             .externals
@@ -247,10 +262,148 @@ impl RootDatabase {
             .get(&path)
             .copied();
         if let Some(ext) = ext {
-            let stamp = file_stamp(&path);
-            if ext.stamp(self) != stamp {
-                ext.set_stamp(self).to(stamp);
+            let (stamp, content) = crate::vfs::load_external(&path);
+            self.set_external(ext, stamp, content);
+        }
+    }
+
+    /// Loads a `.tl` file from disk unless the database knows it already (a workspace scan, the
+    /// files named on `tlc`'s command line).
+    pub fn load_source(&mut self, path: &Path) -> SourceFile {
+        let path = normalize(path);
+        let existing = self.files.lock().expect("files lock").get(&path).copied();
+        match existing {
+            Some(file) if !matches!(file.text(self), Err(LoadError::NotLoaded)) => file,
+            Some(file) => {
+                self.set_loaded_text(file, read_source(&path));
+                file
             }
+            None => {
+                let file = SourceFile::new(self, path.clone(), read_source(&path));
+                self.files.lock().expect("files lock").insert(path, file);
+                file
+            }
+        }
+    }
+
+    /// Sets an external file's content from bytes held in memory (a VFS without a disk behind
+    /// it), as the loader would have read them from a file at `path`.
+    pub fn set_external_bytes(&mut self, path: &Path, bytes: &[u8]) -> ExternalFile {
+        let path = normalize(path);
+        let content = crate::vfs::external_from_bytes(&path, bytes);
+        let stamp = crate::vfs::bytes_stamp(bytes);
+        let existing = self
+            .externals
+            .lock()
+            .expect("externals lock")
+            .get(&path)
+            .copied();
+        match existing {
+            Some(ext) => {
+                self.set_external(ext, stamp, content);
+                ext
+            }
+            None => {
+                let ext = ExternalFile::new(self, path.clone(), stamp, content);
+                self.externals
+                    .lock()
+                    .expect("externals lock")
+                    .insert(path, ext);
+                ext
+            }
+        }
+    }
+
+    /// Whether queries asked for files that are not loaded yet, as this database (or snapshot)
+    /// sees its inputs. A snapshot's inputs cannot change while it lives, so a snapshot that says
+    /// `false` computed every answer over loaded files.
+    pub fn has_requested(&self) -> bool {
+        let files: Vec<SourceFile> = self
+            .files
+            .lock()
+            .expect("files lock")
+            .values()
+            .copied()
+            .collect();
+        let externals: Vec<ExternalFile> = self
+            .externals
+            .lock()
+            .expect("externals lock")
+            .values()
+            .copied()
+            .collect();
+        files
+            .iter()
+            .any(|f| matches!(f.text(self), Err(LoadError::NotLoaded)))
+            || externals
+                .iter()
+                .any(|e| matches!(e.content(self), crate::vfs::ExternalContent::NotLoaded))
+    }
+
+    /// Reads every file queries asked for that is not loaded yet from disk (outside any query)
+    /// and sets it; returns how many were loaded.
+    pub fn load_requested(&mut self) -> usize {
+        let files: Vec<(PathBuf, SourceFile)> = self
+            .files
+            .lock()
+            .expect("files lock")
+            .iter()
+            .map(|(p, f)| (p.clone(), *f))
+            .collect();
+        let externals: Vec<(PathBuf, ExternalFile)> = self
+            .externals
+            .lock()
+            .expect("externals lock")
+            .iter()
+            .map(|(p, f)| (p.clone(), *f))
+            .collect();
+        let mut loaded = 0;
+        for (path, file) in files {
+            if matches!(file.text(self), Err(LoadError::NotLoaded)) {
+                self.set_loaded_text(file, read_source(&path));
+                loaded += 1;
+            }
+        }
+        for (path, ext) in externals {
+            if matches!(ext.content(self), crate::vfs::ExternalContent::NotLoaded) {
+                let (stamp, content) = crate::vfs::load_external(&path);
+                self.set_external(ext, stamp, content);
+                loaded += 1;
+            }
+        }
+        loaded
+    }
+
+    /// Loads what the diagnostics of `files` need until nothing more is requested: the imports,
+    /// weight files and models they name, transitively. Queries that ran on a file not loaded yet
+    /// re-run once it is set.
+    pub fn settle(&mut self, files: &[SourceFile]) {
+        // Each round loads at least one file; the bound only guards against a bug looping.
+        for _ in 0..1024 {
+            for &f in files {
+                let _ = crate::check::file_diagnostics(self, f);
+            }
+            if self.load_requested() == 0 {
+                return;
+            }
+        }
+    }
+
+    fn set_loaded_text(&mut self, file: SourceFile, text: Result<String, LoadError>) {
+        if *file.text(self) != text {
+            let _previous = file.set_text(self).to(text);
+        }
+    }
+
+    fn set_external(
+        &mut self,
+        ext: ExternalFile,
+        stamp: u64,
+        content: crate::vfs::ExternalContent,
+    ) {
+        if ext.stamp(self) != stamp || *ext.content(self) != content {
+            ext.set_stamp(self).to(stamp);
+            let _previous = ext.set_content(self).to(content);
         }
     }
 

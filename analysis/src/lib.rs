@@ -27,6 +27,7 @@ pub mod spec_writer;
 #[doc(hidden)]
 pub mod testing;
 pub mod verify;
+pub mod vfs;
 
 pub use db::{Db, RootDatabase, SourceFile};
 pub use diagnostics::{ResolvedDiagnostic, Severity};

@@ -1,9 +1,10 @@
 //! ONNX models as graphs of a spec: `import onnx "net.onnx" as net` makes `net` a graph.
 //!
-//! [`onnx_graph`] loads and imports the model (`tl_kernels::onnx`) in a query keyed by the file's
-//! stamp, so an edited model re-runs exactly the queries that read it. Its signature (inputs and
-//! outputs with their shapes) lets contracts `on net` resolve names, and `tlc run --graph net`
-//! runs the imported graph on its initializers. A broken model or one using ops tl does not
+//! [`onnx_graph`] imports the model's header (read by the loader, `vfs::load_external`: the graph
+//! and every initializer's type, small constants only) in a query over the file's input, so an
+//! edited model re-runs exactly the queries that read it. Its signature (inputs and outputs with
+//! their shapes) lets contracts `on net` resolve names. Running the model (`tlc run --graph net`,
+//! verify) loads its data with [`load_onnx`], outside the queries. A broken model or one using ops tl does not
 //! import is reported on the import line with the loader's code (TL03xx, TL0520 listing each
 //! unsupported op with its node, TL0521).
 
@@ -20,8 +21,8 @@ use crate::db::{Db, ExternalFile};
 use crate::diagnostics::{parse_code, Diagnostic, Span};
 use crate::graphs::{Port, Signature, TensorType};
 use crate::items::{parse_item, ItemSource};
-use crate::payload::HeaderEntry;
 use crate::scope::{import_target, ImportTarget};
+use crate::vfs::ExternalContent;
 
 /// An imported ONNX model: the tl-ir graph, its params (initializers, some re-laid out by the
 /// importer) and where it came from.
@@ -50,14 +51,20 @@ impl std::fmt::Display for OnnxModelError {
     }
 }
 
-/// Loads and imports a model file (no database; the CLI's `tlc import onnx` uses it too).
+/// Loads and imports a model file with its data (no database; for running it, and for the
+/// CLI's `tlc import onnx`).
 pub fn load_onnx(path: &Path) -> Result<OnnxGraph, OnnxModelError> {
     let model = tl_kernels::onnx::load(path).map_err(|e| OnnxModelError {
         code: parse_code(e.code()).unwrap_or(301),
         message: e.to_string(),
         unsupported: Vec::new(),
     })?;
-    let imported = tl_kernels::onnx::import(&model).map_err(|e| OnnxModelError {
+    import_model(&model)
+}
+
+/// Imports a loaded model, full or header-only (a header's graph has params without data).
+fn import_model(model: &tl_kernels::onnx::OnnxModel) -> Result<OnnxGraph, OnnxModelError> {
+    let imported = tl_kernels::onnx::import(model).map_err(|e| OnnxModelError {
         code: parse_code(e.code()).unwrap_or(521),
         message: e.to_string(),
         unsupported: match &e {
@@ -68,17 +75,37 @@ pub fn load_onnx(path: &Path) -> Result<OnnxGraph, OnnxModelError> {
     Ok(OnnxGraph {
         graph: imported.graph,
         payload: imported.payload,
-        initializers: model.initializers,
+        initializers: model.initializers.clone(),
         opset: model.opset,
-        producer: model.producer,
+        producer: model.producer.clone(),
     })
 }
 
-/// The imported graph of a model file.
+/// The imported graph of a model file's header: the graph and its params' types, with the data
+/// of small initializers only (see the module docs).
 #[salsa::tracked(returns(ref))]
 pub fn onnx_graph(db: &dyn Db, file: ExternalFile) -> Result<Arc<OnnxGraph>, OnnxModelError> {
-    let _ = file.stamp(db); // re-run when the file changes on disk
-    load_onnx(file.path(db)).map(Arc::new)
+    let error = |code: u16, message: String| OnnxModelError {
+        code,
+        message,
+        unsupported: Vec::new(),
+    };
+    match file.content(db) {
+        ExternalContent::Onnx(Ok(model)) => import_model(model).map(Arc::new),
+        ExternalContent::Onnx(Err((code, message))) => Err(error(*code, message.clone())),
+        ExternalContent::NotLoaded => Err(error(
+            301,
+            format!("{}: file not loaded yet", file.path(db).display()),
+        )),
+        ExternalContent::Missing => Err(error(
+            301,
+            format!("{}: file not found", file.path(db).display()),
+        )),
+        ExternalContent::Weights(_) => Err(error(
+            310,
+            format!("{}: not an ONNX model", file.path(db).display()),
+        )),
+    }
 }
 
 /// The model an `import onnx ... as name` item refers to.
@@ -126,8 +153,8 @@ pub fn onnx_import_diagnostics<'db>(
     let Some(file) = onnx_file(db, item) else {
         return Vec::new();
     };
-    if !file.path(db).exists() {
-        return Vec::new(); // TL0110, reported by the import checks
+    if !file.content(db).exists() {
+        return Vec::new(); // TL0110, reported by the import checks (or not loaded yet)
     }
     match onnx_graph(db, file) {
         Ok(_) => Vec::new(),
@@ -151,30 +178,6 @@ pub fn onnx_import_diagnostics<'db>(
             vec![d]
         }
     }
-}
-
-/// The initializers of a model as a weight-file header (for `params from "net.onnx"` and
-/// `load("net.onnx", key = "...")`).
-pub fn initializer_header(
-    db: &dyn Db,
-    file: ExternalFile,
-) -> Result<Vec<HeaderEntry>, (u16, String)> {
-    let _ = file.stamp(db);
-    let path = file.path(db);
-    if !path.exists() {
-        return Err((301, format!("{}: file not found", path.display())));
-    }
-    let model = tl_kernels::onnx::load(path)
-        .map_err(|e| (parse_code(e.code()).unwrap_or(301), e.to_string()))?;
-    Ok(model
-        .initializers
-        .iter()
-        .map(|(name, t)| HeaderEntry {
-            name: name.clone(),
-            dtype: t.dtype().name().to_string(),
-            shape: t.shape().iter().map(|&d| d as u64).collect(),
-        })
-        .collect())
 }
 
 /// The imported graph rewritten so every param is an initializer of the file: a weight the

@@ -1,17 +1,18 @@
 //! Payload checks: every declared param has weights, of the declared shape and dtype.
 //!
-//! Only file headers are read (`tl_kernels::payload::inspect`), through a query keyed by the
-//! file's stamp, so a changed weight file re-runs exactly the checks that read it.
+//! Only file headers are read, and by the loader, not here (`vfs::load_external`): a changed
+//! weight file is a changed input, which re-runs exactly the checks that read it.
 
 use std::path::Path;
 
 use tl_syntax::TextRange;
 
 use crate::db::{Db, ExternalFile};
-use crate::diagnostics::{parse_code, Diagnostic, Span};
+use crate::diagnostics::{Diagnostic, Span};
 use crate::graphs::{analyze_graph, NodeOrigin, ParamInit};
 use crate::items::ItemSource;
 use crate::scope::relative_path;
+use crate::vfs::ExternalContent;
 
 /// One tensor a weight file declares: name, dtype name, shape.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -21,29 +22,38 @@ pub struct HeaderEntry {
     pub shape: Vec<u64>,
 }
 
-/// The tensors a weight file declares, or the loader's coded error.
+impl From<tl_kernels::payload::TensorInfo> for HeaderEntry {
+    fn from(i: tl_kernels::payload::TensorInfo) -> HeaderEntry {
+        HeaderEntry {
+            name: i.name,
+            dtype: i.dtype.name().to_string(),
+            shape: i.shape.iter().map(|&d| d as u64).collect(),
+        }
+    }
+}
+
+/// The tensors a weight file declares, or the loader's coded error: what the loader read into
+/// the file's input (`vfs::load_external`), an ONNX model's initializers included.
 #[salsa::tracked(returns(ref))]
 pub fn payload_header(db: &dyn Db, file: ExternalFile) -> Result<Vec<HeaderEntry>, (u16, String)> {
-    let _ = file.stamp(db); // re-run when the file changes on disk
     let path = file.path(db);
-    if !path.exists() {
-        return Err((301, format!("{}: file not found", path.display())));
+    match file.content(db) {
+        ExternalContent::NotLoaded => {
+            Err((301, format!("{}: file not loaded yet", path.display())))
+        }
+        ExternalContent::Missing => Err((301, format!("{}: file not found", path.display()))),
+        ExternalContent::Onnx(Ok(model)) => Ok(model
+            .headers
+            .iter()
+            .map(|(name, h)| HeaderEntry {
+                name: name.clone(),
+                dtype: h.dtype.name().to_string(),
+                shape: h.shape.iter().map(|&d| d as u64).collect(),
+            })
+            .collect()),
+        ExternalContent::Onnx(Err(e)) => Err(e.clone()),
+        ExternalContent::Weights(r) => r.clone(),
     }
-    if is_onnx_file(path) {
-        return crate::onnx_model::initializer_header(db, file);
-    }
-    tl_kernels::payload::inspect(path)
-        .map(|infos| {
-            infos
-                .into_iter()
-                .map(|i| HeaderEntry {
-                    name: i.name,
-                    dtype: i.dtype.name().to_string(),
-                    shape: i.shape.iter().map(|&d| d as u64).collect(),
-                })
-                .collect()
-        })
-        .map_err(|e| (parse_code(e.code()).unwrap_or(301), e.to_string()))
 }
 
 /// Payload diagnostics of one graph or block (blocks are checked through the graphs that

@@ -129,7 +129,7 @@ pub fn import_diagnostics(db: &dyn Db, file: SourceFile) -> Vec<Diagnostic<'_>> 
                 }
             }
             Some(ImportTarget::Onnx(ext)) => {
-                if !ext.path(db).exists() {
+                if matches!(ext.content(db), crate::vfs::ExternalContent::Missing) {
                     out.push(
                         Diagnostic::error(
                             110,

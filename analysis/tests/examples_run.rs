@@ -41,10 +41,11 @@ fn noise(i: usize) -> f64 {
 
 #[test]
 fn every_example_graph_runs_and_engines_agree() {
-    let db = RootDatabase::default();
+    let mut db = RootDatabase::default();
     let mut ran = 0;
     for path in examples() {
-        let file = db.source(&path);
+        let file = db.load_source(&path);
+        db.settle(&[file]);
         for &item in file_items(&db, file) {
             if item.keyword(&db) != ItemKeyword::Graph {
                 continue;

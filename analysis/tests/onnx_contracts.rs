@@ -24,6 +24,7 @@ contract typo on net {
 "#;
     let mut db = RootDatabase::default();
     let file = db.set_source_text(&dir.join("virtual_contracts.tl"), spec.to_string());
+    db.settle(&[file]);
     let errors: Vec<(u16, String)> = file_diagnostics(&db, file)
         .into_iter()
         .filter(|d| d.severity == tl_analysis::Severity::Error)

@@ -156,6 +156,8 @@ fn contract_problem(spec: &Path, name: &str) -> Result<(BoundNet, Property, Stri
     let mut change = tl_ide::Change::new();
     change.load_file(spec);
     host.apply_change(change);
+    // Load what the specs import (the queries never read the disk).
+    host.settle(&[spec.to_path_buf()]);
     let (runnable, vnnlib) = crate::uncancelled(host.analysis().contract_vnnlib_target(spec, name))
         .map_err(|e| {
             let status = if e.usage { exit::USAGE } else { exit::FINDINGS };

@@ -32,6 +32,8 @@ pub fn run(paths: &[PathBuf], format: &str, deny_warnings: bool) -> u8 {
         change.load_file(path);
     }
     host.apply_change(change);
+    // Load what the specs import (the queries never read the disk).
+    host.settle(&files);
     let analysis = host.analysis();
     let mut renderer = Renderer::new(&analysis);
     let (mut errors, mut warnings) = (0usize, 0usize);

@@ -44,6 +44,8 @@ pub fn run(args: &ExportArgs) -> Result<(), CliError> {
     let mut change = tl_ide::Change::new();
     change.load_file(&args.spec);
     host.apply_change(change);
+    // Load what the specs import (the queries never read the disk).
+    host.settle(&[args.spec.clone()]);
     let analysis = host.analysis();
     if let Some(e) = crate::uncancelled(analysis.load_error(&args.spec)) {
         return Err(CliError::new(

@@ -34,6 +34,8 @@ pub fn run(args: GraphArgs) -> u8 {
     let mut change = tl_ide::Change::new();
     change.load_file(&args.spec);
     host.apply_change(change);
+    // Load what the specs import (the queries never read the disk).
+    host.settle(&[args.spec.clone()]);
     let view =
         host.analysis()
             .graph_view(&args.spec, args.graph.as_deref(), args.format == "mermaid");

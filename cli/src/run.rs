@@ -77,6 +77,8 @@ pub fn resolve(spec: &Path, name: Option<&str>) -> Result<RunnableGraph, CliErro
     let mut change = tl_ide::Change::new();
     change.load_file(spec);
     host.apply_change(change);
+    // Load what the specs import (the queries never read the disk).
+    host.settle(&[spec.to_path_buf()]);
     let analysis = host.analysis();
     match crate::uncancelled(analysis.resolve_graph(spec, name)) {
         Ok(g) => Ok(g),

@@ -43,6 +43,8 @@ pub fn run(args: TrustArgs) -> u8 {
         change.load_file(path);
     }
     host.apply_change(change);
+    // Load what the specs import (the queries never read the disk).
+    host.settle(&files);
     let report = crate::uncancelled(host.analysis().trust_report(
         &files,
         args.verify,

@@ -72,12 +72,15 @@ enum FileChange {
     Refresh,
     /// Make the file known (a workspace scan): read it from disk unless it is known already.
     Load,
+    /// An external file's bytes held in memory (an ONNX model), in place of the disk's.
+    SetExternal(Vec<u8>),
 }
 
 /// A batch of changes, applied in order by [`AnalysisHost::apply_change`].
 #[derive(Debug, Default)]
 pub struct Change {
     files: Vec<(PathBuf, FileChange)>,
+    load_requested: bool,
 }
 
 impl Change {
@@ -101,8 +104,19 @@ impl Change {
         self.files.push((path.into(), FileChange::Load));
     }
 
+    /// Sets an external file (an ONNX model) from bytes in memory instead of the disk.
+    pub fn set_external_bytes(&mut self, path: impl Into<PathBuf>, bytes: Vec<u8>) {
+        self.files
+            .push((path.into(), FileChange::SetExternal(bytes)));
+    }
+
+    /// Reads the files the analysis asked for that are not loaded yet ([`Analysis::has_requested`]).
+    pub fn load_requested(&mut self) {
+        self.load_requested = true;
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
+        self.files.is_empty() && !self.load_requested
     }
 }
 
@@ -127,10 +141,25 @@ impl AnalysisHost {
                 }
                 FileChange::Refresh => self.db.reload_source(&path),
                 FileChange::Load => {
-                    self.db.source(&path);
+                    self.db.load_source(&path);
+                }
+                FileChange::SetExternal(bytes) => {
+                    self.db.set_external_bytes(&path, &bytes);
                 }
             }
         }
+        if change.load_requested {
+            self.db.load_requested();
+        }
+    }
+
+    /// Loads everything the diagnostics of `paths` need, transitively (imported specs, weight
+    /// headers, models), reading the disk here and never in a query. `tlc` calls it once its
+    /// files are loaded; the server loads requested files after each round instead
+    /// ([`Analysis::has_requested`], [`Change::load_requested`]).
+    pub fn settle(&mut self, paths: &[PathBuf]) {
+        let files: Vec<SourceFile> = paths.iter().map(|p| self.db.source(p)).collect();
+        self.db.settle(&files);
     }
 
     /// A snapshot of the current inputs.
@@ -164,6 +193,12 @@ impl Analysis {
             let file = db.source(path);
             f(db, file)
         })
+    }
+
+    /// Whether answering asked for files the host has not loaded yet: answers may then be
+    /// missing what those files hold; the host loads them with [`Change::load_requested`].
+    pub fn has_requested(&self) -> Cancellable<bool> {
+        self.with_db(|db| db.has_requested())
     }
 
     /// The text of `path` as the snapshot holds it ("" when the file cannot be read): offsets in

@@ -32,7 +32,11 @@ pub mod trust;
 mod verification;
 
 #[cfg(test)]
+mod decide_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vfs_tests;
 
 use std::path::PathBuf;
 

@@ -15,7 +15,7 @@ use tl_analysis::contracts::{analyze_contract, Claim, Target};
 use tl_analysis::db::{Db, SourceFile};
 use tl_analysis::items::DefKind;
 use tl_analysis::lower::{lower_graph, Lowered, SpecPayload};
-use tl_analysis::onnx_model::{onnx_file, onnx_graph, OnnxGraph};
+use tl_analysis::onnx_model::{load_onnx, onnx_file, onnx_graph, OnnxGraph};
 use tl_analysis::scope::{lookup, relative_path};
 use tl_ir::Graph;
 use tl_kernels::exec::Payload;
@@ -128,8 +128,7 @@ pub(crate) fn resolve_graph(
                     true,
                 )
             })?;
-            onnx_graph(db, ext)
-                .clone()
+            onnx_with_data(db, ext)
                 .map(RunnableGraph::Onnx)
                 .map_err(|e| GraphError::new(format!("TL{:04}", e.code), e.message, false))
         }
@@ -219,8 +218,7 @@ pub(crate) fn contract_vnnlib_target(
                     true,
                 )
             })?;
-            onnx_graph(db, ext)
-                .clone()
+            onnx_with_data(db, ext)
                 .map(RunnableGraph::Onnx)
                 .map_err(|e| GraphError::new(format!("TL{:04}", e.code), e.message, true))?
         }
@@ -233,4 +231,14 @@ pub(crate) fn contract_vnnlib_target(
         }
     };
     Ok((runnable, vnnlib))
+}
+
+/// A model with its data, for running. The queries know only its header (from the VFS); the
+/// data is read here, when a run needs it, outside every query.
+fn onnx_with_data(
+    db: &dyn Db,
+    ext: tl_analysis::db::ExternalFile,
+) -> Result<std::sync::Arc<OnnxGraph>, tl_analysis::onnx_model::OnnxModelError> {
+    onnx_graph(db, ext).as_ref().map_err(Clone::clone)?;
+    load_onnx(ext.path(db)).map(std::sync::Arc::new)
 }

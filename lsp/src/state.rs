@@ -43,6 +43,9 @@ pub enum Edit {
     Scan {
         root: PathBuf,
     },
+    /// Read the files an analysis asked for that are not loaded yet (imports, weight headers,
+    /// models): the queries never read the disk, the writer does.
+    LoadRequested,
 }
 
 pub struct State {

@@ -55,6 +55,7 @@ enum Write {
     Set(PathBuf, String),
     Reload(PathBuf),
     Load(PathBuf),
+    LoadRequested,
 }
 
 pub async fn run(state: Arc<State>, client: Client, mut rx: mpsc::UnboundedReceiver<(u64, Edit)>) {
@@ -88,6 +89,7 @@ pub async fn run(state: Arc<State>, client: Client, mut rx: mpsc::UnboundedRecei
                         Write::Set(path, text) => change.set_file_text(path, text),
                         Write::Reload(path) => change.file_changed_on_disk(path),
                         Write::Load(path) => change.load_file(path),
+                        Write::LoadRequested => change.load_requested(),
                     }
                 }
                 st.lock_host().apply_change(change);
@@ -157,6 +159,7 @@ fn apply(
                 }
             }
         }
+        Edit::LoadRequested => writes.push(Write::LoadRequested),
         Edit::Scan { root } => {
             let mut found = Vec::new();
             scan(&root, &mut found, 0);
@@ -246,6 +249,12 @@ pub async fn publish(state: Arc<State>, client: Client) {
                 }
                 let (runs, running) = st.verify.current(path, Some(*version));
                 out.push(analyse(&cx, path, uri, *version, &runs, &running)?);
+            }
+            if snapshot.has_requested()? {
+                // The analysis named files not loaded yet: these results lack them. The writer
+                // loads them and publishes again.
+                st.submit(Edit::LoadRequested);
+                return Err(tl_ide::Cancelled);
             }
             Ok::<_, tl_ide::Cancelled>(out)
         }))

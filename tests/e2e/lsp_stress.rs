@@ -94,6 +94,8 @@ fn expected(path: &std::path::Path, text: &str) -> Vec<(String, Value, String)> 
     let mut change = tl_ide::Change::new();
     change.set_file_text(path, text.to_string());
     host.apply_change(change);
+    // Load what the text names (imports, weight headers), as `tlc check` does.
+    host.settle(&[path.to_path_buf()]);
     let here = tl_ide::normalize_path(path);
     let index = LineIndex::new(text, Encoding::Utf16);
     host.analysis()

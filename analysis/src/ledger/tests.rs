@@ -45,8 +45,9 @@ fn spec_example_ledgers() {
         return;
     }
     for name in EXAMPLES {
-        let db = RootDatabase::default();
-        let file = db.source(&dir.join(name));
+        let mut db = RootDatabase::default();
+        let file = db.load_source(&dir.join(name));
+        db.settle(&[file]);
         let snap = name.replace(['/', '.'], "_");
         insta::assert_snapshot!(format!("text_{snap}"), text_of(&db, file));
         let report = TrustReport::new(
@@ -67,6 +68,7 @@ const PATH: &str = "/virtual/ledger/main.tl";
 fn fixture(text: &str) -> (RootDatabase, SourceFile) {
     let mut db = RootDatabase::default();
     let file = db.set_source_text(Path::new(PATH), text.to_string());
+    db.settle(&[file]);
     (db, file)
 }
 

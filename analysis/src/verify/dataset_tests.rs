@@ -127,6 +127,7 @@ fn every_claim_kind_splits_a_dataset_into_the_same_rows() {
     std::fs::write(&path, &text).unwrap();
     let mut db = RootDatabase::default();
     let file = db.set_source_text(&path, text);
+    db.settle(&[file]);
     for name in ["in_range", "same", "grad"] {
         let r = run(&db, file, name);
         let all = describe(&r);

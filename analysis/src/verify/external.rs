@@ -178,6 +178,7 @@ mod run_tests {
         std::fs::write(d.join("answer.txt"), answer).unwrap();
         let mut db = RootDatabase::default();
         let file = db.set_source_text(&d.join("spec.tl"), SPEC.to_string());
+        db.settle(&[file]);
         let item = file_items(&db, file)
             .iter()
             .copied()
@@ -231,6 +232,7 @@ mod run_tests {
         let d = dir("bare");
         let mut db = RootDatabase::default();
         let file = db.set_source_text(&d.join("spec.tl"), SPEC.to_string());
+        db.settle(&[file]);
         let item = file_items(&db, file)
             .iter()
             .copied()

@@ -132,8 +132,9 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../spec-examples")
             .join(file);
-        let db = RootDatabase::default();
-        let f = db.source(&path);
+        let mut db = RootDatabase::default();
+        let f = db.load_source(&path);
+        db.settle(&[f]);
         let item = file_items(&db, f)
             .iter()
             .copied()

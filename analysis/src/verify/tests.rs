@@ -17,8 +17,9 @@ fn run_named(path: &Path, text: Option<&str>, name: &str, opts: &VerifyOptions) 
     let mut db = RootDatabase::default();
     let file = match text {
         Some(t) => db.set_source_text(path, t.to_string()),
-        None => db.source(path),
+        None => db.load_source(path),
     };
+    db.settle(&[file]);
     let item = file_items(&db, file)
         .iter()
         .copied()
@@ -543,8 +544,9 @@ fn the_adjoint_law_holds_on_every_spec_example_graph() {
     let mut done = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
     for path in &files {
-        let db = RootDatabase::default();
-        let f = db.source(path);
+        let mut db = RootDatabase::default();
+        let f = db.load_source(path);
+        db.settle(&[f]);
         for item in file_items(&db, f).iter().copied() {
             if item.keyword(&db) != ItemKeyword::Contract {
                 continue;

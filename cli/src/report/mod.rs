@@ -108,6 +108,8 @@ fn report(args: &ReportArgs) -> Result<(usize, usize), CliError> {
     let mut change = Change::new();
     change.set_file_text(args.spec.clone(), text);
     host.apply_change(change);
+    // Load what the specs import (the queries never read the disk).
+    host.settle(&[args.spec.clone()]);
     let analysis = host.analysis();
     // The same report `tlc trust [--verify]` prints for this one file.
     let (report, replays) = crate::uncancelled(analysis.trust_report_with_replays(

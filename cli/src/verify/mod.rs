@@ -196,6 +196,8 @@ pub fn run(args: VerifyArgs) -> u8 {
         change.load_file(path);
     }
     host.apply_change(change);
+    // Load what the specs import (the queries never read the disk).
+    host.settle(&files);
     let analysis = host.analysis();
 
     // 1. Spec diagnostics: any error stops the run (exit 2).

@@ -209,6 +209,10 @@ impl Builder<'_> {
         if let Some(t) = self.model.initializers.get(name) {
             return Ok(self.param(name, t.clone()));
         }
+        if let Some(h) = self.model.headers.get(name) {
+            // A header-only load: the param's type without its data.
+            return Ok(self.param_header(name, &h.shape, h.dtype));
+        }
         if let Some(f) = self.folded.get(name).cloned() {
             let Some(ints) = f.ints() else {
                 return Err(ExecError::OnnxShape {
@@ -249,6 +253,14 @@ impl Builder<'_> {
         let dtype = ir_dtype(t.dtype());
         let id = self.graph.add_param(key, shape, dtype);
         self.payload.insert(key.into(), t);
+        self.values.insert(key.into(), id);
+        id
+    }
+
+    /// A param whose data was not read (the payload has no entry for it).
+    fn param_header(&mut self, key: &str, shape: &[usize], dtype: DType) -> NodeId {
+        let shape = Shape::known(&shape.iter().map(|&d| d as u64).collect::<Vec<_>>());
+        let id = self.graph.add_param(key, shape, ir_dtype(dtype));
         self.values.insert(key.into(), id);
         id
     }
@@ -1021,6 +1033,22 @@ impl Builder<'_> {
                 match self.values.get(&key) {
                     Some(&id) => id,
                     None => self.param(&key, transposed),
+                }
+            }
+            (false, None)
+                if self
+                    .model
+                    .headers
+                    .get(&b_name)
+                    .is_some_and(|h| h.shape.len() == 2) =>
+            {
+                // Header-only: the re-laid-out weight's type, as a full load would give it.
+                let h = &self.model.headers[&b_name];
+                let key = format!("{b_name}.T");
+                let (shape, dtype) = ([h.shape[1], h.shape[0]], h.dtype);
+                match self.values.get(&key) {
+                    Some(&id) => id,
+                    None => self.param_header(&key, &shape, dtype),
                 }
             }
             (false, None) => {

@@ -8,6 +8,7 @@
 pub mod proto;
 mod export;
 mod fold;
+mod header;
 mod import;
 mod tensor;
 
@@ -21,6 +22,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 pub use export::{export, export_bytes, ExportError, EXPORT_OPSET};
+pub use header::{decode_header, load_header, HEADER_KEEP_BYTES};
 pub use import::{
     import, import_with, is_supported, supported_ops, ImportOptions, ImportedModel,
     IMPORT_ONLY_OPS, OPSETS,
@@ -89,8 +91,25 @@ pub struct OnnxModel {
     pub outputs: Vec<ValueInfo>,
     /// Nodes in file order (ONNX requires topological order).
     pub nodes: Vec<OnnxNode>,
-    /// Initializers by name.
+    /// Initializers by name, with their data. A header-only load ([`load_header`]) holds the
+    /// small ones only.
     pub initializers: BTreeMap<String, Tensor>,
+    /// Every initializer's dtype and shape, whether or not its data was read.
+    pub headers: BTreeMap<String, TensorHeader>,
+}
+
+/// What a model declares about an initializer without its data.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TensorHeader {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+impl OnnxModel {
+    /// Whether every initializer's data was read (a full [`load`], not [`load_header`]).
+    pub fn has_all_data(&self) -> bool {
+        self.headers.len() == self.initializers.len()
+    }
 }
 
 /// Reads and decodes an ONNX model file.
@@ -108,6 +127,16 @@ pub fn decode_model(label: &Path, base_dir: &Path, bytes: &[u8]) -> PayloadResul
         path: path.clone(),
         detail: e.to_string(),
     })?;
+    model_from_proto(label, base_dir, &model)
+}
+
+/// A decoded `ModelProto` as plain values (shared by full and header-only loads).
+fn model_from_proto(
+    label: &Path,
+    base_dir: &Path,
+    model: &proto::ModelProto,
+) -> PayloadResult<OnnxModel> {
+    let path = label.display().to_string();
     let graph_err = |detail: &str| PayloadError::OnnxGraph {
         path: path.clone(),
         detail: detail.into(),
@@ -166,6 +195,16 @@ pub fn decode_model(label: &Path, base_dir: &Path, bytes: &[u8]) -> PayloadResul
         inputs,
         outputs,
         nodes,
+        headers: initializers
+            .iter()
+            .map(|(name, t)| {
+                let header = TensorHeader {
+                    dtype: t.dtype(),
+                    shape: t.shape().to_vec(),
+                };
+                (name.clone(), header)
+            })
+            .collect(),
         initializers,
     })
 }

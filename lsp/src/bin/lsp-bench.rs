@@ -2,7 +2,8 @@
 //! (50 files, one graph of 200 nodes each, plus a contract per file).
 //!
 //! Usage: `cargo build --release -p tlc -p tl-lsp && target/release/lsp-bench [--tlc PATH]
-//! [--edits N] [--hovers N]`. Measures, over stdio: didChange -> publishDiagnostics for the
+//! [--edits N] [--hovers N] [--spec FILE]`. With `--spec`, the probe opens that spec in place
+//! (its folder is the workspace) and flips its first elementwise activation instead. Measures, over stdio: didChange -> publishDiagnostics for the
 //! edited version (p50/p95), hover (p50/p95), a burst of edits (time to the last version's
 //! diagnostics), and the server's resident memory (VmRSS from /proc/<pid>/status).
 
@@ -27,13 +28,53 @@ fn main() {
     let edits: usize = opt("--edits").and_then(|v| v.parse().ok()).unwrap_or(100);
     let hovers: usize = opt("--hovers").and_then(|v| v.parse().ok()).unwrap_or(200);
 
-    let dir = std::env::temp_dir().join(format!("tl-lsp-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    for f in 0..FILES {
-        std::fs::write(dir.join(format!("g{f:02}.tl")), spec(f)).expect("write spec");
-    }
-    let main_path = dir.join("g00.tl");
-    let mut text = spec(0);
+    let given = opt("--spec").map(|p| std::fs::canonicalize(p).expect("--spec FILE exists"));
+    let generated = std::env::temp_dir().join(format!("tl-lsp-bench-{}", std::process::id()));
+    let (dir, main_path, mut text) = match &given {
+        Some(path) => (
+            path.parent().expect("a folder").to_path_buf(),
+            path.clone(),
+            std::fs::read_to_string(path).expect("read --spec"),
+        ),
+        None => {
+            std::fs::create_dir_all(&generated).expect("temp dir");
+            for f in 0..FILES {
+                std::fs::write(generated.join(format!("g{f:02}.tl")), spec(f)).expect("write spec");
+            }
+            (generated.clone(), generated.join("g00.tl"), spec(0))
+        }
+    };
+    // The edited line and the two ops it flips between; the hovered lines.
+    let (line, op_a, op_b, hover_lines) = match &given {
+        Some(_) => {
+            let acts = ["relu(", "gelu(", "tanh(", "sigmoid("];
+            let (line, op) = text
+                .lines()
+                .enumerate()
+                .find_map(|(i, l)| {
+                    acts.iter()
+                        .find(|a| l.contains(**a))
+                        .map(|a| (i, a.trim_end_matches('(')))
+                })
+                .expect("the spec has an elementwise activation to flip");
+            let other = if op == "relu" { "tanh" } else { "relu" };
+            let lines: Vec<usize> = text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| {
+                    l.len() > 4 && l.starts_with("  ") && !l.trim_start().starts_with("//")
+                })
+                .map(|(i, _)| i)
+                .collect();
+            (line, op, other, lines)
+        }
+        None => (
+            2 + NODES / 2,
+            "relu",
+            "tanh",
+            (0..NODES).map(|i| 2 + i).collect(),
+        ),
+    };
     let uri = format!("file://{}", main_path.display());
 
     let mut client = StdioClient::spawn(&tlc, &["lsp"]).unwrap_or_else(|e| {
@@ -63,14 +104,13 @@ fn main() {
     let rss_loaded = rss_kib(client.pid());
 
     // didChange -> publishDiagnostics: flip one op in the middle of the graph.
-    let line = 2 + NODES / 2;
     let mut change_ms = Vec::new();
     for i in 0..edits {
         let version = 2 + i as i64;
         let (old, new) = if i.is_multiple_of(2) {
-            ("relu", "tanh")
+            (op_a, op_b)
         } else {
-            ("tanh", "relu")
+            (op_b, op_a)
         };
         let (l, c) = find_on_line(&text, line, old);
         text = replace_at(&text, l, c, old, new);
@@ -89,14 +129,17 @@ fn main() {
     // Hover over node names spread through the file.
     let mut hover_ms = Vec::new();
     for i in 0..hovers {
-        let l = 2 + (i * 7) % NODES;
+        let l = hover_lines[(i * 7) % hover_lines.len()];
         let t = Instant::now();
         let r = client.call(
             "textDocument/hover",
             json!({ "textDocument": { "uri": uri }, "position": { "line": l, "character": 3 } }),
         );
         hover_ms.push(t.elapsed().as_secs_f64() * 1e3);
-        assert!(r.is_object(), "hover on line {l} returned {r}");
+        assert!(
+            r.is_object() || given.is_some(),
+            "hover on line {l} returned {r}"
+        );
     }
 
     // A burst: 20 edits sent back to back; time until the last version's diagnostics.
@@ -105,9 +148,9 @@ fn main() {
     let t = Instant::now();
     for i in 0..burst {
         let (old, new) = if (edits + i).is_multiple_of(2) {
-            ("relu", "tanh")
+            (op_a, op_b)
         } else {
-            ("tanh", "relu")
+            (op_b, op_a)
         };
         let (l, c) = find_on_line(&text, line, old);
         text = replace_at(&text, l, c, old, new);
@@ -123,12 +166,19 @@ fn main() {
     let burst_ms = t.elapsed().as_secs_f64() * 1e3;
     let rss_end = rss_kib(client.pid());
     let _ = client.shutdown();
-    let _ = std::fs::remove_dir_all(&dir);
-
-    println!(
-        "workspace: {FILES} files x {NODES} nodes = {} nodes",
-        FILES * NODES
-    );
+    if given.is_none() {
+        let _ = std::fs::remove_dir_all(&generated);
+        println!(
+            "workspace: {FILES} files x {NODES} nodes = {} nodes",
+            FILES * NODES
+        );
+    } else {
+        println!(
+            "spec: {} (flipping {op_a} <-> {op_b} on line {})",
+            main_path.display(),
+            line + 1
+        );
+    }
     println!(
         "open -> first diagnostics: {:.1} ms",
         first.as_secs_f64() * 1e3
