@@ -53,6 +53,11 @@ pub(super) fn structure(cx: &Cx, output: &str) -> Result<(Verdict, String), Fail
     let mut rows: Vec<Option<Rows>> = vec![None; graph.nodes.len()];
     for (id, n) in graph.nodes.iter().enumerate() {
         let r = match &n.kind {
+            // A weight sized by the batch extent is read per batch, not per row.
+            NodeKind::Param { .. } if n.shape.0.contains(&Dim::Sym(sym.clone())) => Err(format!(
+                "param `{}` has the batch extent {sym} in its shape",
+                n.name
+            )),
             NodeKind::Param { .. } => Ok(Rows::Free),
             NodeKind::Input => match n.shape.0.first() {
                 Some(Dim::Sym(s)) if *s == sym => Ok(Rows::RowWise),
@@ -219,7 +224,12 @@ fn op_rows(
         Op::LayerNorm | Op::RmsNorm => {
             // Normalises trailing axes; axis 0 stays outside when the input has more than the
             // normalised ones.
-            let normalized = attrs.ints("normalized_shape").map_or(1, |s| s.len());
+            // normalized_shape, else the weight's rank, else the last axis (the op's defaults).
+            let normalized = attrs
+                .ints("normalized_shape")
+                .map(|s| s.len())
+                .or_else(|| ranks.get(1).copied())
+                .unwrap_or(1);
             row(
                 first_rowwise && rest_free && rank0 > normalized,
                 "the normalised axes include the batch axis",
@@ -288,8 +298,8 @@ fn op_rows(
             "attention over rank-2 operands attends across the batch axis",
         ),
         Op::MseLoss | Op::CrossEntropy => row(
-            attrs.str("reduction", "mean") == "none",
-            "the loss is reduced over the batch",
+            attrs.str("reduction", "mean") == "none" && args.iter().all(|a| *a == Rows::RowWise),
+            "the loss is reduced over the batch, or its targets are not batched",
         ),
         other => Err(format!("no row rule for {}", other.name())),
     }
