@@ -91,6 +91,12 @@ pub enum Claim {
     MaskedWeightsZero { node: String },
     /// `ignored_labels_zero(node)`: labels equal to ignore_index contribute exactly zero loss.
     IgnoredLabelsZero { node: String },
+    /// `batch_invariant(y)` (BugZoo BatchInvariance): row i of `y` on a batch equals `y` on row
+    /// i alone; no op mixes the rows of the batch (axis 0 of the batched inputs).
+    BatchInvariant { output: String },
+    /// `indices_in_vocab(node)` (BugZoo TokenizerBoundary): every index the `embedding` node can
+    /// read over the input set lies in `0..V`, V the table's row count.
+    IndicesInVocab { node: String },
     /// `ensure other_contract within T`: the other contract's real-valued result, bridged to the
     /// executor named by `execute on` through tolerance T.
     Bridge { contract: String },
@@ -145,6 +151,8 @@ impl Claim {
             Claim::TwoNetwork { .. } => "two_network",
             Claim::MaskedWeightsZero { .. } => "attention_mask",
             Claim::IgnoredLabelsZero { .. } => "ignored_labels",
+            Claim::BatchInvariant { .. } => "batch_invariance",
+            Claim::IndicesInVocab { .. } => "tokenizer_boundary",
             Claim::Bridge { .. } => "execution",
             Claim::Lipschitz { .. } | Claim::Derivative { .. } => "jacobian",
             Claim::Adjoint { .. } => "adjoint",
@@ -171,6 +179,8 @@ pub enum Method {
     },
     /// Discharged by a catalog entry whose side conditions tl checks.
     Catalog,
+    /// An exact structural check of the lowered graph (per-op rules; `batch_invariant`).
+    Structure,
     /// An external certificate file, recomputed by `tlc certificate check`.
     Certificate {
         path: String,
@@ -192,7 +202,7 @@ impl Method {
             Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. } => {
                 Status::Checked
             }
-            Method::Certificate { .. } => Status::Checked,
+            Method::Certificate { .. } | Method::Structure => Status::Checked,
             Method::External { .. } => Status::Assumed,
             Method::Sampling { .. } => Status::Tested,
             // execGraphOfIR_semantics_eq is a theorem about TorchLean's compiler. tl's compiled
@@ -212,6 +222,7 @@ impl Method {
             Method::Bab { .. } => "bab",
             Method::Sampling { .. } => "sampling",
             Method::Catalog => "catalog",
+            Method::Structure => "structure",
             Method::Certificate { .. } => "certificate",
             Method::External { .. } => "external",
         }
@@ -297,8 +308,14 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
             "two_network",
             "jacobian",
             "adjoint",
+            "batch_invariance",
         ],
         "random executions: finds counterexamples, never proves (status tested)",
+    ),
+    (
+        "structure",
+        &["batch_invariance", "tokenizer_boundary"],
+        "an exact check of the lowered graph (op by op) and its input sets (sound; status checked)",
     ),
     (
         "catalog",
@@ -322,6 +339,39 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
     ),
 ];
 
+/// What a contract's author expects its run to show (`expect falsified`): a known-buggy variant
+/// kept beside its fix, as test runners mark an expected failure. The status stays honest
+/// (**falsified**); the expectation decides only whether `tlc verify` counts it as a failure.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, salsa::SalsaValue, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Expectation {
+    /// A confirmed counterexample must exist; anything else (held, unknown) is TL0471.
+    Falsified,
+}
+
+impl Expectation {
+    pub const ALL: &'static [Expectation] = &[Expectation::Falsified];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Expectation::Falsified => "falsified",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Expectation> {
+        Expectation::ALL.iter().copied().find(|e| e.name() == s)
+    }
+
+    /// Whether a contract whose ledger status is `status` meets the expectation.
+    pub fn met_by(self, status: Status) -> bool {
+        match self {
+            Expectation::Falsified => status == Status::Falsified,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, salsa::SalsaValue)]
 pub struct ContractAnalysis<'db> {
     pub target: Option<Target<'db>>,
@@ -334,6 +384,8 @@ pub struct ContractAnalysis<'db> {
     pub rests_on: Vec<ItemSource<'db>>,
     /// `execute on cuda|cpu`; `None` means the reference semantics (reals).
     pub execute_on: Option<String>,
+    /// `expect falsified`: the contract is meant to fail (a known-buggy variant).
+    pub expect: Option<Expectation>,
     pub uses: Vec<Use<'db>>,
     pub diagnostics: Vec<Diagnostic<'db>>,
 }
@@ -367,6 +419,7 @@ pub fn analyze_contract<'db>(
             methods: vec![],
             rests_on: vec![],
             execute_on: None,
+            expect: None,
             uses: vec![],
             diagnostics: vec![],
         },
@@ -470,6 +523,7 @@ impl<'db> ContractCx<'db> {
                     }
                     self.out.execute_on = Some(target.text.clone());
                 }
+                Clause::Expect { outcome, .. } => self.expect(outcome),
                 Clause::Error(_) => {}
             }
         }
@@ -576,6 +630,31 @@ impl<'db> ContractCx<'db> {
                 }
             }
         }
+    }
+
+    /// `expect falsified`; any other word, or a second `expect`, is TL0470.
+    fn expect(&mut self, outcome: &ast::Ident) {
+        let Some(e) = Expectation::parse(&outcome.text) else {
+            let d = self.error(
+                470,
+                outcome.span,
+                format!("unknown expectation `{}`", outcome.text),
+            );
+            d.help = Some(format!(
+                "write `expect {}` for a variant that is meant to be falsified",
+                Expectation::Falsified.name()
+            ));
+            return;
+        };
+        if self.out.expect.is_some() {
+            self.error(
+                470,
+                outcome.span,
+                "the contract states its expectation twice",
+            );
+            return;
+        }
+        self.out.expect = Some(e);
     }
 
     fn target(&mut self, path: &ast::Path) {
@@ -1140,6 +1219,32 @@ impl<'db> ContractCx<'db> {
                 let name = callee.text();
                 match name.as_str() {
                     "all" if args.len() == 1 => self.claim(&args[0].value, has_within),
+                    "batch_invariant" => {
+                        let Some(Expr::Name(p)) = args.first().map(|a| &a.value) else {
+                            self.error(
+                                405,
+                                *span,
+                                "`batch_invariant` takes a graph value: `batch_invariant(y)`",
+                            );
+                            return None;
+                        };
+                        let output = self.value_name(p)?;
+                        Some(Claim::BatchInvariant { output })
+                    }
+                    "indices_in_vocab" => {
+                        let Some(Expr::Name(p)) = args.first().map(|a| &a.value) else {
+                            self.error(405, *span, "indices_in_vocab takes a node name");
+                            return None;
+                        };
+                        let node = self.value_name(p)?;
+                        if matches!(self.out.target, Some(Target::Graph(_)))
+                            && self.value_op(p).is_none_or(|o| o.name() != "embedding")
+                        {
+                            self.error(405, p.span, format!("`{node}` is not an embedding node"));
+                            return None;
+                        }
+                        Some(Claim::IndicesInVocab { node })
+                    }
                     "adjoint" => {
                         let Some(Expr::Name(p)) = args.first().map(|a| &a.value) else {
                             self.error(440, *span, "`adjoint` takes a graph value: `adjoint(y)`");
@@ -1567,6 +1672,7 @@ impl<'db> ContractCx<'db> {
                 }
             }
             "catalog" => Method::Catalog,
+            "structure" => Method::Structure,
             "external" => match positional.first() {
                 Some(Expr::String(s)) => Method::External {
                     path: s.value.clone(),

@@ -132,7 +132,7 @@ module.exports = grammar({
 
     // --------------------------------------------------------------- clauses
 
-    _clause: ($) => choice($.given, $.ensure, $.check, $.rests_on, $.execute_on),
+    _clause: ($) => choice($.given, $.ensure, $.check, $.rests_on, $.execute_on, $.expect),
 
     given: ($) =>
       seq(
@@ -151,6 +151,8 @@ module.exports = grammar({
       seq('rests', 'on', field('assumption', $.identifier), repeat(seq(',', field('assumption', $.identifier)))),
 
     execute_on: ($) => seq('execute', 'on', field('target', $.identifier)),
+
+    expect: ($) => seq('expect', field('outcome', $.identifier)),
 
     // ----------------------------------------------------------- expressions
 

@@ -593,6 +593,16 @@ fn contract_completion(
                         "ignored_labels_zero(${1:node})",
                         "ignored labels contribute zero loss",
                     ),
+                    (
+                        "batch_invariant",
+                        "batch_invariant(${1:y})",
+                        "row i of the batched output equals the graph on row i alone",
+                    ),
+                    (
+                        "indices_in_vocab",
+                        "indices_in_vocab(${1:node})",
+                        "every embedding index lies in 0..vocab over the input set",
+                    ),
                 ] {
                     out.push(
                         CompletionItem::new(l, CompletionKind::Function)
@@ -620,6 +630,7 @@ fn contract_completion(
             ("check by", "check by ${1:crown}"),
             ("rests on", "rests on ${1:assumption}"),
             ("execute on", "execute on ${1|cpu,cuda|}"),
+            ("expect falsified", "expect falsified"),
         ]
         .into_iter()
         .map(|(l, s)| CompletionItem::new(l, CompletionKind::Keyword).snippet(s))

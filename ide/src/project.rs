@@ -247,6 +247,7 @@ pub fn parse_method(s: &str) -> Option<Method> {
             split: None,
         },
         "catalog" => Method::Catalog,
+        "structure" => Method::Structure,
         "sampling" => Method::Sampling {
             samples: if arg.is_empty() {
                 100

@@ -80,18 +80,52 @@ pub fn statuses_with_runs(
             let item = items
                 .iter()
                 .find(|i| i.name(db).as_deref() == Some(st.name.as_str()));
-            let status = item
-                .and_then(|&i| contract_ledger_with(db, i, &all))
-                .map_or(run.status, |l| l.status);
+            let ledger = item.and_then(|&i| contract_ledger_with(db, i, &all));
+            let status = ledger.as_ref().map_or(run.status, |l| l.status);
             let samples = item.and_then(|&i| sample_count(db, i));
             st.status = status.name();
             st.method = run.deciding_method().map(|m| m.method.clone());
             st.millis = Some(run.millis);
             st.message = run_message(run);
             st.headline = Some(headline(run, status, samples));
+            if let Some(l) = &ledger {
+                expectation_words(&mut st, l.expected, l.expectation_met);
+            }
             st
         })
         .collect()
+}
+
+/// `expect falsified` in the editor's words, as `tlc verify` and the ledger say it: a met
+/// expectation is an expected failure; an unmet one is TL0471.
+fn expectation_words(
+    st: &mut ContractStatus,
+    expected: Option<tl_analysis::contracts::Expectation>,
+    met: Option<bool>,
+) {
+    let Some(e) = expected else {
+        return;
+    };
+    match met {
+        Some(true) => {
+            st.headline = Some(format!("{} as expected (expect {})", e.name(), e.name()));
+            st.message = format!(
+                "expected failure: this known-buggy variant is {} as its spec expects; {}",
+                e.name(),
+                st.message
+            );
+        }
+        Some(false) => {
+            st.headline = Some(format!("{}, expected {} (TL0471)", st.status, e.name()));
+            st.message = format!(
+                "TL0471: the spec expects {} but the run shows {}: the buggy variant is no longer caught; {}",
+                e.name(),
+                st.status,
+                st.message
+            );
+        }
+        None => {}
+    }
 }
 
 /// The number of samples of the contract's sampling method, if it names one.
@@ -201,6 +235,8 @@ pub struct ContractRef {
     pub name: String,
     /// The contract's name in the file.
     pub name_range: tl_syntax::TextRange,
+    /// `expect falsified` (its word): the contract is a known-buggy variant meant to be falsified.
+    pub expect: Option<&'static str>,
 }
 
 /// The named contracts of `file` in source order.
@@ -219,6 +255,10 @@ pub(crate) fn contract_refs(db: &dyn Db, file: SourceFile) -> Vec<ContractRef> {
             path: file.path(db).clone(),
             name,
             name_range: tl_syntax::TextRange::new(offset + span.start, offset + span.end),
+            expect: analyze_contract(db, item)
+                .as_ref()
+                .and_then(|a| a.expect)
+                .map(|e| e.name()),
         });
     }
     out

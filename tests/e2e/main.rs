@@ -1,6 +1,7 @@
 //! End-to-end tests: they drive the real `tlc` binary (and, in `lsp`, the real server over stdio).
 
 mod bounds;
+mod bugzoo;
 mod cache_timeouts;
 mod check;
 mod engine;

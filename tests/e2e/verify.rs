@@ -75,7 +75,14 @@ fn examples_verify_with_honest_statuses() {
         ("coc_bounded", "checked"),
         ("coc_vnnlib", "assumed"),
         ("scores_lipschitz_near_coc", "checked"),
+        // BugZoo BatchInvariance: the buggy variant is falsified (expected), the fix checked.
+        ("batch_softmax_mixes_rows", "falsified"),
+        ("rows_independent", "checked"),
         ("ignored_labels_free", "assumed"),
+        // BugZoo TokenizerBoundary: ids past the table falsified (expected); the fix's method
+        // link is checked, the contract assumed (embedding rests on a kernel assumption).
+        ("special_tokens_overflow", "falsified"),
+        ("ids_in_vocab", "assumed"),
         ("robust_digit_7_on_gpu", "assumed"),
         ("robust_digit_7", "checked"),
         ("compiled_matches", "tested"),

@@ -11,6 +11,7 @@ use super::checks::{is_graph_level, op_nodes, run_graph_check, run_node_check, C
 use super::coverage::{graph_coverage, onnx_coverage, short_id, GraphCoverage};
 use super::{catalog, Assumption, Boundary, BoundaryKind, Ledger, Link, LinkLayer};
 use crate::catalog::{Entry, Layer, Status};
+use crate::contracts::Expectation;
 use crate::contracts::{analyze_contract, Claim, ContractAnalysis, InputSet, Method, Target};
 use crate::db::{Db, SourceFile};
 use crate::diagnostics::Severity;
@@ -237,6 +238,7 @@ impl<'a> Builder<'a> {
         Some(finish(
             name,
             target,
+            a.expect,
             a.claim.as_ref().map(|c| c.kind().to_string()),
             a.diagnostics
                 .iter()
@@ -365,7 +367,10 @@ impl<'a> Builder<'a> {
             format!(
                 "{} claim {}",
                 claim.kind(),
-                methods_phrase(&a.methods, matches!(claim, Claim::Gradient))
+                methods_phrase(
+                    &a.methods,
+                    matches!(claim, Claim::Gradient | Claim::BatchInvariant { .. })
+                )
             ),
             run.status,
         );
@@ -976,6 +981,7 @@ fn attach_float_assumptions(chain: &mut Chain) {
 fn finish(
     contract: String,
     target: Option<String>,
+    expected: Option<Expectation>,
     kind: Option<String>,
     errors: usize,
     chain: Chain,
@@ -1022,6 +1028,8 @@ fn finish(
             .map(|l| l.layer)
             .collect();
     }
+    // A pending run has not shown its status yet; an expectation is judged only on a decided one.
+    let expectation_met = expected.filter(|_| !pending).map(|e| e.met_by(status));
     Ledger {
         contract,
         target,
@@ -1029,6 +1037,8 @@ fn finish(
         status,
         pending,
         ceiling,
+        expected,
+        expectation_met,
         errors,
         links: chain.links,
         assumptions,
@@ -1128,7 +1138,8 @@ fn strongest(a: Status, b: Status) -> Status {
 
 /// `crown then bab(timeout = 60s) over the reals`. Gradient claims are sampled on the f64
 /// reference semantics (autograd against finite differences), not on the compiled executor.
-fn methods_phrase(methods: &[Method], gradient: bool) -> String {
+/// `reference`: the sampled check runs the f64 reference semantics (gradient, batch claims).
+fn methods_phrase(methods: &[Method], reference: bool) -> String {
     if methods.is_empty() {
         return "with no check method".into();
     }
@@ -1142,7 +1153,10 @@ fn methods_phrase(methods: &[Method], gradient: bool) -> String {
     let sampled = methods.iter().any(|m| matches!(m, Method::Sampling { .. }));
     let scope = match (sound, sampled) {
         (true, _) => " over the reals",
-        (false, true) if gradient => " on the f64 reference semantics",
+        (false, false) if methods.iter().any(|m| matches!(m, Method::Structure)) => {
+            " of the lowered graph, exactly"
+        }
+        (false, true) if reference => " on the f64 reference semantics",
         (false, true) => " on the compiled f32 executor",
         _ => "",
     };

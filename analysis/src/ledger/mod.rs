@@ -33,6 +33,7 @@ pub use render::{
 };
 
 pub use crate::catalog::Status;
+pub use crate::contracts::Expectation;
 pub use crate::outcome::ContractOutcome;
 
 /// The version of the JSON schema `tlc trust --format json` writes (docs/trust.md).
@@ -53,6 +54,13 @@ pub struct Ledger {
     /// The best status the contract can reach once its pending links are established: the weakest
     /// of the required links that do not wait (equal to `status` when nothing is pending).
     pub ceiling: Status,
+    /// `expect falsified`: the contract is a known-buggy variant meant to be falsified. The status
+    /// above stays what the evidence says; only `expectation_met` reads the expectation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Expectation>,
+    /// With an expectation and nothing pending: whether the status meets it (`false` is TL0471).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expectation_met: Option<bool>,
     /// Errors in the contract (its ledger is then incomplete; `tlc check` lists them).
     pub errors: usize,
     pub links: Vec<Link>,

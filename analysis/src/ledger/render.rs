@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::coverage::short_id;
-use super::{GraphCoverage, Ledger, Link, SCHEMA};
+use super::{Expectation, GraphCoverage, Ledger, Link, SCHEMA};
 
 /// What `tlc trust --format json` writes; documented in docs/trust.md.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -62,10 +62,27 @@ fn headline(l: &Ledger) -> String {
             l.ceiling
         );
     }
+    if let Some(e) = l.expected {
+        let _ = write!(s, "{}", expectation_text(e, l.expectation_met));
+    }
     if l.errors > 0 {
         let _ = write!(s, " [{} error(s): run `tlc check`]", l.errors);
     }
     s
+}
+
+/// The headline's words for `expect falsified`: met (an expected failure), not met (TL0471), or
+/// not judged yet.
+pub fn expectation_text(e: Expectation, met: Option<bool>) -> String {
+    match met {
+        Some(true) => format!(", as expected (expect {}: a known-buggy variant)", e.name()),
+        Some(false) => format!(
+            ", but the spec expects {} [TL0471: the buggy variant is no longer {}]",
+            e.name(),
+            e.name()
+        ),
+        None => format!(" (expect {})", e.name()),
+    }
 }
 
 /// A ledger for a terminal.

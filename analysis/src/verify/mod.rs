@@ -13,6 +13,7 @@
 //! reference (f64) semantics: reverse mode against finite differences of that semantics.
 
 mod adjoint;
+mod batch;
 mod bounds;
 mod bridge;
 pub mod cache;
@@ -27,6 +28,7 @@ pub mod replay;
 mod sampling;
 pub mod sets;
 mod two_network;
+mod vocab;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -684,6 +686,11 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
             Claim::Lipschitz { .. } | Claim::Derivative { .. },
             Method::Sampling { samples, seed },
         ) => jacobian::sample(&cx, *samples, *seed),
+        (Claim::BatchInvariant { output }, Method::Structure) => batch::structure(&cx, output),
+        (Claim::IndicesInVocab { node }, Method::Structure) => vocab::structure(&cx, node),
+        (Claim::BatchInvariant { output }, Method::Sampling { samples, seed }) => {
+            batch::sample(&cx, output, *samples, *seed)
+        }
         (_, Method::Sampling { samples, seed }) => sampling::run(&cx, *samples, *seed),
         (_, Method::Catalog) => catalog_method::run(&cx),
         (c, m) => Err(Failure::unsupported(format!(
@@ -781,6 +788,8 @@ impl Cx<'_> {
     }
 }
 
+#[cfg(test)]
+mod batch_tests;
 #[cfg(test)]
 mod dataset_tests;
 #[cfg(test)]

@@ -579,7 +579,7 @@ fn ignored(cx: &Cx, node: &str, samples: u64, seed: u64) -> Result<(Verdict, Str
 }
 
 /// Rows `keep` of a tensor along its first axis.
-fn take_rows(t: &Tensor, keep: &[usize]) -> Result<Tensor, Failure> {
+pub(super) fn take_rows(t: &Tensor, keep: &[usize]) -> Result<Tensor, Failure> {
     let shape = t.shape().to_vec();
     let per: usize = shape[1..].iter().product();
     let mut new_shape = shape.clone();

@@ -61,11 +61,19 @@ pub fn human(r: &Report, style: &Style) -> String {
         let mark = if c.meets_bar { " " } else { "!" };
         let status = paint(style, c.status, &format!("{:<9}", c.status.name()));
         let cached = if c.cached { " (cached)" } else { "" };
+        let expected = if c.expected_failure() {
+            " (expected)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             s,
-            "{mark} {status}  {:<width$}  {:<11} {:>6} ms{cached}",
+            "{mark} {status}  {:<width$}  {:<11} {:>6} ms{cached}{expected}",
             c.id, method, c.millis
         );
+        if let Some(why) = c.unmet_expectation() {
+            let _ = writeln!(s, "      {why}");
+        }
         if style.verbose || !c.meets_bar || c.status == Status::Uncovered {
             for m in &c.methods {
                 let _ = writeln!(s, "      {}: {}", m.method, method_line(m));
@@ -78,7 +86,7 @@ pub fn human(r: &Report, style: &Style) -> String {
     let t = &r.totals;
     let _ = writeln!(
         s,
-        "\n{} contracts: {} proved, {} checked, {} tested, {} assumed, {} uncovered, {} falsified{}",
+        "\n{} contracts: {} proved, {} checked, {} tested, {} assumed, {} uncovered, {} falsified{}{}",
         t.contracts,
         t.proved,
         t.checked,
@@ -86,6 +94,11 @@ pub fn human(r: &Report, style: &Style) -> String {
         t.assumed,
         t.uncovered,
         t.falsified,
+        if t.expected_failures > 0 {
+            format!(" ({} as expected)", t.expected_failures)
+        } else {
+            String::new()
+        },
         if t.cached > 0 { format!(" ({} cached)", t.cached) } else { String::new() }
     );
     let _ = writeln!(
@@ -134,7 +147,7 @@ fn short_values(v: &[f64]) -> String {
 }
 
 /// Rule ids of contract results (diagnostics use their own codes).
-const RULES: [(&str, &str, &str); 3] = [
+const RULES: [(&str, &str, &str); 4] = [
     (
         "TL0850",
         "ContractFalsified",
@@ -150,9 +163,17 @@ const RULES: [(&str, &str, &str); 3] = [
         "ContractHolds",
         "The contract holds with the reported status (proved, checked, tested or assumed).",
     ),
+    (
+        "TL0471",
+        "ExpectedFalsifiedNotFalsified",
+        "A contract marked `expect falsified` (a known-buggy variant) was not falsified.",
+    ),
 ];
 
 fn rule_of(c: &ContractEntry) -> &'static str {
+    if c.unmet_expectation().is_some() {
+        return "TL0471";
+    }
     match c.status {
         Status::Falsified => "TL0850",
         Status::Uncovered => "TL0851",
@@ -172,6 +193,24 @@ fn sarif_region(l: &super::report::Location) -> serde_json::Value {
             }
         }
     })
+}
+
+/// The one-line message of a contract result in SARIF and GitHub output.
+fn contract_message(c: &ContractEntry) -> String {
+    if let Some(why) = c.unmet_expectation() {
+        return format!("{why}: {}", c.summary());
+    }
+    let expected = if c.expected_failure() {
+        ", as expected (expect falsified: a known-buggy variant)"
+    } else {
+        ""
+    };
+    format!(
+        "contract `{}` is {}{expected}: {}",
+        c.name,
+        c.status,
+        c.summary()
+    )
 }
 
 pub fn sarif(r: &Report) -> serde_json::Value {
@@ -203,6 +242,8 @@ pub fn sarif(r: &Report) -> serde_json::Value {
     for c in &r.contracts {
         let (kind, level) = match (c.meets_bar, c.status) {
             (false, _) => ("fail", "error"),
+            // An expected failure: the bug is caught, as the spec says it should be.
+            _ if c.expected_failure() => ("pass", "note"),
             (true, Status::Falsified | Status::Uncovered) => ("fail", "warning"),
             (true, _) => ("pass", "none"),
         };
@@ -210,9 +251,15 @@ pub fn sarif(r: &Report) -> serde_json::Value {
             "ruleId": rule_of(c),
             "kind": kind,
             "level": level,
-            "message": {"text": format!("contract `{}` is {}: {}", c.name, c.status, c.summary())},
+            "message": {"text": contract_message(c)},
             "locations": [sarif_region(&c.location)],
-            "properties": {"status": c.status.name(), "kind": c.kind, "meets_bar": c.meets_bar}
+            "properties": {
+                "status": c.status.name(),
+                "kind": c.kind,
+                "meets_bar": c.meets_bar,
+                "expected": c.expected,
+                "expectation_met": c.expectation_met
+            }
         }));
     }
     json!({
@@ -243,6 +290,11 @@ fn xml(s: &str) -> String {
         .collect()
 }
 
+/// JUnit's skipped: an uncovered contract within the bar, or an expected failure (xfail).
+fn junit_skipped(c: &ContractEntry) -> bool {
+    c.expected_failure() || (c.meets_bar && c.status == Status::Uncovered)
+}
+
 pub fn junit(r: &Report) -> String {
     let mut files: Vec<&str> = r
         .contracts
@@ -253,11 +305,7 @@ pub fn junit(r: &Report) -> String {
     files.dedup();
     let errors = r.totals.spec_errors;
     let failures = r.totals.below_bar;
-    let skipped = r
-        .contracts
-        .iter()
-        .filter(|c| c.meets_bar && c.status == Status::Uncovered)
-        .count();
+    let skipped = r.contracts.iter().filter(|c| junit_skipped(c)).count();
     let secs = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
     let total_ms: u64 = r.contracts.iter().map(|c| c.millis).sum();
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -285,10 +333,7 @@ pub fn junit(r: &Report) -> String {
             .filter(|c| c.location.file == f)
             .collect();
         let fails = cs.iter().filter(|c| !c.meets_bar).count();
-        let skips = cs
-            .iter()
-            .filter(|c| c.meets_bar && c.status == Status::Uncovered)
-            .count();
+        let skips = cs.iter().filter(|c| junit_skipped(c)).count();
         let _ = writeln!(
             s,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\" errors=\"0\" skipped=\"{skips}\" time=\"{}\">",
@@ -305,7 +350,20 @@ pub fn junit(r: &Report) -> String {
                 secs(c.millis)
             );
             let msg = format!("{}: {}", c.status, c.summary());
-            if !c.meets_bar {
+            if let Some(why) = c.unmet_expectation() {
+                let _ = writeln!(
+                    s,
+                    "      <failure message=\"{}\" type=\"TL0471\"/>",
+                    xml(&format!("{why}; {msg}"))
+                );
+            } else if c.expected_failure() {
+                // As pytest writes an xfail: skipped, with the reason.
+                let _ = writeln!(
+                    s,
+                    "      <skipped type=\"xfail\" message=\"{}\"/>",
+                    xml(&format!("expected failure (expect falsified): {msg}"))
+                );
+            } else if !c.meets_bar {
                 let _ = writeln!(
                     s,
                     "      <failure message=\"{}\" type=\"{}\"/>",
@@ -364,6 +422,7 @@ pub fn github(r: &Report) -> String {
     for c in &r.contracts {
         let level = match (c.meets_bar, c.status) {
             (false, _) => "error",
+            _ if c.expected_failure() => "notice",
             (true, Status::Falsified | Status::Uncovered) => "warning",
             _ => "notice",
         };
@@ -374,14 +433,21 @@ pub fn github(r: &Report) -> String {
             c.location.line,
             c.location.column,
             prop(&format!("{} {} is {}", rule_of(c), c.name, c.status)),
-            data(&c.summary())
+            data(&match c.unmet_expectation() {
+                Some(why) => format!("{why}: {}", c.summary()),
+                None if c.expected_failure() =>
+                    format!("as expected (expect falsified): {}", c.summary()),
+                None => c.summary(),
+            })
         );
     }
     let t = &r.totals;
     let _ = writeln!(
         s,
-        "{} contracts: {} proved, {} checked, {} tested, {} assumed, {} uncovered, {} falsified; {} below the bar",
-        t.contracts, t.proved, t.checked, t.tested, t.assumed, t.uncovered, t.falsified, t.below_bar
+        "{} contracts: {} proved, {} checked, {} tested, {} assumed, {} uncovered, {} falsified{}; {} below the bar",
+        t.contracts, t.proved, t.checked, t.tested, t.assumed, t.uncovered, t.falsified,
+        if t.expected_failures > 0 { format!(" ({} as expected)", t.expected_failures) } else { String::new() },
+        t.below_bar
     );
     s
 }

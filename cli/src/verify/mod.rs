@@ -390,6 +390,8 @@ pub fn run(args: VerifyArgs) -> u8 {
             rests_on: run.rests_on,
             execute_on: run.execute_on,
             methods: run.outcome.methods,
+            expected: job.contract.expect.map(str::to_string),
+            expectation_met: None,
         })
         .collect();
     let r = Report::new(fail_on, shard, diagnostics, contracts);

@@ -42,9 +42,32 @@ pub struct ContractEntry {
     pub rests_on: Vec<String>,
     pub execute_on: Option<String>,
     pub methods: Vec<MethodOutcome>,
+    /// `expect falsified`: a known-buggy variant meant to be falsified (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// With `expected`: whether the status meets it. A met expectation meets the bar whatever
+    /// `fail_on` says; an unmet one (TL0471) never does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expectation_met: Option<bool>,
 }
 
 impl ContractEntry {
+    /// Why an unmet expectation fails the run (TL0471), or None.
+    pub fn unmet_expectation(&self) -> Option<String> {
+        let e = self.expected.as_deref()?;
+        (self.expectation_met == Some(false)).then(|| {
+            format!(
+                "TL0471: the spec expects `{}` is {e} (`expect {e}`), but it is {}: the buggy variant is no longer caught",
+                self.name, self.status
+            )
+        })
+    }
+
+    /// A met expectation: an expected failure, counted as meeting the bar.
+    pub fn expected_failure(&self) -> bool {
+        self.expected.is_some() && self.expectation_met == Some(true)
+    }
+
     /// One line for humans: the deciding method's verdict.
     pub fn summary(&self) -> String {
         let Some(m) = self.methods.last() else {
@@ -79,6 +102,9 @@ pub struct Totals {
     pub assumed: usize,
     pub uncovered: usize,
     pub falsified: usize,
+    /// Falsified contracts that `expect falsified` (included in `falsified`).
+    #[serde(default)]
+    pub expected_failures: usize,
     pub below_bar: usize,
     pub cached: usize,
     pub spec_errors: usize,
@@ -157,7 +183,12 @@ impl Report {
     pub fn finish(&mut self) {
         let mut t = Totals::default();
         for c in &mut self.contracts {
-            c.meets_bar = !below_bar(&self.fail_on, c.status, &c.methods);
+            c.expectation_met = c.expected.as_deref().map(|e| e == c.status.name());
+            c.meets_bar = match c.expectation_met {
+                Some(met) => met,
+                None => !below_bar(&self.fail_on, c.status, &c.methods),
+            };
+            t.expected_failures += usize::from(c.expected_failure());
             t.contracts += 1;
             match c.status {
                 Status::Proved => t.proved += 1,

@@ -23,6 +23,7 @@
   "then"
   "rests"
   "execute"
+  "expect"
   "within"
 ] @keyword
 

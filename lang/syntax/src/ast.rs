@@ -226,6 +226,12 @@ pub enum Clause {
         target: Ident,
         span: TextRange,
     },
+    /// `expect falsified`: the contract is a known-buggy variant, meant to be falsified (an
+    /// expected failure, as test runners mark xfail).
+    Expect {
+        outcome: Ident,
+        span: TextRange,
+    },
     Error(TextRange),
 }
 

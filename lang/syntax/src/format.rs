@@ -88,6 +88,7 @@ fn clause_start(clause: &Clause) -> u32 {
         | Clause::CheckBy { span, .. }
         | Clause::RestsOn { span, .. }
         | Clause::ExecuteOn { span, .. }
+        | Clause::Expect { span, .. }
         | Clause::Error(span) => span.start,
     }
 }

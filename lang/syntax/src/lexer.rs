@@ -30,6 +30,7 @@ pub const KEYWORDS: &[&str] = &[
     "then",
     "rests",
     "execute",
+    "expect",
     "tolerance",
     "assume",
     "true",
@@ -105,6 +106,8 @@ pub enum Tok<'a> {
     KwRests,
     #[token("execute")]
     KwExecute,
+    #[token("expect")]
+    KwExpect,
     #[token("tolerance")]
     KwTolerance,
     #[token("assume")]
@@ -245,6 +248,7 @@ impl Tok<'_> {
             Tok::KwThen => "then",
             Tok::KwRests => "rests",
             Tok::KwExecute => "execute",
+            Tok::KwExpect => "expect",
             Tok::KwTolerance => "tolerance",
             Tok::KwAssume => "assume",
             Tok::KwTrue => "true",

@@ -159,6 +159,7 @@ fn is_keyword(tok: Tok<'_>) -> bool {
             | Tok::KwThen
             | Tok::KwRests
             | Tok::KwExecute
+            | Tok::KwExpect
             | Tok::KwTolerance
             | Tok::KwAssume
     )

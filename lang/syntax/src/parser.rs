@@ -604,12 +604,12 @@ mod tests {
 
     #[test]
     fn contract_clauses() {
-        let text = "contract c on net.main within t {\n given x in box(-1, 1)\n given vnnlib(\"p\")\n ensure y ~= z within t\n check by crown then bab(timeout = 2m)\n rests on a, b\n execute on cuda\n}";
+        let text = "contract c on net.main within t {\n given x in box(-1, 1)\n given vnnlib(\"p\")\n ensure y ~= z within t\n check by crown then bab(timeout = 2m)\n rests on a, b\n execute on cuda\n expect falsified\n}";
         let Item::Contract(c) = parse_ok(text) else {
             panic!()
         };
         assert_eq!(c.target.text(), "net.main");
-        assert_eq!(c.clauses.len(), 6);
+        assert_eq!(c.clauses.len(), 7);
         assert!(matches!(&c.clauses[0], Clause::Given { var: Some(v), .. } if v.text == "x"));
         assert!(matches!(&c.clauses[1], Clause::Given { var: None, .. }));
         let Clause::CheckBy { methods, .. } = &c.clauses[3] else {
@@ -621,6 +621,9 @@ mod tests {
         assert_eq!(d.millis, 120_000);
         assert!(
             matches!(&c.clauses[4], Clause::RestsOn { assumptions, .. } if assumptions.len() == 2)
+        );
+        assert!(
+            matches!(&c.clauses[6], Clause::Expect { outcome, .. } if outcome.text == "falsified")
         );
     }
 

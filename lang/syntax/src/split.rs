@@ -269,6 +269,7 @@ fn is_keyword(word: &str) -> bool {
             | "then"
             | "rests"
             | "execute"
+            | "expect"
             | "tolerance"
             | "assume"
             | "true"

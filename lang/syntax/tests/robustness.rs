@@ -41,6 +41,7 @@ const VOCABULARY: &[&str] = &[
     "then",
     "rests",
     "execute",
+    "expect",
     "within",
     "as",
     "x",

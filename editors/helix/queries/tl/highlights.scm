@@ -24,6 +24,7 @@
   "then"
   "rests"
   "execute"
+  "expect"
   "within"
 ] @keyword
 

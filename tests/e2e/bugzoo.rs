@@ -1,0 +1,134 @@
+//! BugZoo buggy/fixed pairs through the real `tlc verify`: the buggy variant, marked
+//! `expect falsified`, is falsified and meets the bar; the same contract on a copy whose bug was
+//! fixed fails the run with TL0471 in every output format.
+
+use crate::support::{repo_root, run_in, TempDir};
+
+const EXAMPLE: &str = "spec-examples/bugzoo_batch.tl";
+const BUGGY: &str = "batch_softmax_mixes_rows";
+
+fn verify(dir: &std::path::Path, path: &str, format: &str) -> (i32, String, String) {
+    let cache = TempDir::new("bugzoo-cache");
+    let cache_dir = cache.0.to_string_lossy().into_owned();
+    run_in(
+        dir,
+        &[
+            "verify",
+            "--cache-dir",
+            &cache_dir,
+            "-q",
+            "--format",
+            format,
+            path,
+        ],
+    )
+}
+
+fn contract<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["contracts"]
+        .as_array()
+        .expect("contracts")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no contract {name}"))
+}
+
+#[test]
+fn the_buggy_variant_is_an_expected_failure_and_the_fix_is_checked() {
+    let root = repo_root();
+    let (code, out, err) = verify(&root, EXAMPLE, "json");
+    assert_eq!(code, 0, "{err}\n{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let buggy = contract(&report, BUGGY);
+    assert_eq!(buggy["status"], "falsified", "the status stays honest");
+    assert_eq!(buggy["expected"], "falsified");
+    assert_eq!(buggy["expectation_met"], true);
+    assert_eq!(buggy["meets_bar"], true);
+    let cex = buggy["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|m| m["verdict"]["counterexample"].as_object())
+        .expect("a counterexample");
+    assert_eq!(cex["confirmed_on"], "the f64 reference semantics");
+    let fixed = contract(&report, "rows_independent");
+    assert_eq!(fixed["status"], "checked");
+    assert!(fixed.get("expected").is_none());
+    assert_eq!(report["totals"]["expected_failures"], 1);
+
+    let (code, out, _) = verify(&root, EXAMPLE, "human");
+    assert_eq!(code, 0);
+    let line = out.lines().find(|l| l.contains(BUGGY)).expect("buggy line");
+    assert!(
+        line.contains("falsified") && line.ends_with("(expected)"),
+        "{line}"
+    );
+    let (_, out, _) = verify(&root, EXAMPLE, "junit");
+    assert!(out.contains("<skipped type=\"xfail\""), "{out}");
+    assert!(!out.contains("<failure"), "{out}");
+    let (_, out, _) = verify(&root, EXAMPLE, "sarif");
+    let sarif: serde_json::Value = serde_json::from_str(&out).expect("sarif");
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["message"]["text"].as_str().unwrap().contains(BUGGY))
+        .unwrap();
+    assert_eq!(
+        (&result["kind"], &result["level"]),
+        (&"pass".into(), &"note".into())
+    );
+}
+
+#[test]
+fn a_buggy_variant_that_stops_being_falsified_fails_the_run() {
+    let dir = TempDir::new("bugzoo-fixed");
+    let text = std::fs::read_to_string(repo_root().join(EXAMPLE)).unwrap();
+    let buggy_line = "probs = softmax(logits, axis = 0)";
+    assert!(text.contains(buggy_line));
+    // Someone fixes the bug in the buggy variant but leaves `expect falsified`.
+    let fixed = text.replace(buggy_line, "probs = softmax(logits, axis = 1)");
+    std::fs::write(dir.0.join("pair.tl"), fixed).unwrap();
+
+    let (code, out, err) = verify(&dir.0, "pair.tl", "human");
+    assert_eq!(code, 1, "{err}\n{out}");
+    assert!(out.contains("TL0471"), "{out}");
+    let line = out.lines().find(|l| l.contains(BUGGY)).unwrap();
+    assert!(line.starts_with('!') && line.contains("checked"), "{line}");
+
+    let (code, out, _) = verify(&dir.0, "pair.tl", "json");
+    assert_eq!(code, 1);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let c = contract(&report, BUGGY);
+    assert_eq!(
+        (&c["status"], &c["expectation_met"], &c["meets_bar"]),
+        (&"checked".into(), &false.into(), &false.into())
+    );
+    let (code, out, _) = verify(&dir.0, "pair.tl", "junit");
+    assert_eq!(code, 1);
+    assert!(out.contains("type=\"TL0471\""), "{out}");
+    let (_, out, _) = verify(&dir.0, "pair.tl", "sarif");
+    assert!(out.contains("\"ruleId\": \"TL0471\""), "{out}");
+    let (_, out, _) = verify(&dir.0, "pair.tl", "github");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("::error") && l.contains("TL0471")),
+        "{out}"
+    );
+    // `--fail-on` cannot excuse it: an unmet expectation is below any bar.
+    let cache = TempDir::new("bugzoo-cache");
+    let cache_dir = cache.0.to_string_lossy().into_owned();
+    let (code, _, _) = run_in(
+        &dir.0,
+        &[
+            "verify",
+            "--cache-dir",
+            &cache_dir,
+            "-q",
+            "--fail-on",
+            "uncovered",
+            "pair.tl",
+        ],
+    );
+    assert_eq!(code, 1);
+}
