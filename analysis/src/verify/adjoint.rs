@@ -27,7 +27,7 @@ pub(super) fn run(
         let code = e.code();
         match e {
             tl_kernels::autograd::AutogradError::Exec(inner) => Failure::exec(inner),
-            other => Failure::new("TL0850", format!("{other} [{code}]")),
+            other => Failure::new("TL0809", format!("{other} [{code}]")),
         }
     };
     let mut worst: Option<(f64, String)> = None;

@@ -93,8 +93,9 @@ fn structure_never_claims_what_sampling_refutes() {
 #[test]
 fn the_shipped_pair_is_falsified_and_checked() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec-examples/bugzoo_batch.tl");
-    let db = RootDatabase::default();
+    let mut db = RootDatabase::default();
     let file = db.source(&path);
+    db.settle(&[file]);
     let opts = VerifyOptions::default();
     let buggy = contract(&db, file, "batch_softmax_mixes_rows");
     let fixed = contract(&db, file, "rows_independent");

@@ -103,7 +103,7 @@ fn autograd_failure(e: AutogradError) -> Failure {
     let code = e.code();
     match e {
         AutogradError::Exec(inner) => Failure::exec(inner),
-        other => Failure::new("TL0850", format!("{other} [{code}]")),
+        other => Failure::new("TL0809", format!("{other} [{code}]")),
     }
 }
 
