@@ -704,7 +704,7 @@ impl<'a> Builder<'a> {
                 chain.extra.push((
                     LIBM_ASSUMPTION_NAME.into(),
                     "ledger",
-                    "the platform libm's expf/tanhf, called by the f32 executor, are within 4 ulp of the real function".into(),
+                    "the f32 executor's transcendental calls are within 4 ulp of the real function: expf, logf and tanhf from the platform libm (through std), erff from the `libm` crate (a port of musl)".into(),
                 ));
             } else {
                 l.status = Status::Checked;

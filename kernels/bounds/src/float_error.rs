@@ -51,7 +51,7 @@ use crate::net::{BoundNet, Layer};
 use crate::rounding::{gamma_with, U32, U64};
 
 /// The named assumption tanh and sigmoid nodes rest on.
-pub const LIBM_ASSUMPTION: &str = "float.libm_within_4ulp: the platform libm's expf/tanhf (f32) and exp/tanh (f64), called by std, are within 4 ulp of the real function";
+pub const LIBM_ASSUMPTION: &str = "float.libm_within_4ulp: expf/logf/tanhf (f32) and exp/ln/tanh (f64) of the platform libm, called by std, and erff/erf of the `libm` crate (a port of musl) are within 4 ulp of the real function";
 
 /// Half the smallest positive subnormal of each format (the absolute error of one rounding in
 /// the gradual-underflow range).
