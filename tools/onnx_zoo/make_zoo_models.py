@@ -29,6 +29,8 @@ a fixed seed, at several opsets, in the node forms the exporters emit:
   nn.Upsample exports; half_pixel with round_prefer_floor/ceil) and linear modes (half_pixel,
   pytorch_half_pixel as bilinear with align_corners=False exports, align_corners), by scales and by
   sizes. unet_upsample_*: a UNet stage with bilinear upsampling and a concatenated skip.
+- expand_tile_*: Expand to a larger shape, to one that broadcasts back to x's, and to the Shape
+  of another tensor (expand_as); Tile with per-axis repeats (x.repeat exports so).
 - unet_decoder_*: a UNet-style decoder: ConvTranspose (k2 s2; k3 s2 p1 output_padding 1; grouped
   and dilated) with the encoder's skip concatenated.
 
@@ -37,6 +39,7 @@ Bad input (written to bad.txt as `NAME CODE NODE`: the coded error tl must give,
 - bad_pad_data_pads: a Pad whose pads are computed from tensor data: TL0570.
 - bad_resize_data_sizes: a Resize whose sizes are computed from tensor data: TL0570.
 - bad_conv_transpose_weights: a ConvTranspose weight for 5 input channels on 4: TL0521.
+- bad_tile_data_repeats: a Tile whose repeats are computed from tensor data: TL0570.
 
 For every good model the script writes NAME.onnx, NAME.input.x.npy, NAME.expected.y.npy
 (onnxruntime, one thread, CPU), NAME.output (the output's name), and manifest.txt with one model
@@ -307,7 +310,32 @@ def bad_pad_data_pads():
     return finish(13, g, [2, 4], y), g.nodes[-1].name
 
 
+def bad_tile_data_repeats():
+    """A Tile whose repeats are computed from tensor data (the argmax of each row)."""
+    g = G()
+    m = g.op("ArgMax", ["x"], axis=1, keepdims=0)
+    y = g.op("Tile", ["x", m])
+    return finish(13, g, [2, 4], y), g.nodes[-1].name
+
+
+# ---------------------------------------------------------------- Expand, Tile
+def expand_tile_model(opset):
+    """Expand (to a larger shape, to a shape that broadcasts back to x's, with the shape from a
+    Shape subgraph as `x.expand_as(y)` exports) and Tile (`x.repeat(...)` exports so)."""
+    g = G()
+    # x: [2, 3, 1, 4]
+    e1 = g.op("Expand", ["x", g.init(i64([2, 3, 5, 4]), "shape")])
+    e2 = g.op("Expand", ["x", g.init(i64([3, 1, 1]), "shape")])
+    like = g.op("Shape", [e1])
+    e3 = g.op("Expand", [g.op("Mul", ["x", g.init(np.array(-1.5, dtype=np.float32))]), like])
+    t = g.op("Tile", ["x", g.init(i64([1, 2, 3, 1]), "repeats")])
+    y = g.op("Concat", [g.op("Flatten", [v], axis=1) for v in (e1, e2, e3, t)], axis=1)
+    return finish(opset, g, [2, 3, 1, 4], y)
+
+
 MODELS = {}
+for op in (9, 13, 17, 21):
+    MODELS[f"expand_tile_op{op}"] = (lambda op=op: expand_tile_model(op), [2, 3, 1, 4])
 for op in (9, 10, 11, 13, 18, 21):
     MODELS[f"pad_op{op}"] = (lambda op=op: pad_model(op), [2, 3, 5, 6])
 for op in (18, 21):
@@ -353,7 +381,8 @@ def bad_resize_data_sizes():
 BAD = {"bad_pad_negative": (bad_pad_negative, "TL0521"),
        "bad_resize_data_sizes": (bad_resize_data_sizes, "TL0570"),
        "bad_conv_transpose_weights": (bad_conv_transpose_weights, "TL0521"),
-       "bad_pad_data_pads": (bad_pad_data_pads, "TL0570")}
+       "bad_pad_data_pads": (bad_pad_data_pads, "TL0570"),
+       "bad_tile_data_repeats": (bad_tile_data_repeats, "TL0570")}
 
 
 def main():

@@ -15,9 +15,19 @@ use tl_ir::{AttrValue, Attrs, DType as IrDType, Dim, Graph, NodeId, Op, Shape};
 pub const OPSETS: (i64, i64) = (1, 21);
 
 /// ONNX ops the importer handles that no tl op lists in its `onnx` mapping: shape computations
-/// folded at import (see [`super::fold`]), `Cast`, and `Split` (one slice per output).
-pub const IMPORT_ONLY_OPS: &[&str] =
-    &["Shape", "Size", "ConstantOfShape", "Range", "Cast", "Split"];
+/// folded at import (see [`super::fold`]), `Cast`, `Split` (one slice per output), and two exact
+/// lowerings of constant-shaped broadcasts: `Expand` (a product with ones of the target shape:
+/// `x * 1 = x` for every float, -0 and inf included) and `Tile` (concats of copies).
+pub const IMPORT_ONLY_OPS: &[&str] = &[
+    "Shape",
+    "Size",
+    "ConstantOfShape",
+    "Range",
+    "Cast",
+    "Split",
+    "Expand",
+    "Tile",
+];
 
 /// Whether the importer maps ONNX op type `op_type` (default domain): the ops the op table lists
 /// (`OpInfo::onnx`, the one list) plus [`IMPORT_ONLY_OPS`].
@@ -898,6 +908,8 @@ impl Builder<'_> {
                 }
                 "Pad" => self.pad(node, &out_name)?,
                 "Resize" | "Upsample" => self.resize(node, &out_name)?,
+                "Expand" => self.expand(node, &out_name)?,
+                "Tile" => self.tile(node, &out_name)?,
                 other => match float_attr_row(other) {
                     Some(row) => self.float_attr_op(node, &out_name, row)?,
                     None => {
@@ -1189,6 +1201,108 @@ impl Builder<'_> {
 
     /// Pad: pads, mode and value as attributes before opset 11; from 11 pads and the constant
     /// value are inputs (known at import), and from 18 an `axes` input picks the padded axes.
+    /// `Expand(x, shape)`: numpy broadcasting of `x` and `shape`, as `x * ones(shape)` (exact for
+    /// every float value). The shape must fold to constants; `x` must be a float tensor.
+    fn expand(&mut self, node: &OnnxNode, out_name: &str) -> Result<NodeId, ExecError> {
+        let x = self.value(node.inputs.first().map_or("", String::as_str), &node.name)?;
+        let shape_name = node
+            .inputs
+            .get(1)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| Self::err(node, "Expand needs a shape input"))?
+            .clone();
+        let shape = self.constant_ints(node, &shape_name)?;
+        if shape.iter().any(|&d| d < 0) {
+            return Err(Self::err(
+                node,
+                format!("Expand shape {shape:?} has a negative extent"),
+            ));
+        }
+        let dtype = self.graph.nodes[x].dtype;
+        if !dtype.is_float() {
+            return Err(Self::err(
+                node,
+                format!("Expand of a {dtype} tensor that is not folded at import is not supported"),
+            ));
+        }
+        let n: usize = shape.iter().map(|&d| d as usize).product();
+        if n > 1 << 24 {
+            return Err(Self::err(
+                node,
+                format!("Expand to {shape:?} is too large to lower"),
+            ));
+        }
+        let ones = self.fresh_name(&node.name);
+        let attrs = Attrs::new()
+            .with(
+                "value",
+                AttrValue::Tensor {
+                    shape: shape.iter().map(|&d| d as u64).collect(),
+                    data: vec![1.0; n],
+                },
+            )
+            .with(
+                "dtype",
+                AttrValue::Str(if dtype == IrDType::F64 { "f64" } else { "f32" }.into()),
+            );
+        let ones = self.op(node, ones, Op::Constant, vec![], attrs)?;
+        self.op(node, out_name.into(), Op::Mul, vec![x, ones], Attrs::new())
+    }
+
+    /// `Tile(x, repeats)`: along each axis with `repeats[a] > 1`, a concat of that many copies.
+    fn tile(&mut self, node: &OnnxNode, out_name: &str) -> Result<NodeId, ExecError> {
+        let x = self.value(node.inputs.first().map_or("", String::as_str), &node.name)?;
+        let name = node
+            .inputs
+            .get(1)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| Self::err(node, "Tile needs a repeats input"))?
+            .clone();
+        let repeats = self.constant_ints(node, &name)?;
+        let rank = self.rank(x);
+        if repeats.len() != rank || repeats.iter().any(|&r| r < 0) {
+            return Err(Self::err(
+                node,
+                format!("Tile repeats {repeats:?} must be {rank} extents >= 0"),
+            ));
+        }
+        if repeats.iter().any(|&r| r == 0) {
+            return Err(Self::err(
+                node,
+                "Tile with a zero repeat (an empty tensor) is not supported",
+            ));
+        }
+        if repeats.iter().product::<i64>() > 1 << 16 {
+            return Err(Self::err(
+                node,
+                format!("Tile repeats {repeats:?} are too many to lower"),
+            ));
+        }
+        let last = repeats.iter().rposition(|&r| r > 1);
+        let mut acc = x;
+        for (axis, &r) in repeats.iter().enumerate() {
+            if r <= 1 {
+                continue;
+            }
+            let name = if Some(axis) == last {
+                out_name.to_string()
+            } else {
+                self.fresh_name(&node.name)
+            };
+            acc = self.op(
+                node,
+                name,
+                Op::Concat,
+                vec![acc; r as usize],
+                Attrs::new().with("axis", AttrValue::Int(axis as i64)),
+            )?;
+        }
+        if last.is_none() {
+            return self.op(node, out_name.into(), Op::Identity, vec![acc], Attrs::new());
+        }
+        Ok(acc)
+    }
+
     fn pad(&mut self, node: &OnnxNode, out_name: &str) -> Result<NodeId, ExecError> {
         let x = self.value(node.inputs.first().map_or("", String::as_str), &node.name)?;
         let rank = self.rank(x);
