@@ -30,7 +30,8 @@ a fixed seed, at several opsets, in the node forms the exporters emit:
   pytorch_half_pixel as bilinear with align_corners=False exports, align_corners), by scales and by
   sizes. unet_upsample_*: a UNet stage with bilinear upsampling and a concatenated skip.
 - expand_tile_*: Expand to a larger shape, to one that broadcasts back to x's, and to the Shape
-  of another tensor (expand_as); Tile with per-axis repeats (x.repeat exports so).
+  of another tensor (expand_as); Tile with per-axis repeats (x.repeat exports so); int64 ids
+  expanded and tiled before an embedding Gather (folded at import).
 - unet_decoder_*: a UNet-style decoder: ConvTranspose (k2 s2; k3 s2 p1 output_padding 1; grouped
   and dilated) with the encoder's skip concatenated.
 
@@ -329,7 +330,13 @@ def expand_tile_model(opset):
     like = g.op("Shape", [e1])
     e3 = g.op("Expand", [g.op("Mul", ["x", g.init(np.array(-1.5, dtype=np.float32))]), like])
     t = g.op("Tile", ["x", g.init(i64([1, 2, 3, 1]), "repeats")])
-    y = g.op("Concat", [g.op("Flatten", [v], axis=1) for v in (e1, e2, e3, t)], axis=1)
+    # Integer index tensors expanded and tiled before an embedding lookup, as Hugging Face
+    # exports token_type_ids (`buffered_token_type_ids.expand(batch, seq)`): folded at import.
+    ids = g.init(i64([[0, 3, 1, 5]]), "token_type_ids")
+    table = g.init(w(6, 5), "embeddings.weight")
+    g1 = g.op("Gather", [table, g.op("Expand", [ids, g.init(i64([2, 4]), "shape")])], axis=0)
+    g2 = g.op("Gather", [table, g.op("Tile", [ids, g.init(i64([2, 1]), "repeats")])], axis=0)
+    y = g.op("Concat", [g.op("Flatten", [v], axis=1) for v in (e1, e2, e3, t, g1, g2)], axis=1)
     return finish(opset, g, [2, 3, 1, 4], y)
 
 

@@ -143,6 +143,93 @@ pub(crate) fn reshape_target(
     Ok(out)
 }
 
+/// Elements a folded broadcast may produce (folded values are small shape and index tensors).
+const MAX_FOLDED: usize = 1 << 20;
+
+/// `x` broadcast with `shape` (ONNX `Expand`: numpy rules, both ways).
+pub(crate) fn expand(x: &Folded, shape: &[i64]) -> Result<Folded, String> {
+    if shape.iter().any(|&d| d < 0) {
+        return Err(format!("Expand shape {shape:?} has a negative extent"));
+    }
+    let rank = x.shape.len().max(shape.len());
+    let pad = |s: &[usize]| -> Vec<usize> {
+        std::iter::repeat_n(1, rank - s.len())
+            .chain(s.iter().copied())
+            .collect()
+    };
+    let xs = pad(&x.shape);
+    let ts = pad(&shape.iter().map(|&d| d as usize).collect::<Vec<_>>());
+    let mut out_shape = Vec::with_capacity(rank);
+    for (&a, &b) in xs.iter().zip(&ts) {
+        out_shape.push(match (a, b) {
+            (a, b) if a == b => a,
+            (1, b) => b,
+            (a, 1) => a,
+            _ => return Err(format!("{} does not broadcast to {shape:?}", x.describe())),
+        });
+    }
+    gather_broadcast(x, &xs, out_shape, |_, i| i)
+}
+
+/// `x` repeated `repeats[a]` times along each axis `a` (ONNX `Tile`).
+pub(crate) fn tile(x: &Folded, repeats: &[i64]) -> Result<Folded, String> {
+    if repeats.len() != x.shape.len() || repeats.iter().any(|&r| r < 0) {
+        return Err(format!(
+            "Tile repeats {repeats:?} do not fit {}",
+            x.describe()
+        ));
+    }
+    let out_shape: Vec<usize> = x
+        .shape
+        .iter()
+        .zip(repeats)
+        .map(|(&d, &r)| d * r as usize)
+        .collect();
+    let xs = x.shape.clone();
+    gather_broadcast(x, &xs, out_shape, |a, i| i % xs_axis(&x.shape, a))
+}
+
+fn xs_axis(shape: &[usize], a: usize) -> usize {
+    shape[a].max(1)
+}
+
+/// The elements of an `out_shape` tensor read from `x` (of padded shape `xs`): output index `i`
+/// along axis `a` reads `src(a, i)`, an extent-1 axis of `x` always index 0.
+fn gather_broadcast(
+    x: &Folded,
+    xs: &[usize],
+    out_shape: Vec<usize>,
+    src: impl Fn(usize, usize) -> usize,
+) -> Result<Folded, String> {
+    let n: usize = out_shape.iter().product();
+    if n > MAX_FOLDED {
+        return Err(format!(
+            "a folded tensor of shape {out_shape:?} is too large"
+        ));
+    }
+    let mut data = Vec::with_capacity(n);
+    let mut idx = vec![0usize; out_shape.len()];
+    for _ in 0..n {
+        let mut flat = 0;
+        for (a, &i) in idx.iter().enumerate() {
+            let j = if xs[a] == 1 { 0 } else { src(a, i) };
+            flat = flat * xs[a] + j;
+        }
+        data.push(x.data[flat].clone());
+        for a in (0..idx.len()).rev() {
+            idx[a] += 1;
+            if idx[a] < out_shape[a] {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+    Ok(Folded {
+        shape: out_shape,
+        data,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +274,24 @@ mod tests {
             SymInt::Derived("b".into()),
         ]);
         assert!(reshape_target(&two, &input).is_err());
+    }
+
+    #[test]
+    fn expand_and_tile_follow_numpy() {
+        let x = Folded::known(vec![1, 3], [1, 2, 3]);
+        let e = expand(&x, &[2, 3]).unwrap();
+        assert_eq!(e.shape, vec![2, 3]);
+        assert_eq!(e.ints().unwrap(), vec![1, 2, 3, 1, 2, 3]);
+        let col = Folded::known(vec![2, 1], [7, 8]);
+        let e = expand(&col, &[3]).unwrap();
+        assert_eq!(e.shape, vec![2, 3]);
+        assert_eq!(e.ints().unwrap(), vec![7, 7, 7, 8, 8, 8]);
+        assert!(expand(&x, &[2, 2]).is_err());
+        let t = tile(&Folded::known(vec![2, 2], [1, 2, 3, 4]), &[2, 1]).unwrap();
+        assert_eq!(t.shape, vec![4, 2]);
+        assert_eq!(t.ints().unwrap(), vec![1, 2, 3, 4, 1, 2, 3, 4]);
+        let t = tile(&Folded::known(vec![2], [5, 6]), &[3]).unwrap();
+        assert_eq!(t.ints().unwrap(), vec![5, 6, 5, 6, 5, 6]);
+        assert!(tile(&x, &[2]).is_err());
     }
 }

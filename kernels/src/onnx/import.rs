@@ -1827,6 +1827,8 @@ impl Builder<'_> {
                 | "Slice"
                 | "Range"
                 | "ConstantOfShape"
+                | "Expand"
+                | "Tile"
         );
         if !foldable {
             return Ok(None);
@@ -1841,7 +1843,7 @@ impl Builder<'_> {
         // A node with fewer inputs than its op reads is an error, not an index past the end
         // (found by fuzzing: a Gather with one input).
         let needs = match op {
-            "Add" | "Sub" | "Mul" | "Div" | "Gather" | "Reshape" => 2,
+            "Add" | "Sub" | "Mul" | "Div" | "Gather" | "Reshape" | "Expand" | "Tile" => 2,
             "Range" => 3,
             "Concat" => 0,
             _ => 1,
@@ -1879,6 +1881,8 @@ impl Builder<'_> {
             "Add" | "Sub" | "Mul" | "Div" => {
                 fold::arith(op, &args[0], &args[1]).map_err(shape_err)?
             }
+            "Expand" => fold::expand(&args[0], &ints(&args[1])?).map_err(shape_err)?,
+            "Tile" => fold::tile(&args[0], &ints(&args[1])?).map_err(shape_err)?,
             "Gather" => {
                 let (data, idx) = (&args[0], ints(&args[1])?);
                 if data.shape.len() != 1 || int("axis", 0) != 0 {
