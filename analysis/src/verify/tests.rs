@@ -147,7 +147,11 @@ fn causal_mask_catalog_needs_the_slicewise_assumption_so_sampling_decides() {
         "{:?}",
         verdicts(&run)
     );
-    assert_eq!(run.outcome.methods.len(), 2, "sampling runs after the catalog");
+    assert_eq!(
+        run.outcome.methods.len(),
+        2,
+        "sampling runs after the catalog"
+    );
     // The example rests on an assumption about the attention and gelu kernels.
     assert_eq!(run.status, Status::Assumed);
 }
