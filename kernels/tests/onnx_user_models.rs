@@ -7,51 +7,19 @@
 //! Skips, with the reason printed, when python3 or its onnx/onnxruntime/numpy packages are absent
 //! (pip install onnx onnxruntime numpy).
 
+mod generated;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use generated::{generate, max_rel_err};
 
 use tl_kernels::{compile, denote, onnx, payload, Tensor};
 
-fn generate() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let script = root.join("tools/onnx_zoo/make_user_models.py");
-    let dir = std::env::temp_dir().join(format!("tl-onnx-user-models-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = match Command::new("python3").arg(&script).arg(&dir).output() {
-        Ok(out) => out,
-        Err(e) => {
-            eprintln!("SKIP onnx user models: python3 is not available ({e})");
-            return None;
-        }
-    };
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("ModuleNotFoundError") {
-            eprintln!(
-                "SKIP onnx user models: {} (pip install onnx onnxruntime numpy)",
-                err.lines().last().unwrap_or("")
-            );
-            return None;
-        }
-        panic!("the generator failed:\n{err}");
-    }
-    Some(dir)
-}
-
-fn max_rel_err(got: &Tensor, want: &Tensor) -> f64 {
-    assert_eq!(got.shape(), want.shape());
-    let (g, w) = (got.to_f64(), want.to_f64());
-    let scale = w.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
-    g.iter()
-        .zip(w.iter())
-        .map(|(a, b)| (a - b).abs() / scale)
-        .fold(0.0, f64::max)
-}
-
 #[test]
 fn user_models_import_as_exported_and_match_onnxruntime_in_both_engines() {
-    let Some(dir) = generate() else { return };
+    let Some(dir) = generate("make_user_models.py", "onnx user models") else {
+        return;
+    };
     let manifest = std::fs::read_to_string(dir.join("manifest.txt")).unwrap();
     let names: Vec<&str> = manifest.lines().filter(|l| !l.is_empty()).collect();
     assert!(names.len() >= 9, "{names:?}");
