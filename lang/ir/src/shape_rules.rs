@@ -509,6 +509,44 @@ fn window_out(len: u64, k: u64, s: u64, p: u64, d: u64, ceil: bool) -> Option<u6
     Some(out)
 }
 
+/// A per-spatial-axis attribute (one value for every axis, or one per axis), checked positive.
+fn spatial_attr(
+    attrs: &Attrs,
+    nd: usize,
+    name: &'static str,
+    default: i64,
+    zero_ok: bool,
+) -> Result<Vec<u64>, ShapeError> {
+    let v = attrs
+        .spatial(name, nd, default)
+        .ok_or_else(|| err_attr(name, format!("{name} needs 1 or {nd} values")))?;
+    positive(&v, name, zero_ok)
+}
+
+/// The window attributes a convolution and a transposed convolution share.
+struct Window {
+    stride: Vec<u64>,
+    padding: Vec<u64>,
+    dilation: Vec<u64>,
+    groups: u64,
+}
+
+fn window(attrs: &Attrs, nd: usize) -> Result<Window, ShapeError> {
+    let groups = attrs.int("groups", 1);
+    if groups < 1 {
+        return Err(err_attr(
+            "groups",
+            format!("groups must be >= 1, got {groups}"),
+        ));
+    }
+    Ok(Window {
+        stride: spatial_attr(attrs, nd, "stride", 1, false)?,
+        padding: spatial_attr(attrs, nd, "padding", 0, true)?,
+        dilation: spatial_attr(attrs, nd, "dilation", 1, false)?,
+        groups: groups as u64,
+    })
+}
+
 fn positive(v: &[i64], name: &'static str, allow_zero: bool) -> Result<Vec<u64>, ShapeError> {
     v.iter()
         .map(|&x| {
@@ -542,25 +580,13 @@ fn conv_transpose2d(inputs: &[Shape], attrs: &Attrs) -> R {
             format!("{OP} weight must be [C, O/groups, KH, KW], got {w}"),
         ));
     }
-    let spatial =
-        |name: &'static str, default: i64, zero_ok: bool| -> Result<Vec<u64>, ShapeError> {
-            let v = attrs
-                .spatial(name, 2, default)
-                .ok_or_else(|| err_attr(name, format!("{name} needs 1 or 2 values")))?;
-            positive(&v, name, zero_ok)
-        };
-    let stride = spatial("stride", 1, false)?;
-    let padding = spatial("padding", 0, true)?;
-    let output_padding = spatial("output_padding", 0, true)?;
-    let dilation = spatial("dilation", 1, false)?;
-    let groups = attrs.int("groups", 1);
-    if groups < 1 {
-        return Err(err_attr(
-            "groups",
-            format!("groups must be >= 1, got {groups}"),
-        ));
-    }
-    let g = groups as u64;
+    let Window {
+        stride,
+        padding,
+        dilation,
+        groups: g,
+    } = window(attrs, 2)?;
+    let output_padding = spatial_attr(attrs, 2, "output_padding", 0, true)?;
     if !same(&x.0[1], &w.0[0]) {
         return Err(err_at(
             1,
@@ -646,24 +672,12 @@ fn conv(inputs: &[Shape], attrs: &Attrs, nd: usize) -> R {
             format!("{op} weight must have rank {}, got {w}", nd + 2),
         ));
     }
-    let spatial =
-        |name: &'static str, default: i64, zero_ok: bool| -> Result<Vec<u64>, ShapeError> {
-            let v = attrs
-                .spatial(name, nd, default)
-                .ok_or_else(|| err_attr(name, format!("{name} needs 1 or {nd} values")))?;
-            positive(&v, name, zero_ok)
-        };
-    let stride = spatial("stride", 1, false)?;
-    let padding = spatial("padding", 0, true)?;
-    let dilation = spatial("dilation", 1, false)?;
-    let groups = attrs.int("groups", 1);
-    if groups < 1 {
-        return Err(err_attr(
-            "groups",
-            format!("groups must be >= 1, got {groups}"),
-        ));
-    }
-    let g = groups as u64;
+    let Window {
+        stride,
+        padding,
+        dilation,
+        groups: g,
+    } = window(attrs, nd)?;
     if let (Some(c), Some(wc)) = (x.0[1].known(), w.0[1].known()) {
         if c % g != 0 || wc * g != c {
             return Err(err_at(
