@@ -87,7 +87,7 @@ pub(crate) use verification::{
 pub mod verify {
     pub use tl_analysis::contracts::{Claim, Method};
     pub use tl_analysis::outcome::{ContractOutcome, MethodOutcome, Status, Verdict};
-    pub use tl_analysis::verify::cache::ResultCache;
+    pub use tl_analysis::verify::cache::{Limit, ResultCache};
     pub use tl_analysis::verify::model::{instantiate, Model};
     pub use tl_analysis::verify::{claims, SetSpec};
     pub use tl_analysis::verify::{execute, ContractRun, Failure, Memo, Prepared, VerifyOptions};

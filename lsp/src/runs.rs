@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use tl_ide::verify::{ContractRun, ResultCache};
+use std::time::Duration;
+
+use tl_ide::verify::{ContractRun, Limit, ResultCache};
 
 /// Results kept in memory before the oldest half is dropped.
 const MEMORY_LIMIT: usize = 4096;
@@ -30,7 +32,9 @@ struct FileRuns {
 #[derive(Default)]
 pub struct Runs {
     files: Mutex<HashMap<PathBuf, FileRuns>>,
-    memory: Mutex<HashMap<String, ContractRun>>,
+    /// Results by cache key; a run that timed out keeps the limit it had (`ResultCache`'s rule:
+    /// reused by a run with the same or a smaller limit, rerun when the limit grows).
+    memory: Mutex<HashMap<String, (ContractRun, Option<Limit>)>>,
     cache_warned: AtomicBool,
 }
 
@@ -119,25 +123,38 @@ impl Runs {
         }
     }
 
-    /// A stored result for `key`: from memory, else from the disk cache in `dir`.
-    pub fn lookup(&self, key: &str, dir: Option<&Path>) -> Option<ContractRun> {
-        if let Some(run) = lock(&self.memory).get(key) {
-            let mut run = run.clone();
-            run.cached = true;
-            return Some(run);
+    /// A stored result for `key` usable by a run capped at `cap` (tl.toml `timeout`): from
+    /// memory, else from the disk cache in `dir`. A stored timeout serves only a run with the
+    /// same or a smaller limit.
+    pub fn lookup(
+        &self,
+        key: &str,
+        dir: Option<&Path>,
+        cap: Option<Duration>,
+    ) -> Option<ContractRun> {
+        if let Some((run, timed_out_under)) = lock(&self.memory).get(key) {
+            let reusable = match timed_out_under {
+                None => true,
+                Some(had) => Limit::of(cap).at_most(*had),
+            };
+            if reusable {
+                let mut run = run.clone();
+                run.cached = true;
+                return Some(run);
+            }
         }
-        let run = ResultCache::new(dir?).get(key)?;
-        self.remember(&run);
+        let run = ResultCache::new(dir?).get_within(key, cap)?;
+        self.remember(&run, cap);
         Some(run)
     }
 
-    /// Stores a fresh result in memory and in the disk cache in `dir` (runs that timed out are
-    /// not stored on disk: a faster machine may decide them).
-    pub fn store(&self, run: &ContractRun, dir: Option<&Path>) {
-        self.remember(run);
+    /// Stores a fresh result, computed under the limit `cap`, in memory and in the disk cache in
+    /// `dir` (a run that timed out is stored with its limit).
+    pub fn store(&self, run: &ContractRun, dir: Option<&Path>, cap: Option<Duration>) {
+        self.remember(run, cap);
         if let Some(dir) = dir {
             let cache = ResultCache::new(dir);
-            if let Err(e) = cache.put(run) {
+            if let Err(e) = cache.put_within(run, cap) {
                 if !self.cache_warned.swap(true, Ordering::SeqCst) {
                     eprintln!(
                         "tl-lsp: warning[TL0821]: cannot write the cache in {}: {e}",
@@ -148,10 +165,8 @@ impl Runs {
         }
     }
 
-    fn remember(&self, run: &ContractRun) {
-        if run.timed_out() {
-            return;
-        }
+    fn remember(&self, run: &ContractRun, cap: Option<Duration>) {
+        let timed_out_under = run.timed_out().then(|| Limit::of(cap));
         let mut memory = lock(&self.memory);
         if memory.len() >= MEMORY_LIMIT {
             let drop: Vec<String> = memory.keys().take(MEMORY_LIMIT / 2).cloned().collect();
@@ -159,7 +174,7 @@ impl Runs {
                 memory.remove(&k);
             }
         }
-        memory.insert(run.cache_key.clone(), run.clone());
+        memory.insert(run.cache_key.clone(), (run.clone(), timed_out_under));
     }
 }
 
@@ -217,14 +232,55 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tl-lsp-runs-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let runs = Runs::default();
-        assert!(runs.lookup("k", Some(&dir)).is_none());
-        runs.store(&run("a", "k"), Some(&dir));
-        let hit = runs.lookup("k", Some(&dir)).expect("memory hit");
+        assert!(runs.lookup("k", Some(&dir), None).is_none());
+        runs.store(&run("a", "k"), Some(&dir), None);
+        let hit = runs.lookup("k", Some(&dir), None).expect("memory hit");
         assert!(hit.cached);
         // A fresh server finds it on disk.
         let fresh = Runs::default();
-        assert!(fresh.lookup("k", Some(&dir)).is_some_and(|r| r.cached));
-        assert!(fresh.lookup("k", None).is_some(), "now in memory too");
+        assert!(fresh
+            .lookup("k", Some(&dir), None)
+            .is_some_and(|r| r.cached));
+        assert!(fresh.lookup("k", None, None).is_some(), "now in memory too");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_timeout_is_reused_within_its_limit_and_rerun_when_the_limit_grows() {
+        use tl_ide::verify::{MethodOutcome, Verdict};
+        let dir = std::env::temp_dir().join(format!("tl-lsp-timeouts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut timed_out = run("a", "t");
+        timed_out.outcome.methods.push(MethodOutcome {
+            method: "bab".into(),
+            verdict: Verdict::Timeout,
+            grants: Status::Checked,
+            millis: 2_000,
+            detail: "no answer within 2000 ms".into(),
+        });
+        let secs = |s| Some(Duration::from_secs(s));
+        let runs = Runs::default();
+        runs.store(&timed_out, Some(&dir), secs(2));
+        for (label, memory) in [("memory", &runs), ("disk", &Runs::default())] {
+            assert!(
+                memory
+                    .lookup("t", Some(&dir), secs(2))
+                    .is_some_and(|r| r.cached),
+                "{label}: the same limit reuses the timeout"
+            );
+            assert!(
+                memory.lookup("t", Some(&dir), secs(1)).is_some(),
+                "{label}: a smaller one too"
+            );
+            assert!(
+                memory.lookup("t", Some(&dir), secs(3)).is_none(),
+                "{label}: a larger limit reruns"
+            );
+            assert!(
+                memory.lookup("t", Some(&dir), None).is_none(),
+                "{label}: no cap reruns"
+            );
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -242,7 +242,10 @@ pub async fn verify(
             .report(format!("{} ({}/{total})", p.name, i + 1), i, total)
             .await;
         let name = p.name.clone();
-        let run = match state.verify.lookup(&p.cache_key, cache_dir.as_deref()) {
+        let run = match state
+            .verify
+            .lookup(&p.cache_key, cache_dir.as_deref(), opts.timeout)
+        {
             Some(run) => {
                 cached += 1;
                 run.for_contract(&p)
@@ -273,7 +276,7 @@ pub async fn verify(
                 match outcome {
                     Ok(Ok(run)) => {
                         executed += 1;
-                        state.verify.store(&run, cache_dir.as_deref());
+                        state.verify.store(&run, cache_dir.as_deref(), opts.timeout);
                         run
                     }
                     _ => {

@@ -34,7 +34,7 @@ impl Limit {
     }
 
     /// Whether a run with this limit has at most the time of one with `other`.
-    fn at_most(self, other: Limit) -> bool {
+    pub fn at_most(self, other: Limit) -> bool {
         match (self, other) {
             (_, Limit::Uncapped) => true,
             (Limit::Uncapped, Limit::CappedMs(_)) => false,
