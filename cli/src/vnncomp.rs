@@ -25,6 +25,8 @@ counterexample as ((X_0 v) ... (Y_0 v) ...). The time limit counts from the star
 included) and is obeyed at every stage: `timeout` is written within the limit plus 1 s. Ctrl-C
 stops the search and writes unknown (within 1 s; a second Ctrl-C exits at once).
 `unsat` with --semantics f32 (the default) also holds for any f32 executor of the network.
+Every `unsat` is written only after its certificate re-checks in the independent checker
+(sharing no bound code with the search); one that does not re-check is `unknown` [TL0608].
 Exit 0 when a result was written, 2 on usage, input or I/O errors.")]
 pub struct VnncompArgs {
     /// The network (ONNX, one input and one output).
@@ -161,7 +163,8 @@ fn decide(args: &VnncompArgs) -> Result<(), CliError> {
             Branching::Input
         },
         f32_executor: args.semantics == "f32",
-        certificate: args.certificate.is_some(),
+        // Every unsat is re-checked from its certificate before it is written.
+        certificate: true,
         ..BabConfig::default()
     };
     let progress = std::io::stderr().is_terminal().then(|| {
@@ -179,6 +182,16 @@ fn decide(args: &VnncompArgs) -> Result<(), CliError> {
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    // Still under the watchdog: a re-check that overruns the limit ends as `timeout`.
+    let (outcome, recheck) = match outcome {
+        Ok(mut res) => {
+            let cancel = cfg.cancel.clone();
+            let stop = move || Instant::now() >= deadline || cancel.load(Ordering::Relaxed);
+            let recheck = recheck_unsat(&instance, &mut res.verdict, &stop);
+            (Ok(res), recheck)
+        }
+        Err(e) => (Err(e), None),
+    };
     // From here on the watchdog must not write over the answer.
     let mut done = written.lock().unwrap_or_else(|e| e.into_inner());
     if *done {
@@ -211,6 +224,10 @@ fn decide(args: &VnncompArgs) -> Result<(), CliError> {
     if let Verdict::Unknown(why) = &res.verdict {
         line.push_str(&format!(": {why}"));
     }
+    if let Some(recheck) = &recheck {
+        line.push_str("; ");
+        line.push_str(recheck);
+    }
     if let Some(path) = &args.certificate {
         match &res.verdict {
             Verdict::Verified {
@@ -224,20 +241,54 @@ fn decide(args: &VnncompArgs) -> Result<(), CliError> {
                     )
                 })?;
                 line.push_str(&format!("; certificate written to {}", path.display()));
-                if let Ok(net) = instance.net() {
-                    line.push_str("; ");
-                    line.push_str(&crate::certificate::independent_line(
-                        c,
-                        &net,
-                        &instance.property,
-                    ));
-                }
             }
             _ => line.push_str("; no certificate (only unsat answers have one)"),
         }
     }
     println!("{line}");
     Ok(())
+}
+
+/// Re-checks an `unsat` verdict from its certificate by the independent checker (which shares
+/// no bound code with the search). An unsat that does not re-check becomes `unknown` naming why:
+/// the result file never says more than the re-check supports. Returns the line to print.
+fn recheck_unsat(
+    instance: &Instance,
+    verdict: &mut Verdict,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Option<String> {
+    let Verdict::Verified { certificate } = verdict else {
+        return None;
+    };
+    let failed = match certificate.as_ref() {
+        None => "the search returned no certificate".to_string(),
+        Some(c) => match instance.net() {
+            Err(e) => format!("the network does not load for the re-check [{}]: {}", e.code, e.message),
+            Ok(net) => match tl_bounds::check_independently_until(
+                c,
+                &net,
+                &instance.property,
+                c.f32_executor,
+                stop,
+            ) {
+                Ok(r) => {
+                    return Some(format!(
+                        "independent check: passes ({} leaves re-derived by a second evaluator that shares no bound code with the search)",
+                        r.leaves
+                    ))
+                }
+                Err(e) if e.code == tl_bounds::codes::TIMED_OUT => {
+                    *verdict = Verdict::Timeout;
+                    return Some(format!("independent check: {} [{}]", e.message, e.code));
+                }
+                Err(e) => format!("[{}] {}", e.code, e.message),
+            },
+        },
+    };
+    *verdict = Verdict::Unknown(format!(
+        "the search proved the property but its certificate does not re-check independently ({failed}) [TL0608]"
+    ));
+    Some("independent check: does not pass, so the answer is unknown".to_string())
 }
 
 /// `tlc import vnnlib PROP --model NET.onnx`: a spec importing the network with one contract whose

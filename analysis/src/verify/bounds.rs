@@ -238,20 +238,53 @@ pub(super) fn bab_with(
         },
         f32_executor: true,
         cancel: cx.opts.cancel.clone(),
+        // A refutation counts only when its certificate re-checks independently (below).
+        certificate: true,
         ..defaults
     };
+    let started = std::time::Instant::now();
     let result = tl_bounds::verify(&p.net, &p.property, &cfg).map_err(Failure::bounds)?;
     let stats = format!(
         "{} domains, depth {}, {:.2} s",
         result.stats.domains, result.stats.max_depth, result.stats.elapsed_s
     );
     Ok(match result.verdict {
-        tl_bounds::Verdict::Verified { .. } => (
-            Verdict::Holds,
-            format!(
-                "branch and bound refuted every domain ({stats}); sound over the reals and for an f32 executor (bounds include the f32 rounding margin)"
-            ),
-        ),
+        tl_bounds::Verdict::Verified { certificate } => {
+            let recheck = match &certificate {
+                None => Err((false, "the search returned no certificate".to_string())),
+                Some(c) => {
+                    // The re-check shares the search's time limit and cancellation.
+                    let until = started + timeout;
+                    let cancel = cx.opts.cancel.clone();
+                    let stop = move || {
+                        std::time::Instant::now() >= until || cancel.load(std::sync::atomic::Ordering::Relaxed)
+                    };
+                    tl_bounds::check_independently_until(c, &p.net, &p.property, true, &stop)
+                        .map_err(|e| (e.code == tl_bounds::codes::TIMED_OUT, format!("[{}] {}", e.code, e.message)))
+                }
+            };
+            match recheck {
+                Ok(r) => (
+                    Verdict::Holds,
+                    format!(
+                        "branch and bound refuted every domain ({stats}); its certificate re-checks independently ({} leaves re-derived by a checker that shares no bound code with the search); sound over the reals and for an f32 executor (bounds include the f32 rounding margin)",
+                        r.leaves
+                    ),
+                ),
+                Err((true, why)) => (
+                    Verdict::Timeout,
+                    format!("no answer within {} ms: branch and bound refuted every domain ({stats}) but the independent re-check of its certificate did not finish ({why})", timeout.as_millis()),
+                ),
+                Err((false, why)) => (
+                    Verdict::Unknown {
+                        reason: format!(
+                            "branch and bound refuted every domain ({stats}) but its certificate does not re-check independently ({why}) [TL0608]"
+                        ),
+                    },
+                    stats,
+                ),
+            }
+        }
         tl_bounds::Verdict::Falsified(found) => match confirm(&found.x)? {
             Some(cex) => (
                 Verdict::Violated {

@@ -22,6 +22,8 @@
 //! its own copy of the model in docs/bounds.md and charged as noise; relu splits are then
 //! refused (the split condition would have to say which semantics it fixes), input splits work.
 
+use rayon::prelude::*;
+
 use crate::certificate::{CertNode, Certificate, CheckReport};
 use crate::error::{codes, BoundsError, Result};
 use crate::net::{BoundNet, Layer};
@@ -622,6 +624,19 @@ pub fn check_independently(
     prop: &Property,
     f32_executor: bool,
 ) -> Result<CheckReport> {
+    check_independently_until(cert, net, prop, f32_executor, &|| false)
+}
+
+/// [`check_independently`] that gives up (TL0640) once `stop` says so (a deadline passed or
+/// the run was cancelled); `stop` is asked before every leaf. The split tree is walked first,
+/// then the leaves are re-derived in parallel (each leaf's check is independent of the others).
+pub fn check_independently_until(
+    cert: &Certificate,
+    net: &BoundNet,
+    prop: &Property,
+    f32_executor: bool,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<CheckReport> {
     if f32_executor && !cert.f32_executor {
         return Err(reject(
             "the certificate was made without the f32 executor margin",
@@ -660,6 +675,14 @@ pub fn check_independently(
             .ok_or_else(|| reject(format!("case {k} has no split tree")))?;
         let n = cc.nodes.len();
         let mut seen = vec![false; n];
+        type LeafBox<'c> = (
+            usize,
+            Vec<f64>,
+            Vec<f64>,
+            Vec<Fix>,
+            Option<&'c Vec<(usize, Vec<Vec<f64>>)>>,
+        );
+        let mut leaves: Vec<LeafBox<'_>> = Vec::new();
         let mut stack: Vec<(usize, Vec<f64>, Vec<f64>, Vec<Fix>)> = vec![(
             0,
             case.input.lower.clone(),
@@ -723,12 +746,33 @@ pub fn check_independently(
                     report.splits += 1;
                 }
                 CertNode::Leaf { alphas, .. } => {
-                    check_leaf(net, case, &lo, &hi, &fixes, alphas.as_ref(), f32_executor)
-                        .map_err(|e| reject(format!("case {k}, leaf {id}: {}", e.message)))?;
-                    report.leaves += 1;
+                    leaves.push((id, lo, hi, fixes, alphas.as_ref()));
                 }
             }
         }
+        // The first failing leaf in walk order is the one reported, whatever the threads did.
+        let results: Vec<Result<()>> = leaves
+            .par_iter()
+            .map(|(id, lo, hi, fixes, alphas)| {
+                if stop() {
+                    return Err(BoundsError::new(
+                        codes::TIMED_OUT,
+                        "the independent re-check ran past its time limit or was cancelled",
+                    ));
+                }
+                check_leaf(net, case, lo, hi, fixes, *alphas, f32_executor).map_err(|e| {
+                    if e.code == codes::TIMED_OUT {
+                        e
+                    } else {
+                        reject(format!("case {k}, leaf {id}: {}", e.message))
+                    }
+                })
+            })
+            .collect();
+        if let Some(e) = results.into_iter().find_map(|r| r.err()) {
+            return Err(e);
+        }
+        report.leaves += leaves.len();
         report.cases += 1;
     }
     Ok(report)

@@ -35,7 +35,7 @@ pub use crown::{
     ReluSplit,
 };
 pub use error::{codes, BoundsError, Span};
-pub use independent::check_independently;
+pub use independent::{check_independently, check_independently_until};
 pub use lower::Payload;
 pub use net::{BoundNet, Layer, NetNode};
 pub use runner::{format_result, run_instance, run_instance_with, write_result, Instance};

@@ -455,6 +455,10 @@ fn the_independent_checker_rederives_every_leaf_and_rejects_tampering() {
         let report = check_independently(&cert, &net, &prop, f32_executor)
             .unwrap_or_else(|e| panic!("{branching:?} f32 {f32_executor}: {e}"));
         assert!(report.leaves >= 1);
+        // A re-check told to stop gives up with a timeout, never a verdict.
+        let e = tl_bounds::check_independently_until(&cert, &net, &prop, f32_executor, &|| true)
+            .unwrap_err();
+        assert_eq!(e.code, codes::TIMED_OUT, "{e}");
         checked += 1;
         let rejected = |c: &tl_bounds::Certificate, p: &Property| {
             let e = check_independently(c, &net, p, f32_executor).unwrap_err();
