@@ -14,6 +14,7 @@ pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
+pub mod select;
 pub mod shape_ops;
 
 pub use attention::{scaled_dot_product_attention, AttentionMask, AttentionOutput};
@@ -34,6 +35,7 @@ pub use reduce::{argmax, log_softmax, reduce, softmax, ReduceOp};
 pub use resize::{
     resize, resize_backward, resize_taps, CoordinateMode, NearestMode, ResizeMode, ResizeParams,
 };
+pub use select::{trilu, trilu_keeps, where_select};
 pub use shape_ops::{
     concat, embedding, flatten, gather, permute, reshape, resolve_shape, slice, slice_indices,
     squeeze, transpose, unsqueeze,

@@ -116,6 +116,14 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
         Op::Minimum => binary(BinaryOp::Min),
         Op::Pad => pad(attrs),
         Op::Resize => resize(attrs),
+        Op::Where => Ok(kernel(KernelOp::Where, vec![0, 1, 2])),
+        Op::Trilu => Ok(kernel(
+            KernelOp::Trilu {
+                upper: attrs.bool_or_default(op, "upper"),
+                k: attrs.int_or_default(op, "k"),
+            },
+            vec![0],
+        )),
         Op::Neg => unary(UnaryOp::Neg),
         Op::Exp => unary(UnaryOp::Exp),
         Op::Log => unary(UnaryOp::Log),

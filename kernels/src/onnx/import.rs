@@ -27,6 +27,29 @@ pub const IMPORT_ONLY_OPS: &[&str] = &[
     "Split",
     "Expand",
     "Tile",
+    // Folded only (known integer and boolean mask subgraphs; TL0570 otherwise).
+    "Equal",
+    "Less",
+    "Greater",
+    "LessOrEqual",
+    "GreaterOrEqual",
+    "Not",
+    "And",
+    "Or",
+    "Xor",
+];
+
+/// Comparisons and logic that fold on known values and have no tl op (their results are booleans).
+const FOLD_ONLY_OPS: &[&str] = &[
+    "Equal",
+    "Less",
+    "Greater",
+    "LessOrEqual",
+    "GreaterOrEqual",
+    "Not",
+    "And",
+    "Or",
+    "Xor",
 ];
 
 /// Whether the importer maps ONNX op type `op_type` (default domain): the ops the op table lists
@@ -549,7 +572,8 @@ impl Builder<'_> {
                     }
                     self.op(node, out_name.clone(), Op::Identity, vec![x], Attrs::new())?
                 }
-                "Shape" | "Size" | "ConstantOfShape" | "Range" => {
+                "Shape" | "Size" | "ConstantOfShape" | "Range" | "Equal" | "Less" | "Greater"
+                | "LessOrEqual" | "GreaterOrEqual" | "Not" | "And" | "Or" | "Xor" => {
                     return Err(ExecError::OnnxShape {
                         node: node.name.clone(),
                         detail: format!(
@@ -907,6 +931,23 @@ impl Builder<'_> {
                     }
                 }
                 "Pad" => self.pad(node, &out_name)?,
+                "Trilu" => {
+                    let x = input(self, 0)?;
+                    let k = if has_input(1) {
+                        match self.constant_ints(node, inputs[1])?.as_slice() {
+                            [k] => *k,
+                            other => {
+                                return Err(Self::err(node, format!("Trilu k must be one integer, got {other:?}")))
+                            }
+                        }
+                    } else {
+                        0
+                    };
+                    let attrs = Attrs::new()
+                        .with("upper", AttrValue::Bool(int("upper", 1) != 0))
+                        .with("k", AttrValue::Int(k));
+                    self.op(node, out_name.clone(), Op::Trilu, vec![x], attrs)?
+                }
                 "Resize" | "Upsample" => self.resize(node, &out_name)?,
                 "Expand" => self.expand(node, &out_name)?,
                 "Tile" => self.tile(node, &out_name)?,
@@ -1829,7 +1870,9 @@ impl Builder<'_> {
                 | "ConstantOfShape"
                 | "Expand"
                 | "Tile"
-        );
+                | "Where"
+                | "Trilu"
+        ) || FOLD_ONLY_OPS.contains(&op);
         if !foldable {
             return Ok(None);
         }
@@ -1844,7 +1887,9 @@ impl Builder<'_> {
         // (found by fuzzing: a Gather with one input).
         let needs = match op {
             "Add" | "Sub" | "Mul" | "Div" | "Gather" | "Reshape" | "Expand" | "Tile" => 2,
-            "Range" => 3,
+            "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or"
+            | "Xor" => 2,
+            "Range" | "Where" => 3,
             "Concat" => 0,
             _ => 1,
         };
@@ -1873,10 +1918,79 @@ impl Builder<'_> {
             "Identity" => args[0].clone(),
             "Cast" => {
                 let to = super::dtype_of_onnx(int("to", 0) as i32);
-                if !to.is_some_and(|d| !d.is_float()) {
-                    return Ok(None);
+                match to {
+                    Some(DType::Bool) => {
+                        fold::elementwise(&[&args[0]], |v| Ok(i64::from(v[0] != 0)))
+                            .map_err(shape_err)?
+                            .unwrap_or_else(|| args[0].clone())
+                    }
+                    Some(d @ (DType::F32 | DType::F64)) => {
+                        // A known integer tensor cast to float (a mask made float): a float
+                        // constant, exact below 2^24.
+                        let Some(v) = args[0]
+                            .ints()
+                            .filter(|v| v.iter().all(|x| x.abs() < 1 << 24))
+                        else {
+                            return Ok(None);
+                        };
+                        let attrs = Attrs::new()
+                            .with(
+                                "value",
+                                AttrValue::Tensor {
+                                    shape: args[0].shape.iter().map(|&d| d as u64).collect(),
+                                    data: v.iter().map(|&x| x as f64).collect(),
+                                },
+                            )
+                            .with(
+                                "dtype",
+                                AttrValue::Str(if d == DType::F64 { "f64" } else { "f32" }.into()),
+                            );
+                        let out = node.outputs[0].clone();
+                        let id = self.op(node, out.clone(), Op::Constant, vec![], attrs)?;
+                        self.values.insert(out, id);
+                        return Ok(None);
+                    }
+                    Some(d) if !d.is_float() => args[0].clone(),
+                    _ => return Ok(None),
                 }
-                args[0].clone()
+            }
+            "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or"
+            | "Xor" | "Not" | "Where" => {
+                let f = |v: &[i64]| -> Result<i64, String> {
+                    Ok(match op {
+                        "Equal" => i64::from(v[0] == v[1]),
+                        "Less" => i64::from(v[0] < v[1]),
+                        "Greater" => i64::from(v[0] > v[1]),
+                        "LessOrEqual" => i64::from(v[0] <= v[1]),
+                        "GreaterOrEqual" => i64::from(v[0] >= v[1]),
+                        "And" => i64::from(v[0] != 0 && v[1] != 0),
+                        "Or" => i64::from(v[0] != 0 || v[1] != 0),
+                        "Xor" => i64::from((v[0] != 0) != (v[1] != 0)),
+                        "Not" => i64::from(v[0] == 0),
+                        _ => {
+                            if v[0] != 0 {
+                                v[1]
+                            } else {
+                                v[2]
+                            }
+                        }
+                    })
+                };
+                let refs: Vec<&Folded> = args.iter().collect();
+                match fold::elementwise(&refs, f).map_err(shape_err)? {
+                    Some(out) => out,
+                    None => return Ok(None),
+                }
+            }
+            "Trilu" => {
+                let k = match args.get(1) {
+                    Some(k) => ints(k)?.first().copied().unwrap_or(0),
+                    None => 0,
+                };
+                match fold::trilu(&args[0], int("upper", 1) != 0, k).map_err(shape_err)? {
+                    Some(out) => out,
+                    None => return Ok(None),
+                }
             }
             "Add" | "Sub" | "Mul" | "Div" => {
                 fold::arith(op, &args[0], &args[1]).map_err(shape_err)?
