@@ -32,6 +32,8 @@ a fixed seed, at several opsets, in the node forms the exporters emit:
 - expand_tile_*: Expand to a larger shape, to one that broadcasts back to x's, and to the Shape
   of another tensor (expand_as); Tile with per-axis repeats (x.repeat exports so); int64 ids
   expanded and tiled before an embedding Gather (folded at import).
+- audio1d_*: a 1-D conv audio net (Conv, MaxPool, AveragePool on [N, C, L]; tl runs the pools
+  as 2-D pools with a 1 x k window on an added axis, which is exact).
 - gpt2_attention_*: GPT-2 masked self-attention as transformers exports it: the bool causal
   buffer sliced by Shape-derived bounds and Where(mask, scores, finfo.min); an additive mask
   from Range/Less/Where (folded at import); from opset 14 Trilu(full(-1e4), k=1).
@@ -410,6 +412,31 @@ def gpt2_attention_model(opset, heads=2):
     return finish(opset, g, [2, 5, 8], y)
 
 
+# ---------------------------------------------------------------- 1-D audio net
+def audio1d_model(opset):
+    """A 1-D conv audio net on [N, C, L], as nn.Conv1d / nn.MaxPool1d / nn.AvgPool1d export:
+    Conv (pads, stride, dilation, groups) -> Relu -> MaxPool (k3 s2 p1) -> Conv (dilated) ->
+    AveragePool (k2 s2; and k3 s1 p1 with count_include_pad both ways) -> ReduceMean over L."""
+    g = G()
+    # x: [2, 4, 32]
+    h = g.op("Conv", ["x", g.init(w(8, 4, 5), "conv1.weight"), g.init(w(8), "conv1.bias")],
+             kernel_shape=[5], pads=[2, 2], strides=[1])
+    h = g.op("Relu", [h])
+    h = g.op("MaxPool", [h], kernel_shape=[3], strides=[2], pads=[1, 1])
+    h = g.op("Conv", [h, g.init(w(8, 4, 3), "conv2.weight")], kernel_shape=[3], dilations=[2],
+             pads=[2, 2], group=2)
+    a = g.op("AveragePool", [h], kernel_shape=[2], strides=[2])
+    b = g.op("AveragePool", [h], kernel_shape=[3], strides=[1], pads=[1, 1], count_include_pad=1)
+    c = g.op("AveragePool", [h], kernel_shape=[3], strides=[1], pads=[1, 1])
+    m = g.op("MaxPool", [b], kernel_shape=[2], strides=[2])
+    cat = g.op("Concat", [a, m, g.op("MaxPool", [c], kernel_shape=[2], strides=[2])], axis=1)
+    if opset >= 18:
+        y = g.op("ReduceMean", [cat, g.init(i64([2]), "axes")], keepdims=0)
+    else:
+        y = g.op("ReduceMean", [cat], axes=[2], keepdims=0)
+    return finish(opset, g, [2, 4, 32], y)
+
+
 MODELS = {}
 for op in (9, 13, 17, 21):
     MODELS[f"expand_tile_op{op}"] = (lambda op=op: expand_tile_model(op), [2, 3, 1, 4])
@@ -427,6 +454,8 @@ for op in (11, 13, 17):
     MODELS[f"unet_upsample_op{op}"] = (lambda op=op: unet_upsample_model(op), [1, 3, 8, 8])
 for op in (9, 13, 17):
     MODELS[f"asym_pads_op{op}"] = (lambda op=op: asym_pads_model(op), [2, 3, 11, 10])
+for op in (9, 11, 13, 18, 21):
+    MODELS[f"audio1d_op{op}"] = (lambda op=op: audio1d_model(op), [2, 4, 32])
 for op in (11, 13, 14, 17, 21):
     MODELS[f"gpt2_attention_op{op}"] = (lambda op=op: gpt2_attention_model(op), [2, 5, 8])
 for op in (11, 13, 17, 20):

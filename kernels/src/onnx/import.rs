@@ -679,6 +679,9 @@ impl Builder<'_> {
                     }
                     self.op(node, out_name.clone(), Op::ConvTranspose2d, parents, attrs)?
                 }
+                "MaxPool" | "AveragePool" if ints("kernel_shape").is_some_and(|k| k.len() == 1) => {
+                    self.pool1d(node, &out_name)?
+                }
                 "MaxPool" | "AveragePool" => {
                     let x = input(self, 0)?;
                     let kernel = ints("kernel_shape")
@@ -967,6 +970,56 @@ impl Builder<'_> {
     }
 
     /// The ONNX `pads` of a conv or pool node when they differ between the two ends of an axis.
+    /// A 1-D MaxPool/AveragePool on `[N, C, L]` as the 2-D pool of `[N, C, 1, L]` with a
+    /// `1 x k` window (height stride 1, no height padding: exact), then the axis removed.
+    fn pool1d(&mut self, node: &OnnxNode, out_name: &str) -> Result<NodeId, ExecError> {
+        let x_name = node
+            .inputs
+            .first()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| Self::err(node, "input 0 is missing"))?;
+        let x = self.value(x_name, &node.name)?;
+        if self.rank(x) != 3 {
+            return Err(Self::err(node, "a 1-D pool needs an [N, C, L] input"));
+        }
+        let lifted = self.fresh_name(&format!("{}__lifted", node.name));
+        let u = self.op(
+            node,
+            lifted.clone(),
+            Op::Unsqueeze,
+            vec![x],
+            Attrs::new().with("axes", AttrValue::Ints(vec![2])),
+        )?;
+        self.values.insert(lifted.clone(), u);
+        let mut as_2d = node.clone();
+        as_2d.inputs = vec![lifted];
+        let pooled = self.fresh_name(&format!("{}__2d", node.name));
+        as_2d.outputs = vec![pooled.clone()];
+        for (name, height) in [("kernel_shape", 1), ("strides", 1), ("dilations", 1)] {
+            if let Some(Attribute::Ints(v)) = as_2d.attributes.get_mut(name) {
+                v.insert(0, height);
+            }
+        }
+        if let Some(Attribute::Ints(v)) = as_2d.attributes.get_mut("pads") {
+            if v.len() != 2 {
+                return Err(Self::err(
+                    node,
+                    format!("pads {v:?} of a 1-D pool need 2 entries"),
+                ));
+            }
+            *v = vec![0, v[0], 0, v[1]];
+        }
+        self.node(&as_2d)?;
+        let p = self.values[&pooled];
+        self.op(
+            node,
+            out_name.to_string(),
+            Op::Squeeze,
+            vec![p],
+            Attrs::new().with("axes", AttrValue::Ints(vec![2])),
+        )
+    }
+
     fn asymmetric_pads(node: &OnnxNode, spatial: usize) -> Option<Vec<i64>> {
         match node.attributes.get("pads") {
             Some(Attribute::Ints(p))
