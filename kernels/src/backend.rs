@@ -152,6 +152,7 @@ pub enum KernelOp {
         mode: cpu::PadMode,
         value: f64,
     },
+    Lrn(cpu::LrnParams),
     /// cond (any dtype, nonzero = true), a, b: `a` where cond, else `b`, broadcast.
     Where,
     /// Keeps the upper (`j - i >= k`) or lower (`j - i <= k`) triangle of the last two axes.
@@ -198,6 +199,7 @@ impl KernelOp {
             KernelOp::Pad { .. } => "pad",
             KernelOp::Resize(_) => "resize",
             KernelOp::Where => "where",
+            KernelOp::Lrn(_) => "lrn",
             KernelOp::Trilu { .. } => "trilu",
         }
     }
@@ -224,6 +226,7 @@ impl KernelOp {
             | KernelOp::Pad { .. }
             | KernelOp::Resize(_)
             | KernelOp::Trilu { .. }
+            | KernelOp::Lrn(_)
             | KernelOp::Cast { .. } => Some(1),
             KernelOp::Where => Some(3),
             KernelOp::Binary(_)
@@ -564,6 +567,7 @@ impl Backend for CpuBackend {
                     v[1].clone()
                 ))
             }
+            KernelOp::Lrn(p) => per_float!(name, inputs, |v| cpu::lrn(v[0].clone(), p)),
             KernelOp::Trilu { upper, k } => per_any!(inputs[0], |x| cpu::trilu(x, *upper, *k)),
         }
     }

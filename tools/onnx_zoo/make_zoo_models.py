@@ -32,6 +32,7 @@ a fixed seed, at several opsets, in the node forms the exporters emit:
 - expand_tile_*: Expand to a larger shape, to one that broadcasts back to x's, and to the Shape
   of another tensor (expand_as); Tile with per-axis repeats (x.repeat exports so); int64 ids
   expanded and tiled before an embedding Gather (folded at import).
+- alexnet_*: an AlexNet-style net with LRN (sizes 5 and 3; onnxruntime takes odd sizes only) between conv and max pool.
 - audio1d_*: a 1-D conv audio net (Conv, MaxPool, AveragePool on [N, C, L]; tl runs the pools
   as 2-D pools with a 1 x k window on an added axis, which is exact).
 - gpt2_attention_*: GPT-2 masked self-attention as transformers exports it: the bool causal
@@ -437,6 +438,26 @@ def audio1d_model(opset):
     return finish(opset, g, [2, 4, 32], y)
 
 
+# ---------------------------------------------------------------- AlexNet with LRN
+def alexnet_model(opset):
+    """An AlexNet-style net (as the ONNX model zoo's bvlc_alexnet, from Caffe): Conv (11x11
+    stride 4) -> Relu -> LRN(size 5) -> MaxPool (3, stride 2) -> grouped Conv -> Relu -> LRN
+    (size 3, alpha large enough to matter) -> MaxPool -> Flatten -> Gemm."""
+    g = G()
+    # x: [1, 3, 39, 39]
+    h = g.op("Relu", [g.op("Conv", ["x", g.init(w(8, 3, 11, 11, scale=0.2), "conv1.weight"), g.init(w(8), "conv1.bias")],
+                             kernel_shape=[11, 11], strides=[4, 4], pads=[2, 2, 2, 2])])
+    h = g.op("LRN", [h], size=5, alpha=1e-4, beta=0.75, bias=1.0)
+    h = g.op("MaxPool", [h], kernel_shape=[3, 3], strides=[2, 2])
+    h = g.op("Relu", [g.op("Conv", [h, g.init(w(12, 4, 3, 3), "conv2.weight")], kernel_shape=[3, 3],
+                             pads=[1, 1, 1, 1], group=2)])
+    h = g.op("LRN", [h], size=3, alpha=0.5, beta=0.6, bias=2.0)
+    h = g.op("MaxPool", [h], kernel_shape=[2, 2], strides=[2, 2])
+    h = g.op("Flatten", [h], axis=1)
+    y = g.op("Gemm", [h, g.init(w(10, 48, scale=0.3), "fc.weight"), g.init(w(10), "fc.bias")], transB=1)
+    return finish(opset, g, [1, 3, 39, 39], y)
+
+
 MODELS = {}
 for op in (9, 13, 17, 21):
     MODELS[f"expand_tile_op{op}"] = (lambda op=op: expand_tile_model(op), [2, 3, 1, 4])
@@ -454,6 +475,8 @@ for op in (11, 13, 17):
     MODELS[f"unet_upsample_op{op}"] = (lambda op=op: unet_upsample_model(op), [1, 3, 8, 8])
 for op in (9, 13, 17):
     MODELS[f"asym_pads_op{op}"] = (lambda op=op: asym_pads_model(op), [2, 3, 11, 10])
+for op in (9, 13, 17, 21):
+    MODELS[f"alexnet_op{op}"] = (lambda op=op: alexnet_model(op), [1, 3, 39, 39])
 for op in (9, 11, 13, 18, 21):
     MODELS[f"audio1d_op{op}"] = (lambda op=op: audio1d_model(op), [2, 4, 32])
 for op in (11, 13, 14, 17, 21):

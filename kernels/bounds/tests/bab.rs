@@ -241,6 +241,7 @@ fn bad_inputs_get_coded_errors() {
         ),
         (Op::Where, Attrs::new()),
         (Op::Trilu, Attrs::new()),
+        (Op::Lrn, Attrs::new().with("size", tl_ir::AttrValue::Int(3))),
     ] {
         let mut g = Graph::new("zoo");
         let x = g.add_input("x", Shape::known(&[1, 3]), DType::F32);

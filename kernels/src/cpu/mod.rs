@@ -9,6 +9,7 @@ pub mod elementwise;
 pub mod gemm;
 pub mod linalg;
 pub mod loss;
+pub mod lrn;
 pub mod norm;
 pub mod pad;
 pub mod pool;
@@ -26,6 +27,7 @@ pub use elementwise::{
 pub use gemm::{gemm_packed_into, Epilogue, MatrixStrides, PackedMatrix, PANEL};
 pub use linalg::{linear, linear_into, matmul};
 pub use loss::{cross_entropy, mse_loss, Reduction};
+pub use lrn::{lrn, lrn_backward, lrn_jvp, LrnParams};
 pub use norm::{batch_norm, layer_norm, rms_norm};
 pub use pad::{pad, pad_axis_map, pad_backward, PadMode};
 pub use pool::{

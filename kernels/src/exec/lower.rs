@@ -116,6 +116,21 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
         Op::Minimum => binary(BinaryOp::Min),
         Op::Pad => pad(attrs),
         Op::Resize => resize(attrs),
+        Op::Lrn => {
+            let size = attrs.int("size", 0);
+            if size < 1 {
+                return Err(format!("lrn size must be >= 1, got {size}"));
+            }
+            Ok(kernel(
+                KernelOp::Lrn(crate::cpu::LrnParams {
+                    size: size as usize,
+                    alpha: attrs.float_or_default(op, "alpha"),
+                    beta: attrs.float_or_default(op, "beta"),
+                    bias: attrs.float_or_default(op, "bias"),
+                }),
+                vec![0],
+            ))
+        }
         Op::Where => Ok(kernel(KernelOp::Where, vec![0, 1, 2])),
         Op::Trilu => Ok(kernel(
             KernelOp::Trilu {

@@ -934,6 +934,20 @@ impl Builder<'_> {
                     }
                 }
                 "Pad" => self.pad(node, &out_name)?,
+                "LRN" => {
+                    let x = input(self, 0)?;
+                    let size = match node.attributes.get("size") {
+                        Some(Attribute::Int(v)) if *v >= 1 => *v,
+                        _ => return Err(Self::err(node, "LRN needs an integer size >= 1")),
+                    };
+                    let row = Op::Lrn.info();
+                    let mut attrs = Attrs::new().with("size", AttrValue::Int(size));
+                    for a in ["alpha", "beta", "bias"] {
+                        let d = row.default_value(a).and_then(|v| v.as_f64()).unwrap_or(0.0);
+                        attrs = attrs.with(a, AttrValue::Float(float(a, d)));
+                    }
+                    self.op(node, out_name.clone(), Op::Lrn, vec![x], attrs)?
+                }
                 "Trilu" => {
                     let x = input(self, 0)?;
                     let k = if has_input(1) {

@@ -50,6 +50,7 @@ pub enum Op {
     LayerNorm,
     BatchNorm,
     RmsNorm,
+    Lrn,
     // pooling
     MaxPool2d,
     AvgPool2d,
@@ -497,6 +498,14 @@ pub static OPS: &[OpInfo] = &[
         attrs: &[attr("eps", AttrKind::Float, Some("1e-6"), "added to the mean square inside the square root")],
         dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x; weight has the last axis' extent",
         semantics: "x / sqrt(mean(x^2, last axis) + eps) * weight", onnx: &[] },
+    OpInfo { op: Op::Lrn, name: "lrn", family: Family::Normalization, inputs: X,
+        attrs: &[attr("size", AttrKind::Int, None, "channels in the window"),
+                 attr("alpha", AttrKind::Float, Some("0.0001"), "scale of the sum of squares"),
+                 attr("beta", AttrKind::Float, Some("0.75"), "exponent"),
+                 attr("bias", AttrKind::Float, Some("1.0"), "offset")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x[N, C, ...]",
+        semantics: "x_c / (bias + alpha / size * sum of x_j^2 over channels j in [c - floor((size-1)/2), c + ceil((size-1)/2)])^beta (ONNX LRN, AlexNet)",
+        onnx: &["LRN"] },
     // ---- pooling
     OpInfo { op: Op::MaxPool2d, name: "max_pool2d", family: Family::Pooling, inputs: X,
         attrs: &[attr("kernel_size", AttrKind::Ints, None, "window extent per spatial axis"),
@@ -638,10 +647,10 @@ mod tests {
 
     #[test]
     fn every_op_variant_has_exactly_one_row() {
-        // The enum has 64 variants (count them when adding one); each appears once in the table.
+        // The enum has 65 variants (count them when adding one); each appears once in the table.
         let ops: HashSet<Op> = OPS.iter().map(|o| o.op).collect();
         assert_eq!(ops.len(), OPS.len());
-        assert_eq!(OPS.len(), 64);
+        assert_eq!(OPS.len(), 65);
     }
 
     #[test]

@@ -84,6 +84,18 @@ pub fn infer_shape(op: Op, inputs: &[Shape], attrs: &Attrs) -> R {
                 ..e
             })
         }
+        Lrn => {
+            if inputs[0].rank() < 2 {
+                return Err(err_at(
+                    0,
+                    format!("lrn needs [N, C, ...], got {}", inputs[0]),
+                ));
+            }
+            if attrs.int("size", 0) < 1 {
+                return Err(err_attr("size", "lrn needs size >= 1"));
+            }
+            Ok(inputs[0].clone())
+        }
         Trilu => {
             if inputs[0].rank() < 2 {
                 return Err(err_at(

@@ -226,6 +226,9 @@ pub(crate) fn vjp(
                 Some(unbroadcast(gb, x(2)?.shape())),
             ])
         }
+        KernelOp::Lrn(p) => Ok(vec![Some(
+            crate::cpu::lrn_backward(x(0)?.view(), g.view(), p).map_err(RuleError::Kernel)?,
+        )]),
         // A mask by position: its own adjoint.
         KernelOp::Trilu { .. } => Ok(vec![Some(run_kernel(op, &[Tensor::F64(g.clone())])?)]),
     }
@@ -504,6 +507,9 @@ pub(crate) fn jvp(
             ],
         )?,
         KernelOp::Trilu { .. } => linear_in_floats(op, operands, tangents)?,
+        KernelOp::Lrn(p) => {
+            crate::cpu::lrn_jvp(x(0)?.view(), dx(0)?.view(), p).map_err(RuleError::Kernel)?
+        }
     };
     if out.shape() != y.shape() {
         return Err(operand_mismatch(

@@ -922,3 +922,21 @@ fn where_and_trilu_rules_match_finite_differences() {
         );
     }
 }
+
+#[test]
+fn lrn_rules_match_finite_differences() {
+    let mut rng = Rng(14);
+    for (s, size) in [1usize, 2, 3, 5].into_iter().enumerate() {
+        let p = crate::cpu::LrnParams {
+            size,
+            alpha: 0.3,
+            beta: 0.75,
+            bias: 1.5,
+        };
+        check(
+            KernelOp::Lrn(p),
+            vec![t(rng.array(&[2, 4, 2, 3], -1.5, 1.5))],
+            120 + s as u64,
+        );
+    }
+}
