@@ -417,7 +417,8 @@ def gpt2_attention_model(opset, heads=2):
 def audio1d_model(opset):
     """A 1-D conv audio net on [N, C, L], as nn.Conv1d / nn.MaxPool1d / nn.AvgPool1d export:
     Conv (pads, stride, dilation, groups) -> Relu -> MaxPool (k3 s2 p1) -> Conv (dilated) ->
-    AveragePool (k2 s2; and k3 s1 p1 with count_include_pad both ways) -> ReduceMean over L."""
+    AveragePool (k2 s2; and k3 s1 p1 with count_include_pad both ways), GlobalMaxPool and
+    GlobalAveragePool on [N, C, L] -> ReduceMean over L."""
     g = G()
     # x: [2, 4, 32]
     h = g.op("Conv", ["x", g.init(w(8, 4, 5), "conv1.weight"), g.init(w(8), "conv1.bias")],
@@ -431,6 +432,10 @@ def audio1d_model(opset):
     c = g.op("AveragePool", [h], kernel_shape=[3], strides=[1], pads=[1, 1])
     m = g.op("MaxPool", [b], kernel_shape=[2], strides=[2])
     cat = g.op("Concat", [a, m, g.op("MaxPool", [c], kernel_shape=[2], strides=[2])], axis=1)
+    # nn.AdaptiveMaxPool1d(1) / AdaptiveAvgPool1d(1) export as the global pools.
+    gmax = g.op("GlobalMaxPool", [cat])
+    gavg = g.op("GlobalAveragePool", [cat])
+    cat = g.op("Concat", [cat, gmax, gavg], axis=2)
     if opset >= 18:
         y = g.op("ReduceMean", [cat, g.init(i64([2]), "axes")], keepdims=0)
     else:

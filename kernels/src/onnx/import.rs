@@ -933,6 +933,18 @@ impl Builder<'_> {
                         self.op(node, out_name.clone(), op, vec![x], attrs)?
                     }
                 }
+                "GlobalMaxPool" => {
+                    // The maximum over every spatial axis, kept with extent 1: exact.
+                    let x = input(self, 0)?;
+                    let r = self.rank(x) as i64;
+                    if r < 3 {
+                        return Err(Self::err(node, "GlobalMaxPool needs [N, C, spatial...]"));
+                    }
+                    let attrs = Attrs::new()
+                        .with("axes", AttrValue::Ints((2..r).collect()))
+                        .with("keepdim", AttrValue::Bool(true));
+                    self.op(node, out_name.clone(), Op::Max, vec![x], attrs)?
+                }
                 "Pad" => self.pad(node, &out_name)?,
                 "LRN" => {
                     let x = input(self, 0)?;

@@ -545,7 +545,7 @@ pub static OPS: &[OpInfo] = &[
     OpInfo { op: Op::Mean, name: "mean", family: Family::Reduction, inputs: X, attrs: REDUCE_ATTRS, dtype_rule: DTypeRule::SameFloat,
         shape_rule: "x without the reduced axes (or with extent 1 when keepdim)", semantics: "arithmetic mean over axes", onnx: &["ReduceMean"] },
     OpInfo { op: Op::Max, name: "max", family: Family::Reduction, inputs: X, attrs: REDUCE_ATTRS, dtype_rule: DTypeRule::SameFloat,
-        shape_rule: "x without the reduced axes (or with extent 1 when keepdim)", semantics: "maximum over axes", onnx: &["ReduceMax"] },
+        shape_rule: "x without the reduced axes (or with extent 1 when keepdim)", semantics: "maximum over axes (ONNX GlobalMaxPool: over every spatial axis, kept)", onnx: &["ReduceMax", "GlobalMaxPool"] },
     OpInfo { op: Op::Argmax, name: "argmax", family: Family::Reduction, inputs: X,
         attrs: &[attr("axis", AttrKind::Int, Some("-1"), "axis to search"), attr("keepdim", AttrKind::Bool, Some("false"), "keep the axis with extent 1")],
         dtype_rule: DTypeRule::Index, shape_rule: "x without axis", semantics: "index of the first maximum along axis", onnx: &["ArgMax"] },
