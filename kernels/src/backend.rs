@@ -152,6 +152,14 @@ pub enum KernelOp {
         mode: cpu::PadMode,
         value: f64,
     },
+    Lrn(cpu::LrnParams),
+    /// cond (any dtype, nonzero = true), a, b: `a` where cond, else `b`, broadcast.
+    Where,
+    /// Keeps the upper (`j - i >= k`) or lower (`j - i <= k`) triangle of the last two axes.
+    Trilu {
+        upper: bool,
+        k: i64,
+    },
 }
 
 impl KernelOp {
@@ -190,6 +198,9 @@ impl KernelOp {
             KernelOp::Cast { .. } => "cast",
             KernelOp::Pad { .. } => "pad",
             KernelOp::Resize(_) => "resize",
+            KernelOp::Where => "where",
+            KernelOp::Lrn(_) => "lrn",
+            KernelOp::Trilu { .. } => "trilu",
         }
     }
 
@@ -214,7 +225,10 @@ impl KernelOp {
             | KernelOp::Slice { .. }
             | KernelOp::Pad { .. }
             | KernelOp::Resize(_)
+            | KernelOp::Trilu { .. }
+            | KernelOp::Lrn(_)
             | KernelOp::Cast { .. } => Some(1),
+            KernelOp::Where => Some(3),
             KernelOp::Binary(_)
             | KernelOp::MatMul
             | KernelOp::Gather { .. }
@@ -541,6 +555,20 @@ impl Backend for CpuBackend {
                     *value
                 ))
             }
+            KernelOp::Where => {
+                let cond = match inputs[0] {
+                    Tensor::F32(c) => c.mapv(|v| v != 0.0),
+                    Tensor::F64(c) => c.mapv(|v| v != 0.0),
+                    Tensor::I64(c) => c.mapv(|v| v != 0),
+                };
+                per_float!(name, &inputs[1..], |v| cpu::where_select(
+                    cond.view(),
+                    v[0].clone(),
+                    v[1].clone()
+                ))
+            }
+            KernelOp::Lrn(p) => per_float!(name, inputs, |v| cpu::lrn(v[0].clone(), p)),
+            KernelOp::Trilu { upper, k } => per_any!(inputs[0], |x| cpu::trilu(x, *upper, *k)),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The model-zoo ops of issue 15 (Pad in its three modes and both input forms, Elu, Selu,
 //! HardSigmoid, HardSwish, PRelu, the variadic Sum/Mean/Max/Min, and a MobileNetV3 block with
-//! depthwise convolution, explicit Pad and squeeze-and-excitation) at several opsets, generated
+//! depthwise convolution, explicit Pad and squeeze-and-excitation, a GPT-2 masked attention block
+//! with Where/Trilu/Range causal masks) at several opsets, generated
 //! at test time with random weights by tools/onnx_zoo/make_zoo_models.py and compared with
 //! onnxruntime's outputs in both engines: the reference `denote` (f64) and the compiled plan
 //! (f32), each within 1e-4 relative to the output's scale (its largest magnitude). Bad input
@@ -35,6 +36,23 @@ fn zoo_models_match_onnxruntime_in_both_engines_and_bad_ones_are_refused_by_node
                 continue;
             }
         };
+        if name.starts_with("gpt2_attention") {
+            // The masks must import as where/trilu nodes (or folded), not vanish.
+            let ops: Vec<tl_ir::Op> = imported
+                .graph
+                .nodes
+                .iter()
+                .filter_map(|n| match n.kind {
+                    tl_ir::NodeKind::Op { op, .. } => Some(op),
+                    _ => None,
+                })
+                .collect();
+            let opset: i64 = name.rsplit("op").next().unwrap().parse().unwrap();
+            if !ops.contains(&tl_ir::Op::Where) || (opset >= 14 && !ops.contains(&tl_ir::Op::Trilu))
+            {
+                failures.push(format!("{name}: no where/trilu node in {ops:?}"));
+            }
+        }
         let x = payload::npy::read(&dir.join(format!("{name}.input.x.npy"))).unwrap();
         let want = payload::npy::read(&dir.join(format!("{name}.expected.y.npy"))).unwrap();
         let out = std::fs::read_to_string(dir.join(format!("{name}.output"))).unwrap();

@@ -32,6 +32,12 @@ a fixed seed, at several opsets, in the node forms the exporters emit:
 - expand_tile_*: Expand to a larger shape, to one that broadcasts back to x's, and to the Shape
   of another tensor (expand_as); Tile with per-axis repeats (x.repeat exports so); int64 ids
   expanded and tiled before an embedding Gather (folded at import).
+- alexnet_*: an AlexNet-style net with LRN (sizes 5 and 3; onnxruntime takes odd sizes only) between conv and max pool.
+- audio1d_*: a 1-D conv audio net (Conv, MaxPool, AveragePool on [N, C, L]; tl runs the pools
+  as 2-D pools with a 1 x k window on an added axis, which is exact).
+- gpt2_attention_*: GPT-2 masked self-attention as transformers exports it: the bool causal
+  buffer sliced by Shape-derived bounds and Where(mask, scores, finfo.min); an additive mask
+  from Range/Less/Where (folded at import); from opset 14 Trilu(full(-1e4), k=1).
 - unet_decoder_*: a UNet-style decoder: ConvTranspose (k2 s2; k3 s2 p1 output_padding 1; grouped
   and dilated) with the encoder's skip concatenated.
 
@@ -340,6 +346,123 @@ def expand_tile_model(opset):
     return finish(opset, g, [2, 3, 1, 4], y)
 
 
+# ---------------------------------------------------------------- causal masks
+def unsqueeze(g, x, axes, opset):
+    if opset >= 13:
+        return g.op("Unsqueeze", [x, g.init(i64(axes), "axes")])
+    return g.op("Unsqueeze", [x], axes=axes)
+
+
+def gpt2_attention_model(opset, heads=2):
+    """A GPT-2 masked self-attention block as transformers exports it: c_attn (MatMul + Add),
+    Split into q, k, v, head reshapes whose targets come from Shape -> Gather -> Unsqueeze ->
+    Concat, the causal mask sliced from the bool `bias` buffer by Shape-derived bounds
+    (`self.bias[:, :, k_len - q_len : k_len, :k_len]`) and applied with
+    Where(mask, scores, finfo.min); then the additive masks of later models: one from Range and
+    Less (`mask_cond < (mask_cond + 1).view(n, 1)`, then Where(cond, 0, min), as
+    `_make_causal_mask` builds it) and, from opset 14, Trilu(full(min), k=1) (`torch.triu`)."""
+    g = G()
+    # x: [B, T, E]
+    e = 8
+    d = e // heads
+    qkv = g.op("Add", [g.op("MatMul", ["x", g.init(w(e, 3 * e), "c_attn.weight")]), g.init(w(3 * e), "c_attn.bias")])
+    split = [e, e, e]
+    outs = [g.fresh("split") for _ in range(3)]
+    if opset >= 13:
+        g.nodes.append(helper.make_node("Split", [qkv, g.init(i64(split), "split")], outs, name=g.fresh("Split"), axis=2))
+    else:
+        g.nodes.append(helper.make_node("Split", [qkv], outs, name=g.fresh("Split"), axis=2, split=split))
+    shape_x = g.op("Shape", ["x"])
+    b = unsqueeze(g, g.op("Gather", [shape_x, g.init(np.array(0, dtype=np.int64))], axis=0), [0], opset)
+    t = unsqueeze(g, g.op("Gather", [shape_x, g.init(np.array(1, dtype=np.int64))], axis=0), [0], opset)
+    head_shape = g.op("Concat", [b, t, g.init(i64([heads]), "h"), g.init(i64([d]), "d")], axis=0)
+    q, k, v = (g.op("Reshape", [o, head_shape]) for o in outs)
+    q = g.op("Transpose", [q], perm=[0, 2, 1, 3])
+    kt = g.op("Transpose", [k], perm=[0, 2, 3, 1])
+    v = g.op("Transpose", [v], perm=[0, 2, 1, 3])
+    scores = g.op("Div", [g.op("MatMul", [q, kt]), g.init(np.array(np.sqrt(d), dtype=np.float32))])
+    # The bool causal buffer, sliced by the query and key lengths.
+    n_pos = 16
+    bias = g.init(np.tril(np.ones((n_pos, n_pos), dtype=bool)).reshape(1, 1, n_pos, n_pos), "attn.bias")
+    shape_q = g.op("Shape", [q])
+    shape_k = g.op("Shape", [kt])
+    q_len = g.op("Gather", [shape_q, g.init(np.array(-2, dtype=np.int64))], axis=0)
+    k_len = g.op("Gather", [shape_k, g.init(np.array(-1, dtype=np.int64))], axis=0)
+    start = unsqueeze(g, g.op("Sub", [k_len, q_len]), [0], opset)
+    end = unsqueeze(g, k_len, [0], opset)
+    rows = g.op("Slice", [bias, start, end, g.init(i64([2]), "axes"), g.init(i64([1]), "steps")])
+    mask = g.op("Slice", [rows, g.init(i64([0]), "starts"), end, g.init(i64([3]), "axes"), g.init(i64([1]), "steps")])
+    fmin = np.array(np.finfo(np.float32).min, dtype=np.float32)
+    scores = g.op("Where", [mask, scores, g.init(fmin, "mask_value")])
+    # An additive mask from Range and Less, folded at import.
+    tt = g.op("Gather", [shape_x, g.init(np.array(1, dtype=np.int64))], axis=0)
+    r = g.op("Range", [g.init(np.array(0, dtype=np.int64)), tt, g.init(np.array(1, dtype=np.int64))])
+    r1 = g.op("Reshape", [g.op("Add", [r, g.init(np.array(1, dtype=np.int64))]), g.init(i64([-1, 1]), "shape")])
+    cond = g.op("Less", [r, r1])
+    additive = g.op("Where", [cond, g.init(np.array(0.0, dtype=np.float32)), g.init(fmin, "min")])
+    # Half of min, so the two masks together stay finite (min + min overflows to -inf).
+    scores = g.op("Add", [scores, g.op("Mul", [additive, g.init(np.array(0.5, dtype=np.float32))])])
+    if opset >= 14:
+        full = g.op("ConstantOfShape", [g.op("Concat", [t, t], axis=0)],
+                    value=helper.make_tensor("v", TensorProto.FLOAT, [1], [-1.0e4]))
+        scores = g.op("Add", [scores, g.op("Trilu", [full, g.init(np.array(1, dtype=np.int64))], upper=1)])
+    p = g.op("Softmax", [scores], axis=-1 if opset >= 13 else 3)
+    ctx = g.op("Transpose", [g.op("MatMul", [p, v])], perm=[0, 2, 1, 3])
+    merged = g.op("Reshape", [ctx, g.op("Concat", [b, t, g.init(i64([e]), "e")], axis=0)])
+    y = g.op("Add", [g.op("MatMul", [merged, g.init(w(e, e), "c_proj.weight")]), g.init(w(e), "c_proj.bias")])
+    return finish(opset, g, [2, 5, 8], y)
+
+
+# ---------------------------------------------------------------- 1-D audio net
+def audio1d_model(opset):
+    """A 1-D conv audio net on [N, C, L], as nn.Conv1d / nn.MaxPool1d / nn.AvgPool1d export:
+    Conv (pads, stride, dilation, groups) -> Relu -> MaxPool (k3 s2 p1) -> Conv (dilated) ->
+    AveragePool (k2 s2; and k3 s1 p1 with count_include_pad both ways), GlobalMaxPool and
+    GlobalAveragePool on [N, C, L] -> ReduceMean over L."""
+    g = G()
+    # x: [2, 4, 32]
+    h = g.op("Conv", ["x", g.init(w(8, 4, 5), "conv1.weight"), g.init(w(8), "conv1.bias")],
+             kernel_shape=[5], pads=[2, 2], strides=[1])
+    h = g.op("Relu", [h])
+    h = g.op("MaxPool", [h], kernel_shape=[3], strides=[2], pads=[1, 1])
+    h = g.op("Conv", [h, g.init(w(8, 4, 3), "conv2.weight")], kernel_shape=[3], dilations=[2],
+             pads=[2, 2], group=2)
+    a = g.op("AveragePool", [h], kernel_shape=[2], strides=[2])
+    b = g.op("AveragePool", [h], kernel_shape=[3], strides=[1], pads=[1, 1], count_include_pad=1)
+    c = g.op("AveragePool", [h], kernel_shape=[3], strides=[1], pads=[1, 1])
+    m = g.op("MaxPool", [b], kernel_shape=[2], strides=[2])
+    cat = g.op("Concat", [a, m, g.op("MaxPool", [c], kernel_shape=[2], strides=[2])], axis=1)
+    # nn.AdaptiveMaxPool1d(1) / AdaptiveAvgPool1d(1) export as the global pools.
+    gmax = g.op("GlobalMaxPool", [cat])
+    gavg = g.op("GlobalAveragePool", [cat])
+    cat = g.op("Concat", [cat, gmax, gavg], axis=2)
+    if opset >= 18:
+        y = g.op("ReduceMean", [cat, g.init(i64([2]), "axes")], keepdims=0)
+    else:
+        y = g.op("ReduceMean", [cat], axes=[2], keepdims=0)
+    return finish(opset, g, [2, 4, 32], y)
+
+
+# ---------------------------------------------------------------- AlexNet with LRN
+def alexnet_model(opset):
+    """An AlexNet-style net (as the ONNX model zoo's bvlc_alexnet, from Caffe): Conv (11x11
+    stride 4) -> Relu -> LRN(size 5) -> MaxPool (3, stride 2) -> grouped Conv -> Relu -> LRN
+    (size 3, alpha large enough to matter) -> MaxPool -> Flatten -> Gemm."""
+    g = G()
+    # x: [1, 3, 39, 39]
+    h = g.op("Relu", [g.op("Conv", ["x", g.init(w(8, 3, 11, 11, scale=0.2), "conv1.weight"), g.init(w(8), "conv1.bias")],
+                             kernel_shape=[11, 11], strides=[4, 4], pads=[2, 2, 2, 2])])
+    h = g.op("LRN", [h], size=5, alpha=1e-4, beta=0.75, bias=1.0)
+    h = g.op("MaxPool", [h], kernel_shape=[3, 3], strides=[2, 2])
+    h = g.op("Relu", [g.op("Conv", [h, g.init(w(12, 4, 3, 3), "conv2.weight")], kernel_shape=[3, 3],
+                             pads=[1, 1, 1, 1], group=2)])
+    h = g.op("LRN", [h], size=3, alpha=0.5, beta=0.6, bias=2.0)
+    h = g.op("MaxPool", [h], kernel_shape=[2, 2], strides=[2, 2])
+    h = g.op("Flatten", [h], axis=1)
+    y = g.op("Gemm", [h, g.init(w(10, 48, scale=0.3), "fc.weight"), g.init(w(10), "fc.bias")], transB=1)
+    return finish(opset, g, [1, 3, 39, 39], y)
+
+
 MODELS = {}
 for op in (9, 13, 17, 21):
     MODELS[f"expand_tile_op{op}"] = (lambda op=op: expand_tile_model(op), [2, 3, 1, 4])
@@ -357,6 +480,12 @@ for op in (11, 13, 17):
     MODELS[f"unet_upsample_op{op}"] = (lambda op=op: unet_upsample_model(op), [1, 3, 8, 8])
 for op in (9, 13, 17):
     MODELS[f"asym_pads_op{op}"] = (lambda op=op: asym_pads_model(op), [2, 3, 11, 10])
+for op in (9, 13, 17, 21):
+    MODELS[f"alexnet_op{op}"] = (lambda op=op: alexnet_model(op), [1, 3, 39, 39])
+for op in (9, 11, 13, 18, 21):
+    MODELS[f"audio1d_op{op}"] = (lambda op=op: audio1d_model(op), [2, 4, 32])
+for op in (11, 13, 14, 17, 21):
+    MODELS[f"gpt2_attention_op{op}"] = (lambda op=op: gpt2_attention_model(op), [2, 5, 8])
 for op in (11, 13, 17, 20):
     MODELS[f"mobilenetv3_op{op}"] = (lambda op=op: mobilenetv3_model(op), [1, 8, 9, 9])
 

@@ -185,7 +185,7 @@ fn op_rows(
         | Op::Clamp
         | Op::Dropout
         | Op::Identity => Ok(Rows::RowWise),
-        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Pow => {
+        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Pow | Op::Where => {
             // A batch-free operand broadcasts over the rows only when it has no axis 0 of its own
             // (a lower rank); two batched operands must both have axis 0.
             let ok = args.iter().zip(ranks).all(|(a, &r)| match a {
@@ -246,6 +246,10 @@ fn op_rows(
             keeps_axis0("axes", true, rank0)?;
             row(first_rowwise, "it reduces over the batch axis")
         }
+        Op::Trilu => row(
+            first_rowwise && rank0 >= 3,
+            "the triangle's axes include the batch axis",
+        ),
         Op::Flatten => row(
             first_rowwise && axis(attrs.int("start_dim", 1), rank0) >= 1,
             "it merges the batch axis",

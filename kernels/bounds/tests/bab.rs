@@ -239,14 +239,13 @@ fn bad_inputs_get_coded_errors() {
             Op::Pad,
             Attrs::new().with("pads", tl_ir::AttrValue::Ints(vec![0, 1, 0, 1])),
         ),
+        (Op::Where, Attrs::new()),
+        (Op::Trilu, Attrs::new()),
+        (Op::Lrn, Attrs::new().with("size", tl_ir::AttrValue::Int(3))),
     ] {
         let mut g = Graph::new("zoo");
         let x = g.add_input("x", Shape::known(&[1, 3]), DType::F32);
-        let args = if op.info().inputs.len() == 2 {
-            vec![x, x]
-        } else {
-            vec![x]
-        };
+        let args = vec![x; op.info().inputs.len()];
         let y = g.add_op("y", op, args, attrs).unwrap();
         g.add_output("out", y);
         let e = BoundNet::from_graph_map(&g, &w, None).unwrap_err();

@@ -9,11 +9,13 @@ pub mod elementwise;
 pub mod gemm;
 pub mod linalg;
 pub mod loss;
+pub mod lrn;
 pub mod norm;
 pub mod pad;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
+pub mod select;
 pub mod shape_ops;
 
 pub use attention::{scaled_dot_product_attention, AttentionMask, AttentionOutput};
@@ -25,6 +27,7 @@ pub use elementwise::{
 pub use gemm::{gemm_packed_into, Epilogue, MatrixStrides, PackedMatrix, PANEL};
 pub use linalg::{linear, linear_into, matmul};
 pub use loss::{cross_entropy, mse_loss, Reduction};
+pub use lrn::{lrn, lrn_backward, lrn_jvp, LrnParams};
 pub use norm::{batch_norm, layer_norm, rms_norm};
 pub use pad::{pad, pad_axis_map, pad_backward, PadMode};
 pub use pool::{
@@ -34,6 +37,7 @@ pub use reduce::{argmax, log_softmax, reduce, softmax, ReduceOp};
 pub use resize::{
     resize, resize_backward, resize_taps, CoordinateMode, NearestMode, ResizeMode, ResizeParams,
 };
+pub use select::{trilu, trilu_keeps, where_select};
 pub use shape_ops::{
     concat, embedding, flatten, gather, permute, reshape, resolve_shape, slice, slice_indices,
     squeeze, transpose, unsqueeze,

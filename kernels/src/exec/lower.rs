@@ -116,6 +116,29 @@ pub(crate) fn lower(op: Op, attrs: &Attrs, n: usize) -> Result<Lowered, String> 
         Op::Minimum => binary(BinaryOp::Min),
         Op::Pad => pad(attrs),
         Op::Resize => resize(attrs),
+        Op::Lrn => {
+            let size = attrs.int("size", 0);
+            if size < 1 {
+                return Err(format!("lrn size must be >= 1, got {size}"));
+            }
+            Ok(kernel(
+                KernelOp::Lrn(crate::cpu::LrnParams {
+                    size: size as usize,
+                    alpha: attrs.float_or_default(op, "alpha"),
+                    beta: attrs.float_or_default(op, "beta"),
+                    bias: attrs.float_or_default(op, "bias"),
+                }),
+                vec![0],
+            ))
+        }
+        Op::Where => Ok(kernel(KernelOp::Where, vec![0, 1, 2])),
+        Op::Trilu => Ok(kernel(
+            KernelOp::Trilu {
+                upper: attrs.bool_or_default(op, "upper"),
+                k: attrs.int_or_default(op, "k"),
+            },
+            vec![0],
+        )),
         Op::Neg => unary(UnaryOp::Neg),
         Op::Exp => unary(UnaryOp::Exp),
         Op::Log => unary(UnaryOp::Log),

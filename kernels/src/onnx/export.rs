@@ -252,6 +252,17 @@ pub fn export(graph: &Graph, payload: &dyn Payload) -> Result<ModelProto, Export
                             vec![attr_string("mode", attrs.str("mode", "constant"))],
                         )
                     }
+                    Op::Where => {
+                        // ONNX wants a bool condition; tl's is nonzero = true in any dtype.
+                        let c = format!("{name}__cond");
+                        g.node.push(node(
+                            "Cast",
+                            vec![arg(0)],
+                            &c,
+                            vec![attr_int("to", 9)], // TensorProto.BOOL
+                        ));
+                        node("Where", vec![c, arg(1), arg(2)], name, vec![])
+                    }
                     Op::LeakyRelu => node(
                         "LeakyRelu",
                         args.clone(),
@@ -329,7 +340,7 @@ pub fn export(graph: &Graph, payload: &dyn Payload) -> Result<ModelProto, Export
                         return Err(err(
                             name,
                             format!(
-                                "op {} has no ONNX export (exported: relu, sigmoid, tanh, leaky_relu, elu, selu, hard_sigmoid, prelu, neg, identity, add, sub, mul, div, maximum, minimum, matmul, linear, flatten, reshape, pad, constant; hard_swish needs opset 14)",
+                                "op {} has no ONNX export (exported: relu, sigmoid, tanh, leaky_relu, elu, selu, hard_sigmoid, prelu, neg, identity, add, sub, mul, div, maximum, minimum, matmul, linear, flatten, reshape, pad, where, constant; hard_swish and trilu need opset 14)",
                                 other.name()
                             ),
                         ))

@@ -295,3 +295,103 @@ mod tests {
         assert!(tile(&x, &[2]).is_err());
     }
 }
+
+/// The numpy broadcast of the folded tensors' shapes.
+fn broadcast_shape(args: &[&Folded]) -> Result<Vec<usize>, String> {
+    let rank = args.iter().map(|a| a.shape.len()).max().unwrap_or(0);
+    let mut out = vec![1usize; rank];
+    for a in args {
+        let off = rank - a.shape.len();
+        for (i, &d) in a.shape.iter().enumerate() {
+            let o = &mut out[off + i];
+            match (*o, d) {
+                (x, y) if x == y => {}
+                (1, y) => *o = y,
+                (_, 1) => {}
+                _ => {
+                    let parts: Vec<String> =
+                        args.iter().map(|a| format!("{:?}", a.shape)).collect();
+                    return Err(format!("shapes {} do not broadcast", parts.join(", ")));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `f` applied elementwise to known integer tensors with numpy broadcasting (comparisons, logic
+/// and `Where` of mask subgraphs: Hugging Face builds causal masks from `Range`, `Less`, `Equal`,
+/// `Where`); `Ok(None)` when an element is not a known number.
+pub(crate) fn elementwise(
+    args: &[&Folded],
+    f: impl Fn(&[i64]) -> Result<i64, String>,
+) -> Result<Option<Folded>, String> {
+    if args.iter().any(|a| a.ints().is_none()) {
+        return Ok(None);
+    }
+    let shape = broadcast_shape(args)?;
+    let target: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    let full: Vec<Vec<i64>> = args
+        .iter()
+        .map(|a| expand(a, &target).map(|e| e.ints().unwrap_or_default()))
+        .collect::<Result<_, _>>()?;
+    let n: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    let mut row = vec![0i64; args.len()];
+    for i in 0..n {
+        for (r, a) in row.iter_mut().zip(&full) {
+            *r = a[i];
+        }
+        out.push(f(&row)?);
+    }
+    Ok(Some(Folded::known(shape, out)))
+}
+
+/// The upper (`j - i >= k`) or lower (`j - i <= k`) triangle of a known integer tensor, the rest 0.
+pub(crate) fn trilu(x: &Folded, upper: bool, k: i64) -> Result<Option<Folded>, String> {
+    let r = x.shape.len();
+    if r < 2 {
+        return Err(format!("Trilu needs rank >= 2, got {}", x.describe()));
+    }
+    let (rows, cols) = (x.shape[r - 2], x.shape[r - 1]);
+    let mut data = x.data.clone();
+    for (idx, v) in data.iter_mut().enumerate() {
+        let (i, j) = ((idx / cols.max(1)) % rows.max(1), idx % cols.max(1));
+        if !crate::cpu::trilu_keeps(upper, k, i, j) {
+            *v = SymInt::Known(0);
+        }
+    }
+    Ok(Some(Folded {
+        shape: x.shape.clone(),
+        data,
+    }))
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::*;
+
+    #[test]
+    fn a_causal_mask_folds_from_range_less_and_where() {
+        // mask_cond < (mask_cond + 1).view(n, 1), as transformers' _make_causal_mask builds it.
+        let n = 4;
+        let r = Folded::known(vec![n], 0..n as i64);
+        let col = Folded::known(vec![n, 1], 1..=n as i64);
+        let less = elementwise(&[&r, &col], |v| Ok(i64::from(v[0] < v[1])))
+            .unwrap()
+            .unwrap();
+        assert_eq!(less.shape, vec![n, n]);
+        let lower = trilu(
+            &Folded::known(vec![n, n], std::iter::repeat_n(1, n * n)),
+            false,
+            0,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(less.ints(), lower.ints());
+        let bad = Folded::known(vec![3], [1, 2, 3]);
+        assert!(elementwise(&[&r, &bad], |v| Ok(v[0])).is_err());
+        let sym = Folded::vector(vec![SymInt::Sym("batch".into())]);
+        assert_eq!(elementwise(&[&sym], |v| Ok(v[0])).unwrap(), None);
+    }
+}

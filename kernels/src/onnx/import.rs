@@ -27,6 +27,29 @@ pub const IMPORT_ONLY_OPS: &[&str] = &[
     "Split",
     "Expand",
     "Tile",
+    // Folded only (known integer and boolean mask subgraphs; TL0570 otherwise).
+    "Equal",
+    "Less",
+    "Greater",
+    "LessOrEqual",
+    "GreaterOrEqual",
+    "Not",
+    "And",
+    "Or",
+    "Xor",
+];
+
+/// Comparisons and logic that fold on known values and have no tl op (their results are booleans).
+const FOLD_ONLY_OPS: &[&str] = &[
+    "Equal",
+    "Less",
+    "Greater",
+    "LessOrEqual",
+    "GreaterOrEqual",
+    "Not",
+    "And",
+    "Or",
+    "Xor",
 ];
 
 /// Whether the importer maps ONNX op type `op_type` (default domain): the ops the op table lists
@@ -549,7 +572,8 @@ impl Builder<'_> {
                     }
                     self.op(node, out_name.clone(), Op::Identity, vec![x], Attrs::new())?
                 }
-                "Shape" | "Size" | "ConstantOfShape" | "Range" => {
+                "Shape" | "Size" | "ConstantOfShape" | "Range" | "Equal" | "Less" | "Greater"
+                | "LessOrEqual" | "GreaterOrEqual" | "Not" | "And" | "Or" | "Xor" => {
                     return Err(ExecError::OnnxShape {
                         node: node.name.clone(),
                         detail: format!(
@@ -654,6 +678,9 @@ impl Builder<'_> {
                         parents.push(input(self, 2)?);
                     }
                     self.op(node, out_name.clone(), Op::ConvTranspose2d, parents, attrs)?
+                }
+                "MaxPool" | "AveragePool" if ints("kernel_shape").is_some_and(|k| k.len() == 1) => {
+                    self.pool1d(node, &out_name)?
                 }
                 "MaxPool" | "AveragePool" => {
                     let x = input(self, 0)?;
@@ -906,7 +933,50 @@ impl Builder<'_> {
                         self.op(node, out_name.clone(), op, vec![x], attrs)?
                     }
                 }
+                "GlobalMaxPool" => {
+                    // The maximum over every spatial axis, kept with extent 1: exact.
+                    let x = input(self, 0)?;
+                    let r = self.rank(x) as i64;
+                    if r < 3 {
+                        return Err(Self::err(node, "GlobalMaxPool needs [N, C, spatial...]"));
+                    }
+                    let attrs = Attrs::new()
+                        .with("axes", AttrValue::Ints((2..r).collect()))
+                        .with("keepdim", AttrValue::Bool(true));
+                    self.op(node, out_name.clone(), Op::Max, vec![x], attrs)?
+                }
                 "Pad" => self.pad(node, &out_name)?,
+                "LRN" => {
+                    let x = input(self, 0)?;
+                    let size = match node.attributes.get("size") {
+                        Some(Attribute::Int(v)) if *v >= 1 => *v,
+                        _ => return Err(Self::err(node, "LRN needs an integer size >= 1")),
+                    };
+                    let row = Op::Lrn.info();
+                    let mut attrs = Attrs::new().with("size", AttrValue::Int(size));
+                    for a in ["alpha", "beta", "bias"] {
+                        let d = row.default_value(a).and_then(|v| v.as_f64()).unwrap_or(0.0);
+                        attrs = attrs.with(a, AttrValue::Float(float(a, d)));
+                    }
+                    self.op(node, out_name.clone(), Op::Lrn, vec![x], attrs)?
+                }
+                "Trilu" => {
+                    let x = input(self, 0)?;
+                    let k = if has_input(1) {
+                        match self.constant_ints(node, inputs[1])?.as_slice() {
+                            [k] => *k,
+                            other => {
+                                return Err(Self::err(node, format!("Trilu k must be one integer, got {other:?}")))
+                            }
+                        }
+                    } else {
+                        0
+                    };
+                    let attrs = Attrs::new()
+                        .with("upper", AttrValue::Bool(int("upper", 1) != 0))
+                        .with("k", AttrValue::Int(k));
+                    self.op(node, out_name.clone(), Op::Trilu, vec![x], attrs)?
+                }
                 "Resize" | "Upsample" => self.resize(node, &out_name)?,
                 "Expand" => self.expand(node, &out_name)?,
                 "Tile" => self.tile(node, &out_name)?,
@@ -926,6 +996,56 @@ impl Builder<'_> {
     }
 
     /// The ONNX `pads` of a conv or pool node when they differ between the two ends of an axis.
+    /// A 1-D MaxPool/AveragePool on `[N, C, L]` as the 2-D pool of `[N, C, 1, L]` with a
+    /// `1 x k` window (height stride 1, no height padding: exact), then the axis removed.
+    fn pool1d(&mut self, node: &OnnxNode, out_name: &str) -> Result<NodeId, ExecError> {
+        let x_name = node
+            .inputs
+            .first()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| Self::err(node, "input 0 is missing"))?;
+        let x = self.value(x_name, &node.name)?;
+        if self.rank(x) != 3 {
+            return Err(Self::err(node, "a 1-D pool needs an [N, C, L] input"));
+        }
+        let lifted = self.fresh_name(&format!("{}__lifted", node.name));
+        let u = self.op(
+            node,
+            lifted.clone(),
+            Op::Unsqueeze,
+            vec![x],
+            Attrs::new().with("axes", AttrValue::Ints(vec![2])),
+        )?;
+        self.values.insert(lifted.clone(), u);
+        let mut as_2d = node.clone();
+        as_2d.inputs = vec![lifted];
+        let pooled = self.fresh_name(&format!("{}__2d", node.name));
+        as_2d.outputs = vec![pooled.clone()];
+        for (name, height) in [("kernel_shape", 1), ("strides", 1), ("dilations", 1)] {
+            if let Some(Attribute::Ints(v)) = as_2d.attributes.get_mut(name) {
+                v.insert(0, height);
+            }
+        }
+        if let Some(Attribute::Ints(v)) = as_2d.attributes.get_mut("pads") {
+            if v.len() != 2 {
+                return Err(Self::err(
+                    node,
+                    format!("pads {v:?} of a 1-D pool need 2 entries"),
+                ));
+            }
+            *v = vec![0, v[0], 0, v[1]];
+        }
+        self.node(&as_2d)?;
+        let p = self.values[&pooled];
+        self.op(
+            node,
+            out_name.to_string(),
+            Op::Squeeze,
+            vec![p],
+            Attrs::new().with("axes", AttrValue::Ints(vec![2])),
+        )
+    }
+
     fn asymmetric_pads(node: &OnnxNode, spatial: usize) -> Option<Vec<i64>> {
         match node.attributes.get("pads") {
             Some(Attribute::Ints(p))
@@ -1829,7 +1949,9 @@ impl Builder<'_> {
                 | "ConstantOfShape"
                 | "Expand"
                 | "Tile"
-        );
+                | "Where"
+                | "Trilu"
+        ) || FOLD_ONLY_OPS.contains(&op);
         if !foldable {
             return Ok(None);
         }
@@ -1844,7 +1966,9 @@ impl Builder<'_> {
         // (found by fuzzing: a Gather with one input).
         let needs = match op {
             "Add" | "Sub" | "Mul" | "Div" | "Gather" | "Reshape" | "Expand" | "Tile" => 2,
-            "Range" => 3,
+            "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or"
+            | "Xor" => 2,
+            "Range" | "Where" => 3,
             "Concat" => 0,
             _ => 1,
         };
@@ -1873,10 +1997,79 @@ impl Builder<'_> {
             "Identity" => args[0].clone(),
             "Cast" => {
                 let to = super::dtype_of_onnx(int("to", 0) as i32);
-                if !to.is_some_and(|d| !d.is_float()) {
-                    return Ok(None);
+                match to {
+                    Some(DType::Bool) => {
+                        fold::elementwise(&[&args[0]], |v| Ok(i64::from(v[0] != 0)))
+                            .map_err(shape_err)?
+                            .unwrap_or_else(|| args[0].clone())
+                    }
+                    Some(d @ (DType::F32 | DType::F64)) => {
+                        // A known integer tensor cast to float (a mask made float): a float
+                        // constant, exact below 2^24.
+                        let Some(v) = args[0]
+                            .ints()
+                            .filter(|v| v.iter().all(|x| x.abs() < 1 << 24))
+                        else {
+                            return Ok(None);
+                        };
+                        let attrs = Attrs::new()
+                            .with(
+                                "value",
+                                AttrValue::Tensor {
+                                    shape: args[0].shape.iter().map(|&d| d as u64).collect(),
+                                    data: v.iter().map(|&x| x as f64).collect(),
+                                },
+                            )
+                            .with(
+                                "dtype",
+                                AttrValue::Str(if d == DType::F64 { "f64" } else { "f32" }.into()),
+                            );
+                        let out = node.outputs[0].clone();
+                        let id = self.op(node, out.clone(), Op::Constant, vec![], attrs)?;
+                        self.values.insert(out, id);
+                        return Ok(None);
+                    }
+                    Some(d) if !d.is_float() => args[0].clone(),
+                    _ => return Ok(None),
                 }
-                args[0].clone()
+            }
+            "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or"
+            | "Xor" | "Not" | "Where" => {
+                let f = |v: &[i64]| -> Result<i64, String> {
+                    Ok(match op {
+                        "Equal" => i64::from(v[0] == v[1]),
+                        "Less" => i64::from(v[0] < v[1]),
+                        "Greater" => i64::from(v[0] > v[1]),
+                        "LessOrEqual" => i64::from(v[0] <= v[1]),
+                        "GreaterOrEqual" => i64::from(v[0] >= v[1]),
+                        "And" => i64::from(v[0] != 0 && v[1] != 0),
+                        "Or" => i64::from(v[0] != 0 || v[1] != 0),
+                        "Xor" => i64::from((v[0] != 0) != (v[1] != 0)),
+                        "Not" => i64::from(v[0] == 0),
+                        _ => {
+                            if v[0] != 0 {
+                                v[1]
+                            } else {
+                                v[2]
+                            }
+                        }
+                    })
+                };
+                let refs: Vec<&Folded> = args.iter().collect();
+                match fold::elementwise(&refs, f).map_err(shape_err)? {
+                    Some(out) => out,
+                    None => return Ok(None),
+                }
+            }
+            "Trilu" => {
+                let k = match args.get(1) {
+                    Some(k) => ints(k)?.first().copied().unwrap_or(0),
+                    None => 0,
+                };
+                match fold::trilu(&args[0], int("upper", 1) != 0, k).map_err(shape_err)? {
+                    Some(out) => out,
+                    None => return Ok(None),
+                }
             }
             "Add" | "Sub" | "Mul" | "Div" => {
                 fold::arith(op, &args[0], &args[1]).map_err(shape_err)?

@@ -772,3 +772,60 @@ fn truncated_models_are_coded_errors_in_the_header_reader() {
         }
     }
 }
+
+#[test]
+fn where_exports_with_a_bool_cast_and_imports_back_and_trilu_export_is_refused() {
+    use tl_ir::{AttrValue, Attrs, DType as IrDType, Graph, Op, Shape};
+    let mut g = Graph::new("masked");
+    let x = g.add_input("x", Shape::known(&[2, 3, 3]), IrDType::F32);
+    let mask = g
+        .add_op(
+            "mask",
+            Op::Constant,
+            vec![],
+            Attrs::new()
+                .with(
+                    "value",
+                    AttrValue::Tensor {
+                        shape: vec![3, 3],
+                        data: vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0],
+                    },
+                )
+                .with("dtype", AttrValue::Str("i64".into())),
+        )
+        .unwrap();
+    let fill = g
+        .add_op(
+            "fill",
+            Op::Constant,
+            vec![],
+            Attrs::new().with("value", AttrValue::Float(-1e9)),
+        )
+        .unwrap();
+    let wh = g
+        .add_op("wh", Op::Where, vec![mask, x, fill], Attrs::new())
+        .unwrap();
+    g.add_output("y", wh);
+    let payload: BTreeMap<String, Tensor> = BTreeMap::new();
+    let bytes = export_bytes(&g, &payload).unwrap();
+    let model = decode_model(Path::new("w.onnx"), Path::new("."), &bytes).unwrap();
+    let back = import(&model).unwrap();
+    let data: Vec<f32> = (0..18).map(|i| ((i * 7 % 11) as f32 - 5.0) * 0.5).collect();
+    let inputs: BTreeMap<String, Tensor> =
+        [("x".to_string(), Tensor::from_f32(&[2, 3, 3], data).unwrap())].into();
+    let want = crate::denote(&g, &payload, &inputs).unwrap();
+    let got = crate::denote(&back.graph, &back.payload, &inputs).unwrap();
+    assert_eq!(
+        want.output("y").unwrap().to_f64(),
+        got.output("y").unwrap().to_f64()
+    );
+    let w = want.output("y").unwrap().to_f64();
+    assert_eq!(w[[1, 0, 1]], -1e9);
+
+    let mut t = Graph::new("tri");
+    let x = t.add_input("x", Shape::known(&[3, 3]), IrDType::F32);
+    let tr = t.add_op("tr", Op::Trilu, vec![x], Attrs::new()).unwrap();
+    t.add_output("y", tr);
+    let e = export_bytes(&t, &payload).unwrap_err();
+    assert!(e.to_string().contains("trilu"), "{e}");
+}

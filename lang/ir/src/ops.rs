@@ -39,6 +39,7 @@ pub enum Op {
     Clamp,
     Maximum,
     Minimum,
+    Where,
     // linear algebra
     Linear,
     Matmul,
@@ -49,6 +50,7 @@ pub enum Op {
     LayerNorm,
     BatchNorm,
     RmsNorm,
+    Lrn,
     // pooling
     MaxPool2d,
     AvgPool2d,
@@ -77,6 +79,7 @@ pub enum Op {
     Gather,
     Pad,
     Resize,
+    Trilu,
     // attention
     AttentionWeights,
     ScaledDotProductAttention,
@@ -142,6 +145,9 @@ pub enum DTypeRule {
     LogitsLabels,
     /// The dtype given by the `dtype` attribute (default `f32`).
     FromAttr,
+    /// Input 0 is a condition of any dtype (nonzero = true); inputs 1 and 2 share a float dtype,
+    /// which the output has.
+    Select,
 }
 
 /// One tensor input of an op.
@@ -450,6 +456,10 @@ pub static OPS: &[OpInfo] = &[
     OpInfo { op: Op::Minimum, name: "minimum", family: Family::Elementwise, inputs: AB, attrs: &[], dtype_rule: DTypeRule::SameFloat,
         shape_rule: "numpy broadcast of a and b", semantics: "the smaller of a and b elementwise (NaN propagates); ONNX Min of n inputs is a chain",
         onnx: &["Min"] },
+    OpInfo { op: Op::Where, name: "where", family: Family::Elementwise, inputs: &[req("cond"), req("a"), req("b")], attrs: &[],
+        dtype_rule: DTypeRule::Select, shape_rule: "numpy broadcast of cond, a and b",
+        semantics: "a where cond is nonzero (true), else b, elementwise with broadcasting (ONNX Where; Hugging Face causal masks: where(mask, scores, finfo.min))",
+        onnx: &["Where"] },
     // ---- linear algebra
     OpInfo { op: Op::Linear, name: "linear", family: Family::LinearAlgebra, inputs: &[req("x"), req("weight"), opt("bias")], attrs: &[],
         dtype_rule: DTypeRule::SameFloat, shape_rule: "x[..., in], weight[out, in], bias[out] -> [..., out]",
@@ -488,6 +498,14 @@ pub static OPS: &[OpInfo] = &[
         attrs: &[attr("eps", AttrKind::Float, Some("1e-6"), "added to the mean square inside the square root")],
         dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x; weight has the last axis' extent",
         semantics: "x / sqrt(mean(x^2, last axis) + eps) * weight", onnx: &[] },
+    OpInfo { op: Op::Lrn, name: "lrn", family: Family::Normalization, inputs: X,
+        attrs: &[attr("size", AttrKind::Int, None, "channels in the window"),
+                 attr("alpha", AttrKind::Float, Some("0.0001"), "scale of the sum of squares"),
+                 attr("beta", AttrKind::Float, Some("0.75"), "exponent"),
+                 attr("bias", AttrKind::Float, Some("1.0"), "offset")],
+        dtype_rule: DTypeRule::SameFloat, shape_rule: "same as x[N, C, ...]",
+        semantics: "x_c / (bias + alpha / size * sum of x_j^2 over channels j in [c - floor((size-1)/2), c + ceil((size-1)/2)])^beta (ONNX LRN, AlexNet)",
+        onnx: &["LRN"] },
     // ---- pooling
     OpInfo { op: Op::MaxPool2d, name: "max_pool2d", family: Family::Pooling, inputs: X,
         attrs: &[attr("kernel_size", AttrKind::Ints, None, "window extent per spatial axis"),
@@ -527,7 +545,7 @@ pub static OPS: &[OpInfo] = &[
     OpInfo { op: Op::Mean, name: "mean", family: Family::Reduction, inputs: X, attrs: REDUCE_ATTRS, dtype_rule: DTypeRule::SameFloat,
         shape_rule: "x without the reduced axes (or with extent 1 when keepdim)", semantics: "arithmetic mean over axes", onnx: &["ReduceMean"] },
     OpInfo { op: Op::Max, name: "max", family: Family::Reduction, inputs: X, attrs: REDUCE_ATTRS, dtype_rule: DTypeRule::SameFloat,
-        shape_rule: "x without the reduced axes (or with extent 1 when keepdim)", semantics: "maximum over axes", onnx: &["ReduceMax"] },
+        shape_rule: "x without the reduced axes (or with extent 1 when keepdim)", semantics: "maximum over axes (ONNX GlobalMaxPool: over every spatial axis, kept)", onnx: &["ReduceMax", "GlobalMaxPool"] },
     OpInfo { op: Op::Argmax, name: "argmax", family: Family::Reduction, inputs: X,
         attrs: &[attr("axis", AttrKind::Int, Some("-1"), "axis to search"), attr("keepdim", AttrKind::Bool, Some("false"), "keep the axis with extent 1")],
         dtype_rule: DTypeRule::Index, shape_rule: "x without axis", semantics: "index of the first maximum along axis", onnx: &["ArgMax"] },
@@ -581,6 +599,12 @@ pub static OPS: &[OpInfo] = &[
         dtype_rule: DTypeRule::SameFloat, shape_rule: "shape, which has x's rank; unresized axes keep x's extent",
         semantics: "ONNX Resize with scale = shape / x.shape per axis: nearest picks a source element, linear interpolates between the two nearest (coordinate clamped to the axis)",
         onnx: &["Resize", "Upsample"] },
+    OpInfo { op: Op::Trilu, name: "trilu", family: Family::Structural, inputs: X,
+        attrs: &[attr("upper", AttrKind::Bool, Some("true"), "keep the upper triangle (else the lower)"),
+                 attr("k", AttrKind::Int, Some("0"), "diagonal offset: 0 the main diagonal, > 0 above it, < 0 below it")],
+        dtype_rule: DTypeRule::SameAny, shape_rule: "same as x (rank >= 2)",
+        semantics: "x with the elements off the kept triangle of the last two axes set to 0: upper keeps j - i >= k, lower keeps j - i <= k (ONNX Trilu, torch.triu/tril)",
+        onnx: &["Trilu"] },
     // ---- attention
     OpInfo { op: Op::AttentionWeights, name: "attention_weights", family: Family::Attention, inputs: &[req("q"), req("k"), opt("mask")],
         attrs: &[attr("causal", AttrKind::Bool, Some("false"), "mask future positions (j > i)"),
@@ -623,10 +647,10 @@ mod tests {
 
     #[test]
     fn every_op_variant_has_exactly_one_row() {
-        // The enum has 62 variants (count them when adding one); each appears once in the table.
+        // The enum has 65 variants (count them when adding one); each appears once in the table.
         let ops: HashSet<Op> = OPS.iter().map(|o| o.op).collect();
         assert_eq!(ops.len(), OPS.len());
-        assert_eq!(OPS.len(), 62);
+        assert_eq!(OPS.len(), 65);
     }
 
     #[test]

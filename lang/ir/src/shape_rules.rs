@@ -73,6 +73,38 @@ pub fn infer_shape(op: Op, inputs: &[Shape], attrs: &Attrs) -> R {
             Ok(out)
         }
         Pad => pad(&inputs[0], attrs),
+        Where => {
+            // broadcast blames its second operand: b, then cond.
+            let ab = broadcast(&inputs[1], &inputs[2]).map_err(|e| ShapeError {
+                input: Some(2),
+                ..e
+            })?;
+            broadcast(&ab, &inputs[0]).map_err(|e| ShapeError {
+                input: Some(0),
+                ..e
+            })
+        }
+        Lrn => {
+            if inputs[0].rank() < 2 {
+                return Err(err_at(
+                    0,
+                    format!("lrn needs [N, C, ...], got {}", inputs[0]),
+                ));
+            }
+            if attrs.int("size", 0) < 1 {
+                return Err(err_attr("size", "lrn needs size >= 1"));
+            }
+            Ok(inputs[0].clone())
+        }
+        Trilu => {
+            if inputs[0].rank() < 2 {
+                return Err(err_at(
+                    0,
+                    format!("trilu needs a tensor of rank >= 2, got {}", inputs[0]),
+                ));
+            }
+            Ok(inputs[0].clone())
+        }
         Resize => resize(&inputs[0], attrs),
         Softmax | LogSoftmax => {
             axis(attrs.int("axis", -1), inputs[0].rank(), "axis")?;
@@ -260,6 +292,19 @@ pub fn infer_dtype(op: Op, inputs: &[DType], attrs: &Attrs) -> Result<DType, Sha
         DTypeRule::LogitsLabels => {
             int_input(1)?;
             float_input(0)
+        }
+        DTypeRule::Select => {
+            let d = float_input(1)?;
+            if inputs[2] != d {
+                return Err(err_at(
+                    2,
+                    format!(
+                        "{name} needs a and b of one dtype, got {d} and {}",
+                        inputs[2]
+                    ),
+                ));
+            }
+            Ok(d)
         }
     }
 }
@@ -1246,6 +1291,31 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.input, Some(1));
         assert!(e.message.contains("780"), "{}", e.message);
+    }
+
+    #[test]
+    fn where_broadcasts_three_ways_and_trilu_needs_a_matrix() {
+        let a = Attrs::new();
+        let s = |d: &[u64]| Shape::known(d);
+        assert_eq!(
+            infer_shape(Op::Where, &[s(&[1, 1, 4, 4]), s(&[2, 3, 4, 4]), s(&[])], &a).unwrap(),
+            s(&[2, 3, 4, 4])
+        );
+        let e = infer_shape(Op::Where, &[s(&[3, 4]), s(&[2, 4]), s(&[1])], &a).unwrap_err();
+        assert_eq!(e.input, Some(0));
+        let e = infer_shape(Op::Where, &[s(&[4]), s(&[2, 4]), s(&[3, 4])], &a).unwrap_err();
+        assert_eq!(e.input, Some(2));
+        assert_eq!(
+            infer_shape(Op::Trilu, &[s(&[2, 5, 3])], &a).unwrap(),
+            s(&[2, 5, 3])
+        );
+        assert!(infer_shape(Op::Trilu, &[s(&[5])], &a).is_err());
+        assert_eq!(
+            infer_dtype(Op::Where, &[DType::Bool, DType::F64, DType::F64], &a).unwrap(),
+            DType::F64
+        );
+        assert!(infer_dtype(Op::Where, &[DType::Bool, DType::F32, DType::F64], &a).is_err());
+        assert!(infer_dtype(Op::Where, &[DType::Bool, DType::I64, DType::I64], &a).is_err());
     }
 
     #[test]

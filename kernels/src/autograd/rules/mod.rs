@@ -214,6 +214,23 @@ pub(crate) fn vjp(
             crate::cpu::pad_backward(g.view(), x(0)?.shape(), pads, *mode)
                 .map_err(RuleError::Kernel)?,
         )]),
+        // The gradient flows to the side each element was taken from; the condition has none.
+        KernelOp::Where => {
+            let zero = Tensor::F64(ArrayD::zeros(ndarray::IxDyn(&[])));
+            let g = Tensor::F64(g.clone());
+            let ga = run_kernel(op, &[operands[0].clone(), g.clone(), zero.clone()])?;
+            let gb = run_kernel(op, &[operands[0].clone(), zero, g])?;
+            Ok(vec![
+                None,
+                Some(unbroadcast(ga, x(1)?.shape())),
+                Some(unbroadcast(gb, x(2)?.shape())),
+            ])
+        }
+        KernelOp::Lrn(p) => Ok(vec![Some(
+            crate::cpu::lrn_backward(x(0)?.view(), g.view(), p).map_err(RuleError::Kernel)?,
+        )]),
+        // A mask by position: its own adjoint.
+        KernelOp::Trilu { .. } => Ok(vec![Some(run_kernel(op, &[Tensor::F64(g.clone())])?)]),
     }
 }
 
@@ -479,6 +496,19 @@ pub(crate) fn jvp(
         // Linear in x; the fill is a constant, so its tangent is 0.
         KernelOp::Pad { pads, mode, .. } => {
             crate::cpu::pad(dx(0)?.view(), pads, *mode, 0.0).map_err(RuleError::Kernel)?
+        }
+        // Linear in (a, b) for a fixed condition (which has no tangent).
+        KernelOp::Where => run_kernel(
+            op,
+            &[
+                operands[0].clone(),
+                Tensor::F64(dx(1)?),
+                Tensor::F64(dx(2)?),
+            ],
+        )?,
+        KernelOp::Trilu { .. } => linear_in_floats(op, operands, tangents)?,
+        KernelOp::Lrn(p) => {
+            crate::cpu::lrn_jvp(x(0)?.view(), dx(0)?.view(), p).map_err(RuleError::Kernel)?
         }
     };
     if out.shape() != y.shape() {

@@ -891,3 +891,52 @@ fn a_gradient_of_the_wrong_shape_is_a_coded_error() {
 }
 
 mod attention;
+
+#[test]
+fn where_and_trilu_rules_match_finite_differences() {
+    let mut rng = Rng(13);
+    // A random i64 condition broadcast against a, b (b a scalar fill, as causal masks use).
+    let cond = rng
+        .array(&[1, 4, 4], -1.0, 1.0)
+        .mapv(|v| i64::from(v > 0.0));
+    let shapes: [(&[usize], &[usize]); 2] = [(&[2, 4, 4], &[]), (&[4, 1], &[2, 1, 4])];
+    for (s, (sa, sb)) in shapes.into_iter().enumerate() {
+        check(
+            KernelOp::Where,
+            vec![
+                Tensor::I64(cond.clone()),
+                t(rng.array(sa, -2.0, 2.0)),
+                t(rng.array(sb, -2.0, 2.0)),
+            ],
+            100 + s as u64,
+        );
+    }
+    for (s, (upper, k)) in [(true, 0), (true, 1), (false, -1), (false, 2)]
+        .into_iter()
+        .enumerate()
+    {
+        check(
+            KernelOp::Trilu { upper, k },
+            vec![t(rng.array(&[2, 3, 5], -1.0, 1.0))],
+            110 + s as u64,
+        );
+    }
+}
+
+#[test]
+fn lrn_rules_match_finite_differences() {
+    let mut rng = Rng(14);
+    for (s, size) in [1usize, 2, 3, 5].into_iter().enumerate() {
+        let p = crate::cpu::LrnParams {
+            size,
+            alpha: 0.3,
+            beta: 0.75,
+            bias: 1.5,
+        };
+        check(
+            KernelOp::Lrn(p),
+            vec![t(rng.array(&[2, 4, 2, 3], -1.5, 1.5))],
+            120 + s as u64,
+        );
+    }
+}
