@@ -86,7 +86,10 @@ impl Builder<'_> {
             self.default_activations(node, cell)?;
         }
         if int("input_forget", 0) != 0 {
-            return Err(refuse(node, "input_forget = 1 (coupled gates) is not supported"));
+            return Err(refuse(
+                node,
+                "input_forget = 1 (coupled gates) is not supported",
+            ));
         }
         if int("layout", 0) != 0 {
             return Err(refuse(
@@ -99,7 +102,12 @@ impl Builder<'_> {
             Some(Attribute::String(s)) if s == "forward" => vec![false],
             Some(Attribute::String(s)) if s == "reverse" => vec![true],
             Some(Attribute::String(s)) if s == "bidirectional" => vec![false, true],
-            Some(other) => return Err(refuse(node, format!("direction {other:?} is not supported"))),
+            Some(other) => {
+                return Err(refuse(
+                    node,
+                    format!("direction {other:?} is not supported"),
+                ))
+            }
         };
         let present = |i: usize| node.inputs.get(i).filter(|n| !n.is_empty()).cloned();
         if present(4).is_some() {
@@ -120,14 +128,21 @@ impl Builder<'_> {
         let x = self.value(&x_name, &node.name)?;
         let x_dims = self.graph.nodes[x].shape.0.clone();
         if x_dims.len() != 3 {
-            return Err(refuse(node, format!("X must be [seq, batch, input], got rank {}", x_dims.len())));
+            return Err(refuse(
+                node,
+                format!("X must be [seq, batch, input], got rank {}", x_dims.len()),
+            ));
         }
         let steps = x_dims[0].known().filter(|&t| t > 0).ok_or_else(|| {
-            refuse(node, "the sequence length must be static and positive to unroll")
+            refuse(
+                node,
+                "the sequence length must be static and positive to unroll",
+            )
         })? as usize;
         let input_size = x_dims[2]
             .known()
-            .ok_or_else(|| refuse(node, "the input size must be static"))? as usize;
+            .ok_or_else(|| refuse(node, "the input size must be static"))?
+            as usize;
 
         let dirs = directions.len();
         let gates = cell.gates();
@@ -176,7 +191,11 @@ impl Builder<'_> {
                 h = Some(h_new);
                 c = c_new;
             }
-            y_per_dir.push(hs.into_iter().map(|h| h.expect("every step ran")).collect::<Vec<_>>());
+            y_per_dir.push(
+                hs.into_iter()
+                    .map(|h| h.expect("every step ran"))
+                    .collect::<Vec<_>>(),
+            );
             finals.push((h.expect("steps > 0"), c));
         }
 
@@ -211,7 +230,9 @@ impl Builder<'_> {
                 return Err(refuse(node, "only LSTM has a third output"));
             }
             let parts = (0..dirs)
-                .map(|d| self.unsqueeze(node, finals[d].1.expect("an LSTM keeps its cell"), vec![0]))
+                .map(|d| {
+                    self.unsqueeze(node, finals[d].1.expect("an LSTM keeps its cell"), vec![0])
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let y_c = self.concat(node, Some(name.clone()), parts, 0)?;
             self.values.insert(name, y_c);
@@ -250,7 +271,9 @@ impl Builder<'_> {
                 let tc = self.unary(node, Op::Tanh, c_new)?;
                 Ok((self.binary(node, Op::Mul, o, tc)?, Some(c_new)))
             }
-            Cell::Gru { linear_before_reset } => {
+            Cell::Gru {
+                linear_before_reset,
+            } => {
                 let z = self.gate_pre(node, &g[0], x, h)?;
                 let z = self.unary(node, Op::Sigmoid, z)?;
                 let r = self.gate_pre(node, &g[1], x, h)?;
@@ -341,7 +364,13 @@ impl Builder<'_> {
             Some(b) => {
                 let wb = rows.clone();
                 let rb = gates * hidden + rows.start..gates * hidden + rows.end;
-                if matches!(cell, Cell::Gru { linear_before_reset: true }) && g == 2 {
+                if matches!(
+                    cell,
+                    Cell::Gru {
+                        linear_before_reset: true
+                    }
+                ) && g == 2
+                {
                     (
                         Some(self.bias(key("wb"), b, d, &[wb])?),
                         Some(self.bias(key("rb"), b, d, &[rb])?),
@@ -478,7 +507,8 @@ impl Builder<'_> {
         let Some(Attribute::Strings(acts)) = node.attributes.get("activations") else {
             return Ok(false);
         };
-        let all = |want: &str| !acts.is_empty() && acts.iter().all(|a| a.eq_ignore_ascii_case(want));
+        let all =
+            |want: &str| !acts.is_empty() && acts.iter().all(|a| a.eq_ignore_ascii_case(want));
         if all("Tanh") {
             Ok(false)
         } else if all("Relu") {
@@ -528,12 +558,23 @@ impl Builder<'_> {
         self.op(node, name, op, vec![x], Attrs::new())
     }
 
-    fn binary(&mut self, node: &OnnxNode, op: Op, a: NodeId, b: NodeId) -> Result<NodeId, ExecError> {
+    fn binary(
+        &mut self,
+        node: &OnnxNode,
+        op: Op,
+        a: NodeId,
+        b: NodeId,
+    ) -> Result<NodeId, ExecError> {
         let name = self.fresh_name(&node.name);
         self.op(node, name, op, vec![a, b], Attrs::new())
     }
 
-    fn unsqueeze(&mut self, node: &OnnxNode, x: NodeId, axes: Vec<i64>) -> Result<NodeId, ExecError> {
+    fn unsqueeze(
+        &mut self,
+        node: &OnnxNode,
+        x: NodeId,
+        axes: Vec<i64>,
+    ) -> Result<NodeId, ExecError> {
         let name = self.fresh_name(&node.name);
         self.op(
             node,
