@@ -210,8 +210,10 @@ impl Builder<'_> {
             // Y: [seq, dirs, batch, hidden].
             let mut rows = Vec::new();
             for t in 0..steps {
-                let parts = (0..dirs)
-                    .map(|d| self.unsqueeze(node, y_per_dir[d][t], vec![0, 1]))
+                let at_t: Vec<NodeId> = y_per_dir.iter().map(|hs| hs[t]).collect();
+                let parts = at_t
+                    .into_iter()
+                    .map(|h| self.unsqueeze(node, h, vec![0, 1]))
                     .collect::<Result<Vec<_>, _>>()?;
                 rows.push(self.concat(node, None, parts, 1)?);
             }
