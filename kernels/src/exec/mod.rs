@@ -60,6 +60,10 @@ pub enum ExecError {
     /// extents in a way tl's static shapes cannot express.
     #[error("ONNX node {node}: shape computation cannot be folded at import: {detail}")]
     OnnxShape { node: String, detail: String },
+    /// TL0526: an ONNX `LSTM`/`GRU`/`RNN` in a form the import-time unrolling cannot express
+    /// (clip, non-default activations, peepholes, sequence_lens, a symbolic sequence length, ...).
+    #[error("ONNX node {node}: recurrent op cannot be unrolled: {detail}")]
+    OnnxRecurrent { node: String, detail: String },
 }
 
 impl ExecError {
@@ -75,6 +79,7 @@ impl ExecError {
             ExecError::UnsupportedOnnxOps { .. } => "TL0520",
             ExecError::OnnxImport { .. } => "TL0521",
             ExecError::OnnxShape { .. } => "TL0570",
+            ExecError::OnnxRecurrent { .. } => "TL0526",
         }
     }
 }

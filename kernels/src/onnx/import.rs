@@ -11,13 +11,17 @@ use crate::tensor::Tensor;
 use std::collections::{BTreeMap, HashMap};
 use tl_ir::{AttrValue, Attrs, DType as IrDType, Dim, Graph, NodeId, Op, Shape};
 
+mod recurrent;
+
 /// The default-domain opsets the importer reads, inclusive.
 pub const OPSETS: (i64, i64) = (1, 21);
 
 /// ONNX ops the importer handles that no tl op lists in its `onnx` mapping: shape computations
 /// folded at import (see [`super::fold`]), `Cast`, `Split` (one slice per output), and two exact
 /// lowerings of constant-shaped broadcasts: `Expand` (a product with ones of the target shape:
-/// `x * 1 = x` for every float, -0 and inf included) and `Tile` (concats of copies).
+/// `x * 1 = x` for every float, -0 and inf included) and `Tile` (concats of copies); and the
+/// recurrent `LSTM`, `GRU` and `RNN`, unrolled over their static sequence length into linears,
+/// gates and slices (see [`recurrent`]).
 pub const IMPORT_ONLY_OPS: &[&str] = &[
     "Shape",
     "Size",
@@ -27,6 +31,9 @@ pub const IMPORT_ONLY_OPS: &[&str] = &[
     "Split",
     "Expand",
     "Tile",
+    "LSTM",
+    "GRU",
+    "RNN",
     // Folded only (known integer and boolean mask subgraphs; TL0570 otherwise).
     "Equal",
     "Less",
@@ -428,6 +435,9 @@ impl Builder<'_> {
             .ok_or_else(|| Self::err(node, "node has no output"))?;
         if node.op_type == "Split" {
             return self.split(node);
+        }
+        if matches!(node.op_type.as_str(), "LSTM" | "GRU" | "RNN") {
+            return self.recurrent(node);
         }
         if let Some(op) = variadic_op(&node.op_type) {
             let id = self.variadic(node, &out_name, op)?;
