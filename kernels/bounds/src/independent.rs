@@ -26,6 +26,9 @@ use rayon::prelude::*;
 
 use crate::certificate::{CertNode, Certificate, CheckReport};
 use crate::error::{codes, BoundsError, Result};
+use crate::independent_smooth::{
+    product_interval, softmax_f32_noise, softmax_interval, unary_f32_noise, unary_interval,
+};
 use crate::net::{BoundNet, Layer};
 use crate::vnnlib::{Case, Property};
 
@@ -47,14 +50,6 @@ fn g32(n: usize) -> f64 {
         return f64::INFINITY;
     }
     nu / (1.0 - nu) * 1.01
-}
-
-/// Layer kinds [`check_independently`] refuses (TL0607).
-fn unsupported_here(l: &Layer) -> bool {
-    matches!(
-        l,
-        Layer::Unary { .. } | Layer::Mul { .. } | Layer::Softmax { .. }
-    )
 }
 
 fn reject(msg: impl Into<String>) -> BoundsError {
@@ -152,7 +147,12 @@ impl<'n> Leaf<'n> {
             let nonlinear = relu
                 || matches!(
                     node.layer,
-                    Layer::Sigmoid { .. } | Layer::Tanh { .. } | Layer::MaxPool { .. }
+                    Layer::Sigmoid { .. }
+                        | Layer::Tanh { .. }
+                        | Layer::MaxPool { .. }
+                        | Layer::Unary { .. }
+                        | Layer::Mul { .. }
+                        | Layer::Softmax { .. }
                 );
             for p in parents(&node.layer) {
                 needs[p] |= nonlinear;
@@ -180,7 +180,7 @@ impl<'n> Leaf<'n> {
             } else {
                 Vec::new()
             };
-            let (mut l, mut h) = leaf.interval(i, lower, upper);
+            let (mut l, mut h) = leaf.interval(i, lower, upper)?;
             for (j, e) in noise.iter().enumerate() {
                 l[j] = (l[j] - e).next_down();
                 h[j] = (h[j] + e).next_up();
@@ -236,12 +236,35 @@ impl<'n> Leaf<'n> {
     }
 
     /// Interval bounds of layer `i` from its parents' (outward rounded).
-    fn interval(&self, i: usize, lower: &[f64], upper: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    fn interval(&self, i: usize, lower: &[f64], upper: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
         let dn = |v: f64, e: f64| (v - e).next_down();
         let upw = |v: f64, e: f64| (v + e).next_up();
-        match &self.net.nodes[i].layer {
-            Layer::Unary { .. } | Layer::Mul { .. } | Layer::Softmax { .. } => {
-                unreachable!("refused by check_independently (TL0607)")
+        Ok(match &self.net.nodes[i].layer {
+            Layer::Unary { src, f } => {
+                let (l, h) = (&self.lo[*src], &self.hi[*src]);
+                let mut lo = Vec::with_capacity(l.len());
+                let mut hi = Vec::with_capacity(l.len());
+                for j in 0..l.len() {
+                    let (a, b) = unary_interval(*f, l[j], h[j]).map_err(|e| {
+                        reject(format!("{}: {}", self.net.nodes[i].name, e.message))
+                    })?;
+                    lo.push(a);
+                    hi.push(b);
+                }
+                (lo, hi)
+            }
+            Layer::Mul { a, b } => (0..self.lo[*a].len())
+                .map(|j| {
+                    product_interval(
+                        self.lo[*a][j],
+                        self.hi[*a][j],
+                        self.lo[*b][j],
+                        self.hi[*b][j],
+                    )
+                })
+                .unzip(),
+            Layer::Softmax { src, groups } => {
+                softmax_interval(&self.lo[*src], &self.hi[*src], groups)?
             }
             Layer::Input => (lower.to_vec(), upper.to_vec()),
             Layer::Affine {
@@ -344,7 +367,7 @@ impl<'n> Leaf<'n> {
                     (l, h)
                 })
                 .unzip(),
-        }
+        })
     }
 
     /// The f32 executor's rounding error at layer `i` (the model of docs/bounds.md, own copy).
@@ -352,8 +375,35 @@ impl<'n> Leaf<'n> {
         let bump = 1.0 + 1e-6;
         let node = &self.net.nodes[i];
         let e: Vec<f64> = match &node.layer {
-            Layer::Unary { .. } | Layer::Mul { .. } | Layer::Softmax { .. } => {
-                unreachable!("refused by check_independently (TL0607)")
+            Layer::Unary { src, f } => (0..node.size)
+                .map(|j| {
+                    let (l, h) = (self.lo[*src][j], self.hi[*src][j]);
+                    // An undefined input is refused by `interval` right after.
+                    let my = unary_interval(*f, l, h)
+                        .map_or(f64::INFINITY, |(a, b)| a.abs().max(b.abs()));
+                    unary_f32_noise(*f, self.mag[*src][j], my)
+                })
+                .collect(),
+            Layer::Mul { a, b } => (0..node.size)
+                .map(|j| 2.0 * U_F32 * self.mag[*a][j] * self.mag[*b][j] + 4.0 * f64::from_bits(1))
+                .collect(),
+            Layer::Softmax { src, groups } => {
+                let mut e = vec![0.0; node.size];
+                for grp in groups {
+                    let top = grp
+                        .iter()
+                        .map(|&j| self.hi[*src][j])
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    let bottom = grp
+                        .iter()
+                        .map(|&j| self.lo[*src][j])
+                        .fold(f64::INFINITY, f64::min);
+                    let noise = softmax_f32_noise((top - bottom).max(0.0), grp.len());
+                    for &j in grp {
+                        e[j] = noise;
+                    }
+                }
+                e
             }
             Layer::Input => lower
                 .iter()
@@ -439,8 +489,22 @@ impl<'n> Leaf<'n> {
             }
             ops += a.len() + 2;
             match &net.nodes[i].layer {
+                // Interval layers: constant lines at the layer's own (independent) bounds.
                 Layer::Unary { .. } | Layer::Mul { .. } | Layer::Softmax { .. } => {
-                    unreachable!("refused by check_independently (TL0607)")
+                    let (l, h) = (&self.lo[i], &self.hi[i]);
+                    for j in 0..a.len() {
+                        if a[j] == 0.0 {
+                            continue;
+                        }
+                        let t = if a[j] > 0.0 { a[j] * l[j] } else { a[j] * h[j] };
+                        if t.is_nan() {
+                            return Ok(f64::NEG_INFINITY);
+                        }
+                        bias += t;
+                        bias_mag += t.abs();
+                        bias_terms += 1;
+                        slack += g(1) * t.abs();
+                    }
                 }
                 Layer::Input => a_in = Some(a),
                 Layer::Affine {
@@ -646,24 +710,6 @@ pub fn check_independently_until(
         return Err(BoundsError::new(
             codes::VNNLIB_MISMATCH,
             "the property does not match the network",
-        ));
-    }
-    // This checker keeps its own relaxations and has none yet for these layers: refuse rather
-    // than accept a certificate it cannot re-derive.
-    let live_net = live(net);
-    if let Some(node) = net
-        .nodes
-        .iter()
-        .enumerate()
-        .find_map(|(i, n)| (live_net[i] && unsupported_here(&n.layer)).then_some(n))
-    {
-        return Err(BoundsError::new(
-            codes::CHECKER_UNSUPPORTED,
-            format!(
-                "the independent checker has no relaxation for {} (layer {}); the certificate is not re-checked",
-                node.layer.kind_name(),
-                node.name
-            ),
         ));
     }
     let mut report = CheckReport::default();

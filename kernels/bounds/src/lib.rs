@@ -16,6 +16,7 @@ pub mod eval;
 pub mod f32_noise;
 pub mod float_error;
 pub mod independent;
+mod independent_smooth;
 pub mod lower;
 pub mod net;
 pub mod onnx;

@@ -396,11 +396,11 @@ fn division_by_a_tensor_that_may_be_zero_is_a_coded_error() {
     assert_eq!(err.code, "TL0606", "{}", err.message);
 }
 
-/// Branch and bound proves a property of a softmax network; the producer's certificate check
-/// accepts it, and the independent checker, which has no relaxation of its own for softmax,
-/// refuses it with TL0607 instead of accepting what it cannot re-derive.
+/// Branch and bound proves a property of a softmax network; both the producer's certificate check
+/// and the independent checker (its own softmax interval rule) accept it, and the independent
+/// checker rejects the same certificate for a property that sampled points violate.
 #[test]
-fn the_independent_checker_refuses_transformer_layers_with_a_code() {
+fn the_independent_checker_rechecks_softmax_and_rejects_a_false_property() {
     use tl_bounds::vnnlib::{Case, OutputConstraint, Property};
     use tl_bounds::{check_certificate, check_independently, verify, BabConfig, Verdict};
     let mut rng = Rng(7);
@@ -434,7 +434,11 @@ fn the_independent_checker_refuses_transformer_layers_with_a_code() {
         panic!("softmax >= 0 was not verified");
     };
     check_certificate(&cert, &net, &prop, cfg.f32_executor).unwrap();
-    let err = check_independently(&cert, &net, &prop, cfg.f32_executor).unwrap_err();
-    assert_eq!(err.code, "TL0607", "{}", err.message);
-    assert!(err.message.contains("softmax"), "{}", err.message);
+    let report = check_independently(&cert, &net, &prop, cfg.f32_executor).unwrap();
+    assert_eq!(report.leaves, cert.cases[0].nodes.len() - report.splits);
+    // Unsafe: y_0 <= 0.9, reached at the box's centre (y_0 = 1/D there).
+    let mut false_prop = prop.clone();
+    false_prop.cases[0].disjuncts[0][0].rhs = 0.9;
+    let err = check_independently(&cert, &net, &false_prop, cfg.f32_executor).unwrap_err();
+    assert_eq!(err.code, "TL0621", "{}", err.message);
 }
