@@ -132,3 +132,45 @@ fn a_buggy_variant_that_stops_being_falsified_fails_the_run() {
     );
     assert_eq!(code, 1);
 }
+
+const LAYERNORM: &str = "spec-examples/bugzoo_layernorm.tl";
+
+/// LayerNormDegenerateAxis: normalising over an axis of length one makes the output the bias, so
+/// the input's slope is 0 and the buggy variant is falsified; the fix's slope claim holds on the
+/// samples (its status is capped by layer_norm's semantics link, so it is not falsified).
+#[test]
+fn layernorm_over_a_length_one_axis_is_falsified_and_the_fix_is_not() {
+    let root = repo_root();
+    let (code, out, err) = verify(&root, LAYERNORM, "json");
+    assert_eq!(code, 0, "{err}\n{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let buggy = contract(&report, "degenerate_axis_ignores_input");
+    assert_eq!(buggy["status"], "falsified");
+    assert_eq!(buggy["expectation_met"], true);
+    let fixed = contract(&report, "normalised_features_respond");
+    assert_ne!(fixed["status"], "falsified", "{fixed}");
+    assert_ne!(fixed["status"], "uncovered", "{fixed}");
+}
+
+/// The fixed contract on a graph whose features are put back on a length-one axis is falsified.
+#[test]
+fn layernorm_fix_with_the_degenerate_axis_reintroduced_is_falsified() {
+    let dir = TempDir::new("bugzoo-layernorm");
+    let text = std::fs::read_to_string(repo_root().join(LAYERNORM)).unwrap();
+    let fixed_graph = "graph features_norm(x: f32[1, 4]) -> y: f32[1, 4] {\n  param ln.weight: f32[4] = [2.0, 1.5, 1.0, 0.5]\n  param ln.bias: f32[4] = [3.0, 0.0, -1.0, 0.5]";
+    assert!(text.contains(fixed_graph));
+    let mutated = text
+        .replace(
+            fixed_graph,
+            "graph features_norm(x: f32[4, 1]) -> y: f32[4, 1] {\n  param ln.weight: f32[1] = [2.0]\n  param ln.bias: f32[1] = [3.0]",
+        )
+        .replace(
+            "box([[1.0, -1.0, 0.0, -0.5]], [[2.0, -0.5, 0.5, 0.0]])",
+            "box(-2.0, 2.0)",
+        );
+    std::fs::write(dir.0.join("ln.tl"), mutated).unwrap();
+    let (_, out, err) = verify(&dir.0, "ln.tl", "json");
+    let report: serde_json::Value = serde_json::from_str(&out).expect(&err);
+    let c = contract(&report, "normalised_features_respond");
+    assert_eq!(c["status"], "falsified", "{c}");
+}
