@@ -95,6 +95,10 @@ fn examples_verify_with_honest_statuses() {
         ("head_bounded", "checked"),
         ("monotone_in_debt", "checked"),
         ("score_lipschitz", "checked"),
+        // RL GridWorld Q-network: a stable greedy action by crown; the flip near the start
+        // state falsified (expected).
+        ("greedy_action_stable_near_1_1", "checked"),
+        ("greedy_action_stable_at_start", "falsified"),
         ("scores_bounded", "checked"),
         // Checked by ibp and crown; assumed under the spec's kernel assumption.
         ("encoder_range", "assumed"),
