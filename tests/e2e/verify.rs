@@ -78,12 +78,18 @@ fn examples_verify_with_honest_statuses() {
         // BugZoo BatchInvariance: the buggy variant is falsified (expected), the fix checked.
         ("batch_softmax_mixes_rows", "falsified"),
         ("rows_independent", "checked"),
+        // BugZoo LayerNormDegenerateAxis: the norm over a length-one axis ignores its input
+        // (falsified, expected); the fix's slope holds on samples (assumed: layer_norm's link).
+        ("degenerate_axis_ignores_input", "falsified"),
+        ("normalised_features_respond", "assumed"),
         ("ignored_labels_free", "assumed"),
         // BugZoo TokenizerBoundary: ids past the table falsified (expected); the fix's method
         // link is checked, the contract assumed (embedding rests on a kernel assumption).
         ("special_tokens_overflow", "falsified"),
         ("ids_in_vocab", "assumed"),
         ("robust_digit_7_on_gpu", "assumed"),
+        // Diffusion forward noising keeps its declared range (ibp).
+        ("noised_sample_in_range", "checked"),
         // gpt2_block and lstm_classifier: each method link held (ibp/crown checked, sampling
         // tested); assumed under the specs' kernel (and model-file) assumptions.
         ("causal_mask_exact", "assumed"),
@@ -106,6 +112,10 @@ fn examples_verify_with_honest_statuses() {
         ("head_bounded", "checked"),
         ("monotone_in_debt", "checked"),
         ("score_lipschitz", "checked"),
+        // RL GridWorld Q-network: a stable greedy action by crown; the flip near the start
+        // state falsified (expected).
+        ("greedy_action_stable_near_1_1", "checked"),
+        ("greedy_action_stable_at_start", "falsified"),
         ("scores_bounded", "checked"),
         // Checked by ibp and crown; assumed under the spec's kernel assumption.
         ("encoder_range", "assumed"),

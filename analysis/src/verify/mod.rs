@@ -27,6 +27,7 @@ pub mod model;
 pub mod replay;
 mod sampling;
 pub mod sets;
+pub mod transitions;
 mod two_network;
 mod vocab;
 
