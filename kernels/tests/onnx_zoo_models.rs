@@ -16,21 +16,26 @@ use generated::check_corpus_with;
 
 #[test]
 fn zoo_models_match_onnxruntime_in_both_engines_and_bad_ones_are_refused_by_node() {
-    check_corpus_with("make_zoo_models.py", "onnx zoo models", 15, &|name, graph| {
-        if !name.starts_with("gpt2_attention") {
-            return None;
-        }
-        // The masks must import as where/trilu nodes (or folded), not vanish.
-        let ops: Vec<tl_ir::Op> = graph
-            .nodes
-            .iter()
-            .filter_map(|n| match n.kind {
-                tl_ir::NodeKind::Op { op, .. } => Some(op),
-                _ => None,
-            })
-            .collect();
-        let opset: i64 = name.rsplit("op").next()?.parse().ok()?;
-        (!ops.contains(&tl_ir::Op::Where) || (opset >= 14 && !ops.contains(&tl_ir::Op::Trilu)))
-            .then(|| format!("no where/trilu node in {ops:?}"))
-    });
+    check_corpus_with(
+        "make_zoo_models.py",
+        "onnx zoo models",
+        15,
+        &|name, graph| {
+            if !name.starts_with("gpt2_attention") {
+                return None;
+            }
+            // The masks must import as where/trilu nodes (or folded), not vanish.
+            let ops: Vec<tl_ir::Op> = graph
+                .nodes
+                .iter()
+                .filter_map(|n| match n.kind {
+                    tl_ir::NodeKind::Op { op, .. } => Some(op),
+                    _ => None,
+                })
+                .collect();
+            let opset: i64 = name.rsplit("op").next()?.parse().ok()?;
+            (!ops.contains(&tl_ir::Op::Where) || (opset >= 14 && !ops.contains(&tl_ir::Op::Trilu)))
+                .then(|| format!("no where/trilu node in {ops:?}"))
+        },
+    );
 }

@@ -277,7 +277,9 @@ fn vnncomp_unsat_needs_the_independent_recheck() {
             s.push_str(&format!("(declare-const Y_{i} Real)\n"));
         }
         for i in 0..80 {
-            s.push_str(&format!("(assert (<= X_{i} 0.001))\n(assert (>= X_{i} -0.001))\n"));
+            s.push_str(&format!(
+                "(assert (<= X_{i} 0.001))\n(assert (>= X_{i} -0.001))\n"
+            ));
         }
         s.push_str(&format!("(assert (>= Y_0 {threshold:?}))\n"));
         std::fs::write(dir.0.join(name), s).unwrap();
