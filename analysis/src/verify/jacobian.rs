@@ -407,6 +407,7 @@ fn sample_jacobians(cx: &Cx, p: &Problem, samples: u64, seed: u64) -> Result<Sam
     let (mut checked, mut skipped, mut not_interior) = (0usize, 0usize, 0usize);
     let mut first_kink = None;
     let mut extreme: Option<f64> = None;
+    let mut ambiguous: Option<usize> = None;
     for (k, inputs) in draws.iter().enumerate() {
         if let Some(stop) = cx.cancelled(k, samples) {
             return Ok(Sampled {
@@ -442,9 +443,13 @@ fn sample_jacobians(cx: &Cx, p: &Problem, samples: u64, seed: u64) -> Result<Sam
             } => {
                 let v = norm_of(&j, *norm, &p.free);
                 // At a differentiable interior point the constant is at least the norm there.
+                let slack = rel * (v.abs() + 1.0);
+                if v > *bound && v <= bound + slack {
+                    ambiguous.get_or_insert(k);
+                }
                 (
                     v,
-                    v > bound + rel * (v.abs() + 1.0),
+                    v > bound + slack,
                     format!("{} norm of the Jacobian", norm.name()),
                 )
             }
@@ -463,6 +468,17 @@ fn sample_jacobians(cx: &Cx, p: &Problem, samples: u64, seed: u64) -> Result<Sam
                     Cmp::Le => v > bound + slack,
                     Cmp::Lt => v >= bound + slack,
                 };
+                // Within the rounding budget of the bound on the wrong side: neither a
+                // counterexample nor evidence for the claim.
+                let holds = match cmp {
+                    Cmp::Ge => v >= *bound,
+                    Cmp::Gt => v > *bound,
+                    Cmp::Le => v <= *bound,
+                    Cmp::Lt => v < *bound,
+                };
+                if !bad && !holds {
+                    ambiguous.get_or_insert(k);
+                }
                 (v, bad, text.clone())
             }
         };
@@ -536,6 +552,22 @@ fn sample_jacobians(cx: &Cx, p: &Problem, samples: u64, seed: u64) -> Result<Sam
         ));
     }
     let _ = &p.output_shape;
+    if let Some(k) = ambiguous {
+        // A property inside the rounding margin is unknown, never tested-true.
+        return Ok(Sampled {
+            checked,
+            summary: summary.clone(),
+            violation: Some((
+                Verdict::Unknown {
+                    reason: format!(
+                        "sample {k} (seed {seed}): the value lies within the rounding budget ({rel:.1e} relative) of the bound on the wrong side, so the sample neither falsifies nor supports {}; {summary}",
+                        p.kind.text(p)
+                    ),
+                },
+                summary,
+            )),
+        });
+    }
     Ok(Sampled {
         checked,
         summary,

@@ -672,6 +672,15 @@ contract monotone_at_the_kink on net {
   ensure d(y[0, 1]) / d(x[0, 1]) >= 0
   check by sampling(4, seed = 1)
 }
+graph dead(x: f32[1, 2]) -> y: f32[1, 1] {
+  param w: f32[1, 2] = [[1.0, 0.0]]
+  y = matmul(x, transpose(w))
+}
+contract strict_slope_of_a_dead_input on dead {
+  given x in box(-1.0, 1.0)
+  ensure d(y[0, 0]) / d(x[0, 1]) > 0
+  check by sampling(8, seed = 1)
+}
 graph soft(x: f32[1, 3]) -> y: f32[1, 3] {
   y = softmax(x, axis = 1)
 }
@@ -749,6 +758,16 @@ fn derivative_sign_claims_are_checked_or_falsified() {
     assert!(
         matches!(&run.outcome.methods[0].verdict, Verdict::Unknown { reason }
             if reason.contains("at a kink") && reason.contains("not unique")),
+        "{:?}",
+        verdicts(&run)
+    );
+    // A slope of exactly 0 everywhere against `> 0`: inside the rounding margin at every
+    // sample, so neither falsified nor tested-true.
+    let run = jacobian_run("strict_slope_of_a_dead_input");
+    assert_eq!(run.status, Status::Uncovered, "{:?}", verdicts(&run));
+    assert!(
+        matches!(&run.outcome.methods[0].verdict, Verdict::Unknown { reason }
+            if reason.contains("within the rounding budget")),
         "{:?}",
         verdicts(&run)
     );
