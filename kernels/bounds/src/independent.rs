@@ -878,7 +878,7 @@ fn check_leaf(
         }
         if !refuted {
             return Err(reject(format!(
-                "disjunct {d} is not refuted: its best row's independent lower bound is {best:e} above the right-hand side"
+                "disjunct {d} is not refuted: its best row's independent lower bound exceeds the right-hand side by {best:e} (refuting needs more than 0)"
             )));
         }
     }
