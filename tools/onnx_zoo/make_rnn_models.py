@@ -21,12 +21,10 @@ import os
 import sys
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_zoo_models import G, RNG, finish, i64, w  # noqa: E402
+from make_zoo_models import G, RNG, finish, i64, w, write_corpus  # noqa: E402
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
 T, B, I, H = 5, 2, 3, 4
@@ -143,30 +141,7 @@ BAD = {"bad_lstm_clip": (bad("LSTM", clip=3.0), "TL0526"),
 
 
 def main():
-    out = sys.argv[1]
-    os.makedirs(out, exist_ok=True)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    for name, (build, x_shape) in MODELS.items():
-        m = build()
-        path = os.path.join(out, name + ".onnx")
-        onnx.save(m, path)
-        x = RNG.standard_normal(x_shape).astype(np.float32)
-        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-        (y,) = sess.run(None, {"x": x})
-        np.save(os.path.join(out, name + ".input.x.npy"), x)
-        np.save(os.path.join(out, name + ".expected.y.npy"), y)
-        with open(os.path.join(out, name + ".output"), "w") as f:
-            f.write(m.graph.output[0].name)
-    with open(os.path.join(out, "manifest.txt"), "w") as f:
-        f.write("\n".join(MODELS) + "\n")
-    lines = []
-    for name, (build, code) in BAD.items():
-        m, node = build()
-        onnx.save(m, os.path.join(out, name + ".onnx"))
-        lines.append(f"{name} {code} {node}")
-    with open(os.path.join(out, "bad.txt"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_corpus(sys.argv[1], MODELS, BAD)
 
 
 if __name__ == "__main__":

@@ -521,12 +521,13 @@ BAD = {"bad_pad_negative": (bad_pad_negative, "TL0521"),
        "bad_tile_data_repeats": (bad_tile_data_repeats, "TL0570")}
 
 
-def main():
-    out = sys.argv[1]
+def write_corpus(out, models, bad_models):
+    """Writes every model with its input, onnxruntime's output and output name, the manifest,
+    and the bad models with bad.txt (NAME CODE NODE): the files kernels/tests/generated reads."""
     os.makedirs(out, exist_ok=True)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
-    for name, (build, x_shape) in MODELS.items():
+    for name, (build, x_shape) in models.items():
         m = build()
         path = os.path.join(out, name + ".onnx")
         onnx.save(m, path)
@@ -538,14 +539,18 @@ def main():
         with open(os.path.join(out, name + ".output"), "w") as f:
             f.write(m.graph.output[0].name)
     with open(os.path.join(out, "manifest.txt"), "w") as f:
-        f.write("\n".join(MODELS) + "\n")
+        f.write("\n".join(models) + "\n")
     lines = []
-    for name, (build, code) in BAD.items():
+    for name, (build, code) in bad_models.items():
         m, node = build()
         onnx.save(m, os.path.join(out, name + ".onnx"))
         lines.append(f"{name} {code} {node}")
     with open(os.path.join(out, "bad.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def main():
+    write_corpus(sys.argv[1], MODELS, BAD)
 
 
 if __name__ == "__main__":

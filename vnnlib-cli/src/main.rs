@@ -162,7 +162,7 @@ fn supported_onnx_ops() -> Vec<String> {
     tl_kernels::onnx::supported_ops()
         .into_iter()
         .filter(|o| {
-            tl_kernels::onnx::IMPORT_ONLY_OPS.contains(o)
+            tl_kernels::onnx::is_import_only(o)
                 || tl_ir::OPS
                     .iter()
                     .any(|i| i.onnx.contains(o) && tl_bounds::lower::LOWERED_OPS.contains(&i.op))

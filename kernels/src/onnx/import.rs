@@ -34,20 +34,11 @@ pub const IMPORT_ONLY_OPS: &[&str] = &[
     "LSTM",
     "GRU",
     "RNN",
-    // Folded only (known integer and boolean mask subgraphs; TL0570 otherwise).
-    "Equal",
-    "Less",
-    "Greater",
-    "LessOrEqual",
-    "GreaterOrEqual",
-    "Not",
-    "And",
-    "Or",
-    "Xor",
 ];
 
-/// Comparisons and logic that fold on known values and have no tl op (their results are booleans).
-const FOLD_ONLY_OPS: &[&str] = &[
+/// Comparisons and logic that import only when they fold on known values (known integer and
+/// boolean mask subgraphs; TL0570 otherwise): they have no tl op (their results are booleans).
+pub const FOLD_ONLY_OPS: &[&str] = &[
     "Equal",
     "Less",
     "Greater",
@@ -60,9 +51,14 @@ const FOLD_ONLY_OPS: &[&str] = &[
 ];
 
 /// Whether the importer maps ONNX op type `op_type` (default domain): the ops the op table lists
-/// (`OpInfo::onnx`, the one list) plus [`IMPORT_ONLY_OPS`].
+/// (`OpInfo::onnx`, the one list) plus [`IMPORT_ONLY_OPS`] and [`FOLD_ONLY_OPS`].
 pub fn is_supported(op_type: &str) -> bool {
-    tl_ir::OPS.iter().any(|o| o.onnx.contains(&op_type)) || IMPORT_ONLY_OPS.contains(&op_type)
+    tl_ir::OPS.iter().any(|o| o.onnx.contains(&op_type)) || is_import_only(op_type)
+}
+
+/// Whether `op_type` is mapped by the importer itself rather than by an op-table row.
+pub fn is_import_only(op_type: &str) -> bool {
+    IMPORT_ONLY_OPS.contains(&op_type) || FOLD_ONLY_OPS.contains(&op_type)
 }
 
 /// Every ONNX op type the importer maps, sorted.
@@ -71,6 +67,7 @@ pub fn supported_ops() -> Vec<&'static str> {
         .iter()
         .flat_map(|o| o.onnx.iter().copied())
         .chain(IMPORT_ONLY_OPS.iter().copied())
+        .chain(FOLD_ONLY_OPS.iter().copied())
         .collect();
     all.sort_unstable();
     all.dedup();

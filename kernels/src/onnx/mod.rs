@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 pub use export::{export, export_bytes, ExportError, EXPORT_OPSET};
 pub use header::{decode_header, load_header, HEADER_KEEP_BYTES};
 pub use import::{
-    import, import_with, is_supported, supported_ops, ImportOptions, ImportedModel,
-    IMPORT_ONLY_OPS, OPSETS,
+    import, import_with, is_import_only, is_supported, supported_ops, ImportOptions, ImportedModel,
+    FOLD_ONLY_OPS, IMPORT_ONLY_OPS, OPSETS,
 };
 pub use tensor::{dtype_of_onnx, tensor_from_proto, TensorSource};
 
