@@ -581,11 +581,30 @@ pub fn verify(a: &VerifyArgs) -> Result<Answer, Failure> {
     let cfg = BabConfig {
         timeout: a.timeout,
         f32_executor: elem == ElemType::Float32,
+        // An unsat is answered only when its certificate re-checks independently (below).
+        certificate: true,
         ..BabConfig::default()
     };
+    let started = std::time::Instant::now();
     let res = tl_bounds::verify(&bnet, &property, &cfg)?;
     Ok(match res.verdict {
-        Verdict::Verified { .. } => Answer::Unsat,
+        Verdict::Verified {
+            certificate: Some(c),
+        } => {
+            let until = started + a.timeout;
+            let stop = move || std::time::Instant::now() >= until;
+            match tl_bounds::check_independently_until(&c, &bnet, &property, cfg.f32_executor, &stop) {
+                Ok(_) => Answer::Unsat,
+                Err(e) if e.code == tl_bounds::codes::TIMED_OUT => Answer::TimedOut,
+                Err(e) => Answer::Unknown(format!(
+                    "the search proved the query but its certificate does not re-check independently ([{}] {}) [TL0608]",
+                    e.code, e.message
+                )),
+            }
+        }
+        Verdict::Verified { certificate: None } => {
+            Answer::Unknown("the search returned no certificate to re-check [TL0608]".into())
+        }
         Verdict::Timeout => Answer::TimedOut,
         Verdict::Unknown(why) => Answer::Unknown(why),
         Verdict::Falsified(cx) => match replay(&q, &models, &model_of, &base, &slot, &cx.x, elem) {
