@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tl_analysis::db::Db;
 use tl_analysis::items::file_items;
 use tl_analysis::lower::{lower_graph, SpecPayload};
 use tl_analysis::RootDatabase;

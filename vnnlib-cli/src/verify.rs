@@ -73,6 +73,10 @@ fn elem_of(d: tl_ir::DType) -> ElemType {
         D::I64 => ElemType::Int64,
         D::U8 => ElemType::UInt8,
         D::Bool => ElemType::Bool,
+        D::I16 => ElemType::Int16,
+        D::U16 => ElemType::UInt16,
+        D::U32 => ElemType::UInt32,
+        D::U64 => ElemType::UInt64,
     }
 }
 

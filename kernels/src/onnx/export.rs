@@ -56,6 +56,10 @@ fn data_type(d: IrDType) -> DataType {
         IrDType::I64 => DataType::Int64,
         IrDType::U8 => DataType::Uint8,
         IrDType::Bool => DataType::Bool,
+        IrDType::I16 => DataType::Int16,
+        IrDType::U16 => DataType::Uint16,
+        IrDType::U32 => DataType::Uint32,
+        IrDType::U64 => DataType::Uint64,
     }
 }
 

@@ -205,6 +205,8 @@ pub fn import_with(model: &OnnxModel, options: &ImportOptions) -> Result<Importe
     })
 }
 
+/// The dtype an imported value gets in the IR: what the engines hold it as (the integers without
+/// an engine kernel of their own widen to i64).
 fn ir_dtype(d: DType) -> IrDType {
     match d {
         DType::F16 => IrDType::F16,
