@@ -79,6 +79,13 @@ pub enum Claim {
     All(Vec<Claim>),
     /// The property of a VNN-LIB file (`given vnnlib("p.vnnlib")`): its unsafe set is unreachable.
     VnnLib { path: String },
+    /// `given transitions("run.jsonl", obs = [2], action = discrete(4), reward = [-1, 1])`:
+    /// every record of the file meets the environment boundary (#19). The records are checked;
+    /// the simulator that wrote them is not claimed (an `environment` assumption).
+    Transitions {
+        path: String,
+        boundary: crate::verify::transitions::TransitionContract,
+    },
     /// `compiled ~= reference within T`: the compiled f32 executor agrees with the reference.
     Equivalence,
     /// `gradient ~= finite_difference within T`: autograd agrees with central differences.
@@ -146,6 +153,7 @@ impl Claim {
             Claim::Argmax { .. } => "robustness",
             Claim::Linear { .. } | Claim::All(_) => "output_range",
             Claim::VnnLib { .. } => "vnnlib",
+            Claim::Transitions { .. } => "transitions",
             Claim::Equivalence => "equivalence",
             Claim::Gradient => "gradient",
             Claim::TwoNetwork { .. } => "two_network",
@@ -181,6 +189,8 @@ pub enum Method {
     Catalog,
     /// An exact structural check of the lowered graph (per-op rules; `batch_invariant`).
     Structure,
+    /// Every record of a transitions file checked against the environment boundary.
+    Records,
     /// An external certificate file, recomputed by `tlc certificate check`.
     Certificate {
         path: String,
@@ -202,7 +212,7 @@ impl Method {
             Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Bab { .. } => {
                 Status::Checked
             }
-            Method::Certificate { .. } | Method::Structure => Status::Checked,
+            Method::Certificate { .. } | Method::Structure | Method::Records => Status::Checked,
             Method::External { .. } => Status::Assumed,
             Method::Sampling { .. } => Status::Tested,
             // execGraphOfIR_semantics_eq is a theorem about TorchLean's compiler. tl's compiled
@@ -223,6 +233,7 @@ impl Method {
             Method::Sampling { .. } => "sampling",
             Method::Catalog => "catalog",
             Method::Structure => "structure",
+            Method::Records => "records",
             Method::Certificate { .. } => "certificate",
             Method::External { .. } => "external",
         }
@@ -316,6 +327,11 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
         "structure",
         &["batch_invariance", "tokenizer_boundary"],
         "an exact check of the lowered graph (op by op) and its input sets (sound; status checked)",
+    ),
+    (
+        "records",
+        &["transitions"],
+        "every record of a transitions file against the environment boundary (exhaustive over the file; status checked)",
     ),
     (
         "catalog",
@@ -484,8 +500,16 @@ impl<'db> ContractCx<'db> {
         for clause in &c.clauses {
             match clause {
                 Clause::Given { var, set, span } => {
-                    if let Some(p) = self.given(var.as_ref(), set, *span) {
-                        vnnlib = Some(p);
+                    if let Some(claim) = self.given(var.as_ref(), set, *span) {
+                        if vnnlib.is_some() {
+                            self.error(
+                                475,
+                                *span,
+                                "a contract takes one claim-bearing `given` (a VNN-LIB property or a transitions file)",
+                            );
+                        } else {
+                            vnnlib = Some((claim, *span));
+                        }
                     }
                 }
                 Clause::Ensure { claim, within, .. } => {
@@ -527,8 +551,21 @@ impl<'db> ContractCx<'db> {
                 Clause::Error(_) => {}
             }
         }
+        let other_sets = !self.out.inputs.is_empty();
         self.out.claim = match (vnnlib, ensures.len()) {
-            (Some(path), 0) => Some(Claim::VnnLib { path }),
+            (Some((claim @ Claim::Transitions { .. }, span)), 0) => {
+                if other_sets {
+                    self.error(475, span, "a transitions contract claims the records alone; move the input sets to another contract");
+                    None
+                } else {
+                    Some(claim)
+                }
+            }
+            (Some((Claim::Transitions { .. }, span)), _) => {
+                self.error(475, span, "a transitions contract claims that every record meets the boundary; remove the `ensure` clauses (or put them in another contract)");
+                None
+            }
+            (Some((claim, _)), 0) => Some(claim),
             (Some(_), _) => {
                 self.error(409, c.name.span, "a contract with a VNN-LIB property takes its claim from the file; remove the `ensure` clauses");
                 None
@@ -720,8 +757,8 @@ impl<'db> ContractCx<'db> {
         Some(sig.inputs.iter().map(|p| p.name.clone()).collect())
     }
 
-    /// Returns the VNN-LIB path when the clause is a VNN-LIB property.
-    fn given(&mut self, var: Option<&ast::Ident>, set: &Expr, span: TextRange) -> Option<String> {
+    /// Returns the claim when the clause carries one: a VNN-LIB property or a transitions file.
+    fn given(&mut self, var: Option<&ast::Ident>, set: &Expr, span: TextRange) -> Option<Claim> {
         if let Some(v) = var {
             if let Some(inputs) = self.graph_inputs() {
                 if !inputs.contains(&v.text) {
@@ -757,7 +794,9 @@ impl<'db> ContractCx<'db> {
                     self.error(404, span, "a VNN-LIB property names its own inputs: write `given vnnlib(\"p.vnnlib\")`");
                 }
                 return match positional.first() {
-                    Some(Expr::String(s)) => Some(s.value.clone()),
+                    Some(Expr::String(s)) => Some(Claim::VnnLib {
+                        path: s.value.clone(),
+                    }),
                     _ => {
                         self.error(
                             404,
@@ -767,6 +806,16 @@ impl<'db> ContractCx<'db> {
                         None
                     }
                 };
+            }
+            "transitions" => {
+                if let Some(v) = var {
+                    self.error(
+                        475,
+                        v.span,
+                        "transition records are not an input of the graph: write `given transitions(\"run.jsonl\", ...)`",
+                    );
+                }
+                return self.transitions(set.span(), args);
             }
             "linf_ball" => {
                 let center_expr = positional.first().copied().or(named("center"));
@@ -843,7 +892,7 @@ impl<'db> ContractCx<'db> {
             },
             other => {
                 let d = self.error(404, callee.span, format!("unknown input set `{other}`"));
-                d.help = Some("input sets: linf_ball, box, dataset, vnnlib".into());
+                d.help = Some("input sets: linf_ball, box, dataset, vnnlib, transitions".into());
                 return None;
             }
         };
@@ -861,6 +910,211 @@ impl<'db> ContractCx<'db> {
         }
         self.out.inputs.push((var.map(|v| v.text.clone()), set));
         None
+    }
+
+    /// `transitions("run.jsonl", obs = [2], action = discrete(4), reward = [-1, 1],
+    /// dtype = "f32")`: the environment boundary a file of Gymnasium step records must meet.
+    /// Only the clause is analysed here; the file is read at verify time (`verify::transitions`).
+    /// TL0472: no path; TL0473: a boundary argument is missing; TL0474: an argument of the wrong
+    /// kind, or one the clause does not take.
+    fn transitions(&mut self, whole: TextRange, args: &[ast::Arg]) -> Option<Claim> {
+        use crate::verify::transitions::{ActionSpace, ObsDtype, TransitionContract};
+        const ARGS: &[&str] = &["obs", "action", "reward", "dtype"];
+        let positional: Vec<&Expr> = args
+            .iter()
+            .filter(|a| a.name.is_none())
+            .map(|a| &a.value)
+            .collect();
+        let path = match positional.first() {
+            Some(Expr::String(s)) if !s.value.trim().is_empty() => Some(s.value.clone()),
+            Some(other) => {
+                let d = self.error(472, other.span(), "the transitions file is a path string");
+                d.help = Some("write `transitions(\"run.jsonl\", ...)`".into());
+                None
+            }
+            None => {
+                let d = self.error(472, whole, "transitions needs the records file's path");
+                d.help = Some("write `transitions(\"run.jsonl\", obs = [2], action = discrete(4), reward = [-1, 1])`".into());
+                None
+            }
+        };
+        let mut ok = path.is_some();
+        for extra in positional.iter().skip(1) {
+            self.error(
+                474,
+                extra.span(),
+                "transitions takes one path, then named arguments: obs, action, reward, dtype",
+            );
+            ok = false;
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for a in args {
+            let Some(n) = &a.name else { continue };
+            if !ARGS.contains(&n.text.as_str()) {
+                let d = self.error(
+                    474,
+                    n.span,
+                    format!("transitions has no argument `{}`", n.text),
+                );
+                d.help = Some(format!("arguments: {}", ARGS.join(", ")));
+                ok = false;
+            } else if seen.contains(&n.text.as_str()) {
+                self.error(474, n.span, format!("`{}` is given twice", n.text));
+                ok = false;
+            } else {
+                seen.push(n.text.as_str());
+            }
+        }
+        let named = |n: &str| {
+            args.iter()
+                .find(|a| a.name.as_ref().is_some_and(|x| x.text == n))
+                .map(|a| &a.value)
+        };
+        let number = |e: &Expr| {
+            attr_value(e)
+                .and_then(|v| v.as_f64())
+                .filter(|x| x.is_finite())
+        };
+        let mut missing = Vec::new();
+        let obs_shape = match named("obs") {
+            None => {
+                missing.push("obs = [2]");
+                None
+            }
+            Some(e) => {
+                let dims = match e {
+                    Expr::List { items, .. } => items
+                        .iter()
+                        .map(|i| attr_value(i).and_then(|v| v.as_i64()).filter(|&d| d > 0))
+                        .collect::<Option<Vec<i64>>>(),
+                    _ => None,
+                };
+                if dims.is_none() {
+                    self.error(474, e.span(), "obs is the observation's shape: a list of positive extents, `obs = [2]` (`[]` for a scalar)");
+                }
+                dims.map(|d| d.into_iter().map(|x| x as usize).collect::<Vec<_>>())
+            }
+        };
+        let action = match named("action") {
+            None => {
+                missing.push("action = discrete(4)");
+                None
+            }
+            Some(e) => {
+                let space = match e {
+                    Expr::Call { callee, args, .. } => {
+                        let vals: Vec<&Expr> = args.iter().map(|a| &a.value).collect();
+                        match (callee.text().as_str(), vals.as_slice()) {
+                            ("discrete", [n]) => attr_value(n)
+                                .and_then(|v| v.as_i64())
+                                .filter(|&n| n > 0)
+                                .map(ActionSpace::Discrete),
+                            ("box", [lo, hi]) => {
+                                let vec = |e: &Expr| match literal_tensor(e) {
+                                    Ok((shape, data))
+                                        if shape.len() == 1
+                                            && data.iter().all(|x| x.is_finite()) =>
+                                    {
+                                        Some(data)
+                                    }
+                                    _ => None,
+                                };
+                                match (vec(lo), vec(hi)) {
+                                    (Some(lower), Some(upper))
+                                        if lower.len() == upper.len()
+                                            && lower.iter().zip(&upper).all(|(l, u)| l <= u) =>
+                                    {
+                                        Some(ActionSpace::Box { lower, upper })
+                                    }
+                                    _ => None,
+                                }
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                if space.is_none() {
+                    self.error(474, e.span(), "action is `discrete(n)` (n > 0: actions 0..n) or `box([lower...], [upper...])` (equal lengths, lower <= upper, finite)");
+                }
+                space
+            }
+        };
+        let reward = match named("reward") {
+            None => {
+                missing.push("reward = [-1, 1]");
+                None
+            }
+            Some(e) => {
+                let range = match e {
+                    Expr::List { items, .. } if items.len() == 2 => {
+                        match (number(&items[0]), number(&items[1])) {
+                            (Some(lo), Some(hi)) if lo <= hi => Some((lo, hi)),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                if range.is_none() {
+                    self.error(474, e.span(), "reward is an inclusive range of two finite numbers, low first: `reward = [-1, 1]`");
+                }
+                range
+            }
+        };
+        let obs_dtype = match named("dtype") {
+            None => Some(ObsDtype::F32),
+            Some(e) => {
+                let d = match e {
+                    Expr::String(s) => ObsDtype::parse(&s.value),
+                    _ => None,
+                };
+                if d.is_none() {
+                    let names: Vec<&str> = ObsDtype::ALL.iter().map(|d| d.name()).collect();
+                    self.error(
+                        474,
+                        e.span(),
+                        format!(
+                            "dtype is one of {}: `dtype = \"f32\"`",
+                            names
+                                .iter()
+                                .map(|n| format!("\"{n}\""))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+                d
+            }
+        };
+        if !missing.is_empty() {
+            let d = self.error(
+                473,
+                whole,
+                format!(
+                    "the transitions boundary needs {}",
+                    missing
+                        .iter()
+                        .map(|m| format!("`{}`", m.split(' ').next().unwrap_or(m)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            d.help = Some(format!("add {}", missing.join(", ")));
+        }
+        match (path, obs_shape, action, reward, obs_dtype) {
+            (Some(path), Some(obs_shape), Some(action), Some(reward), Some(obs_dtype)) if ok => {
+                Some(Claim::Transitions {
+                    path,
+                    boundary: TransitionContract {
+                        obs_shape,
+                        obs_dtype,
+                        action,
+                        reward,
+                    },
+                })
+            }
+            _ => None,
+        }
     }
 
     /// TL0431: a set's values (a literal or a `load`ed .npy, read by its header) that cannot be
@@ -1673,6 +1927,7 @@ impl<'db> ContractCx<'db> {
             }
             "catalog" => Method::Catalog,
             "structure" => Method::Structure,
+            "records" => Method::Records,
             "external" => match positional.first() {
                 Some(Expr::String(s)) => Method::External {
                     path: s.value.clone(),

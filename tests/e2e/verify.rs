@@ -116,6 +116,8 @@ fn examples_verify_with_honest_statuses() {
         // state falsified (expected).
         ("greedy_action_stable_near_1_1", "checked"),
         ("greedy_action_stable_at_start", "falsified"),
+        ("recorded_steps_in_bounds", "checked"),
+        ("broken_steps_rejected", "falsified"),
         ("scores_bounded", "checked"),
         // Checked by ibp and crown; assumed under the spec's kernel assumption.
         ("encoder_range", "assumed"),

@@ -270,6 +270,9 @@ impl<'a> Builder<'a> {
                 format!("property: {path} (VNN-LIB, parsed by tl)"),
             ));
         }
+        if let Some(Claim::Transitions { path, .. }) = &a.claim {
+            self.simulator_link(chain, path);
+        }
         for (path, claim) in files {
             let covered = chain.boundary(
                 BoundaryKind::ExternalData,
@@ -292,6 +295,39 @@ impl<'a> Builder<'a> {
             }
             chain.push(l);
         }
+    }
+
+    /// A transitions contract checks the records themselves (the method link); the simulator
+    /// that wrote them is an `environment` boundary beyond the claim: shown, named by the
+    /// assumption that covers it, and not required (the claim says nothing about unrecorded steps).
+    fn simulator_link(&self, chain: &mut Chain, path: &str) {
+        let covered = chain.boundary(
+            BoundaryKind::ExternalData,
+            path.to_string(),
+            LinkLayer::Data,
+            (
+                format!("{}_simulator", identifier(path)),
+                format!("the environment that wrote {path} behaves beyond the recorded steps as in them; reviewed by ..."),
+            ),
+        );
+        let mut l = link(
+            LinkLayer::Data,
+            format!("environment: the simulator that wrote {path}"),
+            Status::Uncovered,
+        );
+        l.required = false;
+        l.evidence
+            .push("not claimed: the contract speaks about the recorded steps only".into());
+        if covered.is_empty() {
+            l.evidence.push(format!(
+                "no `environment` assumption names the simulator behind {path}"
+            ));
+        } else {
+            l.status = Status::Assumed;
+            l.evidence.push(format!("assumed: {}", covered.join(", ")));
+            l.assumptions = covered;
+        }
+        chain.push(l);
     }
 
     /// The real-valued result a bridge contract carries to an executor: the bridged contract's

@@ -169,6 +169,8 @@ pub struct Prepared {
     pub inputs: Vec<(Option<String>, SetSpec)>,
     /// The VNN-LIB file of a `given vnnlib(...)` contract.
     pub vnnlib: Option<PathBuf>,
+    /// The records file of a `given transitions(...)` contract (read at verify time only).
+    pub transitions: Option<PathBuf>,
     /// The methods that will run (the contract's, else the defaults that fit its kind).
     pub methods: Vec<Method>,
     pub tolerance: Option<Tolerance>,
@@ -315,6 +317,10 @@ fn prepare_inner<'db>(
         Some(Claim::VnnLib { path }) => Some(resolve(path)),
         _ => None,
     };
+    let transitions = match &claim {
+        Some(Claim::Transitions { path, .. }) => Some(resolve(path)),
+        _ => None,
+    };
     let mut methods = analysis.map(|a| a.methods.clone()).unwrap_or_default();
     if methods.is_empty() {
         if let Some(kind) = claim.as_ref().map(Claim::kind) {
@@ -364,6 +370,7 @@ fn prepare_inner<'db>(
     };
     let mut files: Vec<PathBuf> = inputs.iter().flat_map(|(_, s)| s.files()).collect();
     files.extend(vnnlib.clone());
+    files.extend(transitions.clone());
     files.extend(opts.catalog_files.iter().cloned());
     for f in &files {
         hash_file(&mut hasher, f);
@@ -392,6 +399,7 @@ fn prepare_inner<'db>(
         claim,
         inputs,
         vnnlib,
+        transitions,
         methods,
         tolerance,
         execute_on,
@@ -651,6 +659,14 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
     if let Claim::Bridge { .. } = claim {
         return bridge::run(p, m, opts, memo);
     }
+    // The records are checked without the graph: the target need not load.
+    if let (Claim::Transitions { boundary, .. }, Method::Records) = (claim, m) {
+        let Some(path) = &p.transitions else {
+            return fail(Failure::claim("the transitions file does not resolve"));
+        };
+        let (verdict, detail) = transitions::verdict(path, boundary);
+        return (verdict, grants, detail);
+    }
     let model = match &p.model {
         Ok(m) => m.clone(),
         Err(f) => return fail(f.clone()),
@@ -795,3 +811,5 @@ mod batch_tests;
 mod dataset_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transitions_contract_tests;

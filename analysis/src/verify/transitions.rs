@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read};
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// The action space of the environment boundary.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, salsa::SalsaValue)]
 pub enum ActionSpace {
     /// `Discrete(n)`: an integer in `0..n`.
     Discrete(i64),
@@ -19,10 +19,48 @@ pub enum ActionSpace {
     Box { lower: Vec<f64>, upper: Vec<f64> },
 }
 
+/// The number type every observation element (and the reward) must be representable in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, salsa::SalsaValue)]
+pub enum ObsDtype {
+    /// A finite f32: |x| <= f32::MAX (what a network with f32 inputs can read without overflow).
+    F32,
+    /// A finite f64 (every JSON number serde_json accepts).
+    F64,
+    /// An integer value (exactly integral, within +-2^53 so the f64 reading is exact).
+    I64,
+}
+
+impl ObsDtype {
+    pub const ALL: &'static [ObsDtype] = &[ObsDtype::F32, ObsDtype::F64, ObsDtype::I64];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ObsDtype::F32 => "f32",
+            ObsDtype::F64 => "f64",
+            ObsDtype::I64 => "i64",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ObsDtype> {
+        ObsDtype::ALL.iter().copied().find(|d| d.name() == s)
+    }
+
+    /// Whether `x` is a value of this dtype.
+    pub fn holds(self, x: f64) -> bool {
+        match self {
+            ObsDtype::F32 => x.is_finite() && x.abs() <= f32::MAX as f64,
+            ObsDtype::F64 => x.is_finite(),
+            ObsDtype::I64 => x.is_finite() && x.fract() == 0.0 && x.abs() <= 9007199254740992.0,
+        }
+    }
+}
+
 /// What every record must satisfy.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, salsa::SalsaValue)]
 pub struct TransitionContract {
     pub obs_shape: Vec<usize>,
+    /// The dtype of `obs` and `next_obs` elements (TL0476 when one is not representable).
+    pub obs_dtype: ObsDtype,
     pub action: ActionSpace,
     /// Inclusive reward range.
     pub reward: (f64, f64),
@@ -62,6 +100,75 @@ pub fn check_file(path: &std::path::Path, contract: &TransitionContract) -> Tran
             }],
         },
     }
+}
+
+/// How many failing records a verdict's detail names one by one (all are counted).
+pub const NAMED_FAILURES: usize = 20;
+
+/// The verify verdict of `check_file`: holds when every record meets the boundary; violated
+/// when a record does not (the counterexample is the first failing record's observation, the
+/// detail names every failing record by line and code); an error (TL0480) when the file cannot
+/// be read or holds no records. Never claims more than the records in the file.
+pub fn verdict(
+    path: &std::path::Path,
+    contract: &TransitionContract,
+) -> (crate::outcome::Verdict, String) {
+    use crate::outcome::{Counterexample, Verdict};
+    let report = check_file(path, contract);
+    let file = path.display();
+    if report.holds() {
+        return (
+            Verdict::Holds,
+            format!(
+                "all {} records of {file} meet the boundary (the simulator beyond them is not claimed)",
+                report.records
+            ),
+        );
+    }
+    if let Some(e) = report.errors.iter().find(|e| e.line == 0) {
+        return (
+            Verdict::Error {
+                code: format!("TL{:04}", e.code),
+                message: e.message.clone(),
+            },
+            String::new(),
+        );
+    }
+    let mut failing: Vec<usize> = report.errors.iter().map(|e| e.line).collect();
+    failing.dedup();
+    let named: Vec<String> = report
+        .errors
+        .iter()
+        .take(NAMED_FAILURES)
+        .map(|e| format!("line {}: TL{:04} {}", e.line, e.code, e.message))
+        .collect();
+    let more = report.errors.len().saturating_sub(NAMED_FAILURES);
+    let first = &report.errors[0];
+    let detail = format!(
+        "{} of {} records of {file} break the boundary: {}{}",
+        failing.len(),
+        report.records,
+        named.join("; "),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    );
+    let cex = Counterexample {
+        inputs: vec![("record_line".into(), vec![1], vec![first.line as f64])],
+        outputs: vec![],
+        confirmed_on: format!(
+            "line {} of {file} (TL{:04}: {})",
+            first.line, first.code, first.message
+        ),
+    };
+    (
+        Verdict::Violated {
+            counterexample: cex,
+        },
+        detail,
+    )
 }
 
 /// Checks records from any reader, with lines capped at `MAX_LINE_BYTES` so a huge line never
@@ -274,6 +381,19 @@ impl<'a> Checker<'a> {
                 format!(
                     "`{key}` has shape {:?}, the boundary declares {:?}",
                     shape, self.contract.obs_shape
+                ),
+            );
+            return None;
+        }
+        let dtype = self.contract.obs_dtype;
+        if let Some(i) = flat.iter().position(|&x| !dtype.holds(x)) {
+            self.fail(
+                476,
+                line,
+                format!(
+                    "`{key}`[{i}] = {} is not a {} value (the boundary's observation dtype)",
+                    flat[i],
+                    dtype.name()
                 ),
             );
             return None;

@@ -5,6 +5,7 @@ use super::*;
 fn contract() -> TransitionContract {
     TransitionContract {
         obs_shape: vec![2],
+        obs_dtype: ObsDtype::F32,
         action: ActionSpace::Discrete(4),
         reward: (-0.01, 1.0),
     }
@@ -171,6 +172,7 @@ fn bad_files_are_coded_never_a_panic() {
 fn box_actions_are_checked_element_wise() {
     let c = TransitionContract {
         obs_shape: vec![1],
+        obs_dtype: ObsDtype::F32,
         action: ActionSpace::Box {
             lower: vec![-1.0, 0.0],
             upper: vec![1.0, 2.0],
