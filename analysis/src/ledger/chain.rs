@@ -284,15 +284,9 @@ impl<'a> Builder<'a> {
                 ),
             );
             let mut l = link(LinkLayer::Data, claim, Status::Uncovered);
-            if covered.is_empty() {
-                l.evidence.push(format!(
-                    "external data: no `environment` assumption says {path} is what the claim means"
-                ));
-            } else {
-                l.status = Status::Assumed;
-                l.evidence.push(format!("assumed: {}", covered.join(", ")));
-                l.assumptions = covered;
-            }
+            assumed_by(&mut l, covered, || {
+                format!("external data: no `environment` assumption says {path} is what the claim means")
+            });
             chain.push(l);
         }
     }
@@ -318,15 +312,9 @@ impl<'a> Builder<'a> {
         l.required = false;
         l.evidence
             .push("not claimed: the contract speaks about the recorded steps only".into());
-        if covered.is_empty() {
-            l.evidence.push(format!(
-                "no `environment` assumption names the simulator behind {path}"
-            ));
-        } else {
-            l.status = Status::Assumed;
-            l.evidence.push(format!("assumed: {}", covered.join(", ")));
-            l.assumptions = covered;
-        }
+        assumed_by(&mut l, covered, || {
+            format!("no `environment` assumption names the simulator behind {path}")
+        });
         chain.push(l);
     }
 
@@ -1213,4 +1201,15 @@ fn identifier(path: &str) -> String {
         id.insert_str(0, "file_");
     }
     id
+}
+
+/// A boundary link is assumed by the assumptions that cover it, else stays uncovered with why.
+fn assumed_by(l: &mut Link, covered: Vec<String>, uncovered: impl FnOnce() -> String) {
+    if covered.is_empty() {
+        l.evidence.push(uncovered());
+    } else {
+        l.status = Status::Assumed;
+        l.evidence.push(format!("assumed: {}", covered.join(", ")));
+        l.assumptions = covered;
+    }
 }
