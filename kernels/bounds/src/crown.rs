@@ -335,6 +335,56 @@ impl<'n> Analysis<'n> {
                 floor_at(lo, 0.0);
                 hi.mapv_inplace(|h| h.min(1.0));
             }
+            // Layer norm's variance over the reals: for a unit `v` orthogonal to the ones (the
+            // centred box centre, normalised), `mean(c^2) = |P x|^2 / d >= (v . x)^2 / d`, and
+            // `v . x` over the box is an interval. Interval arithmetic on the squares alone
+            // gives 0 whenever a centred value's range contains 0.
+            Layer::Affine { b: eps, .. } if !self.opts.f32_executor => {
+                if let Some((x, _, rows)) = self.net.layer_norm_var(i) {
+                    let (xl, xu) = (&self.lower[x], &self.upper[x]);
+                    for (g, members) in rows.iter().enumerate() {
+                        let d = members.len() as f64;
+                        let mid: Vec<f64> =
+                            members.iter().map(|&j| 0.5 * (xl[j] + xu[j])).collect();
+                        let mean = mid.iter().sum::<f64>() / d;
+                        let pc: Vec<f64> = mid.iter().map(|m| m - mean).collect();
+                        let norm = pc.iter().map(|v| v * v).sum::<f64>().sqrt();
+                        if !(norm > 0.0 && norm.is_finite()) {
+                            continue;
+                        }
+                        let (mut at_mid, mut spread) = (0.0, 0.0);
+                        for (k, &j) in members.iter().enumerate() {
+                            let v = pc[k] / norm;
+                            at_mid += v * mid[k];
+                            spread += v.abs() * 0.5 * (xu[j] - xl[j]);
+                        }
+                        // |v| may be 1 + a few ulps and the sums carry rounding: pad.
+                        let least = (at_mid.abs() - spread) * (1.0 - 1e-9) - 1e-300;
+                        if least > 0.0 {
+                            let floor = (least * least / d) * (1.0 - 1e-9) + eps[g] * (1.0 - 1e-15);
+                            lo[g] = lo[g].max(floor);
+                        }
+                    }
+                }
+            }
+            // Layer norm's normalized values: |c_j| / sqrt(mean(c^2) + eps) <= sqrt(d - 1) for a
+            // centered row of d; the f32 executor's row is centered only up to rounding, so it
+            // gets sqrt(d), padded by the roundings of the mean, the squares and the sqrt.
+            Layer::Mul { .. } => {
+                if let Some(rows) = self.net.normalized_rows(i) {
+                    for (j, &d) in rows.iter().enumerate() {
+                        let d = d as f64;
+                        let cap = if self.opts.f32_executor {
+                            d.sqrt()
+                                * (1.0 + crate::rounding::gamma_with(d + 8.0, crate::rounding::U32))
+                        } else {
+                            (d - 1.0).sqrt() * (1.0 + 1e-12)
+                        };
+                        lo[j] = lo[j].max(-cap);
+                        hi[j] = hi[j].min(cap);
+                    }
+                }
+            }
             Layer::Affine { src, w, b, .. }
                 if self.lower[*src].iter().all(|&l| l >= 0.0) && w.iter().all(|&v| v >= 0.0) =>
             {

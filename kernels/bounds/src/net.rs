@@ -265,6 +265,111 @@ impl BoundNet {
             .saturating_mul(std::mem::size_of::<f64>())
     }
 
+    /// Where layer `i` is layer norm's `c * rsqrt(mean(c^2) + eps)` with `c` a row minus its
+    /// mean (the chain `lower.rs` builds: centered, squared, var_eps, rsqrt, rsqrt_b, product),
+    /// the size of each element's row; checked on the coefficients, not on the names. Then
+    /// `|c_j| <= sqrt((d - 1) mean(c^2))`, so the product lies in `[-sqrt(d - 1), sqrt(d - 1)]`.
+    pub fn normalized_rows(&self, i: usize) -> Option<Vec<usize>> {
+        let Layer::Mul { a: cen, b: rb } = &self.nodes[i].layer else {
+            return None;
+        };
+        let Layer::Gather { src: rs, index } = &self.nodes[*rb].layer else {
+            return None;
+        };
+        let Layer::Unary {
+            src: var,
+            f: crate::unary::UnaryFn::Rsqrt,
+        } = &self.nodes[*rs].layer
+        else {
+            return None;
+        };
+        let (_, centered, rows) = self.layer_norm_var(*var)?;
+        if centered != *cen || index.iter().any(|&g| g >= rows.len()) {
+            return None;
+        }
+        // The broadcast must give each element its own row's statistic.
+        for (g, members) in rows.iter().enumerate() {
+            if members.iter().any(|&j| index.get(j) != Some(&g)) {
+                return None;
+            }
+        }
+        if rows.iter().map(Vec::len).sum::<usize>() != index.len() {
+            return None;
+        }
+        Some(index.iter().map(|&g| rows[g].len()).collect())
+    }
+
+    /// Where layer `i` is layer norm's `mean(c^2) + eps` (the `var_eps` step of `lower.rs`) with
+    /// `c` each row of layer `x` minus the row's mean: `x`, the centering layer and the rows
+    /// (flat indices of `x`, one list per output element). Checked on the coefficients, not on
+    /// the names.
+    pub fn layer_norm_var(&self, i: usize) -> Option<(usize, usize, Vec<Vec<usize>>)> {
+        let Layer::Affine {
+            src: sq,
+            w: wv,
+            b: eps,
+            ..
+        } = &self.nodes[i].layer
+        else {
+            return None;
+        };
+        let Layer::Unary {
+            src: cen,
+            f: crate::unary::UnaryFn::Square,
+        } = &self.nodes[*sq].layer
+        else {
+            return None;
+        };
+        let Layer::Affine {
+            w: wc,
+            b: bc,
+            src: x,
+            ..
+        } = &self.nodes[*cen].layer
+        else {
+            return None;
+        };
+        let n = self.nodes[*x].size;
+        if wc.nrows() != n || wc.ncols() != n || wv.ncols() != n {
+            return None;
+        }
+        if bc.iter().any(|&v| v != 0.0) || eps.iter().any(|&v| !(v >= 0.0)) {
+            return None;
+        }
+        let close = |v: f64, want: f64| (v - want).abs() <= 1e-12 * want.abs().max(1.0);
+        let mut rows = Vec::with_capacity(wv.nrows());
+        let mut seen = vec![false; n];
+        for vrow in wv.outer_iter() {
+            let members: Vec<usize> = (0..n).filter(|&j| vrow[j] != 0.0).collect();
+            let d = members.len();
+            if d == 0 {
+                return None;
+            }
+            let inv = 1.0 / d as f64;
+            if members
+                .iter()
+                .any(|&j| !close(vrow[j], inv) || std::mem::replace(&mut seen[j], true))
+            {
+                return None;
+            }
+            // Each member minus the row's mean, reading only the row.
+            for &j in &members {
+                let crow = wc.row(j);
+                if crow.iter().filter(|&&v| v != 0.0).count() > d {
+                    return None;
+                }
+                for &t in &members {
+                    let want = if t == j { 1.0 - inv } else { -inv };
+                    if !close(crow[t], want) {
+                        return None;
+                    }
+                }
+            }
+            rows.push(members);
+        }
+        Some((*x, *cen, rows))
+    }
+
     /// Layers whose value the output depends on (others are skipped by every pass).
     pub fn live(&self) -> Vec<bool> {
         let mut live = vec![false; self.nodes.len()];

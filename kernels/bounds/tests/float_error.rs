@@ -347,3 +347,168 @@ fn unmodelled_kernels_and_folded_constants_are_reported_not_bounded() {
     let e = analyze(&bnet, &g, &b, Method::Ibp, Format::F32).unwrap_err();
     assert!(e.reason.contains("`cc`"), "{}", e.reason);
 }
+
+/// `y = linear(ln(x))` or, with `attention`, a pre-norm causal self-attention block with a
+/// residual and a GELU feed-forward layer: `x + attn(ln1 x)`, then `+ ff(ln2 .)`.
+fn transformer(rng: &mut Rng, t: usize, d: usize, attention: bool) -> Net {
+    let mut g = Graph::new("block");
+    let mut w = HashMap::new();
+    let x = g.add_input("x", Shape::known(&[1, t as u64, d as u64]), DType::F32);
+    type W = HashMap<String, ArrayD<f64>>;
+    fn linear(
+        g: &mut Graph,
+        w: &mut W,
+        rng: &mut Rng,
+        name: &str,
+        src: usize,
+        o: usize,
+        i: usize,
+    ) -> usize {
+        let wt = param(
+            g,
+            w,
+            &format!("{name}.weight"),
+            &[o, i],
+            1.0 / (i as f64).sqrt(),
+            rng,
+        );
+        let b = param(g, w, &format!("{name}.bias"), &[o], 0.1, rng);
+        g.add_op(name, Op::Linear, vec![src, wt, b], Attrs::new())
+            .unwrap()
+    }
+    fn ln(g: &mut Graph, w: &mut W, rng: &mut Rng, name: &str, src: usize, d: usize) -> usize {
+        let lw = param(g, w, &format!("{name}.weight"), &[d], 0.2, rng);
+        // Weights near 1, as trained layer norms have.
+        w.get_mut(&format!("{name}.weight"))
+            .unwrap()
+            .mapv_inplace(|v| 1.0 + v);
+        let lb = param(g, w, &format!("{name}.bias"), &[d], 0.1, rng);
+        g.add_op(
+            name,
+            Op::LayerNorm,
+            vec![src, lw, lb],
+            Attrs::new().with("eps", AttrValue::Float(1e-5)),
+        )
+        .unwrap()
+    }
+    let n1 = ln(&mut g, &mut w, rng, "ln1", x, d);
+    let y = if !attention {
+        linear(&mut g, &mut w, rng, "y", n1, d, d)
+    } else {
+        let q = linear(&mut g, &mut w, rng, "q", n1, d, d);
+        let k = linear(&mut g, &mut w, rng, "k", n1, d, d);
+        let v = linear(&mut g, &mut w, rng, "v", n1, d, d);
+        let p = g
+            .add_op(
+                "weights",
+                Op::AttentionWeights,
+                vec![q, k],
+                Attrs::new().with("causal", AttrValue::Bool(true)),
+            )
+            .unwrap();
+        let mix = g
+            .add_op("mix", Op::Matmul, vec![p, v], Attrs::new())
+            .unwrap();
+        let o = linear(&mut g, &mut w, rng, "o", mix, d, d);
+        let r = g.add_op("r", Op::Add, vec![x, o], Attrs::new()).unwrap();
+        let n2 = ln(&mut g, &mut w, rng, "ln2", r, d);
+        let h = linear(&mut g, &mut w, rng, "fc", n2, 2 * d, d);
+        let a = g.add_op("act", Op::Gelu, vec![h], Attrs::new()).unwrap();
+        let f = linear(&mut g, &mut w, rng, "proj", a, d, 2 * d);
+        g.add_op("y", Op::Add, vec![r, f], Attrs::new()).unwrap()
+    };
+    g.add_output("y", y);
+    Net {
+        graph: g,
+        weights: w,
+        input_shape: vec![1, t, d],
+    }
+}
+
+/// Elementwise functions and a softmax: `h = linear(x)`, then
+/// `y = softmax(linear((erf(h) + h / sqrt(h * h + 1) + log(exp(h) + 1)) * mean(h)))`.
+fn elementwise(rng: &mut Rng, n: usize) -> Net {
+    let mut g = Graph::new("fns");
+    let mut w = HashMap::new();
+    let x = g.add_input("x", Shape::known(&[1, n as u64]), DType::F32);
+    let w0 = param(
+        &mut g,
+        &mut w,
+        "fc.weight",
+        &[n, n],
+        1.0 / (n as f64).sqrt(),
+        rng,
+    );
+    let b0 = param(&mut g, &mut w, "fc.bias", &[n], 0.1, rng);
+    let h = g
+        .add_op("h", Op::Linear, vec![x, w0, b0], Attrs::new())
+        .unwrap();
+    w.insert("one".into(), ArrayD::from_elem(IxDyn(&[1]), 1.0));
+    let one = g.add_param("one", Shape::known(&[1]), DType::F32);
+    let op = |g: &mut Graph, name: &str, op: Op, args: Vec<usize>| {
+        g.add_op(name, op, args, Attrs::new()).unwrap()
+    };
+    let e = op(&mut g, "erf", Op::Erf, vec![h]);
+    let sq = op(&mut g, "sq", Op::Mul, vec![h, h]);
+    let sq1 = op(&mut g, "sq1", Op::Add, vec![sq, one]);
+    let rt = op(&mut g, "rt", Op::Sqrt, vec![sq1]);
+    let dv = op(&mut g, "dv", Op::Div, vec![h, rt]);
+    let ex = op(&mut g, "ex", Op::Exp, vec![h]);
+    let ex1 = op(&mut g, "ex1", Op::Add, vec![ex, one]);
+    let lg = op(&mut g, "lg", Op::Log, vec![ex1]);
+    let m = g
+        .add_op(
+            "m",
+            Op::Mean,
+            vec![h],
+            Attrs::new()
+                .with("axes", AttrValue::Ints(vec![1]))
+                .with("keepdim", AttrValue::Bool(true)),
+        )
+        .unwrap();
+    let s1 = op(&mut g, "s1", Op::Add, vec![e, dv]);
+    let s2 = op(&mut g, "s2", Op::Add, vec![s1, lg]);
+    let s3 = op(&mut g, "s3", Op::Mul, vec![s2, m]);
+    let w1 = param(&mut g, &mut w, "out.weight", &[n, n], 1.0, rng);
+    let b1 = param(&mut g, &mut w, "out.bias", &[n], 0.1, rng);
+    let z = g
+        .add_op("z", Op::Linear, vec![s3, w1, b1], Attrs::new())
+        .unwrap();
+    let y = op(&mut g, "y", Op::Softmax, vec![z]);
+    g.add_output("y", y);
+    Net {
+        graph: g,
+        weights: w,
+        input_shape: vec![1, n],
+    }
+}
+
+#[test]
+fn derived_bound_contains_the_executor_on_layer_norm_attention_and_elementwise_nets() {
+    let mut rng = Rng(0x5eed_f1a7_0e11_c0de);
+    for (case, attention, width) in [
+        ("layer norm", false, 0.5),
+        ("layer norm, near-constant rows", false, 1e-3),
+        ("attention block", true, 0.05),
+    ] {
+        for _ in 0..2 {
+            let net = transformer(&mut rng, 4, 8, attention);
+            let (lo, hi) = random_box(&mut rng, 32, -1.0, 1.0, width);
+            let (derived, measured) = check(&net, &lo, &hi, &mut rng, 40, 120);
+            println!(
+                "{case}: derived {derived:.3e} measured {measured:.3e} ratio {:.1}",
+                derived / measured.max(f64::MIN_POSITIVE)
+            );
+            assert!(derived.is_finite() && derived > 0.0);
+        }
+    }
+    for _ in 0..3 {
+        let net = elementwise(&mut rng, 8);
+        let (lo, hi) = random_box(&mut rng, 8, -1.0, 1.0, 0.5);
+        let (derived, measured) = check(&net, &lo, &hi, &mut rng, 60, 150);
+        println!(
+            "erf/div/sqrt/exp/log/mean/softmax: derived {derived:.3e} measured {measured:.3e} ratio {:.1}",
+            derived / measured.max(f64::MIN_POSITIVE)
+        );
+    }
+}

@@ -50,8 +50,11 @@ use crate::crown::{Analysis, CrownOptions, InputBox, Method};
 use crate::net::{BoundNet, Layer};
 use crate::rounding::{gamma_with, U32, U64};
 
+mod composite;
+use composite::Step;
+
 /// The named assumption tanh and sigmoid nodes rest on.
-pub const LIBM_ASSUMPTION: &str = "float.libm_within_4ulp: expf/logf/tanhf (f32) and exp/ln/tanh (f64) of the platform libm, called by std, and erff/erf of the `libm` crate (a port of musl) are within 4 ulp of the real function";
+pub const LIBM_ASSUMPTION: &str = "float.libm_within_4ulp: expf/logf/tanhf/powf (f32) and exp/ln/tanh/powf (f64) of the platform libm, called by std, and erff/erf of the `libm` crate (a port of musl) are within 4 ulp of the real function";
 
 /// Half the smallest positive subnormal of each format (the absolute error of one rounding in
 /// the gradual-underflow range).
@@ -203,143 +206,175 @@ pub fn analyze(
                 .map_collect(|l, h| l.abs().max(h.abs()))
         };
         let origin = graph_op(graph, &node.name);
-        let (e, rule): (Array1<f64>, String) = match &node.layer {
-            Layer::Input => {
-                let m: Array1<f64> = input
-                    .lower
-                    .iter()
-                    .zip(&input.upper)
-                    .map(|(l, h)| l.abs().max(h.abs()))
-                    .collect();
-                (m.mapv(|m| u * m + eta), "input rounding u|x|".into())
-            }
-            Layer::Affine {
-                src, w, w_abs, b, ..
-            } => {
-                check_dot_origin(graph, &node.name, origin).map_err(stop)?;
-                let ex = &errs[*src];
-                let mx = mag(*src) + ex;
-                let prop = w_abs.dot(ex);
-                let absdot = w_abs.dot(&mx) + b.mapv(f64::abs);
-                let row_abs: Array1<f64> = w_abs.sum_axis(ndarray::Axis(1));
-                let mut e = Array1::zeros(node.size);
-                let mut nmax = 0usize;
-                for (j, row) in w.outer_iter().enumerate() {
-                    let nnz = row.iter().filter(|v| **v != 0.0).count();
-                    let n = nnz + 3;
-                    nmax = nmax.max(n);
-                    let g = gamma_with(n as f64, u);
-                    e[j] = prop[j] + g * absdot[j] + (n as f64 + 1.0) * eta * (1.0 + row_abs[j]);
+        let cx = composite::Cx {
+            net,
+            graph,
+            lower: &an.lower,
+            upper: &an.upper,
+            errs: &errs,
+            u,
+            eta,
+        };
+        let composite = composite::rule(&cx, i);
+        let (e, rule): (Array1<f64>, String) = match (composite, &node.layer) {
+            (Some(Err(reason)), _) => return Err(stop(reason)),
+            (Some(Ok(Step::Internal)), _) => {
+                if i == net.output {
+                    return Err(stop("the output is a step inside an op".into()));
                 }
-                (
-                    e,
-                    format!("dot product, gamma({nmax}) over |W|(|x|+e) + |b|"),
-                )
+                errs.push(Array1::from_elem(node.size, f64::NAN));
+                continue;
             }
-            Layer::Scale {
-                src, scale, shift, ..
-            } => {
-                check_scale_origin(graph, &node.name, origin).map_err(stop)?;
-                let ex = &errs[*src];
-                let mx = mag(*src) + ex;
-                let g = gamma_with(2.0, u);
-                let sa = scale.mapv(f64::abs);
-                let e = &sa * ex + (&sa * &mx + shift.mapv(f64::abs)) * g + 3.0 * eta;
-                (e, "scale/shift by a constant, gamma(2)".into())
-            }
-            Layer::Add { a, b } | Layer::Sub { a, b } => {
-                if !matches!(origin, Some(Op::Add | Op::Sub)) {
-                    return Err(stop(format!(
-                        "{} lowered from {origin:?}: not modelled",
-                        node.layer.kind_name()
-                    )));
-                }
-                let s = &errs[*a] + &errs[*b];
-                let e = &s * (1.0 + u) + mag(i) * u;
-                (e, "add/sub, one rounding".into())
-            }
-            Layer::Gather { src, index } => {
-                if !matches!(origin, Some(Op::Transpose | Op::Permute | Op::Slice)) {
-                    return Err(stop(format!(
-                        "gather lowered from {origin:?}: not modelled"
-                    )));
-                }
-                let ex = &errs[*src];
-                (
-                    index.iter().map(|&k| ex[k]).collect(),
-                    "data movement, exact".into(),
-                )
-            }
-            Layer::Relu { src } => {
-                let ex = &errs[*src];
-                let hs = &an.upper[*src];
-                let e =
-                    ndarray::Zip::from(ex)
-                        .and(hs)
-                        .map_collect(|&e, &h| if h + e <= 0.0 { 0.0 } else { e });
-                (e, "relu, exact and 1-Lipschitz".into())
-            }
-            Layer::LeakyRelu { src, alpha } => {
-                let ex = &errs[*src];
-                let mx = mag(*src) + ex;
-                // `x * f32(alpha)`: the slope's rounding and the product's.
-                let e = ex * alpha.abs().max(1.0) + mx * (gamma_with(2.0, u) * alpha.abs()) + eta;
-                (e, "leaky relu, gamma(2)".into())
-            }
-            Layer::MaxPool { src, windows } => {
-                let ex = &errs[*src];
-                let e = windows
-                    .iter()
-                    .map(|w| w.iter().fold(0.0f64, |m, &k| m.max(ex[k])))
-                    .collect();
-                (e, "max over a window, exact and 1-Lipschitz".into())
-            }
-            Layer::Unary { .. } | Layer::Mul { .. } | Layer::Softmax { .. } => {
-                return Err(stop(format!(
-                    "{} has no derived-float-error rule yet",
-                    node.layer.kind_name()
-                )))
-            }
-            Layer::Tanh { src } | Layer::Sigmoid { src } => {
-                let tanh = matches!(node.layer, Layer::Tanh { .. });
-                let ex = &errs[*src];
-                let (ls, hs) = (&an.lower[*src], &an.upper[*src]);
-                let local = if tanh { 8.0 * u } else { 20.0 * u };
-                let mut e = Array1::zeros(node.size);
-                for j in 0..node.size {
-                    // Distance of [l - e, h + e] from 0: the derivative is largest there.
-                    let (a, b) = (ls[j] - ex[j], hs[j] + ex[j]);
-                    let d = if a > 0.0 {
-                        a
-                    } else if b < 0.0 {
-                        -b
-                    } else {
-                        0.0
-                    };
-                    let slope = if tanh {
-                        let t = d.tanh();
-                        1.0 - t * t
-                    } else {
-                        let s = 1.0 / (1.0 + (-d).exp());
-                        s * (1.0 - s)
-                    };
-                    // The f64 evaluation of the slope is itself inexact: pad it.
-                    let slope = (slope * (1.0 + 1e-6)).min(if tanh { 1.0 } else { 0.25 });
-                    // 4 ulp of a subnormal result is 8 eta absolute.
-                    e[j] = slope * ex[j] + local + 8.0 * eta;
-                }
+            (Some(Ok(Step::Bound(e, rule))), _) => (e, rule),
+            (Some(Ok(Step::Libm(e, rule))), _) => {
                 if !assumptions.iter().any(|a| a == LIBM_ASSUMPTION) {
                     assumptions.push(LIBM_ASSUMPTION.to_string());
                 }
-                (
-                    e,
-                    format!(
-                        "{} (Lipschitz on the range) + {} u (libm within 4 ulp, assumed)",
-                        node.layer.kind_name(),
-                        if tanh { 8 } else { 20 }
-                    ),
-                )
+                (e, rule)
             }
+            (None, layer) => match layer {
+                Layer::Input => {
+                    let m: Array1<f64> = input
+                        .lower
+                        .iter()
+                        .zip(&input.upper)
+                        .map(|(l, h)| l.abs().max(h.abs()))
+                        .collect();
+                    (m.mapv(|m| u * m + eta), "input rounding u|x|".into())
+                }
+                Layer::Affine {
+                    src, w, w_abs, b, ..
+                } => {
+                    check_dot_origin(graph, &node.name, origin).map_err(stop)?;
+                    let ex = &errs[*src];
+                    let mx = mag(*src) + ex;
+                    let prop = w_abs.dot(ex);
+                    let absdot = w_abs.dot(&mx) + b.mapv(f64::abs);
+                    let row_abs: Array1<f64> = w_abs.sum_axis(ndarray::Axis(1));
+                    let mut e = Array1::zeros(node.size);
+                    let mut nmax = 0usize;
+                    for (j, row) in w.outer_iter().enumerate() {
+                        let nnz = row.iter().filter(|v| **v != 0.0).count();
+                        let n = nnz + 3;
+                        nmax = nmax.max(n);
+                        let g = gamma_with(n as f64, u);
+                        e[j] =
+                            prop[j] + g * absdot[j] + (n as f64 + 1.0) * eta * (1.0 + row_abs[j]);
+                    }
+                    (
+                        e,
+                        format!("dot product, gamma({nmax}) over |W|(|x|+e) + |b|"),
+                    )
+                }
+                Layer::Scale {
+                    src, scale, shift, ..
+                } => {
+                    check_scale_origin(graph, &node.name, origin).map_err(stop)?;
+                    let ex = &errs[*src];
+                    let mx = mag(*src) + ex;
+                    let g = gamma_with(2.0, u);
+                    let sa = scale.mapv(f64::abs);
+                    let e = &sa * ex + (&sa * &mx + shift.mapv(f64::abs)) * g + 3.0 * eta;
+                    (e, "scale/shift by a constant, gamma(2)".into())
+                }
+                Layer::Add { a, b } | Layer::Sub { a, b } => {
+                    if !matches!(origin, Some(Op::Add | Op::Sub)) {
+                        return Err(stop(format!(
+                            "{} lowered from {origin:?}: not modelled",
+                            node.layer.kind_name()
+                        )));
+                    }
+                    let s = &errs[*a] + &errs[*b];
+                    let e = &s * (1.0 + u) + mag(i) * u;
+                    (e, "add/sub, one rounding".into())
+                }
+                Layer::Gather { src, index } => {
+                    if !matches!(origin, Some(Op::Transpose | Op::Permute | Op::Slice)) {
+                        return Err(stop(format!(
+                            "gather lowered from {origin:?}: not modelled"
+                        )));
+                    }
+                    let ex = &errs[*src];
+                    (
+                        index.iter().map(|&k| ex[k]).collect(),
+                        "data movement, exact".into(),
+                    )
+                }
+                Layer::Relu { src } => {
+                    let ex = &errs[*src];
+                    let hs = &an.upper[*src];
+                    let e = ndarray::Zip::from(ex).and(hs).map_collect(|&e, &h| {
+                        if h + e <= 0.0 {
+                            0.0
+                        } else {
+                            e
+                        }
+                    });
+                    (e, "relu, exact and 1-Lipschitz".into())
+                }
+                Layer::LeakyRelu { src, alpha } => {
+                    let ex = &errs[*src];
+                    let mx = mag(*src) + ex;
+                    // `x * f32(alpha)`: the slope's rounding and the product's.
+                    let e =
+                        ex * alpha.abs().max(1.0) + mx * (gamma_with(2.0, u) * alpha.abs()) + eta;
+                    (e, "leaky relu, gamma(2)".into())
+                }
+                Layer::MaxPool { src, windows } => {
+                    let ex = &errs[*src];
+                    let e = windows
+                        .iter()
+                        .map(|w| w.iter().fold(0.0f64, |m, &k| m.max(ex[k])))
+                        .collect();
+                    (e, "max over a window, exact and 1-Lipschitz".into())
+                }
+                Layer::Unary { .. } | Layer::Mul { .. } | Layer::Softmax { .. } => {
+                    return Err(stop(format!(
+                        "{} has no derived-float-error rule yet",
+                        node.layer.kind_name()
+                    )))
+                }
+                Layer::Tanh { src } | Layer::Sigmoid { src } => {
+                    let tanh = matches!(node.layer, Layer::Tanh { .. });
+                    let ex = &errs[*src];
+                    let (ls, hs) = (&an.lower[*src], &an.upper[*src]);
+                    let local = if tanh { 8.0 * u } else { 20.0 * u };
+                    let mut e = Array1::zeros(node.size);
+                    for j in 0..node.size {
+                        // Distance of [l - e, h + e] from 0: the derivative is largest there.
+                        let (a, b) = (ls[j] - ex[j], hs[j] + ex[j]);
+                        let d = if a > 0.0 {
+                            a
+                        } else if b < 0.0 {
+                            -b
+                        } else {
+                            0.0
+                        };
+                        let slope = if tanh {
+                            let t = d.tanh();
+                            1.0 - t * t
+                        } else {
+                            let s = 1.0 / (1.0 + (-d).exp());
+                            s * (1.0 - s)
+                        };
+                        // The f64 evaluation of the slope is itself inexact: pad it.
+                        let slope = (slope * (1.0 + 1e-6)).min(if tanh { 1.0 } else { 0.25 });
+                        // 4 ulp of a subnormal result is 8 eta absolute.
+                        e[j] = slope * ex[j] + local + 8.0 * eta;
+                    }
+                    if !assumptions.iter().any(|a| a == LIBM_ASSUMPTION) {
+                        assumptions.push(LIBM_ASSUMPTION.to_string());
+                    }
+                    (
+                        e,
+                        format!(
+                            "{} (Lipschitz on the range) + {} u (libm within 4 ulp, assumed)",
+                            node.layer.kind_name(),
+                            if tanh { 8 } else { 20 }
+                        ),
+                    )
+                }
+            },
         };
         let e = e.mapv(|v| v * bump);
         if e.iter().any(|v| !v.is_finite()) {
@@ -475,6 +510,8 @@ fn check_dot_origin(graph: &Graph, name: &str, origin: Option<Op>) -> Result<(),
             Ok(())
         }
         Some(Op::Linear | Op::Matmul | Op::Conv2d | Op::AvgPool2d) => constants_direct(graph, name),
+        // A sum or mean reduction: one addition per term, then the division by the count.
+        Some(Op::Sum | Op::Mean) => Ok(()),
         other => Err(format!(
             "a dense layer lowered from {other:?}: its kernel is not modelled"
         )),
