@@ -752,3 +752,74 @@ fn vnnlib_2_0_properties_are_read_like_1_0() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("TL0661"), "{err}");
 }
+
+/// A DenseNet-style skip concat, `y = W2 concat([x, relu(W1 x + b1)], axis = 1) + b2`: every
+/// grid point's output lies inside the `tlc bounds` range of each method, CROWN no looser than IBP.
+#[test]
+fn bounds_through_a_skip_concat_contain_every_sampled_output() {
+    const W3: [[f64; 5]; 2] = [[0.5, -1.0, 1.0, -2.0, 0.5], [1.0, 0.25, -1.0, 1.0, 1.0]];
+    let spec = "graph skip(x: f32[1, 2]) -> y: f32[1, 2] {
+  param w1: f32[3, 2] = [[1.0, -1.0], [0.5, 2.0], [-1.0, 0.25]]
+  param b1: f32[3] = [0.0, -0.5, 0.25]
+  param w3: f32[2, 5] = [[0.5, -1.0, 1.0, -2.0, 0.5], [1.0, 0.25, -1.0, 1.0, 1.0]]
+  param b2: f32[2] = [0.125, -0.25]
+  h = relu(linear(x, w1, b1))
+  c = concat(x, h, axis = 1)
+  y = linear(c, w3, b2)
+}
+";
+    let forward = |x: [f64; 2]| -> [f64; 2] {
+        let mut c = vec![x[0], x[1]];
+        c.extend((0..3).map(|i| (W1[i][0] * x[0] + W1[i][1] * x[1] + B1[i]).max(0.0)));
+        [0, 1].map(|o| (0..5).map(|i| W3[o][i] * c[i]).sum::<f64>() + B2[o])
+    };
+    let dir = tiny_project();
+    std::fs::write(dir.0.join("skip.tl"), spec).unwrap();
+    let eps = 0.25;
+    let mut widths = Vec::new();
+    for method in ["ibp", "crown", "alpha-crown"] {
+        let (code, out, err) = run_in(
+            &dir.0,
+            &[
+                "bounds",
+                "skip.tl",
+                "--method",
+                method,
+                "--input",
+                "x=centre.npy",
+                "--eps",
+                "0.25",
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(code, 0, "{method}: {err}");
+        let y = &json(&out)["outputs"]["y"];
+        let (lo, hi) = (floats(&y["lower"]), floats(&y["upper"]));
+        let steps = 8;
+        for i in 0..=steps {
+            for j in 0..=steps {
+                let x = [
+                    0.5 - eps + 2.0 * eps * i as f64 / steps as f64,
+                    -0.25 - eps + 2.0 * eps * j as f64 / steps as f64,
+                ];
+                let y = forward(x);
+                for k in 0..2 {
+                    assert!(
+                        lo[k] <= y[k] && y[k] <= hi[k],
+                        "{method}: y{k}({x:?}) = {} outside [{}, {}]",
+                        y[k],
+                        lo[k],
+                        hi[k]
+                    );
+                }
+            }
+        }
+        widths.push(hi[0] - lo[0] + hi[1] - lo[1]);
+    }
+    assert!(widths[1] <= widths[0], "CROWN looser than IBP: {widths:?}");
+    assert!(
+        widths[2] <= widths[1] + 1e-9,
+        "alpha-CROWN looser than CROWN: {widths:?}"
+    );
+}

@@ -9,7 +9,7 @@
 use ndarray::{Array2, Zip};
 
 use crate::crown::{Alphas, Analysis, LinearBound};
-use crate::net::Layer;
+use crate::net::{ConcatPart, Layer};
 use crate::relax::Act;
 
 /// Optimised lower bounds of `c y` (rows independent).
@@ -124,6 +124,20 @@ fn gradients(an: &Analysis, lb: &LinearBound, alphas: &Alphas) -> Vec<(usize, Ar
                 Layer::Sub { a, b } => &g[*a] - &g[*b],
                 Layer::Gather { src, index } => {
                     Array2::from_shape_fn((rows, index.len()), |(r, j)| g[*src][[r, index[j]]])
+                }
+                Layer::Concat { parts } => {
+                    let mut v = Array2::zeros((rows, node.size));
+                    let mut off = 0;
+                    for p in parts {
+                        let n = p.size(&net.nodes);
+                        let mut dst = v.slice_mut(ndarray::s![.., off..off + n]);
+                        match p {
+                            ConcatPart::Layer(k) => dst.assign(&g[*k]),
+                            ConcatPart::Const(c) => dst.assign(c),
+                        }
+                        off += n;
+                    }
+                    v
                 }
                 Layer::Mul { a: pa, b: pb } => {
                     // The McCormick plane the backward pass chose, at the planes' operand points.

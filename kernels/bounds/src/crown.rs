@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use ndarray::{s, Array1, Array2, Axis};
 
 use crate::error::{codes, BoundsError, Result};
-use crate::net::{BoundNet, Layer};
+use crate::net::{BoundNet, ConcatPart, Layer};
 use crate::relax::{relax, Act, Relax};
 use crate::rounding::{down, gamma, underflow, up, U64};
 use crate::stop::Stop;
@@ -548,6 +548,24 @@ impl<'n> Analysis<'n> {
             Layer::Softmax { src, groups } => {
                 softmax_interval(&self.lower[*src], &self.upper[*src], groups)
             }
+            Layer::Concat { parts } => {
+                // Data movement: each part's box, a constant's exactly.
+                let (mut lo, mut hi) =
+                    (Vec::with_capacity(node.size), Vec::with_capacity(node.size));
+                for p in parts {
+                    match p {
+                        ConcatPart::Layer(k) => {
+                            lo.extend(self.lower[*k].iter());
+                            hi.extend(self.upper[*k].iter());
+                        }
+                        ConcatPart::Const(c) => {
+                            lo.extend(c.iter());
+                            hi.extend(c.iter());
+                        }
+                    }
+                }
+                (Array1::from(lo), Array1::from(hi))
+            }
             Layer::MaxPool { src, windows } => (
                 windows
                     .iter()
@@ -677,6 +695,30 @@ impl<'n> Analysis<'n> {
                     // Repeated indices sum columns: one rounding each, at most.
                     let m = self.magnitude(*src);
                     add(index.iter().map(|&k| m[k] * gamma(1.0)).collect());
+                }
+                Layer::Concat { parts } => {
+                    // Columns of layer parts move unchanged; constant parts add `A_p c` to the
+                    // bias, a sum over every constant element.
+                    let n_const: usize = parts
+                        .iter()
+                        .map(|p| match p {
+                            ConcatPart::Const(c) => c.len(),
+                            ConcatPart::Layer(_) => 0,
+                        })
+                        .sum();
+                    if n_const > 0 {
+                        let g = gamma((n_const + 2) as f64);
+                        let mut v = Vec::with_capacity(self.net.nodes[i].size);
+                        for p in parts {
+                            match p {
+                                ConcatPart::Layer(k) => {
+                                    v.extend(std::iter::repeat_n(0.0, self.net.nodes[*k].size))
+                                }
+                                ConcatPart::Const(c) => v.extend(c.iter().map(|x| x.abs() * g)),
+                            }
+                        }
+                        add(Array1::from(v));
+                    }
                 }
                 Layer::Mul { a, b } => {
                     // Per entry: two coefficient products and an intercept `c la lb` summed
@@ -835,6 +877,25 @@ impl<'n> Analysis<'n> {
                     }
                     ops += 1.0;
                     self.add_into(&mut pending[*src], na, *src, &mut abs_err);
+                }
+                Layer::Concat { parts } => {
+                    // Exact: each part gets its own columns; a constant's go into the bias.
+                    let mut off = 0;
+                    for p in parts {
+                        let n = p.size(&net.nodes);
+                        let cols = a.slice(s![.., off..off + n]);
+                        match p {
+                            ConcatPart::Layer(k) => {
+                                ops += 1.0;
+                                self.add_into(&mut pending[*k], cols.to_owned(), *k, &mut abs_err);
+                            }
+                            ConcatPart::Const(c) => {
+                                ops += (n + 2) as f64;
+                                bias += &cols.dot(c);
+                            }
+                        }
+                        off += n;
+                    }
                 }
                 Layer::Mul { a: pa, b: pb } => {
                     if record {

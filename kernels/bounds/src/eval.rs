@@ -1,7 +1,7 @@
 //! Concrete execution of a [`BoundNet`] in f64 or f32: confirms counterexamples, drives attacks,
 //! and checks in tests that bounds contain real executions.
 
-use crate::net::{BoundNet, Layer};
+use crate::net::{BoundNet, ConcatPart, Layer};
 
 /// The float types the evaluator runs in.
 pub trait Real: Copy + PartialOrd + std::fmt::Debug + Send + Sync + 'static {
@@ -128,6 +128,16 @@ pub fn eval_all<T: Real>(net: &BoundNet, x: &[f64]) -> Vec<Vec<T>> {
                 .map(|(&p, &q)| p.add(q.mul(T::of(-1.0))))
                 .collect(),
             Layer::Gather { src, index } => index.iter().map(|&j| vals[*src][j]).collect(),
+            Layer::Concat { parts } => {
+                let mut v = Vec::with_capacity(node.size);
+                for p in parts {
+                    match p {
+                        ConcatPart::Layer(k) => v.extend_from_slice(&vals[*k]),
+                        ConcatPart::Const(c) => v.extend(c.iter().map(|&x| T::of(x))),
+                    }
+                }
+                v
+            }
             Layer::Relu { src } => vals[*src]
                 .iter()
                 .map(|&v| if v > T::zero() { v } else { T::zero() })
@@ -238,6 +248,18 @@ pub fn input_gradient(net: &BoundNet, x: &[f64], weights: &[f64]) -> Vec<f64> {
             Layer::Gather { src, index } => {
                 for (j, &gj) in g.iter().enumerate() {
                     grads[*src][index[j]] += gj;
+                }
+            }
+            Layer::Concat { parts } => {
+                let mut off = 0;
+                for p in parts {
+                    let n = p.size(&net.nodes);
+                    if let ConcatPart::Layer(k) = p {
+                        for (d, &gj) in grads[*k].iter_mut().zip(&g[off..off + n]) {
+                            *d += gj;
+                        }
+                    }
+                    off += n;
                 }
             }
             Layer::Relu { src } => {

@@ -11,7 +11,9 @@
 //!   (cpu/norm.rs, exec/session/norms.rs) before `y = v s + t`: `s` carries at most 6 roundings
 //!   (the f32 parameters, add, sqrt, div, mul), `mean s` 8, `t` 10 relative to `|b| + |mean s|`
 //!   (it may cancel), and the two output operations 2 more: `gamma32(12) (|s| m + |b| + |mean s|)`;
-//! - relu, max-pool, gather: exact; leaky relu: `gamma32(2) alpha m` (the slope is
+//! - relu, max-pool, gather, concat (and pad, a gather of its input and its fill): exact, but
+//!   a constant part of a concat (a pad's fill value) is the executor's f32 copy of it:
+//!   `gamma32(4) |c|`, as a constant shift's; leaky relu: `gamma32(2) alpha m` (the slope is
 //!   rounded to f32 too);
 //! - sigmoid, tanh: 8 u32 absolute (f32 `exp`/`tanh` assumed accurate to 4 ulp: an assumption
 //!   named in docs/bounds.md);
@@ -31,7 +33,7 @@
 use ndarray::Array1;
 
 use crate::crown::Analysis;
-use crate::net::Layer;
+use crate::net::{ConcatPart, Layer};
 use crate::rounding::{gamma_with, U32};
 
 fn mag(an: &Analysis, i: usize) -> Array1<f64> {
@@ -100,6 +102,20 @@ pub fn layer_noise(an: &Analysis, i: usize) -> Array1<f64> {
                     f.f32_noise(l[j].abs().max(u[j].abs()), yl.abs().max(yu.abs()))
                 })
                 .collect()
+        }
+        Layer::Concat { parts } => {
+            let mut e = Vec::with_capacity(node.size);
+            for p in parts {
+                match p {
+                    ConcatPart::Layer(k) => {
+                        e.extend(std::iter::repeat_n(0.0, an.net.nodes[*k].size))
+                    }
+                    ConcatPart::Const(c) => {
+                        e.extend(c.iter().map(|v| v.abs() * gamma_with(4.0, U32) + TINY))
+                    }
+                }
+            }
+            Array1::from(e)
         }
         // One rounded product of two f32 operands.
         Layer::Mul { a, b } => mag(an, *a) * mag(an, *b) * U32 + TINY,

@@ -29,7 +29,7 @@ use crate::error::{codes, BoundsError, Result};
 use crate::independent_smooth::{
     product_interval, softmax_f32_noise, softmax_interval, unary_f32_noise, unary_interval,
 };
-use crate::net::{BoundNet, Layer};
+use crate::net::{BoundNet, ConcatPart, Layer};
 use crate::vnnlib::{Case, Property};
 
 const U: f64 = f64::EPSILON / 2.0;
@@ -105,6 +105,21 @@ fn parents(l: &Layer) -> Vec<usize> {
         | Layer::Unary { src, .. }
         | Layer::Softmax { src, .. } => vec![*src],
         Layer::Mul { a, b } => vec![*a, *b],
+        Layer::Concat { parts } => parts
+            .iter()
+            .filter_map(|p| match p {
+                ConcatPart::Layer(k) => Some(*k),
+                ConcatPart::Const(_) => None,
+            })
+            .collect(),
+    }
+}
+
+/// A concat part's length, from the net's own layer sizes.
+fn part_len(net: &BoundNet, p: &ConcatPart) -> usize {
+    match p {
+        ConcatPart::Layer(k) => net.nodes[*k].size,
+        ConcatPart::Const(c) => c.len(),
     }
 }
 
@@ -329,6 +344,22 @@ impl<'n> Leaf<'n> {
                 index.iter().map(|&k| self.lo[*src][k]).collect(),
                 index.iter().map(|&k| self.hi[*src][k]).collect(),
             ),
+            Layer::Concat { parts } => {
+                let (mut lo, mut hi) = (Vec::new(), Vec::new());
+                for p in parts {
+                    match p {
+                        ConcatPart::Layer(k) => {
+                            lo.extend_from_slice(&self.lo[*k]);
+                            hi.extend_from_slice(&self.hi[*k]);
+                        }
+                        ConcatPart::Const(c) => {
+                            lo.extend(c.iter());
+                            hi.extend(c.iter());
+                        }
+                    }
+                }
+                (lo, hi)
+            }
             Layer::Relu { src } => (
                 self.lo[*src].iter().map(|v| v.max(0.0)).collect(),
                 self.hi[*src].iter().map(|v| v.max(0.0)).collect(),
@@ -449,6 +480,17 @@ impl<'n> Leaf<'n> {
             Layer::Relu { .. } | Layer::MaxPool { .. } | Layer::Gather { .. } => {
                 vec![0.0; node.size]
             }
+            // Data movement; a constant part is the executor's f32 copy of it.
+            Layer::Concat { parts } => parts
+                .iter()
+                .flat_map(|p| match p {
+                    ConcatPart::Layer(k) => vec![0.0; self.net.nodes[*k].size],
+                    ConcatPart::Const(c) => c
+                        .iter()
+                        .map(|v| v.abs() * g32(4) + 4.0 * f64::from_bits(1))
+                        .collect(),
+                })
+                .collect(),
         };
         e.into_iter().map(|v| v * bump).collect()
     }
@@ -574,6 +616,29 @@ impl<'n> Leaf<'n> {
                         na[k] += a[j];
                     }
                     merge(&mut pending[*src], na, m, &mut slack);
+                }
+                Layer::Concat { parts } => {
+                    // Each layer part takes its own columns; a constant's go into the bias.
+                    let mut off = 0;
+                    for p in parts {
+                        let n = part_len(net, p);
+                        let cols = &a[off..off + n];
+                        match p {
+                            ConcatPart::Layer(k) => {
+                                merge(&mut pending[*k], cols.to_vec(), &self.mag[*k], &mut slack)
+                            }
+                            ConcatPart::Const(c) => {
+                                for (&aj, &cj) in cols.iter().zip(c) {
+                                    let t = aj * cj;
+                                    bias += t;
+                                    bias_mag += t.abs();
+                                    bias_terms += 1;
+                                    slack += g(1) * t.abs();
+                                }
+                            }
+                        }
+                        off += n;
+                    }
                 }
                 Layer::Relu { src } | Layer::LeakyRelu { src, .. } => {
                     let alpha = match net.nodes[i].layer {

@@ -38,7 +38,7 @@ pub use crown::{
 pub use error::{codes, BoundsError, Span};
 pub use independent::{check_independently, check_independently_until};
 pub use lower::Payload;
-pub use net::{BoundNet, Layer, NetNode};
+pub use net::{BoundNet, ConcatPart, Layer, NetNode};
 pub use runner::{format_result, run_instance, run_instance_with, write_result, Instance};
 pub use stop::{Stop, StopReason};
 pub use unary::UnaryFn;

@@ -6,7 +6,7 @@ use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use tl_ir::{AttrValue, Attrs, Graph, NodeKind, Op};
 
 use crate::error::{codes, BoundsError, Result};
-use crate::net::{BoundNet, Layer, NetNode};
+use crate::net::{BoundNet, ConcatPart, Layer, NetNode};
 use crate::unary::UnaryFn;
 
 /// Weights by param key, as f64 arrays. Any loader can provide one; the verifier never reads files
@@ -51,6 +51,8 @@ pub const LOWERED_OPS: &[Op] = &[
     Op::Transpose,
     Op::Permute,
     Op::Slice,
+    Op::Concat,
+    Op::Pad,
     Op::Identity,
     Op::Dropout,
     Op::Constant,
@@ -542,6 +544,19 @@ impl Lowerer<'_> {
             Op::Sub => bin(|x, y| x - y)?,
             Op::Mul => bin(|x, y| x * y)?,
             Op::Div => bin(|x, y| x / y)?,
+            Op::Concat => {
+                let axis = norm_axis(name, attrs.int("axis", 0), out_shape.len())?;
+                let views: Vec<_> = args.iter().map(|a| a.view()).collect();
+                ndarray::concatenate(ndarray::Axis(axis), &views)
+                    .map_err(|e| unsupported(name, format!("concat of constants: {e}")))?
+            }
+            Op::Pad => {
+                let (index, value) = pad_index(name, attrs, args[0].shape(), out_shape)?;
+                let flat: Vec<f64> = args[0].iter().cloned().collect();
+                let v = index.iter().map(|k| k.map_or(value, |k| flat[k])).collect();
+                ArrayD::from_shape_vec(IxDyn(out_shape), v)
+                    .map_err(|e| unsupported(name, format!("pad of a constant: {e}")))?
+            }
             _ => {
                 return Err(unsupported(
                     name,
@@ -881,14 +896,114 @@ impl Lowerer<'_> {
                     .collect();
                 self.push(Layer::Gather { src: *src, index }, id, out_shape)
             }
+            (Op::Concat, parts) => self.concat(id, attrs, parts, out_shape),
+            (Op::Pad, [Val::Var(src, xs)]) => {
+                let (index, value) = pad_index(name, attrs, xs, &out_shape)?;
+                let n = numel(xs);
+                if index.iter().all(Option::is_some) {
+                    // Reflect and edge modes (and constant mode with no fill) only gather.
+                    if *xs == out_shape && index.iter().enumerate().all(|(j, k)| *k == Some(j)) {
+                        return Ok(Val::Var(*src, out_shape));
+                    }
+                    let index = index.into_iter().map(|k| k.unwrap_or(0)).collect();
+                    return self.push(Layer::Gather { src: *src, index }, id, out_shape);
+                }
+                // Constant mode: the fill value as one more element, gathered where it goes.
+                let parts = vec![ConcatPart::Layer(*src), ConcatPart::Const(Array1::from_elem(1, value))];
+                let fill = self.push_part(Layer::Concat { parts }, id, "fill", vec![n + 1])?;
+                let index = index.into_iter().map(|k| k.unwrap_or(n)).collect();
+                self.push(Layer::Gather { src: fill, index }, id, out_shape)
+            }
             _ => Err(unsupported(
                 name,
                 format!(
-                    "{} is not supported by the bound verifier in this form (supported: linear, matmul, conv2d, relu, leaky_relu, sigmoid, tanh, gelu, erf, exp, log, sqrt, pow by 2/0.5/-1/-0.5, add/sub/mul/div (division by a positive tensor), neg, sum/mean, softmax, layer_norm, attention_weights/scaled_dot_product_attention without a mask, batch_norm, avg_pool2d, max_pool2d, flatten/reshape, transpose/permute/slice, identity, dropout, constants)",
+                    "{} is not supported by the bound verifier in this form (supported: linear, matmul, conv2d, relu, leaky_relu, sigmoid, tanh, gelu, erf, exp, log, sqrt, pow by 2/0.5/-1/-0.5, add/sub/mul/div (division by a positive tensor), neg, sum/mean, softmax, layer_norm, attention_weights/scaled_dot_product_attention without a mask, batch_norm, avg_pool2d, max_pool2d, flatten/reshape, transpose/permute/slice, concat, pad (constant, reflect, edge), identity, dropout, constants)",
                     op.name()
                 ),
             )),
         }
+    }
+
+    /// `concat` along any axis of computed tensors and constants: the parts' vectors one after
+    /// another ([`Layer::Concat`]), then, when the axis is not the outermost non-trivial one, a
+    /// gather interleaving the blocks into row-major order.
+    fn concat(
+        &mut self,
+        id: usize,
+        attrs: &Attrs,
+        args: &[&Val],
+        out_shape: Vec<usize>,
+    ) -> Result<Val> {
+        let name = self.graph.nodes[id].name.clone();
+        let name = name.as_str();
+        let rank = out_shape.len();
+        let axis = norm_axis(name, attrs.int("axis", 0), rank)?;
+        let outer = numel(&out_shape[..axis]);
+        let inner = numel(&out_shape[axis + 1..]);
+        // (part, its extent along the axis), empty operands left out.
+        let mut parts: Vec<(ConcatPart, usize)> = Vec::new();
+        for a in args {
+            let (part, shape) = match a {
+                Val::Var(k, s) => (ConcatPart::Layer(*k), s.clone()),
+                Val::Const(c) => (
+                    ConcatPart::Const(c.iter().cloned().collect()),
+                    c.shape().to_vec(),
+                ),
+            };
+            let fits = shape.len() == rank
+                && shape
+                    .iter()
+                    .zip(&out_shape)
+                    .enumerate()
+                    .all(|(j, (d, o))| j == axis || d == o);
+            if !fits {
+                return Err(unsupported(
+                    name,
+                    format!("concat operand of shape {shape:?} does not fit the output {out_shape:?} along axis {axis}"),
+                ));
+            }
+            if numel(&shape) > 0 {
+                parts.push((part, shape[axis]));
+            }
+        }
+        let total: usize = parts.iter().map(|p| p.1).sum();
+        if total != out_shape.get(axis).copied().unwrap_or(0) {
+            return Err(unsupported(
+                name,
+                format!("concat operands' extents along axis {axis} add to {total}, the output has {out_shape:?}"),
+            ));
+        }
+        if let [(ConcatPart::Layer(k), _)] = parts.as_slice() {
+            return Ok(Val::Var(*k, out_shape));
+        }
+        let extents: Vec<usize> = parts.iter().map(|p| p.1).collect();
+        let layer = Layer::Concat {
+            parts: parts.into_iter().map(|p| p.0).collect(),
+        };
+        if outer <= 1 || extents.len() <= 1 {
+            return self.push(layer, id, out_shape);
+        }
+        let out_n = numel(&out_shape);
+        let blocks = self.push_part(layer, id, "blocks", vec![out_n])?;
+        // Per position along the axis: its part, the part's first position and its block offset.
+        let mut at = Vec::with_capacity(total);
+        let (mut start, mut offset) = (0, 0);
+        for &n in &extents {
+            for _ in 0..n {
+                at.push((n, start, offset));
+            }
+            start += n;
+            offset += outer * n * inner;
+        }
+        let index = (0..out_n)
+            .map(|flat| {
+                let (o, rem) = (flat / (total * inner), flat % (total * inner));
+                let (a, i) = (rem / inner, rem % inner);
+                let (n, start, offset) = at[a];
+                offset + (o * n + a - start) * inner + i
+            })
+            .collect();
+        self.push(Layer::Gather { src: blocks, index }, id, out_shape)
     }
 
     fn lower_const_binary(
@@ -1533,6 +1648,56 @@ fn lanes(shape: &[usize], axis: usize) -> Vec<Vec<usize>> {
         .filter(|&f| unravel(f, shape)[axis] == 0)
         .map(|f| (0..len).map(|t| f + t * strides[axis]).collect())
         .collect()
+}
+
+/// `pad`'s element map: per output element (row-major), the flat input element it copies, or
+/// `None` for constant mode's fill; and the fill value. One index walk per axis, the kernel's own
+/// (`tl_kernels::cpu::pad::pad_axis_map`), so every mode agrees with the executors.
+fn pad_index(
+    name: &str,
+    attrs: &Attrs,
+    xs: &[usize],
+    out_shape: &[usize],
+) -> Result<(Vec<Option<usize>>, f64)> {
+    use tl_kernels::cpu::pad::{pad_axis_map, PadMode};
+    let rank = xs.len();
+    let mode_name = attrs.str("mode", "constant");
+    let mode = PadMode::from_name(mode_name).ok_or_else(|| {
+        unsupported(
+            name,
+            format!("pad mode {mode_name:?} (the verifier bounds constant, reflect and edge)"),
+        )
+    })?;
+    let pads = attrs
+        .ints("pads")
+        .filter(|p| p.len() == 2 * rank && p.iter().all(|&v| v >= 0))
+        .ok_or_else(|| unsupported(name, format!("pad needs 2 x {rank} non-negative pads")))?;
+    let value = attrs.float("value", 0.0);
+    if !value.is_finite() {
+        return Err(BoundsError::new(
+            codes::NON_FINITE,
+            format!("{name}: pad value {value} is not finite"),
+        ));
+    }
+    let maps = (0..rank)
+        .map(|i| pad_axis_map(mode, xs[i], pads[i] as usize, pads[rank + i] as usize))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| unsupported(name, e.to_string()))?;
+    let shape: Vec<usize> = maps.iter().map(Vec::len).collect();
+    if shape != out_shape {
+        return Err(unsupported(
+            name,
+            format!("pad of {xs:?} gives {shape:?}, the graph declares {out_shape:?}"),
+        ));
+    }
+    let strides = row_major_strides(xs);
+    let index = (0..numel(out_shape))
+        .map(|flat| {
+            let idx = unravel(flat, out_shape);
+            (0..rank).try_fold(0, |k, ax| maps[ax][idx[ax]].map(|s| k + s * strides[ax]))
+        })
+        .collect();
+    Ok((index, value))
 }
 
 fn row_major_strides(shape: &[usize]) -> Vec<usize> {

@@ -87,6 +87,31 @@ pub enum Layer {
         src: usize,
         groups: Vec<Vec<usize>>,
     },
+    /// `y = [p_0; p_1; ...]`: the parts' vectors one after another (concat, a pad's fill).
+    /// Exact data movement: a concat along an inner axis is this block concatenation followed by
+    /// a [`Layer::Gather`] that interleaves the blocks; constant parts are exact `[c, c]` boxes.
+    Concat {
+        parts: Vec<ConcatPart>,
+    },
+}
+
+/// One block of a [`Layer::Concat`].
+#[derive(Clone, Debug)]
+pub enum ConcatPart {
+    /// An earlier layer's whole vector.
+    Layer(usize),
+    /// A block that does not depend on the input (a constant operand, a pad's fill value).
+    Const(Array1<f64>),
+}
+
+impl ConcatPart {
+    /// The part's length (a layer part's is its layer's size in `nodes`).
+    pub fn size(&self, nodes: &[NetNode]) -> usize {
+        match self {
+            ConcatPart::Layer(k) => nodes[*k].size,
+            ConcatPart::Const(c) => c.len(),
+        }
+    }
 }
 
 impl Layer {
@@ -115,6 +140,13 @@ impl Layer {
             | Layer::MaxPool { src, .. }
             | Layer::Unary { src, .. }
             | Layer::Softmax { src, .. } => vec![*src],
+            Layer::Concat { parts } => parts
+                .iter()
+                .filter_map(|p| match p {
+                    ConcatPart::Layer(k) => Some(*k),
+                    ConcatPart::Const(_) => None,
+                })
+                .collect(),
         }
     }
 
@@ -149,6 +181,7 @@ impl Layer {
             Layer::Unary { f, .. } => f.name(),
             Layer::Mul { .. } => "mul",
             Layer::Softmax { .. } => "softmax",
+            Layer::Concat { .. } => "concat",
         }
     }
 }
@@ -244,6 +277,13 @@ impl BoundNet {
                 Layer::Affine { w, b, .. } => (2 * w.len() + b.len()) * f,
                 Layer::Scale { scale, .. } => 3 * scale.len() * f,
                 Layer::Gather { index, .. } => index.len() * std::mem::size_of::<usize>(),
+                Layer::Concat { parts } => parts
+                    .iter()
+                    .map(|p| match p {
+                        ConcatPart::Layer(_) => std::mem::size_of::<usize>(),
+                        ConcatPart::Const(c) => c.len() * f,
+                    })
+                    .sum(),
                 Layer::MaxPool { windows, .. }
                 | Layer::Softmax {
                     groups: windows, ..

@@ -235,10 +235,6 @@ fn bad_inputs_get_coded_errors() {
         (Op::Prelu, Attrs::new()),
         (Op::Maximum, Attrs::new()),
         (Op::Minimum, Attrs::new()),
-        (
-            Op::Pad,
-            Attrs::new().with("pads", tl_ir::AttrValue::Ints(vec![0, 1, 0, 1])),
-        ),
         (Op::Where, Attrs::new()),
         (Op::Trilu, Attrs::new()),
         (Op::Lrn, Attrs::new().with("size", tl_ir::AttrValue::Int(3))),

@@ -22,8 +22,10 @@
 //! - **scale/shift by a constant** (add/sub/mul/div by a param or literal, neg): at most two
 //!   roundings of the constant and one of the op: `|s| e + gamma(2) (|s| (m + e) + |t|)`.
 //! - **add/sub** of two computed tensors: `(e_a + e_b) + u (|out| + e_a + e_b)`.
-//! - **relu, max_pool2d, transpose/permute/slice**: exact ops, 1-Lipschitz in max norm:
-//!   `e_out = e_in` (relu: 0 where the computed and the real input are both <= 0).
+//! - **relu, max_pool2d, transpose/permute/slice, concat, pad**: exact ops, 1-Lipschitz in max
+//!   norm: `e_out = e_in` (relu: 0 where the computed and the real input are both <= 0); a
+//!   concat's constant operand (a param or a literal) and a pad's fill value are rounded once to
+//!   the format: `u |c| + eta`.
 //! - **leaky relu** (`x * f32(alpha)`): `max(1, |alpha|) e + gamma(2) |alpha| (m + e)`.
 //! - **tanh, sigmoid**: the largest derivative over `[l - e, u + e]` times `e`, plus the rounding
 //!   of the implementation: std's `f32::tanh`/`f32::exp` call the platform libm (glibc's `tanhf`
@@ -47,7 +49,7 @@ use ndarray::Array1;
 use tl_ir::{Graph, NodeKind, Op};
 
 use crate::crown::{Analysis, CrownOptions, InputBox, Method};
-use crate::net::{BoundNet, Layer};
+use crate::net::{BoundNet, ConcatPart, Layer};
 use crate::rounding::{gamma_with, U32, U64};
 
 mod composite;
@@ -289,7 +291,10 @@ pub fn analyze(
                     (e, "add/sub, one rounding".into())
                 }
                 Layer::Gather { src, index } => {
-                    if !matches!(origin, Some(Op::Transpose | Op::Permute | Op::Slice)) {
+                    if !matches!(
+                        origin,
+                        Some(Op::Transpose | Op::Permute | Op::Slice | Op::Concat | Op::Pad)
+                    ) {
                         return Err(stop(format!(
                             "gather lowered from {origin:?}: not modelled"
                         )));
@@ -298,6 +303,36 @@ pub fn analyze(
                     (
                         index.iter().map(|&k| ex[k]).collect(),
                         "data movement, exact".into(),
+                    )
+                }
+                Layer::Concat { parts } => {
+                    // The block layer of a concat or a pad is named `node.blocks` / `node.fill`.
+                    let base = match origin {
+                        Some(_) => node.name.as_str(),
+                        None => [".blocks", ".fill"]
+                            .iter()
+                            .find_map(|suffix| node.name.strip_suffix(suffix))
+                            .unwrap_or(node.name.as_str()),
+                    };
+                    match graph_op(graph, base) {
+                        Some(Op::Concat) => constants_direct(graph, base).map_err(stop)?,
+                        Some(Op::Pad) => {}
+                        other => {
+                            return Err(stop(format!(
+                                "concat lowered from {other:?}: not modelled"
+                            )))
+                        }
+                    }
+                    let mut e = Vec::with_capacity(node.size);
+                    for p in parts {
+                        match p {
+                            ConcatPart::Layer(k) => e.extend(errs[*k].iter()),
+                            ConcatPart::Const(c) => e.extend(c.iter().map(|v| u * v.abs() + eta)),
+                        }
+                    }
+                    (
+                        Array1::from(e),
+                        "data movement, exact (constants rounded once)".into(),
                     )
                 }
                 Layer::Relu { src } => {
