@@ -15,6 +15,7 @@ mod render;
 mod report;
 mod run;
 mod sources;
+mod tolerance;
 mod trust;
 mod verify;
 mod vnncomp;
@@ -105,6 +106,9 @@ enum Command {
     Merge(verify::MergeArgs),
     /// Sound bounds of a graph's outputs over an L-infinity ball (IBP, CROWN, alpha-CROWN).
     Bounds(bounds::BoundsArgs),
+    /// Derived float budgets per node: |compiled f32 - real| and |reference f64 - real| over each
+    /// equivalence contract's input set (or --box), against the declared tolerance.
+    Tolerance(tolerance::ToleranceArgs),
     /// Write one self-contained HTML page: the graph laid out, each contract's ledger, per-node
     /// bounds (diagnostic views labelled as such).
     Report(report::ReportArgs),
@@ -130,6 +134,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Merge(args) => verify::merge(args),
         Command::Bounds(args) => bounds::run(args),
+        Command::Tolerance(args) => tolerance::run(args),
         Command::Report(args) => report::run(args),
         Command::Vnncomp(args) => vnncomp::run(args),
         Command::Certificate(cmd) => certificate::run(cmd),

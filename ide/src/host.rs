@@ -377,6 +377,18 @@ impl Analysis {
         self.with_db(|db| crate::runnable::resolve_graph(db, path, name))
     }
 
+    /// The derived float budgets of graph `name` of `path` (its only one when `None`) per node,
+    /// over each equivalence contract's input set or an explicit box (`tlc tolerance`; reads the
+    /// weights: never on the keystroke path). See [`crate::tolerance`].
+    pub fn tolerance(
+        &self,
+        path: &Path,
+        name: Option<&str>,
+        request: &crate::tolerance::InputRequest,
+    ) -> Cancellable<Result<crate::tolerance::ToleranceReport, crate::GraphError>> {
+        self.with_db(|db| crate::tolerance::tolerance(db, path, name, request))
+    }
+
     /// The named contracts of `path` in source order (for a batch run).
     pub fn contracts(&self, path: &Path) -> Cancellable<Vec<crate::ContractRef>> {
         self.with_file(path, |db, file| {

@@ -28,6 +28,7 @@ mod status;
 mod symbols;
 mod text;
 mod tokens;
+pub mod tolerance;
 pub mod trust;
 mod verification;
 

@@ -140,6 +140,18 @@ pub(crate) fn resolve_graph(
     }
 }
 
+/// The graph name `resolve_graph` resolves for `name` (the spec's only graph when `None`).
+pub(crate) fn resolved_name(
+    db: &dyn Db,
+    spec: &Path,
+    name: Option<&str>,
+) -> Result<String, GraphError> {
+    match name {
+        Some(n) => Ok(n.to_string()),
+        None => only_graph(db, db.source(spec)),
+    }
+}
+
 /// Graphs and ONNX imports a spec defines.
 fn runnable_names(db: &dyn Db, file: SourceFile) -> Vec<String> {
     tl_analysis::items::file_definitions(db, file)

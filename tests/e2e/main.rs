@@ -11,6 +11,7 @@ mod graph;
 mod lsp;
 mod lsp_stress;
 mod support;
+mod tolerance;
 mod transformer_bounds;
 mod trust;
 mod verify;

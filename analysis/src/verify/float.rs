@@ -4,14 +4,17 @@
 //! and the detail says by how much the derived bound exceeded the tolerance, or why none could
 //! be derived.
 
-use tl_bounds::float_error::{executor_vs_reference, Unmodelled};
-use tl_bounds::{BoundNet, Method as BoundMethod};
+use tl_bounds::float_error::{
+    analyze, executor_vs_reference, FloatBounds, Format, NodeBound, Unmodelled,
+};
+use tl_bounds::{BoundNet, InputBox, Method as BoundMethod};
+use tl_ir::Graph;
 
-use super::model::instantiate;
-use super::{Cx, Failure, Tolerance};
+use super::model::{instantiate, Model};
+use super::{input_set, Cx, Failure, Prepared, Tolerance};
 
 /// Networks up to this many neurons get CROWN ranges (tighter), larger ones IBP.
-const CROWN_NEURONS: usize = 20_000;
+pub const CROWN_NEURONS: usize = 20_000;
 
 /// The derived bound of one output against a tolerance.
 #[derive(Clone, Debug)]
@@ -25,9 +28,113 @@ pub(super) struct Derived {
     pub assumptions: Vec<String>,
 }
 
-/// Why there is no derived bound (a reason for the reviewer), or the bound per output.
-pub(super) fn derive(cx: &Cx, tol: &Tolerance) -> Result<Vec<Derived>, String> {
-    let graph = &cx.model.graph;
+/// Why the analysis of one output stopped.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stop {
+    /// The graph does not lower to a bound network (a tl-bounds error and its code).
+    Net {
+        output: String,
+        message: String,
+        code: String,
+    },
+    /// A node whose rounding is not modelled (or whose range reaches overflow).
+    Unmodelled(Unmodelled),
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Net {
+                output,
+                message,
+                code,
+            } => write!(f, "{output}: {message} [{code}]"),
+            Stop::Unmodelled(u) => write!(f, "{u}"),
+        }
+    }
+}
+
+/// The derived budgets of one graph output over a box: the f32 executor's and the f64
+/// reference's bound against the real value per node, and their sum at the output (the bound on
+/// |compiled f32 - reference f64|, `float_error::executor_vs_reference`).
+#[derive(Clone, Debug)]
+pub struct Budget {
+    pub f32_pass: FloatBounds,
+    /// The f64 pass per node (when asked for: `tlc tolerance` lists it, a contract needs only
+    /// the combined bound).
+    pub f64_pass: Option<FloatBounds>,
+    /// Elementwise bound on |compiled f32 - reference f64| at the output.
+    pub combined: Vec<f64>,
+}
+
+/// One output's budgets, or where and why the analysis stopped.
+#[derive(Clone, Debug)]
+pub struct OutputBudget {
+    pub output: String,
+    /// The range analysis used (`crown`, or `ibp` above [`CROWN_NEURONS`] neurons); `None` when
+    /// the graph does not lower to a bound network.
+    pub range_method: Option<&'static str>,
+    pub result: Result<Budget, Stop>,
+}
+
+/// The budgets of every output of `graph` (concrete shapes, one input) over the input box `b`,
+/// with the weights from `weights`; with `reference_nodes` also the f64 pass per node. The
+/// analysis `tlc verify`'s equivalence contracts use.
+pub fn output_budgets(
+    graph: &Graph,
+    weights: &dyn Fn(&str) -> Option<ndarray::ArrayD<f64>>,
+    b: &InputBox,
+    reference_nodes: bool,
+) -> Vec<OutputBudget> {
+    let mut out = Vec::new();
+    for (name, _) in &graph.outputs {
+        let net = match BoundNet::from_graph(graph, weights, Some(name)) {
+            Ok(net) => net,
+            Err(e) => {
+                out.push(OutputBudget {
+                    output: name.clone(),
+                    range_method: None,
+                    result: Err(Stop::Net {
+                        output: name.clone(),
+                        message: e.message,
+                        code: e.code.to_string(),
+                    }),
+                });
+                continue;
+            }
+        };
+        let neurons: usize = net.nodes.iter().map(|n| n.size).sum();
+        let (method, range_method) = if neurons <= CROWN_NEURONS {
+            (BoundMethod::Crown, "crown")
+        } else {
+            (BoundMethod::Ibp, "ibp")
+        };
+        let result =
+            executor_vs_reference(&net, graph, b, method).and_then(|(f32_pass, combined)| {
+                let f64_pass = if reference_nodes {
+                    Some(analyze(&net, graph, b, method, Format::F64)?)
+                } else {
+                    None
+                };
+                Ok(Budget {
+                    f32_pass,
+                    f64_pass,
+                    combined,
+                })
+            });
+        out.push(OutputBudget {
+            output: name.clone(),
+            range_method: Some(range_method),
+            result: result.map_err(Stop::Unmodelled),
+        });
+    }
+    out
+}
+
+/// The concrete graph (symbolic extents 1) and the input box of a contract over one graph input
+/// (its `given` set), or why there is none.
+pub fn contract_box(p: &Prepared, model: &Model) -> Result<(Graph, InputBox), String> {
+    let graph = &model.graph;
     if graph.inputs.len() != 1 {
         return Err(format!(
             "the float analysis needs one graph input, {} has {}",
@@ -35,55 +142,58 @@ pub(super) fn derive(cx: &Cx, tol: &Tolerance) -> Result<Vec<Derived>, String> {
             graph.inputs.len()
         ));
     }
-    let (input_id, input) = cx.model.inputs().remove(0);
+    let (input_id, input) = model.inputs().remove(0);
     let concrete = instantiate(graph, 1).map_err(|f: Failure| f.message)?;
     let shape: Vec<usize> = concrete.nodes[input_id]
         .shape
         .as_known()
         .map(|s| s.iter().map(|&d| d as usize).collect())
         .ok_or_else(|| "the input shape is not concrete".to_string())?;
-    let set = cx
-        .set_for(&input)
-        .ok_or_else(|| format!("input `{input}` has no `given` set"))?;
+    let set =
+        input_set(p, model, &input).ok_or_else(|| format!("input `{input}` has no `given` set"))?;
     let b = set.to_box(&shape).map_err(|f| f.message)?;
+    Ok((concrete, b))
+}
+
+/// The largest `bound / allowed` over the output's elements (<= 1: the derived bound fits `tol`
+/// everywhere in the box). `output` is the f32 pass's output node (its real range), `combined`
+/// the bound on |compiled - reference|.
+pub fn fit_ratio(output: &NodeBound, combined: &[f64], tol: &Tolerance) -> f64 {
+    let mut ratio: f64 = 0.0;
+    for ((&l, &h), &e) in output.lower.iter().zip(&output.upper).zip(combined) {
+        // The smallest |reference| the element can have (the f64 reference lies within its
+        // own bound of the real range).
+        let e64 = e; // generous: the combined bound also encloses the reference's error
+        let dist = if l - e64 > 0.0 {
+            l - e64
+        } else if h + e64 < 0.0 {
+            -(h + e64)
+        } else {
+            0.0
+        };
+        let allowed = tol.abs + tol.rel * dist;
+        ratio = ratio.max(if allowed > 0.0 {
+            e / allowed
+        } else {
+            f64::INFINITY
+        });
+    }
+    ratio
+}
+
+/// Why there is no derived bound (a reason for the reviewer), or the bound per output.
+pub(super) fn derive(cx: &Cx, tol: &Tolerance) -> Result<Vec<Derived>, String> {
+    let (concrete, b) = contract_box(cx.p, cx.model)?;
     let payload = |key: &str| cx.model.f64_param(key);
     let mut out = Vec::new();
-    for (name, _) in &concrete.outputs {
-        let net = BoundNet::from_graph(&concrete, &payload, Some(name))
-            .map_err(|e| format!("{name}: {} [{}]", e.message, e.code))?;
-        let neurons: usize = net.nodes.iter().map(|n| n.size).sum();
-        let method = if neurons <= CROWN_NEURONS {
-            BoundMethod::Crown
-        } else {
-            BoundMethod::Ibp
-        };
-        let (f32_pass, bound) = executor_vs_reference(&net, &concrete, &b, method)
-            .map_err(|u: Unmodelled| u.to_string())?;
-        let o = f32_pass.output();
-        let mut ratio: f64 = 0.0;
-        for ((&l, &h), &e) in o.lower.iter().zip(&o.upper).zip(&bound) {
-            // The smallest |reference| the element can have (the f64 reference lies within its
-            // own bound of the real range).
-            let e64 = e; // generous: the combined bound also encloses the reference's error
-            let dist = if l - e64 > 0.0 {
-                l - e64
-            } else if h + e64 < 0.0 {
-                -(h + e64)
-            } else {
-                0.0
-            };
-            let allowed = tol.abs + tol.rel * dist;
-            ratio = ratio.max(if allowed > 0.0 {
-                e / allowed
-            } else {
-                f64::INFINITY
-            });
-        }
+    for ob in output_budgets(&concrete, &payload, &b, false) {
+        let budget = ob.result.map_err(|s| s.to_string())?;
+        let o = budget.f32_pass.output();
         out.push(Derived {
-            output: name.clone(),
-            bound: bound.iter().fold(0.0f64, |m, &v| m.max(v)),
-            ratio,
-            assumptions: f32_pass.assumptions.clone(),
+            ratio: fit_ratio(o, &budget.combined, tol),
+            bound: budget.combined.iter().fold(0.0f64, |m, &v| m.max(v)),
+            output: ob.output,
+            assumptions: budget.f32_pass.assumptions.clone(),
         });
     }
     Ok(out)

@@ -20,7 +20,7 @@ pub mod cache;
 mod catalog_method;
 pub mod claims;
 mod external;
-mod float;
+pub mod float;
 mod gradient;
 mod jacobian;
 pub mod model;
@@ -796,13 +796,17 @@ impl Cx<'_> {
 
     /// The set of graph input `name` (a nameless `given` is the graph's only input).
     fn set_for(&self, name: &str) -> Option<&SetSpec> {
-        let single = self.model.graph.inputs.len() == 1;
-        self.p
-            .inputs
-            .iter()
-            .find(|(n, _)| n.as_deref() == Some(name) || (n.is_none() && single))
-            .map(|(_, s)| s)
+        input_set(self.p, self.model, name)
     }
+}
+
+/// The set a contract gives graph input `name` (a nameless `given` is the graph's only input).
+fn input_set<'a>(p: &'a Prepared, model: &Model, name: &str) -> Option<&'a SetSpec> {
+    let single = model.graph.inputs.len() == 1;
+    p.inputs
+        .iter()
+        .find(|(n, _)| n.as_deref() == Some(name) || (n.is_none() && single))
+        .map(|(_, s)| s)
 }
 
 #[cfg(test)]
