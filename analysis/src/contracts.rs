@@ -104,6 +104,13 @@ pub enum Claim {
     /// `indices_in_vocab(node)` (BugZoo TokenizerBoundary): every index the `embedding` node can
     /// read over the input set lies in `0..V`, V the table's row count.
     IndicesInVocab { node: String },
+    /// `domain_safe(y)` (BugZoo StableLoss and AutogradDomain): every domain-restricted node `y`
+    /// depends on (log, sqrt, the denominator of div, the base of pow) keeps its argument inside
+    /// the op's safe domain over the input set, in the real semantics and in the compiled f32
+    /// executor. The safe domains: log x > 0; sqrt x > 0 (undefined below 0, infinite gradient
+    /// at 0); div b != 0; pow by a non-integer exponent e: x > 0 (x >= 0 when e > 1), by a
+    /// negative integer: x != 0.
+    DomainSafe { output: String },
     /// `ensure other_contract within T`: the other contract's real-valued result, bridged to the
     /// executor named by `execute on` through tolerance T.
     Bridge { contract: String },
@@ -161,6 +168,7 @@ impl Claim {
             Claim::IgnoredLabelsZero { .. } => "ignored_labels",
             Claim::BatchInvariant { .. } => "batch_invariance",
             Claim::IndicesInVocab { .. } => "tokenizer_boundary",
+            Claim::DomainSafe { .. } => "safe_domain",
             Claim::Bridge { .. } => "execution",
             Claim::Lipschitz { .. } | Claim::Derivative { .. } => "jacobian",
             Claim::Adjoint { .. } => "adjoint",
@@ -287,17 +295,24 @@ pub fn duration_text(ms: u64) -> String {
 pub const METHODS: &[(&str, &[&str], &str)] = &[
     (
         "ibp",
-        &["robustness", "output_range", "vnnlib", "two_network", "jacobian"],
+        &[
+            "robustness",
+            "output_range",
+            "vnnlib",
+            "two_network",
+            "jacobian",
+            "safe_domain",
+        ],
         "interval bound propagation (sound, loose); for jacobian claims through the derivative graph",
     ),
     (
         "crown",
-        &["robustness", "output_range", "vnnlib", "two_network"],
+        &["robustness", "output_range", "vnnlib", "two_network", "safe_domain"],
         "CROWN linear relaxation (sound)",
     ),
     (
         "alpha_crown",
-        &["robustness", "output_range", "vnnlib", "two_network"],
+        &["robustness", "output_range", "vnnlib", "two_network", "safe_domain"],
         "CROWN with optimised relu slopes (sound)",
     ),
     (
@@ -320,6 +335,7 @@ pub const METHODS: &[(&str, &[&str], &str)] = &[
             "jacobian",
             "adjoint",
             "batch_invariance",
+            "safe_domain",
         ],
         "random executions: finds counterexamples, never proves (status tested)",
     ),
@@ -1499,6 +1515,22 @@ impl<'db> ContractCx<'db> {
                         }
                         Some(Claim::IndicesInVocab { node })
                     }
+                    "domain_safe" => {
+                        let Some(Expr::Name(p)) = args.first().map(|a| &a.value) else {
+                            self.error(
+                                573,
+                                *span,
+                                "`domain_safe` takes a graph value: `domain_safe(loss)`",
+                            );
+                            return None;
+                        };
+                        if args.len() != 1 {
+                            self.error(573, *span, "`domain_safe` takes one graph value");
+                            return None;
+                        }
+                        let output = self.value_name(p)?;
+                        Some(Claim::DomainSafe { output })
+                    }
                     "adjoint" => {
                         let Some(Expr::Name(p)) = args.first().map(|a| &a.value) else {
                             self.error(440, *span, "`adjoint` takes a graph value: `adjoint(y)`");
@@ -1537,7 +1569,7 @@ impl<'db> ContractCx<'db> {
                     }
                     _ => {
                         let d = self.error(405, callee.span, format!("unknown claim `{name}`"));
-                        d.help = Some("claims: argmax(y) == k, linear comparisons, all(...), masked_weights_zero(n), ignored_labels_zero(n), adjoint(y), lipschitz(y, x) <= L, d(y[i]) / d(x[j]) >= c, compiled ~= reference, gradient ~= finite_difference".into());
+                        d.help = Some("claims: argmax(y) == k, linear comparisons, all(...), masked_weights_zero(n), ignored_labels_zero(n), domain_safe(y), adjoint(y), lipschitz(y, x) <= L, d(y[i]) / d(x[j]) >= c, compiled ~= reference, gradient ~= finite_difference".into());
                         None
                     }
                 }

@@ -30,13 +30,76 @@ pub enum Verdict {
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Counterexample {
     /// Input name -> (shape, row-major values).
+    #[serde(with = "tensor_values")]
     pub inputs: Vec<(String, Vec<usize>, Vec<f64>)>,
-    /// Output name -> (shape, row-major values) from the engine named by `confirmed_on`.
+    /// Output name -> (shape, row-major values) from the engine named by `confirmed_on`; a
+    /// falsifying output may be infinite or NaN (log(0), 0/0).
+    #[serde(with = "tensor_values")]
     pub outputs: Vec<(String, Vec<usize>, Vec<f64>)>,
     /// Where the violation was re-computed and confirmed, for reports: "the compiled f32
     /// executor" for bounds and sampling, the f64 reference semantics for gradient checks.
     #[serde(default = "Counterexample::compiled_executor")]
     pub confirmed_on: String,
+}
+
+/// JSON has no infinities or NaN (serde_json writes them as `null`, which does not read back):
+/// non-finite values travel as the strings `"inf"`, `"-inf"` and `"nan"`.
+mod tensor_values {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Number(f64),
+        Text(String),
+        /// Written by versions before the strings; its value is lost.
+        Null(()),
+    }
+
+    type Named = Vec<(String, Vec<usize>, Vec<f64>)>;
+
+    pub fn serialize<S: Serializer>(v: &Named, s: S) -> Result<S::Ok, S::Error> {
+        let out: Vec<(&String, &Vec<usize>, Vec<Value>)> = v
+            .iter()
+            .map(|(name, shape, xs)| {
+                let vals = xs
+                    .iter()
+                    .map(|&x| match x {
+                        x if x.is_finite() => Value::Number(x),
+                        x if x.is_nan() => Value::Text("nan".into()),
+                        x if x > 0.0 => Value::Text("inf".into()),
+                        _ => Value::Text("-inf".into()),
+                    })
+                    .collect();
+                (name, shape, vals)
+            })
+            .collect();
+        out.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Named, D::Error> {
+        let raw: Vec<(String, Vec<usize>, Vec<Value>)> = Vec::deserialize(d)?;
+        raw.into_iter()
+            .map(|(name, shape, vals)| {
+                let xs = vals
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::Number(x) => Ok(x),
+                        Value::Null(()) => Ok(f64::NAN),
+                        Value::Text(t) => match t.as_str() {
+                            "inf" => Ok(f64::INFINITY),
+                            "-inf" => Ok(f64::NEG_INFINITY),
+                            "nan" => Ok(f64::NAN),
+                            other => Err(serde::de::Error::custom(format!(
+                                "a tensor value must be a number, \"inf\", \"-inf\" or \"nan\", not {other:?}"
+                            ))),
+                        },
+                    })
+                    .collect::<Result<Vec<f64>, D::Error>>()?;
+                Ok((name, shape, xs))
+            })
+            .collect()
+    }
 }
 
 impl Counterexample {
@@ -171,5 +234,40 @@ mod tests {
             methods: vec![unknown],
         };
         assert_eq!(o.evidence_status(), Status::Uncovered);
+    }
+}
+
+#[cfg(test)]
+mod counterexample_json_tests {
+    use super::Counterexample;
+
+    #[test]
+    fn non_finite_values_round_trip_through_json() {
+        let c = Counterexample {
+            inputs: vec![("x".into(), vec![2], vec![0.0, -1.5])],
+            outputs: vec![(
+                "y".into(),
+                vec![3],
+                vec![f64::NEG_INFINITY, f64::INFINITY, 2.0],
+            )],
+            confirmed_on: Counterexample::compiled_executor(),
+        };
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(text.contains("\"-inf\""), "{text}");
+        let back: Counterexample = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, c);
+        let nan = Counterexample {
+            outputs: vec![("y".into(), vec![1], vec![f64::NAN])],
+            ..c.clone()
+        };
+        let back: Counterexample =
+            serde_json::from_str(&serde_json::to_string(&nan).unwrap()).unwrap();
+        assert!(back.outputs[0].2[0].is_nan());
+        let old = text.replace("\"-inf\"", "null");
+        let back: Counterexample = serde_json::from_str(&old).unwrap();
+        assert!(back.outputs[0].2[0].is_nan());
+        assert!(
+            serde_json::from_str::<Counterexample>(&text.replace("\"-inf\"", "\"big\"")).is_err()
+        );
     }
 }

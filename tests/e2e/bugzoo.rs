@@ -174,3 +174,46 @@ fn layernorm_fix_with_the_degenerate_axis_reintroduced_is_falsified() {
     let c = contract(&report, "normalised_features_respond");
     assert_eq!(c["status"], "falsified", "{c}");
 }
+
+const DOMAINS: &str = "spec-examples/bugzoo_domains.tl";
+
+/// StableLoss and AutogradDomain: log of an underflowing softmax and sqrt of a norm at the origin
+/// are falsified by replayed inputs; log_softmax and the smoothed norm are not.
+#[test]
+fn domain_bugs_are_falsified_by_replayed_inputs_and_the_fixes_are_not() {
+    let root = repo_root();
+    let (code, out, err) = verify(&root, DOMAINS, "json");
+    assert_eq!(code, 0, "{err}\n{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    for buggy in ["log_prob_underflows", "norm_at_the_origin"] {
+        let c = contract(&report, buggy);
+        assert_eq!(c["status"], "falsified", "{c}");
+        assert_eq!(c["expectation_met"], true);
+        assert!(c.to_string().contains("TL0572"), "{c}");
+    }
+    assert_eq!(
+        contract(&report, "smoothed_norm_is_safe")["status"],
+        "checked"
+    );
+    assert_eq!(
+        contract(&report, "log_softmax_is_safe")["status"],
+        "assumed"
+    );
+}
+
+/// Dropping the smoothing eps brings the bug back: the fixed contract is then falsified.
+#[test]
+fn the_smoothed_norm_without_its_eps_is_falsified() {
+    let dir = TempDir::new("bugzoo-domains");
+    let text = std::fs::read_to_string(repo_root().join(DOMAINS)).unwrap();
+    assert!(text.contains("t = add(s, 1e-6)"));
+    std::fs::write(
+        dir.0.join("d.tl"),
+        text.replace("t = add(s, 1e-6)", "t = add(s, 0.0)"),
+    )
+    .unwrap();
+    let (_, out, err) = verify(&dir.0, "d.tl", "json");
+    let report: serde_json::Value = serde_json::from_str(&out).expect(&err);
+    let c = contract(&report, "smoothed_norm_is_safe");
+    assert_eq!(c["status"], "falsified", "{c}");
+}

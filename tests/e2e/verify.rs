@@ -78,6 +78,13 @@ fn examples_verify_with_honest_statuses() {
         // BugZoo BatchInvariance: the buggy variant is falsified (expected), the fix checked.
         ("batch_softmax_mixes_rows", "falsified"),
         ("rows_independent", "checked"),
+        // BugZoo StableLoss and AutogradDomain: log of an underflowing softmax and sqrt of a
+        // norm at the origin falsified by replayed inputs (expected); log_softmax assumed (its
+        // op rests on the kernel assumption), the smoothed norm checked.
+        ("log_prob_underflows", "falsified"),
+        ("log_softmax_is_safe", "assumed"),
+        ("norm_at_the_origin", "falsified"),
+        ("smoothed_norm_is_safe", "checked"),
         // BugZoo LayerNormDegenerateAxis: the norm over a length-one axis ignores its input
         // (falsified, expected); the fix's slope holds on samples (assumed: layer_norm's link).
         ("degenerate_axis_ignores_input", "falsified"),

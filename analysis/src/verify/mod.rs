@@ -19,6 +19,7 @@ mod bridge;
 pub mod cache;
 mod catalog_method;
 pub mod claims;
+mod domain;
 mod external;
 pub mod float;
 mod gradient;
@@ -705,6 +706,10 @@ fn run_method(p: &Prepared, m: &Method, opts: &VerifyOptions, memo: &Memo) -> Me
         ) => jacobian::sample(&cx, *samples, *seed),
         (Claim::BatchInvariant { output }, Method::Structure) => batch::structure(&cx, output),
         (Claim::IndicesInVocab { node }, Method::Structure) => vocab::structure(&cx, node),
+        (
+            Claim::DomainSafe { output },
+            m @ (Method::Ibp | Method::Crown | Method::AlphaCrown | Method::Sampling { .. }),
+        ) => domain::run(&cx, output, m),
         (Claim::BatchInvariant { output }, Method::Sampling { samples, seed }) => {
             batch::sample(&cx, output, *samples, *seed)
         }
@@ -813,6 +818,8 @@ fn input_set<'a>(p: &'a Prepared, model: &Model, name: &str) -> Option<&'a SetSp
 mod batch_tests;
 #[cfg(test)]
 mod dataset_tests;
+#[cfg(test)]
+mod domain_contract_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

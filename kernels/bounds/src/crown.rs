@@ -370,6 +370,9 @@ impl<'n> Analysis<'n> {
             // Layer norm's normalized values: |c_j| / sqrt(mean(c^2) + eps) <= sqrt(d - 1) for a
             // centered row of d; the f32 executor's row is centered only up to rounding, so it
             // gets sqrt(d), padded by the roundings of the mean, the squares and the sqrt.
+            // `x * x` is non-negative, in f32 too (each product rounds monotonically from a
+            // non-negative real).
+            Layer::Mul { a, b } if a == b => lo.mapv_inplace(|l| l.max(0.0)),
             Layer::Mul { .. } => {
                 if let Some(rows) = self.net.normalized_rows(i) {
                     for (j, &d) in rows.iter().enumerate() {
@@ -539,7 +542,12 @@ impl<'n> Analysis<'n> {
                 let n = la.len();
                 let (mut lo, mut hi) = (Array1::zeros(n), Array1::zeros(n));
                 for j in 0..n {
-                    let (lo_j, hi_j) = interval_product(la[j], ua[j], lb[j], ub[j]);
+                    // A square's two factors are one value, not two independent ones.
+                    let (lo_j, hi_j) = if a == b {
+                        interval_square(la[j], ua[j])
+                    } else {
+                        interval_product(la[j], ua[j], lb[j], ub[j])
+                    };
                     lo[j] = lo_j;
                     hi[j] = hi_j;
                 }
@@ -1075,6 +1083,21 @@ impl<'n> Analysis<'n> {
         (lo, hi)
     }
 
+    /// A linear bound's lower bounds of `c y`, raised to the output box's (IBP, intersected
+    /// with CROWN per neuron) where that is tighter: both are sound, and over a wide input set
+    /// the linear bound can be the looser one.
+    fn with_output_box(&self, c: &Array2<f64>, linear: Array1<f64>) -> Array1<f64> {
+        if !self.opts.intersect_ibp {
+            return linear;
+        }
+        let boxed = self.bound_spec(c, Method::Ibp);
+        linear
+            .iter()
+            .zip(boxed.iter())
+            .map(|(&l, &b)| l.max(b))
+            .collect()
+    }
+
     /// Lower bounds of `c y` by `method` (IBP: interval arithmetic on the output bounds).
     pub fn bound_spec(&self, c: &Array2<f64>, method: Method) -> Array1<f64> {
         match method {
@@ -1095,8 +1118,10 @@ impl<'n> Analysis<'n> {
                     })
                     .collect()
             }
-            Method::Crown => self.spec_lower(c, None).lower,
-            Method::AlphaCrown { iters, lr } => crate::alpha::optimize(self, c, iters, lr).lower,
+            Method::Crown => self.with_output_box(c, self.spec_lower(c, None).lower),
+            Method::AlphaCrown { iters, lr } => {
+                self.with_output_box(c, crate::alpha::optimize(self, c, iters, lr).lower)
+            }
         }
     }
 }
@@ -1155,6 +1180,19 @@ pub(crate) fn interval_product(la: f64, ua: f64, lb: f64, ub: f64) -> (f64, f64)
         lo.next_down() - f64::from_bits(1),
         hi.next_up() + f64::from_bits(1),
     )
+}
+
+/// `[l, u]^2`, outward rounded: 0 when the interval contains 0.
+pub(crate) fn interval_square(l: f64, u: f64) -> (f64, f64) {
+    let (a, b) = (l * l, u * u);
+    if a.is_nan() || b.is_nan() {
+        return (f64::NEG_INFINITY, f64::INFINITY);
+    }
+    let hi = a.max(b).next_up() + f64::from_bits(1);
+    if l <= 0.0 && u >= 0.0 {
+        return (0.0, hi);
+    }
+    ((a.min(b).next_down() - f64::from_bits(1)).max(0.0), hi)
 }
 
 /// Softmax bounds per group: `y_i = 1 / (1 + sum_{j != i} exp(x_j - x_i))` is smallest at

@@ -268,6 +268,17 @@ impl<'n> Leaf<'n> {
                 }
                 (lo, hi)
             }
+            Layer::Mul { a, b } if a == b => (0..self.lo[*a].len())
+                .map(|j| {
+                    let (l, h) = (self.lo[*a][j], self.hi[*a][j]);
+                    let (lo, hi) = product_interval(l, h, l, h);
+                    if l <= 0.0 && h >= 0.0 {
+                        (0.0, hi)
+                    } else {
+                        ((l * l).min(h * h).next_down().max(0.0).max(lo), hi)
+                    }
+                })
+                .unzip(),
             Layer::Mul { a, b } => (0..self.lo[*a].len())
                 .map(|j| {
                     product_interval(
