@@ -313,13 +313,24 @@ contract first_output_below_its_centre_value on enc {{
     };
     // The method's evidence is checked; the contract's own status is capped by the data link
     // (an imported ONNX file is external data: uncovered without an `environment` assumption).
-    for name in ["range_by_ibp", "range_by_crown"] {
-        let c = contract(name);
-        assert_eq!(c["evidence_status"], "checked", "seed {seed}: {name}: {c}");
-        assert_eq!(
-            c["methods"][0]["verdict"]["verdict"], "holds",
-            "seed {seed}: {c}"
-        );
+    let c = contract("range_by_ibp");
+    assert_eq!(c["evidence_status"], "checked", "seed {seed}: {c}");
+    assert_eq!(
+        c["methods"][0]["verdict"]["verdict"], "holds",
+        "seed {seed}: {c}"
+    );
+    // The CROWN box itself is claimed: CROWN holds, but a verdict counts only when the
+    // independent checker (looser: interval layers for products and softmax) confirms it. It is
+    // then checked; otherwise unknown with TL0608, never checked on CROWN's word alone.
+    let c = contract("range_by_crown");
+    let verdict = &c["methods"][0]["verdict"];
+    if c["evidence_status"] == "checked" {
+        assert_eq!(verdict["verdict"], "holds", "seed {seed}: {c}");
+        assert!(c.to_string().contains("re-checks independently"), "{c}");
+    } else {
+        assert_eq!(verdict["verdict"], "unknown", "seed {seed}: {c}");
+        assert!(verdict["reason"].as_str().unwrap().contains("TL0608"), "{c}");
+        assert!(verdict["reason"].as_str().unwrap().contains("CROWN bounds exclude"), "{c}");
     }
     let f = contract("first_output_below_its_centre_value");
     assert_eq!(f["status"], "falsified", "seed {seed}: {f}");

@@ -44,9 +44,10 @@ pub(super) fn run(cx: &Cx, method: &Method) -> Result<(Verdict, String), Failure
             max_nodes,
             split,
         } => bab(cx, &problem, *timeout_ms, *max_nodes, split.as_deref()),
-        Method::Ibp => bound(&problem, BoundMethod::Ibp, "IBP"),
-        Method::Crown => bound(&problem, BoundMethod::Crown, "CROWN"),
+        Method::Ibp => bound(cx, &problem, BoundMethod::Ibp, "IBP"),
+        Method::Crown => bound(cx, &problem, BoundMethod::Crown, "CROWN"),
         Method::AlphaCrown => bound(
+            cx,
             &problem,
             BoundMethod::AlphaCrown {
                 iters: ALPHA_ITERS,
@@ -128,8 +129,104 @@ fn known(shape: &tl_ir::Shape) -> Result<Vec<usize>, Failure> {
         .ok_or_else(|| Failure::unsupported(format!("shape {shape} is not concrete")))
 }
 
-/// One bound computation: holds iff every disjunct of every case is refuted by some row.
+/// Leaves the re-check may split the input box into (per case) before it gives up.
+const RECHECK_MAX_LEAVES: usize = 256;
+/// The re-check's time limit when the run sets none (or a longer one).
+const RECHECK_LIMIT: Duration = Duration::from_secs(10);
+
+/// The independent checker (`tl_bounds::check_independently`) on the claim: it re-derives the
+/// bound of every refuting row with its own interval and linear rules, the f32 executor margin
+/// included. It is looser than CROWN, so where it cannot refute a box the box is bisected along
+/// its widest side (breadth first, at most `RECHECK_MAX_LEAVES` leaves per case) and the split
+/// tree becomes the certificate, which the checker then walks from each case's box and
+/// re-derives leaf by leaf. Not confirmed within the budget: the method is unknown, never
+/// checked. Returns the number of leaves.
+fn recheck(cx: &Cx, p: &Problem) -> Result<usize, String> {
+    use tl_bounds::certificate::{CaseCertificate, CertNode};
+    let limit = cx
+        .opts
+        .timeout
+        .map_or(RECHECK_LIMIT, |t| t.min(RECHECK_LIMIT));
+    let until = std::time::Instant::now() + limit;
+    let cancel = cx.opts.cancel.clone();
+    let stop = move || {
+        cancel.load(std::sync::atomic::Ordering::Relaxed) || std::time::Instant::now() >= until
+    };
+    let mut cases = Vec::with_capacity(p.property.cases.len());
+    for (k, case) in p.property.cases.iter().enumerate() {
+        let mut nodes = vec![CertNode::Open];
+        let mut queue = std::collections::VecDeque::from([(
+            0usize,
+            case.input.lower.clone(),
+            case.input.upper.clone(),
+        )]);
+        let mut leaves = 1usize;
+        while let Some((id, lo, hi)) = queue.pop_front() {
+            if stop() {
+                return Err(format!(
+                    "[TL0640] the re-check ran past {} ms or was cancelled",
+                    limit.as_millis()
+                ));
+            }
+            let err = match tl_bounds::refutes_box(&p.net, case, &lo, &hi, true) {
+                Ok(()) => {
+                    nodes[id] = CertNode::Leaf {
+                        empty: false,
+                        bounds: vec![],
+                        alphas: None,
+                    };
+                    continue;
+                }
+                Err(e) => e,
+            };
+            let widest = (0..lo.len())
+                .filter(|&d| lo[d] < hi[d])
+                .max_by(|&a, &b| (hi[a] - lo[a]).total_cmp(&(hi[b] - lo[b])));
+            let mid = widest.map(|d| (d, lo[d] + (hi[d] - lo[d]) / 2.0));
+            let split = mid.filter(|&(d, m)| lo[d] < m && m < hi[d]);
+            let (Some((dim, mid)), true, true) = (
+                split,
+                err.code == tl_bounds::codes::CERT_REJECTED,
+                leaves < RECHECK_MAX_LEAVES,
+            ) else {
+                let at = if leaves == 1 {
+                    "over the whole box".to_string()
+                } else {
+                    format!("on a sub-box after {leaves} leaves")
+                };
+                return Err(format!("case {k}, {at}: [{}] {}", err.code, err.message));
+            };
+            let (a, b) = (nodes.len(), nodes.len() + 1);
+            nodes.push(CertNode::Open);
+            nodes.push(CertNode::Open);
+            nodes[id] = CertNode::InputSplit {
+                dim,
+                mid,
+                children: [a, b],
+            };
+            let (mut hi_a, mut lo_b) = (hi.clone(), lo.clone());
+            hi_a[dim] = mid;
+            lo_b[dim] = mid;
+            queue.push_back((a, lo, hi_a));
+            queue.push_back((b, lo_b, hi));
+            leaves += 1;
+        }
+        cases.push(CaseCertificate { case: k, nodes });
+    }
+    let cert = tl_bounds::Certificate {
+        version: 1,
+        f32_executor: true,
+        cases,
+    };
+    tl_bounds::check_independently_until(&cert, &p.net, &p.property, true, &stop)
+        .map(|r| r.leaves)
+        .map_err(|e| format!("[{}] {}", e.code, e.message))
+}
+
+/// One bound computation: holds iff every disjunct of every case is refuted by some row, and
+/// the refutation re-checks in the independent checker (one leaf per case: the whole box).
 pub(super) fn bound(
+    cx: &Cx,
     p: &Problem,
     method: BoundMethod,
     label: &str,
@@ -177,10 +274,20 @@ pub(super) fn bound(
     let scope =
         "sound over the reals and for an f32 executor (bounds include the f32 rounding margin)";
     Ok(match worst {
-        None => (
-            Verdict::Holds,
-            format!("{label} bounds exclude the unsafe set over the input box; {scope}"),
-        ),
+        None => match recheck(cx, p) {
+            Ok(leaves) => (
+                Verdict::Holds,
+                format!("{label} bounds exclude the unsafe set over the input box; the refutation re-checks independently ({leaves} box{} re-derived by a checker that shares no bound code with {label}); {scope}", if leaves == 1 { "" } else { "es" }),
+            ),
+            Err(why) => (
+                Verdict::Unknown {
+                    reason: format!(
+                        "{label} bounds exclude the unsafe set over the input box, but the independent checker does not confirm it ({why}) [TL0608]"
+                    ),
+                },
+                format!("{label} over the input box; not re-checked"),
+            ),
+        },
         Some((margin, case, d)) => {
             let what = p
                 .rows

@@ -232,7 +232,7 @@ pub(super) fn run(cx: &Cx, method: &Method) -> Result<(Verdict, String), Failure
     );
     let bounded = |label: &str, m: BoundMethod| -> Result<(Verdict, String), Failure> {
         let p = pair.problem(tol)?;
-        let (v, detail) = bound(&p, m, &format!("{label} on {what}"))?;
+        let (v, detail) = bound(cx, &p, m, &format!("{label} on {what}"))?;
         Ok(match v {
             Verdict::Holds => (v, format!("{detail}; {scope}")),
             v => (v, detail),

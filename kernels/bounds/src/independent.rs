@@ -900,6 +900,17 @@ pub fn check_independently_until(
     Ok(report)
 }
 
+/// The checker's own verdict on one input box of `case` (no relu splits): `Ok` when it refutes
+/// every disjunct there. A producer may use it to find an input-split tree the checker accepts;
+/// the tree itself is then checked by [`check_independently`], which walks it from the case's
+/// box, so a producer's mistake in building it is caught there.
+pub fn refutes_box(net: &BoundNet, case: &Case, lo: &[f64], hi: &[f64], f32: bool) -> Result<()> {
+    if lo.len() != net.input_size() || hi.len() != net.input_size() {
+        return Err(reject("the box does not match the network's input"));
+    }
+    check_leaf(net, case, lo, hi, &[], None, f32)
+}
+
 fn check_leaf(
     net: &BoundNet,
     case: &Case,

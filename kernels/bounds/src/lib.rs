@@ -36,7 +36,7 @@ pub use crown::{
     ReluSplit,
 };
 pub use error::{codes, BoundsError, Span};
-pub use independent::{check_independently, check_independently_until};
+pub use independent::{check_independently, check_independently_until, refutes_box};
 pub use lower::Payload;
 pub use net::{BoundNet, ConcatPart, Layer, NetNode};
 pub use runner::{format_result, run_instance, run_instance_with, write_result, Instance};
