@@ -329,8 +329,17 @@ contract first_output_below_its_centre_value on enc {{
         assert!(c.to_string().contains("re-checks independently"), "{c}");
     } else {
         assert_eq!(verdict["verdict"], "unknown", "seed {seed}: {c}");
-        assert!(verdict["reason"].as_str().unwrap().contains("TL0608"), "{c}");
-        assert!(verdict["reason"].as_str().unwrap().contains("CROWN bounds exclude"), "{c}");
+        assert!(
+            verdict["reason"].as_str().unwrap().contains("TL0608"),
+            "{c}"
+        );
+        assert!(
+            verdict["reason"]
+                .as_str()
+                .unwrap()
+                .contains("CROWN bounds exclude"),
+            "{c}"
+        );
     }
     let f = contract("first_output_below_its_centre_value");
     assert_eq!(f["status"], "falsified", "seed {seed}: {f}");

@@ -442,3 +442,97 @@ fn the_independent_checker_rechecks_softmax_and_rejects_a_false_property() {
     let err = check_independently(&cert, &net, &false_prop, cfg.f32_executor).unwrap_err();
     assert_eq!(err.code, "TL0621", "{}", err.message);
 }
+
+/// The independent checker never refutes a property some input violates: on every builder, for
+/// random output rows `c`, the sampled least value of `c . y` (f64 reference) is a point of the
+/// unsafe set `c . y <= rhs` with `rhs` just above it, so a one-leaf certificate must be
+/// rejected; and `rhs` far below the IBP bound must be refuted (but on layer norm).
+#[test]
+fn the_independent_checker_never_refutes_a_sampled_violation() {
+    use tl_bounds::certificate::{CaseCertificate, CertNode, Certificate};
+    use tl_bounds::vnnlib::{Case, OutputConstraint, Property};
+    use tl_bounds::{check_independently, refutes_box};
+    let mut rng = Rng(0x51de_cafe);
+    let n_in = L * D;
+    for (label, build) in BUILDERS {
+        let (graph, weights) = build(&mut rng);
+        let payload = |k: &str| weights.get(k).cloned();
+        let net = BoundNet::from_graph(&graph, &payload, Some("y")).unwrap();
+        let n_out = net.output_size();
+        let params: BTreeMap<String, Tensor> = weights
+            .iter()
+            .map(|(k, v)| (k.clone(), Tensor::F64(v.clone())))
+            .collect();
+        for round in 0..2 {
+            let radius = [0.05, 0.4][round];
+            let center: Vec<f64> = (0..n_in).map(|_| rng.sym()).collect();
+            let lo: Vec<f64> = center.iter().map(|c| c - radius).collect();
+            let hi: Vec<f64> = center.iter().map(|c| c + radius).collect();
+            let boxed = InputBox::new(lo.clone(), hi.clone()).unwrap();
+            let coeffs: Vec<f64> = (0..n_out).map(|_| rng.sym()).collect();
+            let mut least = f64::INFINITY;
+            for trial in 0..200 {
+                let x = sample(&lo, &hi, trial, &mut rng);
+                let t64 = ArrayD::from_shape_vec(IxDyn(&[1, L, D]), x).unwrap();
+                let r = denote(
+                    &graph,
+                    &params,
+                    &BTreeMap::from([("x".to_string(), Tensor::F64(t64))]),
+                )
+                .unwrap();
+                let y = values(r.output("y").unwrap());
+                least = least.min(coeffs.iter().zip(&y).map(|(c, v)| c * v).sum::<f64>());
+            }
+            let prop = |rhs: f64| Property {
+                n_inputs: n_in,
+                n_outputs: n_out,
+                cases: vec![Case {
+                    input: boxed.clone(),
+                    disjuncts: vec![vec![OutputConstraint {
+                        coeffs: coeffs.clone(),
+                        rhs,
+                        strict: false,
+                    }]],
+                }],
+            };
+            let cert = Certificate {
+                version: 1,
+                f32_executor: true,
+                cases: vec![CaseCertificate {
+                    case: 0,
+                    nodes: vec![CertNode::Leaf {
+                        empty: false,
+                        bounds: vec![],
+                        alphas: None,
+                    }],
+                }],
+            };
+            let violated = prop(least + 1e-9 * least.abs().max(1.0));
+            assert!(
+                check_independently(&cert, &net, &violated, true).is_err(),
+                "{label} (round {round}): a sampled violation was refuted"
+            );
+            assert!(refutes_box(&net, &violated.cases[0], &lo, &hi, true).is_err());
+            let ibp =
+                compute_bounds(&net, &boxed, Method::Ibp, None, CrownOptions::default()).unwrap();
+            let floor: f64 = coeffs
+                .iter()
+                .enumerate()
+                .map(|(j, &c)| {
+                    if c >= 0.0 {
+                        c * ibp.lower[j]
+                    } else {
+                        c * ibp.upper[j]
+                    }
+                })
+                .sum();
+            // The checker has no layer-norm structure (the producer caps the normalized values
+            // at sqrt(d - 1)): far looser there, so only the other builders must refute this.
+            if !matches!(*label, "layer_norm" | "encoder") {
+                let far = prop(floor - 10.0 * (1.0 + floor.abs()));
+                check_independently(&cert, &net, &far, true)
+                    .unwrap_or_else(|e| panic!("{label} (round {round}): {}", e.message));
+            }
+        }
+    }
+}
