@@ -97,16 +97,17 @@ fn examples_verify_with_honest_statuses() {
         ("robust_digit_7_on_gpu", "assumed"),
         // Diffusion forward noising keeps its declared range (ibp).
         ("noised_sample_in_range", "checked"),
-        // gpt2_block and lstm_classifier: ibp checked and sampling tested, assumed under the
-        // specs' kernel (and model-file) assumptions. The two crown ranges hold by CROWN but the
-        // independent checker (interval layers for products, softmax and sigmoid/tanh) cannot
-        // confirm them even over 256 sub-boxes: unknown (TL0608), so the contracts are uncovered.
+        // gpt2_block and lstm_classifier: each method link held and re-checked (ibp/crown
+        // checked, sampling tested); assumed under the specs' kernel (and model-file)
+        // assumptions. gpt2's last-token range holds by CROWN but the independent checker (an
+        // interval layer for softmax, no layer-norm structure) cannot confirm it even over 256
+        // sub-boxes: unknown (TL0608), so the contract is uncovered.
         ("causal_mask_exact", "assumed"),
         ("first_token_range", "assumed"),
         ("last_token_range", "uncovered"),
         ("compiled_matches", "assumed"),
         ("robust_class_2", "assumed"),
-        ("logits_range", "uncovered"),
+        ("logits_range", "assumed"),
         ("compiled_matches", "assumed"),
         ("logits_lipschitz", "assumed"),
         ("logits_gradient", "assumed"),
@@ -130,8 +131,7 @@ fn examples_verify_with_honest_statuses() {
         ("scores_bounded", "checked"),
         // Checked by ibp and crown; assumed under the spec's kernel assumption.
         ("encoder_range", "assumed"),
-        // CROWN holds, the independent re-check does not confirm it (TL0608): uncovered.
-        ("token_2_feature_2", "uncovered"),
+        ("token_2_feature_2", "assumed"),
         ("causal_mask_exact", "assumed"),
         ("encoder_compiled_matches", "assumed"),
         ("attention_gradient", "assumed"),

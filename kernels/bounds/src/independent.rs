@@ -16,8 +16,9 @@
 //! relu slopes when it carries them (checked to lie in range; any slopes in range are sound).
 //! Every floating-point step is charged a generous a-priori error (twice Higham's `gamma`), and
 //! final values move outward. Its relaxations are simple and sound: triangle lines for relu and
-//! leaky relu, constant lines for sigmoid and tanh (looser than the producer's: a leaf the
-//! producer refuted with tangent lines may then fail here, which is reported, never hidden),
+//! leaky relu, lines of the least slope on the box for sigmoid and tanh and McCormick planes for
+//! products (looser than the producer's: a leaf the producer refuted with tangent lines may then
+//! fail here, which is reported, never hidden),
 //! `x_k <= y <= max u` for max-pool. With `f32_executor`, each layer's f32 rounding is bounded by
 //! its own copy of the model in docs/bounds.md and charged as noise; relu splits are then
 //! refused (the split condition would have to say which semantics it fixes), input splits work.
@@ -139,6 +140,30 @@ fn s_shaped(sigmoid: bool, x: f64, upward: bool) -> f64 {
         y.clamp(0.0, 1.0)
     } else {
         y.clamp(-1.0, 1.0)
+    }
+}
+
+/// A lower bound of sigmoid' or tanh' on `[l, u]`: both derivatives are even and decrease in
+/// `|x|`, so the least value is at an end. Computed as `s(x) s(-x)` and `(1 - t)(1 + t)`, then
+/// lowered by a relative 1e-6 and an absolute 4e-15 (the f64 libm and the cancellation in
+/// `1 - t` are off by a few ulps of 1); 0 for an unbounded box.
+fn least_slope(sigmoid: bool, l: f64, u: f64) -> f64 {
+    if !(l.is_finite() && u.is_finite()) {
+        return 0.0;
+    }
+    let slope = |x: f64| {
+        if sigmoid {
+            (1.0 / (1.0 + (-x).exp())) * (1.0 / (1.0 + x.exp()))
+        } else {
+            let t = x.tanh();
+            (1.0 - t) * (1.0 + t)
+        }
+    };
+    let d = slope(l).min(slope(u)) * (1.0 - 1e-6) - 4e-15;
+    if d.is_nan() {
+        0.0
+    } else {
+        d.max(0.0)
     }
 }
 
@@ -542,8 +567,58 @@ impl<'n> Leaf<'n> {
             }
             ops += a.len() + 2;
             match &net.nodes[i].layer {
+                // McCormick planes of `y = p q` on the box `[lp, up] x [lq, uq]`:
+                // y >= lq p + lp q - lp lq and y >= uq p + up q - up uq (below),
+                // y <= lq p + up q - up lq and y <= uq p + lp q - lp uq (above); each follows
+                // from a product of two non-negative factors, e.g. (p - lp)(q - lq) >= 0. Per
+                // element, the plane is chosen by its value at the box centre.
+                Layer::Mul { a: pa, b: pb } => {
+                    let (lp, up, mp) = (&self.lo[*pa], &self.hi[*pa], &self.mag[*pa]);
+                    let (lq, uq, mq) = (&self.lo[*pb], &self.hi[*pb], &self.mag[*pb]);
+                    let (mut na, mut nb) = (vec![0.0f64; a.len()], vec![0.0f64; a.len()]);
+                    for j in 0..a.len() {
+                        if a[j] == 0.0 {
+                            continue;
+                        }
+                        let (l1, u1, l2, u2) = (lp[j], up[j], lq[j], uq[j]);
+                        if ![l1, u1, l2, u2].iter().all(|v| v.is_finite()) {
+                            return Ok(f64::NEG_INFINITY);
+                        }
+                        // Planes (slope in p, slope in q, corner p, corner q): y ~ sq p + sp q - cp cq.
+                        let planes = if a[j] > 0.0 {
+                            [(l2, l1, l1, l2), (u2, u1, u1, u2)]
+                        } else {
+                            [(l2, u1, u1, l2), (u2, l1, l1, u2)]
+                        };
+                        let (cp, cq) = ((l1 + u1) / 2.0, (l2 + u2) / 2.0);
+                        let at =
+                            |(sq, sp, xp, xq): (f64, f64, f64, f64)| sq * cp + sp * cq - xp * xq;
+                        let pick = if a[j] > 0.0 {
+                            if at(planes[0]) >= at(planes[1]) {
+                                planes[0]
+                            } else {
+                                planes[1]
+                            }
+                        } else if at(planes[0]) <= at(planes[1]) {
+                            planes[0]
+                        } else {
+                            planes[1]
+                        };
+                        let (sq, sp, xp, xq) = pick;
+                        na[j] = a[j] * sq;
+                        nb[j] = a[j] * sp;
+                        let t = -(a[j] * (xp * xq));
+                        bias += t;
+                        bias_mag += t.abs();
+                        bias_terms += 1;
+                        slack += 2.0 * g(1) * t.abs()
+                            + g(1) * ((na[j] * mp[j]).abs() + (nb[j] * mq[j]).abs());
+                    }
+                    merge(&mut pending[*pa], na, mp, &mut slack);
+                    merge(&mut pending[*pb], nb, mq, &mut slack);
+                }
                 // Interval layers: constant lines at the layer's own (independent) bounds.
-                Layer::Unary { .. } | Layer::Mul { .. } | Layer::Softmax { .. } => {
+                Layer::Unary { .. } | Layer::Softmax { .. } => {
                     let (l, h) = (&self.lo[i], &self.hi[i]);
                     for j in 0..a.len() {
                         if a[j] == 0.0 {
@@ -696,19 +771,41 @@ impl<'n> Leaf<'n> {
                     merge(&mut pending[*src], na, m, &mut slack);
                 }
                 Layer::Sigmoid { src } | Layer::Tanh { src } => {
-                    // Constant lines: f(l) <= y <= f(u) (monotone).
+                    // Lines of the least slope on the box: f' >= d on [l, u], so
+                    // f(l) + d (x - l) <= f(x) <= f(u) - d (u - x); d = 0 gives the constant
+                    // lines f(l) <= y <= f(u) (monotone).
                     let sig = matches!(net.nodes[i].layer, Layer::Sigmoid { .. });
-                    let (l, h) = (&self.lo[*src], &self.hi[*src]);
+                    let (l, h, m) = (&self.lo[*src], &self.hi[*src], &self.mag[*src]);
+                    let mut na = vec![0.0f64; a.len()];
                     for j in 0..a.len() {
-                        let t = if a[j] >= 0.0 {
-                            a[j] * s_shaped(sig, l[j], false)
+                        if a[j] == 0.0 {
+                            continue;
+                        }
+                        let d = least_slope(sig, l[j], h[j]);
+                        let (anchor, value) = if a[j] >= 0.0 {
+                            (l[j], s_shaped(sig, l[j], false))
                         } else {
-                            a[j] * s_shaped(sig, h[j], true)
+                            (h[j], s_shaped(sig, h[j], true))
                         };
+                        // a (value + d (x - anchor)) = a d x + a (value - d anchor).
+                        let (c, c_err) = if d > 0.0 {
+                            let c = value - d * anchor;
+                            (c, 2.0 * U * (value.abs() + (d * anchor).abs()))
+                        } else {
+                            (value, 0.0)
+                        };
+                        let t = a[j] * c;
                         bias += t;
                         bias_mag += t.abs();
                         bias_terms += 1;
-                        slack += g(1) * t.abs();
+                        slack += g(1) * t.abs() + a[j].abs() * c_err * 1.01;
+                        if d > 0.0 {
+                            na[j] = a[j] * d;
+                            slack += g(1) * (na[j] * m[j]).abs();
+                        }
+                    }
+                    if na.iter().any(|v| *v != 0.0) {
+                        merge(&mut pending[*src], na, m, &mut slack);
                     }
                 }
                 Layer::MaxPool { src, windows } => {

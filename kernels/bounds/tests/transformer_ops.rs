@@ -91,6 +91,16 @@ fn square_by_mul(rng: &mut Rng) -> (Graph, HashMap<String, ArrayD<f64>>) {
     n.finish(y)
 }
 
+/// An LSTM-style gate: `sigmoid(x W1) * tanh(x W2)`.
+fn gate(rng: &mut Rng) -> (Graph, HashMap<String, ArrayD<f64>>) {
+    let mut n = Net::new("gate");
+    let (a, b) = (n.proj(n.x, D, rng), n.proj(n.x, D, rng));
+    let s = n.op(Op::Sigmoid, vec![a], Attrs::new());
+    let t = n.op(Op::Tanh, vec![b], Attrs::new());
+    let y = n.op(Op::Mul, vec![s, t], Attrs::new());
+    n.finish(y)
+}
+
 fn scores(rng: &mut Rng) -> (Graph, HashMap<String, ArrayD<f64>>) {
     let mut n = Net::new("scores");
     let (q, k) = (n.proj(n.x, D, rng), n.proj(n.x, D, rng));
@@ -224,6 +234,7 @@ fn encoder(rng: &mut Rng) -> (Graph, HashMap<String, ArrayD<f64>>) {
 const BUILDERS: &[(&str, Builder)] = &[
     ("mul", mul_two),
     ("square by mul", square_by_mul),
+    ("sigmoid times tanh", gate),
     ("scores", scores),
     ("exp and div", exp_div),
     ("softmax", softmax),
