@@ -221,10 +221,17 @@ pub enum Check {
     /// Every operand of the node has rank `value` (TorchLean states many results for fixed
     /// ranks: `[m, d]` attention operands, rank-2 matmul, a `[n]` softmax vector).
     OperandRank,
+    /// Every operand broadcasts to the output shape by numpy's right-aligned rule with only one
+    /// possible alignment, so TorchLean's `broadcastTo` of each operand (whatever witness it
+    /// picks) denotes the same broadcast and the node reads as `broadcastTo` nodes then the op.
+    BroadcastAsBroadcastTo,
+    /// A matmul whose right operand has rank 2: a left operand of rank > 2 multiplies row by
+    /// row, so the node reads as reshape to rank 2, rank-2 matmul, reshape back.
+    MatmulRowsAsRank2,
 }
 
 impl Check {
-    pub const ALL: [Check; 19] = [
+    pub const ALL: [Check; 21] = [
         Check::StructuralChecksPass,
         Check::CompilationSucceeds,
         Check::NoMseLoss,
@@ -244,6 +251,8 @@ impl Check {
         Check::PostNormSublayer,
         Check::IndicesInRange,
         Check::OperandRank,
+        Check::BroadcastAsBroadcastTo,
+        Check::MatmulRowsAsRank2,
     ];
 
     pub fn name(self) -> &'static str {
@@ -267,6 +276,8 @@ impl Check {
             Check::PostNormSublayer => "post_norm_sublayer",
             Check::IndicesInRange => "indices_in_range",
             Check::OperandRank => "operand_rank",
+            Check::BroadcastAsBroadcastTo => "broadcast_as_broadcast_to",
+            Check::MatmulRowsAsRank2 => "matmul_rows_as_rank2",
         }
     }
 
@@ -1409,7 +1420,7 @@ contract_kinds = ["robustness"]
             .map(|c| c.id.as_str())
             .collect();
         assert!(ids.contains(&"conv_plain"));
-        assert!(!ids.contains(&"same_shape_operands"));
+        assert!(!ids.contains(&"broadcast_as_broadcast_to"));
         let Verdict::Covered(covers) = catalog.coverage_in(Layer::Autograd, Op::Log).verdict else {
             unreachable!()
         };

@@ -1354,14 +1354,15 @@ impl<'db> ContractCx<'db> {
                 );
                 return None;
             }
+            // Every output counts, paired by position.
             if shapes(&ts.inputs) != shapes(&os.inputs)
-                || ts.outputs.first().map(|p| &p.ty) != os.outputs.first().map(|p| &p.ty)
+                || shapes(&ts.outputs) != shapes(&os.outputs)
             {
                 self.error(
                     460,
                     span,
                     format!(
-                        "`{}` and `{}` have different input or first-output types; a two-network claim compares graphs of one signature",
+                        "`{}` and `{}` have different input or output types; a two-network claim compares graphs of one signature, output by output",
                         a.1, b.1
                     ),
                 );

@@ -282,6 +282,7 @@ pub fn analyze_graph<'db>(db: &'db dyn Db, item: ItemSource<'db>) -> Option<Grap
     cx.run(g);
     let outputs = cx.outputs(g);
     cx.unused(&outputs);
+    cx.ambiguous_broadcasts();
     Some(GraphAnalysis {
         nodes: cx.nodes,
         outputs,
@@ -1247,6 +1248,59 @@ impl<'db> GraphCx<'db> {
             }
         }
         out
+    }
+
+    /// Warns where an elementwise op broadcasts an operand whose shape fits the output in more
+    /// than one way (`[3]` onto `[3, 3]`): numpy aligns it with the last axes, which is a silent
+    /// bug when the operand is a reduction that dropped the axis it should stretch along
+    /// (BugZoo ShapeAndBroadcast). Concrete extents only: a symbol (a batch size) could repeat
+    /// any extent, and warning on every bias add over `[B, D]` would be noise.
+    fn ambiguous_broadcasts(&mut self) {
+        let mut found = Vec::new();
+        for n in &self.nodes {
+            let NodeOrigin::Op(op) = n.origin else {
+                continue;
+            };
+            if op.info().family != tl_ir::Family::Elementwise || n.args.len() < 2 {
+                continue;
+            }
+            let Some(out) = n.ty.as_ref().map(|t| &t.shape) else {
+                continue;
+            };
+            let concrete = |s: &tl_ir::Shape| s.0.iter().all(|d| d.known().is_some());
+            for &a in &n.args {
+                let arg = &self.nodes[a];
+                let Some(shape) = arg.ty.as_ref().map(|t| &t.shape) else {
+                    continue;
+                };
+                if shape == out || !concrete(shape) || !concrete(out) {
+                    continue;
+                }
+                if shape.broadcast_alignments(out) > 1 {
+                    let reduced = matches!(arg.origin, NodeOrigin::Op(Op::Sum | Op::Mean))
+                        && !arg
+                            .attrs
+                            .get("keepdim")
+                            .and_then(|v| v.as_bool())
+                            .unwrap_or(false);
+                    let shown = if arg.name.contains('#') {
+                        "an operand".to_string()
+                    } else {
+                        format!("`{}`", arg.name)
+                    };
+                    found.push((n.span, format!(
+                        "{shown} of shape {shape} broadcasts onto {out} along the last axes (numpy), but its shape fits other axes of {out} too{}",
+                        if reduced { ": it is a reduction that dropped its axis" } else { "" }
+                    )));
+                }
+            }
+        }
+        for (span, message) in found {
+            let d = Diagnostic::warning(215, self.span(span), message).with_help(
+                "keep the reduced axis (`keepdim = true`) or reshape the operand, so the axes it stretches along are explicit",
+            );
+            self.diags.push(d);
+        }
     }
 
     /// Warns about nodes no output depends on (they cost time and are never checked).

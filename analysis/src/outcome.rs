@@ -131,6 +131,23 @@ pub struct ContractOutcome {
     #[serde(default)]
     pub file: PathBuf,
     pub methods: Vec<MethodOutcome>,
+    /// The index-map checks of the target graph's data-movement nodes that no compiled-semantics
+    /// theorem covers (`tl_kernels::exec::check_index_map`); the ledger's semantics link reads
+    /// them (docs/trust.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub index_maps: Vec<IndexMapCheck>,
+}
+
+/// One data-movement node's compiled kernel run on distinct values against the reference.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IndexMapCheck {
+    pub node: String,
+    pub op: String,
+    /// Output elements whose source position the run confirmed (0 when it did not hold).
+    pub elements: usize,
+    /// Why the check did not hold or could not run (symbolic extents, a mismatch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 impl ContractOutcome {
@@ -201,12 +218,14 @@ mod tests {
             contract: "c".into(),
             file: Default::default(),
             methods: vec![unknown.clone(), tested.clone()],
+            index_maps: Vec::new(),
         };
         assert_eq!(o.evidence_status(), Status::Tested);
         let o = ContractOutcome {
             contract: "c".into(),
             file: Default::default(),
             methods: vec![tested.clone(), checked],
+            index_maps: Vec::new(),
         };
         assert_eq!(o.evidence_status(), Status::Checked);
         let cex = Counterexample {
@@ -226,12 +245,14 @@ mod tests {
                     Status::Tested,
                 ),
             ],
+            index_maps: Vec::new(),
         };
         assert_eq!(o.evidence_status(), Status::Falsified);
         let o = ContractOutcome {
             contract: "c".into(),
             file: Default::default(),
             methods: vec![unknown],
+            index_maps: Vec::new(),
         };
         assert_eq!(o.evidence_status(), Status::Uncovered);
     }

@@ -189,6 +189,7 @@ mod tests {
                 contract: name.into(),
                 file: Default::default(),
                 methods: vec![],
+                index_maps: Vec::new(),
             },
             kind: "robustness".into(),
             evidence_status: Status::Uncovered,

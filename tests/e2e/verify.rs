@@ -78,6 +78,16 @@ fn examples_verify_with_honest_statuses() {
         // BugZoo BatchInvariance: the buggy variant is falsified (expected), the fix checked.
         ("batch_softmax_mixes_rows", "falsified"),
         ("rows_independent", "checked"),
+        // BugZoo ShapeAndBroadcast: row means broadcast across the columns falsified
+        // (expected); with keepdim the rows centre, checked by CROWN.
+        ("dropped_axis_rows_do_not_centre", "falsified"),
+        ("rows_centre", "checked"),
+        // BugZoo KVCache and RoPEPosition: decode against recomputing the sequence; the slices
+        // and concats pass their index-map checks, so the fixes are checked.
+        ("cache_matches_recompute", "checked"),
+        ("overwritten_slot_differs", "falsified"),
+        ("decode_position_matches", "checked"),
+        ("decode_position_off_by_one", "falsified"),
         // BugZoo StableLoss and AutogradDomain: log of an underflowing softmax and sqrt of a
         // norm at the origin falsified by replayed inputs (expected); log_softmax assumed (its
         // op rests on the kernel assumption), the smoothed norm checked.
@@ -85,11 +95,22 @@ fn examples_verify_with_honest_statuses() {
         ("log_softmax_is_safe", "assumed"),
         ("norm_at_the_origin", "falsified"),
         ("smoothed_norm_is_safe", "checked"),
+        // BugZoo FloatBoundary: the one-pass variance breaks its f32 budget on a sample
+        // (expected); the two-pass one is checked by the derived float bound.
+        ("one_pass_loses_the_variance", "falsified"),
+        ("two_pass_keeps_the_variance", "checked"),
         // BugZoo LayerNormDegenerateAxis: the norm over a length-one axis ignores its input
         // (falsified, expected); the fix's slope holds on samples (assumed: layer_norm's link).
         ("degenerate_axis_ignores_input", "falsified"),
         ("normalised_features_respond", "assumed"),
         ("ignored_labels_free", "assumed"),
+        // BugZoo NormalizationState and CompilerBoundary: batch norm folded with eps outside
+        // the square root, and a fusion that drops the bias, falsified (expected); the right
+        // folds checked against the source by CROWN on the difference network.
+        ("folded_batch_norm_matches", "checked"),
+        ("eps_outside_the_root_differs", "falsified"),
+        ("fused_pass_matches_source", "checked"),
+        ("fused_pass_drops_the_bias", "falsified"),
         // BugZoo TokenizerBoundary: ids past the table falsified (expected); the fix's method
         // link is checked, the contract assumed (embedding rests on a kernel assumption).
         ("special_tokens_overflow", "falsified"),

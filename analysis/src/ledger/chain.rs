@@ -8,7 +8,9 @@ use tl_syntax::ast::Item;
 use tl_syntax::ItemKeyword;
 
 use super::checks::{is_graph_level, op_nodes, run_graph_check, run_node_check, CheckOutcome};
-use super::coverage::{graph_coverage, onnx_coverage, short_id, GraphCoverage};
+use super::coverage::{
+    graph_coverage, onnx_coverage, short_id, GraphCoverage, NodeCoverage, NodeLayer,
+};
 use super::{catalog, Assumption, Boundary, BoundaryKind, Ledger, Link, LinkLayer};
 use crate::catalog::{Entry, Layer, Status};
 use crate::contracts::Expectation;
@@ -198,7 +200,8 @@ impl<'a> Builder<'a> {
             None => (None, None),
         };
         self.data_links(&mut chain, a);
-        semantics_link(&mut chain, a, target.as_deref(), coverage);
+        let outcome = (self.outcomes)(item.file(db).path(db), &name);
+        semantics_link(&mut chain, a, target.as_deref(), coverage, outcome);
         match &a.claim {
             Some(Claim::Bridge { contract }) => {
                 self.bridge_link(&mut chain, item, contract);
@@ -516,6 +519,7 @@ impl<'a> Builder<'a> {
                     contract: o.contract.clone(),
                     file: o.file.clone(),
                     methods: ran.into_iter().cloned().collect(),
+                    index_maps: Vec::new(),
                 }
                 .evidence_status();
                 out.status = if evidence == Status::Falsified {
@@ -777,6 +781,7 @@ fn semantics_link(
     a: &ContractAnalysis<'_>,
     target: Option<&str>,
     coverage: Option<&GraphCoverage>,
+    outcome: Option<&ContractOutcome>,
 ) {
     let what = match a.target {
         Some(Target::Onnx(_)) => "ONNX model",
@@ -802,15 +807,86 @@ fn semantics_link(
         return;
     }
     let answers: Vec<_> = cov.in_layer(Layer::CompiledSemantics).collect();
+    // Data-movement nodes no theorem covers: the verify run checks their kernels by index map.
+    let mut maps_checked: Vec<(&str, &str, usize)> = Vec::new();
+    let mut maps_pending: Vec<&str> = Vec::new();
+    let mut maps_failed: Vec<(&NodeCoverage, String)> = Vec::new();
     let uncovered: Vec<_> = answers
         .iter()
         .filter(|(_, n)| n.status == Status::Uncovered)
+        .filter(|(n, _)| {
+            if !n.index_map {
+                return true;
+            }
+            match outcome.map(|o| o.index_maps.iter().find(|c| c.node == n.node)) {
+                None => maps_pending.push(&n.node),
+                Some(Some(c)) if c.failure.is_none() => {
+                    maps_checked.push((&n.node, n.op, c.elements))
+                }
+                Some(found) => maps_failed.push((
+                    n,
+                    found
+                        .and_then(|c| c.failure.clone())
+                        .unwrap_or_else(|| "the verify run did not check it".into()),
+                )),
+            }
+            false
+        })
         .collect();
+    let by_theorem = answers.len()
+        - uncovered.len()
+        - maps_checked.len()
+        - maps_pending.len()
+        - maps_failed.len();
     l.evidence.push(format!(
-        "compiled semantics covers {} of {} op nodes",
-        answers.len() - uncovered.len(),
+        "compiled semantics covers {by_theorem} of {} op nodes",
         answers.len()
     ));
+    if !maps_checked.is_empty() {
+        l.evidence.push(format!(
+            "index maps checked for {} data-movement node{}: {} (each compiled kernel, run alone on distinct values, put every output element where the reference does)",
+            maps_checked.len(),
+            if maps_checked.len() == 1 { "" } else { "s" },
+            maps_checked
+                .iter()
+                .take(MAX_LISTED_NODES)
+                .map(|(n, op, k)| format!("`{n}` ({op}, {k} elements)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !maps_pending.is_empty() {
+        l.evidence.push(format!(
+            "index maps of {} data-movement node{} not checked yet (pending; `tlc trust --verify` runs them): {}",
+            maps_pending.len(),
+            if maps_pending.len() == 1 { "" } else { "s" },
+            maps_pending
+                .iter()
+                .take(MAX_LISTED_NODES)
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for (n, why) in &maps_failed {
+        l.evidence.push(format!(
+            "`{}` ({}): index map not checked: {why}",
+            n.node, n.op
+        ));
+    }
+    let uncovered: Vec<(&NodeCoverage, &NodeLayer)> = uncovered
+        .into_iter()
+        .copied()
+        .chain(maps_failed.iter().map(|(n, _)| {
+            let layer = n
+                .layers
+                .iter()
+                .find(|x| x.layer == Layer::CompiledSemantics.name())
+                .expect("the node has a compiled-semantics answer");
+            (*n, layer)
+        }))
+        .collect();
+    let uncovered: Vec<&(&NodeCoverage, &NodeLayer)> = uncovered.iter().collect();
     let mut failing_conditions = Vec::new();
     let mut failing_names = Vec::new();
     if let Some(summary) = cov.layer(Layer::CompiledSemantics) {
@@ -900,6 +976,11 @@ fn semantics_link(
             .map(|(_, n)| n.status)
             .chain([Status::Proved]),
     );
+    let covered_status = if maps_checked.is_empty() {
+        covered_status
+    } else {
+        covered_status.compose(Status::Checked)
+    };
     l.status = covered_status;
     if !uncovered.is_empty() {
         let ops: BTreeSet<&str> = uncovered.iter().map(|(n, _)| n.op).collect();
@@ -953,6 +1034,12 @@ fn semantics_link(
     }
     l.assumptions.extend(side);
     l.catalog_entries = entries.into_iter().collect();
+    if !maps_pending.is_empty() {
+        // Until the checks run the pending nodes count as uncovered; they grant checked.
+        l.pending = true;
+        l.pending_grants = Some(l.status.compose(Status::Checked));
+        l.status = Status::Uncovered;
+    }
     chain.push(l);
 }
 

@@ -195,6 +195,42 @@ pub fn run_node_check(cond: &SideCondition, graph: &Graph, id: NodeId) -> CheckO
                 None => CheckOutcome::Fails("operand_rank without a rank".into()),
             }
         }
+        Check::BroadcastAsBroadcastTo => {
+            let out = &node.shape;
+            for &p in &node.parents {
+                let shape = &graph.nodes[p].shape;
+                if shape == out {
+                    continue;
+                }
+                match shape.broadcast_alignments(out) {
+                    0 => {
+                        return CheckOutcome::Fails(format!(
+                            "operand shape {shape} does not broadcast to {out}"
+                        ))
+                    }
+                    1 => {}
+                    n => {
+                        return CheckOutcome::Undecided(format!(
+                            "operand shape {shape} aligns with {out} in {n} ways; numpy reads the right-aligned one, and a TorchLean broadcastTo witness may pick another"
+                        ))
+                    }
+                }
+            }
+            CheckOutcome::Holds
+        }
+        Check::MatmulRowsAsRank2 => {
+            let ranks: Vec<usize> = node
+                .parents
+                .iter()
+                .map(|&p| graph.nodes[p].shape.rank())
+                .collect();
+            match ranks.as_slice() {
+                [a, 2] if *a >= 2 => CheckOutcome::Holds,
+                _ => CheckOutcome::Fails(format!(
+                    "operand ranks are {ranks:?}; the result is stated for a rank-2 right operand (a rank-2 matmul, or rows of a batched left operand)"
+                )),
+            }
+        }
         // tl's batch_norm always reads running statistics and its dropout is the identity.
         Check::EvalMode => CheckOutcome::Holds,
         Check::DomainPositive => CheckOutcome::Undecided(
@@ -325,7 +361,7 @@ fn is_ancestor(graph: &Graph, ancestor: NodeId, node: NodeId) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tl_ir::{Attrs, DType, Shape};
+    use tl_ir::{Attrs, DType, Dim, Shape};
 
     fn cond(check: Check, attrs: &[&str], value: Option<&str>) -> SideCondition {
         SideCondition {
@@ -441,6 +477,73 @@ mod tests {
         ));
         assert!(matches!(
             run_graph_check(Check::TwoLayerReluMlp, &g, &facts),
+            CheckOutcome::Fails(_)
+        ));
+    }
+
+    fn dims(d: &[u64]) -> Vec<Dim> {
+        d.iter().map(|&n| Dim::Known(n)).collect()
+    }
+
+    #[test]
+    fn a_broadcast_counts_the_alignments_that_differ_in_meaning() {
+        // A bias on rows: one alignment (the last axis).
+        assert_eq!(
+            Shape(dims(&[8])).broadcast_alignments(&Shape(dims(&[1, 3, 8]))),
+            1
+        );
+        // keepdim reductions: the extent-1 axes read one element wherever they go.
+        assert_eq!(
+            Shape(dims(&[1, 1])).broadcast_alignments(&Shape(dims(&[1, 8]))),
+            1
+        );
+        assert_eq!(
+            Shape(dims(&[3, 1])).broadcast_alignments(&Shape(dims(&[3, 3]))),
+            1
+        );
+        // A reduction that dropped its axis, broadcast back over a square: rows or columns.
+        assert_eq!(
+            Shape(dims(&[3])).broadcast_alignments(&Shape(dims(&[3, 3]))),
+            2
+        );
+        assert_eq!(
+            Shape(dims(&[4])).broadcast_alignments(&Shape(dims(&[3, 5]))),
+            0
+        );
+        assert_eq!(Shape(vec![]).broadcast_alignments(&Shape(dims(&[2, 2]))), 1);
+        // A symbolic extent may equal the known one at run time.
+        let sym = vec![Dim::Sym("B".into()), Dim::Known(8)];
+        assert_eq!(Shape(dims(&[8])).broadcast_alignments(&Shape(sym)), 2);
+    }
+
+    #[test]
+    fn broadcasting_ops_read_as_torchlean_broadcast_to_only_when_unambiguous() {
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", Shape::known(&[3, 3]), DType::F32);
+        let b = g.add_param("b", Shape::known(&[3]), DType::F32);
+        let c = g.add_param("c", Shape::known(&[3, 1]), DType::F32);
+        let square = g.add_op("s", Op::Add, vec![x, b], Attrs::new()).unwrap();
+        let rows = g.add_op("r", Op::Sub, vec![x, c], Attrs::new()).unwrap();
+        let cond = cond(Check::BroadcastAsBroadcastTo, &[], None);
+        assert!(matches!(
+            run_node_check(&cond, &g, square),
+            CheckOutcome::Undecided(m) if m.contains("2 ways")
+        ));
+        assert_eq!(run_node_check(&cond, &g, rows), CheckOutcome::Holds);
+    }
+
+    #[test]
+    fn batched_matmul_reads_as_rank2_rows_only_with_a_rank2_right_operand() {
+        let mut g = Graph::new("g");
+        let x = g.add_input("x", Shape::known(&[2, 3, 4]), DType::F32);
+        let w = g.add_param("w", Shape::known(&[4, 5]), DType::F32);
+        let k = g.add_input("k", Shape::known(&[2, 4, 3]), DType::F32);
+        let rows = g.add_op("m", Op::Matmul, vec![x, w], Attrs::new()).unwrap();
+        let batched = g.add_op("q", Op::Matmul, vec![x, k], Attrs::new()).unwrap();
+        let cond = cond(Check::MatmulRowsAsRank2, &[], None);
+        assert_eq!(run_node_check(&cond, &g, rows), CheckOutcome::Holds);
+        assert!(matches!(
+            run_node_check(&cond, &g, batched),
             CheckOutcome::Fails(_)
         ));
     }

@@ -47,6 +47,10 @@ pub struct NodeCoverage {
     pub node: String,
     pub op: &'static str,
     pub layers: Vec<NodeLayer>,
+    /// The node only moves data and no compiled-semantics theorem lists its op, so the verify
+    /// run checks its kernel by index map (`verify::index_maps`).
+    #[serde(skip)]
+    pub index_map: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -193,6 +197,12 @@ pub fn cover_graph(
             node: graph.nodes[id].name.clone(),
             op: op.name(),
             layers: vec![],
+            index_map: match &graph.nodes[id].kind {
+                tl_ir::NodeKind::Op { attrs, .. } => {
+                    crate::verify::index_maps::wants_check(op, attrs)
+                }
+                _ => false,
+            },
         })
         .collect();
     let mut layers = Vec::new();

@@ -142,6 +142,7 @@ fn a_reals_contract_is_pending_until_verified_then_checked() {
         contract: "bounded".into(),
         file: file.path(&db).clone(),
         methods: vec![method("crown", Verdict::Holds, Status::Checked)],
+        index_maps: Vec::new(),
     };
     let verified = contract_ledger(&db, item, Some(&holds)).unwrap();
     assert!(!verified.pending);
@@ -160,6 +161,7 @@ fn a_reals_contract_is_pending_until_verified_then_checked() {
             ),
             method("bab", Verdict::Timeout, Status::Checked),
         ],
+        index_maps: Vec::new(),
     };
     let undecided = contract_ledger(&db, item, Some(&unknown)).unwrap();
     assert_eq!(undecided.status, Status::Uncovered);
@@ -185,6 +187,7 @@ fn a_reals_contract_is_pending_until_verified_then_checked() {
                 Status::Checked,
             ),
         ],
+        index_maps: Vec::new(),
     };
     assert_eq!(
         contract_ledger(&db, item, Some(&violated)).unwrap().status,
@@ -205,6 +208,7 @@ fn sampling_evidence_is_tested_never_more() {
         contract: "bounded".into(),
         file: file.path(&db).clone(),
         methods: vec![method("sampling", Verdict::Holds, Status::Tested)],
+        index_maps: Vec::new(),
     };
     let l = contract_ledger(&db, item, Some(&outcome)).unwrap();
     assert_eq!(l.status, Status::Tested);
@@ -343,11 +347,13 @@ fn cuda_without_an_assumption_is_an_uncovered_boundary() {
             contract: "bounded".into(),
             file: file.path(&db).clone(),
             methods: vec![method("crown", Verdict::Holds, Status::Checked)],
+            index_maps: Vec::new(),
         },
         ContractOutcome {
             contract: "on_gpu".into(),
             file: file.path(&db).clone(),
             methods: vec![method("sampling", Verdict::Holds, Status::Tested)],
+            index_maps: Vec::new(),
         },
     ];
     let l = contract_ledger_with(&db, item, &outcomes).unwrap();
@@ -496,6 +502,7 @@ fn a_bound_that_held_covers_the_f32_executor() {
         contract: "bounded".into(),
         file: file.path(db).clone(),
         methods: vec![m],
+        index_maps: Vec::new(),
     };
     let (db, file) = fixture(MLP);
     let item = contract(&db, file, "bounded");

@@ -150,6 +150,7 @@ mod tests {
                     millis: 30_000,
                     detail: "no answer within 30000 ms".into(),
                 }],
+                index_maps: Vec::new(),
             },
             kind: "robustness".into(),
             evidence_status: status,

@@ -23,6 +23,7 @@ mod domain;
 mod external;
 pub mod float;
 mod gradient;
+pub mod index_maps;
 mod jacobian;
 pub mod model;
 pub mod replay;
@@ -617,10 +618,17 @@ pub fn execute(p: &Prepared, opts: &VerifyOptions, memo: &Memo) -> ContractRun {
             break;
         }
     }
+    // The target's data-movement kernels, for the ledger's semantics link (records-only
+    // contracts never load a graph).
+    let index_maps = match (&p.claim, &p.model) {
+        (Some(Claim::Transitions { .. }), _) | (_, Err(_)) => Vec::new(),
+        (_, Ok(model)) => index_maps::check(&model.graph),
+    };
     let outcome = ContractOutcome {
         contract: p.name.clone(),
         file: p.file.clone(),
         methods,
+        index_maps,
     };
     let evidence_status = outcome.evidence_status();
     let status = if p.rests_on.is_empty() || evidence_status == Status::Falsified {

@@ -26,16 +26,17 @@ use crate::outcome::{Counterexample, Verdict};
 const ALPHA_ITERS: usize = 20;
 const ALPHA_LR: f64 = 0.1;
 
-/// The two graphs, concrete, with their first outputs and the input set.
+/// The two graphs, concrete, with their outputs (paired by position) and the input set.
 struct Pair<'a> {
     a: &'a Model,
     b: &'a Model,
     other: &'a str,
     input: String,
     input_shape: Vec<usize>,
-    /// First output of each: (name, shape).
-    out_a: (String, Vec<usize>),
-    out_b: (String, Vec<usize>),
+    /// Every output of each, in signature order: (name, shape). The claim pairs them by
+    /// position: output k of the target against output k of the other graph.
+    out_a: Vec<(String, Vec<usize>)>,
+    out_b: Vec<(String, Vec<usize>)>,
     set: InputBox,
     concrete_a: tl_ir::Graph,
     concrete_b: tl_ir::Graph,
@@ -51,34 +52,37 @@ fn known(shape: &tl_ir::Shape) -> Result<Vec<usize>, Failure> {
 impl<'a> Pair<'a> {
     fn new(cx: &Cx<'a>, b: &'a Model, other: &'a str) -> Result<Pair<'a>, Failure> {
         let a = cx.model;
-        let one =
-            |m: &Model, which: &str| -> Result<(tl_ir::Graph, (String, Vec<usize>)), Failure> {
-                if m.graph.inputs.len() != 1 {
-                    return Err(Failure::unsupported(format!(
-                        "a two-network claim needs graphs with one input; {which} has {}",
-                        m.graph.inputs.len()
-                    )));
-                }
-                let g = instantiate(&m.graph, 1)?;
-                let (name, id) = g
-                    .outputs
-                    .first()
-                    .cloned()
-                    .ok_or_else(|| Failure::claim(format!("{which} has no output")))?;
-                let shape = known(&g.nodes[id].shape)?;
-                Ok((g, (name, shape)))
-            };
+        type Outputs = Vec<(String, Vec<usize>)>;
+        let one = |m: &Model, which: &str| -> Result<(tl_ir::Graph, Outputs), Failure> {
+            if m.graph.inputs.len() != 1 {
+                return Err(Failure::unsupported(format!(
+                    "a two-network claim needs graphs with one input; {which} has {}",
+                    m.graph.inputs.len()
+                )));
+            }
+            let g = instantiate(&m.graph, 1)?;
+            if g.outputs.is_empty() {
+                return Err(Failure::claim(format!("{which} has no output")));
+            }
+            let outs = g
+                .outputs
+                .iter()
+                .map(|(name, id)| Ok((name.clone(), known(&g.nodes[*id].shape)?)))
+                .collect::<Result<Outputs, Failure>>()?;
+            Ok((g, outs))
+        };
         let (concrete_a, out_a) = one(a, "the contract's graph")?;
         let (concrete_b, out_b) = one(b, other)?;
         let ia = concrete_a.inputs[0];
         let ib = concrete_b.inputs[0];
         let input_shape = known(&concrete_a.nodes[ia].shape)?;
-        if known(&concrete_b.nodes[ib].shape)? != input_shape || out_a.1 != out_b.1 {
+        let shapes = |o: &Outputs| o.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>();
+        if known(&concrete_b.nodes[ib].shape)? != input_shape || shapes(&out_a) != shapes(&out_b) {
             return Err(Failure::claim(format!(
-                "the graphs' input or first-output shapes differ ({input_shape:?} -> {:?} against {:?} -> {:?})",
-                out_a.1,
+                "the graphs' input or output shapes differ ({input_shape:?} -> {:?} against {:?} -> {:?}; outputs pair by position)",
+                shapes(&out_a),
                 known(&concrete_b.nodes[ib].shape)?,
-                out_b.1
+                shapes(&out_b)
             )));
         }
         let input = concrete_a.nodes[ia].name.clone();
@@ -105,23 +109,27 @@ impl<'a> Pair<'a> {
         let n: usize = self.input_shape.iter().product();
         let pa = |k: &str| self.a.f64_param(k);
         let pb = |k: &str| self.b.f64_param(k);
-        let out_id = |g: &tl_ir::Graph| g.outputs[0].1;
+        let out_ids = |g: &tl_ir::Graph| g.outputs.iter().map(|o| o.1).collect::<Vec<_>>();
         let parts = [
             tl_bounds::lower::Part {
                 graph: &self.concrete_a,
                 payload: &pa,
                 inputs: vec![(0..n).collect()],
-                outputs: vec![out_id(&self.concrete_a)],
+                outputs: out_ids(&self.concrete_a),
             },
             tl_bounds::lower::Part {
                 graph: &self.concrete_b,
                 payload: &pb,
                 inputs: vec![(0..n).collect()],
-                outputs: vec![out_id(&self.concrete_b)],
+                outputs: out_ids(&self.concrete_b),
             },
         ];
         let net = BoundNet::compose(n, &parts).map_err(Failure::bounds)?;
-        let m: usize = self.out_a.1.iter().product();
+        let m: usize = self
+            .out_a
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum();
         let mut disjuncts = Vec::with_capacity(2 * m);
         for j in 0..m {
             for sign in [1.0, -1.0] {
@@ -147,7 +155,12 @@ impl<'a> Pair<'a> {
                 }],
             },
             rows: None,
-            node: self.out_a.0.clone(),
+            node: self
+                .out_a
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             input: self.input.clone(),
             input_shape: self.input_shape.clone(),
         })
@@ -159,7 +172,7 @@ impl<'a> Pair<'a> {
         &self,
         tol: &Tolerance,
         points: &[Vec<f64>],
-    ) -> Result<(Option<Counterexample>, f64), Failure> {
+    ) -> Result<(Option<Counterexample>, f64, Option<String>), Failure> {
         let plan_a = self.a.compile()?;
         let plan_b = self.b.compile()?;
         let mut worst: f64 = 0.0;
@@ -178,33 +191,38 @@ impl<'a> Pair<'a> {
                     .map(values)
                     .ok_or_else(|| Failure::claim(format!("no value for `{name}`")))
             };
-            let (va, vb) = (get(&ya, &self.out_a.0)?, get(&yb, &self.out_b.0)?);
-            let mut broken = false;
-            for (p, q) in va.iter().zip(&vb) {
-                let d = (p - q).abs();
-                let allowed = tol.allowed(*q);
-                worst = worst.max(if allowed > 0.0 { d / allowed } else { d });
-                broken |= !(d <= allowed);
+            let mut broken: Option<String> = None;
+            let mut outputs = Vec::new();
+            for ((na, shape), (nb, _)) in self.out_a.iter().zip(&self.out_b) {
+                let (va, vb) = (get(&ya, na)?, get(&yb, nb)?);
+                for (j, (p, q)) in va.iter().zip(&vb).enumerate() {
+                    let d = (p - q).abs();
+                    let allowed = tol.allowed(*q);
+                    worst = worst.max(if allowed > 0.0 { d / allowed } else { d });
+                    if !(d <= allowed) && broken.is_none() {
+                        broken = Some(format!(
+                            "{na}{} is {p:.6e}, {}.{nb} {q:.6e}: they differ by {d:.3e} > {allowed:.3e}",
+                            super::claims::index_text(shape, j),
+                            self.other
+                        ));
+                    }
+                }
+                outputs.push((na.clone(), shape.clone(), va));
+                outputs.push((format!("{}.{nb}", self.other), shape.clone(), vb));
             }
-            if broken {
+            if let Some(first) = broken {
                 return Ok((
                     Some(Counterexample {
                         inputs: vec![(self.input.clone(), self.input_shape.clone(), x.clone())],
-                        outputs: vec![
-                            (self.out_a.0.clone(), self.out_a.1.clone(), va),
-                            (
-                                format!("{}.{}", self.other, self.out_b.0),
-                                self.out_b.1.clone(),
-                                vb,
-                            ),
-                        ],
+                        outputs,
                         confirmed_on: Counterexample::compiled_executor(),
                     }),
                     worst,
+                    Some(first),
                 ));
             }
         }
-        Ok((None, worst))
+        Ok((None, worst, None))
     }
 }
 
@@ -264,13 +282,14 @@ pub(super) fn run(cx: &Cx, method: &Method) -> Result<(Verdict, String), Failure
         }
         Method::Sampling { samples, seed } => {
             let points = box_samples(&pair.set, *samples, *seed);
-            let (cex, worst) = pair.run_points(tol, &points)?;
+            let (cex, worst, first) = pair.run_points(tol, &points)?;
             Ok(match cex {
                 Some(c) => (
                     Verdict::Violated { counterexample: c },
                     format!(
-                        "a sample breaks {} on the compiled f32 executors of both graphs",
-                        tol.name
+                        "a sample breaks {} on the compiled f32 executors of both graphs: {}",
+                        tol.name,
+                        first.unwrap_or_default()
                     ),
                 ),
                 None => (
@@ -424,6 +443,40 @@ mod tests {
         let (s, t) = (&c.outputs[0].2, &c.outputs[1].2);
         assert!(s.iter().zip(t).any(|(a, b)| (a - b).abs() > 1e-6), "{c:?}");
         assert!(c.inputs[0].2.iter().all(|v| (-1.0..=1.0).contains(v)));
+    }
+
+    /// Two outputs that pair by position; only the second differs (a value cache written in
+    /// the wrong order). Every output counts: an earlier version compared the first only and
+    /// called this claim checked.
+    #[test]
+    fn every_output_pair_counts_not_only_the_first() {
+        let graph = |name: &str, second: &str| {
+            format!(
+                "graph {name}(x: f32[1, 2]) -> (a: f32[1, 2], b: f32[1, 2]) {{\n  param wa: f32[2, 2] = [[1.0, 0.5], [0.0, 1.0]]\n  param wb: f32[2, 2] = {second}\n  param z: f32[2] = [0.0, 0.0]\n  a = linear(x, wa, z)\n  b = linear(x, wb, z)\n}}\n"
+            )
+        };
+        let text = format!(
+            "{}{}tolerance t = abs 1e-4\ncontract c on copy {{\n  given x in box(-1.0, 1.0)\n  ensure copy ~= model within t\n  check by crown then bab(timeout = 10s)\n}}\ncontract s on copy {{\n  given x in box(-1.0, 1.0)\n  ensure copy ~= model within t\n  check by sampling(50, seed = 3)\n}}\n",
+            graph("model", "[[1.0, 0.0], [0.0, 1.0]]"),
+            graph("copy", "[[0.0, 1.0], [1.0, 0.0]]"),
+        );
+        for name in ["c", "s"] {
+            let r = run(&text, name);
+            assert_eq!(
+                r.status,
+                Status::Falsified,
+                "{name}: {:?}",
+                r.outcome.methods
+            );
+            let m = r.deciding_method().unwrap();
+            let crate::outcome::Verdict::Violated { counterexample: c } = &m.verdict else {
+                panic!("{:?}", m.verdict)
+            };
+            assert_eq!(c.outputs.len(), 4, "both pairs are reported: {c:?}");
+        }
+        // The same pair with equal second outputs holds.
+        let same = text.replace("[[0.0, 1.0], [1.0, 0.0]]", "[[1.0, 0.0], [0.0, 1.0]]");
+        assert_eq!(run(&same, "c").status, Status::Checked);
     }
 
     #[test]

@@ -389,6 +389,52 @@ fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// `op` on constant operands, evaluated by `tl_kernels::exec::denote` (f64) as a one-node graph.
+fn fold_by_reference(
+    name: &str,
+    op: Op,
+    attrs: &Attrs,
+    args: &[&ArrayD<f64>],
+    out_shape: &[usize],
+) -> Result<ArrayD<f64>> {
+    use std::collections::BTreeMap;
+    use tl_kernels::Tensor;
+    let fail = |why: String| {
+        unsupported(
+            name,
+            format!("{} of constants could not be folded: {why}", op.name()),
+        )
+    };
+    let mut g = Graph::new("fold");
+    let mut inputs = BTreeMap::new();
+    let mut parents = Vec::new();
+    for (k, a) in args.iter().enumerate() {
+        let input = format!("c{k}");
+        let dims: Vec<u64> = a.shape().iter().map(|&d| d as u64).collect();
+        parents.push(g.add_input(input.clone(), tl_ir::Shape::known(&dims), tl_ir::DType::F64));
+        let t = Tensor::from_f64(a.shape(), a.iter().cloned().collect())
+            .map_err(|e| fail(e.to_string()))?;
+        inputs.insert(input, t);
+    }
+    let out = g
+        .add_op(name, op, parents, attrs.clone())
+        .map_err(|e| fail(e.message))?;
+    g.add_output(name, out);
+    let payload: BTreeMap<String, Tensor> = BTreeMap::new();
+    let value = tl_kernels::exec::denote(&g, &payload, &inputs)
+        .map_err(|e| fail(e.to_string()))?
+        .output(name)
+        .ok_or_else(|| fail("no output".into()))?
+        .to_f64();
+    if value.shape() != out_shape {
+        return Err(fail(format!(
+            "it has shape {:?}, the graph says {out_shape:?}",
+            value.shape()
+        )));
+    }
+    Ok(value)
+}
+
 /// Broadcasts a constant to `shape` and flattens it.
 fn broadcast_flat(name: &str, c: &ArrayD<f64>, shape: &[usize]) -> Result<Array1<f64>> {
     let b = c.broadcast(IxDyn(shape)).ok_or_else(|| {
@@ -557,12 +603,9 @@ impl Lowerer<'_> {
                 ArrayD::from_shape_vec(IxDyn(out_shape), v)
                     .map_err(|e| unsupported(name, format!("pad of a constant: {e}")))?
             }
-            _ => {
-                return Err(unsupported(
-                    name,
-                    format!("{} of constants is not folded by the verifier", op.name()),
-                ))
-            }
+            // Anything else (slice, transpose, a unary op, ...): kernels' reference evaluator,
+            // so a folded constant means what the executors compute.
+            _ => fold_by_reference(name, op, attrs, args, out_shape)?,
         };
         check_finite(name, &out)?;
         Ok(out)
@@ -617,12 +660,9 @@ impl Lowerer<'_> {
                 out_shape,
             ),
             (Op::Add | Op::Sub, [Val::Var(a, sa), Val::Var(b, sb)]) => {
-                if sa != sb || *sa != out_shape {
-                    return Err(unsupported(
-                        name,
-                        format!("{} of two input-dependent tensors must not broadcast ({sa:?} and {sb:?})", op.name()),
-                    ));
-                }
+                // A numpy broadcast of either operand is a gather (exact data movement).
+                let a = &self.broadcast_var(id, "a", *a, sa, &out_shape)?;
+                let b = &self.broadcast_var(id, "b", *b, sb, &out_shape)?;
                 let layer = if op == Op::Add {
                     Layer::Add { a: *a, b: *b }
                 } else {

@@ -164,6 +164,24 @@ fn mean_sum(rng: &mut Rng) -> (Graph, HashMap<String, ArrayD<f64>>) {
     n.finish(s)
 }
 
+/// Centring and a variance: `sub` and `mul` of two computed tensors that broadcast (a
+/// keepdim mean against its rows), as a hand-written normalisation does.
+fn centre_broadcast(rng: &mut Rng) -> (Graph, HashMap<String, ArrayD<f64>>) {
+    let mut n = Net::new("centre");
+    let a = n.proj(n.x, D, rng);
+    let keep = || {
+        Attrs::new()
+            .with("axes", AttrValue::Ints(vec![-1]))
+            .with("keepdim", AttrValue::Bool(true))
+    };
+    let m = n.op(Op::Mean, vec![a], keep());
+    let c = n.op(Op::Sub, vec![a, m], Attrs::new());
+    let sq = n.op(Op::Mul, vec![c, c], Attrs::new());
+    let v = n.op(Op::Mean, vec![sq], keep());
+    let y = n.op(Op::Add, vec![c, v], Attrs::new());
+    n.finish(y)
+}
+
 fn gelu_erf(rng: &mut Rng) -> (Graph, HashMap<String, ArrayD<f64>>) {
     let mut n = Net::new("gelu");
     let a = n.proj(n.x, D, rng);
@@ -241,6 +259,7 @@ const BUILDERS: &[(&str, Builder)] = &[
     ("softmax times a tensor", softmax_squared),
     ("layer_norm", layer_norm),
     ("mean and sum", mean_sum),
+    ("centring by broadcast", centre_broadcast),
     ("gelu and erf", gelu_erf),
     ("attention", attention),
     ("causal attention", causal_attention),

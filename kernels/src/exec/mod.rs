@@ -5,6 +5,7 @@
 
 mod bind;
 mod compiled;
+mod index_map;
 mod lower;
 mod reference;
 mod schedule;
@@ -12,6 +13,7 @@ mod session;
 
 pub use bind::Payload;
 pub use compiled::{check_lowering, compile, Plan, PlanStats};
+pub use index_map::check_index_map;
 pub use reference::{denote, Denotation};
 pub use session::Session;
 

@@ -324,6 +324,33 @@ pub fn lookup(name: &str) -> Option<&'static OpInfo> {
 }
 
 impl Op {
+    /// Whether the op, with these attributes, only moves data: every output element is one
+    /// input element (or a constant fill) at a position fixed by the shapes and attributes
+    /// alone, never by the values. Such a node's kernel can be validated by running it once on
+    /// distinct values (the ledger's index-map check, docs/trust.md). Gather and embedding read
+    /// their positions from a tensor, and a linear resize mixes elements: not index maps.
+    pub fn is_index_map(self, attrs: &crate::Attrs) -> bool {
+        match self {
+            Op::Reshape
+            | Op::Flatten
+            | Op::Transpose
+            | Op::Permute
+            | Op::Concat
+            | Op::Slice
+            | Op::Unsqueeze
+            | Op::Squeeze
+            | Op::Pad
+            | Op::Trilu
+            | Op::Identity
+            | Op::Dropout => true,
+            Op::Resize => attrs
+                .get("mode")
+                .and_then(|m| m.as_str())
+                .is_none_or(|m| m == "nearest"),
+            _ => false,
+        }
+    }
+
     pub fn info(self) -> &'static OpInfo {
         OPS.iter()
             .find(|o| o.op == self)

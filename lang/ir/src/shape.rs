@@ -55,6 +55,49 @@ impl From<u64> for Dim {
 pub struct Shape(pub Vec<Dim>);
 
 impl Shape {
+    /// In how many ways that differ in meaning this shape's axes can align, in order, with
+    /// axes of `to` as a broadcast (the constructors of TorchLean's `CanBroadcastTo`: an axis of
+    /// extent 1 stretches, the others must match an equal extent, the other axes of `to` are
+    /// new). numpy's right alignment is one of them whenever the broadcast is valid; more than
+    /// one means the shapes alone do not say which axes were meant (`[3]` onto `[3, 3]`: rows or
+    /// columns). Alignments that differ only in where extent-1 axes go read the same elements
+    /// and count once. A symbol may equal any extent at run time, so it matches wherever it
+    /// could. 0: not a broadcast. Counting stops at 16.
+    pub fn broadcast_alignments(&self, to: &Shape) -> usize {
+        fn walk(
+            src: &[Dim],
+            dst: &[Dim],
+            at: usize,
+            placed: &mut Vec<usize>,
+            out: &mut std::collections::BTreeSet<Vec<usize>>,
+        ) {
+            let Some((a, rest)) = src.split_first() else {
+                out.insert(placed.clone());
+                return;
+            };
+            let one = a.known() == Some(1);
+            for (j, d) in dst.iter().enumerate().skip(at) {
+                let matches = one
+                    || match (a.known(), d.known()) {
+                        (Some(x), Some(y)) => x == y,
+                        _ => true,
+                    };
+                if matches && out.len() < 16 {
+                    if !one {
+                        placed.push(j);
+                    }
+                    walk(rest, dst, j + 1, placed, out);
+                    if !one {
+                        placed.pop();
+                    }
+                }
+            }
+        }
+        let mut out = std::collections::BTreeSet::new();
+        walk(&self.0, &to.0, 0, &mut Vec::new(), &mut out);
+        out.len()
+    }
+
     pub fn scalar() -> Shape {
         Shape(Vec::new())
     }
