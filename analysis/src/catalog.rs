@@ -320,6 +320,9 @@ pub const CONTRACT_KINDS: &[&str] = &[
     "compiler_boundary",
     "float_boundary",
     "rl_transition",
+    "batch_invariance",
+    "safe_domain",
+    "jacobian",
 ];
 
 // ------------------------------------------------------------------------------------------------

@@ -418,6 +418,8 @@ pub struct ContractAnalysis<'db> {
     pub execute_on: Option<String>,
     /// `expect falsified`: the contract is meant to fail (a known-buggy variant).
     pub expect: Option<Expectation>,
+    /// `card KVCache`: the TorchLean BugZoo card whose property the contract states.
+    pub card: Option<String>,
     pub uses: Vec<Use<'db>>,
     pub diagnostics: Vec<Diagnostic<'db>>,
 }
@@ -452,6 +454,7 @@ pub fn analyze_contract<'db>(
             rests_on: vec![],
             execute_on: None,
             expect: None,
+            card: None,
             uses: vec![],
             diagnostics: vec![],
         },
@@ -564,6 +567,7 @@ impl<'db> ContractCx<'db> {
                     self.out.execute_on = Some(target.text.clone());
                 }
                 Clause::Expect { outcome, .. } => self.expect(outcome),
+                Clause::Card { name, .. } => self.card(name),
                 Clause::Error(_) => {}
             }
         }
@@ -708,6 +712,24 @@ impl<'db> ContractCx<'db> {
             return;
         }
         self.out.expect = Some(e);
+    }
+
+    fn card(&mut self, name: &ast::Ident) {
+        if self.out.card.is_some() {
+            self.error(477, name.span, "the contract names a BugZoo card twice");
+            return;
+        }
+        let cards = crate::ledger::bugzoo_cards();
+        if !cards.iter().any(|c| *c == name.text) {
+            let d = self.error(
+                477,
+                name.span,
+                format!("unknown BugZoo card `{}`", name.text),
+            );
+            d.help = Some(format!("the catalog's cards: {}", cards.join(", ")));
+            return;
+        }
+        self.out.card = Some(name.text.clone());
     }
 
     fn target(&mut self, path: &ast::Path) {

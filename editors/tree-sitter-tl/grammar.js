@@ -132,7 +132,7 @@ module.exports = grammar({
 
     // --------------------------------------------------------------- clauses
 
-    _clause: ($) => choice($.given, $.ensure, $.check, $.rests_on, $.execute_on, $.expect),
+    _clause: ($) => choice($.given, $.ensure, $.check, $.rests_on, $.execute_on, $.expect, $.card),
 
     given: ($) =>
       seq(
@@ -153,6 +153,8 @@ module.exports = grammar({
     execute_on: ($) => seq('execute', 'on', field('target', $.identifier)),
 
     expect: ($) => seq('expect', field('outcome', $.identifier)),
+
+    card: ($) => seq('card', field('name', $.identifier)),
 
     // ----------------------------------------------------------- expressions
 

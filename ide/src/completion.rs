@@ -624,17 +624,24 @@ fn contract_completion(
                 | Tok::Duration(_)
                 | Tok::Str(_),
             ),
-        ) => [
-            ("given", "given ${1:x} in ${2:box(-1.0, 1.0)}"),
-            ("ensure", "ensure ${1:argmax(logits) == 0}"),
-            ("check by", "check by ${1:crown}"),
-            ("rests on", "rests on ${1:assumption}"),
-            ("execute on", "execute on ${1|cpu,cuda|}"),
-            ("expect falsified", "expect falsified"),
-        ]
-        .into_iter()
-        .map(|(l, s)| CompletionItem::new(l, CompletionKind::Keyword).snippet(s))
-        .collect(),
+        ) => {
+            let card = format!(
+                "card ${{1|{}|}}",
+                tl_analysis::ledger::bugzoo_cards().join(",")
+            );
+            [
+                ("given", "given ${1:x} in ${2:box(-1.0, 1.0)}"),
+                ("ensure", "ensure ${1:argmax(logits) == 0}"),
+                ("check by", "check by ${1:crown}"),
+                ("rests on", "rests on ${1:assumption}"),
+                ("execute on", "execute on ${1|cpu,cuda|}"),
+                ("expect falsified", "expect falsified"),
+                ("card", card.as_str()),
+            ]
+            .into_iter()
+            .map(|(l, s)| CompletionItem::new(l, CompletionKind::Keyword).snippet(s))
+            .collect()
+        }
         _ => Vec::new(),
     }
 }

@@ -11,7 +11,9 @@ use super::checks::{is_graph_level, op_nodes, run_graph_check, run_node_check, C
 use super::coverage::{
     graph_coverage, onnx_coverage, short_id, GraphCoverage, NodeCoverage, NodeLayer,
 };
-use super::{catalog, Assumption, Boundary, BoundaryKind, Ledger, Link, LinkLayer};
+use super::{
+    catalog, Assumption, Boundary, BoundaryKind, CardNote, CardTheorem, Ledger, Link, LinkLayer,
+};
 use crate::catalog::{Entry, Layer, Status};
 use crate::contracts::Expectation;
 use crate::contracts::{analyze_contract, Claim, ContractAnalysis, InputSet, Method, Target};
@@ -238,7 +240,7 @@ impl<'a> Builder<'a> {
         attach_float_assumptions(&mut chain);
         execution_link(&mut chain, a);
         self.stack.pop();
-        Some(finish(
+        let mut ledger = finish(
             name,
             target,
             a.expect,
@@ -248,7 +250,9 @@ impl<'a> Builder<'a> {
                 .filter(|d| d.severity == Severity::Error)
                 .count(),
             chain,
-        ))
+        );
+        ledger.card = a.card.as_deref().map(|card| card_note(card, a, &ledger));
+        Some(ledger)
     }
 
     /// Datasets, VNN-LIB properties and ONNX models: the claim is stated over external files.
@@ -1154,6 +1158,44 @@ fn finish(
         links: chain.links,
         assumptions,
         boundaries: chain.boundaries,
+        card: None,
+    }
+}
+
+/// The card's TorchLean entries beside this contract's own result.
+fn card_note(card: &str, a: &ContractAnalysis<'_>, ledger: &Ledger) -> CardNote {
+    let torchlean = catalog()
+        .entries()
+        .iter()
+        .filter(|e| super::card_of(&e.id) == Some(card))
+        .map(|e| CardTheorem {
+            id: e.id.clone(),
+            title: e.title.clone(),
+            statement: e.statement.clone(),
+        })
+        .collect();
+    let methods: Vec<String> = a.methods.iter().map(|m| m.to_string()).collect();
+    let status = if ledger.pending {
+        format!("pending (at most {} once verified)", ledger.ceiling.name())
+    } else {
+        ledger.status.name().to_string()
+    };
+    let expected = match (ledger.expected, ledger.expectation_met) {
+        (Some(e), Some(true)) => {
+            format!(", as expected (a known-buggy variant: expect {})", e.name())
+        }
+        (Some(e), Some(false)) => format!(", NOT as expected (expect {}: TL0471)", e.name()),
+        (Some(e), None) => format!(" (expect {})", e.name()),
+        (None, _) => String::new(),
+    };
+    CardNote {
+        card: card.to_string(),
+        torchlean,
+        tl: format!(
+            "tl checks this contract's {} claim by {} on tl's own graphs and kernels: {status}{expected}",
+            ledger.kind.as_deref().unwrap_or("?"),
+            if methods.is_empty() { "no method".to_string() } else { methods.join(" then ") },
+        ),
     }
 }
 

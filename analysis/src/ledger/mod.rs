@@ -66,6 +66,28 @@ pub struct Ledger {
     pub links: Vec<Link>,
     pub assumptions: Vec<Assumption>,
     pub boundaries: Vec<Boundary>,
+    /// `card NAME`: the BugZoo card the contract states, with what TorchLean proves for it and
+    /// what tl checked here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardNote>,
+}
+
+/// What TorchLean proves for a BugZoo card, beside what tl checked for this contract.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CardNote {
+    pub card: String,
+    /// The card's catalog entries: id, title and the statement as read.
+    pub torchlean: Vec<CardTheorem>,
+    /// One line: the claim, the methods and the contract's status (with its expectation).
+    pub tl: String,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CardTheorem {
+    pub id: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
 }
 
 /// Where in the chain a link sits.
@@ -190,6 +212,24 @@ pub struct Boundary {
     pub suggestion: Option<String>,
     /// `TLxxxx` of the warning an uncovered boundary raises.
     pub code: String,
+}
+
+/// The BugZoo cards the catalog has entries for (`NN.Examples.BugZoo.<Card>.<theorem>`), sorted.
+pub fn bugzoo_cards() -> Vec<&'static str> {
+    let mut cards: Vec<&'static str> = catalog()
+        .entries()
+        .iter()
+        .filter_map(|e| card_of(&e.id))
+        .collect();
+    cards.sort_unstable();
+    cards.dedup();
+    cards
+}
+
+/// The card an entry id belongs to, for `NN.Examples.BugZoo.<Card>.<theorem>`.
+pub(crate) fn card_of(id: &str) -> Option<&str> {
+    let rest = id.strip_prefix("NN.Examples.BugZoo.")?;
+    rest.split_once('.').map(|(card, _)| card)
 }
 
 /// The shipped catalog, parsed once.

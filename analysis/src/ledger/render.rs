@@ -108,6 +108,16 @@ pub fn ledger_text(l: &Ledger) -> String {
             let _ = writeln!(s, "             cites: {}", link.catalog_entries.join(", "));
         }
     }
+    if let Some(c) = &l.card {
+        let _ = writeln!(s, "  card       BugZoo {}", c.card);
+        for t in &c.torchlean {
+            let _ = writeln!(s, "             - TorchLean proves `{}`: {}", t.id, t.title);
+            if let Some(st) = &t.statement {
+                let _ = writeln!(s, "               {st}");
+            }
+        }
+        let _ = writeln!(s, "             - {}", c.tl);
+    }
     if l.assumptions.is_empty() {
         s.push_str("  assumptions: none\n");
     } else {
@@ -183,6 +193,18 @@ pub fn ledger_markdown(l: &Ledger) -> String {
             md(&evidence),
             md(&link.assumptions.join(", "))
         );
+    }
+    if let Some(c) = &l.card {
+        let _ = writeln!(s, "\n**BugZoo card {}**\n", md(&c.card));
+        for t in &c.torchlean {
+            let _ = writeln!(
+                s,
+                "- TorchLean proves `{}`: {}",
+                short_id(&t.id),
+                md(&t.title)
+            );
+        }
+        let _ = writeln!(s, "- {}", md(&c.tl));
     }
     if !l.assumptions.is_empty() {
         s.push_str("\n**Assumptions**\n\n");

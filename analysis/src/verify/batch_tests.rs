@@ -166,6 +166,52 @@ fn expect_takes_one_known_word_once() {
 }
 
 #[test]
+fn a_card_names_a_catalog_card_once_and_the_ledger_sets_torchlean_beside_tl() {
+    let spec = |clauses: &str| {
+        format!(
+            "graph g(x: f32[B, 2]) -> y: f32[B, 2] {{\n  y = relu(x)\n}}\n\
+             contract c on g {{\n{clauses}  given x in box(-1.0, 1.0)\n  ensure batch_invariant(y)\n  check by structure\n}}\n"
+        )
+    };
+    let analyse = |clauses: &str| {
+        let mut db = RootDatabase::default();
+        let file = db.set_source_text(Path::new("/tmp/card_words.tl"), spec(clauses));
+        let a = analyze_contract(&db, contract(&db, file, "c"))
+            .clone()
+            .unwrap();
+        (
+            a.card,
+            a.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(
+        analyse("  card BatchInvariance\n"),
+        (Some("BatchInvariance".to_string()), vec![])
+    );
+    assert_eq!(analyse("  card BatchInvariant\n"), (None, vec![477]));
+    assert_eq!(
+        analyse("  card BatchInvariance\n  card KVCache\n"),
+        (Some("BatchInvariance".to_string()), vec![477])
+    );
+    // The ledger cites the card's theorem and reports tl's own verdict beside it.
+    let mut db = RootDatabase::default();
+    let file = db.set_source_text(
+        Path::new("/tmp/card_ledger.tl"),
+        spec("  card BatchInvariance\n"),
+    );
+    let item = contract(&db, file, "c");
+    let run = run_contract(&db, item, &VerifyOptions::default());
+    let l = contract_ledger_with(&db, item, &[run.outcome]).unwrap();
+    let card = l.card.as_ref().expect("a card note");
+    assert!(card
+        .torchlean
+        .iter()
+        .any(|t| t.id.ends_with("mapBatch_select_eq_single") && t.statement.is_some()));
+    assert!(card.tl.ends_with(": checked"), "{}", card.tl);
+    assert!(crate::ledger::ledger_text(&l).contains("TorchLean proves"));
+}
+
+#[test]
 fn indices_in_vocab_holds_exactly_when_the_set_stays_in_the_table() {
     let mut rng = Rng(0x70C3);
     let (mut held, mut refuted) = (0, 0);

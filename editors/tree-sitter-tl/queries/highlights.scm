@@ -24,6 +24,7 @@
   "rests"
   "execute"
   "expect"
+  "card"
   "within"
 ] @keyword
 

@@ -232,6 +232,13 @@ pub enum Clause {
         outcome: Ident,
         span: TextRange,
     },
+    /// `card KVCache`: the contract states the property of a TorchLean BugZoo card (its name as
+    /// in `NN/Examples/BugZoo/<Card>.lean`); the ledger sets what TorchLean proves beside what
+    /// tl checked.
+    Card {
+        name: Ident,
+        span: TextRange,
+    },
     Error(TextRange),
 }
 

@@ -89,6 +89,7 @@ fn clause_start(clause: &Clause) -> u32 {
         | Clause::RestsOn { span, .. }
         | Clause::ExecuteOn { span, .. }
         | Clause::Expect { span, .. }
+        | Clause::Card { span, .. }
         | Clause::Error(span) => span.start,
     }
 }

@@ -31,6 +31,7 @@ pub const KEYWORDS: &[&str] = &[
     "rests",
     "execute",
     "expect",
+    "card",
     "tolerance",
     "assume",
     "true",
@@ -108,6 +109,8 @@ pub enum Tok<'a> {
     KwExecute,
     #[token("expect")]
     KwExpect,
+    #[token("card")]
+    KwCard,
     #[token("tolerance")]
     KwTolerance,
     #[token("assume")]
@@ -249,6 +252,7 @@ impl Tok<'_> {
             Tok::KwRests => "rests",
             Tok::KwExecute => "execute",
             Tok::KwExpect => "expect",
+            Tok::KwCard => "card",
             Tok::KwTolerance => "tolerance",
             Tok::KwAssume => "assume",
             Tok::KwTrue => "true",

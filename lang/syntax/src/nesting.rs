@@ -160,6 +160,7 @@ fn is_keyword(tok: Tok<'_>) -> bool {
             | Tok::KwRests
             | Tok::KwExecute
             | Tok::KwExpect
+            | Tok::KwCard
             | Tok::KwTolerance
             | Tok::KwAssume
     )

@@ -270,6 +270,7 @@ fn is_keyword(word: &str) -> bool {
             | "rests"
             | "execute"
             | "expect"
+            | "card"
             | "tolerance"
             | "assume"
             | "true"

@@ -25,6 +25,7 @@
   "rests"
   "execute"
   "expect"
+  "card"
   "within"
 ] @keyword
 
