@@ -734,6 +734,7 @@ impl Lowerer<'_> {
             (Op::Matmul, [Val::Var(a, sa), Val::Var(b, sb)]) => {
                 self.matmul_vars(id, (*a, sa), (*b, sb), false, out_shape)
             }
+            (Op::Max, [Val::Var(src, xs)]) => self.reduce_max(id, attrs, *src, xs, out_shape),
             (Op::Sum | Op::Mean, [Val::Var(src, xs)]) => {
                 self.reduce(id, op == Op::Mean, attrs, *src, xs, out_shape)
             }
@@ -957,7 +958,7 @@ impl Lowerer<'_> {
             _ => Err(unsupported(
                 name,
                 format!(
-                    "{} is not supported by the bound verifier in this form (supported: linear, matmul, conv2d, relu, leaky_relu, sigmoid, tanh, gelu, erf, exp, log, sqrt, pow by 2/0.5/-1/-0.5, add/sub/mul/div (division by a positive tensor), neg, sum/mean, softmax, layer_norm, attention_weights/scaled_dot_product_attention without a mask, batch_norm, avg_pool2d, max_pool2d, flatten/reshape, transpose/permute/slice, concat, pad (constant, reflect, edge), identity, dropout, constants)",
+                    "{} is not supported by the bound verifier in this form (supported: linear, matmul, conv2d, relu, leaky_relu, sigmoid, tanh, gelu, erf, exp, log, sqrt, pow by 2/0.5/-1/-0.5, add/sub/mul/div (division by a positive tensor), neg, sum/mean/max over axes, softmax, layer_norm, attention_weights/scaled_dot_product_attention without a mask, batch_norm, avg_pool2d, max_pool2d, flatten/reshape, transpose/permute/slice, concat, pad (constant, reflect, edge), identity, dropout, constants)",
                     op.name()
                 ),
             )),
@@ -1465,6 +1466,47 @@ impl Lowerer<'_> {
             id,
             out_shape,
         )
+    }
+
+    /// The maximum over `axes` (all when absent): one max window per output element, the
+    /// elements it reduces (the same layer a max pool lowers to).
+    fn reduce_max(
+        &mut self,
+        id: usize,
+        attrs: &Attrs,
+        src: usize,
+        xs: &[usize],
+        out_shape: Vec<usize>,
+    ) -> Result<Val> {
+        let name = self.graph.nodes[id].name.clone();
+        let rank = xs.len();
+        let axes: Vec<usize> = match attrs.ints("axes") {
+            Some(v) => v
+                .iter()
+                .map(|&a| norm_axis(&name, a, rank))
+                .collect::<Result<_>>()?,
+            None => (0..rank).collect(),
+        };
+        let kept: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
+        let kept_shape: Vec<usize> = kept.iter().map(|&d| xs[d]).collect();
+        let out_n = numel(&out_shape);
+        if numel(&kept_shape) != out_n {
+            return Err(unsupported(
+                &name,
+                format!("max of {xs:?} over {axes:?} does not give {out_shape:?}"),
+            ));
+        }
+        let mut windows = vec![Vec::new(); out_n];
+        let kstrides = row_major_strides(&kept_shape);
+        for flat in 0..numel(xs) {
+            let idx = unravel(flat, xs);
+            let row: usize = kept.iter().zip(&kstrides).map(|(&d, s)| idx[d] * s).sum();
+            windows[row].push(flat);
+        }
+        if windows.iter().any(Vec::is_empty) {
+            return Err(unsupported(&name, "max over an empty axis"));
+        }
+        self.push(Layer::MaxPool { src, windows }, id, out_shape)
     }
 
     /// `(x - mean) / sqrt(var + eps) * w + b` over the trailing `D` elements, in the order of

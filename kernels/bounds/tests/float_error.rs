@@ -512,3 +512,50 @@ fn derived_bound_contains_the_executor_on_layer_norm_attention_and_elementwise_n
         );
     }
 }
+
+/// A hand-written normalisation (a keepdim mean subtracted from its rows by broadcast, a
+/// variance by `mul`) and a max over actions (a TD target), as users write them.
+fn centring_and_max(rng: &mut Rng, n: usize) -> Net {
+    let mut g = Graph::new("centre_max");
+    let mut w = HashMap::new();
+    let x = g.add_input("x", Shape::known(&[2, n as u64]), DType::F32);
+    let w0 = param(&mut g, &mut w, "fc.weight", &[n, n], 1.0, rng);
+    let b0 = param(&mut g, &mut w, "fc.bias", &[n], 0.1, rng);
+    let h = g
+        .add_op("h", Op::Linear, vec![x, w0, b0], Attrs::new())
+        .unwrap();
+    let keep = || {
+        Attrs::new()
+            .with("axes", AttrValue::Ints(vec![1]))
+            .with("keepdim", AttrValue::Bool(true))
+    };
+    let m = g.add_op("m", Op::Mean, vec![h], keep()).unwrap();
+    let c = g.add_op("c", Op::Sub, vec![h, m], Attrs::new()).unwrap();
+    let sq = g.add_op("sq", Op::Mul, vec![c, c], Attrs::new()).unwrap();
+    let var = g.add_op("var", Op::Mean, vec![sq], keep()).unwrap();
+    let best = g.add_op("best", Op::Max, vec![c], keep()).unwrap();
+    let y = g
+        .add_op("y", Op::Add, vec![best, var], Attrs::new())
+        .unwrap();
+    g.add_output("y", y);
+    Net {
+        graph: g,
+        weights: w,
+        input_shape: vec![2, n],
+    }
+}
+
+#[test]
+fn derived_bound_contains_the_executor_on_broadcast_centring_and_max() {
+    let mut rng = Rng(0x0ce7_7e4d_3a11_5eed);
+    for _ in 0..3 {
+        let net = centring_and_max(&mut rng, 6);
+        let (lo, hi) = random_box(&mut rng, 12, -1.0, 1.0, 0.5);
+        let (derived, measured) = check(&net, &lo, &hi, &mut rng, 60, 150);
+        println!(
+            "centring/variance/max: derived {derived:.3e} measured {measured:.3e} ratio {:.1}",
+            derived / measured.max(f64::MIN_POSITIVE)
+        );
+        assert!(derived.is_finite() && derived > 0.0);
+    }
+}
