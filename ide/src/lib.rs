@@ -87,7 +87,9 @@ pub(crate) use verification::{
 /// database: it is executed after the snapshot is dropped.
 pub mod verify {
     pub use tl_analysis::contracts::{Claim, Method};
-    pub use tl_analysis::outcome::{ContractOutcome, MethodOutcome, Status, Verdict};
+    pub use tl_analysis::outcome::{
+        ContractOutcome, IndexMapCheck, MethodOutcome, Status, Verdict,
+    };
     pub use tl_analysis::verify::cache::{Limit, ResultCache};
     pub use tl_analysis::verify::model::{instantiate, Model};
     pub use tl_analysis::verify::{claims, SetSpec};

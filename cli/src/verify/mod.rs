@@ -390,6 +390,7 @@ pub fn run(args: VerifyArgs) -> u8 {
             rests_on: run.rests_on,
             execute_on: run.execute_on,
             methods: run.outcome.methods,
+            index_maps: run.outcome.index_maps,
             expected: job.contract.expect.map(str::to_string),
             expectation_met: None,
         })

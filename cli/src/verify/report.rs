@@ -2,7 +2,7 @@
 //! `tl-verify-report`, version 1, documented in docs/verify.md) that `tlc merge` combines.
 
 use serde::{Deserialize, Serialize};
-use tl_ide::verify::{MethodOutcome, Status, Verdict};
+use tl_ide::verify::{IndexMapCheck, MethodOutcome, Status, Verdict};
 
 pub const SCHEMA: &str = "tl-verify-report";
 pub const VERSION: u32 = 1;
@@ -42,6 +42,10 @@ pub struct ContractEntry {
     pub rests_on: Vec<String>,
     pub execute_on: Option<String>,
     pub methods: Vec<MethodOutcome>,
+    /// The index-map checks of the target's data-movement nodes outside the compiled-semantics
+    /// theorem (docs/trust.md); absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub index_maps: Vec<IndexMapCheck>,
     /// `expect falsified`: a known-buggy variant meant to be falsified (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
