@@ -142,6 +142,15 @@ const RECHECK_LIMIT: Duration = Duration::from_secs(10);
 /// re-derives leaf by leaf. Not confirmed within the budget: the method is unknown, never
 /// checked. Returns the number of leaves.
 fn recheck(cx: &Cx, p: &Problem) -> Result<usize, String> {
+    recheck_property(cx, &p.net, &p.property)
+}
+
+/// [`recheck`] on any net and property (the domain check re-checks its argument ranges too).
+pub(super) fn recheck_property(
+    cx: &Cx,
+    net: &tl_bounds::BoundNet,
+    property: &tl_bounds::Property,
+) -> Result<usize, String> {
     use tl_bounds::certificate::{CaseCertificate, CertNode};
     let limit = cx
         .opts
@@ -152,8 +161,8 @@ fn recheck(cx: &Cx, p: &Problem) -> Result<usize, String> {
     let stop = move || {
         cancel.load(std::sync::atomic::Ordering::Relaxed) || std::time::Instant::now() >= until
     };
-    let mut cases = Vec::with_capacity(p.property.cases.len());
-    for (k, case) in p.property.cases.iter().enumerate() {
+    let mut cases = Vec::with_capacity(property.cases.len());
+    for (k, case) in property.cases.iter().enumerate() {
         let mut nodes = vec![CertNode::Open];
         let mut queue = std::collections::VecDeque::from([(
             0usize,
@@ -168,7 +177,7 @@ fn recheck(cx: &Cx, p: &Problem) -> Result<usize, String> {
                     limit.as_millis()
                 ));
             }
-            let err = match tl_bounds::refutes_box(&p.net, case, &lo, &hi, true) {
+            let err = match tl_bounds::refutes_box(net, case, &lo, &hi, true) {
                 Ok(()) => {
                     nodes[id] = CertNode::Leaf {
                         empty: false,
@@ -218,7 +227,7 @@ fn recheck(cx: &Cx, p: &Problem) -> Result<usize, String> {
         f32_executor: true,
         cases,
     };
-    tl_bounds::check_independently_until(&cert, &p.net, &p.property, true, &stop)
+    tl_bounds::check_independently_until(&cert, net, property, true, &stop)
         .map(|r| r.leaves)
         .map_err(|e| format!("[{}] {}", e.code, e.message))
 }

@@ -331,6 +331,7 @@ pub(super) fn run(cx: &Cx, output: &str, method: &Method) -> Result<(Verdict, St
         }
     };
     let mut inside = Vec::new();
+    let mut rechecked = 0usize;
     let mut reach: Option<Reach> = None;
     for (k, site) in s.sites.iter().enumerate() {
         if cx.opts.cancel.load(std::sync::atomic::Ordering::Relaxed) {
@@ -362,7 +363,23 @@ pub(super) fn run(cx: &Cx, output: &str, method: &Method) -> Result<(Verdict, St
         let offending = (0..n_arg).find(|&j| !bad.avoids(lo[j], hi[j]));
         let (amin, amax) = range(&lo[..n_arg], &hi[..n_arg]);
         match offending {
-            None => inside.push(describe_site(&s.graph, site, amin, amax, bad)),
+            None => {
+                inside.push(describe_site(&s.graph, site, amin, amax, bad));
+                let property = unsafe_arguments(&s.set, net.output_size(), n_arg, bad, &lo, &hi);
+                if let Err(why) = super::bounds::recheck_property(cx, &net, &property) {
+                    return Ok((
+                        Verdict::Unknown {
+                            reason: format!(
+                                "{label} keeps `{}`'s argument inside its domain ({}), but the independent checker does not confirm it ({why}) [TL0608]",
+                                s.graph.nodes[site.node].name,
+                                inside.last().map(String::as_str).unwrap_or_default()
+                            ),
+                        },
+                        format!("{label} over the input set; not re-checked"),
+                    ));
+                }
+                rechecked += 1;
+            }
             Some(j) => {
                 reach = Some(Reach {
                     site: k,
@@ -382,8 +399,10 @@ pub(super) fn run(cx: &Cx, output: &str, method: &Method) -> Result<(Verdict, St
         return Ok((
             Verdict::Holds,
             format!(
-                "{label} over the input set{scope}, f32 executor rounding included: every argument stays inside its domain: {}",
-                inside.join("; ")
+                "{label} over the input set{scope}, f32 executor rounding included: every argument stays inside its domain: {}; the {rechecked} range{} re-check{} independently (a checker that shares no bound code with {label})",
+                inside.join("; "),
+                if rechecked == 1 { "" } else { "s" },
+                if rechecked == 1 { "s" } else { "" },
             ),
         ));
     };
@@ -413,6 +432,47 @@ pub(super) fn run(cx: &Cx, output: &str, method: &Method) -> Result<(Verdict, St
         },
         String::new(),
     ))
+}
+
+/// The unsafe set of one site's argument as a property for the independent checker: for every
+/// element, the half-space of the bad set on the side its range lies (a division's
+/// denominator may sit below 0 as well as above).
+fn unsafe_arguments(
+    set: &InputBox,
+    n_outputs: usize,
+    n_arg: usize,
+    bad: Bad,
+    lo: &[f64],
+    hi: &[f64],
+) -> tl_bounds::Property {
+    let mut disjuncts = Vec::new();
+    for j in 0..n_arg {
+        // y_j <= 0 (sign 1), y_j >= 0 (sign -1); strict for x < 0.
+        let (sign, strict) = match bad {
+            Bad::None => continue,
+            Bad::NonPositive => (1.0, false),
+            Bad::Negative => (1.0, true),
+            Bad::Zero if lo[j] > 0.0 => (1.0, false),
+            Bad::Zero if hi[j] < 0.0 => (-1.0, false),
+            // Not reached: the range avoids the bad set on one side, or the site was reported.
+            Bad::Zero => (1.0, false),
+        };
+        let mut coeffs = vec![0.0; n_outputs];
+        coeffs[j] = sign;
+        disjuncts.push(vec![tl_bounds::OutputConstraint {
+            coeffs,
+            rhs: 0.0,
+            strict,
+        }]);
+    }
+    tl_bounds::Property {
+        n_inputs: set.lower.len(),
+        n_outputs,
+        cases: vec![tl_bounds::Case {
+            input: set.clone(),
+            disjuncts,
+        }],
+    }
 }
 
 /// Points of the set to replay: corners, centre, zeros, seeded samples, and sign-gradient

@@ -66,6 +66,7 @@ fn log_over_a_box_inside_its_domain_is_checked() {
         assert_eq!(r.evidence_status, Status::Checked, "{method}: {text}");
         let (r, text) = run("shifted", "box(0.0, 1.0)", method);
         assert_eq!(r.evidence_status, Status::Checked, "{method}: {text}");
+        assert!(text.contains("re-checks independently"), "{method}: {text}");
     }
 }
 
@@ -103,6 +104,10 @@ fn division_by_a_range_containing_zero_needs_a_witness() {
     assert_eq!(r.evidence_status, Status::Falsified, "{text}");
     let (r, text) = run("ratio", "box(0.5, 2.0)", "crown");
     assert_eq!(r.evidence_status, Status::Checked, "{text}");
+    // A denominator below 0 is as safe; the independent checker refutes the other half-space.
+    let (r, text) = run("ratio", "box(-2.0, -0.5)", "crown");
+    assert_eq!(r.evidence_status, Status::Checked, "{text}");
+    assert!(text.contains("re-checks independently"), "{text}");
 }
 
 #[test]

@@ -1001,6 +1001,24 @@ pub fn check_independently_until(
 /// every disjunct there. A producer may use it to find an input-split tree the checker accepts;
 /// the tree itself is then checked by [`check_independently`], which walks it from the case's
 /// box, so a producer's mistake in building it is caught there.
+/// A lower bound of `c . y` for `y` in the box `[lo, hi]`, rounded down (the f64 sum's error
+/// charged by `g`).
+fn box_lower(c: &[f64], lo: &[f64], hi: &[f64]) -> f64 {
+    let (mut sum, mut mag) = (0.0f64, 0.0f64);
+    for ((&ck, &l), &h) in c.iter().zip(lo).zip(hi) {
+        if ck == 0.0 {
+            continue;
+        }
+        let t = if ck > 0.0 { ck * l } else { ck * h };
+        if !t.is_finite() {
+            return f64::NEG_INFINITY;
+        }
+        sum += t;
+        mag += t.abs();
+    }
+    (sum - g(c.len() + 1) * mag).next_down()
+}
+
 pub fn refutes_box(net: &BoundNet, case: &Case, lo: &[f64], hi: &[f64], f32: bool) -> Result<()> {
     if lo.len() != net.input_size() || hi.len() != net.input_size() {
         return Err(reject("the box does not match the network's input"));
@@ -1051,7 +1069,15 @@ fn check_leaf(
                     .map(|(layer, m)| (*layer, m[r].clone()))
                     .collect()
             });
-            let lb = leaf.row_lower(net.output, con.coeffs.clone(), slopes.as_deref(), lo, hi)?;
+            let linear =
+                leaf.row_lower(net.output, con.coeffs.clone(), slopes.as_deref(), lo, hi)?;
+            // The row over the output's own box can be tighter than the linear pass (a square
+            // is bounded below by 0 in the box, not by its McCormick planes).
+            let lb = linear.max(box_lower(
+                &con.coeffs,
+                &leaf.lo[net.output],
+                &leaf.hi[net.output],
+            ));
             r += 1;
             // The row's constraint `c y <= rhs` cannot hold when `c y > rhs` everywhere.
             let slack = (lb - con.rhs).next_down();
