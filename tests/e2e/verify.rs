@@ -116,8 +116,13 @@ fn examples_verify_with_honest_statuses() {
         ("special_tokens_overflow", "falsified"),
         ("ids_in_vocab", "assumed"),
         ("robust_digit_7_on_gpu", "assumed"),
-        // Diffusion forward noising keeps its declared range (ibp).
+        // Generative objectives: a tiny denoiser's output bounded (crown), the forward noising
+        // keeps its declared range (ibp), a VQ quantizer picks the nearest code (crown) and its
+        // argmax-of-distances variant is falsified (expected).
+        ("predicted_noise_bounded", "checked"),
         ("noised_sample_in_range", "checked"),
+        ("picks_the_nearest_code", "checked"),
+        ("argmax_of_distances_picks_the_farthest", "falsified"),
         // gpt2_block and lstm_classifier: each method link held and re-checked (ibp/crown
         // checked, sampling tested); assumed under the specs' kernel (and model-file)
         // assumptions. gpt2's last-token range holds by CROWN but the independent checker (an
