@@ -111,6 +111,10 @@ fn examples_verify_with_honest_statuses() {
         ("eps_outside_the_root_differs", "falsified"),
         ("fused_pass_matches_source", "checked"),
         ("fused_pass_drops_the_bias", "falsified"),
+        // BugZoo Geometry3DProjection: OpenGL corners projected with Z as the depth leave the
+        // claimed box (expected); flipped, IBP checks the enclosure, assumed under div_kernel.
+        ("mirrored_corners_leave_the_box", "falsified"),
+        ("projected_corners_stay_in_the_box", "assumed"),
         // BugZoo TokenizerBoundary: ids past the table falsified (expected); the fix's method
         // link is checked, the contract assumed (embedding rests on a kernel assumption).
         ("special_tokens_overflow", "falsified"),
