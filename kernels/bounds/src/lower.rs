@@ -389,6 +389,42 @@ fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// For a reduction over the `axes` attribute (all axes when absent) of an `xs`-shaped input: the
+/// output element each input element (row-major) reduces into, and how many elements each
+/// output reduces.
+fn reduction_rows(
+    name: &str,
+    attrs: &Attrs,
+    xs: &[usize],
+    out_shape: &[usize],
+) -> Result<(Vec<usize>, usize)> {
+    let rank = xs.len();
+    let axes: Vec<usize> = match attrs.ints("axes") {
+        Some(v) => v
+            .iter()
+            .map(|&a| norm_axis(name, a, rank))
+            .collect::<Result<_>>()?,
+        None => (0..rank).collect(),
+    };
+    let kept: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
+    let kept_shape: Vec<usize> = kept.iter().map(|&d| xs[d]).collect();
+    if numel(&kept_shape) != numel(out_shape) {
+        return Err(unsupported(
+            name,
+            format!("reducing {xs:?} over {axes:?} does not give {out_shape:?}"),
+        ));
+    }
+    let kstrides = row_major_strides(&kept_shape);
+    let rows = (0..numel(xs))
+        .map(|flat| {
+            let idx = unravel(flat, xs);
+            kept.iter().zip(&kstrides).map(|(&d, s)| idx[d] * s).sum()
+        })
+        .collect();
+    let count = axes.iter().map(|&d| xs[d]).product();
+    Ok((rows, count))
+}
+
 /// `op` on constant operands, evaluated by `tl_kernels::exec::denote` (f64) as a one-node graph.
 fn fold_by_reference(
     name: &str,
@@ -1434,30 +1470,11 @@ impl Lowerer<'_> {
         out_shape: Vec<usize>,
     ) -> Result<Val> {
         let name = self.graph.nodes[id].name.clone();
-        let rank = xs.len();
-        let axes: Vec<usize> = match attrs.ints("axes") {
-            Some(v) => v
-                .iter()
-                .map(|&a| norm_axis(&name, a, rank))
-                .collect::<Result<_>>()?,
-            None => (0..rank).collect(),
-        };
-        let kept: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
-        let out_n = numel(&out_shape);
-        let kept_shape: Vec<usize> = kept.iter().map(|&d| xs[d]).collect();
-        if numel(&kept_shape) != out_n {
-            return Err(unsupported(
-                &name,
-                format!("reducing {xs:?} over {axes:?} does not give {out_shape:?}"),
-            ));
-        }
-        let count: usize = axes.iter().map(|&d| xs[d]).product();
+        let (rows, count) = reduction_rows(&name, attrs, xs, &out_shape)?;
         let coef = if mean { 1.0 / count.max(1) as f64 } else { 1.0 };
+        let out_n = numel(&out_shape);
         let mut w = self.dense(&name, out_n, numel(xs))?;
-        let kstrides = row_major_strides(&kept_shape);
-        for flat in 0..numel(xs) {
-            let idx = unravel(flat, xs);
-            let row: usize = kept.iter().zip(&kstrides).map(|(&d, s)| idx[d] * s).sum();
+        for (flat, &row) in rows.iter().enumerate() {
             w[[row, flat]] = coef;
         }
         let ulps = u32::from(mean && !count.is_power_of_two());
@@ -1479,32 +1496,13 @@ impl Lowerer<'_> {
         out_shape: Vec<usize>,
     ) -> Result<Val> {
         let name = self.graph.nodes[id].name.clone();
-        let rank = xs.len();
-        let axes: Vec<usize> = match attrs.ints("axes") {
-            Some(v) => v
-                .iter()
-                .map(|&a| norm_axis(&name, a, rank))
-                .collect::<Result<_>>()?,
-            None => (0..rank).collect(),
-        };
-        let kept: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
-        let kept_shape: Vec<usize> = kept.iter().map(|&d| xs[d]).collect();
-        let out_n = numel(&out_shape);
-        if numel(&kept_shape) != out_n {
-            return Err(unsupported(
-                &name,
-                format!("max of {xs:?} over {axes:?} does not give {out_shape:?}"),
-            ));
-        }
-        let mut windows = vec![Vec::new(); out_n];
-        let kstrides = row_major_strides(&kept_shape);
-        for flat in 0..numel(xs) {
-            let idx = unravel(flat, xs);
-            let row: usize = kept.iter().zip(&kstrides).map(|(&d, s)| idx[d] * s).sum();
-            windows[row].push(flat);
-        }
-        if windows.iter().any(Vec::is_empty) {
+        let (rows, count) = reduction_rows(&name, attrs, xs, &out_shape)?;
+        if count == 0 {
             return Err(unsupported(&name, "max over an empty axis"));
+        }
+        let mut windows = vec![Vec::new(); numel(&out_shape)];
+        for (flat, &row) in rows.iter().enumerate() {
+            windows[row].push(flat);
         }
         self.push(Layer::MaxPool { src, windows }, id, out_shape)
     }
