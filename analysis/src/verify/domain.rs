@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 
 use tl_bounds::attack::{f32_point_in_box, Rng};
 use tl_bounds::crown::Analysis;
-use tl_bounds::eval::{eval, input_gradient};
 use tl_bounds::{BoundNet, CrownOptions, InputBox, Method as BoundMethod};
 use tl_ir::{Graph, NodeKind, Op};
 use tl_kernels::{denote, Tensor};
@@ -499,7 +498,10 @@ fn witness_candidates(s: &Setup, r: &Reach) -> Vec<Vec<f64>> {
     for start in 0..DESCENT_STARTS {
         let mut x = if start == 0 { b.center() } else { rng.point(b) };
         for _ in 0..DESCENT_STEPS {
-            let y = eval::<f64>(&r.net, &x);
+            // tl-kernels' reference semantics of the source graph and its reverse sweep.
+            let Some(Ok(y)) = r.net.exec.as_deref().map(|e| e.reference(&x)) else {
+                break;
+            };
             let v = y[r.element];
             if r.bad.hits(v) {
                 break;
@@ -511,7 +513,9 @@ fn witness_candidates(s: &Setup, r: &Reach) -> Vec<Vec<f64>> {
             } else {
                 1.0
             };
-            let g = input_gradient(&r.net, &x, &w);
+            let Some(Ok(g)) = r.net.exec.as_deref().map(|e| e.reference_gradient(&x, &w)) else {
+                break;
+            };
             for (i, xi) in x.iter_mut().enumerate() {
                 let step = (b.upper[i] - b.lower[i]) / 16.0;
                 *xi = (*xi - step * g[i].signum()).clamp(b.lower[i], b.upper[i]);

@@ -1,8 +1,10 @@
 //! Looking for counterexamples cheaply (random points and projected sign-gradient descent) and
-//! confirming candidates by concrete execution in f64 and f32 before anything is reported.
+//! confirming candidates by concrete execution before anything is reported: tl-kernels' compiled
+//! f32 executor and its f64 reference semantics, on the graph the net was lowered from
+//! ([`crate::execute`]).
 
 use crate::crown::InputBox;
-use crate::eval::{eval, input_gradient};
+use crate::execute::Executor;
 use crate::net::BoundNet;
 use crate::stop::Stop;
 use crate::vnnlib::{Case, OutputConstraint};
@@ -72,7 +74,9 @@ fn holds_f64(rows: &[OutputConstraint], y: &[f64]) -> bool {
     })
 }
 
-/// Confirms a candidate: rounds it to an f32 point of the box and re-executes in f64 and f32.
+/// Confirms a candidate: rounds it to an f32 point of the box and runs it on the compiled f32
+/// executor and in the f64 reference semantics; both must violate. `None` also when the net has
+/// no executor (built by hand) or an engine cannot run the point.
 pub fn confirm(
     net: &BoundNet,
     case: &Case,
@@ -80,14 +84,16 @@ pub fn confirm(
     disjunct: usize,
     x: &[f64],
 ) -> Option<Counterexample> {
+    let exec = net.exec.as_deref()?;
     let x = f32_point_in_box(x, &case.input)?;
     let rows = &case.disjuncts[disjunct];
-    let y64 = eval::<f64>(net, &x);
-    if !holds_f64(rows, &y64) {
+    // The compiled plan first: it is the cheaper engine, and most candidates fail there.
+    let y32 = exec.compiled(&x).ok()?;
+    if !rows.iter().all(|r| r.holds(&y32)) {
         return None;
     }
-    let y32 = eval::<f32>(net, &x);
-    if !rows.iter().all(|r| r.holds(&y32)) {
+    let y64 = exec.reference(&x).ok()?;
+    if !holds_f64(rows, &y64) {
         return None;
     }
     Some(Counterexample {
@@ -125,7 +131,8 @@ impl Default for AttackConfig {
     }
 }
 
-/// Random sampling then PGD on every disjunct of a case.
+/// Random sampling then PGD on every disjunct of a case: candidates scored on the compiled
+/// executor, steps along the reference semantics' gradient. Nothing to do without an executor.
 pub fn attack(
     net: &BoundNet,
     case: &Case,
@@ -134,6 +141,7 @@ pub fn attack(
     rng: &mut Rng,
     stop: &Stop,
 ) -> Option<Counterexample> {
+    let exec = net.exec.as_deref()?;
     let b = &case.input;
     for (d, rows) in case.disjuncts.iter().enumerate() {
         if rows.is_empty() {
@@ -147,7 +155,7 @@ pub fn attack(
             .take_while(|_| !stop.stopped())
             .map(|_| {
                 let x = rng.point(b);
-                (worst(rows, &eval::<f64>(net, &x)).0, x)
+                (score(exec, rows, &x).0, x)
             })
             .collect();
         scored.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -165,14 +173,15 @@ pub fn attack(
                 if stop.stopped() {
                     return None;
                 }
-                let y = eval::<f64>(net, &x);
-                let (s, r) = worst(rows, &y);
+                let (s, r) = score(exec, rows, &x);
                 if s <= 0.0 {
                     if let Some(cx) = confirm(net, case, case_index, d, &x) {
                         return Some(cx);
                     }
                 }
-                let g = input_gradient(net, &x, &rows[r].coeffs);
+                let Ok(g) = exec.reference_gradient(&x, &rows[r].coeffs) else {
+                    break;
+                };
                 for j in 0..x.len() {
                     let w = b.upper[j] - b.lower[j];
                     x[j] = (x[j] - eta * w * g[j].signum()).clamp(b.lower[j], b.upper[j]);
@@ -182,4 +191,12 @@ pub fn attack(
         }
     }
     None
+}
+
+/// [`worst`] of the compiled executor's outputs at `x` (`+inf` where it cannot run).
+fn score(exec: &Executor, rows: &[OutputConstraint], x: &[f64]) -> (f64, usize) {
+    match exec.compiled(x) {
+        Ok(y) => worst(rows, &y),
+        Err(_) => (f64::INFINITY, 0),
+    }
 }

@@ -431,8 +431,25 @@ pub fn verify(net: &BoundNet, prop: &Property, cfg: &BabConfig) -> Result<BabRes
         ));
     }
     let mut stats = Stats::default();
+    // Counterexamples are confirmed on tl-kernels' engines; if they cannot run the network at
+    // all, an undecided answer says so instead of looking like a weak search.
+    let unrunnable = match (&net.exec, prop.cases.first()) {
+        (None, _) => Some("the net was built by hand and has no executor".to_string()),
+        (Some(e), Some(c)) => e
+            .compiled(&c.input.center())
+            .and_then(|_| e.reference(&c.input.center()))
+            .err()
+            .map(|e| format!("[{}] {}", e.code, e.message)),
+        (Some(_), None) => None,
+    };
     let finish = |verdict: Verdict, mut stats: Stats| {
         stats.elapsed_s = start.elapsed().as_secs_f64();
+        let verdict = match (verdict, &unrunnable) {
+            (Verdict::Unknown(why), Some(e)) if why != "cancelled" => {
+                Verdict::Unknown(format!("{why}; no counterexample can be confirmed: {e}"))
+            }
+            (v, _) => v,
+        };
         Ok(BabResult { verdict, stats })
     };
     let stopped = |reason: StopReason, stats: Stats| match reason {
@@ -613,6 +630,7 @@ mod tests {
                 shape: vec![2],
             }],
             output: 0,
+            exec: None,
         }
     }
 

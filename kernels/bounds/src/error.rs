@@ -62,6 +62,9 @@ pub mod codes {
     pub const CANCELLED: &str = "TL0641";
     /// The verifier's memory ceiling would be exceeded by this network or search.
     pub const MEMORY_CEILING: &str = "TL0642";
+    /// tl-kernels' executors could not run the source network on a point (a candidate
+    /// counterexample stays unconfirmed).
+    pub const EXECUTION: &str = "TL0643";
 }
 
 /// An error with a stable code, a message, and where known a position in the input text.

@@ -12,7 +12,7 @@ pub mod bab;
 pub mod certificate;
 pub mod crown;
 pub mod error;
-pub mod eval;
+pub mod execute;
 pub mod f32_noise;
 pub mod float_error;
 pub mod independent;
@@ -36,6 +36,7 @@ pub use crown::{
     ReluSplit,
 };
 pub use error::{codes, BoundsError, Span};
+pub use execute::Executor;
 pub use independent::{check_independently, check_independently_until, refutes_box};
 pub use lower::Payload;
 pub use net::{BoundNet, ConcatPart, Layer, NetNode};

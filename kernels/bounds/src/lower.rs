@@ -1,11 +1,13 @@
 //! Lowering a `tl_ir::Graph` plus a payload of weights into a [`BoundNet`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ndarray::{Array1, Array2, ArrayD, IxDyn};
 use tl_ir::{AttrValue, Attrs, Graph, NodeKind, Op};
 
 use crate::error::{codes, BoundsError, Result};
+use crate::execute::Executor;
 use crate::net::{BoundNet, ConcatPart, Layer, NetNode};
 use crate::unary::UnaryFn;
 
@@ -136,9 +138,15 @@ impl BoundNet {
                         "the output does not depend on the input",
                     ));
                 }
+                let n_input = lw.nodes[0].size;
+                let exec = Executor::new(
+                    n_input,
+                    &[(graph, payload, &[(0..n_input).collect()], &[out_node])],
+                )?;
                 let mut net = BoundNet {
                     nodes: lw.nodes,
                     output: layer,
+                    exec: Some(Arc::new(exec)),
                 };
                 net.fuse_bias_adds();
                 Ok(net)
@@ -179,7 +187,7 @@ impl BoundNet {
     /// that output relates values of different networks (a difference network sharing the
     /// input), of several outputs or hidden nodes of one network. The concatenation is built from
     /// exact layers (gathers, scales by 0 and 1, additions of zero): bounds on it are the bounds
-    /// of the parts, and `eval` of it is the parts' evaluations side by side.
+    /// of the parts, and its executor runs the parts side by side.
     pub fn compose(n_input: usize, parts: &[Part]) -> Result<BoundNet> {
         if n_input == 0 {
             return Err(BoundsError::new(
@@ -334,7 +342,23 @@ impl BoundNet {
             }
             acc.unwrap()
         };
-        let mut net = BoundNet { nodes, output };
+        let sources: Vec<_> = parts
+            .iter()
+            .map(|p| {
+                (
+                    p.graph,
+                    p.payload,
+                    p.inputs.as_slice(),
+                    p.outputs.as_slice(),
+                )
+            })
+            .collect();
+        let exec = Executor::new(n_input, &sources)?;
+        let mut net = BoundNet {
+            nodes,
+            output,
+            exec: Some(Arc::new(exec)),
+        };
         net.fuse_bias_adds();
         Ok(net)
     }

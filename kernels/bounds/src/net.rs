@@ -2,7 +2,11 @@
 //! every op lowered to one of a few layer kinds whose relaxations are known. Lowering folds
 //! constants (params, literals, arithmetic on them) so layers only ever see the input's dependents.
 
+use std::sync::Arc;
+
 use ndarray::{Array1, Array2};
+
+use crate::execute::Executor;
 
 use crate::unary::UnaryFn;
 
@@ -203,6 +207,9 @@ pub struct NetNode {
 pub struct BoundNet {
     pub nodes: Vec<NetNode>,
     pub output: usize,
+    /// tl-kernels' engines over the graph this net was lowered from: counterexamples are confirmed
+    /// there. `None` for a net built layer by layer, which can be bounded but never falsified.
+    pub exec: Option<Arc<Executor>>,
 }
 
 impl BoundNet {

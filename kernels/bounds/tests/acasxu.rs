@@ -66,6 +66,6 @@ fn prop_2_is_sat_on_a_2_x_network_with_a_confirmed_counterexample() {
     for y in [&cx.y_f64, &cx.y_f32] {
         assert!((1..5).all(|j| y[j] <= y[0]), "{y:?}");
     }
-    let again = tl_bounds::eval::eval::<f32>(&inst.net().unwrap(), &cx.x);
+    let again = inst.net().unwrap().exec.unwrap().compiled(&cx.x).unwrap();
     assert_eq!(again, cx.y_f32);
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ndarray::{ArrayD, IxDyn};
 use tl_bounds::certificate::CertNode;
 use tl_bounds::{
-    check_certificate, codes, compute_bounds, eval, format_result, verify, BabConfig, BoundNet,
+    check_certificate, codes, compute_bounds, format_result, verify, BabConfig, BoundNet,
     Branching, Case, CrownOptions, InputBox, Method, OutputConstraint, Property, Verdict,
 };
 use tl_ir::{Attrs, DType, Graph, Op, Shape};
@@ -58,7 +58,13 @@ fn verifies_a_true_property_with_a_checkable_certificate() {
     // lowers "the lowest seen" and the threshold follows, until the property is true.
     let mut rng = common::Rng(3);
     let mut min = (0..2_000)
-        .map(|_| eval::eval::<f64>(&net, &rng.point(&b.lower, &b.upper))[0])
+        .map(|_| {
+            net.exec
+                .as_ref()
+                .unwrap()
+                .reference(&rng.point(&b.lower, &b.upper))
+                .unwrap()[0]
+        })
         .fold(f64::INFINITY, f64::min);
     let crown = compute_bounds(&net, &b, Method::Crown, None, CrownOptions::default()).unwrap();
     for branching in [Branching::Input, Branching::Relu] {
@@ -118,7 +124,7 @@ fn falsifies_a_false_property_with_a_confirmed_counterexample() {
     let (net, fx) = mlp();
     let case = &fx.cases[1];
     let b = InputBox::new(case.lower.clone(), case.upper.clone()).unwrap();
-    let y = eval::eval::<f64>(&net, &b.center());
+    let y = net.exec.as_ref().unwrap().reference(&b.center()).unwrap();
     let prop = below(&b, 3, 1, y[1] + 0.01);
     let res = verify(&net, &prop, &cfg(Branching::Input)).unwrap();
     let Verdict::Falsified(cx) = &res.verdict else {
@@ -308,40 +314,32 @@ fn a_property_inside_the_f32_margin_is_unknown_not_unsat() {
 
 /// A relu MLP with random weights: `widths[0]` inputs, one relu after every hidden layer.
 fn wide_net(widths: &[usize]) -> BoundNet {
-    use tl_bounds::{Layer, NetNode};
     let mut rng = common::Rng(11);
-    let mut nodes = vec![NetNode {
-        layer: Layer::Input,
-        size: widths[0],
-        name: "x".into(),
-        shape: vec![widths[0]],
-    }];
+    let mut g = Graph::new("wide");
+    let mut h = g.add_input("x", Shape::known(&[1, widths[0] as u64]), DType::F32);
+    let mut weights = std::collections::HashMap::new();
     for (l, w) in widths.windows(2).enumerate() {
         let scale = 1.0 / (w[0] as f64).sqrt();
-        let m =
-            ndarray::Array2::from_shape_fn((w[1], w[0]), |_| (rng.next_f64() * 2.0 - 1.0) * scale);
-        let b = ndarray::Array1::from_shape_fn(w[1], |_| (rng.next_f64() * 2.0 - 1.0) * 0.1);
-        nodes.push(NetNode {
-            layer: Layer::affine(nodes.len() - 1, m, b, 0),
-            size: w[1],
-            name: format!("fc{l}"),
-            shape: vec![w[1]],
+        let m = ArrayD::from_shape_fn(IxDyn(&[w[1], w[0]]), |_| {
+            (rng.next_f64() * 2.0 - 1.0) * scale
         });
+        let b = ArrayD::from_shape_fn(IxDyn(&[w[1]]), |_| (rng.next_f64() * 2.0 - 1.0) * 0.1);
+        let (wk, bk) = (format!("w{l}"), format!("b{l}"));
+        let wp = g.add_param(&wk, Shape::known(&[w[1] as u64, w[0] as u64]), DType::F32);
+        let bp = g.add_param(&bk, Shape::known(&[w[1] as u64]), DType::F32);
+        weights.insert(wk, m);
+        weights.insert(bk, b);
+        h = g
+            .add_op(format!("fc{l}"), Op::Linear, vec![h, wp, bp], Attrs::new())
+            .unwrap();
         if l + 2 < widths.len() {
-            nodes.push(NetNode {
-                layer: Layer::Relu {
-                    src: nodes.len() - 1,
-                },
-                size: w[1],
-                name: format!("relu{l}"),
-                shape: vec![w[1]],
-            });
+            h = g
+                .add_op(format!("relu{l}"), Op::Relu, vec![h], Attrs::new())
+                .unwrap();
         }
     }
-    BoundNet {
-        output: nodes.len() - 1,
-        nodes,
-    }
+    g.add_output("y", h);
+    BoundNet::from_graph_map(&g, &weights, None).unwrap()
 }
 
 #[test]
@@ -412,7 +410,13 @@ fn the_independent_checker_rederives_every_leaf_and_rejects_tampering() {
     let b = InputBox::new(vec![-1.0; 3], vec![1.0; 3]).unwrap();
     let mut rng = common::Rng(5);
     let mut min = (0..4_000)
-        .map(|_| eval::eval::<f64>(&net, &rng.point(&b.lower, &b.upper))[0])
+        .map(|_| {
+            net.exec
+                .as_ref()
+                .unwrap()
+                .reference(&rng.point(&b.lower, &b.upper))
+                .unwrap()[0]
+        })
         .fold(f64::INFINITY, f64::min);
     let crown = compute_bounds(&net, &b, Method::Crown, None, CrownOptions::default()).unwrap();
     let mut checked = 0;
@@ -531,4 +535,71 @@ fn the_independent_checker_rederives_every_leaf_and_rejects_tampering() {
         }
     }
     assert_eq!(checked, 2);
+}
+
+/// A `sat` is what tl-kernels' executor computes on the source graph, not what the verifier's
+/// lowered layers say: a lowering tampered to violate the property (bias -1 on `y = x`) yields
+/// candidates the compiled plan and the reference semantics both reject, so no counterexample is
+/// reported (a private evaluator of the layers would have confirmed one at once).
+#[test]
+fn counterexamples_are_confirmed_on_the_source_graph_not_the_lowering() {
+    let mut g = Graph::new("id");
+    let x = g.add_input("x", Shape::known(&[1, 1]), DType::F32);
+    let w = g.add_param("w", Shape::known(&[1, 1]), DType::F32);
+    let b = g.add_param("b", Shape::known(&[1]), DType::F32);
+    let y = g
+        .add_op("y", Op::Linear, vec![x, w, b], Attrs::new())
+        .unwrap();
+    g.add_output("y", y);
+    let weights = [
+        ("w".to_string(), ArrayD::from_elem(IxDyn(&[1, 1]), 1.0)),
+        ("b".to_string(), ArrayD::from_elem(IxDyn(&[1]), 0.0)),
+    ]
+    .into_iter()
+    .collect();
+    let honest = BoundNet::from_graph_map(&g, &weights, None).unwrap();
+    let mut tampered = honest.clone();
+    let mut shifted = 0;
+    for node in &mut tampered.nodes {
+        match &mut node.layer {
+            tl_bounds::Layer::Affine { b, .. } => {
+                b.fill(-1.0);
+                shifted += 1;
+            }
+            tl_bounds::Layer::Scale { shift, .. } => {
+                shift.fill(-1.0);
+                shifted += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(shifted, 1, "{:?}", tampered.nodes);
+    let b = InputBox::new(vec![0.0], vec![1.0]).unwrap();
+    // Unsafe when y <= -0.5: never on the graph (y = x >= 0), at once on the tampered layers.
+    let prop = below(&b, 1, 0, -0.5);
+    let c = BabConfig {
+        max_domains: 200,
+        ..cfg(Branching::Input)
+    };
+    let res = verify(&tampered, &prop, &c).unwrap();
+    assert!(
+        !matches!(res.verdict, Verdict::Falsified(_)),
+        "a counterexample of the lowering alone was reported: {:?}",
+        res.verdict
+    );
+    // The honest lowering proves it; a property the graph does violate is still found.
+    let res = verify(&honest, &prop, &cfg(Branching::Input)).unwrap();
+    assert!(
+        matches!(res.verdict, Verdict::Verified { .. }),
+        "{:?}",
+        res.verdict
+    );
+    let res = verify(&honest, &below(&b, 1, 0, 0.25), &cfg(Branching::Input)).unwrap();
+    let Verdict::Falsified(cx) = res.verdict else {
+        panic!("expected sat, got {:?}", res.verdict)
+    };
+    assert!(
+        cx.x[0] <= 0.25 && cx.y_f32[0] <= 0.25 && cx.y_f64[0] <= 0.25,
+        "{cx:?}"
+    );
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use tl_bounds::{compute_bounds, eval, BoundNet, CrownOptions, InputBox, Instance, Method};
+use tl_bounds::{compute_bounds, BoundNet, CrownOptions, InputBox, Instance, Method};
 
 /// CROWN over the reals on a box of radius `r` around `x`: every bound within `tol` of f(x).
 fn assert_tight(net: &BoundNet, x: &[f64], r: f64, tol: f64, label: &str) {
@@ -21,7 +21,7 @@ fn assert_tight(net: &BoundNet, x: &[f64], r: f64, tol: f64, label: &str) {
         ..CrownOptions::default()
     };
     let bounds = compute_bounds(net, &b, Method::Crown, None, opts).unwrap();
-    let y = eval::eval::<f64>(net, x);
+    let y = net.exec.as_ref().unwrap().reference(x).unwrap();
     for (k, v) in y.iter().enumerate() {
         let (lo, hi) = (bounds.lower[k], bounds.upper[k]);
         assert!(

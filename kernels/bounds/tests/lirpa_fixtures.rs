@@ -5,7 +5,7 @@ mod common;
 
 use common::{fixtures, Rng};
 use ndarray::Array2;
-use tl_bounds::{compute_bounds, eval, BoundNet, CrownOptions, InputBox, Method};
+use tl_bounds::{compute_bounds, BoundNet, CrownOptions, InputBox, Method};
 
 /// auto_LiRPA's arithmetic, no rounding margins: the numbers must agree to 1e-4 relative.
 const REFERENCE: CrownOptions = CrownOptions {
@@ -75,7 +75,15 @@ fn sound_bounds_contain_the_reference_and_sampled_executions() {
                 let ob = compute_bounds(&net, &b, method, None, CrownOptions::default()).unwrap();
                 for _ in 0..300 {
                     let x = rng.point(&case.lower, &case.upper);
-                    for (j, y) in eval::eval::<f64>(&net, &x).iter().enumerate() {
+                    for (j, y) in net
+                        .exec
+                        .as_ref()
+                        .unwrap()
+                        .reference(&x)
+                        .unwrap()
+                        .iter()
+                        .enumerate()
+                    {
                         assert!(
                             ob.lower[j] <= *y && *y <= ob.upper[j],
                             "{} {method:?}: output {j} = {y} outside [{}, {}]",
