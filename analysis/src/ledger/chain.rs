@@ -645,33 +645,28 @@ impl<'a> Builder<'a> {
             .map(|m| m.method.clone())
     }
 
-    /// Whether the target's f32 rounding bound rests on libm (sigmoid, tanh, exp, log, erf,
-    /// gelu, softmax, attention nodes; an ONNX target, whose graph is not lowered here, is
-    /// assumed to).
-    fn uses_libm(&self, a: &ContractAnalysis<'_>) -> bool {
+    /// The ops of the target whose f32 kernels call libm (`Op::calls_libm`): the f32 rounding
+    /// bound of a graph with any rests on the libm assumption. `None` when the target is not a
+    /// graph that lowers here, such as an ONNX target (the caller assumes).
+    fn libm_ops(&self, a: &ContractAnalysis<'_>) -> Option<Vec<&'static str>> {
         let Some(Target::Graph(g)) = a.target else {
-            return true;
+            return None;
         };
         let Ok(lowered) = lower_graph(self.db, g) else {
-            return true;
+            return None;
         };
-        lowered.graph.nodes.iter().any(|n| {
-            matches!(
-                &n.kind,
-                tl_ir::NodeKind::Op {
-                    op: tl_ir::Op::Sigmoid
-                        | tl_ir::Op::Tanh
-                        | tl_ir::Op::Exp
-                        | tl_ir::Op::Log
-                        | tl_ir::Op::Erf
-                        | tl_ir::Op::Gelu
-                        | tl_ir::Op::Softmax
-                        | tl_ir::Op::AttentionWeights
-                        | tl_ir::Op::ScaledDotProductAttention,
-                    ..
-                }
-            )
-        })
+        let mut ops: Vec<&'static str> = lowered
+            .graph
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                tl_ir::NodeKind::Op { op, .. } if op.calls_libm() => Some(op.name()),
+                _ => None,
+            })
+            .collect();
+        ops.sort_unstable();
+        ops.dedup();
+        Some(ops)
     }
 
     /// From the real-valued result to f32 execution: the contract's own bound (computed with
@@ -726,17 +721,21 @@ impl<'a> Builder<'a> {
             l.evidence.push(format!(
                 "{method} held with each layer's f32 rounding carried as bounded noise (docs/bounds.md), so the claim holds for tl's compiled f32 executor as well as over the reals"
             ));
-            if self.uses_libm(a) {
+            // Unknown ops (the graph does not lower here): assume, never check.
+            let libm = self
+                .libm_ops(a)
+                .unwrap_or_else(|| vec!["(the graph's ops could not be read)"]);
+            if !libm.is_empty() {
                 l.status = Status::Assumed;
                 l.assumptions.push(LIBM_ASSUMPTION_NAME.into());
-                l.evidence.push(
-                    "sigmoid/tanh/exp/log/erf/gelu/softmax nodes: their f32 rounding is bounded under the libm assumption"
-                        .into(),
-                );
+                l.evidence.push(format!(
+                    "{} nodes: their f32 rounding is bounded under the libm assumption",
+                    libm.join("/")
+                ));
                 chain.extra.push((
                     LIBM_ASSUMPTION_NAME.into(),
                     "ledger",
-                    "the f32 executor's transcendental calls are within 4 ulp of the real function: expf, logf and tanhf from the platform libm (through std), erff from the `libm` crate (a port of musl)".into(),
+                    "the f32 executor's transcendental calls are within 4 ulp of the real function: expf, logf, tanhf and powf from the platform libm (through std), erff from the `libm` crate (a port of musl)".into(),
                 ));
             } else {
                 l.status = Status::Checked;

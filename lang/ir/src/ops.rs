@@ -351,6 +351,34 @@ impl Op {
         }
     }
 
+    /// Whether the op's f32 kernel calls a transcendental function (exp, log, tanh, erf, pow)
+    /// of the platform libm or the `libm` crate. Its rounding is then that function's accuracy,
+    /// not IEEE's half ulp, so a float result that relies on it rests on the libm assumption
+    /// (the ledger names it). sqrt and division are IEEE operations: the normalizations that
+    /// use only those are not listed.
+    pub fn calls_libm(self) -> bool {
+        matches!(
+            self,
+            Op::Sigmoid
+                | Op::Tanh
+                | Op::Gelu
+                | Op::Softplus
+                | Op::Silu
+                | Op::Elu
+                | Op::Selu
+                | Op::Exp
+                | Op::Log
+                | Op::Pow
+                | Op::Erf
+                | Op::Lrn
+                | Op::Softmax
+                | Op::LogSoftmax
+                | Op::AttentionWeights
+                | Op::ScaledDotProductAttention
+                | Op::CrossEntropy
+        )
+    }
+
     pub fn info(self) -> &'static OpInfo {
         OPS.iter()
             .find(|o| o.op == self)
