@@ -171,7 +171,7 @@ impl Executor {
                 let seed = ArrayD::from_shape_vec(IxDyn(&shape), w.to_vec())
                     .map_err(|e| exec_error(e.to_string()))?;
                 let adjoints =
-                    tl_kernels::autograd::backward_from(&part.graph, &values, o, Some(&seed))
+                    tl_kernels::autograd::backward_to_inputs(&part.graph, &values, o, Some(&seed))
                         .map_err(|e| exec_error(e.to_string()))?;
                 for (name, _, elements) in &part.inputs {
                     let Some(id) = part.graph.node_by_name(name) else {

@@ -2,7 +2,7 @@
 //! param, over the values the reference evaluator kept.
 
 use super::error::{AutogradError, AutogradResult};
-use super::rules::{vjp, RuleError};
+use super::rules::{vjp_needed, RuleError};
 use crate::exec::{denote, lower, Denotation, ExecError, Lowered, Payload};
 use crate::tensor::Tensor;
 use ndarray::ArrayD;
@@ -110,6 +110,37 @@ pub fn backward_from(
     output: NodeId,
     seed: Option<&ArrayD<f64>>,
 ) -> AutogradResult<Vec<Option<ArrayD<f64>>>> {
+    sweep(graph, values, output, seed, &depends_on_leaves(graph))
+}
+
+/// [`backward_from`] toward the graph's float inputs only: params get no adjoint and no rule
+/// computes one for them (a search that steers an input by its gradient, at a fraction of the
+/// cost when the weights are large).
+pub fn backward_to_inputs(
+    graph: &Graph,
+    values: &Denotation,
+    output: NodeId,
+    seed: Option<&ArrayD<f64>>,
+) -> AutogradResult<Vec<Option<ArrayD<f64>>>> {
+    let mut depends = vec![false; graph.nodes.len()];
+    for (id, node) in graph.nodes.iter().enumerate() {
+        depends[id] = match node.kind {
+            NodeKind::Input => node.dtype.is_float(),
+            NodeKind::Param { .. } => false,
+            NodeKind::Op { .. } => node.parents.iter().any(|&p| depends[p]),
+        };
+    }
+    sweep(graph, values, output, seed, &depends)
+}
+
+/// The reverse sweep over the nodes `depends` marks (the others get no adjoint).
+fn sweep(
+    graph: &Graph,
+    values: &Denotation,
+    output: NodeId,
+    seed: Option<&ArrayD<f64>>,
+    depends: &[bool],
+) -> AutogradResult<Vec<Option<ArrayD<f64>>>> {
     let value = |id: NodeId| {
         values.node(id).ok_or_else(|| {
             AutogradError::Exec(ExecError::InvalidGraph {
@@ -125,7 +156,6 @@ pub fn backward_from(
             detail: format!("its value is {}, not a float", out.dtype()),
         });
     }
-    let depends = depends_on_leaves(graph);
     let mut adjoints: Vec<Option<ArrayD<f64>>> = vec![None; graph.nodes.len()];
     adjoints[output] = Some(match seed {
         Some(s) if s.shape() == out.shape() => s.clone(),
@@ -187,13 +217,15 @@ pub fn backward_from(
                     .map(|&p| value(p))
                     .collect::<AutogradResult<Vec<_>>>()?;
                 let y = value(id)?.to_f64();
-                let grads = vjp(&kop, &args, which, &y, &g).map_err(|e| match e {
-                    RuleError::Missing(detail) => no_rule(detail),
-                    RuleError::Kernel(source) => AutogradError::Exec(ExecError::Kernel {
-                        node: node.name.clone(),
-                        source,
-                    }),
-                })?;
+                let needs: Vec<bool> = parents.iter().map(|&p| depends[p]).collect();
+                let grads =
+                    vjp_needed(&kop, &args, which, &y, &g, &needs).map_err(|e| match e {
+                        RuleError::Missing(detail) => no_rule(detail),
+                        RuleError::Kernel(source) => AutogradError::Exec(ExecError::Kernel {
+                            node: node.name.clone(),
+                            source,
+                        }),
+                    })?;
                 parents
                     .into_iter()
                     .zip(grads)

@@ -32,7 +32,7 @@ mod objective;
 mod rules;
 
 pub use adjoint::{gamma, graph_adjoint, node_adjoints, AdjointCheck, NodeAdjoint};
-pub use backward::{backward, backward_from, gradients, Gradients};
+pub use backward::{backward, backward_from, backward_to_inputs, gradients, Gradients};
 pub use enclosure::{jacobian_enclosure, jacobian_enclosure_with, JacobianEnclosure, ValueHints};
 pub use error::{AutogradError, AutogradResult};
 pub use forward::{forward_tangents, jvp, Jvp, Seeds};

@@ -152,11 +152,21 @@ pub fn linear_into<T: Real>(
             }
             let dim = out.dim();
             out.assign(&b.broadcast(dim).expect("bias length checked above"));
-            general_mat_mul(T::one(), &x, &w.t(), T::one(), &mut out);
+            product(x, w, T::one(), out);
         }
-        None => general_mat_mul(T::one(), &x, &w.t(), T::zero(), &mut out),
+        None => product(x, w, T::zero(), out),
     }
     Ok(())
+}
+
+/// `out = x W^T + beta out`. One row (a single sample) is a matrix-vector product: a GEMM would
+/// pack all of `W` for it, which costs as much as the product.
+fn product<T: Real>(x: ArrayView2<T>, w: ArrayView2<T>, beta: T, mut out: ArrayViewMut2<T>) {
+    if x.nrows() == 1 {
+        ndarray::linalg::general_mat_vec_mul(T::one(), &w, &x.row(0), beta, &mut out.row_mut(0));
+    } else {
+        general_mat_mul(T::one(), &x, &w.t(), beta, &mut out);
+    }
 }
 
 #[cfg(test)]

@@ -116,5 +116,11 @@ pub(crate) fn bind_param(
     };
     syms.check(declared_shape, value.shape())
         .map_err(mismatch)?;
-    to_engine(&value, declared, float).map_err(mismatch)
+    // The payload's tensor is already a copy: keep it when it has the engine's float type.
+    match (&value, float) {
+        (Tensor::F64(_), DType::F64) | (Tensor::F32(_), DType::F32) if declared.is_float() => {
+            Ok(value)
+        }
+        _ => to_engine(&value, declared, float).map_err(mismatch),
+    }
 }

@@ -10,6 +10,7 @@ pub(super) fn linear(
     w: &ArrayD<f64>,
     bias: bool,
     g: &ArrayD<f64>,
+    [need_x, need_w]: [bool; 2],
 ) -> Result<Grads, RuleError> {
     const OP: &str = "linear";
     let w2 = w
@@ -21,12 +22,26 @@ pub(super) fn linear(
     let shape_err = |e: ndarray::ShapeError| operand_mismatch(OP, e.to_string());
     let x2 = x.to_shape((rows, ins)).map_err(shape_err)?;
     let g2 = g.to_shape((rows, outs)).map_err(shape_err)?;
-    let gx = g2
-        .dot(&w2)
-        .into_shape_with_order(x.raw_dim())
-        .map_err(shape_err)?;
-    let gw = g2.t().dot(&x2).into_dyn();
-    let mut grads = vec![Some(gx), Some(gw)];
+    let gx = if !need_x {
+        None
+    } else if rows == 1 {
+        // One row (a single sample): a sum of weight rows, with no GEMM packing of `w`.
+        let mut gx = ndarray::Array1::<f64>::zeros(ins);
+        for (gi, wi) in g2.row(0).iter().zip(w2.rows()) {
+            if *gi != 0.0 {
+                gx.scaled_add(*gi, &wi);
+            }
+        }
+        Some(gx.into_shape_with_order(x.raw_dim()).map_err(shape_err)?)
+    } else {
+        Some(
+            g2.dot(&w2)
+                .into_shape_with_order(x.raw_dim())
+                .map_err(shape_err)?,
+        )
+    };
+    let gw = need_w.then(|| g2.t().dot(&x2).into_dyn());
+    let mut grads = vec![gx, gw];
     if bias {
         grads.push(Some(g2.sum_axis(Axis(0)).into_dyn()));
     }
@@ -44,6 +59,7 @@ pub(super) fn matmul(
     a: &ArrayD<f64>,
     b: &ArrayD<f64>,
     g: &ArrayD<f64>,
+    [need_a, need_b]: [bool; 2],
 ) -> Result<Grads, RuleError> {
     if a.ndim() == 0 || b.ndim() == 0 {
         return Err(operand_mismatch("matmul", "operands must have rank >= 1"));
@@ -70,15 +86,20 @@ pub(super) fn matmul(
         let before_last = g2.ndim() - 1;
         g2 = g2.insert_axis(Axis(before_last));
     }
-    let ga = batched_matmul(g2.clone(), transposed(b2.clone()))?;
-    let gb = batched_matmul(transposed(a2.clone()), g2)?;
-    let mut ga = unbroadcast(ga, a2.shape());
-    let mut gb = unbroadcast(gb, b2.shape());
-    if a_vec {
-        ga = ga.remove_axis(Axis(0));
-    }
-    if b_vec {
-        gb = gb.remove_axis(Axis(1));
-    }
-    Ok(vec![Some(ga), Some(gb)])
+    let ga = if need_a {
+        let ga = unbroadcast(
+            batched_matmul(g2.clone(), transposed(b2.clone()))?,
+            a2.shape(),
+        );
+        Some(if a_vec { ga.remove_axis(Axis(0)) } else { ga })
+    } else {
+        None
+    };
+    let gb = if need_b {
+        let gb = unbroadcast(batched_matmul(transposed(a2.clone()), g2)?, b2.shape());
+        Some(if b_vec { gb.remove_axis(Axis(1)) } else { gb })
+    } else {
+        None
+    };
+    Ok(vec![ga, gb])
 }

@@ -90,6 +90,21 @@ pub(crate) fn vjp(
     y: &ArrayD<f64>,
     g: &ArrayD<f64>,
 ) -> Result<Grads, RuleError> {
+    vjp_needed(op, operands, output, y, g, &[])
+}
+
+/// [`vjp`] where only the operands with `needs[i]` (absent: needed) want a gradient: linear and
+/// matmul skip the others (a weight's gradient is the costly outer product when only the input's
+/// is asked for); every other rule computes all and the caller drops what it does not need.
+pub(crate) fn vjp_needed(
+    op: &KernelOp,
+    operands: &[&Tensor],
+    output: usize,
+    y: &ArrayD<f64>,
+    g: &ArrayD<f64>,
+    needs: &[bool],
+) -> Result<Grads, RuleError> {
+    let need = |i: usize| needs.get(i).copied().unwrap_or(true);
     let name = op.name();
     let x = |i| float(name, operands, i);
     if output != 0 && !matches!(op, KernelOp::Attention { .. }) {
@@ -110,8 +125,8 @@ pub(crate) fn vjp(
     match op {
         KernelOp::Unary(u) => Ok(elementwise::unary(u, x(0)?, y, g)),
         KernelOp::Binary(b) => elementwise::binary(*b, x(0)?, x(1)?, y, g),
-        KernelOp::Linear { bias } => linalg::linear(x(0)?, x(1)?, *bias, g),
-        KernelOp::MatMul => linalg::matmul(x(0)?, x(1)?, g),
+        KernelOp::Linear { bias } => linalg::linear(x(0)?, x(1)?, *bias, g, [need(0), need(1)]),
+        KernelOp::MatMul => linalg::matmul(x(0)?, x(1)?, g, [need(0), need(1)]),
         KernelOp::Reduce { op, axes, keepdim } => {
             reduce::reduce(*op, axes.as_deref(), *keepdim, x(0)?, y, g)
         }
