@@ -610,6 +610,28 @@ impl<'db> ContractCx<'db> {
             (None, 1) => ensures.pop(),
             (None, _) => Some(Claim::All(ensures)),
         };
+        // Only claims on one value's rows conjoin (several `ensure`s, `&&`): the verifier
+        // decides the rows together. Anything else would fail at verify time, far from here.
+        if let Some(Claim::All(parts)) = &self.out.claim {
+            if let Some(other) = parts
+                .iter()
+                .find(|p| !matches!(p, Claim::Linear { .. } | Claim::Argmax { .. }))
+            {
+                let kind = other.kind();
+                let d = self.error(
+                    416,
+                    c.name.span,
+                    format!(
+                        "contract `{}` conjoins a {kind} claim with others; only comparisons and argmax claims combine",
+                        c.name.text
+                    ),
+                );
+                d.help = Some(format!(
+                    "split it: one contract per {kind} claim (each `ensure` of those kinds in a contract of its own)"
+                ));
+                self.out.claim = None;
+            }
+        }
         if let Some(claim) = &self.out.claim {
             let kind = claim.kind();
             let needs_tol = matches!(
