@@ -23,8 +23,13 @@ use crate::scope::relative_path;
 pub enum ParamSource {
     /// A weight file; `key` is the tensor name inside it (`None`: the file's only tensor).
     File { path: PathBuf, key: Option<String> },
-    /// Literal values written in the spec, row-major.
-    Literal { shape: Vec<usize>, data: Vec<f64> },
+    /// Literal values written in the spec, row-major; `integer` for a param of an integer dtype
+    /// (labels, ids), whose values load as i64.
+    Literal {
+        shape: Vec<usize>,
+        data: Vec<f64>,
+        integer: bool,
+    },
 }
 
 /// A graph ready to run: the IR and, for every param key, its source.
@@ -144,7 +149,7 @@ impl<'db> LowerCx<'db> {
                 },
                 NodeOrigin::Param { init } => {
                     let shape = subst(&ty.shape);
-                    let source = self.param_source(item, &full, init, &shape)?;
+                    let source = self.param_source(item, &full, init, &shape, dtype)?;
                     self.params.insert(full.clone(), source);
                     self.graph.add_param(full, shape, dtype)
                 }
@@ -203,6 +208,7 @@ impl<'db> LowerCx<'db> {
         key: &str,
         init: &ParamInit,
         shape: &Shape,
+        dtype: tl_ir::DType,
     ) -> Result<ParamSource, LowerError> {
         let db = self.db;
         Ok(match init {
@@ -215,6 +221,7 @@ impl<'db> LowerCx<'db> {
                 ParamSource::Literal {
                     shape: shape.iter().map(|&d| d as usize).collect(),
                     data,
+                    integer: dtype.is_integer(),
                 }
             }
             ParamInit::Load { path, key: k } => ParamSource::File {
@@ -266,12 +273,29 @@ impl Payload for SpecPayload<'_> {
             name: key.into(),
         };
         match self.params.get(key).ok_or_else(missing)? {
-            ParamSource::Literal { shape, data } => {
-                Tensor::from_f64(shape, data.clone()).map_err(|e| PayloadError::ValueRange {
+            ParamSource::Literal {
+                shape,
+                data,
+                integer,
+            } => {
+                let range = |detail: String| PayloadError::ValueRange {
                     path: "(spec literal)".into(),
                     name: key.into(),
-                    detail: e.to_string(),
-                })
+                    detail,
+                };
+                if *integer {
+                    let ids = data
+                        .iter()
+                        .map(|&v| {
+                            (v.fract() == 0.0 && v.abs() < 9.007_199_254_740_992e15)
+                                .then_some(v as i64)
+                                .ok_or_else(|| range(format!("{v} is not an integer")))
+                        })
+                        .collect::<Result<Vec<i64>, _>>()?;
+                    Tensor::from_i64(shape, ids).map_err(|e| range(e.to_string()))
+                } else {
+                    Tensor::from_f64(shape, data.clone()).map_err(|e| range(e.to_string()))
+                }
             }
             ParamSource::File { path, key: k } => {
                 let is_npy = path.extension().is_some_and(|e| e == "npy");

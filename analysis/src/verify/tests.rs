@@ -841,3 +841,42 @@ fn the_adjoint_law_is_a_tested_contract_per_op_and_for_the_graph() {
         "{d}"
     );
 }
+
+/// An integer param written inline (labels, ids) loads as i64: both engines bind it (it loaded
+/// as f64 and every run failed with TL0512), and a non-integer literal is a coded error.
+#[test]
+fn inline_integer_params_load_as_integers() {
+    const SPEC: &str = r#"
+graph labelled(logits: f32[2, 3]) -> loss: f32[1] {
+  param labels: i64[2] = [2, 0]
+  loss = reshape(cross_entropy(logits, labels), shape = [1])
+}
+contract loss_bounded on labelled {
+  given logits in box(-1.0, 1.0)
+  ensure loss[0] <= 10.0
+  check by sampling(5, seed = 1)
+}
+graph fractional(logits: f32[2, 3]) -> loss: f32[1] {
+  param labels: i64[2] = [2.5, 0]
+  loss = reshape(cross_entropy(logits, labels), shape = [1])
+}
+contract fractional_label on fractional {
+  given logits in box(-1.0, 1.0)
+  ensure loss[0] <= 10.0
+  check by sampling(5, seed = 1)
+}
+"#;
+    let path = Path::new("/tmp/tl-verify-tests/inline_labels.tl");
+    let opts = VerifyOptions::default();
+    let run = run_named(path, Some(SPEC), "loss_bounded", &opts);
+    assert_eq!(
+        verdicts(&run),
+        vec![("sampling".to_string(), "holds".to_string())]
+    );
+    let run = run_named(path, Some(SPEC), "fractional_label", &opts);
+    let v = verdicts(&run);
+    assert!(
+        v[0].1.starts_with("error") && v[0].1.contains("2.5 is not an integer"),
+        "{v:?}"
+    );
+}
