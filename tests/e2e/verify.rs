@@ -113,6 +113,10 @@ fn examples_verify_with_honest_statuses() {
         ("degenerate_axis_ignores_input", "falsified"),
         ("normalised_features_respond", "assumed"),
         ("ignored_labels_free", "assumed"),
+        // BugZoo IgnoredLabelLoss: padding labelled 0 moves the loss (falsified, expected);
+        // labelled -100 its logits have zero derivative at every sample (tested; assumed).
+        ("padding_does_not_move_the_loss", "assumed"),
+        ("zero_padding_moves_the_loss", "falsified"),
         // BugZoo NormalizationState and CompilerBoundary: batch norm folded with eps outside
         // the square root, and a fusion that drops the bias, falsified (expected); the right
         // folds checked against the source by CROWN on the difference network.
