@@ -807,8 +807,180 @@ fn op_enclosure(at: &Node, op: &KernelOp, args: &[&Val]) -> AutogradResult<Val> 
         | KernelOp::Concat { .. }
         | KernelOp::Slice { .. }
         | KernelOp::Gather { .. } => monotone_linear(at, op, args),
+        KernelOp::CrossEntropy {
+            ignore_index,
+            reduction,
+        } => {
+            let (p, t) = float(0)?;
+            let Some(Val::Int(Tensor::I64(labels))) = args.get(1) else {
+                return Err(at.unsupported("labels that are not fixed integers"));
+            };
+            cross_entropy_enclosure(at, p, t, labels, *ignore_index, *reduction)
+        }
         _ => Err(at.unsupported(format!("{} has no enclosure rule", at.op))),
     }
+}
+
+/// Softmax probabilities of one row over the box `[lo, hi]`, enclosed: `p_c` is smallest when
+/// `z_c` is at its lowest and every other logit at its highest, and the other way round.
+fn softmax_row_bounds(lo: &[f64], hi: &[f64]) -> Vec<(f64, f64)> {
+    (0..lo.len())
+        .map(|c| {
+            let other = |z: &[f64], zc: f64| -> f64 {
+                (0..z.len())
+                    .filter(|&k| k != c)
+                    .map(|k| (z[k] - zc).exp())
+                    .sum()
+            };
+            let pl = 1.0 / (1.0 + other(hi, lo[c]));
+            let ph = 1.0 / (1.0 + other(lo, hi[c]));
+            // exp and the sums round: widen outward, inside [0, 1].
+            let w = |v: f64| v * (64.0 * f64::EPSILON) + TINY;
+            ((pl - w(pl)).max(0.0), (ph + w(ph)).min(1.0))
+        })
+        .collect()
+}
+
+/// `log(sum exp(z))`, stably.
+fn log_sum_exp(z: &[f64]) -> f64 {
+    let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    m + z.iter().map(|&v| (v - m).exp()).sum::<f64>().ln()
+}
+
+/// Cross entropy with fixed labels, as `cpu::cross_entropy` computes it: per row
+/// `logsumexp(z) - z_label` (0 for an ignored label), then none / sum / mean over the counted
+/// labels (an all-ignored mean is 0). The derivative by logit `z_c` of a row is
+/// `p_c - [c == label]` times the row's weight, enclosed with the row's softmax bounds; an
+/// ignored row contributes exactly nothing, so what reaches the loss only through it has a
+/// derivative of exactly 0.
+fn cross_entropy_enclosure(
+    at: &Node,
+    p: &Iv,
+    t: Option<&Iv>,
+    labels: &ArrayD<i64>,
+    ignore_index: Option<i64>,
+    reduction: crate::cpu::Reduction,
+) -> AutogradResult<Val> {
+    use crate::cpu::Reduction;
+    if p.lo.ndim() == 0 {
+        return Err(at.unsupported("logits of rank 0"));
+    }
+    let class_axis = usize::from(p.lo.ndim() > 1);
+    let classes = p.lo.shape()[class_axis];
+    let mut expected = p.lo.shape().to_vec();
+    expected.remove(class_axis);
+    if labels.shape() != expected.as_slice() {
+        return Err(at.unsupported("labels that do not fit the logits"));
+    }
+    let ignored = |l: i64| Some(l) == ignore_index;
+    let counted = labels.iter().filter(|&&l| !ignored(l)).count();
+    // The row weight 1 / count rounds: carry it as an interval.
+    let (wl, wh) = match reduction {
+        Reduction::Mean if counted == 0 => (0.0, 0.0),
+        Reduction::Mean => {
+            let w = 1.0 / counted as f64;
+            (
+                w * (1.0 - 2.0 * f64::EPSILON),
+                w * (1.0 + 2.0 * f64::EPSILON),
+            )
+        }
+        Reduction::None | Reduction::Sum => (1.0, 1.0),
+    };
+    // [a, b] * [c, d], rounded outward.
+    let times = |(a, b): (f64, f64), (c, d): (f64, f64)| {
+        let ends = [(a, c), (a, d), (b, c), (b, d)];
+        let lo = ends
+            .iter()
+            .map(|&(x, y)| product_bound(x, y, true))
+            .fold(f64::INFINITY, f64::min);
+        let hi = ends
+            .iter()
+            .map(|&(x, y)| product_bound(x, y, false))
+            .fold(f64::NEG_INFINITY, f64::max);
+        (lo, hi)
+    };
+    let out_shape: Vec<usize> = match reduction {
+        Reduction::None => labels.shape().to_vec(),
+        Reduction::Sum | Reduction::Mean => vec![],
+    };
+    let out_len: usize = out_shape.iter().product();
+    let n = t.map_or(0, |t| t.lo.shape()[0]);
+    let (mut vlo, mut vhi) = (vec![0.0; out_len], vec![0.0; out_len]);
+    let (mut tlo, mut thi) = (vec![0.0; n * out_len], vec![0.0; n * out_len]);
+    let position = |idx: &[usize], c: usize| {
+        let mut at_: Vec<usize> = idx.to_vec();
+        at_.insert(class_axis, c);
+        at_
+    };
+    for (row, (idx, &label)) in labels.indexed_iter().enumerate() {
+        if ignored(label) {
+            continue;
+        }
+        if label < 0 || label >= classes as i64 {
+            return Err(at.unsupported(format!("label {label} outside 0..{classes}")));
+        }
+        let l = label as usize;
+        let idx = ndarray::Dimension::slice(&idx);
+        let zlo: Vec<f64> = (0..classes)
+            .map(|c| p.lo[IxDyn(&position(idx, c))])
+            .collect();
+        let zhi: Vec<f64> = (0..classes)
+            .map(|c| p.hi[IxDyn(&position(idx, c))])
+            .collect();
+        // -log p_label: logsumexp is increasing in every logit.
+        let slack = |v: f64| v.abs() * (64.0 * f64::EPSILON) + TINY;
+        let low = log_sum_exp(&zlo) - zhi[l];
+        let high = log_sum_exp(&zhi) - zlo[l];
+        let (low, high) = ((low - slack(low)).max(0.0), high + slack(high));
+        let o = if matches!(reduction, Reduction::None) {
+            row
+        } else {
+            0
+        };
+        let (a, b) = times((wl, wh), (low, high));
+        vlo[o] = sum_bound(vlo[o], a, true);
+        vhi[o] = sum_bound(vhi[o], b, false);
+        let Some(t) = t else { continue };
+        for (c, (pl, ph)) in softmax_row_bounds(&zlo, &zhi).into_iter().enumerate() {
+            let onehot = if c == l { 1.0 } else { 0.0 };
+            let coef = times(
+                (wl, wh),
+                (sum_bound(pl, -onehot, true), sum_bound(ph, -onehot, false)),
+            );
+            let pos = position(idx, c);
+            for j in 0..n {
+                let mut full = vec![j];
+                full.extend_from_slice(&pos);
+                let (a, b) = (t.lo[IxDyn(&full)], t.hi[IxDyn(&full)]);
+                if a == 0.0 && b == 0.0 {
+                    continue;
+                }
+                let (lo, hi) = times(coef, (a, b));
+                let k = j * out_len + o;
+                tlo[k] = sum_bound(tlo[k], lo, true);
+                thi[k] = sum_bound(thi[k], hi, false);
+            }
+        }
+    }
+    let shaped = |v: Vec<f64>, shape: &[usize]| {
+        ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|e| at.unsupported(e.to_string()))
+    };
+    let primal = Iv {
+        lo: shaped(vlo, &out_shape)?,
+        hi: shaped(vhi, &out_shape)?,
+    };
+    let t = match t {
+        None => None,
+        Some(_) => {
+            let mut shape = vec![n];
+            shape.extend_from_slice(&out_shape);
+            Some(Iv {
+                lo: shaped(tlo, &shape)?,
+                hi: shaped(thi, &shape)?,
+            })
+        }
+    };
+    Ok(Val::Float { p: primal, t })
 }
 
 fn conv_enclosure<'a>(

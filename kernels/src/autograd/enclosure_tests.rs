@@ -232,3 +232,46 @@ fn ops_without_an_enclosure_rule_are_refused_by_node() {
         "{err:?}"
     );
 }
+
+/// Cross entropy with fixed labels (some ignored) after a linear layer, every reduction, random
+/// boxes: the value and the exact Jacobian at sampled points lie inside the enclosure, and an
+/// ignored row's logits have a derivative of exactly 0.
+#[test]
+fn cross_entropy_enclosures_contain_sampled_jacobians_and_ignore_exactly() {
+    let seed = seed_time();
+    let mut rng = Rng(seed);
+    for reduction in ["mean", "sum", "none"] {
+        let mut g = Graph::new("ce");
+        let x = g.add_input("x", Shape::known(&[3, 4]), IrDType::F32);
+        let w = g.add_param("w", Shape::known(&[5, 4]), IrDType::F32);
+        let labels = g.add_param("labels", Shape::known(&[3]), IrDType::I64);
+        let z = g.add_op("z", Op::Linear, vec![x, w], Attrs::new()).unwrap();
+        let attrs = Attrs::new()
+            .with("ignore_index", AttrValue::Int(-100))
+            .with("reduction", AttrValue::Str(reduction.into()));
+        let y = g
+            .add_op("y", Op::CrossEntropy, vec![z, labels], attrs)
+            .unwrap();
+        g.add_output("y", y);
+        let params = BTreeMap::from([
+            ("w".to_string(), Tensor::F64(rng.array(&[5, 4], -1.0, 1.0))),
+            (
+                "labels".to_string(),
+                Tensor::from_i64(&[3], vec![4, -100, 1]).unwrap(),
+            ),
+        ]);
+        for radius in [0.01, 0.3, 1.5] {
+            let e = encloses(&g, &params, &[3, 4], radius, &mut rng);
+            // Row 1 is ignored: x[1, :] (coordinates 4..8) moves no output.
+            for (i, (lo, hi)) in e.lo.outer_iter().zip(e.hi.outer_iter()).enumerate() {
+                for j in 4..8 {
+                    assert_eq!(
+                        (lo[j], hi[j]),
+                        (0.0, 0.0),
+                        "seed {seed} {reduction}: output {i}, x coordinate {j}"
+                    );
+                }
+            }
+        }
+    }
+}
