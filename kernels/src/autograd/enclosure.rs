@@ -807,6 +807,10 @@ fn op_enclosure(at: &Node, op: &KernelOp, args: &[&Val]) -> AutogradResult<Val> 
         | KernelOp::Concat { .. }
         | KernelOp::Slice { .. }
         | KernelOp::Gather { .. } => monotone_linear(at, op, args),
+        KernelOp::Softmax { axis } => {
+            let (p, t) = float(0)?;
+            softmax_enclosure(at, p, t, *axis)
+        }
         KernelOp::CrossEntropy {
             ignore_index,
             reduction,
@@ -824,6 +828,10 @@ fn op_enclosure(at: &Node, op: &KernelOp, args: &[&Val]) -> AutogradResult<Val> 
 /// Softmax probabilities of one row over the box `[lo, hi]`, enclosed: `p_c` is smallest when
 /// `z_c` is at its lowest and every other logit at its highest, and the other way round.
 fn softmax_row_bounds(lo: &[f64], hi: &[f64]) -> Vec<(f64, f64)> {
+    if lo.len() == 1 {
+        // One class: exactly 1, whatever the logit.
+        return vec![(1.0, 1.0)];
+    }
     (0..lo.len())
         .map(|c| {
             let other = |z: &[f64], zc: f64| -> f64 {
@@ -839,6 +847,149 @@ fn softmax_row_bounds(lo: &[f64], hi: &[f64]) -> Vec<(f64, f64)> {
             ((pl - w(pl)).max(0.0), (ph + w(ph)).min(1.0))
         })
         .collect()
+}
+
+/// `a` with `axis` moved last and the rest flattened: `[rows, axis length]` (standard layout),
+/// and the permutation used.
+fn lanes_last(a: &ArrayD<f64>, axis: usize) -> (Array2<f64>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..a.ndim()).filter(|&k| k != axis).collect();
+    order.push(axis);
+    let moved = a.view().permuted_axes(IxDyn(&order));
+    let len = a.shape()[axis];
+    let rows = a.len().checked_div(len).unwrap_or(0);
+    let flat = moved
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((rows, len))
+        .expect("rows * len elements");
+    (flat, order)
+}
+
+/// The inverse of [`lanes_last`]: `[rows, len]` back to `shape` with the permutation undone.
+fn lanes_back(flat: Array2<f64>, shape: &[usize], order: &[usize]) -> ArrayD<f64> {
+    let moved: Vec<usize> = order.iter().map(|&k| shape[k]).collect();
+    let a = flat
+        .into_shape_with_order(IxDyn(&moved))
+        .expect("same number of elements");
+    let mut inverse = vec![0; order.len()];
+    for (i, &k) in order.iter().enumerate() {
+        inverse[k] = i;
+    }
+    a.permuted_axes(IxDyn(&inverse))
+        .as_standard_layout()
+        .into_owned()
+}
+
+/// Softmax along `axis`: each probability from [`softmax_row_bounds`]; the derivative
+/// `dp_c = sum_k J_ck dz_k` with `J_cc = p_c (1 - p_c)` (concave: its extremes over `[pl, ph]`
+/// are at the ends or at 1/2) and `J_ck = -p_c p_k`, each enclosed from the probability bounds
+/// and multiplied into the logits' tangent intervals with outward rounding.
+fn softmax_enclosure(at: &Node, p: &Iv, t: Option<&Iv>, axis: isize) -> AutogradResult<Val> {
+    let rank = p.lo.ndim();
+    let axis = if axis < 0 { axis + rank as isize } else { axis };
+    if rank == 0 || axis < 0 || axis as usize >= rank {
+        return Err(at.unsupported(format!("softmax axis {axis} of a rank-{rank} value")));
+    }
+    let axis = axis as usize;
+    let shape = p.lo.shape().to_vec();
+    let (zlo, order) = lanes_last(&p.lo, axis);
+    let (zhi, _) = lanes_last(&p.hi, axis);
+    let (rows, len) = zlo.dim();
+    let mut plo = Array2::<f64>::zeros((rows, len));
+    let mut phi = Array2::<f64>::zeros((rows, len));
+    let mut probs = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let bounds = softmax_row_bounds(
+            zlo.row(r).as_slice().expect("standard layout"),
+            zhi.row(r).as_slice().expect("standard layout"),
+        );
+        for (c, &(l, h)) in bounds.iter().enumerate() {
+            plo[[r, c]] = l;
+            phi[[r, c]] = h;
+        }
+        probs.push(bounds);
+    }
+    let primal = Iv {
+        lo: lanes_back(plo, &shape, &order),
+        hi: lanes_back(phi, &shape, &order),
+    };
+    let Some(t) = t else {
+        return Ok(Val::Float { p: primal, t: None });
+    };
+    let times = |(a, b): (f64, f64), (c, d): (f64, f64)| {
+        let ends = [(a, c), (a, d), (b, c), (b, d)];
+        (
+            ends.iter()
+                .map(|&(x, y)| product_bound(x, y, true))
+                .fold(f64::INFINITY, f64::min),
+            ends.iter()
+                .map(|&(x, y)| product_bound(x, y, false))
+                .fold(f64::NEG_INFINITY, f64::max),
+        )
+    };
+    // J_cc over p in [l, h]: p (1 - p), rounded outward.
+    let diagonal = |(l, h): (f64, f64)| {
+        if (l, h) == (1.0, 1.0) {
+            return (0.0, 0.0);
+        }
+        let f = |v: f64| v * (1.0 - v);
+        let lo = f(l).min(f(h));
+        let hi = if l <= 0.5 && 0.5 <= h {
+            0.25
+        } else {
+            f(l).max(f(h))
+        };
+        let w = |v: f64| v.abs() * (4.0 * f64::EPSILON) + TINY;
+        ((lo - w(lo)).max(0.0), (hi + w(hi)).min(0.25))
+    };
+    let n = t.lo.shape()[0];
+    let mut tshape = vec![n];
+    tshape.extend_from_slice(&shape);
+    // Per input coordinate: the tangent as [rows, len] lanes.
+    let mut out_lo = ArrayD::<f64>::zeros(IxDyn(&tshape));
+    let mut out_hi = ArrayD::<f64>::zeros(IxDyn(&tshape));
+    for j in 0..n {
+        let (tl, _) = lanes_last(&t.lo.index_axis(Axis(0), j).to_owned(), axis);
+        let (th, _) = lanes_last(&t.hi.index_axis(Axis(0), j).to_owned(), axis);
+        let mut dl = Array2::<f64>::zeros((rows, len));
+        let mut dh = Array2::<f64>::zeros((rows, len));
+        for r in 0..rows {
+            let pr = &probs[r];
+            for c in 0..len {
+                let (mut lo, mut hi) = (0.0, 0.0);
+                for k in 0..len {
+                    let dz = (tl[[r, k]], th[[r, k]]);
+                    if dz == (0.0, 0.0) {
+                        continue;
+                    }
+                    let jck = if k == c {
+                        diagonal(pr[c])
+                    } else {
+                        let (a, b) = times(pr[c], pr[k]);
+                        (-b, -a)
+                    };
+                    let (a, b) = times(jck, dz);
+                    lo = sum_bound(lo, a, true);
+                    hi = sum_bound(hi, b, false);
+                }
+                dl[[r, c]] = lo;
+                dh[[r, c]] = hi;
+            }
+        }
+        out_lo
+            .index_axis_mut(Axis(0), j)
+            .assign(&lanes_back(dl, &shape, &order));
+        out_hi
+            .index_axis_mut(Axis(0), j)
+            .assign(&lanes_back(dh, &shape, &order));
+    }
+    Ok(Val::Float {
+        p: primal,
+        t: Some(Iv {
+            lo: out_lo,
+            hi: out_hi,
+        }),
+    })
 }
 
 /// `log(sum exp(z))`, stably.

@@ -221,14 +221,16 @@ fn conv_pool_flatten_enclosures_contain_sampled_jacobians() {
 fn ops_without_an_enclosure_rule_are_refused_by_node() {
     let mut g = Graph::new("g");
     let x = g.add_input("x", Shape::known(&[1, 3]), IrDType::F32);
-    let s = g.add_op("s", Op::Softmax, vec![x], Attrs::new()).unwrap();
+    let s = g
+        .add_op("s", Op::LogSoftmax, vec![x], Attrs::new())
+        .unwrap();
     g.add_output("y", s);
     let z = ArrayD::zeros(IxDyn(&[1, 3]));
     let boxes = BTreeMap::from([("x".to_string(), (z.clone(), z + 1.0))]);
     let params: BTreeMap<String, Tensor> = BTreeMap::new();
     let err = jacobian_enclosure(&g, &params, &boxes, "x", "y").unwrap_err();
     assert!(
-        matches!(&err, AutogradError::NoRule { node, op, .. } if node == "s" && *op == "softmax"),
+        matches!(&err, AutogradError::NoRule { node, op, .. } if node == "s" && *op == "log_softmax"),
         "{err:?}"
     );
 }
@@ -271,6 +273,52 @@ fn cross_entropy_enclosures_contain_sampled_jacobians_and_ignore_exactly() {
                         "seed {seed} {reduction}: output {i}, x coordinate {j}"
                     );
                 }
+            }
+        }
+    }
+}
+
+/// Softmax after a linear layer, over the last axis and over a middle one, random boxes from
+/// nearly points to wide ones: values and exact Jacobians at sampled points lie inside, and a
+/// one-element axis is exactly 1 with derivative 0.
+#[test]
+fn softmax_enclosures_contain_sampled_jacobians() {
+    let seed = seed_time();
+    let mut rng = Rng(seed);
+    for (shape, axis, wshape) in [
+        (vec![1usize, 4], -1i64, [5usize, 4]),
+        (vec![3, 4], 0, [3, 4]),
+        (vec![2, 3, 4], 1, [4, 4]),
+        (vec![2, 1, 4], 1, [4, 4]),
+    ] {
+        let mut g = Graph::new("sm");
+        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        let x = g.add_input("x", Shape::known(&dims), IrDType::F32);
+        let w = g.add_param(
+            "w",
+            Shape::known(&[wshape[0] as u64, wshape[1] as u64]),
+            IrDType::F32,
+        );
+        let z = g.add_op("z", Op::Linear, vec![x, w], Attrs::new()).unwrap();
+        let y = g
+            .add_op(
+                "y",
+                Op::Softmax,
+                vec![z],
+                Attrs::new().with("axis", AttrValue::Int(axis)),
+            )
+            .unwrap();
+        g.add_output("y", y);
+        let params =
+            BTreeMap::from([("w".to_string(), Tensor::F64(rng.array(&wshape, -1.0, 1.0)))]);
+        for radius in [1e-6, 0.05, 0.5, 2.0] {
+            let e = encloses(&g, &params, &shape, radius, &mut rng);
+            if shape == [2, 1, 4] {
+                assert!(
+                    e.lo.iter().chain(e.hi.iter()).all(|&v| v == 0.0),
+                    "seed {seed}"
+                );
+                assert!(e.value_hi.iter().all(|&v| v == 1.0), "seed {seed}");
             }
         }
     }
