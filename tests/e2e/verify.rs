@@ -77,8 +77,8 @@ fn examples_verify_with_honest_statuses() {
         ("scores_lipschitz_near_coc", "checked"),
         // BugZoo AttentionMask: a hand-built mask with the wrong triangle leaks the last token
         // into the first position's output (both sides of the derivative falsified, expected);
-        // the right triangle's derivative is 0 at every sample (tested; assumed under the
-        // kernel assumption). The buggy graph still obeys its own mask.
+        // the right triangle's derivative is exactly 0 in IBP's Jacobian enclosure (checked;
+        // assumed under the kernel assumption). The buggy graph still obeys its own mask.
         ("future_token_ignored_above", "assumed"),
         ("future_token_ignored_below", "assumed"),
         ("future_token_leaks_above", "falsified"),

@@ -381,15 +381,70 @@ pub fn jacobian_enclosure_with(
                         keep_mask,
                         output: which,
                     } => {
-                        if which != 0 || keep_mask.is_some() {
-                            return Err(at.unsupported("attention"));
+                        let constant = |i: &usize| {
+                            node.parents.get(*i).is_some_and(|&p| match &vals[p] {
+                                Val::Int(_) => true,
+                                Val::Float { p, t } => t.is_none() && p.is_point(),
+                            })
+                        };
+                        if op.is_index_map(attrs) && operands.iter().all(constant) {
+                            // Data movement of constants is exact: run it on the points.
+                            let tensors: Vec<Tensor> = operands
+                                .iter()
+                                .map(|&i| match &vals[node.parents[i]] {
+                                    Val::Int(t) => t.clone(),
+                                    Val::Float { p, .. } => Tensor::F64(p.lo.clone()),
+                                })
+                                .collect();
+                            let refs: Vec<&Tensor> = tensors.iter().collect();
+                            let out = CpuBackend
+                                .run(&kop, &refs)
+                                .map_err(|source| {
+                                    AutogradError::Exec(ExecError::Kernel {
+                                        node: node.name.clone(),
+                                        source,
+                                    })
+                                })?
+                                .swap_remove(which);
+                            match out {
+                                Tensor::I64(_) => Val::Int(out),
+                                t => Val::Float {
+                                    p: Iv::point(t.to_f64()),
+                                    t: None,
+                                },
+                            }
+                        } else if let KernelOp::Attention {
+                            causal,
+                            scale,
+                            return_weights: true,
+                            ..
+                        } = &kop
+                        {
+                            if which != 1 {
+                                return Err(at.unsupported("attention"));
+                            }
+                            let arg = |i: usize| {
+                                operands
+                                    .get(i)
+                                    .and_then(|&o| node.parents.get(o))
+                                    .map(|&p| &vals[p])
+                            };
+                            let (Some(q), Some(k)) = (arg(0), arg(1)) else {
+                                return Err(at.unsupported("an operand is missing"));
+                            };
+                            let mask = keep_mask.and_then(arg);
+                            attention_weights_enclosure(&at, q, k, mask, *causal, *scale)?
+                        } else {
+                            if which != 0 || keep_mask.is_some() {
+                                return Err(at.unsupported("attention"));
+                            }
+                            let args: Vec<&Val> = operands
+                                .iter()
+                                .map(|&i| node.parents.get(i).map(|&p| &vals[p]))
+                                .collect::<Option<_>>()
+                                .ok_or_else(|| at.unsupported("an operand is missing"))?;
+                            op_enclosure(&at, &kop, &args)?
                         }
-                        let args: Vec<&Val> = operands
-                            .iter()
-                            .map(|&i| node.parents.get(i).map(|&p| &vals[p]))
-                            .collect::<Option<_>>()
-                            .ok_or_else(|| at.unsupported("an operand is missing"))?;
-                        op_enclosure(&at, &kop, &args)?
                     }
                 }
             }
@@ -754,6 +809,13 @@ fn op_enclosure(at: &Node, op: &KernelOp, args: &[&Val]) -> AutogradResult<Val> 
                 .transpose()?;
             Ok(Val::Float { p: primal, t })
         }
+        KernelOp::MatMul if !matches!(args.get(1), Some(Val::Float { p, t: None }) if p.is_point()) =>
+        {
+            let (pa, ta) = float(0)?;
+            let (pb, tb) = float(1)?;
+            let (primal, t) = bilinear_matmul(at, (pa, ta), (pb, tb), (1.0, 1.0))?;
+            Ok(Val::Float { p: primal, t })
+        }
         KernelOp::MatMul => {
             let (p, t) = float(0)?;
             let w = point(1, "right operand")?;
@@ -988,6 +1050,289 @@ fn softmax_enclosure(at: &Node, p: &Iv, t: Option<&Iv>, axis: isize) -> Autograd
         t: Some(Iv {
             lo: out_lo,
             hi: out_hi,
+        }),
+    })
+}
+
+/// `[a, b] * [c, d]`, rounded outward.
+fn interval_times((a, b): (f64, f64), (c, d): (f64, f64)) -> (f64, f64) {
+    let ends = [(a, c), (a, d), (b, c), (b, d)];
+    (
+        ends.iter()
+            .map(|&(x, y)| product_bound(x, y, true))
+            .fold(f64::INFINITY, f64::min),
+        ends.iter()
+            .map(|&(x, y)| product_bound(x, y, false))
+            .fold(f64::NEG_INFINITY, f64::max),
+    )
+}
+
+fn interval_plus(acc: &mut (f64, f64), (a, b): (f64, f64)) {
+    acc.0 = sum_bound(acc.0, a, true);
+    acc.1 = sum_bound(acc.1, b, false);
+}
+
+/// `scale * A B` for two varying operands `[..., m, k] x [..., k, p]` with the same batch axes:
+/// the value by interval products, the tangent by the product rule `dA B + A dB`, every product
+/// and sum rounded outward (an exact zero stays exact). `scale` is an interval.
+#[allow(clippy::type_complexity)]
+fn bilinear_matmul(
+    at: &Node,
+    (pa, ta): (&Iv, Option<&Iv>),
+    (pb, tb): (&Iv, Option<&Iv>),
+    scale: (f64, f64),
+) -> AutogradResult<(Iv, Option<Iv>)> {
+    let (sa, sb) = (pa.lo.shape(), pb.lo.shape());
+    if sa.len() < 2 || sa.len() != sb.len() || sa[..sa.len() - 2] != sb[..sb.len() - 2] {
+        return Err(at.unsupported(format!(
+            "a product of two varying operands {sa:?} and {sb:?} (rank >= 2, the same batch axes)"
+        )));
+    }
+    let r = sa.len();
+    let (m, k, p) = (sa[r - 2], sa[r - 1], sb[r - 1]);
+    if sb[r - 2] != k {
+        return Err(at.unsupported(format!("matmul of {sa:?} and {sb:?}")));
+    }
+    let batch: usize = sa[..r - 2].iter().product();
+    let mut out_shape = sa[..r - 2].to_vec();
+    out_shape.extend([m, p]);
+    let flat = |a: &ArrayD<f64>| -> Vec<f64> { a.as_standard_layout().iter().copied().collect() };
+    let (alo, ahi) = (flat(&pa.lo), flat(&pa.hi));
+    let (blo, bhi) = (flat(&pb.lo), flat(&pb.hi));
+    let ai =
+        |bt: usize, i: usize, l: usize| (alo[bt * m * k + i * k + l], ahi[bt * m * k + i * k + l]);
+    let bi =
+        |bt: usize, l: usize, j: usize| (blo[bt * k * p + l * p + j], bhi[bt * k * p + l * p + j]);
+    let size = batch * m * p;
+    let (mut vlo, mut vhi) = (vec![0.0; size], vec![0.0; size]);
+    for bt in 0..batch {
+        for i in 0..m {
+            for j in 0..p {
+                let mut acc = (0.0, 0.0);
+                for l in 0..k {
+                    interval_plus(&mut acc, interval_times(ai(bt, i, l), bi(bt, l, j)));
+                }
+                let v = interval_times(scale, acc);
+                vlo[bt * m * p + i * p + j] = v.0;
+                vhi[bt * m * p + i * p + j] = v.1;
+            }
+        }
+    }
+    let shaped = |v: Vec<f64>, shape: &[usize]| {
+        ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|e| at.unsupported(e.to_string()))
+    };
+    let primal = Iv {
+        lo: shaped(vlo, &out_shape)?,
+        hi: shaped(vhi, &out_shape)?,
+    };
+    let n = match (ta, tb) {
+        (Some(t), _) | (None, Some(t)) => t.lo.shape()[0],
+        (None, None) => return Ok((primal, None)),
+    };
+    let tflat = |t: Option<&Iv>, len: usize| -> (Vec<f64>, Vec<f64>) {
+        match t {
+            Some(t) => (
+                t.lo.as_standard_layout().iter().copied().collect(),
+                t.hi.as_standard_layout().iter().copied().collect(),
+            ),
+            None => (vec![0.0; n * len], vec![0.0; n * len]),
+        }
+    };
+    let (dalo, dahi) = tflat(ta, batch * m * k);
+    let (dblo, dbhi) = tflat(tb, batch * k * p);
+    let (mut tlo, mut thi) = (vec![0.0; n * size], vec![0.0; n * size]);
+    for c in 0..n {
+        let da = |bt: usize, i: usize, l: usize| {
+            let x = c * batch * m * k + bt * m * k + i * k + l;
+            (dalo[x], dahi[x])
+        };
+        let db = |bt: usize, l: usize, j: usize| {
+            let x = c * batch * k * p + bt * k * p + l * p + j;
+            (dblo[x], dbhi[x])
+        };
+        for bt in 0..batch {
+            for i in 0..m {
+                for j in 0..p {
+                    let mut acc = (0.0, 0.0);
+                    for l in 0..k {
+                        let d1 = da(bt, i, l);
+                        if d1 != (0.0, 0.0) {
+                            interval_plus(&mut acc, interval_times(d1, bi(bt, l, j)));
+                        }
+                        let d2 = db(bt, l, j);
+                        if d2 != (0.0, 0.0) {
+                            interval_plus(&mut acc, interval_times(ai(bt, i, l), d2));
+                        }
+                    }
+                    let v = interval_times(scale, acc);
+                    let x = c * size + bt * m * p + i * p + j;
+                    tlo[x] = v.0;
+                    thi[x] = v.1;
+                }
+            }
+        }
+    }
+    let mut tshape = vec![n];
+    tshape.extend_from_slice(&out_shape);
+    Ok((
+        primal,
+        Some(Iv {
+            lo: shaped(tlo, &tshape)?,
+            hi: shaped(thi, &tshape)?,
+        }),
+    ))
+}
+
+/// The last two axes of an interval (and of a tangent, whose axis 0 is the input coordinate)
+/// swapped.
+fn swap_last2(a: &ArrayD<f64>) -> ArrayD<f64> {
+    let mut v = a.view();
+    let n = v.ndim();
+    v.swap_axes(n - 2, n - 1);
+    v.as_standard_layout().into_owned()
+}
+
+/// `attention_weights(q, k, keep?)` as the kernel computes it: scores `scale * q k^T`
+/// (bilinear), then a softmax over each query row's kept keys (causal: keys up to the query; a
+/// keep mask that must be fixed: nonzero keeps). A masked weight is exactly 0 with derivative
+/// exactly 0; a row with every key masked is all zeros.
+fn attention_weights_enclosure(
+    at: &Node,
+    q: &Val,
+    k: &Val,
+    mask: Option<&Val>,
+    causal: bool,
+    scale: Option<f64>,
+) -> AutogradResult<Val> {
+    let (Val::Float { p: pq, t: tq }, Val::Float { p: pk, t: tk }) = (q, k) else {
+        return Err(at.unsupported("integer attention operands"));
+    };
+    let e = *pq.lo.shape().last().unwrap_or(&0);
+    let scale = match scale {
+        Some(s) if s.is_finite() => (s, s),
+        Some(_) => return Err(at.unsupported("a scale that is not finite")),
+        None if e == 0 => (1.0, 1.0),
+        // 1 / sqrt(E) rounds in f64: carry it as an interval.
+        None => {
+            let s = 1.0 / (e as f64).sqrt();
+            (
+                s * (1.0 - 2.0 * f64::EPSILON),
+                s * (1.0 + 2.0 * f64::EPSILON),
+            )
+        }
+    };
+    let kt = Iv {
+        lo: swap_last2(&pk.lo),
+        hi: swap_last2(&pk.hi),
+    };
+    let tkt = tk.as_ref().map(|t| Iv {
+        lo: swap_last2(&t.lo),
+        hi: swap_last2(&t.hi),
+    });
+    let (scores, dscores) = bilinear_matmul(at, (pq, tq.as_ref()), (&kt, tkt.as_ref()), scale)?;
+    let shape = scores.lo.shape().to_vec();
+    let r = shape.len();
+    let (l, s) = (shape[r - 2], shape[r - 1]);
+    let keep: Option<ArrayD<bool>> = match mask {
+        None => None,
+        Some(Val::Int(t)) => Some(t.to_f64().mapv(|v| v != 0.0)),
+        Some(Val::Float { p, t: None }) if p.is_point() => Some(p.lo.mapv(|v| v != 0.0)),
+        Some(_) => return Err(at.unsupported("an attention mask that varies over the set")),
+    };
+    let keep = match keep {
+        Some(m) => Some(
+            m.broadcast(IxDyn(&shape))
+                .ok_or_else(|| at.unsupported("a mask that does not broadcast to the scores"))?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let rows = scores.lo.len() / s.max(1);
+    let slo: Vec<f64> = scores.lo.as_standard_layout().iter().copied().collect();
+    let shi: Vec<f64> = scores.hi.as_standard_layout().iter().copied().collect();
+    let keep_flat: Option<Vec<bool>> =
+        keep.map(|m| m.as_standard_layout().iter().copied().collect());
+    let kept = |row: usize, j: usize| {
+        let li = row % l.max(1);
+        !(causal && j > li) && keep_flat.as_ref().is_none_or(|m| m[row * s + j])
+    };
+    let size = rows * s;
+    let (mut plo, mut phi) = (vec![0.0; size], vec![0.0; size]);
+    let mut probs: Vec<Vec<(usize, (f64, f64))>> = Vec::with_capacity(rows);
+    for row in 0..rows {
+        let idx: Vec<usize> = (0..s).filter(|&j| kept(row, j)).collect();
+        let lo: Vec<f64> = idx.iter().map(|&j| slo[row * s + j]).collect();
+        let hi: Vec<f64> = idx.iter().map(|&j| shi[row * s + j]).collect();
+        let b = if idx.is_empty() {
+            vec![]
+        } else {
+            softmax_row_bounds(&lo, &hi)
+        };
+        let pr: Vec<(usize, (f64, f64))> = idx.into_iter().zip(b).collect();
+        for &(j, (a, c)) in &pr {
+            plo[row * s + j] = a;
+            phi[row * s + j] = c;
+        }
+        probs.push(pr);
+    }
+    let shaped = |v: Vec<f64>, shape: &[usize]| {
+        ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|e| at.unsupported(e.to_string()))
+    };
+    let primal = Iv {
+        lo: shaped(plo, &shape)?,
+        hi: shaped(phi, &shape)?,
+    };
+    let Some(ds) = dscores else {
+        return Ok(Val::Float { p: primal, t: None });
+    };
+    let n = ds.lo.shape()[0];
+    let dlo: Vec<f64> = ds.lo.as_standard_layout().iter().copied().collect();
+    let dhi: Vec<f64> = ds.hi.as_standard_layout().iter().copied().collect();
+    let diagonal = |(a, b): (f64, f64)| {
+        if (a, b) == (1.0, 1.0) {
+            return (0.0, 0.0);
+        }
+        let f = |v: f64| v * (1.0 - v);
+        let lo = f(a).min(f(b));
+        let hi = if a <= 0.5 && 0.5 <= b {
+            0.25
+        } else {
+            f(a).max(f(b))
+        };
+        let w = |v: f64| v.abs() * (4.0 * f64::EPSILON) + TINY;
+        ((lo - w(lo)).max(0.0), (hi + w(hi)).min(0.25))
+    };
+    let (mut tlo, mut thi) = (vec![0.0; n * size], vec![0.0; n * size]);
+    for c in 0..n {
+        for (row, pr) in probs.iter().enumerate() {
+            for &(j, pj) in pr {
+                let mut acc = (0.0, 0.0);
+                for &(kk, pk) in pr {
+                    let x = c * size + row * s + kk;
+                    let dz = (dlo[x], dhi[x]);
+                    if dz == (0.0, 0.0) {
+                        continue;
+                    }
+                    let jck = if kk == j {
+                        diagonal(pj)
+                    } else {
+                        let (a, b) = interval_times(pj, pk);
+                        (-b, -a)
+                    };
+                    interval_plus(&mut acc, interval_times(jck, dz));
+                }
+                tlo[c * size + row * s + j] = acc.0;
+                thi[c * size + row * s + j] = acc.1;
+            }
+        }
+    }
+    let mut tshape = vec![n];
+    tshape.extend_from_slice(&shape);
+    Ok(Val::Float {
+        p: primal,
+        t: Some(Iv {
+            lo: shaped(tlo, &tshape)?,
+            hi: shaped(thi, &tshape)?,
         }),
     })
 }

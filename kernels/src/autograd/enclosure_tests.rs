@@ -323,3 +323,65 @@ fn softmax_enclosures_contain_sampled_jacobians() {
         }
     }
 }
+
+/// Self-attention from one input: q, k, v linear maps of `x`, `attention_weights` (no mask,
+/// causal, a fixed keep mask built by `trilu`, an explicit scale), then `matmul(w, v)` of two
+/// varying values. Values and exact Jacobians at sampled points lie inside the enclosure; a
+/// masked weight is exactly 0 with derivative exactly 0.
+#[test]
+fn attention_enclosures_contain_sampled_jacobians_and_keep_masked_weights_exact() {
+    let seed = seed_time();
+    let mut rng = Rng(seed);
+    for variant in ["plain", "causal", "keep", "scaled"] {
+        let mut g = Graph::new("attn");
+        let x = g.add_input("x", Shape::known(&[1, 3, 4]), IrDType::F32);
+        let mut params = BTreeMap::new();
+        let mut lin = |g: &mut Graph, name: &str, rng: &mut Rng| {
+            let w = g.add_param(name, Shape::known(&[4, 4]), IrDType::F32);
+            params.insert(name.to_string(), Tensor::F64(rng.array(&[4, 4], -0.8, 0.8)));
+            g.add_op(format!("{name}.out"), Op::Linear, vec![x, w], Attrs::new())
+                .unwrap()
+        };
+        let q = lin(&mut g, "wq", &mut rng);
+        let k = lin(&mut g, "wk", &mut rng);
+        let v = lin(&mut g, "wv", &mut rng);
+        let mut attrs = Attrs::new();
+        let mut args = vec![q, k];
+        match variant {
+            "causal" => attrs = attrs.with("causal", AttrValue::Bool(true)),
+            "scaled" => attrs = attrs.with("scale", AttrValue::Float(0.7)),
+            "keep" => {
+                let ones = g.add_param("ones", Shape::known(&[3, 3]), IrDType::F32);
+                params.insert("ones".into(), Tensor::F64(ArrayD::ones(IxDyn(&[3, 3]))));
+                let keep = g
+                    .add_op(
+                        "keep",
+                        Op::Trilu,
+                        vec![ones],
+                        Attrs::new().with("upper", AttrValue::Bool(false)),
+                    )
+                    .unwrap();
+                args.push(keep);
+            }
+            _ => {}
+        }
+        let w = g.add_op("w", Op::AttentionWeights, args, attrs).unwrap();
+        let y = g.add_op("y", Op::Matmul, vec![w, v], Attrs::new()).unwrap();
+        g.add_output("y", y);
+        for radius in [1e-6, 0.05, 0.4] {
+            let e = encloses(&g, &params, &[1, 3, 4], radius, &mut rng);
+            if variant == "causal" || variant == "keep" {
+                // Position 0 attends to itself only: its output moves with x[0, 0, :] alone.
+                for i in 0..4 {
+                    for j in 4..12 {
+                        assert_eq!(
+                            (e.lo[[i, j]], e.hi[[i, j]]),
+                            (0.0, 0.0),
+                            "seed {seed} {variant}: y[0, 0, {i}] by x coordinate {j}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
