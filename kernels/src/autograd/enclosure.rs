@@ -416,11 +416,13 @@ pub fn jacobian_enclosure_with(
                         } else if let KernelOp::Attention {
                             causal,
                             scale,
-                            return_weights: true,
+                            return_weights,
                             ..
                         } = &kop
                         {
-                            if which != 1 {
+                            // attention_weights returns output 1 (the weights);
+                            // scaled_dot_product_attention output 0, the weights times v.
+                            if which != usize::from(*return_weights) {
                                 return Err(at.unsupported("attention"));
                             }
                             let arg = |i: usize| {
@@ -433,7 +435,25 @@ pub fn jacobian_enclosure_with(
                                 return Err(at.unsupported("an operand is missing"));
                             };
                             let mask = keep_mask.and_then(arg);
-                            attention_weights_enclosure(&at, q, k, mask, *causal, *scale)?
+                            let weights =
+                                attention_weights_enclosure(&at, q, k, mask, *causal, *scale)?;
+                            match (return_weights, &weights, arg(2)) {
+                                (true, _, _) => weights,
+                                (
+                                    false,
+                                    Val::Float { p: pw, t: tw },
+                                    Some(Val::Float { p: pv, t: tv }),
+                                ) => {
+                                    let (primal, t) = bilinear_matmul(
+                                        &at,
+                                        (pw, tw.as_ref()),
+                                        (pv, tv.as_ref()),
+                                        (1.0, 1.0),
+                                    )?;
+                                    Val::Float { p: primal, t }
+                                }
+                                _ => return Err(at.unsupported("integer attention values")),
+                            }
                         } else {
                             if which != 0 || keep_mask.is_some() {
                                 return Err(at.unsupported("attention"));

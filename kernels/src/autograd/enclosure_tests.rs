@@ -326,7 +326,7 @@ fn softmax_enclosures_contain_sampled_jacobians() {
 
 /// Self-attention from one input: q, k, v linear maps of `x`, `attention_weights` (no mask,
 /// causal, a fixed keep mask built by `trilu`, an explicit scale), then `matmul(w, v)` of two
-/// varying values. Values and exact Jacobians at sampled points lie inside the enclosure; a
+/// varying values, or the same as one `scaled_dot_product_attention`. Values and exact Jacobians at sampled points lie inside the enclosure; a
 /// masked weight is exactly 0 with derivative exactly 0.
 #[test]
 fn attention_enclosures_contain_sampled_jacobians_and_keep_masked_weights_exact() {
@@ -365,8 +365,15 @@ fn attention_enclosures_contain_sampled_jacobians_and_keep_masked_weights_exact(
             }
             _ => {}
         }
-        let w = g.add_op("w", Op::AttentionWeights, args, attrs).unwrap();
-        let y = g.add_op("y", Op::Matmul, vec![w, v], Attrs::new()).unwrap();
+        // Two spellings: attention_weights then matmul, and the fused op.
+        let y = if rng.next() < 0.5 {
+            let w = g.add_op("w", Op::AttentionWeights, args, attrs).unwrap();
+            g.add_op("y", Op::Matmul, vec![w, v], Attrs::new()).unwrap()
+        } else {
+            args.insert(2, v);
+            g.add_op("y", Op::ScaledDotProductAttention, args, attrs)
+                .unwrap()
+        };
         g.add_output("y", y);
         for radius in [1e-6, 0.05, 0.4] {
             let e = encloses(&g, &params, &[1, 3, 4], radius, &mut rng);
