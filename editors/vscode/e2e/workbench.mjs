@@ -79,11 +79,39 @@ export class Workbench {
     await this.page.keyboard.press(keys);
   }
 
+  /**
+   * Opens the command palette and returns its input. A webview (the report, the graph) that has
+   * the keyboard swallows F1 or forwards it to the workbench late, so the palette may not open
+   * or may open and close again: the keyboard is given back to the workbench (the side bar's
+   * title) first, and the palette must still be open a moment after it appeared.
+   */
+  async openPalette() {
+    const input = this.page.locator('.quick-input-widget input.input');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const inWebview = await this.page.evaluate(() => document.activeElement?.tagName === 'IFRAME');
+      if (inWebview) {
+        await this.page.locator('.part.sidebar .composite.title').click({ position: { x: 5, y: 5 } });
+      }
+      if (!(await input.isVisible())) {
+        await this.page.keyboard.press('F1');
+      }
+      try {
+        await input.waitFor({ timeout: 5000 });
+        await this.page.waitForTimeout(300);
+        if (await input.isVisible()) {
+          return input;
+        }
+      } catch {
+        // Not open: try again with the focus moved.
+      }
+    }
+    await input.waitFor();
+    return input;
+  }
+
   /** Runs a command by its palette title, e.g. "tl: Verify File". */
   async runCommand(title) {
-    const input = this.page.locator('.quick-input-widget input.input');
-    await this.page.keyboard.press('F1');
-    await input.waitFor();
+    const input = await this.openPalette();
     await input.fill(`>${title}`);
     const row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
     await row.waitFor();
@@ -93,9 +121,7 @@ export class Workbench {
 
   /** Moves the cursor of the active editor to a 1-based line and column (quick input `:L:C`). */
   async goTo(line, column) {
-    const input = this.page.locator('.quick-input-widget input.input');
-    await this.page.keyboard.press('F1');
-    await input.waitFor();
+    const input = await this.openPalette();
     await input.fill(`:${line}:${column}`);
     await this.page.keyboard.press('Enter');
     await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
