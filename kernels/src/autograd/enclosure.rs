@@ -998,32 +998,6 @@ fn softmax_enclosure(at: &Node, p: &Iv, t: Option<&Iv>, axis: isize) -> Autograd
     let Some(t) = t else {
         return Ok(Val::Float { p: primal, t: None });
     };
-    let times = |(a, b): (f64, f64), (c, d): (f64, f64)| {
-        let ends = [(a, c), (a, d), (b, c), (b, d)];
-        (
-            ends.iter()
-                .map(|&(x, y)| product_bound(x, y, true))
-                .fold(f64::INFINITY, f64::min),
-            ends.iter()
-                .map(|&(x, y)| product_bound(x, y, false))
-                .fold(f64::NEG_INFINITY, f64::max),
-        )
-    };
-    // J_cc over p in [l, h]: p (1 - p), rounded outward.
-    let diagonal = |(l, h): (f64, f64)| {
-        if (l, h) == (1.0, 1.0) {
-            return (0.0, 0.0);
-        }
-        let f = |v: f64| v * (1.0 - v);
-        let lo = f(l).min(f(h));
-        let hi = if l <= 0.5 && 0.5 <= h {
-            0.25
-        } else {
-            f(l).max(f(h))
-        };
-        let w = |v: f64| v.abs() * (4.0 * f64::EPSILON) + TINY;
-        ((lo - w(lo)).max(0.0), (hi + w(hi)).min(0.25))
-    };
     let n = t.lo.shape()[0];
     let mut tshape = vec![n];
     tshape.extend_from_slice(&shape);
@@ -1045,12 +1019,12 @@ fn softmax_enclosure(at: &Node, p: &Iv, t: Option<&Iv>, axis: isize) -> Autograd
                         continue;
                     }
                     let jck = if k == c {
-                        diagonal(pr[c])
+                        softmax_diagonal(pr[c])
                     } else {
-                        let (a, b) = times(pr[c], pr[k]);
+                        let (a, b) = interval_times(pr[c], pr[k]);
                         (-b, -a)
                     };
-                    let (a, b) = times(jck, dz);
+                    let (a, b) = interval_times(jck, dz);
                     lo = sum_bound(lo, a, true);
                     hi = sum_bound(hi, b, false);
                 }
@@ -1085,6 +1059,23 @@ fn interval_times((a, b): (f64, f64), (c, d): (f64, f64)) -> (f64, f64) {
             .map(|&(x, y)| product_bound(x, y, false))
             .fold(f64::NEG_INFINITY, f64::max),
     )
+}
+
+/// The softmax Jacobian's diagonal `p (1 - p)` over `p` in `[l, h]`, rounded outward: concave,
+/// so its extremes are at the ends or at 1/2; exactly 0 for a probability that is exactly 1.
+fn softmax_diagonal((l, h): (f64, f64)) -> (f64, f64) {
+    if (l, h) == (1.0, 1.0) {
+        return (0.0, 0.0);
+    }
+    let f = |v: f64| v * (1.0 - v);
+    let lo = f(l).min(f(h));
+    let hi = if l <= 0.5 && 0.5 <= h {
+        0.25
+    } else {
+        f(l).max(f(h))
+    };
+    let w = |v: f64| v.abs() * (4.0 * f64::EPSILON) + TINY;
+    ((lo - w(lo)).max(0.0), (hi + w(hi)).min(0.25))
 }
 
 fn interval_plus(acc: &mut (f64, f64), (a, b): (f64, f64)) {
@@ -1308,20 +1299,6 @@ fn attention_weights_enclosure(
     let n = ds.lo.shape()[0];
     let dlo: Vec<f64> = ds.lo.as_standard_layout().iter().copied().collect();
     let dhi: Vec<f64> = ds.hi.as_standard_layout().iter().copied().collect();
-    let diagonal = |(a, b): (f64, f64)| {
-        if (a, b) == (1.0, 1.0) {
-            return (0.0, 0.0);
-        }
-        let f = |v: f64| v * (1.0 - v);
-        let lo = f(a).min(f(b));
-        let hi = if a <= 0.5 && 0.5 <= b {
-            0.25
-        } else {
-            f(a).max(f(b))
-        };
-        let w = |v: f64| v.abs() * (4.0 * f64::EPSILON) + TINY;
-        ((lo - w(lo)).max(0.0), (hi + w(hi)).min(0.25))
-    };
     let (mut tlo, mut thi) = (vec![0.0; n * size], vec![0.0; n * size]);
     for c in 0..n {
         for (row, pr) in probs.iter().enumerate() {
@@ -1334,7 +1311,7 @@ fn attention_weights_enclosure(
                         continue;
                     }
                     let jck = if kk == j {
-                        diagonal(pj)
+                        softmax_diagonal(pj)
                     } else {
                         let (a, b) = interval_times(pj, pk);
                         (-b, -a)
@@ -1402,19 +1379,6 @@ fn cross_entropy_enclosure(
         }
         Reduction::None | Reduction::Sum => (1.0, 1.0),
     };
-    // [a, b] * [c, d], rounded outward.
-    let times = |(a, b): (f64, f64), (c, d): (f64, f64)| {
-        let ends = [(a, c), (a, d), (b, c), (b, d)];
-        let lo = ends
-            .iter()
-            .map(|&(x, y)| product_bound(x, y, true))
-            .fold(f64::INFINITY, f64::min);
-        let hi = ends
-            .iter()
-            .map(|&(x, y)| product_bound(x, y, false))
-            .fold(f64::NEG_INFINITY, f64::max);
-        (lo, hi)
-    };
     let out_shape: Vec<usize> = match reduction {
         Reduction::None => labels.shape().to_vec(),
         Reduction::Sum | Reduction::Mean => vec![],
@@ -1453,13 +1417,13 @@ fn cross_entropy_enclosure(
         } else {
             0
         };
-        let (a, b) = times((wl, wh), (low, high));
+        let (a, b) = interval_times((wl, wh), (low, high));
         vlo[o] = sum_bound(vlo[o], a, true);
         vhi[o] = sum_bound(vhi[o], b, false);
         let Some(t) = t else { continue };
         for (c, (pl, ph)) in softmax_row_bounds(&zlo, &zhi).into_iter().enumerate() {
             let onehot = if c == l { 1.0 } else { 0.0 };
-            let coef = times(
+            let coef = interval_times(
                 (wl, wh),
                 (sum_bound(pl, -onehot, true), sum_bound(ph, -onehot, false)),
             );
@@ -1471,7 +1435,7 @@ fn cross_entropy_enclosure(
                 if a == 0.0 && b == 0.0 {
                     continue;
                 }
-                let (lo, hi) = times(coef, (a, b));
+                let (lo, hi) = interval_times(coef, (a, b));
                 let k = j * out_len + o;
                 tlo[k] = sum_bound(tlo[k], lo, true);
                 thi[k] = sum_bound(thi[k], hi, false);
