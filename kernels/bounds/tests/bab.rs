@@ -274,11 +274,8 @@ fn bad_inputs_get_coded_errors() {
     );
 }
 
-/// y = x on [1, 2], unsafe when y <= 1 - 1e-9: true over the reals, but inside the f32 executor's
-/// rounding margin near x = 1 (and with no counterexample anywhere). Over the reals: unsat; with
-/// the f32 margin: unknown, never unsat and never sat.
-#[test]
-fn a_property_inside_the_f32_margin_is_unknown_not_unsat() {
+/// `y = linear(x, [[1]], [0])` on one input: the identity, lowered from a graph.
+fn identity_net() -> BoundNet {
     let mut g = Graph::new("id");
     let x = g.add_input("x", Shape::known(&[1, 1]), DType::F32);
     let w = g.add_param("w", Shape::known(&[1, 1]), DType::F32);
@@ -293,7 +290,15 @@ fn a_property_inside_the_f32_margin_is_unknown_not_unsat() {
     ]
     .into_iter()
     .collect();
-    let net = BoundNet::from_graph_map(&g, &weights, None).unwrap();
+    BoundNet::from_graph_map(&g, &weights, None).unwrap()
+}
+
+/// y = x on [1, 2], unsafe when y <= 1 - 1e-9: true over the reals, but inside the f32 executor's
+/// rounding margin near x = 1 (and with no counterexample anywhere). Over the reals: unsat; with
+/// the f32 margin: unknown, never unsat and never sat.
+#[test]
+fn a_property_inside_the_f32_margin_is_unknown_not_unsat() {
+    let net = identity_net();
     let b = InputBox::new(vec![1.0], vec![2.0]).unwrap();
     let prop = below(&b, 1, 0, 1.0 - 1e-9);
     let mut c = cfg(Branching::Input);
@@ -543,21 +548,7 @@ fn the_independent_checker_rederives_every_leaf_and_rejects_tampering() {
 /// reported (a private evaluator of the layers would have confirmed one at once).
 #[test]
 fn counterexamples_are_confirmed_on_the_source_graph_not_the_lowering() {
-    let mut g = Graph::new("id");
-    let x = g.add_input("x", Shape::known(&[1, 1]), DType::F32);
-    let w = g.add_param("w", Shape::known(&[1, 1]), DType::F32);
-    let b = g.add_param("b", Shape::known(&[1]), DType::F32);
-    let y = g
-        .add_op("y", Op::Linear, vec![x, w, b], Attrs::new())
-        .unwrap();
-    g.add_output("y", y);
-    let weights = [
-        ("w".to_string(), ArrayD::from_elem(IxDyn(&[1, 1]), 1.0)),
-        ("b".to_string(), ArrayD::from_elem(IxDyn(&[1]), 0.0)),
-    ]
-    .into_iter()
-    .collect();
-    let honest = BoundNet::from_graph_map(&g, &weights, None).unwrap();
+    let honest = identity_net();
     let mut tampered = honest.clone();
     let mut shifted = 0;
     for node in &mut tampered.nodes {
