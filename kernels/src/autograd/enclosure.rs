@@ -989,7 +989,7 @@ fn softmax_enclosure(at: &Node, p: &Iv, t: Option<&Iv>, axis: isize) -> Autograd
             plo[[r, c]] = l;
             phi[[r, c]] = h;
         }
-        probs.push(bounds);
+        probs.push(bounds.into_iter().enumerate().collect::<Vec<_>>());
     }
     let primal = Iv {
         lo: lanes_back(plo, &shape, &order),
@@ -1009,27 +1009,10 @@ fn softmax_enclosure(at: &Node, p: &Iv, t: Option<&Iv>, axis: isize) -> Autograd
         let (th, _) = lanes_last(&t.hi.index_axis(Axis(0), j).to_owned(), axis);
         let mut dl = Array2::<f64>::zeros((rows, len));
         let mut dh = Array2::<f64>::zeros((rows, len));
-        for r in 0..rows {
-            let pr = &probs[r];
+        for (r, lane) in probs.iter().enumerate() {
             for c in 0..len {
-                let (mut lo, mut hi) = (0.0, 0.0);
-                for k in 0..len {
-                    let dz = (tl[[r, k]], th[[r, k]]);
-                    if dz == (0.0, 0.0) {
-                        continue;
-                    }
-                    let jck = if k == c {
-                        softmax_diagonal(pr[c])
-                    } else {
-                        let (a, b) = interval_times(pr[c], pr[k]);
-                        (-b, -a)
-                    };
-                    let (a, b) = interval_times(jck, dz);
-                    lo = sum_bound(lo, a, true);
-                    hi = sum_bound(hi, b, false);
-                }
-                dl[[r, c]] = lo;
-                dh[[r, c]] = hi;
+                (dl[[r, c]], dh[[r, c]]) =
+                    softmax_lane_tangent(lane, c, |k| (tl[[r, k]], th[[r, k]]));
             }
         }
         out_lo
@@ -1076,6 +1059,32 @@ fn softmax_diagonal((l, h): (f64, f64)) -> (f64, f64) {
     };
     let w = |v: f64| v.abs() * (4.0 * f64::EPSILON) + TINY;
     ((lo - w(lo)).max(0.0), (hi + w(hi)).min(0.25))
+}
+
+/// `dp_c = sum_k J_ck dz_k` for one softmax lane, enclosed: `lane` pairs each kept position
+/// with its probability bounds, `c` indexes `lane`, `dz` gives a position's logit tangent.
+/// `J_cc = p_c (1 - p_c)`, `J_ck = -p_c p_k`; a zero tangent adds nothing (exact zeros stay).
+fn softmax_lane_tangent(
+    lane: &[(usize, (f64, f64))],
+    c: usize,
+    dz: impl Fn(usize) -> (f64, f64),
+) -> (f64, f64) {
+    let pc = lane[c].1;
+    let mut acc = (0.0, 0.0);
+    for (k, &(position, pk)) in lane.iter().enumerate() {
+        let d = dz(position);
+        if d == (0.0, 0.0) {
+            continue;
+        }
+        let jck = if k == c {
+            softmax_diagonal(pc)
+        } else {
+            let (a, b) = interval_times(pc, pk);
+            (-b, -a)
+        };
+        interval_plus(&mut acc, interval_times(jck, d));
+    }
+    acc
 }
 
 fn interval_plus(acc: &mut (f64, f64), (a, b): (f64, f64)) {
@@ -1301,25 +1310,11 @@ fn attention_weights_enclosure(
     let dhi: Vec<f64> = ds.hi.as_standard_layout().iter().copied().collect();
     let (mut tlo, mut thi) = (vec![0.0; n * size], vec![0.0; n * size]);
     for c in 0..n {
-        for (row, pr) in probs.iter().enumerate() {
-            for &(j, pj) in pr {
-                let mut acc = (0.0, 0.0);
-                for &(kk, pk) in pr {
-                    let x = c * size + row * s + kk;
-                    let dz = (dlo[x], dhi[x]);
-                    if dz == (0.0, 0.0) {
-                        continue;
-                    }
-                    let jck = if kk == j {
-                        softmax_diagonal(pj)
-                    } else {
-                        let (a, b) = interval_times(pj, pk);
-                        (-b, -a)
-                    };
-                    interval_plus(&mut acc, interval_times(jck, dz));
-                }
-                tlo[c * size + row * s + j] = acc.0;
-                thi[c * size + row * s + j] = acc.1;
+        for (row, lane) in probs.iter().enumerate() {
+            let at_ = |k: usize| c * size + row * s + k;
+            for (i, &(j, _)) in lane.iter().enumerate() {
+                (tlo[at_(j)], thi[at_(j)]) =
+                    softmax_lane_tangent(lane, i, |k| (dlo[at_(k)], dhi[at_(k)]));
             }
         }
     }
